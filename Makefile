@@ -1,0 +1,42 @@
+# Two entry points on a fresh machine: `make plan` and `make test` (see README).
+PY      ?= python3.11
+VENV    := .venv
+BIN     := $(VENV)/bin
+APT_PKGS := postgresql redis-server nginx haproxy graphviz cloud-init
+
+.PHONY: setup system-deps plan test lint fmt clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+setup: $(VENV)/.installed
+
+# The servers the service and lab tests start (needs root or sudo; CI runs as root).
+system-deps:
+	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+plan: setup
+	$(BIN)/python -m infra plan
+
+test: setup system-deps
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+fmt: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf build .pytest_cache

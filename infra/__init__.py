@@ -1,0 +1,1 @@
+"""The movies scaling blueprint: Pulumi components, stage composer and offline tools."""

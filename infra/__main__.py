@@ -1,0 +1,49 @@
+"""`python -m infra COMMAND ...`: the offline tools, one module per command.
+
+Each command module exposes ``main(argv: list[str]) -> int``; it is imported only when
+its command runs, so a slow import (pulumi, boto3, graphviz) costs only the command that
+needs it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "plan": ("infra.plan", "run the program under mocks and write build/plan/<env>-<stage>.json"),
+    "diff": ("infra.diff", "compare two stacks or plan files; flags stateful replacements"),
+    "cost": ("infra.cost", "monthly cost per stack from the price table"),
+    "diagram": ("infra.diagram", "one graphviz diagram per stage from the planned resources"),
+    "report": ("infra.report", "HTML + Markdown report comparing every stage"),
+    "policy": ("infra.policy", "run the CrossGuard rules and value checks on every plan"),
+    "capacity": ("infra.capacity", "per-tier load and headroom per stage, today and at 5x"),
+    "verify": ("infra.verify", "check a live deployment against its stage (boto3)"),
+}
+
+
+def usage() -> str:
+    width = max(len(name) for name in COMMANDS)
+    lines = ["usage: python -m infra COMMAND [ARGS...]", "", "commands:"]
+    lines += [f"  {name.ljust(width)}  {help_}" for name, (_, help_) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] in {"-h", "--help", "help"}:
+        print(usage())
+        return 0
+    name, rest = args[0], args[1:]
+    if name not in COMMANDS:
+        print(
+            f"error: unknown command {name!r}; allowed: {', '.join(COMMANDS)}",
+            file=sys.stderr,
+        )
+        return 2
+    module = importlib.import_module(COMMANDS[name][0])
+    return int(module.main(rest) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
