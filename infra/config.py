@@ -1,0 +1,586 @@
+"""Stage specs and environment profiles: loaded, validated and frozen before any resource.
+
+`load_stack_config(env, stage)` reads `stacks/<stage>.yaml` and `stacks/env/<env>.yaml`,
+resolves per-environment values (`{dev: x, prod: y}`), checks every key, type, size and
+combination, and returns a frozen `StackConfig`. Anything wrong raises `ConfigError` with
+one line naming the key, the bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+PROJECT = "movies"
+STAGES: tuple[str, ...] = (
+    "single-box",
+    "split-db",
+    "load-balanced",
+    "cached",
+    "read-replicas",
+    "edge",
+    "scale-5x",
+)
+ENVIRONMENTS: tuple[str, ...] = ("dev", "prod")
+NAT_STRATEGIES: tuple[str, ...] = ("none", "single", "per-az")
+PRICE_CLASSES: tuple[str, ...] = ("PriceClass_100", "PriceClass_200", "PriceClass_All")
+APP_PORT = 8000
+DB_PORT = 5432
+REDIS_PORT = 6379
+STACKS_DIR = Path(__file__).resolve().parent.parent / "stacks"
+
+_EC2_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+_DB_CLASS = re.compile(r"^db\.[a-z][a-z0-9-]*\.[a-z0-9]+$")
+_CACHE_NODE = re.compile(r"^cache\.[a-z][a-z0-9-]*\.[a-z0-9]+$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+_ACM_ARN = re.compile(r"^arn:aws:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]+$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_DB_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_VERSION = re.compile(r"^\d+(\.\d+)*$")
+_URL_PATH = re.compile(r"^/[A-Za-z0-9/_-]*$")
+_QUERY_KEY = re.compile(r"^[A-Za-z0-9_]+$")
+
+
+class ConfigError(ValueError):
+    """A stage spec or environment profile is invalid; the message is one line."""
+
+
+# --- the frozen model -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EnvProfile:
+    name: str
+    region: str
+    az_count: int
+    vpc_cidr: str
+    nat: str
+    multi_az: bool
+    backup_retention_days: int
+    deletion_protection: bool
+    protect: bool
+    skip_final_snapshot: bool
+    owner: str
+    log_retention_days: int
+    certificate_arn: str | None
+    alarm_email: str | None
+
+
+@dataclass(frozen=True)
+class SingleBoxSpec:
+    instance_type: str
+    root_volume_gb: int
+
+
+@dataclass(frozen=True)
+class WebTierSpec:
+    """One autoscaling group behind the ALB."""
+
+    instance_type: str
+    min_size: int
+    max_size: int
+    desired_capacity: int
+    scale_target_rps: int
+    root_volume_gb: int
+
+    @property
+    def scale_target_per_minute(self) -> int:
+        # ALBRequestCountPerTarget is a per-minute count per target.
+        return self.scale_target_rps * 60
+
+
+@dataclass(frozen=True)
+class SearchTierSpec(WebTierSpec):
+    """The search ASG; the ALB routes `GET <path>?<query_key>=...` to it."""
+
+    path: str = "/movies"
+    query_key: str = "q"
+
+
+@dataclass(frozen=True)
+class DatabaseSpec:
+    engine_version: str
+    instance_class: str
+    allocated_storage_gb: int
+    max_allocated_storage_gb: int
+    db_name: str
+    read_replicas: int
+    replica_instance_class: str | None
+
+
+@dataclass(frozen=True)
+class CacheSpec:
+    engine_version: str
+    node_type: str
+    node_count: int
+
+
+@dataclass(frozen=True)
+class StorageSpec:
+    noncurrent_version_expiration_days: int
+    infrequent_access_after_days: int
+
+
+@dataclass(frozen=True)
+class EdgeSpec:
+    price_class: str
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    name: str
+    index: int  # 1-based position in STAGES
+    summary: str
+    single_box: SingleBoxSpec | None
+    web: WebTierSpec | None
+    search: SearchTierSpec | None
+    database: DatabaseSpec | None
+    cache: CacheSpec | None
+    storage: StorageSpec | None
+    edge: EdgeSpec | None
+
+    @property
+    def local_postgres(self) -> bool:
+        """PostgreSQL runs on the single box itself (stage 1 only)."""
+        return self.single_box is not None and self.database is None
+
+    @property
+    def components(self) -> tuple[str, ...]:
+        """The components this stage declares, in declaration order."""
+        names = ["network", "security"]
+        names += [
+            name
+            for name, present in (
+                ("storage", self.storage is not None),
+                ("database", self.database is not None),
+                ("cache", self.cache is not None),
+                ("compute", True),
+                ("edge", self.edge is not None),
+            )
+            if present
+        ]
+        return (*names, "release", "observability")
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    env: EnvProfile
+    stage: StageSpec
+    project: str = PROJECT
+    app_port: int = APP_PORT
+    db_port: int = DB_PORT
+    redis_port: int = REDIS_PORT
+    extra_tags: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"{self.env.name}/{self.stage.name}"
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return {
+            "project": self.project,
+            "stage": self.stage.name,
+            "environment": self.env.name,
+            "owner": self.env.owner,
+            **self.extra_tags,
+        }
+
+    def physical_name(self, suffix: str) -> str:
+        """Physical name of a stateful resource: project + environment, never the stage."""
+        return f"{self.project}-{self.env.name}-{suffix}"
+
+
+# --- reading helpers --------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+def _describe(value: Any) -> str:
+    return f"{value!r} ({type(value).__name__})"
+
+
+class _Section:
+    """A YAML mapping being consumed key by key, so leftovers are reported as unknown."""
+
+    def __init__(self, data: Any, path: str, env: str | None) -> None:
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: expected a mapping, got {_describe(data)}")
+        self.data = dict(data)
+        self.path = path
+        self.env = env
+        self.seen: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def raw(self, name: str, *, optional: bool = False) -> Any:
+        self.seen.add(name)
+        if name not in self.data:
+            if optional:
+                return None
+            raise ConfigError(f"{self.key(name)}: required key is missing")
+        return self._per_env(name, self.data[name])
+
+    def _per_env(self, name: str, value: Any) -> Any:
+        # A mapping whose keys are environments is a per-environment scalar.
+        if self.env is None or not isinstance(value, dict):
+            return value
+        keys = set(value)
+        if not keys & set(ENVIRONMENTS):
+            return value
+        if keys != set(ENVIRONMENTS):
+            raise ConfigError(
+                f"{self.key(name)}: per-environment value must give exactly "
+                f"{', '.join(ENVIRONMENTS)}; got keys {sorted(keys)}"
+            )
+        return value[self.env]
+
+    def section(self, name: str) -> _Section | None:
+        value = self.raw(name, optional=True)
+        if value is None:
+            return None
+        return _Section(value, self.key(name), self.env)
+
+    def get(self, name: str, kind: type[T], check: Callable[[T], str | None] | None = None) -> T:
+        value = self.raw(name)
+        return _typed(self.key(name), value, kind, check)
+
+    def optional(
+        self, name: str, kind: type[T], check: Callable[[T], str | None] | None = None
+    ) -> T | None:
+        value = self.raw(name, optional=True)
+        if value is None:
+            return None
+        return _typed(self.key(name), value, kind, check)
+
+    def finish(self) -> None:
+        unknown = sorted(set(self.data) - self.seen)
+        if unknown:
+            allowed = ", ".join(sorted(self.seen))
+            raise ConfigError(
+                f"{self.key(unknown[0])}: unknown key {unknown[0]!r}; allowed: {allowed}"
+            )
+
+
+def _typed(key: str, value: Any, kind: type[T], check: Callable[[T], str | None] | None) -> T:
+    # bool is an int subclass in Python; a YAML `true` is never a size.
+    ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+    if not ok:
+        raise ConfigError(f"{key}: expected {kind.__name__}, got {_describe(value)}")
+    if check is not None:
+        problem = check(value)
+        if problem:
+            raise ConfigError(f"{key}: invalid value {value!r}; {problem}")
+    return value
+
+
+def _positive(value: int) -> str | None:
+    return None if value > 0 else "must be a positive integer"
+
+
+def _non_negative(value: int) -> str | None:
+    return None if value >= 0 else "must be >= 0"
+
+
+def _between(low: int, high: int) -> Callable[[int], str | None]:
+    def check(value: int) -> str | None:
+        return None if low <= value <= high else f"allowed: {low}..{high}"
+
+    return check
+
+
+def _matches(pattern: re.Pattern[str], what: str) -> Callable[[str], str | None]:
+    def check(value: str) -> str | None:
+        return None if pattern.match(value) else f"allowed: {what}"
+
+    return check
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[str], str | None]:
+    def check(value: str) -> str | None:
+        return None if value in choices else f"allowed: {', '.join(choices)}"
+
+    return check
+
+
+def _cidr(value: str) -> str | None:
+    try:
+        net = ipaddress.ip_network(value)
+    except ValueError:
+        return "allowed: an IPv4 CIDR such as 10.40.0.0/16"
+    if net.version != 4 or not 16 <= net.prefixlen <= 20:
+        return "allowed: an IPv4 CIDR with a prefix length of /16 to /20"
+    return None
+
+
+def _read_yaml(path: Path, what: str) -> Any:
+    try:
+        with path.open(encoding="utf-8") as handle:
+            return yaml.safe_load(handle)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}:{where}: {what} is not valid YAML") from exc
+
+
+# --- environment profile ----------------------------------------------------------------
+
+
+def load_env_profile(env: str, root: Path = STACKS_DIR) -> EnvProfile:
+    if env not in ENVIRONMENTS:
+        raise ConfigError(f"environment: unknown {env!r}; allowed: {', '.join(ENVIRONMENTS)}")
+    path = root / "env" / f"{env}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"environment: profile {path} is missing")
+    doc = _Section(_read_yaml(path, "environment profile"), "", None)
+    name = doc.get("environment", str)
+    if name != env:
+        raise ConfigError(f"environment: {path.name} says {name!r}; allowed: {env!r}")
+    profile = EnvProfile(
+        name=name,
+        region=doc.get("region", str, _matches(_REGION, "an AWS region such as us-east-1")),
+        az_count=doc.get("az_count", int, _between(1, 6)),
+        vpc_cidr=doc.get("vpc_cidr", str, _cidr),
+        nat=doc.get("nat", str, _one_of(NAT_STRATEGIES)),
+        multi_az=doc.get("multi_az", bool),
+        backup_retention_days=doc.get("backup_retention_days", int, _between(0, 35)),
+        deletion_protection=doc.get("deletion_protection", bool),
+        protect=doc.get("protect", bool),
+        skip_final_snapshot=doc.get("skip_final_snapshot", bool),
+        owner=doc.get("owner", str, _matches(re.compile(r"^[\w.@-]{1,64}$"), "1-64 of [\\w.@-]")),
+        log_retention_days=doc.get(
+            "log_retention_days",
+            int,
+            _one_of_int((1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731)),
+        ),
+        certificate_arn=doc.optional(
+            "certificate_arn", str, _matches(_ACM_ARN, "an ACM certificate ARN")
+        ),
+        alarm_email=doc.optional("alarm_email", str, _matches(_EMAIL, "an e-mail address")),
+    )
+    doc.finish()
+    if profile.multi_az and profile.az_count < 2:
+        raise ConfigError(
+            f"az_count: invalid value {profile.az_count} with multi_az: true; allowed: >= 2"
+        )
+    return profile
+
+
+def _one_of_int(choices: tuple[int, ...]) -> Callable[[int], str | None]:
+    def check(value: int) -> str | None:
+        return None if value in choices else f"allowed: {', '.join(map(str, choices))}"
+
+    return check
+
+
+# --- stage spec -------------------------------------------------------------------------
+
+
+def _single_box(sec: _Section) -> SingleBoxSpec:
+    spec = SingleBoxSpec(
+        instance_type=sec.get("instance_type", str, _matches(_EC2_TYPE, "an EC2 type")),
+        root_volume_gb=sec.get("root_volume_gb", int, _between(8, 16384)),
+    )
+    sec.finish()
+    return spec
+
+
+def _tier_fields(sec: _Section) -> dict[str, Any]:
+    fields = {
+        "instance_type": sec.get("instance_type", str, _matches(_EC2_TYPE, "an EC2 type")),
+        "min_size": sec.get("min_size", int, _positive),
+        "max_size": sec.get("max_size", int, _positive),
+        "desired_capacity": sec.get("desired_capacity", int, _positive),
+        "scale_target_rps": sec.get("scale_target_rps", int, _positive),
+        "root_volume_gb": sec.get("root_volume_gb", int, _between(8, 16384)),
+    }
+    low, high, want = fields["min_size"], fields["max_size"], fields["desired_capacity"]
+    if low > high:
+        raise ConfigError(
+            f"{sec.key('min_size')}: invalid value {low} > max_size {high}; allowed: <= max_size"
+        )
+    if not low <= want <= high:
+        raise ConfigError(
+            f"{sec.key('desired_capacity')}: invalid value {want}; allowed: {low}..{high}"
+            " (min_size..max_size)"
+        )
+    return fields
+
+
+def _web(sec: _Section) -> WebTierSpec:
+    spec = WebTierSpec(**_tier_fields(sec))
+    sec.finish()
+    return spec
+
+
+def _search(sec: _Section) -> SearchTierSpec:
+    spec = SearchTierSpec(
+        **_tier_fields(sec),
+        path=sec.get("path", str, _matches(_URL_PATH, "a URL path such as /movies")),
+        query_key=sec.get("query_key", str, _matches(_QUERY_KEY, "a query key such as q")),
+    )
+    sec.finish()
+    return spec
+
+
+def _database(sec: _Section) -> DatabaseSpec:
+    db_class = _matches(_DB_CLASS, "an RDS class such as db.r7g.large")
+    spec = DatabaseSpec(
+        engine_version=sec.get("engine_version", str, _matches(_VERSION, "e.g. '16' or '16.4'")),
+        instance_class=sec.get("instance_class", str, db_class),
+        allocated_storage_gb=sec.get("allocated_storage_gb", int, _between(20, 65536)),
+        max_allocated_storage_gb=sec.get("max_allocated_storage_gb", int, _between(20, 65536)),
+        db_name=sec.get("db_name", str, _matches(_DB_NAME, "lower-case identifier")),
+        read_replicas=sec.get("read_replicas", int, _between(0, 15)),
+        replica_instance_class=sec.optional("replica_instance_class", str, db_class),
+    )
+    sec.finish()
+    if spec.max_allocated_storage_gb < spec.allocated_storage_gb:
+        raise ConfigError(
+            f"{sec.key('max_allocated_storage_gb')}: invalid value "
+            f"{spec.max_allocated_storage_gb}; allowed: >= allocated_storage_gb "
+            f"{spec.allocated_storage_gb}"
+        )
+    if spec.read_replicas > 0 and spec.replica_instance_class is None:
+        raise ConfigError(
+            f"{sec.key('replica_instance_class')}: required when read_replicas is "
+            f"{spec.read_replicas}; allowed: an RDS class such as db.r7g.large"
+        )
+    return spec
+
+
+def _cache(sec: _Section) -> CacheSpec:
+    spec = CacheSpec(
+        engine_version=sec.get("engine_version", str, _matches(_VERSION, "e.g. '7.1'")),
+        node_type=sec.get(
+            "node_type", str, _matches(_CACHE_NODE, "a node type such as cache.r7g.large")
+        ),
+        node_count=sec.get("node_count", int, _between(1, 6)),
+    )
+    sec.finish()
+    return spec
+
+
+def _storage(sec: _Section) -> StorageSpec:
+    spec = StorageSpec(
+        noncurrent_version_expiration_days=sec.get(
+            "noncurrent_version_expiration_days", int, _positive
+        ),
+        # S3 refuses a transition to STANDARD_IA before 30 days.
+        infrequent_access_after_days=sec.get(
+            "infrequent_access_after_days", int, _between(30, 3650)
+        ),
+    )
+    sec.finish()
+    return spec
+
+
+def _edge(sec: _Section) -> EdgeSpec:
+    spec = EdgeSpec(price_class=sec.get("price_class", str, _one_of(PRICE_CLASSES)))
+    sec.finish()
+    return spec
+
+
+def load_stage_spec(stage: str, env: str, root: Path = STACKS_DIR) -> StageSpec:
+    """The stage spec with per-environment values resolved for `env`."""
+    if stage not in STAGES:
+        raise ConfigError(f"stage: unknown {stage!r}; allowed: {', '.join(STAGES)}")
+    if env not in ENVIRONMENTS:
+        raise ConfigError(f"environment: unknown {env!r}; allowed: {', '.join(ENVIRONMENTS)}")
+    path = root / f"{stage}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"stage: spec {path} is missing")
+    doc = _Section(_read_yaml(path, "stage spec"), "", env)
+    name = doc.get("stage", str)
+    if name != stage:
+        raise ConfigError(f"stage: {path.name} says {name!r}; allowed: {stage!r}")
+
+    def build(key: str, reader: Callable[[_Section], T]) -> T | None:
+        sec = doc.section(key)
+        return None if sec is None else reader(sec)
+
+    spec = StageSpec(
+        name=name,
+        index=STAGES.index(name) + 1,
+        summary=doc.get("summary", str),
+        single_box=build("single_box", _single_box),
+        web=build("web", _web),
+        search=build("search", _search),
+        database=build("database", _database),
+        cache=build("cache", _cache),
+        storage=build("storage", _storage),
+        edge=build("edge", _edge),
+    )
+    doc.finish()
+    _check_stage_shape(spec)
+    return spec
+
+
+def _check_stage_shape(spec: StageSpec) -> None:
+    if (spec.single_box is None) == (spec.web is None):
+        got = "both" if spec.web else "neither"
+        raise ConfigError(
+            f"web: a stage has exactly one of single_box or web, got {got}; "
+            "allowed: single_box (stages 1-2) or web (ALB + ASG)"
+        )
+    requires = (
+        ("search", spec.search, "web", spec.web),
+        ("edge", spec.edge, "storage", spec.storage),
+        ("edge", spec.edge, "web", spec.web),
+        ("cache", spec.cache, "web", spec.web),
+    )
+    for key, present, needed_key, needed in requires:
+        if present is not None and needed is None:
+            raise ConfigError(
+                f"{key}: present without {needed_key}; allowed only with a {needed_key} section"
+            )
+
+
+def _check_combination(env: EnvProfile, stage: StageSpec) -> None:
+    needs_two_azs = [
+        what
+        for what, present in (
+            ("an ALB", stage.web is not None),
+            ("an RDS subnet group", stage.database is not None),
+            ("an ElastiCache subnet group with failover", stage.cache and env.multi_az),
+        )
+        if present
+    ]
+    if needs_two_azs and env.az_count < 2:
+        raise ConfigError(
+            f"az_count: invalid value {env.az_count} for {env.name}/{stage.name}, which has "
+            f"{' and '.join(needs_two_azs)}; allowed: >= 2"
+        )
+    db = stage.database
+    if db is not None and db.read_replicas > 0 and env.backup_retention_days < 1:
+        raise ConfigError(
+            f"backup_retention_days: invalid value {env.backup_retention_days} with "
+            f"database.read_replicas {db.read_replicas} in {stage.name}; allowed: >= 1 "
+            "(RDS replicas need automated backups on the primary)"
+        )
+    cache = stage.cache
+    if cache is not None and env.multi_az and cache.node_count < 2:
+        raise ConfigError(
+            f"cache.node_count: invalid value {cache.node_count} with multi_az: true in "
+            f"{env.name}; allowed: >= 2 (automatic failover needs a replica)"
+        )
+
+
+def load_stack_config(env: str, stage: str, root: Path = STACKS_DIR) -> StackConfig:
+    """Load and validate one (environment, stage) pair; raises ConfigError."""
+    profile = load_env_profile(env, root)
+    spec = load_stage_spec(stage, env, root)
+    _check_combination(profile, spec)
+    return StackConfig(env=profile, stage=spec)
+
+
+def all_stack_configs(root: Path = STACKS_DIR) -> list[StackConfig]:
+    """Every (environment, stage) pair, environments first, stages in order."""
+    return [load_stack_config(env, stage, root) for env in ENVIRONMENTS for stage in STAGES]

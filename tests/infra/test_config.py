@@ -1,0 +1,209 @@
+"""Stage specs and environment profiles: the shipped files load, and bad ones fail in one line."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from infra.config import (
+    ENVIRONMENTS,
+    STACKS_DIR,
+    STAGES,
+    ConfigError,
+    all_stack_configs,
+    load_stack_config,
+)
+
+
+def test_every_pair_loads_and_is_frozen() -> None:
+    configs = all_stack_configs()
+    assert [c.name for c in configs] == [f"{e}/{s}" for e in ENVIRONMENTS for s in STAGES]
+    cfg = configs[0]
+    with pytest.raises(AttributeError):
+        cfg.env.region = "eu-west-1"  # type: ignore[misc]
+
+
+def test_per_environment_values_resolve() -> None:
+    dev = load_stack_config("dev", "scale-5x")
+    prod = load_stack_config("prod", "scale-5x")
+    assert dev.stage.web is not None and prod.stage.web is not None
+    assert dev.stage.web.instance_type != prod.stage.web.instance_type
+    assert prod.stage.search is not None and prod.stage.search.query_key == "q"
+    assert prod.stage.web.scale_target_per_minute == prod.stage.web.scale_target_rps * 60
+
+
+@pytest.fixture
+def stacks(tmp_path: Path) -> Path:
+    root = tmp_path / "stacks"
+    shutil.copytree(STACKS_DIR, root)
+    return root
+
+
+def edit(root: Path, rel: str, change) -> None:
+    path = root / rel
+    doc = yaml.safe_load(path.read_text())
+    change(doc)
+    path.write_text(yaml.safe_dump(doc))
+
+
+def fails(root: Path, env: str, stage: str, *needles: str) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_stack_config(env, stage, root)
+    message = str(info.value)
+    assert "\n" not in message
+    for needle in needles:
+        assert needle in message, message
+    return message
+
+
+def test_unknown_stage(stacks: Path) -> None:
+    fails(stacks, "dev", "huge", "stage", "'huge'", "single-box", "scale-5x")
+
+
+def test_unknown_environment(stacks: Path) -> None:
+    fails(stacks, "qa", "cached", "environment", "'qa'", "dev, prod")
+
+
+def test_unknown_top_level_key(stacks: Path) -> None:
+    edit(stacks, "cached.yaml", lambda d: d.update(cdn={"x": 1}))
+    fails(stacks, "dev", "cached", "cdn", "unknown key", "allowed")
+
+
+def test_unknown_nested_key(stacks: Path) -> None:
+    edit(stacks, "cached.yaml", lambda d: d["cache"].update(nodes=3))
+    fails(stacks, "dev", "cached", "cache.nodes", "unknown key")
+
+
+def test_unknown_env_profile_key(stacks: Path) -> None:
+    edit(stacks, "env/prod.yaml", lambda d: d.update(multiaz=True))
+    fails(stacks, "prod", "cached", "multiaz", "unknown key")
+
+
+def test_bad_per_environment_keys(stacks: Path) -> None:
+    edit(stacks, "cached.yaml", lambda d: d["web"].update(min_size={"dev": 1, "prd": 2}))
+    fails(stacks, "dev", "cached", "web.min_size", "dev, prod")
+
+
+def test_asg_min_greater_than_max(stacks: Path) -> None:
+    edit(
+        stacks, "cached.yaml", lambda d: d["web"].update(min_size=5, max_size=3, desired_capacity=4)
+    )
+    fails(stacks, "dev", "cached", "web.min_size", "5", "max_size 3")
+
+
+def test_desired_outside_min_max(stacks: Path) -> None:
+    edit(stacks, "cached.yaml", lambda d: d["web"].update(desired_capacity=9))
+    fails(stacks, "prod", "cached", "web.desired_capacity", "9", "2..6")
+
+
+def test_search_tier_is_validated_too(stacks: Path) -> None:
+    edit(stacks, "scale-5x.yaml", lambda d: d["search"].update(min_size=0))
+    fails(stacks, "dev", "scale-5x", "search.min_size", "0", "positive")
+
+
+def test_replicas_with_backups_off(stacks: Path) -> None:
+    edit(stacks, "env/dev.yaml", lambda d: d.update(backup_retention_days=0))
+    fails(stacks, "dev", "read-replicas", "backup_retention_days", "0", "read_replicas", ">= 1")
+    # Without replicas, no backups is allowed (dev may choose it).
+    assert load_stack_config("dev", "cached", stacks).env.backup_retention_days == 0
+
+
+def test_failover_cache_with_one_node(stacks: Path) -> None:
+    edit(stacks, "cached.yaml", lambda d: d["cache"].update(node_count={"dev": 1, "prod": 1}))
+    fails(stacks, "prod", "cached", "cache.node_count", "1", "multi_az", ">= 2")
+    assert load_stack_config("dev", "cached", stacks).stage.cache.node_count == 1
+
+
+def test_unknown_nat_strategy(stacks: Path) -> None:
+    edit(stacks, "env/dev.yaml", lambda d: d.update(nat="gateway"))
+    fails(stacks, "dev", "single-box", "nat", "'gateway'", "none, single, per-az")
+
+
+def test_one_az_with_alb_or_rds(stacks: Path) -> None:
+    edit(stacks, "env/dev.yaml", lambda d: d.update(az_count=1))
+    assert load_stack_config("dev", "single-box", stacks).env.az_count == 1
+    fails(stacks, "dev", "split-db", "az_count", "1", "RDS subnet group", ">= 2")
+    fails(stacks, "dev", "load-balanced", "az_count", "ALB")
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "needle"),
+    [
+        ("web", "max_size", 0, "positive"),
+        ("web", "scale_target_rps", -5, "positive"),
+        ("database", "allocated_storage_gb", 0, "20..65536"),
+        ("cache", "node_count", 0, "1..6"),
+        ("database", "read_replicas", -1, "0..15"),
+    ],
+)
+def test_zero_or_negative_sizes(stacks: Path, section, key, value, needle) -> None:
+    edit(stacks, "cached.yaml", lambda d: d[section].update({key: value}))
+    fails(stacks, "dev", "cached", f"{section}.{key}", str(value), needle)
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "needle"),
+    [
+        ("web", "min_size", "2", "expected int"),
+        ("web", "min_size", True, "expected int"),
+        ("web", "instance_type", 42, "expected str"),
+        ("cache", "node_type", "r7g.large", "cache.r7g.large"),
+        ("database", "instance_class", "r7g.large", "db.r7g.large"),
+    ],
+)
+def test_wrong_types(stacks: Path, section, key, value, needle) -> None:
+    edit(stacks, "cached.yaml", lambda d: d[section].update({key: value}))
+    fails(stacks, "dev", "cached", f"{section}.{key}", needle)
+
+
+def test_wrong_type_in_profile(stacks: Path) -> None:
+    edit(stacks, "env/prod.yaml", lambda d: d.update(protect="yes"))
+    fails(stacks, "prod", "edge", "protect", "expected bool", "'yes'")
+
+
+def test_missing_required_key(stacks: Path) -> None:
+    edit(stacks, "cached.yaml", lambda d: d["database"].pop("instance_class"))
+    fails(stacks, "dev", "cached", "database.instance_class", "missing")
+
+
+def test_replicas_need_a_replica_class(stacks: Path) -> None:
+    edit(stacks, "read-replicas.yaml", lambda d: d["database"].update(replica_instance_class=None))
+    fails(stacks, "dev", "read-replicas", "database.replica_instance_class", "read_replicas")
+
+
+def test_single_box_and_web_are_exclusive(stacks: Path) -> None:
+    edit(
+        stacks,
+        "cached.yaml",
+        lambda d: d.update(single_box={"instance_type": "t4g.small", "root_volume_gb": 20}),
+    )
+    fails(stacks, "dev", "cached", "single_box or web", "both")
+
+
+def test_edge_needs_storage(stacks: Path) -> None:
+    edit(stacks, "edge.yaml", lambda d: d.pop("storage"))
+    fails(stacks, "dev", "edge", "edge", "storage")
+
+
+def test_stage_file_names_its_stage(stacks: Path) -> None:
+    edit(stacks, "edge.yaml", lambda d: d.update(stage="cached"))
+    fails(stacks, "dev", "edge", "edge.yaml", "'cached'")
+
+
+def test_invalid_yaml(stacks: Path) -> None:
+    (stacks / "cached.yaml").write_text("stage: cached\nweb: [unclosed\n")
+    fails(stacks, "dev", "cached", "cached.yaml", "not valid YAML")
+
+
+def test_bad_cidr_and_certificate(stacks: Path) -> None:
+    edit(stacks, "env/dev.yaml", lambda d: d.update(vpc_cidr="10.0.0.0/8"))
+    fails(stacks, "dev", "cached", "vpc_cidr", "/16 to /20")
+    edit(
+        stacks,
+        "env/dev.yaml",
+        lambda d: d.update(vpc_cidr="10.40.0.0/16", certificate_arn="arn:nope"),
+    )
+    fails(stacks, "dev", "cached", "certificate_arn", "ACM")
