@@ -1,0 +1,1 @@
+"""The CrossGuard policy pack; the rules live in ``policies.rules`` (import that, not the pack)."""
