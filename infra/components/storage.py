@@ -1,11 +1,22 @@
-"""S3 media bucket: private, versioned, encrypted, lifecycle, TLS-only, CloudFront (OAC) read."""
+"""S3 media bucket: private, versioned, encrypted, lifecycle, TLS-only, CloudFront (OAC) read.
+
+The bucket's name is ``<project>-<environment>-media-<account id>`` (globally unique, never
+the stage): a changed name replaces the bucket and loses the posters.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
+import pulumi_aws as aws
+
+# S3 will not move objects to STANDARD_IA before they are 30 days old.
+_MIN_IA_DAYS = 30
+_ABORT_MULTIPART_DAYS = 7
 
 
 @dataclass(frozen=True)
@@ -15,20 +26,221 @@ class MediaStorageArgs:
     account_id: pulumi.Input[str]
     noncurrent_version_expiration_days: int
     infrequent_access_after_days: int | None = None
-    # The distribution that may read through its origin access control; may be a
-    # pulumi.deferred_output() resolved later, since the distribution needs the bucket.
+    # The distribution that may read through its origin access control. The distribution
+    # needs the bucket first, so pass a `pulumi.deferred_output()` and resolve it with the
+    # edge's `distribution_arn` (see docs/data-tier.md).
     cloudfront_distribution_arn: pulumi.Input[str] | None = None
+    # Browser origins allowed to PUT/POST presigned uploads; empty: no CORS rule.
     cors_allowed_origins: Sequence[str] = ()
     force_destroy: bool = False
     tags: dict[str, str] = field(default_factory=dict)
     protect: bool = False
 
+    def __post_init__(self) -> None:
+        if self.noncurrent_version_expiration_days < 1:
+            raise ValueError(
+                "MediaStorageArgs.noncurrent_version_expiration_days: "
+                f"{self.noncurrent_version_expiration_days}; allowed: >= 1"
+            )
+        days = self.infrequent_access_after_days
+        if days is not None and days < _MIN_IA_DAYS:
+            raise ValueError(
+                f"MediaStorageArgs.infrequent_access_after_days: {days}; "
+                f"allowed: >= {_MIN_IA_DAYS} (S3's minimum for STANDARD_IA) or null"
+            )
+        if self.force_destroy and self.protect:
+            raise ValueError(
+                "MediaStorageArgs.force_destroy: true with protect=true; "
+                "a protected bucket must not be emptied on delete"
+            )
+        for origin in self.cors_allowed_origins:
+            if origin == "*" or not origin.startswith("https://"):
+                raise ValueError(
+                    f"MediaStorageArgs.cors_allowed_origins: {origin!r}; "
+                    "allowed: explicit https:// origins"
+                )
+
+    def bucket_name(self) -> pulumi.Output[str]:
+        return pulumi.Output.from_input(self.account_id).apply(
+            lambda account: f"{self.project}-{self.environment}-media-{account}"
+        )
+
+
+def bucket_policy_document(bucket_arn: str, distribution_arn: str | None) -> dict[str, Any]:
+    """TLS only for everyone; read for exactly one CloudFront distribution (OAC)."""
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [bucket_arn, f"{bucket_arn}/*"],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        }
+    ]
+    if distribution_arn:
+        statements.append(
+            {
+                "Sid": "AllowCloudFrontOriginAccessControlRead",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudfront.amazonaws.com"},
+                "Action": "s3:GetObject",
+                "Resource": f"{bucket_arn}/*",
+                "Condition": {"StringEquals": {"AWS:SourceArn": distribution_arn}},
+            }
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
+
 
 class MediaStorage(pulumi.ComponentResource):
     """Outputs: bucket_name, bucket_arn, bucket_regional_domain_name."""
+
+    bucket_name: pulumi.Output[str]
+    bucket_arn: pulumi.Output[str]
+    bucket_regional_domain_name: pulumi.Output[str]
 
     def __init__(
         self, name: str, args: MediaStorageArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("movies:infra:MediaStorage", name, None, opts)
-        raise NotImplementedError("MediaStorage: being written (skeleton commit)")
+        child = pulumi.ResourceOptions(parent=self)
+
+        bucket = aws.s3.Bucket(
+            f"{name}-bucket",
+            bucket=args.bucket_name(),
+            force_destroy=args.force_destroy,
+            tags=args.tags,
+            # prod: refuse to delete, and if the resource is ever dropped from the program
+            # (or the stack destroyed after unprotecting) keep the bucket and its posters.
+            opts=pulumi.ResourceOptions(
+                parent=self, protect=args.protect, retain_on_delete=args.protect
+            ),
+        )
+        # ACLs off: the bucket owner owns every object; access is by policy only.
+        ownership = aws.s3.BucketOwnershipControls(
+            f"{name}-ownership",
+            bucket=bucket.id,
+            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
+            opts=child,
+        )
+        public_block = aws.s3.BucketPublicAccessBlock(
+            f"{name}-public-access-block",
+            bucket=bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=child,
+        )
+        aws.s3.BucketVersioning(
+            f"{name}-versioning",
+            bucket=bucket.id,
+            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(
+                status="Enabled"
+            ),
+            opts=child,
+        )
+        # SSE-S3 rather than SSE-KMS: CloudFront's OAC reads SSE-S3 objects as they are,
+        # while a KMS key would need a key policy for cloudfront.amazonaws.com and KMS
+        # request charges on every edge miss; posters are public images.
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-encryption",
+            bucket=bucket.id,
+            rules=[
+                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                        sse_algorithm="AES256"
+                    ),
+                )
+            ],
+            opts=child,
+        )
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-lifecycle",
+            bucket=bucket.id,
+            rules=self._lifecycle_rules(args),
+            opts=child,
+        )
+        if args.cors_allowed_origins:
+            aws.s3.BucketCorsConfiguration(
+                f"{name}-cors",
+                bucket=bucket.id,
+                cors_rules=[
+                    aws.s3.BucketCorsConfigurationCorsRuleArgs(
+                        allowed_methods=["PUT", "POST"],
+                        allowed_origins=list(args.cors_allowed_origins),
+                        allowed_headers=["content-type", "content-md5", "x-amz-*"],
+                        expose_headers=["ETag"],
+                        max_age_seconds=3000,
+                    )
+                ],
+                opts=child,
+            )
+        distribution_arn = (
+            pulumi.Output.from_input(args.cloudfront_distribution_arn)
+            if args.cloudfront_distribution_arn is not None
+            else pulumi.Output.from_input(None)
+        )
+        aws.s3.BucketPolicy(
+            f"{name}-policy",
+            bucket=bucket.id,
+            policy=pulumi.Output.all(bucket.arn, distribution_arn).apply(
+                lambda values: json.dumps(bucket_policy_document(values[0], values[1]))
+            ),
+            # With BlockPublicPolicy on first, a policy that slipped into being public
+            # would be refused rather than applied.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[public_block, ownership]),
+        )
+
+        self.bucket_name = bucket.bucket
+        self.bucket_arn = bucket.arn
+        self.bucket_regional_domain_name = bucket.bucket_regional_domain_name
+        self.register_outputs(
+            {
+                "bucket_name": self.bucket_name,
+                "bucket_arn": self.bucket_arn,
+                "bucket_regional_domain_name": self.bucket_regional_domain_name,
+            }
+        )
+
+    @staticmethod
+    def _lifecycle_rules(
+        args: MediaStorageArgs,
+    ) -> list[aws.s3.BucketLifecycleConfigurationRuleArgs]:
+        every_object = aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix="")
+        rules = [
+            aws.s3.BucketLifecycleConfigurationRuleArgs(
+                id="expire-noncurrent-versions",
+                status="Enabled",
+                filter=every_object,
+                noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                    noncurrent_days=args.noncurrent_version_expiration_days
+                ),
+                # Once its old versions are gone, a lone delete marker is noise.
+                expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(
+                    expired_object_delete_marker=True
+                ),
+            ),
+            aws.s3.BucketLifecycleConfigurationRuleArgs(
+                id="abort-incomplete-multipart-uploads",
+                status="Enabled",
+                filter=every_object,
+                abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                    days_after_initiation=_ABORT_MULTIPART_DAYS
+                ),
+            ),
+        ]
+        if args.infrequent_access_after_days is not None:
+            rules.append(
+                aws.s3.BucketLifecycleConfigurationRuleArgs(
+                    id="posters-to-infrequent-access",
+                    status="Enabled",
+                    filter=every_object,
+                    transitions=[
+                        aws.s3.BucketLifecycleConfigurationRuleTransitionArgs(
+                            storage_class="STANDARD_IA", days=args.infrequent_access_after_days
+                        )
+                    ],
+                )
+            )
+        return rules
