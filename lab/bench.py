@@ -1,0 +1,299 @@
+"""`lab bench`: every stage in turn, the same load against each, one table and one JSON
+(`lab/results/bench.json`, schema in docs/lab.md), measured against the issue's targets."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import platform
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from lab import observe, stack
+from lab.load import LoadConfig, Mix, RequestMaker, run_with_progress
+from lab.state import REPO, Registry
+from lab.stats import summarize
+
+RESULTS = REPO / "lab" / "results"
+BENCH_STAGES = ("single-box", "split-db", "load-balanced", "cached", "read-replicas", "edge")
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    movies: int = 100_000
+    duration: float = 20.0
+    warmup: float = 5.0
+    concurrency: int = 32
+    client: str = "raw"
+    env: str = "prod"
+    pin: bool = True
+
+
+def machine() -> dict[str, Any]:
+    model = "unknown"
+    try:
+        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
+            if line.startswith("Model name:"):
+                model = line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    mem_kb = 0
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            mem_kb = int(line.split()[1])
+    import os
+
+    return {
+        "cpu_model": model,
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem_kb / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+    }
+
+
+def ratio(num: float, den: float) -> float | None:
+    return num / den if den else None
+
+
+def stage_row(stage: str, reg: Registry, result, delta: observe.Snapshot) -> dict[str, Any]:
+    """One table row from a run's samples and what the servers counted meanwhile."""
+    summary = summarize(result.samples, result.measured_seconds)
+    # Per request that the client sent to the entry point (poster bytes fetched from the
+    # edge are not API requests and are left out of the denominator).
+    api_requests = sum(1 for s in result.samples if s.kind != "media")
+    svc = delta.service
+    hits = observe.total(svc, "movies_cache_hits_total")
+    misses = observe.total(svc, "movies_cache_misses_total")
+    db_reads = delta.primary_reads + delta.replica_reads
+    return {
+        "stage": stage,
+        "topology": reg.endpoints["topology"],
+        "requests": summary.requests,
+        "api_requests": api_requests,
+        "seconds": round(summary.seconds, 2),
+        "rps": round(summary.rps, 1),
+        "p50_ms": _round(summary.p50_ms, 2),
+        "p99_ms": _round(summary.p99_ms, 2),
+        "errors": summary.errors,
+        "error_rate": round(summary.error_rate, 5),
+        "client_errors": summary.client_errors,
+        "by_kind": summary.by_kind,
+        "db_queries_per_request": {
+            "primary": _round(ratio(delta.primary_reads + delta.primary_writes, api_requests), 4),
+            "replica": _round(ratio(delta.replica_reads, api_requests), 4),
+        },
+        "db_reads_per_request": _round(ratio(db_reads, api_requests), 4),
+        "replica_read_share": _round(ratio(delta.replica_reads, db_reads), 4),
+        "cache_hit_ratio": _round(ratio(hits, hits + misses), 4),
+        "edge_hit_ratio": _round(summary.edge_hit_ratio, 4),
+        "pg_stat_statements": {
+            "primary_reads": delta.primary_reads,
+            "primary_writes": delta.primary_writes,
+            "replica_reads": delta.replica_reads,
+            "pool_resets": delta.pool_resets,
+        },
+        "service_db_queries": {
+            "primary": observe.total(svc, "movies_db_queries_total", role="primary"),
+            "replica": observe.total(svc, "movies_db_queries_total", role="replica"),
+        },
+    }
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def measure_stage(stage: str, bs: BenchSettings, say=print, quiet: bool = False) -> dict:
+    reg = stack.up(stage, bs.movies, bs.env, bs.pin, say=say)
+    try:
+        readers, writers = stack.load_keys(bs.movies)
+        mix = Mix.from_workload()
+        maker = RequestMaker(mix, bs.movies, readers, writers)
+        config = LoadConfig(
+            base_url=reg.endpoints["entry"],
+            duration=bs.duration,
+            warmup=bs.warmup,
+            concurrency=bs.concurrency,
+            client=bs.client,
+            follow_media=True,
+        )
+        marks: dict[str, observe.Snapshot] = {}
+
+        def mark_start() -> None:
+            marks["before"] = observe.snapshot(reg)
+
+        result = run_with_progress(
+            config, maker, stage, events=[(bs.warmup, mark_start)], quiet=quiet
+        )
+        after = observe.snapshot(reg)
+        return stage_row(stage, reg, result, after.minus(marks["before"]))
+    finally:
+        stack.down(say=lambda _m: None)
+
+
+# --- targets ----------------------------------------------------------------------------
+
+
+def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    by = {r["stage"]: r for r in rows}
+    out: list[dict[str, Any]] = []
+
+    def add(
+        name: str, stage: str, figure: float | None, op: str, threshold: float, unit: str
+    ) -> None:
+        met = None
+        if figure is not None:
+            met = figure <= threshold if op == "<=" else figure >= threshold
+        out.append(
+            {
+                "target": name,
+                "stage": stage,
+                "figure": figure,
+                "op": op,
+                "threshold": threshold,
+                "unit": unit,
+                "met": met,
+            }
+        )
+
+    if "cached" in by:
+        add(
+            "DB reads per request at cached",
+            "cached",
+            by["cached"]["db_reads_per_request"],
+            "<=",
+            0.1,
+            "reads/request",
+        )
+    if "cached" in by and "split-db" in by:
+        add(
+            "cached / split-db throughput",
+            "cached",
+            _round(ratio(by["cached"]["rps"], by["split-db"]["rps"]), 2),
+            ">=",
+            3.0,
+            "x",
+        )
+    if "read-replicas" in by:
+        add(
+            "DB reads served by replicas",
+            "read-replicas",
+            by["read-replicas"]["replica_read_share"],
+            ">=",
+            0.95,
+            "share",
+        )
+    if "edge" in by:
+        add(
+            "anonymous requests answered by the edge",
+            "edge",
+            by["edge"]["edge_hit_ratio"],
+            ">=",
+            0.80,
+            "share",
+        )
+    return out
+
+
+# --- output -----------------------------------------------------------------------------
+
+
+def _fmt(value: Any, spec: str = "") -> str:
+    if value is None:
+        return "-"
+    return format(value, spec)
+
+
+def table_text(report: dict[str, Any]) -> str:
+    """The table as fixed-width text (what rich prints, kept in lab/results/)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        title=f"lab bench {report['date']} on {report['machine']['cpu_model']} "
+        f"({report['machine']['cores']} cores, "
+        f"{report['machine']['memory_gib']} GiB)"
+    )
+    for col in (
+        "stage",
+        "rps",
+        "p50 ms",
+        "p99 ms",
+        "errors",
+        "DB q/req primary",
+        "DB q/req replicas",
+        "cache hit",
+        "edge hit",
+    ):
+        table.add_column(col, justify="left" if col == "stage" else "right")
+    for r in report["stages"]:
+        table.add_row(
+            r["stage"],
+            _fmt(r["rps"], ",.0f"),
+            _fmt(r["p50_ms"], ".1f"),
+            _fmt(r["p99_ms"], ".1f"),
+            f"{r['error_rate']:.2%}",
+            _fmt(r["db_queries_per_request"]["primary"], ".3f"),
+            _fmt(r["db_queries_per_request"]["replica"], ".3f"),
+            _fmt(r["cache_hit_ratio"], ".1%"),
+            _fmt(r["edge_hit_ratio"], ".1%"),
+        )
+    targets_table = Table(title="targets (issue 6)")
+    for col in ("target", "figure", "threshold", "result"):
+        targets_table.add_column(col)
+    for t in report["targets"]:
+        verdict = {True: "met", False: "NOT met", None: "no figure"}[t["met"]]
+        targets_table.add_row(
+            t["target"], _fmt(t["figure"]), f"{t['op']} {t['threshold']}", verdict
+        )
+    console = Console(width=130, record=True, force_terminal=False, color_system=None)
+    console.print(table)
+    console.print(targets_table)
+    settings = report["settings"]
+    console.print(
+        f"load: {settings['duration']:.0f}s measured after {settings['warmup']:.0f}s warm-up "
+        f"per stage, {settings['concurrency']} closed-loop connections ({settings['client']} "
+        f"client), {settings['movies']:,} movies, Zipf s={settings['mix']['zipf_s']}; "
+        "the load generator shares the 2 cores with the servers it measures."
+    )
+    return console.export_text()
+
+
+def bench(
+    stages: tuple[str, ...],
+    bs: BenchSettings,
+    out_dir: Path = RESULTS,
+    say=print,
+    quiet: bool = False,
+) -> dict[str, Any]:
+    started = time.perf_counter()
+    stack.ensure_template(bs.movies, say)
+    rows = []
+    for stage in stages:
+        rows.append(measure_stage(stage, bs, say, quiet))
+        r = rows[-1]
+        say(
+            f"  {stage}: {r['rps']:,.0f} rps, p50 {_fmt(r['p50_ms'], '.1f')} ms, "
+            f"p99 {_fmt(r['p99_ms'], '.1f')} ms, errors {r['error_rate']:.2%}"
+        )
+    report = {
+        "schema": SCHEMA_VERSION,
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "machine": machine(),
+        "settings": {**asdict(bs), "mix": asdict(Mix.from_workload())},
+        "stages": rows,
+        "targets": targets(rows),
+        "wall_seconds": round(time.perf_counter() - started, 1),
+    }
+    text = table_text(report)
+    print(text)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out_dir / "bench.txt").write_text(text)
+    say(f"bench took {report['wall_seconds']:.0f}s; wrote {out_dir / 'bench.json'}")
+    return report

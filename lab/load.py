@@ -1,0 +1,357 @@
+"""The load generator: Zipf popularity over movie ids, a read/write, anonymous/
+authenticated and search mix from `stacks/workload.yaml`, fixed duration and concurrency,
+warm-up left out of the figures, progress shown while it runs. Loopback only."""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import itertools
+import json
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import yaml
+
+from lab.httpclient import CLIENTS, check_loopback
+from lab.stats import TRANSPORT_ERROR, Sample
+
+WORKLOAD_FILE = Path(__file__).resolve().parent.parent / "stacks" / "workload.yaml"
+MAX_DURATION = 600.0
+MAX_CONCURRENCY = 1000
+
+
+class ZipfSampler:
+    """Ranks 1..n with P(k) proportional to 1/k**s; rank k maps to a fixed random movie id,
+    so the hot set is spread over the table as it would be in real data."""
+
+    def __init__(self, n: int, s: float, seed: int = 7) -> None:
+        if n < 1:
+            raise ValueError(f"zipf n={n}; allowed >= 1")
+        if s <= 0:
+            raise ValueError(f"zipf s={s}; allowed > 0")
+        self.n = n
+        self.s = s
+        self._cdf = list(itertools.accumulate(1.0 / k**s for k in range(1, n + 1)))
+        self._total = self._cdf[-1]
+        ids = list(range(1, n + 1))
+        random.Random(seed).shuffle(ids)
+        self.ids = ids  # ids[rank - 1] is the movie at that popularity rank
+
+    def rank(self, rng: random.Random) -> int:
+        return bisect.bisect_left(self._cdf, rng.random() * self._total) + 1
+
+    def movie_id(self, rng: random.Random) -> int:
+        return self.ids[self.rank(rng) - 1]
+
+    def share_of_top(self, fraction: float) -> float:
+        """The probability mass of the top `fraction` of ranks (the 80/20 check)."""
+        k = max(1, int(self.n * fraction))
+        return self._cdf[k - 1] / self._total
+
+
+@dataclass(frozen=True)
+class Mix:
+    """Shares of the request mix; the defaults come from stacks/workload.yaml."""
+
+    read_share: float = 0.97
+    anonymous_share: float = 0.70
+    search_share: float = 0.15
+    poster_share: float = 0.0
+    zipf_s: float = 1.0
+
+    @classmethod
+    def from_workload(cls, path: Path = WORKLOAD_FILE) -> Mix:
+        traffic = yaml.safe_load(path.read_text())["traffic"]
+        return cls(
+            read_share=float(traffic["read_share"]),
+            anonymous_share=float(traffic["anonymous_share"]),
+            search_share=float(traffic["search_share"]),
+            poster_share=float(traffic["poster_share"]),
+            zipf_s=float(traffic["zipf_s"]),
+        )
+
+    def validate(self) -> Mix:
+        for name in ("read_share", "anonymous_share", "search_share", "poster_share"):
+            value = getattr(self, name)
+            if not 0 <= value <= 1:
+                raise ValueError(f"mix {name}={value}; allowed 0..1")
+        if self.search_share + self.poster_share > 1:
+            raise ValueError(
+                f"mix search_share + poster_share = {self.search_share + self.poster_share}; "
+                "allowed <= 1"
+            )
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    method: str
+    path: str
+    kind: str
+    anonymous: bool
+    headers: dict[str, str]
+    body: bytes = b""
+
+
+# Search terms: the words the seed builds titles from, so searches find real rows.
+SEARCH_TERMS = (
+    "river", "city", "king", "garden", "storm", "road", "mountain", "letter", "island",
+    "dream", "shadow", "empire", "harbor", "witness", "machine", "summer", "winter",
+    "kingdom", "stranger", "signal", "voyage", "house", "forest", "desert", "ocean",
+    "bridge", "tower", "planet", "mirror", "soldier", "detective", "thief", "pilot",
+    "golden", "broken", "hidden", "lost", "dark", "frozen", "secret", "wild", "midnight",
+)  # fmt: skip
+
+
+@dataclass
+class RequestMaker:
+    """Draws the next request: Zipf movie, search term, anonymous or one of the keys."""
+
+    mix: Mix
+    movies: int
+    api_keys: Sequence[str] = ()
+    writer_keys: Sequence[str] = ()
+    seed: int = 1
+    sampler: ZipfSampler = field(init=False)
+    terms: ZipfSampler = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.mix.validate()
+        self.sampler = ZipfSampler(self.movies, self.mix.zipf_s)
+        self.terms = ZipfSampler(len(SEARCH_TERMS), self.mix.zipf_s, seed=3)
+
+    def make(self, rng: random.Random) -> Request:
+        anonymous = not self.api_keys or rng.random() < self.mix.anonymous_share
+        headers = {} if anonymous else {"X-API-Key": rng.choice(self.api_keys)}
+        movie = self.sampler.movie_id(rng)
+        if rng.random() >= self.mix.read_share and self.api_keys:
+            # Writes are a signed-in user's: adding a (Zipf-popular) movie to a watchlist.
+            return Request(
+                "POST",
+                "/users/me/watchlist",
+                "write",
+                False,
+                {"X-API-Key": rng.choice(self.api_keys), "Content-Type": "application/json"},
+                json.dumps({"movie_id": movie}).encode(),
+            )
+        pick = rng.random()
+        if pick < self.mix.search_share:
+            term = SEARCH_TERMS[self.terms.rank(rng) - 1]
+            return Request("GET", f"/movies?q={term}", "search", anonymous, headers)
+        if pick < self.mix.search_share + self.mix.poster_share:
+            return Request("GET", f"/movies/{movie}/poster", "poster", anonymous, headers)
+        return Request("GET", f"/movies/{movie}", "movie", anonymous, headers)
+
+
+@dataclass(frozen=True)
+class LoadConfig:
+    base_url: str
+    duration: float = 20.0  # measured seconds, after the warm-up
+    warmup: float = 5.0
+    concurrency: int = 32
+    max_requests: int | None = None
+    client: str = "raw"
+    seed: int = 1
+    follow_media: bool = False  # fetch the poster bytes a poster redirect points at
+    timeout: float = 10.0
+
+    def validate(self) -> LoadConfig:
+        check_loopback(self.base_url)
+        if not 0 < self.duration <= MAX_DURATION:
+            raise ValueError(f"duration={self.duration}; allowed 0 < d <= {MAX_DURATION:.0f}")
+        if not 0 <= self.warmup <= MAX_DURATION:
+            raise ValueError(f"warmup={self.warmup}; allowed 0..{MAX_DURATION:.0f}")
+        if not 1 <= self.concurrency <= MAX_CONCURRENCY:
+            raise ValueError(f"concurrency={self.concurrency}; allowed 1..{MAX_CONCURRENCY}")
+        if self.max_requests is not None and self.max_requests < 1:
+            raise ValueError(f"max_requests={self.max_requests}; allowed >= 1")
+        if self.client not in CLIENTS:
+            raise ValueError(f"client={self.client!r}; allowed: {', '.join(CLIENTS)}")
+        return self
+
+
+@dataclass
+class LoadResult:
+    config: LoadConfig
+    samples: list[Sample]  # measured window only, start relative to its beginning
+    warmup_samples: int
+    measured_seconds: float
+    all_samples: list[Sample]  # every sample, start relative to the run's beginning
+
+
+Progress = Callable[[float, int, int], None]  # (elapsed, requests, errors)
+
+
+async def run_load(
+    config: LoadConfig,
+    maker: RequestMaker,
+    progress: Progress | None = None,
+    events: Sequence[tuple[float, Callable[[], object]]] = (),
+) -> LoadResult:
+    """Drive `concurrency` closed-loop workers for warm-up + duration seconds.
+
+    `events` are (seconds after start, callable) run in a thread mid-run (the faults)."""
+    config.validate()
+    total = config.warmup + config.duration
+    samples: list[Sample] = []
+    counter = {"n": 0, "errors": 0}
+    t0 = time.perf_counter()
+    deadline = t0 + total
+    shared = CLIENTS[config.client](config.timeout) if config.client == "httpx" else None
+
+    def budget_left() -> bool:
+        return config.max_requests is None or counter["n"] < config.max_requests
+
+    async def worker(index: int) -> None:
+        rng = random.Random(config.seed * 100_003 + index)
+        client = shared or CLIENTS[config.client](config.timeout)
+        try:
+            while time.perf_counter() < deadline and budget_left():
+                req = maker.make(rng)
+                counter["n"] += 1
+                await _one(client, config, req, t0, samples, counter)
+        finally:
+            if shared is None:
+                await client.close()
+
+    async def fire(at: float, action: Callable[[], object]) -> None:
+        await asyncio.sleep(max(0.0, at - (time.perf_counter() - t0)))
+        await asyncio.to_thread(action)
+
+    async def report() -> None:
+        while True:
+            await asyncio.sleep(0.5)
+            if progress is not None:
+                progress(time.perf_counter() - t0, counter["n"], counter["errors"])
+
+    reporter = asyncio.create_task(report())
+    side = [asyncio.create_task(fire(at, action)) for at, action in events]
+    try:
+        await asyncio.gather(*(worker(i) for i in range(config.concurrency)))
+        await asyncio.gather(*side)
+    finally:
+        reporter.cancel()
+        for task in side:
+            task.cancel()
+        if shared is not None:
+            await shared.close()
+    ended = min(time.perf_counter(), deadline) - t0
+    measured = [
+        replace(s, start=s.start - config.warmup) for s in samples if s.start >= config.warmup
+    ]
+    return LoadResult(
+        config=config,
+        samples=measured,
+        warmup_samples=len(samples) - len(measured),
+        measured_seconds=max(1e-9, ended - config.warmup),
+        all_samples=samples,
+    )
+
+
+async def _one(
+    client,
+    config: LoadConfig,
+    req: Request,
+    t0: float,
+    samples: list[Sample],
+    counter: dict[str, int],
+) -> None:
+    started = time.perf_counter()
+    edge = None
+    try:
+        resp = await client.request(req.method, config.base_url + req.path, req.headers, req.body)
+        status = resp.status
+        edge = resp.headers.get("x-cache-status")
+        location = resp.headers.get("location")
+    except (
+        OSError,
+        TimeoutError,
+        asyncio.IncompleteReadError,
+        asyncio.LimitOverrunError,
+        ValueError,
+        IndexError,
+    ):
+        status, location = TRANSPORT_ERROR, None
+    except Exception as exc:  # httpx's own transport errors
+        if type(exc).__module__.startswith("httpx"):
+            status, location = TRANSPORT_ERROR, None
+        else:
+            raise
+    now = time.perf_counter()
+    samples.append(Sample(started - t0, now - started, status, req.kind, req.anonymous, edge))
+    if status == TRANSPORT_ERROR or status >= 500:
+        counter["errors"] += 1
+    if config.follow_media and location and 300 <= status < 400:
+        await _media(client, location, req.anonymous, t0, samples, counter)
+
+
+async def _media(
+    client,
+    location: str,
+    anonymous: bool,
+    t0: float,
+    samples: list[Sample],
+    counter: dict[str, int],
+) -> None:
+    """The poster bytes themselves, from wherever the redirect points (loopback only)."""
+    started = time.perf_counter()
+    edge = None
+    try:
+        resp = await client.request("GET", location)
+        status = resp.status
+        edge = resp.headers.get("x-cache-status")
+    except ValueError:
+        return  # not on loopback (a real S3 URL): never followed
+    except (OSError, TimeoutError, asyncio.IncompleteReadError):
+        status = TRANSPORT_ERROR
+    except Exception as exc:
+        if type(exc).__module__.startswith("httpx"):
+            status = TRANSPORT_ERROR
+        else:
+            raise
+    samples.append(
+        Sample(started - t0, time.perf_counter() - started, status, "media", anonymous, edge)
+    )
+    if status == TRANSPORT_ERROR or status >= 500:
+        counter["errors"] += 1
+
+
+def run_with_progress(
+    config: LoadConfig,
+    maker: RequestMaker,
+    label: str,
+    events: Sequence[tuple[float, Callable[[], object]]] = (),
+    quiet: bool = False,
+) -> LoadResult:
+    """`run_load` with a rich progress bar (requests, rps, errors) while it runs."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    total = config.warmup + config.duration
+    if quiet:
+        return asyncio.run(run_load(config, maker, events=events))
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeRemainingColumn(),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=total, info="warming up")
+        last = {"t": 0.0, "n": 0}
+
+        def show(elapsed: float, n: int, errors: int) -> None:
+            dt = elapsed - last["t"]
+            rps = (n - last["n"]) / dt if dt > 0 else 0.0
+            last.update(t=elapsed, n=n)
+            phase = "warm-up" if elapsed < config.warmup else "measuring"
+            bar.update(
+                task,
+                completed=min(elapsed, total),
+                info=f"{phase}  {n} req  {rps:,.0f} rps  {errors} err",
+            )
+
+        return asyncio.run(run_load(config, maker, progress=show, events=events))

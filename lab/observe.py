@@ -1,0 +1,115 @@
+"""What the servers say about a run: pg_stat_statements on every PostgreSQL instance, the
+service's `/metrics` on every API process, Redis INFO. Snapshots before and after a run;
+their difference is what the run cost."""
+
+from __future__ import annotations
+
+import contextlib
+import urllib.request
+from dataclasses import dataclass, field
+
+from lab import postgres
+from lab.procs import LOOPBACK, LabError
+from lab.state import Registry
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    primary_reads: int  # SELECTs on the primary (pg_stat_statements)
+    primary_writes: int  # every other statement on the primary
+    replica_reads: int  # statements on all replicas together
+    pool_resets: int = 0  # asyncpg's reset on pool release, every instance
+    service: dict[str, float] = field(default_factory=dict)  # summed over API processes
+    redis_hits: int = 0
+    redis_misses: int = 0
+
+    def minus(self, before: Snapshot) -> Snapshot:
+        keys = set(self.service) | set(before.service)
+        return Snapshot(
+            primary_reads=self.primary_reads - before.primary_reads,
+            primary_writes=self.primary_writes - before.primary_writes,
+            replica_reads=self.replica_reads - before.replica_reads,
+            pool_resets=self.pool_resets - before.pool_resets,
+            service={k: self.service.get(k, 0.0) - before.service.get(k, 0.0) for k in keys},
+            redis_hits=self.redis_hits - before.redis_hits,
+            redis_misses=self.redis_misses - before.redis_misses,
+        )
+
+
+def parse_prometheus(text: str) -> dict[str, float]:
+    """`name{labels}` -> value for every sample line (labels kept verbatim, sorted as given)."""
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        name, _, value = line.rpartition(" ")
+        try:
+            out[name] = float(value)
+        except ValueError:
+            continue
+    return out
+
+
+WANTED = (
+    "movies_requests_total",
+    "movies_cache_hits_total",
+    "movies_cache_misses_total",
+    "movies_cache_stale_served_total",
+    "movies_cache_lock_waits_total",
+    "movies_cache_errors_total",
+    "movies_cache_bypassed_total",
+    "movies_db_queries_total",
+    "movies_db_replica_fallbacks_total",
+)
+
+
+def service_counters(port: int) -> dict[str, float]:
+    with urllib.request.urlopen(f"http://{LOOPBACK}:{port}/metrics", timeout=5) as resp:
+        samples = parse_prometheus(resp.read().decode())
+    return {k: v for k, v in samples.items() if k.startswith(WANTED)}
+
+
+def total(counters: dict[str, float], prefix: str, **labels: str) -> float:
+    """Sum of the samples of one metric whose labels include `labels`."""
+    want = [f'{k}="{v}"' for k, v in labels.items()]
+    return sum(
+        v
+        for k, v in counters.items()
+        if (k == prefix or k.startswith(prefix + "{")) and all(w in k for w in want)
+    )
+
+
+def snapshot(reg: Registry) -> Snapshot:
+    ep = reg.endpoints
+    try:
+        p_reads, p_writes, resets = postgres.statement_calls(ep["primary_port"])
+    except LabError:
+        p_reads = p_writes = resets = 0  # the primary is down (a fault)
+    replicas = 0
+    for port in ep.get("replica_ports", []):
+        # A stopped replica (a fault) answers nothing; its count is lost with it.
+        with contextlib.suppress(LabError):
+            r_reads, _, r_resets = postgres.statement_calls(port)
+            replicas += r_reads
+            resets += r_resets
+    service: dict[str, float] = {}
+    for port in [*ep.get("api_ports", []), *ep.get("search_ports", [])]:
+        try:
+            for k, v in service_counters(port).items():
+                service[k] = service.get(k, 0.0) + v
+        except OSError:
+            pass
+    hits = misses = 0
+    if ep.get("redis_port"):
+        hits, misses = _redis_keyspace(ep["redis_port"])
+    return Snapshot(p_reads, p_writes, replicas, resets, service, hits, misses)
+
+
+def _redis_keyspace(port: int) -> tuple[int, int]:
+    import redis
+
+    try:
+        info = redis.Redis(host=LOOPBACK, port=port, socket_timeout=2).info("stats")
+    except redis.RedisError:
+        return 0, 0
+    return int(info["keyspace_hits"]), int(info["keyspace_misses"])

@@ -1,0 +1,191 @@
+"""Process supervision for the lab: every server runs in its own process group, and every
+group is written to the registry before anything else happens, so `lab down` (or a crash
+half-way through `lab up`) can always find and end it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from lab.state import ProcessRecord, Registry
+
+LOOPBACK = "127.0.0.1"
+
+
+class LabError(RuntimeError):
+    """A lab step failed; the message is one line that says which and why."""
+
+
+def free_port() -> int:
+    """A port free on 127.0.0.1 right now (the kernel picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+def pin(cpus: str | None) -> list[str]:
+    """An argv prefix that keeps a server on `cpus` (taskset execs, so the pid is kept)."""
+    if not cpus:
+        return []
+    return ["taskset", "-c", cpus]
+
+
+def port_open(port: int, host: str = LOOPBACK) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def start_time(pid: int) -> int | None:
+    """The kernel's start time of `pid` (clock ticks since boot), None if it is gone.
+
+    Stored with each pid so that `down` never signals a recycled pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # Field 22; the command name (field 2) may contain spaces, so split after its ')'.
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+def spawn(
+    registry: Registry,
+    name: str,
+    argv: Sequence[str],
+    *,
+    log: Path,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    user: str | None = None,
+    port: int | None = None,
+    stop_signal: int = signal.SIGTERM,
+) -> ProcessRecord:
+    """Start `argv` in a new session (its own process group) and register it at once."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=dict(env) if env is not None else None,
+            cwd=cwd,
+            user=user,
+            group=user,
+            start_new_session=True,
+        )
+    record = ProcessRecord(
+        name=name,
+        pid=proc.pid,
+        pgid=proc.pid,
+        started=start_time(proc.pid) or 0,
+        port=port,
+        argv=list(argv),
+        log=str(log),
+        stop_signal=int(stop_signal),
+    )
+    registry.add(record)
+    return record
+
+
+def alive(record: ProcessRecord) -> bool:
+    started = start_time(record.pid)
+    if started is None or started != record.started:
+        return False
+    # A zombie has exited; it only waits for its parent to reap it.
+    try:
+        state = Path(f"/proc/{record.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) pids whose process group is `pgid`."""
+    members: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(entry.name))
+    return members
+
+
+def stop(record: ProcessRecord, timeout: float = 10.0) -> None:
+    """Signal the whole group, wait, then SIGKILL whatever is left of it."""
+    if not group_members(record.pgid):
+        _reap(record.pid)
+        return
+    if alive(record):
+        _killpg(record.pgid, record.stop_signal)
+    else:
+        # The leader is gone but children remain: nothing graceful left to ask.
+        _killpg(record.pgid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _reap(record.pid)
+        if not group_members(record.pgid):
+            _reap(record.pid)
+            return
+        time.sleep(0.05)
+    _killpg(record.pgid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while group_members(record.pgid) and time.monotonic() < deadline:
+        _reap(record.pid)
+        time.sleep(0.05)
+    if group_members(record.pgid):
+        raise LabError(f"process group {record.pgid} ({record.name}) survived SIGKILL")
+
+
+def _killpg(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, sig)
+
+
+def _reap(pid: int) -> None:
+    # Our own children become zombies until waited for; others are reaped by init.
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def wait_until(check, what: str, timeout: float, record: ProcessRecord | None = None) -> None:
+    """Poll `check()` until true; fail early if the process it waits for has died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        if record is not None and not alive(record):
+            raise LabError(f"{record.name} exited while waiting for {what}; see {record.log}")
+        time.sleep(0.05)
+    where = f"; see {record.log}" if record is not None else ""
+    raise LabError(f"timed out after {timeout:.0f}s waiting for {what}{where}")
+
+
+def run(argv: Sequence[str], *, user: str | None = None, timeout: float = 120, **kw) -> str:
+    """Run a short command to completion; a failure raises with its last stderr line."""
+    proc = subprocess.run(
+        list(argv),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        user=user,
+        group=user,
+        stdin=subprocess.DEVNULL,
+        **kw,
+    )
+    if proc.returncode != 0:
+        lines = (proc.stderr or proc.stdout).strip().splitlines() or ["(no output)"]
+        raise LabError(f"{argv[0]} failed (exit {proc.returncode}): {lines[-1]}")
+    return proc.stdout

@@ -1,0 +1,322 @@
+"""`lab up STAGE` and `lab down`: bring a stage's topology up on 127.0.0.1, and take every
+process of it down again."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from lab import nginx, postgres, redis_server, s3
+from lab.procs import LOOPBACK, LabError, alive, free_port, pin, spawn, stop, wait_until
+from lab.state import REPO, Registry, lab_dir
+from lab.topology import Topology, topology
+
+APP_DIR = REPO / "app_image"
+BUCKET = "movies-lab-media"
+SEED = 42
+LAB_USERS = 20  # authenticated readers whose keys the load generator uses
+POSTER_OBJECTS = 2000  # posters uploaded to S3 at the edge stage: the hottest ranks
+
+
+def service_env(extra: dict[str, str]) -> dict[str, str]:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/root"),
+        "LANG": "C.UTF-8",
+        "PYTHONPATH": str(APP_DIR),
+        "PYTHONUNBUFFERED": "1",
+        **s3.FAKE_AWS_ENV,
+    }
+    env.update(extra)
+    return env
+
+
+def movies_api(args: list[str], env: dict[str, str], timeout: float = 900) -> str:
+    from lab.procs import run
+
+    return run(
+        [sys.executable, "-m", "movies_api", *args],
+        env=service_env(env),
+        cwd=APP_DIR,
+        timeout=timeout,
+    )
+
+
+# --- the seeded template ----------------------------------------------------------------
+
+
+def seed_key(movies: int) -> str:
+    """Changes whenever the schema or the seed's code does, so a stale template is rebuilt."""
+    digest = hashlib.sha256(f"{movies}:{SEED}:{LAB_USERS}".encode())
+    pkg = APP_DIR / "movies_api"
+    for path in sorted(
+        [*pkg.glob("migrations/*.sql"), pkg / "seed.py", pkg / "migrate.py", pkg / "auth.py"]
+    ):
+        if path.is_file():
+            digest.update(path.name.encode() + path.read_bytes())
+    return f"{movies}-{digest.hexdigest()[:12]}"
+
+
+def template_dir(movies: int) -> Path:
+    return lab_dir() / "cache" / f"seed-{seed_key(movies)}"
+
+
+def ensure_template(movies: int, say=print) -> Path:
+    """A stopped, seeded primary data directory under `.lab/cache/`, built once per seed
+    key: every stage (and every bench) copies it instead of seeding again."""
+    target = template_dir(movies)
+    if (target / "pgdata" / "PG_VERSION").is_file() and (target / "keys.json").is_file():
+        return target
+    say(f"seeding {movies:,} movies into a template cluster (once per schema/seed change)")
+    work = target.with_name(target.name + ".building")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    reg = Registry(path=work / "registry.json")
+    started = time.perf_counter()
+    try:
+        postgres.initdb(work / "pgdata")
+        port = free_port()
+        postgres.start(reg, "pg-seed", work / "pgdata", port, work / "postgres.log")
+        postgres.create_database(port)
+        env = {"MOVIES_DATABASE_URL": postgres.url(port)}
+        movies_api(["migrate"], env)
+        movies_api(
+            [
+                "seed",
+                "--count",
+                str(movies),
+                "--seed",
+                str(SEED),
+                "--users",
+                str(LAB_USERS),
+                "--keys-out",
+                str(work / "keys.json"),
+            ],
+            env,
+        )
+        # Every movie gets a poster key; the edge stage uploads the hottest ones to S3.
+        postgres.psql(port, "UPDATE movies SET poster_key = 'posters/' || id || '/lab.jpg'")
+        postgres.psql(port, "VACUUM ANALYZE movies")
+        postgres.psql(port, "CHECKPOINT")
+    finally:
+        for record in reversed(reg.processes):
+            stop(record)
+    (work / "registry.json").unlink(missing_ok=True)
+    (work / "seed.json").write_text(
+        json.dumps(
+            {"movies": movies, "seed": SEED, "seconds": round(time.perf_counter() - started, 1)}
+        )
+    )
+    shutil.rmtree(target, ignore_errors=True)
+    work.rename(target)
+    say(f"template ready in {time.perf_counter() - started:.0f}s: {target}")
+    return target
+
+
+def load_keys(movies: int) -> tuple[list[str], list[str]]:
+    """(reader keys, writer keys) the seed created for the lab's users."""
+    keys = json.loads((template_dir(movies) / "keys.json").read_text())
+    readers = [v["api_key"] for v in keys.values() if v["role"] == "reader"]
+    writers = [v["api_key"] for v in keys.values() if v["role"] == "writer"]
+    return readers, writers
+
+
+# --- up / down --------------------------------------------------------------------------
+
+
+def running(reg: Registry) -> list[str]:
+    return [p.name for p in reg.processes if alive(p)]
+
+
+def up(
+    stage: str, movies: int = 100_000, env: str = "prod", pin_cpus: bool = True, say=print
+) -> Registry:
+    topo = topology(stage, env, pin=pin_cpus)
+    root = lab_dir()
+    reg = Registry.load(root)
+    if running(reg):
+        raise LabError(f"the lab is already up (stage {reg.stage}); run `python -m lab down`")
+    template = ensure_template(movies, say)
+    shutil.rmtree(root / "run", ignore_errors=True)
+    run_dir = root / "run"
+    run_dir.mkdir(parents=True)
+    reg = Registry(path=root / "registry.json", stage=stage)
+    reg.endpoints = {"topology": asdict(topo), "movies": movies, "template": str(template)}
+    reg.save()
+    try:
+        _bring_up(reg, topo, template, run_dir, say)
+    except BaseException:
+        say("bring-up failed; taking down what started")
+        down(say=lambda _m: None)
+        raise
+    return reg
+
+
+def _bring_up(reg: Registry, topo: Topology, template: Path, run_dir: Path, say) -> None:
+    ep = reg.endpoints
+    t = time.perf_counter()
+    primary = run_dir / "pg-primary"
+    postgres.copy_datadir(template / "pgdata", primary)
+    ep["primary_port"] = port = free_port()
+    postgres.start(reg, "pg-primary", primary, port, run_dir / "pg-primary.log", topo.db_cpus)
+    ep["replica_ports"] = []
+    for i in range(1, topo.replicas + 1):
+        datadir = run_dir / f"pg-replica{i}"
+        postgres.basebackup(port, datadir)
+        rport = free_port()
+        postgres.start(reg, f"pg-replica{i}", datadir, rport, run_dir / f"pg-replica{i}.log")
+        if not postgres.in_recovery(rport):
+            raise LabError(f"pg-replica{i} on port {rport} is not in recovery")
+        ep["replica_ports"].append(rport)
+    env = {
+        "MOVIES_DATABASE_URL": postgres.url(port),
+        "MOVIES_DATABASE_READER_URLS": ",".join(postgres.url(p) for p in ep["replica_ports"]),
+        "MOVIES_STAGE": topo.stage,
+        "MOVIES_DB_POOL_MAX": "10",
+    }
+    if topo.redis:
+        ep["redis_port"] = rport = free_port()
+        redis_server.start(reg, "redis", rport, run_dir / "redis")
+        env["MOVIES_REDIS_URL"] = redis_server.url(rport)
+    if topo.edge:
+        ep["s3_port"] = sport = free_port()
+        s3.start(reg, "s3", sport, run_dir / "s3")
+        _upload_posters(sport, reg.endpoints["movies"])
+        ep["cdn_port"] = free_port()
+        env["MOVIES_MEDIA_BUCKET"] = BUCKET
+        env["MOVIES_S3_ENDPOINT_URL"] = s3.endpoint(sport)
+        env["MOVIES_CDN_BASE_URL"] = f"http://{LOOPBACK}:{ep['cdn_port']}/media"
+    ep["api_ports"] = [
+        _start_api(reg, f"api{i}", env, topo.api_cpus, run_dir)
+        for i in range(1, topo.api_processes + 1)
+    ]
+    ep["search_ports"] = [
+        _start_api(reg, f"search{i}", env, topo.api_cpus, run_dir)
+        for i in range(1, topo.search_processes + 1)
+    ]
+    entry = f"http://{LOOPBACK}:{ep['api_ports'][0]}"
+    if topo.load_balancer:
+        ep["alb_port"] = aport = free_port()
+        conf = nginx.alb_conf(
+            run_dir / "alb",
+            aport,
+            ep["api_ports"],
+            ep["search_ports"],
+            topo.search_path,
+            topo.search_query_key,
+        )
+        nginx.start(reg, "alb", run_dir / "alb", aport, conf)
+        entry = f"http://{LOOPBACK}:{aport}"
+    if topo.edge:
+        origin = ep.get("alb_port") or ep["api_ports"][0]
+        conf = nginx.cdn_conf(run_dir / "cdn", ep["cdn_port"], origin, ep["s3_port"], BUCKET)
+        nginx.start(reg, "cdn", run_dir / "cdn", ep["cdn_port"], conf)
+        entry = f"http://{LOOPBACK}:{ep['cdn_port']}"
+    ep["entry"] = entry
+    ep["service_env"] = env
+    reg.save()
+    say(f"{topo.stage} up in {time.perf_counter() - t:.1f}s: {topo.describe}; entry {entry}")
+
+
+def _start_api(
+    reg: Registry, name: str, env: dict[str, str], cpus: str | None, run_dir: Path
+) -> int:
+    port = free_port()
+    record = spawn(
+        reg,
+        name,
+        [
+            *pin(cpus),
+            sys.executable,
+            "-m",
+            "movies_api",
+            "serve",
+            "--host",
+            LOOPBACK,
+            "--port",
+            str(port),
+        ],
+        log=run_dir / f"{name}.log",
+        env=service_env(env),
+        cwd=APP_DIR,
+        port=port,
+    )
+    wait_until(lambda: _healthy(port), f"{name} /healthz on port {port}", 60, record)
+    return port
+
+
+def _healthy(port: int) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://{LOOPBACK}:{port}/healthz", timeout=1) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+def _upload_posters(port: int, movies: int) -> None:
+    """Poster objects for the hottest ranks (moto keeps objects in memory, so this runs at
+    every edge bring-up; a few thousand small objects take seconds, 100k would take minutes)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import boto3
+
+    from lab.load import ZipfSampler
+
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3.endpoint(port),
+        region_name="us-east-1",
+        aws_access_key_id="lab",
+        aws_secret_access_key="lab",
+    )
+    client.create_bucket(Bucket=BUCKET)
+    body = b"\xff\xd8\xff" + bytes(2045)  # a 2 kB stand-in JPEG: the bytes are not measured
+    ids = ZipfSampler(movies, 1.0).ids[: min(POSTER_OBJECTS, movies)]
+
+    def put(movie_id: int) -> None:
+        client.put_object(
+            Bucket=BUCKET,
+            Key=f"posters/{movie_id}/lab.jpg",
+            Body=body,
+            ContentType="image/jpeg",
+            CacheControl="public, max-age=86400",
+        )
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(put, ids))
+
+
+def down(say=print) -> int:
+    """Stop every registered process group, newest first; returns how many were running."""
+    reg = Registry.load()
+    count = 0
+    for record in reversed(reg.processes):
+        if alive(record):
+            count += 1
+        stop(record)
+        reg.remove(record.name)
+    reg.stage = None
+    reg.endpoints = {}
+    reg.save()
+    say(f"lab down: stopped {count} process group(s)")
+    return count
+
+
+def status() -> int:
+    reg = Registry.load()
+    if not reg.processes:
+        print("lab: nothing is up")
+        return 0
+    print(f"lab: stage {reg.stage}; entry {reg.endpoints.get('entry', '-')}")
+    for p in reg.processes:
+        state = "running" if alive(p) else "GONE"
+        print(f"  {p.name:<12} pid {p.pid:<7} port {p.port or '-':<6} {state}")
+    return 0

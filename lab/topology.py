@@ -1,0 +1,86 @@
+"""What runs for a stage: read from the same stage specs as the Pulumi program
+(`infra.config.load_stack_config`), scaled to this machine."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from infra.config import STAGES, ConfigError, load_stack_config
+
+# Two cores: more API processes than this only adds context switches, not capacity.
+MAX_API_PROCESSES = 4
+MAX_SEARCH_PROCESSES = 2
+MAX_REPLICAS = 2
+
+
+@dataclass(frozen=True)
+class Topology:
+    stage: str
+    env: str
+    api_processes: int  # the ASG's desired capacity (1 for a single box), capped
+    search_processes: int  # scale-5x: the search ASG behind its own target group
+    search_path: str
+    search_query_key: str
+    load_balancer: bool  # the ALB stand-in (nginx) in front of the API processes
+    redis: bool
+    replicas: int
+    edge: bool  # moto S3 + the nginx CloudFront stand-in
+    api_cpus: str | None  # taskset CPU list for the API, None = anywhere
+    db_cpus: str | None
+
+    @property
+    def describe(self) -> str:
+        parts = [f"{self.api_processes} API process(es)"]
+        if self.search_processes:
+            parts.append(f"{self.search_processes} search process(es)")
+        parts.append("PostgreSQL primary")
+        if self.replicas:
+            parts.append(f"{self.replicas} streaming replica(s)")
+        if self.load_balancer:
+            parts.append("nginx ALB")
+        if self.redis:
+            parts.append("Redis")
+        if self.edge:
+            parts.append("moto S3 + nginx CloudFront")
+        if self.api_cpus or self.db_cpus:
+            parts.append(f"pinned: API on CPU {self.api_cpus}, PostgreSQL on CPU {self.db_cpus}")
+        return ", ".join(parts)
+
+
+def _cpu_pair() -> tuple[str, str] | None:
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None
+    return str(cpus[-1]), str(cpus[0])
+
+
+def topology(stage: str, env: str = "prod", pin: bool = True) -> Topology:
+    """The lab topology of one stage; `env` picks the sizes (prod has >= 2 of everything)."""
+    if stage not in STAGES:
+        raise ConfigError(f"stage: unknown {stage!r}; allowed: {', '.join(STAGES)}")
+    spec = load_stack_config(env, stage).stage
+    api_cpus = db_cpus = None
+    pair = _cpu_pair() if pin else None
+    if spec.single_box is not None and pair is not None:
+        # On one machine "a box" is a CPU: the single box runs API and PostgreSQL on the
+        # same core; split-db gives PostgreSQL a core of its own, as RDS gives it a machine.
+        api_cpus = pair[0]
+        db_cpus = pair[0] if spec.local_postgres else pair[1]
+    api = min(spec.web.desired_capacity, MAX_API_PROCESSES) if spec.web is not None else 1
+    search = min(spec.search.desired_capacity, MAX_SEARCH_PROCESSES) if spec.search else 0
+    replicas = min(spec.database.read_replicas, MAX_REPLICAS) if spec.database else 0
+    return Topology(
+        stage=stage,
+        env=env,
+        api_processes=api,
+        search_processes=search,
+        search_path=spec.search.path if spec.search else "/movies",
+        search_query_key=spec.search.query_key if spec.search else "q",
+        load_balancer=spec.web is not None,
+        redis=spec.cache is not None,
+        replicas=replicas,
+        edge=spec.edge is not None,
+        api_cpus=api_cpus,
+        db_cpus=db_cpus,
+    )
