@@ -1,0 +1,1 @@
+"""Per-unit capacities for the capacity model: measured backend figures and their script."""
