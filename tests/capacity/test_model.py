@@ -1,0 +1,222 @@
+"""The capacity model's arithmetic and inputs, on small crafted files."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import yaml
+
+from infra import capacity
+from infra.capacity import (
+    CAPACITY_FILE,
+    WORKLOAD_FILE,
+    ModelError,
+    Observed,
+    Workload,
+    flow,
+    load_rates,
+    main,
+)
+from infra.config import ENVIRONMENTS, STAGES, load_stack_config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def workload() -> Workload:
+    return Workload.load()
+
+
+def spec(stage: str, env: str = "prod"):
+    return load_stack_config(env, stage).stage
+
+
+def test_peak_rps_follows_hits_per_day_and_peak_factor(workload) -> None:
+    fl = flow(workload, Observed(), spec("load-balanced"), "today")
+    expected = workload.hits_per_day / 86_400 * workload.peak_factor
+    assert fl.origin_rps == pytest.approx(expected)
+    five = flow(workload, Observed(), spec("load-balanced"), "target")
+    assert five.origin_rps == pytest.approx(expected * workload.multiplier)
+    assert five.db_data_bytes == pytest.approx(fl.db_data_bytes * workload.multiplier)
+
+
+def test_edge_offloads_cacheable_share_times_hit_ratio(workload) -> None:
+    without = flow(workload, Observed(), spec("read-replicas"), "today")
+    with_edge = flow(workload, Observed(), spec("edge"), "today")
+    kept = 1 - workload.cacheable_share * workload.edge_cache_hit_ratio
+    assert with_edge.origin_rps == pytest.approx(without.origin_rps * kept)
+    assert with_edge.cdn_rps == pytest.approx(without.origin_rps * (1 + workload.poster_share))
+    # A measured edge hit ratio replaces the assumed one.
+    measured = flow(workload, Observed(edge_hit_ratio=0.5), spec("edge"), "today")
+    assert measured.origin_rps == pytest.approx(
+        without.origin_rps * (1 - workload.cacheable_share * 0.5)
+    )
+
+
+def test_cache_turns_reads_into_misses_and_redis_ops(workload) -> None:
+    lb = flow(workload, Observed(), spec("load-balanced"), "today")
+    cached = flow(workload, Observed(), spec("cached"), "today")
+    assert lb.redis_ops == 0
+    assert cached.db_point_reads == pytest.approx(
+        lb.db_point_reads * (1 - workload.app_cache_hit_ratio)
+    )
+    assert cached.db_searches == pytest.approx(
+        lb.db_searches * (1 - workload.search_cache_hit_ratio)
+    )
+    assert cached.db_writes == pytest.approx(lb.db_writes)
+    assert cached.redis_ops > lb.origin_rps * workload.read_share
+
+
+def test_search_tier_takes_the_searches_off_the_web_tier(workload) -> None:
+    fl = flow(workload, Observed(), spec("scale-5x"), "target")
+    assert fl.search_rps == pytest.approx(fl.origin_rps * workload.search_share)
+    assert fl.web_rps + fl.search_rps == pytest.approx(fl.origin_rps)
+    assert fl.web_search_share == 0
+
+
+def test_headroom_is_one_minus_load_over_capacity() -> None:
+    check = capacity.TierCheck("app", "cpu", "rps", 1000.0, 250.0, 1250.0, "x")
+    assert check.headroom("today") == pytest.approx(0.75)
+    assert check.headroom("target") == pytest.approx(-0.25)
+    elastic = capacity.TierCheck("alb", "requests", "rps", None, 1e9, 1e12, "x")
+    sc = capacity.StageCapacity("prod", "x", (check, elastic), 0.3, 5)
+    assert sc.failing("target") == [check]
+    assert sc.failing("today") == []
+    assert sc.tier_headroom("target") == {"app": pytest.approx(-0.25), "alb": None}
+
+
+def test_more_instances_mean_more_headroom() -> None:
+    rates, obs = load_rates()
+    base = capacity.stage_capacity("prod", "load-balanced", Workload.load(), rates, obs)
+    cpu = next(c for c in base.checks if (c.tier, c.measure) == ("app", "cpu"))
+    web = spec("load-balanced").web
+    assert web is not None
+    bigger = capacity._asg_checks(
+        "app",
+        replace(web, max_size=web.max_size * 2),
+        rates,
+        (cpu.load_today, cpu.load_target),
+        (0.15, 0.15),
+    )
+    assert bigger[0].capacity == pytest.approx(cpu.capacity * 2)
+
+
+def test_every_size_in_every_stack_has_a_capacity_entry() -> None:
+    rates, _ = load_rates()
+    for env in ENVIRONMENTS:
+        for stage in STAGES:
+            s = spec(stage, env)
+            kinds = [
+                s.single_box and s.single_box.instance_type,
+                s.web and s.web.instance_type,
+                s.search and s.search.instance_type,
+                s.database and s.database.instance_class,
+                s.database and s.database.replica_instance_class,
+                s.cache and s.cache.node_type,
+            ]
+            for kind in filter(None, kinds):
+                assert rates.machine(kind).vcpus >= 1, (env, stage, kind)
+
+
+def test_ec2_entries_match_the_aws_catalogue_moto_ships() -> None:
+    import moto
+
+    catalogue_file = Path(moto.__file__).parent / "ec2" / "resources" / "instance_types.json.gz"
+    catalogue = json.loads(gzip.decompress(catalogue_file.read_bytes()))
+    table = yaml.safe_load(CAPACITY_FILE.read_text())["ec2"]
+    for kind, entry in table.items():
+        aws = catalogue[kind]
+        assert entry["vcpus"] == aws["VCpuInfo"]["DefaultVCpus"], kind
+        assert entry["memory_gib"] * 1024 == aws["MemoryInfo"]["SizeInMiB"], kind
+        assert ("burstable_baseline" in entry) == aws["BurstablePerformanceSupported"], kind
+
+
+def test_unknown_instance_type_is_a_one_line_error() -> None:
+    rates, _ = load_rates()
+    with pytest.raises(ModelError, match=r"^c9x\.huge: no capacity entry .*allowed: ") as err:
+        rates.machine("c9x.huge")
+    assert "\n" not in str(err.value)
+
+
+def test_bad_workload_value_names_the_key(tmp_path: Path) -> None:
+    doc = yaml.safe_load(WORKLOAD_FILE.read_text())
+    doc["traffic"]["read_share"] = 1.7
+    bad = tmp_path / "workload.yaml"
+    bad.write_text(yaml.safe_dump(doc))
+    with pytest.raises(ModelError, match=r"^traffic\.read_share: invalid value 1\.7; allowed"):
+        Workload.load(bad)
+    del doc["traffic"]["read_share"]
+    bad.write_text(yaml.safe_dump(doc))
+    with pytest.raises(ModelError, match=r"^traffic\.read_share: required key is missing$"):
+        Workload.load(bad)
+
+
+def _lab_root(tmp_path: Path, bench: dict | None) -> Path:
+    (tmp_path / "infra" / "capacity_data").mkdir(parents=True)
+    src = ROOT / "infra" / "capacity_data" / "measured.json"
+    (tmp_path / "infra" / "capacity_data" / "measured.json").write_text(src.read_text())
+    if bench is not None:
+        (tmp_path / "lab" / "results").mkdir(parents=True)
+        (tmp_path / "lab" / "results" / "bench.json").write_text(json.dumps(bench))
+    return tmp_path
+
+
+def test_app_rate_comes_from_the_bench_when_it_has_the_stage(tmp_path: Path) -> None:
+    bench = {
+        "stages": [
+            {"stage": "cached", "rps": 900.0, "cache_hit_ratio": 0.93},
+            {"stage": "edge", "rps": 1500.0, "edge_hit_ratio": 0.84},
+            {"stage": "read-replicas", "rps": 850.0, "replica_read_share": 0.97},
+        ]
+    }
+    rates, obs = load_rates(CAPACITY_FILE, _lab_root(tmp_path, bench))
+    assert rates.app_rps_per_vcpu == pytest.approx(450.0)  # 900 rps / 2 lab vCPUs
+    assert rates.sources["app"].startswith("measured: lab bench cached stage 900 rps")
+    assert obs == Observed(cache_hit_ratio=0.93, edge_hit_ratio=0.84, replica_read_share=0.97)
+
+
+def test_without_a_bench_the_fallback_is_labelled_an_assumption(tmp_path: Path) -> None:
+    rates, obs = load_rates(CAPACITY_FILE, _lab_root(tmp_path, None))
+    fallback = yaml.safe_load(CAPACITY_FILE.read_text())["app"]["fallback_rps_per_vcpu"]
+    assert rates.app_rps_per_vcpu == fallback
+    assert rates.sources["app"].startswith("assumption:")
+    assert obs == Observed()
+
+
+def test_search_cost_grows_with_matched_rows() -> None:
+    rates, _ = load_rates()
+    assert rates.db_search_per_match_s > 0
+    assert rates.db_search_s(10_000) > rates.db_search_s(1_000) > rates.db_point_read_s
+
+
+def test_cli_prints_a_table_per_stage(capsys) -> None:
+    assert main(["--stage", "cached", "--stage", "scale-5x"]) == 0
+    out = capsys.readouterr().out
+    assert "prod/cached" in out and "prod/scale-5x" in out
+    assert "db-primary" in out and "headroom" in out
+    assert "prod/edge" not in out
+
+
+def test_cli_json_matches_the_model(capsys) -> None:
+    assert main(["--stage", "scale-5x", "--json"]) == 0
+    (doc,) = json.loads(capsys.readouterr().out)
+    assert doc["stage"] == "scale-5x"
+    assert all(c["headroom_target"] is None or c["headroom_target"] >= 0.3 for c in doc["checks"])
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--env", "staging"], "error: --env 'staging'; allowed: dev, prod"),
+        (["--stage", "huge"], "error: --stage 'huge'; allowed: single-box"),
+    ],
+)
+def test_cli_bad_arguments_are_one_line_errors(capsys, argv, message) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message)
+    assert err.count("\n") == 1

@@ -1,0 +1,102 @@
+"""The capacity model on the real stage specs: scale-5x carries 5x, earlier stages fall short
+where the next stage's reason says they do (stage table in DESIGN.md)."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra.capacity import StageCapacity, capacity_tables, stage_capacity
+from infra.config import STAGES
+
+ALL_TIERS_5X = {"edge", "alb", "app", "search", "redis", "db-primary", "db-replicas"}
+
+
+@pytest.fixture(scope="module")
+def prod() -> dict[str, StageCapacity]:
+    return {sc.stage: sc for sc in capacity_tables("prod")}
+
+
+def short(sc: StageCapacity) -> set[tuple[str, str]]:
+    return {(c.tier, c.measure) for c in sc.failing("target")}
+
+
+def headroom(sc: StageCapacity, tier: str, measure: str, scale: str = "target") -> float:
+    (check,) = [c for c in sc.checks if (c.tier, c.measure) == (tier, measure)]
+    value = check.headroom(scale)  # type: ignore[arg-type]
+    assert value is not None
+    return value
+
+
+def test_scale_5x_prod_carries_5x_with_30_percent_headroom_on_every_tier(prod) -> None:
+    sc = prod["scale-5x"]
+    assert sc.multiplier == 5
+    assert {c.tier for c in sc.checks} == ALL_TIERS_5X
+    assert sc.failing("target") == [], [
+        (c.tier, c.measure, c.headroom("target")) for c in sc.failing("target")
+    ]
+    # Every tier with a fixed ceiling has a number, not just "elastic".
+    for tier, h in sc.tier_headroom("target").items():
+        assert tier == "alb" or (h is not None and h >= 0.30), (tier, h)
+
+
+def test_every_stage_is_modelled_in_stage_order(prod) -> None:
+    assert list(prod) == list(STAGES)
+    assert [sc.stage for sc in capacity_tables("dev")] == list(STAGES)
+
+
+def test_single_box_fails_at_5x_because_api_and_db_share_one_machine(prod) -> None:
+    sc = prod["single-box"]
+    assert ("box", "cpu (API + DB)") in short(sc)
+    # split-db moves PostgreSQL off the box: the same box type then runs the API alone, and
+    # its DB is a separate tier with its own headroom.
+    assert {c.tier for c in prod["split-db"].checks} >= {"app", "db-primary"}
+
+
+def test_split_db_fails_at_5x_on_its_one_app_server(prod) -> None:
+    sc = prod["split-db"]
+    assert ("app", "cpu") in short(sc)
+    # The ALB + ASG of load-balanced clears the app CPU ceiling at 5x.
+    assert headroom(prod["load-balanced"], "app", "cpu") >= 0.30
+
+
+def test_load_balanced_fails_at_5x_on_db_reads_that_a_cache_absorbs(prod) -> None:
+    sc = prod["load-balanced"]
+    assert ("db-primary", "cpu (reads + writes)") in short(sc)
+    cached = prod["cached"]
+    # The cache takes most reads off the primary: its load drops by more than half.
+    before = next(c for c in sc.checks if c.measure == "cpu (reads + writes)")
+    after = next(c for c in cached.checks if c.measure == "cpu (reads + writes)")
+    assert after.load_target < before.load_target / 2
+
+
+def test_cached_without_replicas_fails_at_5x_on_primary_reads(prod) -> None:
+    assert ("db-primary", "cpu (reads + writes)") in short(prod["cached"])
+    replicas = prod["read-replicas"]
+    assert ("db-primary", "cpu (reads + writes)") not in short(replicas)
+    assert headroom(replicas, "db-replicas", "cpu per replica") >= 0.30
+
+
+def test_read_replicas_fails_at_5x_on_the_app_tier_that_the_edge_offloads(prod) -> None:
+    sc = prod["read-replicas"]
+    assert any(tier == "app" for tier, _ in short(sc))
+    rr_alb = next(c for c in sc.checks if c.tier == "alb")
+    edge_alb = next(c for c in prod["edge"].checks if c.tier == "alb")
+    # CloudFront answers cacheable anonymous requests: the origin sees well under 60%.
+    assert edge_alb.load_target < 0.6 * rr_alb.load_target
+
+
+def test_edge_fails_at_5x_and_scale_5x_fixes_every_shortfall(prod) -> None:
+    edge_short = short(prod["edge"])
+    assert edge_short, "edge is sized for today, not for 5x"
+    assert prod["edge"].failing("today") == []
+    assert not short(prod["scale-5x"]) & edge_short
+
+
+def test_later_stages_carry_todays_peak(prod) -> None:
+    for stage in ("load-balanced", "cached", "read-replicas", "edge", "scale-5x"):
+        assert prod[stage].failing("today") == [], stage
+
+
+def test_dev_scale_5x_is_not_sized_for_5x() -> None:
+    # dev is small on purpose; the model must say so rather than pass it.
+    assert stage_capacity("dev", "scale-5x").failing("target")
