@@ -10,12 +10,12 @@ from pathlib import Path
 # The CLI runs this file from inside policies/, so the repo root is not on sys.path.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pulumi_policy import EnforcementLevel, PolicyPack
+from pulumi_policy import PolicyPack
 
-from policies.rules import ALL_POLICIES
+from policies.rules import ALL_POLICIES, DEFAULT_ENFORCEMENT, PACK_NAME
 
 PolicyPack(
-    name="movies-guardrails",
+    name=PACK_NAME,
     policies=ALL_POLICIES,
-    enforcement_level=EnforcementLevel.MANDATORY,
+    enforcement_level=DEFAULT_ENFORCEMENT,
 )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from functools import cache
 from typing import Any
@@ -140,7 +141,9 @@ def is_taggable(resource_type: str) -> bool:
         return False
     module_name, class_name = located
     try:
-        cls = getattr(importlib.import_module(module_name), class_name)
+        with warnings.catch_warnings():  # importing a module warns about its deprecated types
+            warnings.simplefilter("ignore", DeprecationWarning)
+            cls = getattr(importlib.import_module(module_name), class_name)
     except (ImportError, AttributeError):
         return False
     init = getattr(cls, "_internal_init", None)

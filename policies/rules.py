@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from pulumi_policy import (
+    EnforcementLevel,
     PolicyResource,
     ReportViolation,
     ResourceValidationArgs,
@@ -70,6 +71,10 @@ SUBNET = "aws:ec2/subnet:Subnet"
 DB_SUBNET_GROUPS = ("aws:rds/subnetGroup:SubnetGroup", "aws:elasticache/subnetGroup:SubnetGroup")
 CLOUDFRONT = "aws:cloudfront/distribution:Distribution"
 CLOUDFRONT_OAC = "aws:cloudfront/originAccessControl:OriginAccessControl"
+
+PACK_NAME = "movies-guardrails"
+# Without a config file the pack is strict; policy-config.dev.json lowers it to advisory.
+DEFAULT_ENFORCEMENT = EnforcementLevel.MANDATORY
 
 EDGE_STAGE = "edge"
 ALB_WORLD_PORTS = frozenset({80, 443})
