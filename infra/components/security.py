@@ -1,0 +1,167 @@
+"""Security groups: internet (or CloudFront only) -> ALB -> app -> DB and Redis, nothing wider.
+
+Every rule is its own `aws.vpc.SecurityGroupIngressRule` / `...EgressRule`, so a stage that
+adds or removes a path changes rules, never a group. Groups declare no inline rules, so the
+provider strips AWS's default allow-all egress. The groups exist only for the parts a stage
+has; their descriptions never mention a stage (a description change replaces a group).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+ALB_INGRESS = ("internet", "cloudfront")
+CLOUDFRONT_ORIGIN_FACING = "com.amazonaws.global.cloudfront.origin-facing"
+HTTP, HTTPS = 80, 443
+
+
+@dataclass(frozen=True)
+class SecurityArgs:
+    name_prefix: str
+    vpc_id: pulumi.Input[str]
+    app_port: int
+    db_port: int
+    redis_port: int
+    load_balancer: bool  # an ALB fronts the app (else the single box is public)
+    alb_ingress: str = "internet"  # internet | cloudfront (managed prefix list only)
+    alb_https: bool = False  # the ALB has an HTTPS listener (a certificate is configured)
+    database: bool = False
+    cache: bool = False
+    private_endpoints: bool = False
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+class Security(pulumi.ComponentResource):
+    """Outputs: app_sg_id and, when present, alb_sg_id, db_sg_id, redis_sg_id, endpoints_sg_id."""
+
+    def __init__(
+        self, name: str, args: SecurityArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("movies:infra:Security", name, None, opts)
+        if args.alb_ingress not in ALB_INGRESS:
+            raise ValueError(
+                f"alb_ingress: invalid value {args.alb_ingress!r}; "
+                f"allowed: {', '.join(ALB_INGRESS)}"
+            )
+        self._rule_prefix = name
+        self._args = args
+
+        self.app = self._group("app", "movies API instances")
+        self.alb = (
+            self._group("alb", "movies application load balancer") if args.load_balancer else None
+        )
+        self.db = self._group("db", "movies PostgreSQL") if args.database else None
+        self.redis = self._group("redis", "movies Redis") if args.cache else None
+        self.endpoints = (
+            self._group("endpoints", "movies VPC interface endpoints")
+            if args.private_endpoints
+            else None
+        )
+
+        if self.alb is not None:
+            self._alb_ingress(self.alb)
+            self._egress(self.alb, "alb-to-app", args.app_port, group=self.app)
+            self._ingress(self.app, "app-from-alb", args.app_port, group=self.alb)
+        else:
+            # The single box answers the internet itself.
+            self._ingress(self.app, "app-from-internet", args.app_port, cidr="0.0.0.0/0")
+
+        # The app reaches AWS APIs (S3, SSM, Secrets Manager, Logs) and package mirrors over
+        # HTTPS only, through the NAT, the endpoints or (single box) the internet gateway.
+        self._egress(self.app, "app-to-https", HTTPS, cidr="0.0.0.0/0")
+        if self.db is not None:
+            self._egress(self.app, "app-to-db", args.db_port, group=self.db)
+            self._ingress(self.db, "db-from-app", args.db_port, group=self.app)
+        if self.redis is not None:
+            self._egress(self.app, "app-to-redis", args.redis_port, group=self.redis)
+            self._ingress(self.redis, "redis-from-app", args.redis_port, group=self.app)
+        if self.endpoints is not None:
+            self._ingress(self.endpoints, "endpoints-from-app", HTTPS, group=self.app)
+
+        self.app_sg_id = self.app.id
+        self.alb_sg_id = self.alb.id if self.alb else None
+        self.db_sg_id = self.db.id if self.db else None
+        self.redis_sg_id = self.redis.id if self.redis else None
+        self.endpoints_sg_id = self.endpoints.id if self.endpoints else None
+        self.register_outputs(
+            {
+                key: value
+                for key, value in {
+                    "appSgId": self.app_sg_id,
+                    "albSgId": self.alb_sg_id,
+                    "dbSgId": self.db_sg_id,
+                    "redisSgId": self.redis_sg_id,
+                    "endpointsSgId": self.endpoints_sg_id,
+                }.items()
+                if value is not None
+            }
+        )
+
+    def _group(self, role: str, description: str) -> aws.ec2.SecurityGroup:
+        return aws.ec2.SecurityGroup(
+            f"{self._rule_prefix}-{role}",
+            vpc_id=self._args.vpc_id,
+            description=description,
+            tags={**self._args.tags, "Name": f"{self._args.name_prefix}-{role}"},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _alb_ingress(self, alb: aws.ec2.SecurityGroup) -> None:
+        port = HTTPS if self._args.alb_https else HTTP
+        if self._args.alb_ingress == "cloudfront":
+            # One rule only: the prefix list weighs ~55 entries against the rules quota.
+            prefix_list = aws.ec2.get_managed_prefix_list(name=CLOUDFRONT_ORIGIN_FACING)
+            self._ingress(alb, f"alb-from-cloudfront-{port}", port, prefix_list=prefix_list.id)
+            return
+        self._ingress(alb, "alb-from-internet-http", HTTP, cidr="0.0.0.0/0")
+        if self._args.alb_https:
+            self._ingress(alb, "alb-from-internet-https", HTTPS, cidr="0.0.0.0/0")
+
+    def _ingress(
+        self,
+        target: aws.ec2.SecurityGroup,
+        label: str,
+        port: int,
+        *,
+        group: aws.ec2.SecurityGroup | None = None,
+        cidr: str | None = None,
+        prefix_list: str | None = None,
+    ) -> None:
+        aws.vpc.SecurityGroupIngressRule(
+            f"{self._rule_prefix}-{label}",
+            security_group_id=target.id,
+            ip_protocol="tcp",
+            from_port=port,
+            to_port=port,
+            referenced_security_group_id=group.id if group else None,
+            cidr_ipv4=cidr,
+            prefix_list_id=prefix_list,
+            description=label,
+            tags={**self._args.tags, "Name": f"{self._args.name_prefix}-{label}"},
+            opts=pulumi.ResourceOptions(parent=target),
+        )
+
+    def _egress(
+        self,
+        source: aws.ec2.SecurityGroup,
+        label: str,
+        port: int,
+        *,
+        group: aws.ec2.SecurityGroup | None = None,
+        cidr: str | None = None,
+    ) -> None:
+        aws.vpc.SecurityGroupEgressRule(
+            f"{self._rule_prefix}-{label}",
+            security_group_id=source.id,
+            ip_protocol="tcp",
+            from_port=port,
+            to_port=port,
+            referenced_security_group_id=group.id if group else None,
+            cidr_ipv4=cidr,
+            description=label,
+            tags={**self._args.tags, "Name": f"{self._args.name_prefix}-{label}"},
+            opts=pulumi.ResourceOptions(parent=source),
+        )
