@@ -1,0 +1,283 @@
+"""`python -m infra report`: one static page (and Markdown) comparing every stage.
+
+For each of the seven stages: what it adds and the bottleneck it removes (from its spec in
+``stacks/<stage>.yaml``), its resource counts in dev and prod, its monthly cost (dev;
+prod today and at 5x; cost per million requests), its diagram (inline SVG, generated from
+the prod plan), its diff from the stage before (prod), and, when ``infra.capacity``
+provides ``capacity_tables()``, each tier's headroom today and at 5x. Written to
+``build/report/index.html`` (self-contained) and ``build/report/report.md`` (diagrams
+alongside in ``build/report/diagrams/``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import re
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from infra import cost, diagram, diff
+from infra.diff import PlanRefError, load_ref
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "build" / "report"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+STAGES = cost.STAGES
+ENVS = cost.ENVS
+
+CATEGORY = {
+    # short type prefix -> column in the resource-count table
+    "ec2/instance": "compute",
+    "autoscaling/group": "compute",
+    "ec2/launchTemplate": "compute",
+    "lb/": "load balancing",
+    "rds/instance": "database",
+    "elasticache/replicationGroup": "cache",
+    "s3/": "storage",
+    "cloudfront/": "edge",
+    "cloudwatch/": "observability",
+    "sns/": "observability",
+    "ec2/vpc": "network",
+    "ec2/subnet": "network",
+    "ec2/natGateway": "network",
+    "ec2/eip": "network",
+    "ec2/route": "network",
+    "ec2/internetGateway": "network",
+    "ec2/securityGroup": "security",
+    "vpc/securityGroup": "security",
+    "iam/": "security",
+    "secretsmanager/": "security",
+    "kms/": "security",
+}
+CATEGORIES = (
+    "network",
+    "security",
+    "compute",
+    "load balancing",
+    "cache",
+    "database",
+    "storage",
+    "edge",
+    "observability",
+    "other",
+)
+
+
+def category(type_: str) -> str:
+    short = diff.short_type(type_)
+    for prefix, cat in CATEGORY.items():
+        if short.startswith(prefix):
+            return cat
+    return "other"
+
+
+@dataclass
+class StageRow:
+    index: int
+    stage: str
+    summary: str
+    reason: str
+    counts: dict[str, int]
+    categories: dict[str, dict[str, int]]
+    dev: cost.StackCost
+    prod_today: cost.StackCost
+    prod_target: cost.StackCost
+    dev_delta: float | None
+    prod_delta: float | None
+    target_delta: float | None
+    svg: str
+    diagram_file: str
+    diff: diff.PlanDiff | None
+    diff_md: str
+    capacity: Any = None
+    new_types: list[str] = field(default_factory=list)
+
+
+def stage_text(stage: str) -> tuple[str, str]:
+    """(what the stage adds, the bottleneck it removes) from its spec and its header comment."""
+    path = ROOT / "stacks" / f"{stage}.yaml"
+    text = path.read_text()
+    doc = yaml.safe_load(text) or {}
+    summary = str(doc.get("summary") or doc.get("description") or "")
+    reason = str(doc.get("bottleneck") or doc.get("why") or doc.get("removes") or "")
+    if not reason:
+        header = []
+        for line in text.splitlines():
+            if not line.startswith("#"):
+                break
+            header.append(line.lstrip("# ").strip())
+        reason = re.sub(r"^Stage \d+:\s*", "", " ".join(header)).strip()
+    return summary, reason
+
+
+def _svg_inline(svg_path: Path) -> str:
+    text = svg_path.read_text()
+    start = text.find("<svg")
+    return text[start:] if start >= 0 else text
+
+
+def _capacity(env: str) -> dict[str, Any]:
+    """Per-stage capacity tables from infra.capacity, or {} when that model is absent."""
+    try:
+        module = importlib.import_module("infra.capacity")
+    except ImportError:
+        return {}
+    tables_fn = getattr(module, "capacity_tables", None)
+    if tables_fn is None:
+        return {}
+    return {t.stage: t for t in tables_fn(env=env)}
+
+
+def capacity_rows(sc: Any) -> list[dict[str, Any]]:
+    """Flatten a capacity StageCapacity into rows the templates print."""
+    rows = []
+    for check in sc.checks:
+        today, target = check.headroom("today"), check.headroom("target")
+        rows.append(
+            {
+                "tier": check.tier,
+                "measure": check.measure,
+                "unit": check.unit,
+                "capacity": check.capacity,
+                "load_today": check.load_today,
+                "load_target": check.load_target,
+                "headroom_today": today,
+                "headroom_target": target,
+                "short_today": today is not None and today < sc.required_headroom,
+                "short_target": target is not None and target < sc.required_headroom,
+                "basis": check.basis,
+            }
+        )
+    return rows
+
+
+def collect(plans: dict[tuple[str, str], dict], out: Path = OUT) -> list[StageRow]:
+    """Everything the report shows, from the 14 plans (keyed by (env, stage))."""
+    missing = [f"{e}/{s}" for e in ENVS for s in STAGES if (e, s) not in plans]
+    if missing:
+        raise PlanRefError(f"the report needs every stack's plan; missing: {', '.join(missing)}")
+    table, assumptions = cost.load_prices(), cost.load_assumptions()
+    caps = _capacity("prod")
+    rows: list[StageRow] = []
+    prev: StageRow | None = None
+    for i, stage in enumerate(STAGES, start=1):
+        dev_plan, prod_plan = plans[("dev", stage)], plans[("prod", stage)]
+        dev_today = cost.price_plan(
+            dev_plan, assumptions.scenarios("dev")[0], table, assumptions, f"dev/{stage}"
+        )
+        p_today, p_target = (
+            cost.price_plan(prod_plan, sc, table, assumptions, f"prod/{stage}")
+            for sc in assumptions.scenarios("prod")
+        )
+        svg_path, _ = diagram.render(prod_plan, out / "diagrams")
+        diagram.render(dev_plan, out / "diagrams")
+        d = None
+        if prev is not None:
+            d = diff.diff_plans(
+                plans[("prod", prev.stage)],
+                prod_plan,
+                old_label=f"prod/{prev.stage}",
+                new_label=f"prod/{stage}",
+            )
+        summary, reason = stage_text(stage)
+        real = {
+            e: [r for r in plans[(e, stage)]["resources"] if r["type"].startswith("aws:")]
+            for e in ENVS
+        }
+        prev_types = (
+            {r["type"] for r in plans[("prod", prev.stage)]["resources"]} if prev else set()
+        )
+        row = StageRow(
+            index=i,
+            stage=stage,
+            summary=summary,
+            reason=reason,
+            counts={e: len(real[e]) for e in ENVS},
+            categories={e: dict(Counter(category(r["type"]) for r in real[e])) for e in ENVS},
+            dev=dev_today,
+            prod_today=p_today,
+            prod_target=p_target,
+            dev_delta=None if prev is None else dev_today.total - prev.dev.total,
+            prod_delta=None if prev is None else p_today.total - prev.prod_today.total,
+            target_delta=None if prev is None else p_target.total - prev.prod_target.total,
+            svg=_svg_inline(svg_path),
+            diagram_file=f"diagrams/{svg_path.name}",
+            diff=d,
+            diff_md=diff.render_markdown(d, title=f"Diff from stage {i - 1} (prod)") if d else "",
+            capacity=caps.get(stage),
+            new_types=sorted(
+                {diff.short_type(r["type"]) for r in real["prod"] if r["type"] not in prev_types}
+            )
+            if prev
+            else [],
+        )
+        rows.append(row)
+        prev = row
+    return rows
+
+
+def _env() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        undefined=StrictUndefined,
+        autoescape=lambda name: bool(name and name.endswith(".html.j2")),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["money"] = lambda x: "—" if x is None else f"${x:,.0f}"
+    env.filters["delta"] = lambda x: "—" if x is None else f"{x:+,.0f}"
+    env.filters["pct"] = lambda x: "elastic" if x is None else f"{x:.0%}"
+    env.filters["num"] = lambda x: (
+        "—" if x is None else (f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.3g}")
+    )
+    env.filters["short_type"] = diff.short_type
+    env.filters["describe"] = diff.describe
+    return env
+
+
+def render(rows: list[StageRow], out: Path = OUT) -> tuple[Path, Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    env = _env()
+    ctx = {
+        "rows": rows,
+        "categories": CATEGORIES,
+        "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "usage": cost.load_assumptions().usage,
+        "workload": cost.load_assumptions().workload,
+        "has_capacity": any(r.capacity is not None for r in rows),
+        "capacity_rows": capacity_rows,
+    }
+    html = out / "index.html"
+    md = out / "report.md"
+    html.write_text(env.get_template("report.html.j2").render(**ctx))
+    md.write_text(env.get_template("report.md.j2").render(**ctx))
+    return html, md
+
+
+def load_all() -> dict[tuple[str, str], dict]:
+    return {(e, s): load_ref(f"{e}/{s}") for e in ENVS for s in STAGES}
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="python -m infra report", description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", type=Path, default=OUT, help="output directory (default build/report)")
+    try:
+        args = p.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    try:
+        rows = collect(load_all(), args.out)
+    except (PlanRefError, cost.CostError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    html, md = render(rows, args.out)
+    print(f"wrote {html} and {md}")
+    return 0

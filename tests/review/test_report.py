@@ -1,0 +1,85 @@
+"""infra.report renders every stage: on crafted plans always, on the real plans when the
+plan tool (infra.plan.build_plan) is present."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+
+import pytest
+
+from infra import cost, report
+from tests.review.plans import wired_stack
+
+STAGES = cost.STAGES
+
+
+def crafted_plans() -> dict[tuple[str, str], dict]:
+    plans = {}
+    for env in cost.ENVS:
+        for i, stage in enumerate(STAGES):
+            doc = wired_stack(env, stage)
+            if i < 5:  # no CDN and no bucket before the edge stage
+                doc["resources"] = [
+                    r for r in doc["resources"] if r["name"] not in ("cdn", "media")
+                ]
+            plans[(env, stage)] = doc
+    return plans
+
+
+def _check_rendered(html: str, md: str) -> None:
+    for i, stage in enumerate(STAGES, start=1):
+        assert f'id="{stage}"' in html, stage
+        assert f"## {i}. {stage}" in md, stage
+    assert html.count("<svg") == len(STAGES)
+    assert "{{" not in html and "{%" not in html and "{{" not in md
+
+
+def test_report_renders_every_stage_from_crafted_plans(tmp_path) -> None:
+    rows = report.collect(crafted_plans(), tmp_path)
+    html_path, md_path = report.render(rows, tmp_path)
+    html, md = html_path.read_text(), md_path.read_text()
+
+    _check_rendered(html, md)
+    # The edge stage's diff shows the CDN and the bucket as added, nothing stateful lost.
+    edge = rows[STAGES.index("edge")]
+    assert {e.name for e in edge.diff.of("add")} == {"cdn", "media"}
+    assert not edge.diff.blocking
+    assert edge.prod_delta == pytest.approx(edge.prod_today.total - rows[4].prod_today.total)
+    for name in ("dev-edge.svg", "prod-edge.png"):
+        assert (tmp_path / "diagrams" / name).exists()
+
+
+def test_report_needs_all_fourteen_plans(tmp_path) -> None:
+    plans = crafted_plans()
+    del plans[("prod", "edge")]
+    with pytest.raises(report.PlanRefError, match="missing: prod/edge"):
+        report.collect(plans, tmp_path)
+
+
+def test_stage_text_reads_the_spec() -> None:
+    summary, reason = report.stage_text("cached")
+    assert "ElastiCache" in summary and reason
+
+
+@pytest.fixture(scope="session")
+def real_plans() -> dict[tuple[str, str], dict]:
+    if importlib.util.find_spec("infra.plan") is None:
+        pytest.skip("infra.plan (the plan tool) is not in the tree yet")
+    from infra.plan import build_plan
+
+    return {(e, s): build_plan(e, s) for e in cost.ENVS for s in STAGES}
+
+
+def test_report_renders_every_stage_from_real_plans(real_plans, tmp_path) -> None:
+    rows = report.collect(real_plans, tmp_path)
+    html_path, md_path = report.render(rows, tmp_path)
+    _check_rendered(html_path.read_text(), md_path.read_text())
+    for r in rows:
+        assert r.prod_today.total > 0 and r.dev.total > 0
+        if r.diff is not None:
+            assert not r.diff.blocking, (r.stage, [e.reasons for e in r.diff.blocking])
+    table = cost.load_prices()
+    lines = [ln for r in rows for ln in (*r.prod_today.lines, *r.dev.lines)]
+    assert lines and all(ln.row in table.rows for ln in lines)
+    assert all(re.search(r"\$[\d,.]+$", ln.how) for ln in lines)
