@@ -1,0 +1,478 @@
+"""The Starlette application: routes, auth, HTTP caching headers, metrics middleware."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from . import __version__, repository
+from .auth import (
+    KEY_PREFIX,
+    TOKEN_PREFIX,
+    AuthError,
+    Principal,
+    credential_from_headers,
+    hash_api_key,
+    issue_token,
+    verify_token,
+)
+from .cache import Cache, make_redis
+from .db import CONNECTION_ERRORS, Database
+from .media import CONTENT_TYPES, Media, make_s3_client
+from .metrics import CONTENT_TYPE_LATEST, Metrics
+from .openapi import openapi_spec
+from .settings import Settings
+from .validation import ValidationError, int_param, movie_body, movie_id, search_params
+
+log = logging.getLogger("movies_api")
+MAX_BODY_BYTES = 64 * 1024
+_KEY_CACHE_SECONDS = 60.0
+_VARY = "Authorization, X-API-Key"
+
+
+class HTTPError(Exception):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers or {}
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    metrics: Metrics
+    db: Database
+    cache: Cache
+    media: Media
+    token_key: bytes | None = None
+    # sha256(key) -> (principal or None, expiry): most requests with a key skip the DB.
+    key_cache: dict[bytes, tuple[Principal | None, float]] = field(default_factory=dict)
+
+
+def _state(request: Request) -> AppState:
+    return request.app.state.movies
+
+
+# -- auth --------------------------------------------------------------------------------
+async def _token_key(st: AppState) -> bytes:
+    if st.token_key is None:
+        if st.settings.token_secret:
+            st.token_key = st.settings.token_secret.encode()
+        else:
+            key = await st.db.read(repository.signing_key)
+            if key is None:
+                raise HTTPError(
+                    503, "token signing key missing; run `python -m movies_api migrate`"
+                )
+            st.token_key = bytes(key)
+    return st.token_key
+
+
+async def _principal_for_key(st: AppState, key: str) -> Principal | None:
+    digest = hash_api_key(key)
+    now = time.monotonic()
+    cached = st.key_cache.get(digest)
+    if cached is not None and cached[1] > now:
+        return cached[0]
+    found = await st.db.read(lambda c: repository.user_by_key_hash(c, digest))
+    if found is None:
+        # A key created a moment ago may not have reached the replica yet.
+        found = await st.db.write(lambda c: repository.user_by_key_hash(c, digest))
+    principal = None if found is None else Principal(found[0], found[1], "api_key")  # type: ignore[arg-type]
+    if len(st.key_cache) > 10_000:
+        st.key_cache.clear()
+    st.key_cache[digest] = (principal, now + _KEY_CACHE_SECONDS)
+    return principal
+
+
+async def authenticate(request: Request) -> Principal | None:
+    st = _state(request)
+    try:
+        cred = credential_from_headers(
+            request.headers.get("authorization"), request.headers.get("x-api-key")
+        )
+        if cred is None:
+            return None
+        if cred.startswith(TOKEN_PREFIX):
+            return verify_token(await _token_key(st), cred)
+        if cred.startswith(KEY_PREFIX) and len(cred) <= 100:
+            principal = await _principal_for_key(st, cred)
+            if principal is None:
+                raise AuthError("unknown or revoked API key")
+            return principal
+        raise AuthError("credential must be an API key (mk_...) or a token (mt_...)")
+    except AuthError as exc:
+        raise HTTPError(401, str(exc), {"WWW-Authenticate": 'Bearer realm="movies"'}) from None
+
+
+async def require(request: Request, role: str | None = None) -> Principal:
+    principal = await authenticate(request)
+    if principal is None:
+        raise HTTPError(
+            401,
+            "authentication required: send 'Authorization: Bearer <key or "
+            "token>' or 'X-API-Key: <key>'",
+            {"WWW-Authenticate": 'Bearer realm="movies"'},
+        )
+    if role == "writer" and principal.role != "writer":
+        raise HTTPError(
+            403, f"this needs the writer role; user {principal.user_id} is a {principal.role}"
+        )
+    return principal
+
+
+# -- responses ---------------------------------------------------------------------------
+def _cache_headers(
+    st: AppState, principal: Principal | None, max_age: int | None = None
+) -> dict[str, str]:
+    if principal is not None:
+        return {"Cache-Control": "private, no-cache", "Vary": _VARY}
+    age = st.settings.http_max_age if max_age is None else max_age
+    swr = st.settings.http_stale_while_revalidate
+    return {"Cache-Control": f"public, max-age={age}, stale-while-revalidate={swr}", "Vary": _VARY}
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(data, status_code=status, headers=headers)
+
+
+def _no_store(data: Any, status: int = 200) -> JSONResponse:
+    return _json(data, status, {"Cache-Control": "no-store", "Vary": _VARY})
+
+
+async def _body(request: Request) -> Any:
+    raw = await request.body()
+    if len(raw) > MAX_BODY_BYTES:
+        raise HTTPError(413, f"body is {len(raw)} bytes; at most {MAX_BODY_BYTES} allowed")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationError("body is not valid JSON", status=400) from None
+
+
+def _public_movie(movie: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in movie.items() if k != "poster_key"}
+
+
+# -- movies ------------------------------------------------------------------------------
+async def _cached_movie(st: AppState, mid: int) -> dict[str, Any] | None:
+    return await st.cache.get_or_load(
+        "movie", f"movie:{mid}", lambda: st.db.read(lambda c: repository.get_movie(c, mid))
+    )
+
+
+async def get_movie(request: Request) -> Response:
+    st = _state(request)
+    principal = await authenticate(request)
+    mid = movie_id(request.path_params["id"])
+    movie = await _cached_movie(st, mid)
+    if movie is None:
+        # 404s are cacheable too, briefly: a popular missing id must not reach the DB.
+        return _json(
+            {"error": f"movie {mid} not found"}, 404, _cache_headers(st, principal, max_age=10)
+        )
+    return _json(_public_movie(movie), headers=_cache_headers(st, principal))
+
+
+async def search_movies(request: Request) -> Response:
+    st = _state(request)
+    principal = await authenticate(request)
+    params = search_params(request.query_params, st.settings.max_page)
+    size = st.settings.page_size
+
+    async def load() -> dict[str, Any]:
+        return await st.db.read(lambda c: repository.search(c, params, size))
+
+    gen = await st.cache.search_generation()
+    result = await st.cache.get_or_load("search", f"search:{gen}:{params.cache_key()}", load)
+    return _json(result, headers=_cache_headers(st, principal))
+
+
+async def _after_write(st: AppState, mid: int, movie: dict[str, Any] | None) -> None:
+    # Write-through rather than delete: a delete would let a concurrent miss refill the key
+    # from a replica that has not replayed this write yet.
+    await st.cache.set(f"movie:{mid}", movie)
+    await st.cache.bump_search_generation()
+
+
+async def create_movie(request: Request) -> Response:
+    st = _state(request)
+    await require(request, "writer")
+    data = movie_body(await _body(request))
+    movie = await st.db.write(lambda c: repository.insert_movie(c, data))
+    await _after_write(st, movie["id"], movie)
+    return _no_store(_public_movie(movie), 201)
+
+
+async def replace_movie(request: Request) -> Response:
+    st = _state(request)
+    await require(request, "writer")
+    mid = movie_id(request.path_params["id"])
+    data = movie_body(await _body(request))
+    movie = await st.db.write(lambda c: repository.update_movie(c, mid, data))
+    if movie is None:
+        return _no_store({"error": f"movie {mid} not found"}, 404)
+    await _after_write(st, mid, movie)
+    return _no_store(_public_movie(movie))
+
+
+async def delete_movie(request: Request) -> Response:
+    st = _state(request)
+    await require(request, "writer")
+    mid = movie_id(request.path_params["id"])
+    deleted = await st.db.write(lambda c: repository.delete_movie(c, mid))
+    if not deleted:
+        return _no_store({"error": f"movie {mid} not found"}, 404)
+    await _after_write(st, mid, None)
+    return Response(status_code=204, headers={"Cache-Control": "no-store", "Vary": _VARY})
+
+
+async def get_poster(request: Request) -> Response:
+    st = _state(request)
+    principal = await authenticate(request)
+    mid = movie_id(request.path_params["id"])
+    movie = await _cached_movie(st, mid)
+    if movie is None:
+        return _json(
+            {"error": f"movie {mid} not found"}, 404, _cache_headers(st, principal, max_age=10)
+        )
+    if not st.media.enabled:
+        return _json(
+            {"error": "posters are not enabled at this stage (no MOVIES_MEDIA_BUCKET)"},
+            404,
+            _cache_headers(st, principal, max_age=10),
+        )
+    if not movie.get("poster_key"):
+        return _json(
+            {"error": f"movie {mid} has no poster"}, 404, _cache_headers(st, principal, max_age=10)
+        )
+    url = st.media.poster_url(movie["poster_key"])
+    if st.settings.cdn_base_url:
+        headers = _cache_headers(st, principal)
+    else:
+        # A presigned URL expires: no shared cache may keep the redirect past its life.
+        headers = {"Cache-Control": "private, max-age=60", "Vary": _VARY}
+    return RedirectResponse(url, status_code=302, headers=headers)
+
+
+async def poster_upload(request: Request) -> Response:
+    st = _state(request)
+    await require(request, "writer")
+    mid = movie_id(request.path_params["id"])
+    body = await _body(request)
+    if not isinstance(body, dict) or set(body) - {"content_type"}:
+        raise ValidationError('body must be {"content_type": "image/jpeg|image/png|image/webp"}')
+    content_type = body.get("content_type", "image/jpeg")
+    if content_type not in CONTENT_TYPES:
+        raise ValidationError(
+            f"content_type={content_type!r} is not allowed; allowed: {', '.join(CONTENT_TYPES)}"
+        )
+    if not st.media.enabled:
+        return _no_store(
+            {"error": "posters are not enabled at this stage (no MOVIES_MEDIA_BUCKET)"}, 404
+        )
+    key = st.media.poster_key(mid, content_type)
+    movie = await st.db.write(lambda c: repository.set_poster_key(c, mid, key))
+    if movie is None:
+        return _no_store({"error": f"movie {mid} not found"}, 404)
+    await _after_write(st, mid, movie)
+    form = st.media.upload_form(key, content_type)
+    return _no_store(
+        {
+            "key": key,
+            "url": form["url"],
+            "fields": form["fields"],
+            "expires_in": st.settings.presign_seconds,
+        },
+        201,
+    )
+
+
+# -- users -------------------------------------------------------------------------------
+async def create_token(request: Request) -> Response:
+    st = _state(request)
+    principal = await require(request)
+    token, exp = issue_token(
+        await _token_key(st), principal.user_id, principal.role, st.settings.token_ttl_seconds
+    )
+    return _no_store(
+        {"token": token, "token_type": "Bearer", "expires_at": exp, "role": principal.role}, 201
+    )
+
+
+async def get_watchlist(request: Request) -> Response:
+    st = _state(request)
+    principal = await require(request)
+    # From the primary: a user who just added a movie must see it (read-your-writes).
+    items = await st.db.write(lambda c: repository.watchlist(c, principal.user_id))
+    return _json(
+        {"user_id": principal.user_id, "items": items}, headers=_cache_headers(st, principal)
+    )
+
+
+async def add_to_watchlist(request: Request) -> Response:
+    st = _state(request)
+    principal = await require(request)
+    body = await _body(request)
+    if not isinstance(body, dict) or set(body) != {"movie_id"}:
+        raise ValidationError('body must be {"movie_id": <positive integer>}')
+    mid = body["movie_id"]
+    if isinstance(mid, bool) or not isinstance(mid, int) or not 1 <= mid < 2**63:
+        raise ValidationError(f"movie_id={mid!r} must be a positive integer")
+    outcome = await st.db.write(lambda c: repository.watchlist_add(c, principal.user_id, mid))
+    if outcome == "no-movie":
+        return _no_store({"error": f"movie {mid} not found"}, 404)
+    return _no_store(
+        {"movie_id": mid, "added": outcome == "added"}, 201 if outcome == "added" else 200
+    )
+
+
+async def remove_from_watchlist(request: Request) -> Response:
+    st = _state(request)
+    principal = await require(request)
+    mid = int_param("movie_id", request.path_params["movie_id"], 1, 2**63 - 1)
+    removed = await st.db.write(lambda c: repository.watchlist_remove(c, principal.user_id, mid))
+    if not removed:
+        return _no_store({"error": f"movie {mid} is not on the watchlist"}, 404)
+    return Response(status_code=204, headers={"Cache-Control": "no-store", "Vary": _VARY})
+
+
+# -- operations --------------------------------------------------------------------------
+async def healthz(request: Request) -> Response:
+    st = _state(request)
+    return _no_store({"status": "ok", "stage": st.settings.stage, "version": __version__})
+
+
+async def readyz(request: Request) -> Response:
+    st = _state(request)
+    db = await st.db.ping()
+    cache = await st.cache.ping()
+    # A replica or Redis being down degrades but does not stop service (both fall back);
+    # only the primary is required.
+    ready = db.get("primary") == "ok"
+    body = {"status": "ready" if ready else "not ready", "database": db, "cache": cache}
+    return _no_store(body, 200 if ready else 503)
+
+
+async def metrics(request: Request) -> Response:
+    return Response(
+        _state(request).metrics.render(),
+        media_type=CONTENT_TYPE_LATEST,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+async def openapi(request: Request) -> Response:
+    return _json(openapi_spec(__version__), headers={"Cache-Control": "public, max-age=300"})
+
+
+# -- wiring ------------------------------------------------------------------------------
+class MetricsMiddleware:
+    """Counts and times every request by its route template (not the raw path)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            name = getattr(route, "path", None) or "unmatched"
+            method = scope["method"]
+            self.metrics.requests.labels(method=method, route=name, status=str(status)).inc()
+            self.metrics.request_seconds.labels(method=method, route=name).observe(
+                time.perf_counter() - started
+            )
+
+
+def _errors(
+    handler: Callable[[Request], Awaitable[Response]],
+) -> Callable[[Request], Awaitable[Response]]:
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except HTTPError as exc:
+            return _json(
+                {"error": exc.message},
+                exc.status,
+                {**exc.headers, "Cache-Control": "no-store", "Vary": _VARY},
+            )
+        except ValidationError as exc:
+            return _json({"error": str(exc)}, exc.status, {"Cache-Control": "no-store"})
+        except CONNECTION_ERRORS as exc:
+            log.warning("database unavailable: %s", exc)
+            return _json(
+                {"error": "database unavailable"},
+                503,
+                {"Cache-Control": "no-store", "Retry-After": "5"},
+            )
+
+    return wrapped
+
+
+ROUTES = [
+    ("/healthz", healthz, ["GET"]),
+    ("/readyz", readyz, ["GET"]),
+    ("/metrics", metrics, ["GET"]),
+    ("/openapi.json", openapi, ["GET"]),
+    ("/movies", search_movies, ["GET"]),
+    ("/movies", create_movie, ["POST"]),
+    ("/movies/{id}", get_movie, ["GET"]),
+    ("/movies/{id}", replace_movie, ["PUT"]),
+    ("/movies/{id}", delete_movie, ["DELETE"]),
+    ("/movies/{id}/poster", get_poster, ["GET"]),
+    ("/movies/{id}/poster-upload", poster_upload, ["POST"]),
+    ("/auth/token", create_token, ["POST"]),
+    ("/users/me/watchlist", get_watchlist, ["GET"]),
+    ("/users/me/watchlist", add_to_watchlist, ["POST"]),
+    ("/users/me/watchlist/{movie_id}", remove_from_watchlist, ["DELETE"]),
+]
+
+
+def create_app(settings: Settings, *, redis_password: str = "", s3_client: Any = None) -> Starlette:
+    metrics_ = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        db = Database(settings, metrics_)
+        await db.start()
+        client = make_redis(settings, redis_password) if settings.cache_active else None
+        cache = Cache(settings, metrics_, client)
+        s3 = s3_client
+        if s3 is None and settings.media_bucket:
+            s3 = make_s3_client(settings)
+        app.state.movies = AppState(settings, metrics_, db, cache, Media(settings, s3))
+        try:
+            yield
+        finally:
+            await cache.close()
+            await db.close()
+
+    routes = [Route(path, _errors(fn), methods=methods) for path, fn, methods in ROUTES]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.metrics = metrics_
+    app.add_middleware(MetricsMiddleware, metrics=metrics_)
+    return app

@@ -1,0 +1,144 @@
+"""PostgreSQL access: writes to the primary, reads to replicas with fallback to the primary.
+
+Every query is counted by the role that actually served it, so `/metrics` shows what the
+replicas take off the primary and the stampede test can count database round trips.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+import asyncpg
+
+from .metrics import Metrics
+from .settings import Settings, redact
+
+log = logging.getLogger("movies_api.db")
+
+Role = Literal["primary", "replica"]
+T = TypeVar("T")
+
+# Errors that mean "this server is unreachable or going away", as opposed to a bad query:
+# only these send a read from a replica to the primary.
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.CannotConnectNowError,
+)
+
+
+@dataclass
+class _Replica:
+    url: str
+    pool: asyncpg.Pool
+    down_until: float = 0.0
+
+
+@dataclass
+class Database:
+    settings: Settings
+    metrics: Metrics
+    primary: asyncpg.Pool | None = None
+    replicas: list[_Replica] = field(default_factory=list)
+    _rr: itertools.count = field(default_factory=itertools.count)
+
+    async def start(self) -> None:
+        # min_size=0 everywhere: a server that is down at boot must not stop the app from
+        # starting (the ALB health check is shallow; /readyz reports the outage).
+        self.primary = await self._pool(self.settings.database_url)
+        self.replicas = [_Replica(url, await self._pool(url)) for url in self.settings.reader_urls]
+
+    async def _pool(self, url: str) -> asyncpg.Pool:
+        return await asyncpg.create_pool(
+            url,
+            min_size=0,
+            max_size=self.settings.db_pool_max,
+            timeout=self.settings.db_connect_timeout_seconds,
+            command_timeout=10,
+            max_inactive_connection_lifetime=60,
+        )
+
+    async def close(self) -> None:
+        pools = [r.pool for r in self.replicas]
+        if self.primary is not None:
+            pools.append(self.primary)
+        for pool in pools:
+            try:
+                await asyncio.wait_for(pool.close(), timeout=5)
+            except (TimeoutError, *CONNECTION_ERRORS):
+                pool.terminate()
+
+    def _healthy_replica(self) -> _Replica | None:
+        if not self.replicas:
+            return None
+        now = time.monotonic()
+        n = len(self.replicas)
+        start = next(self._rr)
+        for i in range(n):
+            replica = self.replicas[(start + i) % n]
+            if replica.down_until <= now:
+                return replica
+        return None
+
+    async def _run(self, role: Role, pool: asyncpg.Pool, fn: Callable[[Any], Awaitable[T]]) -> T:
+        async with pool.acquire(timeout=self.settings.db_connect_timeout_seconds) as conn:
+            self.metrics.db_queries.labels(role=role).inc()
+            return await fn(conn)
+
+    async def read(self, fn: Callable[[Any], Awaitable[T]]) -> T:
+        """Run one read query on a healthy replica, or on the primary if none answers."""
+        replica = self._healthy_replica()
+        if replica is not None:
+            try:
+                return await self._run("replica", replica.pool, fn)
+            except CONNECTION_ERRORS as exc:
+                # Mark it down for a while so every later read does not pay the timeout.
+                replica.down_until = time.monotonic() + self.settings.replica_retry_seconds
+                self.metrics.db_fallbacks.inc()
+                log.warning(
+                    "replica %s failed (%s); reading from primary",
+                    redact(replica.url),
+                    type(exc).__name__,
+                )
+        return await self.write(fn)
+
+    async def write(self, fn: Callable[[Any], Awaitable[T]]) -> T:
+        """Run one query on the primary (writes, and reads that must see the latest write)."""
+        assert self.primary is not None, "Database.start() was not awaited"
+        return await self._run("primary", self.primary, fn)
+
+    @asynccontextmanager
+    async def primary_transaction(self) -> AsyncIterator[Any]:
+        assert self.primary is not None, "Database.start() was not awaited"
+        async with self.primary.acquire(timeout=self.settings.db_connect_timeout_seconds) as conn:
+            self.metrics.db_queries.labels(role="primary").inc()
+            async with conn.transaction():
+                yield conn
+
+    async def ping(self) -> dict[str, str]:
+        """Check the primary and each replica; used by /readyz."""
+        status: dict[str, str] = {}
+
+        async def one(name: str, pool: asyncpg.Pool) -> None:
+            try:
+                async with pool.acquire(timeout=self.settings.db_connect_timeout_seconds) as c:
+                    await c.fetchval("SELECT 1")
+                status[name] = "ok"
+            except (*CONNECTION_ERRORS, asyncpg.PostgresError) as exc:
+                status[name] = f"error: {type(exc).__name__}"
+
+        assert self.primary is not None
+        jobs = [one("primary", self.primary)]
+        jobs += [one(f"replica{i}", r.pool) for i, r in enumerate(self.replicas)]
+        await asyncio.gather(*jobs)
+        return status

@@ -1,0 +1,86 @@
+"""Prometheus metrics, one registry per app so tests can build many apps in one process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+__all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
+
+# The *_created series double the output and no dashboard here reads them.
+disable_created_metrics()
+
+
+@dataclass
+class Metrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.requests = Counter(
+            "movies_requests", "HTTP requests", ["method", "route", "status"], registry=r
+        )
+        self.request_seconds = Histogram(
+            "movies_request_seconds",
+            "HTTP request latency",
+            ["method", "route"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=r,
+        )
+        self.cache_hits = Counter(
+            "movies_cache_hits", "Cache reads answered from Redis", ["kind"], registry=r
+        )
+        self.cache_misses = Counter(
+            "movies_cache_misses", "Cache reads that went to the database", ["kind"], registry=r
+        )
+        self.cache_stale = Counter(
+            "movies_cache_stale_served",
+            "Stale entries served while one caller refreshes them",
+            ["kind"],
+            registry=r,
+        )
+        self.cache_errors = Counter(
+            "movies_cache_errors", "Redis errors (each opens the breaker)", registry=r
+        )
+        self.cache_bypassed = Counter(
+            "movies_cache_bypassed",
+            "Cache reads skipped because the Redis circuit breaker is open",
+            registry=r,
+        )
+        self.cache_lock_waits = Counter(
+            "movies_cache_lock_waits",
+            "Misses that waited for another caller's fill instead of querying",
+            registry=r,
+        )
+        self.db_queries = Counter(
+            "movies_db_queries",
+            "Database queries by the role that served them",
+            ["role"],
+            registry=r,
+        )
+        self.db_fallbacks = Counter(
+            "movies_db_replica_fallbacks",
+            "Reads sent to the primary because a replica failed",
+            registry=r,
+        )
+        self.redis_breaker_open = Gauge(
+            "movies_redis_breaker_open", "1 while the Redis circuit breaker is open", registry=r
+        )
+        for role in ("primary", "replica"):
+            self.db_queries.labels(role=role)
+        for kind in ("movie", "search"):
+            self.cache_hits.labels(kind=kind)
+            self.cache_misses.labels(kind=kind)
+            self.cache_stale.labels(kind=kind)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,155 @@
+"""The SQL: movies, search, users' keys and watchlists. Each function takes a connection."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from .validation import MovieInput, SearchParams
+
+_COLUMNS = "id, title, year, genres, runtime_minutes, rating, overview, poster_key, updated_at"
+
+
+def movie_json(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "title": row["title"],
+        "year": row["year"],
+        "genres": list(row["genres"]),
+        "runtime_minutes": row["runtime_minutes"],
+        "rating": None if row["rating"] is None else float(row["rating"]),
+        "overview": row["overview"],
+        "has_poster": row["poster_key"] is not None,
+        "updated_at": row["updated_at"].isoformat(),
+    }
+
+
+async def get_movie(conn: asyncpg.Connection, movie_id: int) -> dict[str, Any] | None:
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM movies WHERE id = $1", movie_id)
+    if row is None:
+        return None
+    movie = movie_json(row)
+    movie["poster_key"] = row["poster_key"]
+    return movie
+
+
+async def search(conn: asyncpg.Connection, p: SearchParams, page_size: int) -> dict[str, Any]:
+    # Only the conditions present go into the SQL, so each shape gets an index-friendly
+    # plan instead of one generic plan with `$1 IS NULL OR ...` branches.
+    where, args = [], []
+    if p.q:
+        args.append(p.q)
+        where.append(f"search @@ websearch_to_tsquery('simple', ${len(args)})")
+    if p.genre:
+        args.append([p.genre])
+        where.append(f"genres @> ${len(args)}::text[]")
+    if p.year:
+        args.append(p.year)
+        where.append(f"year = ${len(args)}")
+    args += [page_size + 1, (p.page - 1) * page_size]
+    sql = (
+        f"SELECT {_COLUMNS} FROM movies"
+        + (" WHERE " + " AND ".join(where) if where else "")
+        + f" ORDER BY id LIMIT ${len(args) - 1} OFFSET ${len(args)}"
+    )
+    rows = await conn.fetch(sql, *args)
+    items = [movie_json(r) for r in rows[:page_size]]
+    return {
+        "items": items,
+        "page": p.page,
+        "page_size": page_size,
+        "next_page": p.page + 1 if len(rows) > page_size else None,
+    }
+
+
+async def insert_movie(conn: asyncpg.Connection, m: MovieInput) -> dict[str, Any]:
+    row = await conn.fetchrow(
+        "INSERT INTO movies (title, year, genres, runtime_minutes, rating, overview) "
+        f"VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_COLUMNS}",
+        m.title, m.year, m.genres, m.runtime_minutes, m.rating, m.overview,
+    )  # fmt: skip
+    movie = movie_json(row)
+    movie["poster_key"] = row["poster_key"]
+    return movie
+
+
+async def update_movie(
+    conn: asyncpg.Connection, movie_id: int, m: MovieInput
+) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        "UPDATE movies SET title = $2, year = $3, genres = $4, runtime_minutes = $5, "
+        f"rating = $6, overview = $7, updated_at = now() WHERE id = $1 RETURNING {_COLUMNS}",
+        movie_id, m.title, m.year, m.genres, m.runtime_minutes, m.rating, m.overview,
+    )  # fmt: skip
+    if row is None:
+        return None
+    movie = movie_json(row)
+    movie["poster_key"] = row["poster_key"]
+    return movie
+
+
+async def delete_movie(conn: asyncpg.Connection, movie_id: int) -> bool:
+    return await conn.fetchval("DELETE FROM movies WHERE id = $1 RETURNING true", movie_id) is True
+
+
+async def set_poster_key(
+    conn: asyncpg.Connection, movie_id: int, key: str
+) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        f"UPDATE movies SET poster_key = $2, updated_at = now() WHERE id = $1 RETURNING {_COLUMNS}",
+        movie_id, key,
+    )  # fmt: skip
+    if row is None:
+        return None
+    movie = movie_json(row)
+    movie["poster_key"] = row["poster_key"]
+    return movie
+
+
+async def user_by_key_hash(conn: asyncpg.Connection, key_hash: bytes) -> tuple[int, str] | None:
+    row = await conn.fetchrow(
+        "SELECT u.id, u.role FROM api_keys k JOIN users u ON u.id = k.user_id "
+        "WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
+        key_hash,
+    )
+    return None if row is None else (row["id"], row["role"])
+
+
+async def signing_key(conn: asyncpg.Connection) -> bytes | None:
+    return await conn.fetchval("SELECT secret FROM token_signing_keys WHERE id = 1")
+
+
+async def watchlist(conn: asyncpg.Connection, user_id: int) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        f"SELECT w.added_at, {', '.join('m.' + c.strip() for c in _COLUMNS.split(','))} "
+        "FROM watchlist w JOIN movies m ON m.id = w.movie_id "
+        "WHERE w.user_id = $1 ORDER BY w.added_at DESC, m.id LIMIT 1000",
+        user_id,
+    )
+    return [{"movie": movie_json(r), "added_at": r["added_at"].isoformat()} for r in rows]
+
+
+async def watchlist_add(conn: asyncpg.Connection, user_id: int, movie_id: int) -> str:
+    """'added', 'exists' or 'no-movie'."""
+    exists = await conn.fetchval("SELECT true FROM movies WHERE id = $1", movie_id)
+    if not exists:
+        return "no-movie"
+    inserted = await conn.fetchval(
+        "INSERT INTO watchlist (user_id, movie_id) VALUES ($1, $2) "
+        "ON CONFLICT DO NOTHING RETURNING true",
+        user_id,
+        movie_id,
+    )
+    return "added" if inserted else "exists"
+
+
+async def watchlist_remove(conn: asyncpg.Connection, user_id: int, movie_id: int) -> bool:
+    return (
+        await conn.fetchval(
+            "DELETE FROM watchlist WHERE user_id = $1 AND movie_id = $2 RETURNING true",
+            user_id,
+            movie_id,
+        )
+        is True
+    )

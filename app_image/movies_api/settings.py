@@ -1,0 +1,187 @@
+"""Settings from MOVIES_* environment variables, validated once at start.
+
+On an instance these come from the systemd EnvironmentFile `/etc/movies-api/env`; every
+bad value fails with one line naming the variable, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from urllib.parse import urlsplit
+
+
+class SettingsError(ValueError):
+    """A MOVIES_* variable is missing or malformed; the message is one line."""
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    reader_urls: tuple[str, ...] = ()
+    redis_url: str = ""
+    cache_enabled: bool = False
+    stampede_protection: bool = True
+    cache_ttl_seconds: int = 300
+    cache_ttl_jitter: float = 0.1
+    cache_stale_seconds: int = 60
+    cache_negative_ttl_seconds: int = 30
+    search_ttl_seconds: int = 60
+    cache_lock_ms: int = 3000
+    redis_timeout_seconds: float = 0.25
+    redis_breaker_seconds: float = 5.0
+    replica_retry_seconds: float = 10.0
+    db_pool_min: int = 1
+    db_pool_max: int = 10
+    db_connect_timeout_seconds: float = 3.0
+    http_max_age: int = 60
+    http_stale_while_revalidate: int = 30
+    page_size: int = 20
+    max_page: int = 500
+    media_bucket: str = ""
+    s3_endpoint_url: str = ""
+    cdn_base_url: str = ""
+    presign_seconds: int = 300
+    token_secret: str = ""
+    token_ttl_seconds: int = 3600
+    stage: str = "local"
+    db_secret_arn: str = ""
+    redis_auth_secret_arn: str = ""
+    aws_region: str = ""
+
+    @property
+    def cache_active(self) -> bool:
+        return self.cache_enabled and bool(self.redis_url)
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **changes)
+
+
+def _bool(env: Mapping[str, str], key: str, default: bool) -> bool:
+    raw = env.get(key)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise SettingsError(f"{key}={raw!r} is not a boolean; use true/false, 1/0, yes/no, on/off")
+
+
+def _int(env: Mapping[str, str], key: str, default: int, lo: int, hi: int) -> int:
+    raw = env.get(key)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{key}={raw!r} is not an integer; allowed {lo}..{hi}") from None
+    if not lo <= value <= hi:
+        raise SettingsError(f"{key}={value} is out of range; allowed {lo}..{hi}")
+    return value
+
+
+def _float(env: Mapping[str, str], key: str, default: float, lo: float, hi: float) -> float:
+    raw = env.get(key)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{key}={raw!r} is not a number; allowed {lo}..{hi}") from None
+    if not lo <= value <= hi:
+        raise SettingsError(f"{key}={value} is out of range; allowed {lo}..{hi}")
+    return value
+
+
+def _url(key: str, raw: str, schemes: tuple[str, ...]) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in schemes or not parts.hostname:
+        allowed = ", ".join(f"{s}://host..." for s in schemes)
+        raise SettingsError(f"{key}={redact(raw)!r} is not a valid URL; allowed: {allowed}")
+    return raw
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced, safe for logs and error messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
+_PG = ("postgresql", "postgres")
+
+
+def load_settings(env: Mapping[str, str] | None = None, *, need_db: bool = True) -> Settings:
+    """Read and validate every MOVIES_* variable; raise SettingsError on the first bad one."""
+    env = os.environ if env is None else env
+    db_url = env.get("MOVIES_DATABASE_URL", "").strip()
+    if need_db and not db_url:
+        raise SettingsError(
+            "MOVIES_DATABASE_URL is not set; expected postgresql://user:password@host:port/db"
+        )
+    if db_url:
+        _url("MOVIES_DATABASE_URL", db_url, _PG)
+    readers = tuple(
+        _url("MOVIES_DATABASE_READER_URLS", u.strip(), _PG)
+        for u in env.get("MOVIES_DATABASE_READER_URLS", "").split(",")
+        if u.strip()
+    )
+    redis_url = env.get("MOVIES_REDIS_URL", "").strip()
+    if redis_url:
+        _url("MOVIES_REDIS_URL", redis_url, ("redis", "rediss"))
+    cdn = env.get("MOVIES_CDN_BASE_URL", "").strip().rstrip("/")
+    if cdn:
+        _url("MOVIES_CDN_BASE_URL", cdn, ("https", "http"))
+    s3_endpoint = env.get("MOVIES_S3_ENDPOINT_URL", "").strip()
+    if s3_endpoint:
+        _url("MOVIES_S3_ENDPOINT_URL", s3_endpoint, ("https", "http"))
+    pool_min = _int(env, "MOVIES_DB_POOL_MIN", 1, 0, 100)
+    pool_max = _int(env, "MOVIES_DB_POOL_MAX", 10, 1, 200)
+    if pool_min > pool_max:
+        raise SettingsError(
+            f"MOVIES_DB_POOL_MIN={pool_min} exceeds MOVIES_DB_POOL_MAX={pool_max}; "
+            "allowed MIN <= MAX"
+        )
+    return Settings(
+        database_url=db_url,
+        reader_urls=readers,
+        redis_url=redis_url,
+        # The cache is on whenever a Redis URL is given, unless switched off explicitly.
+        cache_enabled=_bool(env, "MOVIES_CACHE_ENABLED", bool(redis_url)),
+        stampede_protection=_bool(env, "MOVIES_STAMPEDE_PROTECTION", True),
+        cache_ttl_seconds=_int(env, "MOVIES_CACHE_TTL_SECONDS", 300, 1, 86400),
+        cache_ttl_jitter=_float(env, "MOVIES_CACHE_TTL_JITTER", 0.1, 0.0, 0.5),
+        cache_stale_seconds=_int(env, "MOVIES_CACHE_STALE_SECONDS", 60, 0, 3600),
+        cache_negative_ttl_seconds=_int(env, "MOVIES_CACHE_NEGATIVE_TTL_SECONDS", 30, 1, 3600),
+        search_ttl_seconds=_int(env, "MOVIES_SEARCH_TTL_SECONDS", 60, 1, 3600),
+        cache_lock_ms=_int(env, "MOVIES_CACHE_LOCK_MS", 3000, 50, 60000),
+        redis_timeout_seconds=_float(env, "MOVIES_REDIS_TIMEOUT_SECONDS", 0.25, 0.01, 10.0),
+        redis_breaker_seconds=_float(env, "MOVIES_REDIS_BREAKER_SECONDS", 5.0, 0.0, 300.0),
+        replica_retry_seconds=_float(env, "MOVIES_REPLICA_RETRY_SECONDS", 10.0, 0.0, 600.0),
+        db_pool_min=pool_min,
+        db_pool_max=pool_max,
+        db_connect_timeout_seconds=_float(env, "MOVIES_DB_CONNECT_TIMEOUT_SECONDS", 3.0, 0.1, 60),
+        http_max_age=_int(env, "MOVIES_HTTP_MAX_AGE", 60, 0, 86400),
+        http_stale_while_revalidate=_int(env, "MOVIES_HTTP_STALE_WHILE_REVALIDATE", 30, 0, 86400),
+        page_size=_int(env, "MOVIES_PAGE_SIZE", 20, 1, 100),
+        max_page=_int(env, "MOVIES_MAX_PAGE", 500, 1, 100000),
+        media_bucket=env.get("MOVIES_MEDIA_BUCKET", "").strip(),
+        s3_endpoint_url=s3_endpoint,
+        cdn_base_url=cdn,
+        presign_seconds=_int(env, "MOVIES_PRESIGN_SECONDS", 300, 10, 604800),
+        token_secret=env.get("MOVIES_TOKEN_SECRET", ""),
+        token_ttl_seconds=_int(env, "MOVIES_TOKEN_TTL_SECONDS", 3600, 60, 30 * 86400),
+        stage=env.get("MOVIES_STAGE", "local").strip() or "local",
+        db_secret_arn=env.get("MOVIES_DB_SECRET_ARN", "").strip(),
+        redis_auth_secret_arn=env.get("MOVIES_REDIS_AUTH_SECRET_ARN", "").strip(),
+        aws_region=(env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "").strip(),
+    )

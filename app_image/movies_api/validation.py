@@ -1,0 +1,142 @@
+"""Request validation: every failure is one line naming the field, the value and the rule."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .seed import GENRES
+
+MAX_BIGINT = 2**63 - 1
+MOVIE_FIELDS = ("title", "year", "genres", "runtime_minutes", "rating", "overview")
+_GENRE = re.compile(r"^[a-z][a-z-]{0,29}$")
+
+
+class ValidationError(ValueError):
+    """Bad request input, answered with 422 (or 400 for an unreadable body)."""
+
+    def __init__(self, message: str, status: int = 422) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def text(field: str, value: Any, lo: int, hi: int) -> str:
+    if not isinstance(value, str):
+        raise ValidationError(f"{field}={_short(value)} must be a string of {lo}..{hi} chars")
+    # PostgreSQL text cannot hold NUL, and lone surrogates cannot be encoded as UTF-8.
+    if "\x00" in value:
+        raise ValidationError(f"{field} must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(f"{field} is not valid Unicode text") from None
+    if not lo <= len(value) <= hi:
+        raise ValidationError(f"{field} has {len(value)} chars; allowed {lo}..{hi}")
+    return value
+
+
+def integer(field: str, value: Any, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(f"{field}={_short(value)} must be an integer in {lo}..{hi}")
+    if not lo <= value <= hi:
+        raise ValidationError(f"{field}={value} is out of range; allowed {lo}..{hi}")
+    return value
+
+
+def int_param(field: str, raw: str, lo: int, hi: int) -> int:
+    if not re.fullmatch(r"[+-]?\d{1,20}", raw.strip()):
+        raise ValidationError(f"{field}={_short(raw)} must be an integer in {lo}..{hi}")
+    return integer(field, int(raw), lo, hi)
+
+
+def movie_id(raw: str) -> int:
+    return int_param("id", raw, 1, MAX_BIGINT)
+
+
+def genre(field: str, value: Any) -> str:
+    value = text(field, value, 1, 30)
+    if value not in GENRES and not _GENRE.match(value):
+        raise ValidationError(
+            f"{field}={_short(value)} must be lowercase letters and '-', e.g. {GENRES[0]}"
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class MovieInput:
+    title: str
+    year: int
+    genres: list[str]
+    runtime_minutes: int | None
+    rating: float | None
+    overview: str
+
+
+def movie_body(body: Any) -> MovieInput:
+    if not isinstance(body, Mapping):
+        raise ValidationError("body must be a JSON object with title and year")
+    unknown = sorted(set(body) - set(MOVIE_FIELDS))
+    if unknown:
+        raise ValidationError(f"unknown field {unknown[0]!r}; allowed: {', '.join(MOVIE_FIELDS)}")
+    for required in ("title", "year"):
+        if required not in body:
+            raise ValidationError(f"field {required!r} is required")
+    title = text("title", body["title"], 1, 300)
+    if not title.strip():
+        raise ValidationError("title must not be blank")
+    genres_raw = body.get("genres", [])
+    if not isinstance(genres_raw, list) or len(genres_raw) > 10:
+        raise ValidationError(f"genres={_short(genres_raw)} must be a list of at most 10 genres")
+    genres = sorted({genre("genres[]", g) for g in genres_raw})
+    runtime = body.get("runtime_minutes")
+    if runtime is not None:
+        runtime = integer("runtime_minutes", runtime, 1, 1000)
+    rating = body.get("rating")
+    if rating is not None:
+        if (
+            isinstance(rating, bool)
+            or not isinstance(rating, int | float)
+            or not (math.isfinite(rating) and 0 <= rating <= 10)
+        ):
+            raise ValidationError(f"rating={_short(rating)} must be a number in 0..10")
+        rating = round(float(rating), 1)
+    return MovieInput(
+        title=title,
+        year=integer("year", body["year"], 1870, 2100),
+        genres=genres,
+        runtime_minutes=runtime,
+        rating=rating,
+        overview=text("overview", body.get("overview", ""), 0, 5000),
+    )
+
+
+@dataclass(frozen=True)
+class SearchParams:
+    q: str | None
+    genre: str | None
+    year: int | None
+    page: int
+
+    def cache_key(self) -> str:
+        return f"q={self.q or ''}&genre={self.genre or ''}&year={self.year or ''}&page={self.page}"
+
+
+def search_params(params: Mapping[str, str], max_page: int) -> SearchParams:
+    q = params.get("q")
+    if q is not None:
+        q = " ".join(text("q", q, 0, 200).split()).lower() or None
+    g_raw = params.get("genre")
+    g = genre("genre", g_raw.lower()) if g_raw else None
+    year_raw = params.get("year")
+    year = int_param("year", year_raw, 1870, 2100) if year_raw not in (None, "") else None
+    page_raw = params.get("page")
+    page = int_param("page", page_raw, 1, max_page) if page_raw not in (None, "") else 1
+    return SearchParams(q, g, year, page)
