@@ -41,6 +41,7 @@ _CLASS_MEMORY_GIB = {
     "db.r7g.4xlarge": 128,
 }
 _ENGINE_PORT = 5432
+_LOG_EXPORTS = ("postgresql", "upgrade")
 # Short TTL so a replica added or removed reaches the app's resolver within seconds.
 _READER_RECORD_TTL = 10
 
@@ -69,6 +70,7 @@ class DatabaseArgs:
     master_username: str = "movies_admin"
     reader_zone_name: str = "movies.internal"
     slow_query_ms: int = 500
+    log_retention_days: int = 30
     tags: dict[str, str] = field(default_factory=dict)
     protect: bool = False
 
@@ -95,6 +97,10 @@ class DatabaseArgs:
             raise ValueError(
                 f"DatabaseArgs.replica_instance_class: {self.replica_instance_class!r} with "
                 f"read_replicas={self.read_replicas}; allowed: a db.* instance class"
+            )
+        if self.log_retention_days < 1:
+            raise ValueError(
+                f"DatabaseArgs.log_retention_days: {self.log_retention_days}; allowed: >= 1"
             )
         if not 0 <= self.backup_retention_days <= 35:
             raise ValueError(
@@ -190,6 +196,18 @@ class Database(pulumi.ComponentResource):
             tags=args.tags,
             opts=child,
         )
+        # Declared before the instance, so RDS writes into groups that expire; left to
+        # RDS, the exported log groups keep every line forever.
+        log_groups = [
+            aws.cloudwatch.LogGroup(
+                f"{name}-log-{kind}",
+                name=f"/aws/rds/instance/{args.identifier}/{kind}",
+                retention_in_days=args.log_retention_days,
+                tags=args.tags,
+                opts=child,
+            )
+            for kind in _LOG_EXPORTS
+        ]
         insights = performance_insights_supported(args.instance_class)
         primary = aws.rds.Instance(
             f"{name}-primary",
@@ -228,9 +246,9 @@ class Database(pulumi.ComponentResource):
             apply_immediately=args.apply_immediately,
             performance_insights_enabled=insights,
             performance_insights_retention_period=7 if insights else None,
-            enabled_cloudwatch_logs_exports=["postgresql", "upgrade"],
+            enabled_cloudwatch_logs_exports=list(_LOG_EXPORTS),
             tags=args.tags,
-            opts=stateful,
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect, depends_on=log_groups),
         )
 
         replicas = [

@@ -170,3 +170,16 @@ def test_default_max_connections_follows_class_memory():
     assert default_max_connections("db.r7g.large") == 1802
     with pytest.raises(ValueError, match=r"db\.x9\.huge"):
         default_max_connections("db.x9.huge")
+
+
+def test_exported_logs_go_to_groups_that_expire(runner):
+    run = runner(lambda: declare(args(log_retention_days=7)))
+    primary = runner.one(run, INSTANCE, "db-primary")
+    groups = {g.inputs["name"]: g for g in run.by_type("aws:cloudwatch/logGroup:LogGroup")}
+    assert sorted(groups) == [
+        f"/aws/rds/instance/movies-dev-db/{kind}"
+        for kind in sorted(primary.inputs["enabledCloudwatchLogsExports"])
+    ]
+    for group in groups.values():
+        assert group.inputs["retentionInDays"] == 7
+        assert group.urn in primary.dependencies
