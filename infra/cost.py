@@ -758,6 +758,39 @@ def render_rich(costs: list[tuple[StackCost, StackCost]], explain: bool, table: 
     console.print(s)
 
 
+def _base_cost(
+    base_dir: Path, head: StackCost, table: PriceTable, a: Assumptions
+) -> tuple[StackCost, StackCost] | None:
+    path = base_dir / f"{head.env}-{head.stage}.json"
+    if not path.exists():
+        return None
+    plan = load_ref(str(path))
+    today, target = a.scenarios(head.env)
+    ref = f"{head.env}/{head.stage}"
+    return price_plan(plan, today, table, a, ref), price_plan(plan, target, table, a, ref)
+
+
+def render_against(
+    head: list[tuple[StackCost, StackCost]], base: list[tuple[StackCost, StackCost] | None]
+) -> str:
+    """Markdown: each stack's monthly cost on the base branch, on the head, and the change."""
+    out = [
+        "| stack | base today $/mo | head today $/mo | Δ | base 5x $/mo | head 5x $/mo | Δ |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for (h_today, h_target), b in zip(head, base, strict=True):
+        b_today = b[0].total if b else None
+        b_target = b[1].total if b else None
+        d_today = None if b_today is None else h_today.total - b_today
+        d_target = None if b_target is None else h_target.total - b_target
+        out.append(
+            f"| `{h_today.env}/{h_today.stage}` | {_money(b_today)} | {_money(h_today.total)} | "
+            f"{_money(d_today, True)} | {_money(b_target)} | {_money(h_target.total)} | "
+            f"{_money(d_target, True)} |"
+        )
+    return "\n".join(out)
+
+
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="python -m infra cost", description=__doc__.split("\n\n")[0])
     p.add_argument(
@@ -765,6 +798,12 @@ def main(argv: list[str]) -> int:
     )
     p.add_argument("--format", choices=("table", "markdown"), default="table")
     p.add_argument("--explain", action="store_true", help="show each line's computation and source")
+    p.add_argument(
+        "--against",
+        type=Path,
+        metavar="PLAN_DIR",
+        help="compare with the plans in this directory (CI: the base branch's build/plan)",
+    )
     try:
         args = p.parse_args(argv)
     except SystemExit as exc:
@@ -775,7 +814,14 @@ def main(argv: list[str]) -> int:
     except (CostError, PlanRefError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if args.format == "markdown":
+    if args.against is not None:
+        try:
+            base = [_base_cost(args.against, today, table, a) for today, _ in costs]
+        except (CostError, PlanRefError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(render_against(costs, base))
+    elif args.format == "markdown":
         print(render_markdown(costs, args.explain))
     else:
         render_rich(costs, args.explain, table)

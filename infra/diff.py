@@ -497,6 +497,8 @@ def main(argv: list[str]) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse already printed its one-line error
         return int(exc.code or 0)
+    if Path(args.old).is_dir() or Path(args.new).is_dir():
+        return _main_dirs(args)
     try:
         old, new = load_ref(args.old), load_ref(args.new)
     except PlanRefError as exc:
@@ -522,6 +524,76 @@ def main(argv: list[str]) -> int:
             "--allow-replace-urn URN if the data loss is intended",
             file=sys.stderr,
         )
+        return 1
+    return 0
+
+
+def _main_dirs(args: argparse.Namespace) -> int:
+    """Both refs are plan directories (CI: base and head): diff every ENV-STAGE.json."""
+    old_dir, new_dir = Path(args.old), Path(args.new)
+    for d in (old_dir, new_dir):
+        if not d.is_dir():
+            print(
+                f"error: {d} is not a directory; give two plan directories or two plans",
+                file=sys.stderr,
+            )
+            return 2
+    names = sorted({p.name for d in (old_dir, new_dir) for p in d.glob("*-*.json")})
+    if not names:
+        print(f"error: no ENV-STAGE.json plan files in {old_dir} or {new_dir}", file=sys.stderr)
+        return 2
+    empty = {"resources": []}
+    diffs: list[PlanDiff] = []
+    for name in names:
+        a, b = old_dir / name, new_dir / name
+        try:
+            old = load_ref(str(a)) if a.exists() else empty
+            new = load_ref(str(b)) if b.exists() else empty
+        except PlanRefError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        label = name.removesuffix(".json").replace("-", "/", 1)
+        diffs.append(
+            diff_plans(
+                old,
+                new,
+                allow_all=args.allow_replace,
+                allow_urns=args.allow_replace_urn,
+                old_label=f"base {label}",
+                new_label=f"head {label}",
+            )
+        )
+    changed = [d for d in diffs if d.entries]
+    if args.format == "markdown":
+        out = ["### Offline infrastructure diff (base → head)", ""]
+        if not changed:
+            out.append(f"No resource changes in any of the {len(diffs)} stacks.")
+        else:
+            out += ["| stack | summary |", "|---|---|"]
+            out += [f"| `{d.new_label.split(' ', 1)[1]}` | {summary_line(d)} |" for d in changed]
+            out.append("")
+            for d in changed:
+                out += loud_lines(d)
+            for d in changed:
+                body = render_markdown(d, title=f"`{d.new_label.split(' ', 1)[1]}`")
+                out += [
+                    "",
+                    "<details><summary>" + d.new_label.split(" ", 1)[1] + "</summary>",
+                    "",
+                    body,
+                    "</details>",
+                ]
+            unchanged = len(diffs) - len(changed)
+            out += ["", f"{unchanged} other stack(s) unchanged."]
+        print("\n".join(out))
+    elif args.format == "json":
+        print(json.dumps([_as_json(d) for d in diffs], indent=2, sort_keys=True))
+    else:
+        for d in changed:
+            render_rich(d)
+    blocking = sum(len(d.blocking) for d in diffs)
+    if blocking:
+        print(f"error: {blocking} stateful replacement(s) across stacks", file=sys.stderr)
         return 1
     return 0
 

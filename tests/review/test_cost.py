@@ -149,3 +149,19 @@ def test_cli_errors_and_output(tmp_path, capsys) -> None:
     assert "`ec2.t4g.small`" in out and "730 instance-hour x $0.0168" in out
     assert cost.main([str(tmp_path / "nope.json")]) == 2
     assert capsys.readouterr().err.startswith("error: cannot load plan")
+
+
+def test_against_compares_base_and_head_plans(tmp_path, capsys) -> None:
+    base, head = tmp_path / "base", tmp_path / "head"
+    base.mkdir()
+    head.mkdir()
+    write(base, "dev-single-box", small_stack())
+    bigger = small_stack()
+    [box] = [r for r in bigger["resources"] if r["name"] == "box"]
+    box["inputs"]["instanceType"] = "t4g.medium"
+    ref = write(head, "dev-single-box", bigger)
+
+    assert cost.main([ref, "--against", str(base)]) == 0
+    out = capsys.readouterr().out
+    # t4g.small -> t4g.medium: 730 h x (0.0336 - 0.0168) = +12.26 $/month
+    assert "| `dev/single-box` | 24 | 36 | +12 |" in out

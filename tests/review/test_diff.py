@@ -218,3 +218,22 @@ def test_cli_bad_refs_get_one_line_errors(tmp_path, capsys) -> None:
         err = capsys.readouterr().err.strip()
         assert err.startswith("error: cannot load plan") and "\n" not in err, err
     assert diff.main([good]) == 2
+
+
+def test_directory_mode_diffs_every_stack_and_fails_on_replacement(tmp_path, capsys) -> None:
+    base, head = tmp_path / "base", tmp_path / "head"
+    base.mkdir()
+    head.mkdir()
+    write(base, "dev-cached", plan("cached", [db_primary()]))
+    write(head, "dev-cached", plan("cached", [db_primary(identifier="renamed")]))
+    write(base, "prod-cached", plan("cached", [SG]))
+    write(head, "prod-cached", plan("cached", [SG]))
+    write(head, "dev-edge", plan("edge", [bucket()]))  # a stack new on this branch
+
+    assert diff.main([str(base), str(head), "--format", "markdown"]) == 1
+    out = capsys.readouterr().out
+    assert "| `dev/cached` |" in out and "| `dev/edge` | 1 to add" in out
+    assert "prod/cached" not in out.split("other stack")[0].replace("`prod/cached`", "")
+    assert "1 other stack(s) unchanged." in out
+    assert "REPLACE: data loss" in out
+    assert diff.main([str(base), str(head), "--allow-replace", "--format", "markdown"]) == 0
