@@ -102,7 +102,11 @@ class StageRow:
 
 
 def stage_text(stage: str) -> tuple[str, str]:
-    """(what the stage adds, the bottleneck it removes) from its spec and its header comment."""
+    """(what the stage adds, the bottleneck it removes) from ``stacks/<stage>.yaml``.
+
+    The bottleneck is the spec's ``bottleneck`` (or ``why``/``removes``) key; a spec without
+    one falls back to the first sentence of its header comment.
+    """
     path = ROOT / "stacks" / f"{stage}.yaml"
     text = path.read_text()
     doc = yaml.safe_load(text) or {}
@@ -114,7 +118,9 @@ def stage_text(stage: str) -> tuple[str, str]:
             if not line.startswith("#"):
                 break
             header.append(line.lstrip("# ").strip())
-        reason = re.sub(r"^Stage \d+:\s*", "", " ".join(header)).strip()
+        text = re.sub(r"^Stage \d+:\s*", "", " ".join(header)).strip()
+        # The header's first sentence says what the stage does; later ones are notes.
+        reason = re.split(r"(?<=\.)\s", text, maxsplit=1)[0]
     return summary, reason
 
 
