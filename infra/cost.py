@@ -735,13 +735,15 @@ def render_rich(costs: list[tuple[StackCost, StackCost]], explain: bool, table: 
         console.print(t)
         if explain:
             for note in today.traffic.notes:
-                console.print(f"  traffic ({today.scenario.label}): {note}")
+                console.print(f"  traffic ({today.scenario.label}): {note}", markup=False)
             for ln in today.lines:
                 row = table.rows[ln.row]
                 console.print(
-                    f"  [{ln.row}] {ln.resource}: {ln.how}  ({row['source']}, {row['date']})"
+                    f"  [{ln.row}] {ln.resource}: {ln.how}  ({row['source']}, {row['date']})",
+                    markup=False,
                 )
-            console.print(f"  free: {', '.join(sorted({t for _, t in today.free}))}")
+            free_types = ", ".join(sorted({t for _, t in today.free}))
+            console.print(f"  free (listed in the price table): {free_types}", markup=False)
     s = Table(title="monthly cost per stack (USD)")
     for col in ("stack", "today", "Δ prev", "$/1M req", "5x", "Δ prev", "$/1M req"):
         s.add_column(col, justify="left" if col == "stack" else "right")

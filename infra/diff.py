@@ -438,10 +438,11 @@ def _md_escape(text: str) -> str:
 
 def render_rich(d: PlanDiff) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console()
-    table = Table(title=f"{d.old_label} → {d.new_label}", show_lines=False, expand=False)
+    table = Table(title=escape(f"{d.old_label} → {d.new_label}"), show_lines=False, expand=False)
     table.add_column("", no_wrap=True)
     table.add_column("type", no_wrap=True)
     table.add_column("name", no_wrap=True)
@@ -461,15 +462,14 @@ def render_rich(d: PlanDiff) -> None:
             what = "; ".join(e.reasons) + ("\n" + what if what else "")
         table.add_row(
             f"[{style[e.action]}]{SYMBOL[e.action]} {e.action}[/]",
-            short_type(e.type),
-            e.name,
-            what,
-            style=None,
+            escape(short_type(e.type)),
+            escape(e.name),
+            escape(what),
         )
     console.print(table)
-    console.print(summary_line(d))
+    console.print(escape(summary_line(d)))
     for line in loud_lines(d):
-        console.print(f"[bold white on red]{line}[/]")
+        console.print(f"[bold white on red]{escape(line)}[/]")
 
 
 # ------------------------------------------------------------------------------- CLI
