@@ -44,7 +44,7 @@ from policies.props import (
     tags_of,
     truthy,
 )
-from policies.relations import of_type, referenced, referencing, safe_get
+from policies.relations import of_type, referenced, referencing, refers_to, safe_get
 
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 EC2_INSTANCE = "aws:ec2/instance:Instance"
@@ -68,6 +68,7 @@ LOAD_BALANCERS = ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:Load
 LISTENERS = ("aws:lb/listener:Listener", "aws:alb/listener:Listener")
 ASG = "aws:autoscaling/group:Group"
 SUBNET = "aws:ec2/subnet:Subnet"
+EIP = "aws:ec2/eip:Eip"
 DB_SUBNET_GROUPS = ("aws:rds/subnetGroup:SubnetGroup", "aws:elasticache/subnetGroup:SubnetGroup")
 CLOUDFRONT = "aws:cloudfront/distribution:Distribution"
 CLOUDFRONT_OAC = "aws:cloudfront/originAccessControl:OriginAccessControl"
@@ -244,7 +245,11 @@ def _is_stateful(resource_type: str, props: Mapping[str, Any]) -> bool:
         return not _is_replica(props)  # a replica is rebuilt from its source
     if resource_type == CACHE_CLUSTER:
         return not props.get("replicationGroupId")
-    return resource_type in (RDS_CLUSTER, CACHE_GROUP, *BUCKETS)
+    if resource_type in BUCKETS:
+        # forceDestroy declares the contents disposable (the release artifact bucket is
+        # refilled on every up); a bucket whose objects matter (media) keeps it False.
+        return not truthy(props.get("forceDestroy"))
+    return resource_type in (RDS_CLUSTER, CACHE_GROUP)
 
 
 def _prod_protect_stateful(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -491,9 +496,29 @@ def _public_alb_groups(resources: list[PolicyResource]) -> set[str]:
     return urns
 
 
+def _single_box_groups(resources: list[PolicyResource]) -> set[str]:
+    """Groups of the public instance of a stage without a load balancer (single box).
+
+    Such a stage has no ALB, so its one public instance is the entry point and takes
+    the ALB's place in the rule: world ingress on 80/443 only.
+    """
+    if of_type(resources, *LOAD_BALANCERS):
+        return set()
+    addresses = of_type(resources, EIP)
+    urns = set()
+    for instance in of_type(resources, EC2_INSTANCE):
+        has_eip = any(refers_to(address, "instance", instance) for address in addresses)
+        if not (has_eip or truthy(safe_get(instance, "associatePublicIpAddress"))):
+            continue
+        for key in ("vpcSecurityGroupIds", "securityGroups"):
+            urns |= {g.urn for g in referenced(resources, instance, key, SECURITY_GROUP)}
+    return urns
+
+
 def _sg_no_world_ingress(args: StackValidationArgs, report: ReportViolation) -> None:
     resources = list(args.resources)
     alb_groups = _public_alb_groups(resources)
+    box_groups = _single_box_groups(resources)
     stack_stage = _stack_stage(resources)
     for owner, group, rule in _ingress_rules(resources):
         world = set(as_list(rule.get("cidrBlocks"))) | set(as_list(rule.get("ipv6CidrBlocks")))
@@ -512,10 +537,20 @@ def _sg_no_world_ingress(args: StackValidationArgs, report: ReportViolation) -> 
             continue
         if not world:
             continue
-        if on_alb and stage != EDGE_STAGE and single_allowed_port(low, high, ALB_WORLD_PORTS):
+        on_box = group is not None and group.urn in box_groups
+        entry = (on_alb and stage != EDGE_STAGE) or on_box
+        if entry and single_allowed_port(low, high, ALB_WORLD_PORTS):
             continue
-        target = "the ALB" if on_alb else "a group that is not an internet-facing ALB's"
-        report(f"{where}: ingress from {sorted(world)} to {target}", owner.urn)
+        if on_alb or on_box:
+            target = "the ALB" if on_alb else "the single box"
+            fix = "open 80/443 only" if stage != EDGE_STAGE or on_box else "use the prefix list"
+            report(f"{where}: ingress from {sorted(world)} to {target}: {fix}", owner.urn)
+        else:
+            report(
+                f"{where}: ingress from {sorted(world)} to a group that is no public entry "
+                "point (internet-facing ALB, or the single box of a stage without one)",
+                owner.urn,
+            )
 
 
 def _maps_public_ip(subnets: Iterable[PolicyResource]) -> list[str]:
@@ -686,8 +721,9 @@ STACK_POLICIES: list[StackValidationPolicy] = [
     StackValidationPolicy(
         name="sg-no-world-ingress",
         description=(
-            "No ingress from 0.0.0.0/0 or ::/0 except to the ALB on 80/443; "
-            "at the edge stage the ALB takes CloudFront's prefix list only."
+            "No ingress from 0.0.0.0/0 or ::/0 except to the public entry point on 80/443 "
+            "(the ALB; the single box at stages without one); at the edge stage the ALB "
+            "takes CloudFront's prefix list only."
         ),
         validate=_sg_no_world_ingress,
         severity=_CRITICAL,
