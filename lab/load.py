@@ -191,17 +191,21 @@ async def run_load(
     maker: RequestMaker,
     progress: Progress | None = None,
     events: Sequence[tuple[float, Callable[[], object]]] = (),
+    clock: dict[str, float] | None = None,
 ) -> LoadResult:
     """Drive `concurrency` closed-loop workers for warm-up + duration seconds.
 
-    `events` are (seconds after start, callable) run in a thread mid-run (the faults)."""
+    `events` are (seconds after start, callable) run in a thread mid-run (the faults);
+    `clock["t0"]` is set to the run's perf_counter origin, so they can time themselves."""
     config.validate()
     total = config.warmup + config.duration
     samples: list[Sample] = []
     counter = {"n": 0, "errors": 0}
     t0 = time.perf_counter()
+    if clock is not None:
+        clock["t0"] = t0
     deadline = t0 + total
-    shared = CLIENTS[config.client](config.timeout) if config.client == "httpx" else None
+    shared = None  # one client (and connection) per worker, whichever the client
 
     def budget_left() -> bool:
         return config.max_requests is None or counter["n"] < config.max_requests
@@ -326,13 +330,14 @@ def run_with_progress(
     label: str,
     events: Sequence[tuple[float, Callable[[], object]]] = (),
     quiet: bool = False,
+    clock: dict[str, float] | None = None,
 ) -> LoadResult:
     """`run_load` with a rich progress bar (requests, rps, errors) while it runs."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     total = config.warmup + config.duration
     if quiet:
-        return asyncio.run(run_load(config, maker, events=events))
+        return asyncio.run(run_load(config, maker, events=events, clock=clock))
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -354,4 +359,4 @@ def run_with_progress(
                 info=f"{phase}  {n} req  {rps:,.0f} rps  {errors} err",
             )
 
-        return asyncio.run(run_load(config, maker, progress=show, events=events))
+        return asyncio.run(run_load(config, maker, progress=show, events=events, clock=clock))

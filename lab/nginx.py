@@ -101,6 +101,8 @@ def cdn_conf(prefix: Path, port: int, origin_port: int, s3_port: int | None, buc
             proxy_cache edge;
             proxy_cache_key "media$uri";
             proxy_cache_valid 200 1d;
+            # CloudFront keeps error answers for 10 s by default (error caching minimum TTL).
+            proxy_cache_valid 403 404 10s;
             proxy_cache_lock on;
             add_header {EDGE_CACHE_HEADER} $upstream_cache_status always;
         }}"""

@@ -135,7 +135,12 @@ def running(reg: Registry) -> list[str]:
 
 
 def up(
-    stage: str, movies: int = 100_000, env: str = "prod", pin_cpus: bool = True, say=print
+    stage: str,
+    movies: int = 100_000,
+    env: str = "prod",
+    pin_cpus: bool = True,
+    say=print,
+    service_overrides: dict[str, str] | None = None,
 ) -> Registry:
     topo = topology(stage, env, pin=pin_cpus)
     root = lab_dir()
@@ -150,7 +155,7 @@ def up(
     reg.endpoints = {"topology": asdict(topo), "movies": movies, "template": str(template)}
     reg.save()
     try:
-        _bring_up(reg, topo, template, run_dir, say)
+        _bring_up(reg, topo, template, run_dir, say, service_overrides or {})
     except BaseException:
         say("bring-up failed; taking down what started")
         down(say=lambda _m: None)
@@ -158,7 +163,9 @@ def up(
     return reg
 
 
-def _bring_up(reg: Registry, topo: Topology, template: Path, run_dir: Path, say) -> None:
+def _bring_up(
+    reg: Registry, topo: Topology, template: Path, run_dir: Path, say, overrides: dict[str, str]
+) -> None:
     ep = reg.endpoints
     t = time.perf_counter()
     primary = run_dir / "pg-primary"
@@ -187,11 +194,13 @@ def _bring_up(reg: Registry, topo: Topology, template: Path, run_dir: Path, say)
     if topo.edge:
         ep["s3_port"] = sport = free_port()
         s3.start(reg, "s3", sport, run_dir / "s3")
-        _upload_posters(sport, reg.endpoints["movies"])
+        seconds = _upload_posters(sport, reg.endpoints["movies"])
+        say(f"uploaded {min(POSTER_OBJECTS, ep['movies'])} posters to moto in {seconds:.1f}s")
         ep["cdn_port"] = free_port()
         env["MOVIES_MEDIA_BUCKET"] = BUCKET
         env["MOVIES_S3_ENDPOINT_URL"] = s3.endpoint(sport)
         env["MOVIES_CDN_BASE_URL"] = f"http://{LOOPBACK}:{ep['cdn_port']}/media"
+    env.update(overrides)
     ep["api_ports"] = [
         _start_api(reg, f"api{i}", env, topo.api_cpus, run_dir)
         for i in range(1, topo.api_processes + 1)
@@ -261,7 +270,7 @@ def _healthy(port: int) -> bool:
         return False
 
 
-def _upload_posters(port: int, movies: int) -> None:
+def _upload_posters(port: int, movies: int) -> float:
     """Poster objects for the hottest ranks (moto keeps objects in memory, so this runs at
     every edge bring-up; a few thousand small objects take seconds, 100k would take minutes)."""
     from concurrent.futures import ThreadPoolExecutor
@@ -282,7 +291,11 @@ def _upload_posters(port: int, movies: int) -> None:
     ids = ZipfSampler(movies, 1.0).ids[: min(POSTER_OBJECTS, movies)]
 
     def put(movie_id: int) -> None:
+        # CloudFront reads the private bucket through OAC (SigV4-signed requests); nginx
+        # cannot sign, so the objects are public-read and only the CDN stand-in is pointed
+        # at moto (the bucket is reachable on 127.0.0.1 only anyway).
         client.put_object(
+            ACL="public-read",
             Bucket=BUCKET,
             Key=f"posters/{movie_id}/lab.jpg",
             Body=body,
@@ -290,8 +303,10 @@ def _upload_posters(port: int, movies: int) -> None:
             CacheControl="public, max-age=86400",
         )
 
-    with ThreadPoolExecutor(8) as pool:
+    started = time.perf_counter()
+    with ThreadPoolExecutor(16) as pool:
         list(pool.map(put, ids))
+    return time.perf_counter() - started
 
 
 def down(say=print) -> int:

@@ -124,5 +124,5 @@ def recovery_seconds(
         run = run + 1 if ok else 0
         if run >= steady:
             first_good = sec.t - steady + 1
-            return max(0.0, first_good - event_at)
+            return round(max(0.0, first_good - event_at), 2)
     return None

@@ -1,0 +1,353 @@
+"""`lab fault`: one fault injected while the bench's load runs, and what it cost.
+
+- redis: Redis is stopped mid-run and started again (empty) later;
+- replica: one streaming replica is stopped mid-run and stays down;
+- primary: the primary is restarted (fast shutdown, then started on the same port);
+- herd: a cold key, N concurrent requests for it, and the DB queries that follow, with the
+  service's stampede protection on and then off.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from lab import observe, postgres, redis_server, stack
+from lab.bench import RESULTS, machine
+from lab.httpclient import RawClient
+from lab.load import LoadConfig, LoadResult, Mix, RequestMaker, run_with_progress
+from lab.procs import LOOPBACK, stop
+from lab.state import Registry
+from lab.stats import Sample, recovery_seconds, summarize, timeline
+
+
+def _window(samples: list[Sample], start: float, end: float) -> dict[str, Any]:
+    inside = [s for s in samples if start <= s.start < end]
+    if not inside or end <= start:
+        return {"seconds": round(max(0.0, end - start), 2), "requests": 0}
+    summary = summarize(inside, end - start)
+    return {
+        "seconds": round(end - start, 2),
+        "requests": summary.requests,
+        "rps": round(summary.rps, 1),
+        "p50_ms": None if summary.p50_ms is None else round(summary.p50_ms, 1),
+        "p99_ms": None if summary.p99_ms is None else round(summary.p99_ms, 1),
+        "errors": summary.errors,
+        "error_rate": round(summary.error_rate, 4),
+        "errors_by_kind": _errors_by_kind(inside),
+    }
+
+
+def _errors_by_kind(samples: list[Sample]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for s in samples:
+        if s.status == 0 or s.status >= 500:
+            out[s.kind] = out.get(s.kind, 0) + 1
+    return out
+
+
+def _run(
+    reg: Registry,
+    bs: argparse.Namespace,
+    label: str,
+    events: list[tuple[float, Callable[[], object]]],
+    clock: dict[str, float],
+) -> LoadResult:
+    movies = int(reg.endpoints["movies"])
+    readers, writers = stack.load_keys(movies)
+    maker = RequestMaker(Mix.from_workload(), movies, readers, writers)
+    config = LoadConfig(
+        base_url=reg.endpoints["entry"],
+        duration=bs.duration,
+        warmup=bs.warmup,
+        concurrency=bs.concurrency,
+        client=bs.client,
+    )
+    return run_with_progress(config, maker, label, events=events, quiet=bs.quiet, clock=clock)
+
+
+def _phases(result: LoadResult, marks: dict[str, float]) -> dict[str, float]:
+    """Event times (perf_counter) as seconds into the measured window."""
+    return {k: v - result.config.warmup for k, v in marks.items()}
+
+
+# --- redis ------------------------------------------------------------------------------
+
+
+def fault_redis(args: argparse.Namespace) -> dict[str, Any]:
+    reg = stack.up("cached", args.movies, args.env, not args.no_pin, say=lambda _m: None)
+    try:
+        port = reg.endpoints["redis_port"]
+        stop_at, start_at = args.warmup + args.duration * 0.25, args.warmup + args.duration * 0.55
+        marks: dict[str, float] = {}
+        clock: dict[str, float] = {}
+
+        def kill() -> None:
+            stop(reg.get("redis"))
+            reg.remove("redis")
+            marks["stopped"] = time.perf_counter() - clock["t0"]
+
+        def restart() -> None:
+            marks["restarted"] = time.perf_counter() - clock["t0"]
+            redis_server.start(reg, "redis", port, Path(reg.path.parent) / "run" / "redis")
+            marks["listening"] = time.perf_counter() - clock["t0"]
+            # When does the service use Redis again (its breaker closes)? First new hit.
+            base = observe._redis_keyspace(port)[0]
+            while time.perf_counter() - clock["t0"] < args.warmup + args.duration:
+                if observe._redis_keyspace(port)[0] > base:
+                    marks["first_hit"] = time.perf_counter() - clock["t0"]
+                    return
+                time.sleep(0.05)
+
+        result = _run(reg, args, "fault redis", [(stop_at, kill), (start_at, restart)], clock)
+    finally:
+        stack.down(say=lambda _m: None)
+    m = _phases(result, marks)
+    s = result.samples
+    line = timeline(s, result.measured_seconds)
+    before = _window(s, 0, m["stopped"])
+    return {
+        "fault": "redis",
+        "stage": "cached",
+        "what": "Redis stopped mid-run, started again (empty) later; the service's breaker "
+        "sends reads to PostgreSQL meanwhile",
+        "before": before,
+        "outage": _window(s, m["stopped"], m["restarted"]),
+        "after": _window(s, m["restarted"], result.measured_seconds),
+        "seconds_until_service_uses_redis_again": (
+            round(m["first_hit"] - m["listening"], 2) if "first_hit" in m else None
+        ),
+        "recovery_seconds": recovery_seconds(line, m["restarted"], before.get("rps", 0.0)),
+        "timeline": [(x.t, x.requests, x.errors) for x in line],
+    }
+
+
+# --- replica ----------------------------------------------------------------------------
+
+
+def fault_replica(args: argparse.Namespace) -> dict[str, Any]:
+    reg = stack.up("read-replicas", args.movies, args.env, not args.no_pin, say=lambda _m: None)
+    try:
+        stop_at = args.warmup + args.duration * 0.3
+        marks: dict[str, float] = {}
+        clock: dict[str, float] = {}
+        snaps: dict[str, observe.Snapshot] = {}
+
+        def kill() -> None:
+            snaps["before"] = observe.snapshot(reg)
+            stop(reg.get("pg-replica1"))
+            reg.remove("pg-replica1")
+            marks["stopped"] = time.perf_counter() - clock["t0"]
+
+        result = _run(reg, args, "fault replica", [(stop_at, kill)], clock)
+        delta = observe.snapshot(reg).minus(snaps["before"])
+    finally:
+        stack.down(say=lambda _m: None)
+    m = _phases(result, marks)
+    s = result.samples
+    line = timeline(s, result.measured_seconds)
+    before = _window(s, 0, m["stopped"])
+    return {
+        "fault": "replica",
+        "stage": "read-replicas",
+        "what": "pg-replica1 stopped (fast shutdown) mid-run and left down",
+        "before": before,
+        "after": _window(s, m["stopped"], result.measured_seconds),
+        "first_5s_after": _window(s, m["stopped"], m["stopped"] + 5),
+        "recovery_seconds": recovery_seconds(line, m["stopped"], before.get("rps", 0.0)),
+        "after_stop_db": {
+            "replica_fallbacks": observe.total(delta.service, "movies_db_replica_fallbacks_total"),
+            "service_queries_primary": observe.total(
+                delta.service, "movies_db_queries_total", role="primary"
+            ),
+            "service_queries_replica": observe.total(
+                delta.service, "movies_db_queries_total", role="replica"
+            ),
+        },
+        "timeline": [(x.t, x.requests, x.errors) for x in line],
+    }
+
+
+# --- primary ----------------------------------------------------------------------------
+
+
+def fault_primary(args: argparse.Namespace) -> dict[str, Any]:
+    reg = stack.up("read-replicas", args.movies, args.env, not args.no_pin, say=lambda _m: None)
+    try:
+        port = reg.endpoints["primary_port"]
+        run_dir = Path(reg.path.parent) / "run"
+        restart_at = args.warmup + args.duration * 0.3
+        marks: dict[str, float] = {}
+        clock: dict[str, float] = {}
+
+        def restart() -> None:
+            marks["stopping"] = time.perf_counter() - clock["t0"]
+            stop(reg.get("pg-primary"))
+            reg.remove("pg-primary")
+            marks["stopped"] = time.perf_counter() - clock["t0"]
+            postgres.start(
+                reg, "pg-primary", run_dir / "pg-primary", port, run_dir / "pg-primary.log"
+            )
+            marks["ready"] = time.perf_counter() - clock["t0"]
+
+        result = _run(reg, args, "fault primary", [(restart_at, restart)], clock)
+    finally:
+        stack.down(say=lambda _m: None)
+    m = _phases(result, marks)
+    s = result.samples
+    line = timeline(s, result.measured_seconds)
+    before = _window(s, 0, m["stopping"])
+    return {
+        "fault": "primary",
+        "stage": "read-replicas",
+        "what": "primary restarted mid-run: fast shutdown, then started on the same port",
+        "primary_down_seconds": round(m["ready"] - m["stopping"], 2),
+        "before": before,
+        "during": _window(s, m["stopping"], m["ready"]),
+        "after": _window(s, m["ready"], result.measured_seconds),
+        "recovery_seconds_from_restart": recovery_seconds(
+            line, m["stopping"], before.get("rps", 0.0)
+        ),
+        "timeline": [(x.t, x.requests, x.errors) for x in line],
+    }
+
+
+# --- thundering herd --------------------------------------------------------------------
+
+
+async def _herd(url: str, n: int) -> list[int]:
+    async def one() -> int:
+        client = RawClient(timeout=15)
+        try:
+            return (await client.request("GET", url)).status
+        except (OSError, TimeoutError):
+            return 0
+        finally:
+            await client.close()
+
+    return list(await asyncio.gather(*(one() for _ in range(n))))
+
+
+def herd_once(args: argparse.Namespace, protection: bool) -> dict[str, Any]:
+    import redis
+
+    overrides = {"MOVIES_STAMPEDE_PROTECTION": "true" if protection else "false"}
+    reg = stack.up(
+        "cached",
+        args.movies,
+        args.env,
+        not args.no_pin,
+        say=lambda _m: None,
+        service_overrides=overrides,
+    )
+    try:
+        ep = reg.endpoints
+        movie = stack_hot_movie(int(ep["movies"]))
+        # Connections and prepared statements first, so the herd measures the cache alone.
+        asyncio.run(_herd(f"{ep['entry']}/movies/{movie + 1}", 8))
+        redis.Redis(host=LOOPBACK, port=ep["redis_port"]).flushall()
+        before = observe.snapshot(reg)
+        started = time.perf_counter()
+        statuses = asyncio.run(_herd(f"{ep['entry']}/movies/{movie}", args.herd_size))
+        seconds = time.perf_counter() - started
+        delta = observe.snapshot(reg).minus(before)
+    finally:
+        stack.down(say=lambda _m: None)
+    return {
+        "stampede_protection": protection,
+        "concurrent_requests": args.herd_size,
+        "ok": sum(1 for x in statuses if x == 200),
+        "failed": sum(1 for x in statuses if x != 200),
+        "seconds": round(seconds, 3),
+        "db_reads": delta.primary_reads + delta.replica_reads,
+        "service_db_queries": observe.total(delta.service, "movies_db_queries_total"),
+        "cache_lock_waits": observe.total(delta.service, "movies_cache_lock_waits_total"),
+    }
+
+
+def stack_hot_movie(movies: int) -> int:
+    from lab.load import ZipfSampler
+
+    return ZipfSampler(movies, 1.0).ids[0]
+
+
+def fault_herd(args: argparse.Namespace) -> dict[str, Any]:
+    runs = [herd_once(args, True), herd_once(args, False)]
+    return {
+        "fault": "herd",
+        "stage": "cached",
+        "what": f"Redis flushed, then {args.herd_size} concurrent GETs of the hottest movie "
+        "through the ALB; DB reads counted by pg_stat_statements",
+        "runs": runs,
+    }
+
+
+FAULTS = {
+    "redis": fault_redis,
+    "replica": fault_replica,
+    "primary": fault_primary,
+    "herd": fault_herd,
+}
+
+
+def headline(r: dict[str, Any]) -> str:
+    kind = r["fault"]
+    if kind == "redis":
+        o, a = r["outage"], r["after"]
+        return (
+            f"redis stopped {o['seconds']}s: {o.get('errors', 0)} errors "
+            f"({o.get('error_rate', 0):.2%}), {o.get('rps', 0):,.0f} rps vs "
+            f"{r['before'].get('rps', 0):,.0f} before, p99 {o.get('p99_ms')} ms; back: "
+            f"service uses Redis again after {r['seconds_until_service_uses_redis_again']}s,"
+            f" recovered (error-free, >=80% rps) after {r['recovery_seconds']}s, "
+            f"{a.get('errors', 0)} errors after restart"
+        )
+    if kind == "replica":
+        f5, a = r["first_5s_after"], r["after"]
+        return (
+            f"replica stopped: {a.get('errors', 0)} errors after ({f5.get('errors', 0)} in "
+            f"the first 5s), {a.get('rps', 0):,.0f} rps vs {r['before'].get('rps', 0):,.0f}"
+            f" before, {r['after_stop_db']['replica_fallbacks']:.0f} reads fell back to the "
+            f"primary; recovered after {r['recovery_seconds']}s"
+        )
+    if kind == "primary":
+        d = r["during"]
+        return (
+            f"primary down {r['primary_down_seconds']}s: {d.get('errors', 0)} errors "
+            f"during ({d.get('errors_by_kind', {})}), {r['after'].get('errors', 0)} after; "
+            f"recovered {r['recovery_seconds_from_restart']}s after the restart began"
+        )
+    runs = {x["stampede_protection"]: x for x in r["runs"]}
+    on, off = runs[True], runs[False]
+    return (
+        f"herd of {on['concurrent_requests']} on one cold key: {on['db_reads']} DB reads "
+        f"with stampede protection ({on['failed']} failed), {off['db_reads']} without "
+        f"({off['failed']} failed)"
+    )
+
+
+def run_faults(args: argparse.Namespace) -> int:
+    kinds = list(FAULTS) if args.kind == "all" else [args.kind]
+    path = RESULTS / "faults.json"
+    report = json.loads(path.read_text()) if path.is_file() else {"faults": {}}
+    for kind in kinds:
+        r = FAULTS[kind](args)
+        r["date"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        report["faults"][kind] = r
+        print(f"fault {headline(r)}")
+    report["machine"] = machine()
+    report["settings"] = {
+        "duration": args.duration,
+        "warmup": args.warmup,
+        "concurrency": args.concurrency,
+        "movies": args.movies,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {path}")
+    return 0

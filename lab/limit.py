@@ -1,0 +1,196 @@
+"""`lab limit`: the same read load against the service, a minimal ASGI app doing one Redis
+GET, and nginx serving a static file; the service's throughput as a share of each.
+
+All three run as one process on 127.0.0.1 (one uvicorn process, one nginx worker), so the
+ratios compare per-process costs; the load generator shares the cores with each of them.
+`lab clientcheck` runs the raw asyncio client and httpx against the same nginx."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from lab import nginx, redis_server, stack
+from lab.bench import RESULTS, machine
+from lab.load import LoadConfig, Mix, RequestMaker, run_with_progress
+from lab.procs import LOOPBACK, free_port, port_open, spawn, stop, wait_until
+from lab.state import Registry, lab_dir
+from lab.stats import summarize
+
+# Reads only, anonymous only, no search: the one request all three can answer.
+READ_ONLY = Mix(read_share=1.0, anonymous_share=1.0, search_share=0.0, poster_share=0.0)
+
+
+def _measure(
+    url: str, args: argparse.Namespace, movies: int, label: str, client: str | None = None
+) -> dict[str, Any]:
+    maker = RequestMaker(READ_ONLY, movies)
+    config = LoadConfig(
+        base_url=url,
+        duration=args.duration,
+        warmup=args.warmup,
+        concurrency=args.concurrency,
+        client=client or args.client,
+    )
+    result = run_with_progress(config, maker, label, quiet=args.quiet)
+    s = summarize(result.samples, result.measured_seconds)
+    return {
+        "rps": round(s.rps, 1),
+        "p50_ms": None if s.p50_ms is None else round(s.p50_ms, 2),
+        "p99_ms": None if s.p99_ms is None else round(s.p99_ms, 2),
+        "errors": s.errors,
+        "non_200": s.client_errors,
+    }
+
+
+def _static_nginx(reg: Registry, root) -> int:
+    docroot = root / "static"
+    docroot.mkdir(parents=True, exist_ok=True)
+    # A movie document of the service's size, so the bytes on the wire are comparable.
+    (docroot / "movie.json").write_text(json.dumps({
+        "id": 1, "title": "The Silent River", "year": 1999, "genres": ["drama"],
+        "runtime_minutes": 120, "rating": 7.5, "overview": "In Oslo, a quiet river waits.",
+        "has_poster": True, "updated_at": "2026-01-01T00:00:00+00:00",
+    }))  # fmt: skip
+    port = free_port()
+    nginx.start(
+        reg,
+        "static-nginx",
+        root / "static-nginx",
+        port,
+        nginx.static_conf(root / "static-nginx", port, docroot),
+    )
+    return port
+
+
+def run_limit(args: argparse.Namespace) -> int:
+    import redis
+
+    reg = stack.up("cached", args.movies, "dev", not args.no_pin, say=lambda _m: None)
+    results: dict[str, Any] = {}
+    try:
+        ep = reg.endpoints
+        api = f"http://{LOOPBACK}:{ep['api_ports'][0]}"
+        results["service"] = _measure(api, args, args.movies, "service (1 process)")
+        # The minimal app reads the very entries the service just cached, envelope and all.
+        port = free_port()
+        record = spawn(
+            reg,
+            "minimal",
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "lab.minimal_app:app",
+                "--host",
+                LOOPBACK,
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            log=lab_dir() / "run" / "minimal.log",
+            env={
+                **stack.service_env({}),
+                "PYTHONPATH": str(stack.REPO),
+                "LAB_MINIMAL_REDIS_URL": redis_server.url(ep["redis_port"]),
+            },
+            cwd=stack.REPO,
+            port=port,
+        )
+        wait_until(lambda: port_open(port), "minimal ASGI app", 30, record)
+        _fill_redis(ep["redis_port"], args.movies, redis)
+        results["minimal_asgi_redis_get"] = _measure(
+            f"http://{LOOPBACK}:{port}", args, args.movies, "minimal ASGI + Redis GET"
+        )
+        stop(record)
+        reg.remove("minimal")
+        sport = _static_nginx(reg, lab_dir() / "run")
+        results["nginx_static"] = _measure(
+            f"http://{LOOPBACK}:{sport}", args, args.movies, "nginx static file"
+        )
+    finally:
+        stack.down(say=lambda _m: None)
+    svc = results["service"]["rps"]
+    results["ratios"] = {
+        "service_vs_minimal_asgi": round(svc / results["minimal_asgi_redis_get"]["rps"], 3),
+        "service_vs_nginx_static": round(svc / results["nginx_static"]["rps"], 3),
+    }
+    report = {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": machine(),
+        "settings": {
+            "duration": args.duration,
+            "warmup": args.warmup,
+            "concurrency": args.concurrency,
+            "client": args.client,
+        },
+        "results": results,
+    }
+    for name in ("service", "minimal_asgi_redis_get", "nginx_static"):
+        r = results[name]
+        print(
+            f"{name:<24} {r['rps']:>9,.0f} rps  p50 {r['p50_ms']} ms  p99 {r['p99_ms']} ms  "
+            f"errors {r['errors']}"
+        )
+    print(
+        f"service / minimal ASGI + Redis GET = {results['ratios']['service_vs_minimal_asgi']}"
+        f"; service / nginx static = {results['ratios']['service_vs_nginx_static']}"
+    )
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "limit.json").write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+def _fill_redis(port: int, movies: int, redis_mod) -> None:
+    """Every id gets an entry: the one the service cached if there is one, else a copy."""
+    client = redis_mod.Redis(host=LOOPBACK, port=port)
+    sample = None
+    for key in client.scan_iter("movie:*", count=1000):
+        sample = client.get(key)
+        if sample:
+            break
+    sample = sample or b'{"id":1}'
+    pipe = client.pipeline(transaction=False)
+    for movie_id in range(1, movies + 1):
+        pipe.set(f"movie:{movie_id}", sample, nx=True)
+        if movie_id % 5000 == 0:
+            pipe.execute()
+    pipe.execute()
+
+
+def client_check(args: argparse.Namespace) -> int:
+    """Which client leaves more CPU to the servers: both against one nginx static file."""
+    root = lab_dir() / "clientcheck"
+    reg = Registry(path=root / "registry.json")
+    results: dict[str, Any] = {}
+    try:
+        port = _static_nginx(reg, root)
+        for client in ("raw", "httpx"):
+            results[client] = _measure(
+                f"http://{LOOPBACK}:{port}", args, 1000, f"{client} client", client=client
+            )
+    finally:
+        for record in reversed(reg.processes):
+            stop(record)
+    for client, r in results.items():
+        print(f"{client:<6} {r['rps']:>9,.0f} rps  p50 {r['p50_ms']} ms  p99 {r['p99_ms']} ms")
+    print(f"raw / httpx = {results['raw']['rps'] / results['httpx']['rps']:.2f}x")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "clientcheck.json").write_text(
+        json.dumps(
+            {
+                "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "machine": machine(),
+                "settings": {"duration": args.duration, "concurrency": args.concurrency},
+                "results": results,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    return 0

@@ -1,0 +1,93 @@
+"""The bench's statistics on synthetic samples."""
+
+from __future__ import annotations
+
+import pytest
+
+from lab.bench import targets
+from lab.stats import Sample, percentile, recovery_seconds, summarize, timeline
+
+
+def test_percentile_interpolates_between_closest_ranks():
+    values = [5.0, 1.0, 4.0, 2.0, 3.0]
+    assert percentile(values, 0) == 1.0
+    assert percentile(values, 50) == 3.0
+    assert percentile(values, 100) == 5.0
+    assert percentile(values, 25) == 2.0
+    assert percentile([1.0, 2.0], 50) == 1.5
+    assert percentile(list(map(float, range(1, 101))), 99) == pytest.approx(99.01)
+    with pytest.raises(ValueError, match="no values"):
+        percentile([], 50)
+    with pytest.raises(ValueError, match="q=101"):
+        percentile([1.0], 101)
+
+
+def _samples() -> list[Sample]:
+    out = []
+    # 98 fast successes, one 503, one transport error, and two 404s over 10 seconds.
+    for i in range(98):
+        out.append(
+            Sample(
+                i * 0.1, 0.001 * (i + 1), 200, "movie", i % 2 == 0, "HIT" if i % 4 == 0 else "MISS"
+            )
+        )
+    out.append(Sample(9.85, 0.5, 503, "movie", True, None))
+    out.append(Sample(9.9, 10.0, 0, "search", False, None))
+    out.append(Sample(9.95, 0.002, 404, "poster", True, "MISS"))
+    out.append(Sample(9.97, 0.002, 404, "poster", True, "HIT"))
+    return out
+
+
+def test_summary_error_rate_percentiles_and_edge_ratio():
+    s = summarize(_samples(), 10.0)
+    assert s.requests == 102
+    assert s.rps == pytest.approx(10.2)
+    assert s.errors == 2
+    assert s.error_rate == pytest.approx(2 / 102)
+    assert s.client_errors == 2
+    # Latencies of errors are left out: 98 successes (1..98 ms) + two 2 ms 404s.
+    ok = sorted([0.001 * (i + 1) for i in range(98)] + [0.002, 0.002])
+    assert s.p50_ms == pytest.approx(percentile(ok, 50) * 1000)
+    assert s.p99_ms == pytest.approx(percentile(ok, 99) * 1000)
+    # Anonymous with an edge status: 49 successes (HIT when i % 4 == 0) + the two 404s.
+    anon = [i for i in range(98) if i % 2 == 0]
+    hits = sum(1 for i in anon if i % 4 == 0) + 1
+    assert s.edge_hit_ratio == pytest.approx(hits / (len(anon) + 2))
+    assert s.by_kind == {"movie": 99, "search": 1, "poster": 2}
+
+
+def test_summary_rejects_an_empty_window():
+    with pytest.raises(ValueError, match="seconds=0"):
+        summarize([], 0)
+
+
+def test_timeline_and_recovery():
+    samples = [Sample(t + 0.5, 0.01, 200, "movie", True) for t in range(10) for _ in range(10)]
+    # Seconds 3 and 4 fail entirely; second 5 runs at half rate.
+    samples = [s for s in samples if not (5 <= s.start < 6)][:]
+    samples = [
+        Sample(s.start, s.latency, 500 if 3 <= s.start < 5 else 200, s.kind, s.anonymous)
+        for s in samples
+    ]
+    samples += [Sample(5.5, 0.01, 200, "movie", True)] * 5
+    line = timeline(samples, 10)
+    assert [x.requests for x in line] == [10, 10, 10, 10, 10, 5, 10, 10, 10, 10]
+    assert [x.errors for x in line] == [0, 0, 0, 10, 10, 0, 0, 0, 0, 0]
+    # From the fault at 3.0: seconds 6 and 7 are the first two good ones in a row.
+    assert recovery_seconds(line, 3.0, baseline_rps=10) == 3.0
+    assert recovery_seconds(line, 3.0, baseline_rps=100) is None
+
+
+def test_targets_report_met_and_not_met_with_the_figure():
+    rows = [
+        {"stage": "split-db", "rps": 100.0},
+        {"stage": "cached", "rps": 250.0, "db_reads_per_request": 0.05},
+        {"stage": "read-replicas", "replica_read_share": 0.97},
+        {"stage": "edge", "edge_hit_ratio": 0.5},
+    ]
+    got = {t["target"]: t for t in targets(rows)}
+    assert got["DB reads per request at cached"]["met"] is True
+    ratio = got["cached / split-db throughput"]
+    assert ratio["figure"] == 2.5 and ratio["met"] is False
+    assert got["DB reads served by replicas"]["met"] is True
+    assert got["anonymous requests answered by the edge"]["met"] is False

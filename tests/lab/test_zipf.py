@@ -1,0 +1,82 @@
+"""The load generator's popularity model and request mix."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import pytest
+
+from lab.load import Mix, RequestMaker, ZipfSampler
+
+
+def harmonic(n: int, s: float = 1.0) -> float:
+    return sum(1.0 / k**s for k in range(1, n + 1))
+
+
+def test_zipf_top_fifth_gets_its_analytic_share_and_rank_one_its_own():
+    n, draws = 100_000, 60_000
+    sampler = ZipfSampler(n, 1.0)
+    rng = random.Random(1234)
+    ranks = [sampler.rank(rng) for _ in range(draws)]
+    top_fifth = sum(1 for r in ranks if r <= n // 5) / draws
+    expected = harmonic(n // 5) / harmonic(n)  # 0.867 for s=1 over 100k
+    assert expected == pytest.approx(sampler.share_of_top(0.2))
+    # 60k Bernoulli draws: the standard error is ~0.0014; 0.006 is > 4 sigma.
+    assert top_fifth == pytest.approx(expected, abs=0.006)
+    assert top_fifth >= 0.8  # the seeds' 80/20, at least
+    rank_one = ranks.count(1) / draws
+    assert rank_one == pytest.approx(1 / harmonic(n), abs=0.004)
+
+
+def test_zipf_is_steeper_with_larger_s_and_uniform_ids_are_a_permutation():
+    flat = ZipfSampler(1000, 0.5)
+    steep = ZipfSampler(1000, 1.2)
+    assert steep.share_of_top(0.01) > flat.share_of_top(0.01)
+    assert sorted(steep.ids) == list(range(1, 1001))
+    assert steep.ids != list(range(1, 1001))  # hot ids are spread, not 1..k
+
+
+def test_zipf_same_seed_same_sequence():
+    a, b = ZipfSampler(5000, 1.0), ZipfSampler(5000, 1.0)
+    ra, rb = random.Random(9), random.Random(9)
+    assert [a.movie_id(ra) for _ in range(200)] == [b.movie_id(rb) for _ in range(200)]
+
+
+@pytest.mark.parametrize(("n", "s"), [(0, 1.0), (10, 0.0), (10, -1.0)])
+def test_zipf_rejects_bad_parameters(n, s):
+    with pytest.raises(ValueError, match=r"zipf (n|s)="):
+        ZipfSampler(n, s)
+
+
+def test_request_mix_follows_the_workload_shares():
+    mix = Mix(read_share=0.9, anonymous_share=0.6, search_share=0.2, poster_share=0.1)
+    maker = RequestMaker(mix, 10_000, api_keys=["mk_a", "mk_b"], writer_keys=["mk_w"])
+    rng = random.Random(5)
+    reqs = [maker.make(rng) for _ in range(20_000)]
+    kinds = Counter(r.kind for r in reqs)
+    assert kinds["write"] / len(reqs) == pytest.approx(0.1, abs=0.01)
+    reads = len(reqs) - kinds["write"]
+    assert kinds["search"] / reads == pytest.approx(0.2, abs=0.015)
+    assert kinds["poster"] / reads == pytest.approx(0.1, abs=0.015)
+    writes = [r for r in reqs if r.kind == "write"]
+    assert all(not r.anonymous and r.headers["X-API-Key"] in ("mk_a", "mk_b") for r in writes)
+    assert all(r.method == "POST" and r.path == "/users/me/watchlist" for r in writes)
+    read_reqs = [r for r in reqs if r.kind != "write"]
+    anon = sum(r.anonymous for r in read_reqs) / len(read_reqs)
+    assert anon == pytest.approx(0.6, abs=0.015)
+    assert all(("X-API-Key" in r.headers) != r.anonymous for r in read_reqs)
+
+
+def test_without_keys_everything_is_anonymous_and_read_only():
+    maker = RequestMaker(Mix(), 100)
+    rng = random.Random(2)
+    reqs = [maker.make(rng) for _ in range(2000)]
+    assert all(r.anonymous and r.method == "GET" for r in reqs)
+
+
+def test_mix_from_workload_reads_stacks_workload_yaml():
+    mix = Mix.from_workload()
+    assert 0 < mix.read_share <= 1 and mix.zipf_s > 0
+    with pytest.raises(ValueError, match=r"read_share=1\.5"):
+        Mix(read_share=1.5).validate()
