@@ -1,0 +1,136 @@
+"""Session servers for the service tests: PostgreSQL primary + streaming replica, Redis and a
+moto S3 server, all on free 127.0.0.1 ports in a temp dir that is removed at the end."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import boto3
+import httpx
+import pytest
+from movies_api.app import create_app
+from movies_api.localservers import Postgres, Redis, free_port, temp_root
+from movies_api.migrate import migrate
+from movies_api.seed import run_seed
+from movies_api.settings import Settings, load_settings
+
+SEED_MOVIES = 2000
+BUCKET = "movies-media-test"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@dataclass
+class Servers:
+    root: Path
+    primary: Postgres
+    replica: Postgres
+    redis: Redis
+    s3_endpoint: str
+    keys: dict[str, dict[str, str]]
+
+    def key(self, name: str) -> str:
+        return self.keys[name]["api_key"]
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {
+            "MOVIES_DATABASE_URL": self.primary.url(),
+            "MOVIES_DATABASE_READER_URLS": self.replica.url(),
+            "MOVIES_REDIS_URL": self.redis.url,
+            "MOVIES_MEDIA_BUCKET": BUCKET,
+            "MOVIES_S3_ENDPOINT_URL": self.s3_endpoint,
+            "MOVIES_STAGE": "test",
+            "AWS_REGION": "us-east-1",
+            "MOVIES_DB_POOL_MAX": "20",
+        }
+        env.update(extra)
+        return env
+
+    def settings(self, **extra: str) -> Settings:
+        return load_settings(self.env(**extra))
+
+
+async def _prepare(url: str, keys_out: Path) -> dict[str, dict[str, str]]:
+    conn = await asyncpg.connect(url)
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()
+    result = await run_seed(url, SEED_MOVIES, 7, reset=False, users=2, keys_out=keys_out)
+    return result.keys
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[Servers]:
+    from moto.server import ThreadedMotoServer
+
+    root = temp_root("movies-test-")
+    primary, redis = Postgres(root / "primary"), Redis(root / "redis")
+    replica: Postgres | None = None
+    moto_port = free_port()
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
+    try:
+        primary.init()
+        redis.start()
+        keys = asyncio.run(_prepare(primary.url(), root / "keys.json"))
+        replica = primary.replica(root / "replica")
+        moto.start()
+        endpoint = f"http://127.0.0.1:{moto_port}"
+        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+        s3.create_bucket(Bucket=BUCKET)
+        yield Servers(root, primary, replica, redis, endpoint, keys)
+    finally:
+        moto.stop()
+        if replica is not None:
+            replica.stop()
+        primary.stop()
+        redis.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _aws_test_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Presigning needs credentials; these fake ones keep boto3 away from any real account.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+
+
+AppFactory = Callable[..., Any]
+
+
+@pytest.fixture
+def app_client(servers: Servers) -> AppFactory:
+    """`async with app_client(**env) as (client, app):` a started app over ASGI."""
+
+    @asynccontextmanager
+    async def factory(settings: Settings | None = None, **env: str
+                      ) -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
+        app = create_app(settings or servers.settings(**env))
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+                yield client, app
+
+    return factory
+
+
+@pytest.fixture
+def flush_redis(servers: Servers) -> None:
+    import redis
+
+    client = redis.Redis.from_url(servers.redis.url)
+    client.flushall()
+    client.close()
