@@ -25,6 +25,9 @@ CLOUDFRONT_METRICS_REGION = "us-east-1"
 _FIVE_MINUTES = 300
 _ONE_MINUTE = 60
 _GIB = 1024**3
+# A metric-math alarm may reference at most 10 metrics (CloudWatch hard limit); the hit
+# rate reads CacheHits and CacheMisses of every node.
+MAX_METRICS_PER_ALARM = 10
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,12 @@ class ObservabilityArgs:
             raise ValueError(
                 "ObservabilityArgs.db_replica_identifiers: given without db_identifier; "
                 "replicas need their primary"
+            )
+        if 2 * len(self.redis_node_ids) > MAX_METRICS_PER_ALARM:
+            raise ValueError(
+                f"ObservabilityArgs.redis_node_ids: {len(self.redis_node_ids)} nodes; the hit-rate "
+                f"alarm reads 2 metrics per node and CloudWatch allows {MAX_METRICS_PER_ALARM}: "
+                f"allowed <= {MAX_METRICS_PER_ALARM // 2}"
             )
         for key in ("db_allocated_storage_gb", "db_max_connections"):
             value = getattr(self, key)

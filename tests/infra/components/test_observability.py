@@ -182,3 +182,14 @@ def test_bad_arguments_fail_with_one_line():
         args(db_replica_identifiers=["r-1"])
     with pytest.raises(ValueError, match="alarm_email: 'nobody'"):
         args(alarm_email="nobody")
+    with pytest.raises(ValueError, match="redis_node_ids: 6 nodes"):
+        args(redis_node_ids=[f"movies-prod-redis-00{i}" for i in range(1, 7)])
+
+
+def test_metric_math_alarms_stay_within_cloudwatch_limits(runner):
+    nodes = [f"movies-prod-redis-00{i}" for i in range(1, 6)]
+    run = runner(lambda: declare(args(**{**FULL, "redis_node_ids": nodes})), env="prod")
+    for alarm in run.by_type(ALARM):
+        queries = alarm.inputs.get("metricQueries", [])
+        assert sum(1 for q in queries if "metric" in q) <= 10, alarm.name
+        assert sum(1 for q in queries if "expression" in q) <= 10, alarm.name
