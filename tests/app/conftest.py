@@ -87,8 +87,13 @@ def servers() -> Iterator[Servers]:
         replica = primary.replica(root / "replica")
         moto.start()
         endpoint = f"http://127.0.0.1:{moto_port}"
-        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
         s3.create_bucket(Bucket=BUCKET)
         yield Servers(root, primary, replica, redis, endpoint, keys)
     finally:
@@ -116,8 +121,9 @@ def app_client(servers: Servers) -> AppFactory:
     """`async with app_client(**env) as (client, app):` a started app over ASGI."""
 
     @asynccontextmanager
-    async def factory(settings: Settings | None = None, **env: str
-                      ) -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
+    async def factory(
+        settings: Settings | None = None, **env: str
+    ) -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
         app = create_app(settings or servers.settings(**env))
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)

@@ -16,16 +16,22 @@ async def test_healthz_and_readyz(app_client, servers) -> None:
         assert health.status_code == 200 and health.json()["status"] == "ok"
         ready = await client.get("/readyz")
         assert ready.status_code == 200
-        assert ready.json() == {"status": "ready", "cache": "ok",
-                                "database": {"primary": "ok", "replica0": "ok"}}
+        assert ready.json() == {
+            "status": "ready",
+            "cache": "ok",
+            "database": {"primary": "ok", "replica0": "ok"},
+        }
 
 
 async def test_readyz_fails_when_primary_is_unreachable(app_client, servers) -> None:
     from movies_api.localservers import free_port
 
     dead = f"postgresql://movies:x@127.0.0.1:{free_port()}/movies"
-    async with app_client(MOVIES_DATABASE_URL=dead, MOVIES_DATABASE_READER_URLS="",
-                          MOVIES_DB_CONNECT_TIMEOUT_SECONDS="0.5") as (client, _):
+    async with app_client(
+        MOVIES_DATABASE_URL=dead,
+        MOVIES_DATABASE_READER_URLS="",
+        MOVIES_DB_CONNECT_TIMEOUT_SECONDS="0.5",
+    ) as (client, _):
         assert (await client.get("/healthz")).status_code == 200  # shallow: still alive
         ready = await client.get("/readyz")
         assert ready.status_code == 503
@@ -58,8 +64,7 @@ async def test_authenticated_reads_are_private(app_client, servers) -> None:
         assert r.headers["cache-control"].startswith("private")
 
 
-async def test_missing_movie_is_404_and_negatively_cached(app_client, servers, flush_redis
-                                                           ) -> None:
+async def test_missing_movie_is_404_and_negatively_cached(app_client, servers, flush_redis) -> None:
     async with app_client() as (client, app):
         r = await client.get("/movies/999999")
         assert r.status_code == 404 and r.json() == {"error": "movie 999999 not found"}
@@ -162,8 +167,9 @@ async def test_create_update_delete_invalidate_the_cache(app_client, servers, fl
         found = (await client.get("/movies", params={"q": "zanzibar quokka"})).json()["items"]
         assert [m["id"] for m in found] == [mid]
 
-        updated = await client.put(f"/movies/{mid}", json={**movie, "title": "Renamed Film"},
-                                   headers=writer)
+        updated = await client.put(
+            f"/movies/{mid}", json={**movie, "title": "Renamed Film"}, headers=writer
+        )
         assert updated.status_code == 200 and updated.json()["title"] == "Renamed Film"
         # the cached copy was replaced, not left stale; and the cached search was retired
         assert (await client.get(f"/movies/{mid}")).json()["title"] == "Renamed Film"
@@ -198,12 +204,12 @@ async def test_tokens_authenticate_and_are_checked(app_client, servers) -> None:
 async def test_watchlist_is_per_user(app_client, servers) -> None:
     alice, bob = auth(servers.key("lab-user-1")), auth(servers.key("lab-user-2"))
     async with app_client() as (client, _):
-        assert (await client.post("/users/me/watchlist", json={"movie_id": 11},
-                                  headers=alice)).status_code == 201
+        assert (
+            await client.post("/users/me/watchlist", json={"movie_id": 11}, headers=alice)
+        ).status_code == 201
         again = await client.post("/users/me/watchlist", json={"movie_id": 11}, headers=alice)
         assert again.status_code == 200 and again.json() == {"movie_id": 11, "added": False}
-        missing = await client.post("/users/me/watchlist", json={"movie_id": 10**9},
-                                    headers=alice)
+        missing = await client.post("/users/me/watchlist", json={"movie_id": 10**9}, headers=alice)
         assert missing.status_code == 404
         bad = await client.post("/users/me/watchlist", json={"movie_id": "11"}, headers=alice)
         assert bad.status_code == 422
@@ -221,19 +227,25 @@ async def test_poster_upload_then_presigned_redirect(app_client, servers) -> Non
     async with app_client() as (client, _):
         none_yet = await client.get("/movies/3/poster")
         assert none_yet.status_code == 404 and "no poster" in none_yet.json()["error"]
-        assert (await client.post("/movies/3/poster-upload", json={},
-                                  headers=auth(servers.key("demo-reader")))).status_code == 403
-        bad = await client.post("/movies/3/poster-upload", json={"content_type": "text/html"},
-                                headers=writer)
+        assert (
+            await client.post(
+                "/movies/3/poster-upload", json={}, headers=auth(servers.key("demo-reader"))
+            )
+        ).status_code == 403
+        bad = await client.post(
+            "/movies/3/poster-upload", json={"content_type": "text/html"}, headers=writer
+        )
         assert bad.status_code == 422 and "image/jpeg" in bad.json()["error"]
-        form = await client.post("/movies/3/poster-upload", json={"content_type": "image/png"},
-                                 headers=writer)
+        form = await client.post(
+            "/movies/3/poster-upload", json={"content_type": "image/png"}, headers=writer
+        )
         assert form.status_code == 201, form.text
         up = form.json()
         image = b"\x89PNG fake image bytes"
         async with httpx.AsyncClient() as s3:
-            stored = await s3.post(up["url"], data=up["fields"],
-                                   files={"file": ("p.png", image, "image/png")})
+            stored = await s3.post(
+                up["url"], data=up["fields"], files={"file": ("p.png", image, "image/png")}
+            )
             assert stored.status_code in (200, 204), stored.text
             redirect = await client.get("/movies/3/poster")
             assert redirect.status_code == 302
@@ -245,8 +257,11 @@ async def test_poster_upload_then_presigned_redirect(app_client, servers) -> Non
 async def test_poster_redirects_to_cdn_when_configured(app_client, servers) -> None:
     writer = auth(servers.key("demo-writer"))
     async with app_client(MOVIES_CDN_BASE_URL="https://d111.cloudfront.net") as (client, _):
-        up = (await client.post("/movies/4/poster-upload", json={"content_type": "image/jpeg"},
-                                headers=writer)).json()
+        up = (
+            await client.post(
+                "/movies/4/poster-upload", json={"content_type": "image/jpeg"}, headers=writer
+            )
+        ).json()
         r = await client.get("/movies/4/poster")
         assert r.status_code == 302
         assert r.headers["location"] == f"https://d111.cloudfront.net/{up['key']}"
@@ -269,8 +284,15 @@ async def test_metrics_and_openapi(app_client, servers) -> None:
         assert "movies_cache_hits_total" in text and "movies_cache_misses_total" in text
         spec = (await client.get("/openapi.json")).json()
         assert spec["openapi"].startswith("3.0")
-        assert {"/movies", "/movies/{id}", "/movies/{id}/poster", "/users/me/watchlist",
-                "/healthz", "/readyz", "/metrics"} <= set(spec["paths"])
+        assert {
+            "/movies",
+            "/movies/{id}",
+            "/movies/{id}/poster",
+            "/users/me/watchlist",
+            "/healthz",
+            "/readyz",
+            "/metrics",
+        } <= set(spec["paths"])
 
 
 async def test_cache_disabled_goes_to_db_every_time(app_client, servers) -> None:

@@ -1,0 +1,184 @@
+"""The scaling behaviour: single-flight fills, stale-while-revalidate, replica routing and
+the two fallbacks (replica -> primary, Redis -> database)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import time
+
+import pytest
+from movies_api.cache import Cache, make_redis
+from movies_api.localservers import Redis
+from movies_api.metrics import Metrics
+
+from tests.app.support import db_queries, metric
+
+pytestmark = [pytest.mark.servers, pytest.mark.anyio]
+
+
+async def test_200_concurrent_misses_make_one_db_query(app_client, servers, flush_redis) -> None:
+    async with app_client() as (client, app):
+        before = db_queries(app)
+        responses = await asyncio.gather(*(client.get("/movies/77") for _ in range(200)))
+        assert {r.status_code for r in responses} == {200}
+        assert len({r.text for r in responses}) == 1
+        after = db_queries(app)
+        assert after["replica"] - before["replica"] == 1
+        assert after["primary"] == before["primary"]
+
+
+async def test_without_stampede_protection_concurrent_misses_each_query(
+    app_client, servers, flush_redis
+) -> None:
+    # The control for the test above: the same burst with protection off hits the DB more.
+    async with app_client(MOVIES_STAMPEDE_PROTECTION="false") as (client, app):
+        await asyncio.gather(*(client.get("/movies/78") for _ in range(50)))
+        assert db_queries(app)["replica"] > 1
+
+
+async def test_redis_lock_makes_one_query_across_instances(servers, flush_redis) -> None:
+    # Four "instances" (own Redis connections, own in-process state) miss the same key.
+    settings = servers.settings()
+    caches = [Cache(settings, Metrics(), make_redis(settings)) for _ in range(4)]
+    calls = 0
+
+    async def loader() -> dict[str, int]:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.05)  # a slow query widens the race window
+        return {"id": 1}
+
+    try:
+        results = await asyncio.gather(
+            *(c.get_or_load("movie", "movie:cross", loader) for c in caches for _ in range(50))
+        )
+        assert calls == 1
+        assert results == [{"id": 1}] * 200
+        assert sum(metric_value(c, "movies_cache_lock_waits_total") for c in caches) == 3
+    finally:
+        for c in caches:
+            await c.close()
+
+
+def metric_value(cache: Cache, name: str) -> float:
+    return cache.metrics.registry.get_sample_value(name) or 0.0
+
+
+async def test_stale_entry_is_served_while_one_caller_refreshes(servers, flush_redis) -> None:
+    settings = servers.settings(
+        MOVIES_CACHE_TTL_SECONDS="1", MOVIES_CACHE_TTL_JITTER="0", MOVIES_CACHE_STALE_SECONDS="30"
+    )
+    cache = Cache(settings, Metrics(), make_redis(settings))
+    version = 0
+
+    async def loader() -> dict[str, int]:
+        nonlocal version
+        version += 1
+        await asyncio.sleep(0.05)
+        return {"v": version}
+
+    try:
+        assert await cache.get_or_load("movie", "movie:swr", loader) == {"v": 1}
+        await asyncio.sleep(1.1)  # past the soft TTL, inside the stale window
+        stale = await asyncio.gather(
+            *(cache.get_or_load("movie", "movie:swr", loader) for _ in range(20))
+        )
+        assert stale == [{"v": 1}] * 20  # nobody waited for the refresh
+        await asyncio.sleep(0.2)
+        assert await cache.get_or_load("movie", "movie:swr", loader) == {"v": 2}
+        assert version == 2  # exactly one background refresh
+        # the 20 concurrent callers shared one in-process fetch, which found the stale entry
+        assert (
+            cache.metrics.registry.get_sample_value(
+                "movies_cache_stale_served_total", {"kind": "movie"}
+            )
+            == 1
+        )
+    finally:
+        await cache.close()
+
+
+async def test_ttl_has_jitter(servers, flush_redis) -> None:
+    settings = servers.settings(
+        MOVIES_CACHE_TTL_SECONDS="100",
+        MOVIES_CACHE_TTL_JITTER="0.2",
+        MOVIES_CACHE_STALE_SECONDS="0",
+    )
+    cache = Cache(settings, Metrics(), make_redis(settings))
+    try:
+        for i in range(30):
+            await cache.set(f"movie:j{i}", {"i": i})
+        assert cache.client is not None
+        ttls = [await cache.client.pttl(f"movie:j{i}") for i in range(30)]
+        assert all(80_000 - 50 <= t <= 120_000 for t in ttls)
+        assert max(ttls) - min(ttls) > 5_000  # spread out, so keys do not expire together
+        raw = json.loads(await cache.client.get("movie:j0"))
+        assert raw["v"] == {"i": 0} and raw["s"] > time.time()
+    finally:
+        await cache.close()
+
+
+async def test_reads_go_to_replica_and_writes_to_primary(app_client, servers, flush_redis) -> None:
+    async with app_client(MOVIES_CACHE_ENABLED="false") as (client, app):
+        await client.get("/movies/9")
+        await client.get("/movies", params={"q": "river"})
+        assert db_queries(app) == {"primary": 0, "replica": 2}
+        key = {"X-API-Key": servers.key("demo-writer")}
+        r = await client.put("/movies/9", json={"title": "Replica Test", "year": 1999}, headers=key)
+        assert r.status_code == 200
+        # the API key lookup is a read (replica); the UPDATE is the one primary query
+        assert db_queries(app) == {"primary": 1, "replica": 3}
+
+
+async def test_dead_replica_falls_back_to_primary(app_client, servers, tmp_path) -> None:
+    replica = servers.primary.replica(servers.root / "doomed")
+    try:
+        env = {
+            "MOVIES_DATABASE_READER_URLS": replica.url(),
+            "MOVIES_CACHE_ENABLED": "false",
+            "MOVIES_REPLICA_RETRY_SECONDS": "60",
+        }
+        async with app_client(**env) as (client, app):
+            assert (await client.get("/movies/10")).status_code == 200
+            assert db_queries(app) == {"primary": 0, "replica": 1}
+            replica.stop(fast=False)  # SIGKILL: a crashed replica, pooled connection dies
+            r = await client.get("/movies/10")
+            assert r.status_code == 200 and r.json()["id"] == 10
+            assert metric(app, "movies_db_replica_fallbacks_total") == 1
+            # marked down: later reads go straight to the primary, no new failure each time
+            for _ in range(5):
+                assert (await client.get("/movies/11")).status_code == 200
+            assert metric(app, "movies_db_replica_fallbacks_total") == 1
+            assert db_queries(app)["primary"] == 6
+            ready = (await client.get("/readyz")).json()
+            assert ready["status"] == "ready" and ready["database"]["replica0"].startswith("error")
+    finally:
+        replica.stop()
+        shutil.rmtree(servers.root / "doomed", ignore_errors=True)
+
+
+async def test_dead_redis_falls_back_to_db_behind_a_breaker(app_client, servers, tmp_path) -> None:
+    redis = Redis(tmp_path / "redis")
+    redis.start()
+    try:
+        env = {"MOVIES_REDIS_URL": redis.url, "MOVIES_REDIS_BREAKER_SECONDS": "30"}
+        async with app_client(**env) as (client, app):
+            assert (await client.get("/movies/12")).status_code == 200
+            assert (await client.get("/movies/12")).status_code == 200
+            assert metric(app, "movies_cache_hits_total", kind="movie") == 1
+            redis.stop()
+            started = time.perf_counter()
+            statuses = [(await client.get("/movies/12")).status_code for _ in range(20)]
+            elapsed = time.perf_counter() - started
+            assert statuses == [200] * 20
+            assert metric(app, "movies_cache_errors_total") == 1  # one failure opened it
+            assert metric(app, "movies_cache_bypassed_total") >= 19
+            assert metric(app, "movies_redis_breaker_open") == 1
+            assert elapsed < 2.0  # not 20 timeouts
+            assert db_queries(app)["replica"] == 21
+            ready = (await client.get("/readyz")).json()
+            assert ready["status"] == "ready" and ready["cache"].startswith("error")
+    finally:
+        redis.stop()
