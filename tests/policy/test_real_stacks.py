@@ -1,0 +1,166 @@
+"""The offline runner on the real program: all 14 stacks, planned once per session.
+
+Zero mandatory violations and zero value-check findings is the bar; a failure here names
+the stack, rule and resource to fix in infra. Mutations of real plans show the rules
+see the real resource shapes (a rule that passes everything would fail these).
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from infra.config import ENVIRONMENTS, STAGES
+from infra.policy import StackReport, evaluate
+from policies.offline import analyze, enforcement_levels, load_config
+
+REFS = [f"{env}/{stage}" for env in ENVIRONMENTS for stage in STAGES]
+
+
+@pytest.fixture(scope="session")
+def real_plans() -> dict[str, dict[str, Any]]:
+    from infra.plan import build_plan
+
+    return {ref: build_plan(*ref.split("/")) for ref in REFS}
+
+
+@pytest.fixture(scope="session")
+def real_reports(real_plans: dict[str, dict[str, Any]]) -> dict[str, StackReport]:
+    return {ref: evaluate(plan) for ref, plan in real_plans.items()}
+
+
+def _lines(items: list[Any]) -> list[str]:
+    return [
+        f"{getattr(i, 'policy', None) or i.check} {i.resource_type} {i.resource_name}: {i.message}"
+        for i in items
+    ]
+
+
+@pytest.mark.parametrize("ref", REFS)
+def test_no_mandatory_violation(real_reports: dict[str, StackReport], ref: str) -> None:
+    assert _lines(real_reports[ref].mandatory) == []
+
+
+@pytest.mark.parametrize("ref", REFS)
+def test_no_value_check_finding(real_reports: dict[str, StackReport], ref: str) -> None:
+    assert _lines(real_reports[ref].findings) == []
+
+
+def test_enforcement_follows_the_environment(real_reports: dict[str, StackReport]) -> None:
+    for ref, report in real_reports.items():
+        expected = ref.startswith("prod/")
+        assert all(v.mandatory == expected for v in report.violations), ref
+
+
+# --- mutations of real plans -----------------------------------------------------------
+
+
+def _violations(plan: dict[str, Any]) -> set[tuple[str, str | None]]:
+    levels = enforcement_levels(load_config(plan["env"]))
+    return {(v.policy, v.resource_name) for v in analyze(plan["resources"], levels)}
+
+
+def _mutated(plan: dict[str, Any], type_: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A deep copy of the plan and the first resource of ``type_`` in it."""
+    copied = copy.deepcopy(plan)
+    target = next(r for r in copied["resources"] if r["type"] == type_)
+    return copied, target
+
+
+MUTATIONS = [
+    ("aws:rds/instance:Instance", "storageEncrypted", False, "rds-encrypted"),
+    ("aws:rds/instance:Instance", "publiclyAccessible", True, "db-not-public"),
+    ("aws:rds/instance:Instance", "backupRetentionPeriod", 1, "prod-rds-resilience"),
+    (
+        "aws:elasticache/replicationGroup:ReplicationGroup",
+        "transitEncryptionEnabled",
+        False,
+        "elasticache-encrypted",
+    ),
+    (
+        "aws:ec2/launchTemplate:LaunchTemplate",
+        "metadataOptions",
+        {"httpTokens": "optional"},
+        "imdsv2-required",
+    ),
+    (
+        "aws:cloudfront/distribution:Distribution",
+        "origins",
+        [{"originId": "media", "domainName": "movies-prod-media.s3.us-east-1.amazonaws.com"}],
+        "cloudfront-oac",
+    ),
+    (
+        "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+        "restrictPublicBuckets",
+        False,
+        "s3-public-access-block",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("type_", "key", "value", "rule"), MUTATIONS, ids=[m[3] for m in MUTATIONS]
+)
+def test_a_broken_real_resource_is_caught(
+    real_plans: dict[str, dict[str, Any]], type_: str, key: str, value: Any, rule: str
+) -> None:
+    plan, target = _mutated(real_plans["prod/edge"], type_)
+    target["inputs"][key] = value
+    target["outputs"].pop(key, None)
+    before = _violations(real_plans["prod/edge"])
+    after = _violations(plan) - before
+    assert any(policy == rule for policy, _ in after), after
+
+
+def test_real_tags_and_protect_are_checked(real_plans: dict[str, dict[str, Any]]) -> None:
+    plan, group = _mutated(
+        real_plans["prod/cached"], "aws:elasticache/replicationGroup:ReplicationGroup"
+    )
+    del group["inputs"]["tags"]["owner"]
+    group["options"]["protect"] = False
+    after = _violations(plan) - _violations(real_plans["prod/cached"])
+    assert {("required-tags", group["name"]), ("prod-protect-stateful", group["name"])} <= after
+
+
+def test_world_open_app_port_is_caught_on_a_real_stack(
+    real_plans: dict[str, dict[str, Any]],
+) -> None:
+    plan = copy.deepcopy(real_plans["prod/load-balanced"])
+    rule = next(
+        r
+        for r in plan["resources"]
+        if r["type"] == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+        and r["inputs"].get("referencedSecurityGroupId")
+    )
+    rule["inputs"].pop("referencedSecurityGroupId")
+    rule["inputs"]["cidrIpv4"] = "0.0.0.0/0"
+    after = _violations(plan) - _violations(real_plans["prod/load-balanced"])
+    assert ("sg-no-world-ingress", rule["name"]) in after
+
+
+def test_real_user_data_mutation_is_caught(real_plans: dict[str, dict[str, Any]]) -> None:
+    from infra.checks import user_data
+
+    plan, template = _mutated(
+        real_plans["dev/load-balanced"], "aws:ec2/launchTemplate:LaunchTemplate"
+    )
+    text = base64.b64decode(template["inputs"]["userData"]).decode()
+    template["inputs"]["userData"] = base64.b64encode(
+        (text + "\nruncmd: not-a-list\n").encode()
+    ).decode()
+    assert user_data.check(plan)
+
+
+def test_real_role_policy_mutation_is_caught(real_plans: dict[str, dict[str, Any]]) -> None:
+    from infra.checks import iam_documents
+
+    plan, policy = _mutated(real_plans["prod/scale-5x"], "aws:iam/rolePolicy:RolePolicy")
+    document = json.loads(policy["inputs"]["policy"])
+    document["Statement"][0]["Action"] = "s3:*"
+    document["Statement"][0]["Resource"] = "*"
+    policy["inputs"]["policy"] = json.dumps(document)
+    assert any(f.resource_name == policy["name"] for f in iam_documents.check(plan))
