@@ -213,7 +213,7 @@ class LoadBalancer(pulumi.ComponentResource):
                 priority=10,
                 conditions=[
                     {"path_pattern": {"values": [args.search.path]}},
-                    {"query_string": {"values": [{"key": args.search.query_key, "value": "*"}]}},
+                    {"query_strings": [{"key": args.search.query_key, "value": "*"}]},
                 ],
                 actions=[{"type": "forward", "target_group_arn": self.target_groups["search"].arn}],
                 opts=child,

@@ -67,6 +67,17 @@ def artifact_name(build_script: Path = BUILD_SCRIPT) -> str:
     return name
 
 
+def require_artifact(artifact_dir: Path = ARTIFACT_DIR) -> str:
+    """The artifact name, after checking the build exists (a real `pulumi up` uploads it)."""
+    name = artifact_name()
+    if not (artifact_dir / name).is_file():
+        raise ReleaseError(
+            f"artifact: {artifact_dir / name} is missing; build it first with "
+            "`python app_image/build.py`"
+        )
+    return name
+
+
 def render_user_data(template_path: Path, variables: Mapping[str, Any]) -> str:
     """Render the cloud-init template; every variable must be given and used names defined."""
     missing = sorted(set(TEMPLATE_VARIABLES) - set(variables))

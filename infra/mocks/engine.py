@@ -233,7 +233,7 @@ class OptionsRecorder:
         result: dict[str, dict[str, Any]] = {}
         for cap in self.captured:
             urn = _sync_await(cap.resource.urn.future())
-            aliases = sorted(str(_sync_await(a.future())) for a in cap.aliases)
+            aliases = sorted({str(_sync_await(a.future())) for a in cap.aliases})
             result[urn] = {
                 "protect": cap.protect,
                 "retainOnDelete": cap.retain_on_delete,

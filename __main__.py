@@ -1,0 +1,29 @@
+"""The Pulumi program: load the stack's stage and environment, then declare that stage."""
+
+from __future__ import annotations
+
+import pulumi
+
+from infra.components.release import ReleaseError, require_artifact
+from infra.composer import declare_stage
+from infra.config import ConfigError, load_stack_config
+
+
+def main() -> None:
+    settings = pulumi.Config("movies")
+    try:
+        config = load_stack_config(settings.require("environment"), settings.require("stage"))
+        region = pulumi.Config("aws").get("region")
+        if region != config.env.region:
+            raise ConfigError(
+                f"aws:region: {region!r} differs from the {config.env.name} profile's region; "
+                f"allowed: {config.env.region!r}"
+            )
+        artifact = require_artifact()
+    except (ConfigError, ReleaseError) as exc:
+        # RunError: Pulumi prints the one-line message without a Python traceback.
+        raise pulumi.RunError(str(exc)) from None
+    declare_stage(config, artifact=artifact)
+
+
+main()
