@@ -69,15 +69,6 @@ def tags_of(props: Mapping[str, Any]) -> dict[str, str]:
     return result
 
 
-def environment_of(props: Mapping[str, Any]) -> str | None:
-    return tags_of(props).get("environment")
-
-
-def is_prod(props: Mapping[str, Any]) -> bool:
-    """Prod rules apply to prod and to resources with no environment tag (fail closed)."""
-    return environment_of(props) in (None, "prod")
-
-
 def stage_of(props: Mapping[str, Any]) -> str | None:
     return tags_of(props).get("stage")
 

@@ -2,10 +2,10 @@
 
 Resource rules read one resource's inputs (camelCase, as the engine passes them); stack
 rules relate resources (a bucket to its policy, a security group to the ALB that uses
-it). No rule sets an enforcement level: the pack's configuration does (mandatory in
-prod, advisory in dev; see ``policies/policy-config.*.json`` and ``docs/policy.md``).
-Prod-only rules key off the resource's ``environment`` tag and treat a missing tag as
-prod, so an untagged resource gets the stricter checks.
+it). No rule sets an enforcement level and no rule looks at the environment: the pack's
+configuration does (mandatory in prod, advisory in dev; ``policies/policy-config.*.json``).
+So the ``prod-*`` hardening rules report on dev too, as advisories: that list is what
+dev knowingly trades for cost (``docs/policy.md``).
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ from policies.props import (
     as_mapping,
     explicitly_false,
     first,
-    is_prod,
     is_taggable,
     parse_document,
     port_range,
@@ -216,7 +215,7 @@ def _launch_template_no_public_ip(args: ResourceValidationArgs, report: ReportVi
 @_for_types(RDS_INSTANCE, RDS_CLUSTER)
 def _prod_rds_resilience(args: ResourceValidationArgs, report: ReportViolation) -> None:
     props = args.props
-    if not is_prod(props) or _is_replica(props):
+    if _is_replica(props):
         return
     retention = props.get("backupRetentionPeriod") or 0
     if int(retention) < MIN_PROD_BACKUP_DAYS:
@@ -232,8 +231,6 @@ def _prod_rds_resilience(args: ResourceValidationArgs, report: ReportViolation) 
 @_for_types(CACHE_GROUP)
 def _prod_cache_failover(args: ResourceValidationArgs, report: ReportViolation) -> None:
     props = args.props
-    if not is_prod(props):
-        return
     if not truthy(props.get("automaticFailoverEnabled")) or not truthy(props.get("multiAzEnabled")):
         report("prod cache has no Multi-AZ failover: set automaticFailoverEnabled/multiAzEnabled")
     if int(props.get("numCacheClusters") or 1) < 2:
@@ -253,10 +250,10 @@ def _is_stateful(resource_type: str, props: Mapping[str, Any]) -> bool:
 
 
 def _prod_protect_stateful(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if not _is_stateful(args.resource_type, args.props) or not is_prod(args.props):
+    if not _is_stateful(args.resource_type, args.props):
         return
     if not args.opts.protect:
-        report("stateful prod resource without protect=True: a stray destroy would lose data")
+        report("stateful resource without protect=True: a stray destroy would lose data")
 
 
 # --- edge ----------------------------------------------------------------------------

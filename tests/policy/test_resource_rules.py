@@ -215,17 +215,14 @@ def test_prod_rds_resilience_fails(changes: dict[str, Any]) -> None:
     assert messages("prod-rds-resilience", primary(**changes))
 
 
-def test_prod_rules_ignore_dev_and_replicas() -> None:
-    dev = primary("dev", backupRetentionPeriod=1, multiAz=False, deletionProtection=False)
-    assert messages("prod-rds-resilience", dev) == []
+def test_hardening_rules_skip_replicas_and_report_dev_too() -> None:
     assert messages("prod-rds-resilience", replica()) == []
-    assert messages("prod-cache-failover", cache_group("dev", numCacheClusters=1)) == []
-
-
-def test_untagged_resource_gets_the_prod_rules() -> None:
-    untagged = primary(backupRetentionPeriod=1)
-    del untagged["inputs"]["tags"]
-    assert messages("prod-rds-resilience", untagged)
+    assert messages("prod-protect-stateful", replica()) == []
+    # The rules do not look at the environment: dev's trade-offs are reported, and the
+    # dev pack config makes them advisory (test_enforcement).
+    dev = primary("dev", backupRetentionPeriod=1, multiAz=False, deletionProtection=False)
+    assert len(messages("prod-rds-resilience", dev)) == 3
+    assert messages("prod-cache-failover", cache_group("dev", numCacheClusters=1))
 
 
 def test_prod_cache_failover() -> None:
@@ -239,8 +236,8 @@ def test_prod_protect_stateful() -> None:
     assert messages("prod-protect-stateful", unprotected)
     bucket = resource("aws:s3/bucket:Bucket", "media", {"tags": tags()})
     assert messages("prod-protect-stateful", bucket)
-    assert messages("prod-protect-stateful", primary("dev")) == []
-    assert messages("prod-protect-stateful", replica()) == []
+    disposable = resource("aws:s3/bucket:Bucket", "artifacts", {"forceDestroy": True})
+    assert messages("prod-protect-stateful", disposable) == []
 
 
 # --- edge -----------------------------------------------------------------------------
