@@ -22,20 +22,18 @@ def _settings(need_db: bool = True) -> tuple[Settings, str]:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from .app import create_app
-
+    # Validate (and read the secrets) in this process first: a bad setting fails with one
+    # line here instead of once per worker.
     settings, redis_password = _settings()
-    app = create_app(settings, redis_password=redis_password)
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        workers=1,
-        log_level=args.log_level,
-        access_log=args.access_log,
-        proxy_headers=True,
-        forwarded_allow_ips="*",
-    )
+    common = {"host": args.host, "port": args.port, "log_level": args.log_level,
+              "access_log": args.access_log, "proxy_headers": True,
+              "forwarded_allow_ips": "*", "timeout_graceful_shutdown": 20}  # fmt: skip
+    if args.workers > 1:
+        uvicorn.run("movies_api.asgi:create_from_env", factory=True, workers=args.workers, **common)
+    else:
+        from .app import create_app
+
+        uvicorn.run(create_app(settings, redis_password=redis_password), **common)
     return 0
 
 
@@ -116,6 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
     s.add_argument("--access-log", action="store_true", help="log every request")
+    s.add_argument(
+        "--workers",
+        type=_positive("--workers", 256),
+        default=1,
+        help="worker processes (one per vCPU on an instance)",
+    )
     s.set_defaults(fn=cmd_serve)
     m = sub.add_parser("migrate", help="apply pending schema migrations (safe to run in parallel)")
     m.set_defaults(fn=cmd_migrate)

@@ -4,7 +4,6 @@ moto S3 server, all on free 127.0.0.1 ports in a temp dir that is removed at the
 from __future__ import annotations
 
 import asyncio
-import json
 import shutil
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
