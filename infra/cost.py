@@ -484,16 +484,51 @@ def _redis_lines(ctx: _Ctx, r: dict) -> list[Line]:
     return [ctx.line(r, f"ec.{engine}.{node}", n * h, f"{n} x {node} nodes x {h:g} h")]
 
 
+def _is_cdn_origin(ctx: _Ctx, bucket: dict) -> bool:
+    domains = {
+        o.get("domainName")
+        for d in ctx.of_type("aws:cloudfront/distribution:Distribution")
+        for o in _inp(d, "origins", [])
+    }
+    outputs = bucket.get("outputs") or {}
+    return bool(
+        domains & {outputs.get("bucketRegionalDomainName"), outputs.get("bucketDomainName")}
+    )
+
+
 def _bucket_lines(ctx: _Ctx, r: dict) -> list[Line]:
+    """The media bucket (a CloudFront origin) holds the posters; any other bucket holds the
+    objects the plan puts in it (the release artifact)."""
     w = ctx.a.workload
-    movies = ctx.scenario.movies
-    gb = movies * float(w["objects"]["poster_bytes"]) / GB
+    if _is_cdn_origin(ctx, r):
+        movies = ctx.scenario.movies
+        gb = movies * float(w["objects"]["poster_bytes"]) / GB
+        return [
+            ctx.line(
+                r,
+                "s3.standard.gb",
+                gb,
+                f"{movies:,.0f} posters x {w['objects']['poster_bytes']:,} B",
+            ),
+            ctx.line(r, "s3.get", ctx.traffic.s3_gets, "poster fetches that miss CloudFront"),
+            ctx.line(r, "s3.put", float(ctx.a.usage["s3"]["puts_per_month"]), "poster uploads"),
+        ]
+    names = {_inp(r, "bucket"), r.get("id"), (r.get("outputs") or {}).get("bucket")}
+    objects = [
+        o
+        for o in ctx.of_type(
+            "aws:s3/bucketObjectv2:BucketObjectv2", "aws:s3/bucketObject:BucketObject"
+        )
+        if _inp(o, "bucket") in names
+    ]
+    mb = float(ctx.a.usage["s3"]["planned_object_mb"])
     return [
         ctx.line(
-            r, "s3.standard.gb", gb, f"{movies:,.0f} posters x {w['objects']['poster_bytes']:,} B"
-        ),
-        ctx.line(r, "s3.get", ctx.traffic.s3_gets, "poster fetches that miss CloudFront"),
-        ctx.line(r, "s3.put", float(ctx.a.usage["s3"]["puts_per_month"]), "poster uploads"),
+            r,
+            "s3.standard.gb",
+            len(objects) * mb / 1000,
+            f"{len(objects)} planned object(s) x {mb:g} MB (not a CDN origin: no poster traffic)",
+        )
     ]
 
 
@@ -538,23 +573,26 @@ def _alarm_lines(ctx: _Ctx, r: dict) -> list[Line]:
 
 
 def _log_group_lines(ctx: _Ctx, r: dict) -> list[Line]:
-    groups = len(ctx.of_type("aws:cloudwatch/logGroup:LogGroup"))
+    """RDS log exports are small and steady; the service's groups carry its access logs."""
     u = ctx.a.usage["logs"]
-    gb = ctx.traffic.server_requests * float(u["bytes_per_request"]) / GB / groups
-    return [
-        ctx.line(
-            r,
-            "cw.logs.ingest.gb",
-            gb,
+    stored = float(u["stored_months"])
+    if str(_inp(r, "name", "")).startswith("/aws/rds/"):
+        gb = float(u["rds_export_gb_per_month"])
+        why = "RDS log export"
+    else:
+        app_groups = [
+            g
+            for g in ctx.of_type("aws:cloudwatch/logGroup:LogGroup")
+            if not str(_inp(g, "name", "")).startswith("/aws/rds/")
+        ]
+        gb = ctx.traffic.server_requests * float(u["bytes_per_request"]) / GB / len(app_groups)
+        why = (
             f"access logs of {ctx.traffic.server_requests:,.0f} server requests"
-            f" / {groups} group(s)",
-        ),
-        ctx.line(
-            r,
-            "cw.logs.store.gb",
-            gb * float(u["stored_months"]),
-            f"{u['stored_months']} month(s) stored",
-        ),
+            f" / {len(app_groups)} service log group(s)"
+        )
+    return [
+        ctx.line(r, "cw.logs.ingest.gb", gb, why),
+        ctx.line(r, "cw.logs.store.gb", gb * stored, f"{stored:g} month(s) stored"),
     ]
 
 
