@@ -78,11 +78,14 @@ def write_plan(plan: dict[str, Any], out_dir: Path = PLAN_DIR) -> Path:
 
 
 def kind(type_token: str) -> str:
-    """`aws:ec2/securityGroup:SecurityGroup` -> `ec2`; components -> `component`."""
-    if type_token.startswith("movies:"):
+    """`aws:ec2/securityGroup:SecurityGroup` -> `ec2`; other packages by package name
+    (`random`); our components -> `component`."""
+    package = type_token.split(":", 1)[0]
+    if package == "movies":
         return "component"
-    module = type_token.split(":")[1] if type_token.count(":") >= 2 else type_token
-    return module.split("/")[0]
+    if package != "aws" or type_token.count(":") < 2:
+        return package
+    return type_token.split(":")[1].split("/")[0]
 
 
 def kind_counts(plan: dict[str, Any]) -> Counter[str]:
@@ -128,6 +131,9 @@ def main(argv: list[str]) -> int:
     from rich.console import Console
 
     console = Console()
+    if not console.is_terminal:
+        # Piped or captured: do not squeeze the per-kind columns into 80 characters.
+        console = Console(width=200)
     started = time.perf_counter()
     plans = []
     for env in envs:

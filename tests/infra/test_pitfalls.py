@@ -234,8 +234,12 @@ def test_no_plaintext_secret_in_inputs_user_data_or_outputs(plans, env, stage) -
         assert cache["inputs"]["authToken"] == "[secret]"
     out = exports(plan)
     assert not [k for k in out if re.search(r"password|token", k)]
+    # And no literal credential assignment of any kind (values come from Secrets Manager).
+    literal = re.compile(
+        r"(?i)(password|passwd|auth_?token|secret)\s*[:=]\s*['\"]?[A-Za-z0-9]{12,}"
+    )
     for data in user_data(plan):
-        assert not re.search(r"(?i)(password|auth_token)\s*[:=]\s*\S", data)
+        assert not literal.search(data)
 
 
 @pytest.mark.parametrize(("env", "stage"), ALL)

@@ -89,7 +89,7 @@ def test_cli_rejects_unknown_stage(capsys) -> None:
 def test_kind_counts(plans) -> None:
     assert kind("aws:ec2/securityGroup:SecurityGroup") == "ec2"
     assert kind("movies:infra:Network") == "component"
-    assert kind("random:index/randomPassword:RandomPassword") == "index"
+    assert kind("random:index/randomPassword:RandomPassword") == "random"
     counts = kind_counts(plans[("prod", "scale-5x")])
     assert counts["rds"] == 1 + 3 + 2  # primary, 3 replicas, subnet + parameter groups
     assert counts["lb"] >= 5
