@@ -1,0 +1,669 @@
+"""`python -m infra verify STACK`: check a live deployment against what its stage should be.
+
+Run after `pulumi up`. The stack's outputs (`pulumi stack output --json`, or a JSON file)
+name the resources (keys in docs/architecture.md, "Stack outputs"); their `environment` and
+`stage` select the stage spec (`infra.config.load_stack_config`) that says what to expect.
+boto3 then checks, read-only:
+
+- ALB: every target group has at least its ASG's spec minimum of healthy targets;
+- ASG: min/max as the spec says, desired within them, no failed instance refresh;
+- single box: the instance is running with passing status checks;
+- RDS: primary and replicas available, class, Multi-AZ and replica count as the spec says,
+  replica lag (CloudWatch ReplicaLag, maximum over the window) under the threshold;
+- Redis: replication group available, node type and count as specified, automatic failover
+  and Multi-AZ where the environment expects them;
+- CloudFront: distribution deployed and enabled;
+- S3: all four public-access-block flags on, bucket policy not public, no public ACL grant;
+- alarms: every alarm named in the outputs exists and none is in ALARM.
+
+STACK is the Pulumi stack (`dev`, `prod`) or `ENV/STAGE`; either must agree with the outputs.
+boto3 honours `AWS_ENDPOINT_URL` (e.g. moto's server) and the usual credential variables.
+Exit status: 0 all checks pass, 1 any check fails, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from infra.config import ENVIRONMENTS, STAGES, ConfigError, StackConfig, load_stack_config
+
+ROOT = Path(__file__).resolve().parent.parent
+REFRESH_FAILED = {"Failed", "Cancelled", "RollbackFailed", "RollbackSuccessful"}
+PUBLIC_GRANTEES = {
+    "http://acs.amazonaws.com/groups/global/AllUsers",
+    "http://acs.amazonaws.com/groups/global/AuthenticatedUsers",
+}
+BLOCK_FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
+
+
+class InputError(ValueError):
+    """Bad arguments or outputs; the message is one line."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    area: str
+    resource: str
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    max_replica_lag_s: float = 30.0
+    lag_window_minutes: int = 10
+
+
+class Clients:
+    """boto3 clients made on first use, in the stack's region."""
+
+    def __init__(self, region: str) -> None:
+        import boto3
+
+        self.region = region
+        self._session = boto3.session.Session(region_name=region)
+        self._made: dict[tuple[str, str], Any] = {}
+
+    def __call__(self, service: str, region: str | None = None) -> Any:
+        where = region or self.region
+        if (service, where) not in self._made:
+            # boto3 reads AWS_ENDPOINT_URL itself; passing it keeps older clients honest too.
+            endpoint = os.environ.get("AWS_ENDPOINT_URL") or None
+            self._made[(service, where)] = self._session.client(
+                service, region_name=where, endpoint_url=endpoint
+            )
+        return self._made[(service, where)]
+
+
+def _aws_error(exc: Exception) -> str:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict) and "Error" in response:
+        err = response["Error"]
+        return f"{err.get('Code', '?')}: {err.get('Message', '')}".strip()
+    return f"{type(exc).__name__}: {exc}".splitlines()[0]
+
+
+def _error_code(exc: Exception) -> str:
+    response = getattr(exc, "response", None)
+    return str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
+
+
+# --- outputs ----------------------------------------------------------------------------
+
+
+def load_outputs_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"--outputs {str(path)!r}: cannot read: {exc.strerror}") from exc
+    return parse_outputs(text, f"--outputs {str(path)!r}")
+
+
+def pulumi_outputs(stack: str, cwd: Path = ROOT) -> dict[str, Any]:
+    cmd = ["pulumi", "stack", "output", "--json", "--stack", stack]
+    try:
+        done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=120)
+    except FileNotFoundError as exc:
+        raise InputError(
+            "--from-pulumi: the pulumi CLI is not on PATH; use --outputs FILE"
+        ) from exc
+    except subprocess.TimeoutExpired as exc:
+        raise InputError(f"--from-pulumi: `{' '.join(cmd)}` took over 120 s") from exc
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise InputError(f"--from-pulumi: `{' '.join(cmd)}` failed: {last}")
+    return parse_outputs(done.stdout, "pulumi stack output")
+
+
+def parse_outputs(text: str, where: str) -> dict[str, Any]:
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{where}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+    if not isinstance(doc, dict):
+        raise InputError(
+            f"{where}: expected a JSON object of stack outputs, got {type(doc).__name__}"
+        )
+    return doc
+
+
+def stack_config(stack: str, outputs: Mapping[str, Any]) -> StackConfig:
+    """The stage spec the outputs claim, checked against the STACK argument."""
+    for key, allowed in (("environment", ENVIRONMENTS), ("stage", STAGES)):
+        value = outputs.get(key)
+        if value not in allowed:
+            raise InputError(
+                f"outputs.{key}: {value!r}; allowed: {', '.join(allowed)} "
+                "(the stack must export it, see docs/architecture.md)"
+            )
+    env, stage = outputs["environment"], outputs["stage"]
+    wanted = stack.split("/") if "/" in stack else [stack]
+    if len(wanted) == 2 and wanted != [env, stage]:
+        raise InputError(f"STACK {stack!r}: the outputs are for {env}/{stage}")
+    if len(wanted) == 1 and wanted[0] in ENVIRONMENTS and wanted[0] != env:
+        raise InputError(f"STACK {stack!r}: the outputs are for environment {env!r}")
+    try:
+        return load_stack_config(env, stage)
+    except ConfigError as exc:
+        raise InputError(str(exc)) from exc
+
+
+def _list(outputs: Mapping[str, Any], key: str) -> list[str]:
+    value = outputs.get(key) or []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):  # a role -> value map is accepted as well as a list
+        return [str(v) for v in value.values()]
+    return [str(v) for v in value]
+
+
+def check_outputs(outputs: Mapping[str, Any], cfg: StackConfig) -> list[Finding]:
+    stage = cfg.stage
+    db = stage.database
+    needed = {
+        "alarm_names": True,
+        "instance_id": stage.single_box is not None,
+        "alb_arn": stage.web is not None,
+        "target_group_arns": stage.web is not None,
+        "asg_names": stage.web is not None,
+        "db_primary_identifier": db is not None,
+        "db_replica_identifiers": db is not None and db.read_replicas > 0,
+        "redis_replication_group_id": stage.cache is not None,
+        "media_bucket": stage.storage is not None,
+        "cdn_distribution_id": stage.edge is not None,
+    }
+    missing = [k for k, want in needed.items() if want and not outputs.get(k)]
+    return [
+        Finding("outputs", key, False, f"missing: stage {stage.name} should export it")
+        for key in missing
+    ]
+
+
+# --- checks -----------------------------------------------------------------------------
+
+Check = Callable[[Clients, Mapping[str, Any], StackConfig, Settings], list[Finding]]
+
+
+def _role(group: Mapping[str, Any]) -> str:
+    name = next((t["Value"] for t in group.get("Tags", []) if t.get("Key") == "Name"), "")
+    return "search" if name.endswith("-search") else "web"
+
+
+def check_asgs(clients: Clients, outputs: Mapping[str, Any], cfg: StackConfig, _: Settings):
+    names = _list(outputs, "asg_names")
+    if not names:
+        return []
+    asg = clients("autoscaling")
+    groups = asg.describe_auto_scaling_groups(AutoScalingGroupNames=names)["AutoScalingGroups"]
+    found = {g["AutoScalingGroupName"]: g for g in groups}
+    findings = [Finding("asg", n, False, "not found") for n in names if n not in found]
+    for name, group in found.items():
+        tier = cfg.stage.search if _role(group) == "search" else cfg.stage.web
+        low, high, want = group["MinSize"], group["MaxSize"], group["DesiredCapacity"]
+        ok = low <= want <= high
+        findings.append(
+            Finding(
+                "asg", name, ok, f"desired {want} {'within' if ok else 'outside'} {low}..{high}"
+            )
+        )
+        if tier is not None and (low, high) != (tier.min_size, tier.max_size):
+            findings.append(
+                Finding(
+                    "asg",
+                    name,
+                    False,
+                    f"size {low}..{high}; the spec says {tier.min_size}..{tier.max_size}",
+                )
+            )
+        findings.append(_instance_refresh(asg, name))
+        findings += _target_health(clients, group, tier.min_size if tier else 1)
+    return findings
+
+
+def latest_refresh_status(asg: Any, name: str) -> str | None:
+    refreshes = asg.describe_instance_refreshes(AutoScalingGroupName=name, MaxRecords=1)
+    items = refreshes.get("InstanceRefreshes", [])
+    return items[0].get("Status") if items else None
+
+
+def _instance_refresh(asg: Any, name: str) -> Finding:
+    try:
+        status = latest_refresh_status(asg, name)
+    except Exception as exc:  # any API failure is a failed check, reported in one line
+        return Finding("asg", name, False, f"instance refreshes unreadable: {_aws_error(exc)}")
+    if status in REFRESH_FAILED:
+        return Finding("asg", name, False, f"latest instance refresh {status}")
+    return Finding("asg", name, True, f"latest instance refresh: {status or 'none'}")
+
+
+def _target_health(clients: Clients, group: Mapping[str, Any], minimum: int) -> list[Finding]:
+    elb = clients("elbv2")
+    findings = []
+    for arn in group.get("TargetGroupARNs", []):
+        states = [
+            d["TargetHealth"]["State"]
+            for d in elb.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
+        ]
+        healthy = states.count("healthy")
+        others = ", ".join(sorted({s for s in states if s != "healthy"})) or "none"
+        findings.append(
+            Finding(
+                "alb",
+                arn.rsplit(":", 1)[-1],
+                healthy >= minimum,
+                f"{healthy} healthy of {len(states)} (minimum {minimum}); other states: {others}",
+            )
+        )
+    return findings
+
+
+def check_target_groups(
+    clients: Clients, outputs: Mapping[str, Any], cfg: StackConfig, _: Settings
+):
+    """Every target group in the outputs must be served by one of the stack's ASGs."""
+    arns = _list(outputs, "target_group_arns")
+    if not arns:
+        return []
+    groups = (
+        clients("autoscaling").describe_auto_scaling_groups(
+            AutoScalingGroupNames=_list(outputs, "asg_names")
+        )["AutoScalingGroups"]
+        if _list(outputs, "asg_names")
+        else []
+    )
+    attached = {arn for g in groups for arn in g.get("TargetGroupARNs", [])}
+    findings = [
+        Finding("alb", arn.rsplit(":", 1)[-1], False, "no ASG of the stack registers into it")
+        for arn in arns
+        if arn not in attached
+    ]
+    alb = outputs.get("alb_arn")
+    if alb:
+        lbs = clients("elbv2").describe_load_balancers(LoadBalancerArns=[alb])["LoadBalancers"]
+        state = lbs[0]["State"]["Code"] if lbs else "missing"
+        findings.append(Finding("alb", alb.rsplit("/", 2)[-2], state == "active", f"state {state}"))
+    return findings
+
+
+def check_instance(clients: Clients, outputs: Mapping[str, Any], cfg: StackConfig, _: Settings):
+    instance_id = outputs.get("instance_id")
+    box = cfg.stage.single_box
+    if not instance_id or box is None:
+        return []
+    ec2 = clients("ec2")
+    found = [
+        i
+        for r in ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+        for i in r["Instances"]
+    ]
+    if not found:
+        return [Finding("ec2", instance_id, False, "not found")]
+    inst = found[0]
+    state = inst["State"]["Name"]
+    findings = [
+        Finding("ec2", instance_id, state == "running", f"state {state}"),
+        Finding(
+            "ec2",
+            instance_id,
+            inst["InstanceType"] == box.instance_type,
+            f"type {inst['InstanceType']} (spec {box.instance_type})",
+        ),
+    ]
+    statuses = ec2.describe_instance_status(InstanceIds=[instance_id])["InstanceStatuses"]
+    if statuses:
+        sys_ok = statuses[0]["SystemStatus"]["Status"]
+        inst_ok = statuses[0]["InstanceStatus"]["Status"]
+        good = sys_ok in {"ok", "initializing"} and inst_ok in {"ok", "initializing"}
+        findings.append(Finding("ec2", instance_id, good, f"status checks {sys_ok}/{inst_ok}"))
+    return findings
+
+
+def _db(rds: Any, identifier: str) -> dict[str, Any] | None:
+    try:
+        return rds.describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"][0]
+    except Exception as exc:
+        if _error_code(exc) == "DBInstanceNotFound":
+            return None
+        raise
+
+
+def replica_lag(clients: Clients, identifier: str, settings: Settings) -> float | None:
+    """The maximum ReplicaLag (seconds) over the window; None when CloudWatch has none."""
+    # A minute past now: the newest datapoint counts whatever the clock's sub-second part.
+    end = datetime.now(UTC) + timedelta(minutes=1)
+    stats = clients("cloudwatch").get_metric_statistics(
+        Namespace="AWS/RDS",
+        MetricName="ReplicaLag",
+        Dimensions=[{"Name": "DBInstanceIdentifier", "Value": identifier}],
+        StartTime=end - timedelta(minutes=settings.lag_window_minutes + 1),
+        EndTime=end,
+        Period=60,
+        Statistics=["Maximum"],
+    )["Datapoints"]
+    return max((p["Maximum"] for p in stats), default=None)
+
+
+def check_rds(clients: Clients, outputs: Mapping[str, Any], cfg: StackConfig, settings: Settings):
+    spec = cfg.stage.database
+    primary_id = outputs.get("db_primary_identifier")
+    if spec is None or not primary_id:
+        return []
+    rds = clients("rds")
+    primary = _db(rds, primary_id)
+    if primary is None:
+        return [Finding("rds", primary_id, False, "not found")]
+    status = primary["DBInstanceStatus"]
+    findings = [
+        Finding("rds", primary_id, status == "available", f"status {status}"),
+        Finding(
+            "rds",
+            primary_id,
+            primary["DBInstanceClass"] == spec.instance_class,
+            f"class {primary['DBInstanceClass']} (spec {spec.instance_class})",
+        ),
+        Finding(
+            "rds",
+            primary_id,
+            bool(primary.get("MultiAZ")) == cfg.env.multi_az,
+            f"Multi-AZ {bool(primary.get('MultiAZ'))} (expected {cfg.env.multi_az})",
+        ),
+    ]
+    replica_ids = _list(outputs, "db_replica_identifiers")
+    findings.append(
+        Finding(
+            "rds",
+            primary_id,
+            len(replica_ids) == spec.read_replicas,
+            f"{len(replica_ids)} replicas in the outputs (spec {spec.read_replicas})",
+        )
+    )
+    for rid in replica_ids:
+        findings += _replica(clients, rds, rid, primary_id, settings)
+    return findings
+
+
+def _replica(clients: Clients, rds: Any, rid: str, primary_id: str, settings: Settings):
+    replica = _db(rds, rid)
+    if replica is None:
+        return [Finding("rds", rid, False, "replica not found")]
+    status = replica["DBInstanceStatus"]
+    source = replica.get("ReadReplicaSourceDBInstanceIdentifier") or ""
+    findings = [
+        Finding("rds", rid, status == "available", f"replica status {status}"),
+        # The source may be reported as an ARN when it is in another region.
+        Finding(
+            "rds",
+            rid,
+            source.split(":")[-1] == primary_id,
+            f"replicates {source or 'nothing'} (expected {primary_id})",
+        ),
+    ]
+    lag = replica_lag(clients, rid, settings)
+    if lag is None:
+        findings.append(
+            Finding(
+                "rds",
+                rid,
+                False,
+                f"no ReplicaLag datapoint in the last {settings.lag_window_minutes} min",
+            )
+        )
+    else:
+        findings.append(
+            Finding(
+                "rds",
+                rid,
+                lag <= settings.max_replica_lag_s,
+                f"max ReplicaLag {lag:g} s (threshold {settings.max_replica_lag_s:g} s)",
+            )
+        )
+    return findings
+
+
+def check_redis(clients: Clients, outputs: Mapping[str, Any], cfg: StackConfig, _: Settings):
+    spec = cfg.stage.cache
+    group_id = outputs.get("redis_replication_group_id")
+    if spec is None or not group_id:
+        return []
+    try:
+        groups = clients("elasticache").describe_replication_groups(ReplicationGroupId=group_id)[
+            "ReplicationGroups"
+        ]
+    except Exception as exc:
+        if _error_code(exc) == "ReplicationGroupNotFoundFault":
+            return [Finding("redis", group_id, False, "not found")]
+        raise
+    group = groups[0]
+    status = group["Status"]
+    members = len(group.get("MemberClusters", []))
+    node_type = group.get("CacheNodeType", "?")
+    failover = group.get("AutomaticFailover", "disabled")
+    findings = [
+        Finding("redis", group_id, status == "available", f"status {status}"),
+        Finding(
+            "redis",
+            group_id,
+            node_type == spec.node_type,
+            f"node type {node_type} (spec {spec.node_type})",
+        ),
+        Finding(
+            "redis",
+            group_id,
+            members == spec.node_count,
+            f"{members} nodes (spec {spec.node_count})",
+        ),
+    ]
+    if cfg.env.multi_az:
+        findings.append(
+            Finding(
+                "redis",
+                group_id,
+                failover == "enabled",
+                f"automatic failover {failover} (expected enabled in {cfg.env.name})",
+            )
+        )
+        multi = group.get("MultiAZ", "disabled")
+        findings.append(
+            Finding(
+                "redis",
+                group_id,
+                multi == "enabled",
+                f"Multi-AZ {multi} (expected enabled in {cfg.env.name})",
+            )
+        )
+    return findings
+
+
+def check_cloudfront(clients: Clients, outputs: Mapping[str, Any], cfg: StackConfig, _: Settings):
+    dist_id = outputs.get("cdn_distribution_id")
+    if cfg.stage.edge is None or not dist_id:
+        return []
+    try:
+        dist = clients("cloudfront", "us-east-1").get_distribution(Id=dist_id)["Distribution"]
+    except Exception as exc:
+        if _error_code(exc) == "NoSuchDistribution":
+            return [Finding("cloudfront", dist_id, False, "not found")]
+        raise
+    status = dist["Status"]
+    enabled = dist["DistributionConfig"]["Enabled"]
+    return [
+        Finding("cloudfront", dist_id, status == "Deployed", f"status {status}"),
+        Finding("cloudfront", dist_id, bool(enabled), f"enabled {enabled}"),
+    ]
+
+
+def check_bucket(clients: Clients, outputs: Mapping[str, Any], cfg: StackConfig, _: Settings):
+    bucket = outputs.get("media_bucket")
+    if cfg.stage.storage is None or not bucket:
+        return []
+    s3 = clients("s3")
+    findings = []
+    try:
+        block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+        off = [flag for flag in BLOCK_FLAGS if not block.get(flag)]
+        detail = "all four flags on" if not off else f"off: {', '.join(off)}"
+        findings.append(Finding("s3", bucket, not off, f"public access block {detail}"))
+    except Exception as exc:
+        if _error_code(exc) == "NoSuchBucket":
+            return [Finding("s3", bucket, False, "not found")]
+        if _error_code(exc) != "NoSuchPublicAccessBlockConfiguration":
+            raise
+        findings.append(Finding("s3", bucket, False, "no public access block"))
+    try:
+        public = s3.get_bucket_policy_status(Bucket=bucket)["PolicyStatus"]["IsPublic"]
+        findings.append(
+            Finding("s3", bucket, not public, f"policy is {'' if public else 'not '}public")
+        )
+    except Exception as exc:
+        if _error_code(exc) != "NoSuchBucketPolicy":
+            raise
+        findings.append(Finding("s3", bucket, True, "no bucket policy"))
+    grants = s3.get_bucket_acl(Bucket=bucket)["Grants"]
+    open_to = sorted(
+        g["Grantee"].get("URI", "").rsplit("/", 1)[-1]
+        for g in grants
+        if g["Grantee"].get("URI") in PUBLIC_GRANTEES
+    )
+    findings.append(
+        Finding(
+            "s3",
+            bucket,
+            not open_to,
+            f"ACL grants to {', '.join(open_to)}" if open_to else "ACL grants no public group",
+        )
+    )
+    return findings
+
+
+def check_alarms(clients: Clients, outputs: Mapping[str, Any], cfg: StackConfig, _: Settings):
+    names = _list(outputs, "alarm_names")
+    if not names:
+        return []
+    found: dict[str, dict[str, Any]] = {}
+    # CloudFront's alarm lives in us-east-1 whatever the stack's region.
+    regions = [clients.region] + (["us-east-1"] if clients.region != "us-east-1" else [])
+    for region in regions:
+        cw = clients("cloudwatch", region)
+        wanted = [n for n in names if n not in found]
+        for i in range(0, len(wanted), 100):  # DescribeAlarms takes at most 100 names
+            for alarm in cw.describe_alarms(AlarmNames=wanted[i : i + 100])["MetricAlarms"]:
+                found[alarm["AlarmName"]] = alarm
+    findings = []
+    for name in names:
+        alarm = found.get(name)
+        if alarm is None:
+            findings.append(Finding("alarms", name, False, "missing"))
+        else:
+            state = alarm["StateValue"]
+            findings.append(Finding("alarms", name, state != "ALARM", f"state {state}"))
+    return findings
+
+
+CHECKS: tuple[tuple[str, Check], ...] = (
+    ("ec2", check_instance),
+    ("alb", check_target_groups),
+    ("asg", check_asgs),
+    ("rds", check_rds),
+    ("redis", check_redis),
+    ("cloudfront", check_cloudfront),
+    ("s3", check_bucket),
+    ("alarms", check_alarms),
+)
+
+
+def verify(
+    outputs: Mapping[str, Any],
+    cfg: StackConfig,
+    clients: Clients,
+    settings: Settings | None = None,
+) -> list[Finding]:
+    """Every finding for the deployment; an API error fails its check, never the run."""
+    settings = settings or Settings()
+    findings = check_outputs(outputs, cfg)
+    for area, check in CHECKS:
+        try:
+            findings += check(clients, outputs, cfg, settings)
+        except Exception as exc:
+            findings.append(Finding(area, "-", False, f"could not check: {_aws_error(exc)}"))
+    return findings
+
+
+# --- command line -----------------------------------------------------------------------
+
+
+def render(findings: Iterable[Finding], title: str, console: Any) -> None:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for col in ("area", "resource", "result", "detail"):
+        table.add_column(col, overflow="fold")
+    for f in findings:
+        table.add_row(f.area, f.resource, "[green]PASS[/]" if f.ok else "[red]FAIL[/]", f.detail)
+    console.print(table)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number; allowed: seconds > 0"
+        ) from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}; allowed: seconds > 0")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        print(f"error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def main(argv: list[str]) -> int:
+    parser = _Parser(
+        prog="python -m infra verify",
+        description="Check a live deployment against its stage (read-only boto3 calls).",
+    )
+    parser.add_argument("stack", metavar="STACK", help="Pulumi stack (dev, prod) or ENV/STAGE")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--outputs", type=Path, help="JSON file of `pulumi stack output --json`")
+    source.add_argument("--from-pulumi", action="store_true", help="run `pulumi stack output`")
+    parser.add_argument("--region", help="AWS region (default: the environment profile's)")
+    parser.add_argument(
+        "--max-replica-lag",
+        type=_positive_float,
+        default=30.0,
+        help="seconds of ReplicaLag allowed (default 30)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        if args.outputs is not None:
+            outputs = load_outputs_file(args.outputs)
+        else:
+            outputs = pulumi_outputs(args.stack.split("/")[0])
+        cfg = stack_config(args.stack, outputs)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    region = args.region or cfg.env.region
+    findings = verify(
+        outputs, cfg, Clients(region), Settings(max_replica_lag_s=args.max_replica_lag)
+    )
+    from rich.console import Console
+
+    failed = [f for f in findings if not f.ok]
+    console = Console(width=max(Console().width, 120))
+    render(findings, f"verify {cfg.name} in {region}", console)
+    verdict = "[green]all passed[/]" if not failed else f"[red]{len(failed)} failed[/]"
+    console.print(f"{len(findings)} checks, {verdict}")
+    return 1 if failed else 0
