@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from infra.diagram import identity_index, lookup
 from infra.diff import PlanRefError, load_ref
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -252,22 +253,14 @@ class _Ctx:
     def __init__(self, plan: dict, table: PriceTable, a: Assumptions, scenario: Scenario) -> None:
         self.plan, self.table, self.a, self.scenario = plan, table, a, scenario
         self.traffic = traffic_for(plan, scenario, a)
-        self.by_value: dict[str, dict] = {}
-        for r in plan["resources"]:
-            for v in (
-                r.get("id"),
-                *(r.get("outputs") or {}).values(),
-                (r.get("inputs") or {}).get("name"),
-            ):
-                if isinstance(v, str) and v:
-                    self.by_value.setdefault(v, r)
+        self.by_value = identity_index(plan["resources"])
         self.by_urn = {r["urn"]: r for r in plan["resources"]}
 
     def of_type(self, *types: str) -> list[dict]:
         return [r for r in self.plan["resources"] if r["type"] in types]
 
-    def ref(self, value: Any) -> dict | None:
-        return self.by_value.get(value) if isinstance(value, str) else None
+    def ref(self, value: Any, *types: str) -> dict | None:
+        return lookup(self.by_value, value, *types)
 
     def line(self, r: dict, row_id: str, qty: float, how: str) -> Line:
         usd, arithmetic = self.table.charge(row_id, qty, f"{r['type']} {r['name']}")
@@ -348,7 +341,8 @@ def _asg_share(ctx: _Ctx, asg: dict) -> float:
 
 def _asg_lines(ctx: _Ctx, r: dict) -> list[Line]:
     spec = _inp(r, "launchTemplate", {})
-    lt = ctx.ref(spec.get("id")) or ctx.ref(spec.get("name"))
+    lt_type = "aws:ec2/launchTemplate:LaunchTemplate"
+    lt = ctx.ref(spec.get("id"), lt_type) or ctx.ref(spec.get("name"), lt_type)
     if lt is None:
         raise CostError(f"{r['type']} {r['name']}: its launch template is not in the plan")
     itype = _inp(lt, "instanceType")
@@ -447,7 +441,7 @@ def _rds_lines(ctx: _Ctx, r: dict) -> list[Line]:
     if not cls:
         raise CostError(f"{r['type']} {r['name']}: no instanceClass input to price")
     engine = _inp(r, "engine")
-    source = ctx.ref(_inp(r, "replicateSourceDb"))
+    source = ctx.ref(_inp(r, "replicateSourceDb"), "aws:rds/instance:Instance")
     if engine is None and source is not None:
         engine = _inp(source, "engine")
     if engine not in (None, "postgres"):

@@ -28,7 +28,7 @@ TIERS: dict[str, tuple[str, str]] = {
     # type -> (tier, shape)
     "aws:cloudfront/distribution:Distribution": ("edge", "hexagon"),
     "aws:lb/loadBalancer:LoadBalancer": ("load balancer", "trapezium"),
-    "aws:ec2/eip:Eip": ("load balancer", "circle"),
+    "aws:ec2/eip:Eip": ("public IP", "circle"),
     "aws:autoscaling/group:Group": ("app", "box3d"),
     "aws:ec2/instance:Instance": ("app", "box3d"),
     "aws:elasticache/replicationGroup:ReplicationGroup": ("cache", "component"),
@@ -37,16 +37,30 @@ TIERS: dict[str, tuple[str, str]] = {
     "aws:s3/bucket:Bucket": ("storage", "folder"),
     "aws:s3/bucketV2:BucketV2": ("storage", "folder"),
 }
-TIER_ORDER = ("clients", "edge", "load balancer", "app", "cache", "database", "storage")
+TIER_ORDER = (
+    "clients",
+    "edge",
+    "load balancer",
+    "public IP",
+    "app",
+    "cache",
+    "database",
+    "storage",
+)
 COLORS = {
     "clients": "#eeeeee",
     "edge": "#fde7c8",
     "load balancer": "#e3ecfa",
+    "public IP": "#e3ecfa",
     "app": "#e2f4e4",
     "cache": "#fbe0e0",
     "database": "#ece3f7",
     "storage": "#fff6cc",
 }
+LT = "aws:ec2/launchTemplate:LaunchTemplate"
+SG = "aws:ec2/securityGroup:SecurityGroup"
+TG = "aws:lb/targetGroup:TargetGroup"
+ALB = "aws:lb/loadBalancer:LoadBalancer"
 SG_OWNER_KEYS = ("vpcSecurityGroupIds", "securityGroups", "securityGroupIds")
 CLIENTS = "clients"
 
@@ -107,31 +121,64 @@ def _strings(value: Any) -> list[str]:
     return []
 
 
+IDENTITY_KEYS = (
+    "arn",
+    "name",
+    "dnsName",
+    "address",
+    "bucket",
+    "bucketRegionalDomainName",
+    "bucketDomainName",
+    "zoneId",
+    "identifier",
+    "domainName",
+)
+
+
+def identity_index(resources: list[dict]) -> dict[str, list[dict]]:
+    """Values that name a resource (its id, ARN, DNS name, ...) -> the resources they name.
+
+    Outputs echo inputs, so a rule's outputs also hold its security group's id: only the
+    identity keys count, and resources whose own id is the value come first. A name can
+    still be shared (an RDS instance and its subnet group may both be "movies-prod-db"):
+    callers that know the type they want pass it to ``lookup``.
+    """
+    index: dict[str, list[dict]] = {}
+
+    def add(value: Any, r: dict) -> None:
+        if isinstance(value, str) and len(value) > 3 and r not in index.setdefault(value, []):
+            index[value].append(r)
+
+    for r in resources:
+        add(r.get("id"), r)
+    for r in resources:
+        outputs, inputs = r.get("outputs") or {}, r.get("inputs") or {}
+        for key in IDENTITY_KEYS:
+            add(outputs.get(key), r)
+            add(inputs.get(key), r)
+    return index
+
+
+def lookup(index: dict[str, list[dict]], value: Any, *types: str) -> dict | None:
+    if not isinstance(value, str):
+        return None
+    hits = index.get(value) or (index.get(value.rstrip(".")) if value.endswith(".") else None)
+    for r in hits or []:
+        if not types or r["type"] in types:
+            return r
+    return None
+
+
 class _Index:
     def __init__(self, plan: dict) -> None:
         self.resources = plan["resources"]
-        self.by_value: dict[str, dict] = {}
-        for r in self.resources:
-            outputs = r.get("outputs") or {}
-            values = [
-                r.get("id"),
-                _inp(r, "name"),
-                *(v for v in outputs.values() if isinstance(v, str)),
-            ]
-            for v in values:
-                if isinstance(v, str) and len(v) > 3:
-                    self.by_value.setdefault(v, r)
+        self.by_value = identity_index(self.resources)
 
     def of_type(self, *types: str) -> list[dict]:
         return [r for r in self.resources if r["type"] in types]
 
-    def ref(self, value: Any) -> dict | None:
-        if not isinstance(value, str):
-            return None
-        hit = self.by_value.get(value)
-        if hit is None and value.endswith("."):
-            hit = self.by_value.get(value.rstrip("."))
-        return hit
+    def ref(self, value: Any, *types: str) -> dict | None:
+        return lookup(self.by_value, value, *types)
 
     def refs(self, value: Any) -> list[dict]:
         return [r for s in _strings(value) if (r := self.ref(s)) is not None]
@@ -140,12 +187,14 @@ class _Index:
 def _label(ix: _Index, r: dict) -> str:
     t, name = r["type"], r["name"]
     if t == "aws:autoscaling/group:Group":
-        lt = ix.ref((_inp(r, "launchTemplate", {}) or {}).get("id"))
+        lt = ix.ref((_inp(r, "launchTemplate", {}) or {}).get("id"), LT)
         itype = _inp(lt, "instanceType", "?") if lt else "?"
         sizes = f"{_inp(r, 'minSize')}..{_inp(r, 'maxSize')} (desired {_inp(r, 'desiredCapacity')})"
         return f"{name}\nASG {itype} x {sizes}"
     if t == "aws:ec2/instance:Instance":
-        return f"{name}\nEC2 {_inp(r, 'instanceType', '?')}"
+        # Before RDS exists the box also runs PostgreSQL (stage single-box).
+        db = "" if ix.of_type("aws:rds/instance:Instance") else " (API + PostgreSQL)"
+        return f"{name}\nEC2 {_inp(r, 'instanceType', '?')}{db}"
     if t == "aws:rds/instance:Instance":
         role = "replica" if _inp(r, "replicateSourceDb") else "primary"
         maz = ", Multi-AZ" if _inp(r, "multiAz") else ""
@@ -170,6 +219,8 @@ def build_graph(plan: dict) -> Graph:
     g = Graph(title=f"{plan.get('env', '?')}/{plan.get('stage', '?')}")
     g.nodes[CLIENTS] = Node(CLIENTS, "clients\n(internet)", "clients", "ellipse")
     for r in plan["resources"]:
+        if r["type"] == "aws:ec2/eip:Eip" and not _inp(r, "instance"):
+            continue  # a NAT gateway's address: egress, not on the request path
         if r["type"] in TIERS:
             tier, shape = TIERS[r["type"]]
             g.nodes[r["urn"]] = Node(r["urn"], _label(ix, r), tier, shape)
@@ -179,11 +230,11 @@ def build_graph(plan: dict) -> Graph:
     _listener_edges(ix, g)
     _security_group_edges(ix, g)
     for r in ix.of_type("aws:rds/instance:Instance"):
-        src = ix.ref(_inp(r, "replicateSourceDb"))
+        src = ix.ref(_inp(r, "replicateSourceDb"), "aws:rds/instance:Instance")
         if src is not None:
             g.add_edge(Edge(src["urn"], r["urn"], "replication", "dashed"))
     for rec in ix.of_type("aws:route53/record:Record"):
-        zone = ix.ref(_inp(rec, "zoneId"))
+        zone = ix.ref(_inp(rec, "zoneId"), "aws:route53/zone:Zone")
         for target in ix.refs(_inp(rec, "records", [])):
             if zone is not None:
                 g.add_edge(Edge(zone["urn"], target["urn"], _inp(rec, "name", "record"), "dotted"))
@@ -202,7 +253,7 @@ def _entry_edges(ix: _Index, g: Graph) -> None:
     for eip in ix.of_type("aws:ec2/eip:Eip"):
         if not cdn and not albs:
             g.add_edge(Edge(CLIENTS, eip["urn"], "HTTP(S)"))
-        inst = ix.ref(_inp(eip, "instance"))
+        inst = ix.ref(_inp(eip, "instance"), "aws:ec2/instance:Instance")
         if inst is not None:
             g.add_edge(Edge(eip["urn"], inst["urn"], "EIP"))
 
@@ -221,11 +272,11 @@ def _listener_edges(ix: _Index, g: Graph) -> None:
     tg_to_asgs: dict[str, list[dict]] = {}
     for asg in ix.of_type("aws:autoscaling/group:Group"):
         for arn in _inp(asg, "targetGroupArns", []):
-            tg = ix.ref(arn)
+            tg = ix.ref(arn, TG)
             if tg is not None:
                 tg_to_asgs.setdefault(tg["urn"], []).append(asg)
     for att in ix.of_type("aws:lb/targetGroupAttachment:TargetGroupAttachment"):
-        tg, target = ix.ref(_inp(att, "targetGroupArn")), ix.ref(_inp(att, "targetId"))
+        tg, target = ix.ref(_inp(att, "targetGroupArn"), TG), ix.ref(_inp(att, "targetId"))
         if tg is not None and target is not None:
             tg_to_asgs.setdefault(tg["urn"], []).append(target)
 
@@ -235,17 +286,17 @@ def _listener_edges(ix: _Index, g: Graph) -> None:
                 t.get("arn") for t in ((action.get("forward") or {}).get("targetGroups") or [])
             ]
             for arn in arns:
-                tg = ix.ref(arn)
+                tg = ix.ref(arn, TG)
                 for asg in tg_to_asgs.get(tg["urn"], []) if tg else []:
                     if alb is not None:
                         g.add_edge(Edge(alb["urn"], asg["urn"], label))
 
     for lst in ix.of_type("aws:lb/listener:Listener"):
-        alb = ix.ref(_inp(lst, "loadBalancerArn"))
+        alb = ix.ref(_inp(lst, "loadBalancerArn"), ALB)
         forward(alb, _inp(lst, "defaultActions", []), f":{_inp(lst, 'port', '')} default")
     for rule in ix.of_type("aws:lb/listenerRule:ListenerRule"):
-        lst = ix.ref(_inp(rule, "listenerArn"))
-        alb = ix.ref(_inp(lst, "loadBalancerArn")) if lst else None
+        lst = ix.ref(_inp(rule, "listenerArn"), "aws:lb/listener:Listener")
+        alb = ix.ref(_inp(lst, "loadBalancerArn"), ALB) if lst else None
         forward(alb, _inp(rule, "actions", []), _rule_label(rule))
 
 
@@ -268,7 +319,7 @@ def _security_group_edges(ix: _Index, g: Graph) -> None:
             carriers = [
                 a
                 for a in ix.of_type("aws:autoscaling/group:Group")
-                if ix.ref((_inp(a, "launchTemplate", {}) or {}).get("id")) is r
+                if ix.ref((_inp(a, "launchTemplate", {}) or {}).get("id"), LT) is r
             ]
         if r["type"] not in TIERS and r["type"] != "aws:ec2/launchTemplate:LaunchTemplate":
             continue
@@ -277,7 +328,7 @@ def _security_group_edges(ix: _Index, g: Graph) -> None:
         for ni in _inp(r, "networkInterfaces", []):
             groups += _strings(ni.get("securityGroups", []))
         for sg_value in groups:
-            sg = ix.ref(sg_value)
+            sg = ix.ref(sg_value, SG)
             if sg is not None:
                 owners.setdefault(sg["urn"], []).extend(carriers)
 
@@ -295,11 +346,15 @@ def _security_group_edges(ix: _Index, g: Graph) -> None:
     ):
         if rule["type"].endswith("SecurityGroupRule") and _inp(rule, "type") != "ingress":
             continue
-        src = ix.ref(_inp(rule, "referencedSecurityGroupId") or _inp(rule, "sourceSecurityGroupId"))
-        link(src, ix.ref(_inp(rule, "securityGroupId")), _inp(rule, "fromPort", ""))
+        src_id = _inp(rule, "referencedSecurityGroupId") or _inp(rule, "sourceSecurityGroupId")
+        link(
+            ix.ref(src_id, SG),
+            ix.ref(_inp(rule, "securityGroupId"), SG),
+            _inp(rule, "fromPort", ""),
+        )
     for sg in ix.of_type("aws:ec2/securityGroup:SecurityGroup"):
         for ingress in _inp(sg, "ingress", []):
-            for src in ix.refs(ingress.get("securityGroups", [])):
+            for src in [ix.ref(v, SG) for v in _strings(ingress.get("securityGroups", []))]:
                 link(src, sg, ingress.get("fromPort", ""))
 
 
@@ -315,6 +370,7 @@ def to_dot(g: Graph) -> Any:
             "fontname": "Helvetica",
             "fontsize": "16",
             "nodesep": "0.3",
+            "compound": "true",
             "ranksep": "0.8",
         },
     )
@@ -328,8 +384,23 @@ def to_dot(g: Graph) -> Any:
             sub.attr(label=tier, style="rounded,filled", color="#bbbbbb", fillcolor=COLORS[tier])
             for n in members:
                 sub.node(_safe(n.id), n.label, shape=n.shape, fillcolor="white")
+    # One wire that reaches several nodes of a tier (the app's group admitted by the DB
+    # group reaches the primary and every replica) is drawn once, to the tier's box.
+    fan: dict[tuple[str, str, str, str], list[Edge]] = {}
     for e in g.edges:
-        dot.edge(_safe(e.src), _safe(e.dst), e.label, style=e.style)
+        fan.setdefault((e.src, e.label, e.style, g.nodes[e.dst].tier), []).append(e)
+    for (src, label, style, tier), edges in fan.items():
+        if len(edges) > 1 and tier != g.nodes[src].tier:
+            dot.edge(
+                _safe(src),
+                _safe(edges[0].dst),
+                f"{label} (x{len(edges)})",
+                style=style,
+                lhead=f"cluster_{tier.replace(' ', '_')}",
+            )
+            continue
+        for e in edges:
+            dot.edge(_safe(e.src), _safe(e.dst), e.label, style=e.style)
     return dot
 
 
