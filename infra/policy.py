@@ -158,7 +158,8 @@ def main(argv: list[str]) -> int:
         try:
             plan = load_plan(ref)
             reports.append(evaluate(plan, checks))
-        except ValueError as error:  # bad reference, config or check name: one line
+        except (ValueError, RuntimeError) as error:
+            # A bad reference, config or check name, or a missing tool (cloud-init).
             print(f"error: {ref}: {error}", file=sys.stderr)
             return 2
     render(reports)
