@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from infra import diagram
-from tests.review.plans import wired_stack
+from tests.review.plans import plan, res, wired_stack
 
 
 def test_request_path_follows_the_wiring() -> None:
@@ -70,3 +70,19 @@ def test_render_writes_svg_and_png(tmp_path) -> None:
         and "cluster_cache" in text
     )
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_single_box_path_skips_nat_addresses() -> None:
+    doc = plan(
+        "single-box",
+        [
+            res("aws:ec2/instance:Instance", "box", {"instanceType": "t4g.medium"}, id_="i-0001"),
+            res("aws:ec2/eip:Eip", "box-eip", {"instance": "i-0001"}),
+            res("aws:ec2/eip:Eip", "nat-eip", {"domain": "vpc"}),
+        ],
+    )
+    g = diagram.build_graph(doc)
+    assert g.edge_pairs() == {("clients", "box-eip"), ("box-eip", "box")}
+    assert "nat-eip" not in {n.label.split("\n")[0] for n in g.nodes.values()}
+    [box] = [n for n in g.nodes.values() if n.label.startswith("box\n")]
+    assert box.label.endswith("(API + PostgreSQL)")
