@@ -510,7 +510,7 @@ def stage_capacity(
     if stage.cache is not None:
         checks += _redis_checks(stage, rates, both)
     if stage.database is not None:
-        checks += _db_checks(stage, rates, both, w)
+        checks += _db_checks(stage, rates, both, w, obs)
     return StageCapacity(env, stage.name, tuple(checks), rates.required_headroom, w.multiplier)
 
 
@@ -527,15 +527,17 @@ def _box_checks(
         return fl.web_rps * cost / rates.app_rps_per_vcpu
 
     if stage.database is not None:  # split-db: the box runs the API only
+        cost = 1 + (rates.search_app_cost - 1) * both[1].web_search_share
         return [
             TierCheck(
                 "app",
                 "cpu",
-                "vCPU",
-                m.sustained_vcpus,
-                app_s(both[0]),
-                app_s(both[1]),
-                f"1 x {name}, API only, {rates.app_rps_per_vcpu:,.0f} rps/vCPU",
+                "rps",
+                m.sustained_vcpus * rates.app_rps_per_vcpu / cost,
+                both[0].web_rps,
+                both[1].web_rps,
+                f"1 x {name}, API only, {rates.app_rps_per_vcpu:,.0f} rps/vCPU"
+                + (f" / {cost:.2f} (search mix)" if cost > 1 else ""),
             )
         ]
 
@@ -616,13 +618,14 @@ def _redis_checks(stage: StageSpec, rates: Rates, both: tuple[Flow, Flow]) -> li
 
 
 def _db_checks(
-    stage: StageSpec, rates: Rates, both: tuple[Flow, Flow], w: Workload
+    stage: StageSpec, rates: Rates, both: tuple[Flow, Flow], w: Workload, obs: Observed
 ) -> list[TierCheck]:
     db = stage.database
     assert db is not None
     m = rates.machine(db.instance_class)
     replicas = db.read_replicas
-    to_replicas = w.replica_read_share if replicas else 0.0
+    share = obs.replica_read_share if obs.replica_read_share is not None else w.replica_read_share
+    to_replicas = share if replicas else 0.0
     cache_gb = m.memory_gib * GIB * rates.db_cache_memory_share / GB
     iops = rates.gp3_iops_large if db.allocated_storage_gb >= 400 else rates.gp3_iops
     name = f"{db.instance_class} ({m.vcpus:g} vCPU)"

@@ -230,6 +230,7 @@ def check_asgs(clients: Clients, outputs: Mapping[str, Any], cfg: StackConfig, _
 
 
 def latest_refresh_status(asg: Any, name: str) -> str | None:
+    # AWS returns the refreshes newest first (sorted by creation time, descending).
     refreshes = asg.describe_instance_refreshes(AutoScalingGroupName=name, MaxRecords=1)
     items = refreshes.get("InstanceRefreshes", [])
     return items[0].get("Status") if items else None
