@@ -790,7 +790,9 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--env", default="prod", help=f"one of {', '.join(ENVIRONMENTS)}")
     parser.add_argument("--stage", action="append", help="a stage (repeatable); default all")
-    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    out = parser.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print the figures as JSON")
+    out.add_argument("--markdown", action="store_true", help="print a Markdown summary")
     args = parser.parse_args(argv)
     if args.env not in ENVIRONMENTS:
         print(f"error: --env {args.env!r}; allowed: {', '.join(ENVIRONMENTS)}", file=sys.stderr)
@@ -807,6 +809,9 @@ def main(argv: list[str]) -> int:
     if args.json:
         print(json.dumps([_as_json(t) for t in tables], indent=2))
         return 0
+    if args.markdown:
+        print(markdown(tables))
+        return 0
     from rich.console import Console
 
     console = Console(width=max(Console().width, 160))
@@ -815,6 +820,36 @@ def main(argv: list[str]) -> int:
     for key, text in model_sources().items():
         console.print(f"  {key}: {text}")
     return 0
+
+
+TIER_ORDER = ("edge", "alb", "box", "app", "search", "redis", "db-primary", "db-replicas")
+
+
+def markdown(tables: list[StageCapacity]) -> str:
+    """One row per stage, one column per tier: the tightest headroom today / at target."""
+    tiers = [t for t in TIER_ORDER if any(c.tier == t for sc in tables for c in sc.checks)]
+    mult = f"{tables[0].multiplier:g}x" if tables else "5x"
+    lines = [
+        f"| stage | {' | '.join(tiers)} | short at {mult} on |",
+        "|---" * (len(tiers) + 2) + "|",
+    ]
+    for sc in tables:
+        today, target = sc.tier_headroom("today"), sc.tier_headroom("target")
+        cells = []
+        for tier in tiers:
+            if tier not in today:
+                cells.append("")
+            elif today[tier] is None:
+                cells.append("elastic")
+            else:
+                cells.append(f"{_pct(today[tier])} / {_pct(target[tier])}")
+        short = sorted({f"{c.tier} {c.measure}" for c in sc.failing("target")})
+        lines.append(f"| {sc.stage} | {' | '.join(cells)} | {', '.join(short) or '-'} |")
+    return "\n".join(lines)
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
 
 
 def _as_json(sc: StageCapacity) -> dict[str, Any]:

@@ -220,3 +220,13 @@ def test_cli_bad_arguments_are_one_line_errors(capsys, argv, message) -> None:
     err = capsys.readouterr().err
     assert err.startswith(message)
     assert err.count("\n") == 1
+
+
+def test_cli_markdown_summary_has_a_row_per_stage(capsys) -> None:
+    assert main(["--markdown"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("| stage | ") and lines[0].endswith(" | short at 5x on |")
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in lines[2:]}
+    assert list(rows) == list(STAGES)
+    assert rows["scale-5x"].endswith("| - |")
+    assert "box cpu (API + DB)" in rows["single-box"]
