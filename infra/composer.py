@@ -205,6 +205,7 @@ def declare_stage(
                 security_group_id=security.alb_sg_id,
                 app_port=config.app_port,
                 certificate_arn=env.certificate_arn,
+                redirect_http=spec.edge is None,
                 search=(
                     SearchRoute(spec.search.path, spec.search.query_key)
                     if spec.search is not None

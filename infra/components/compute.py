@@ -139,6 +139,9 @@ class LoadBalancerArgs:
     security_group_id: pulumi.Input[str]
     app_port: int
     certificate_arn: str | None = None
+    # With a certificate, HTTP redirects to HTTPS, unless CloudFront is the only client
+    # (it speaks HTTP to the origin and does the viewer-side redirect itself).
+    redirect_http: bool = True
     search: SearchRoute | None = None
     deletion_protection: bool = False
     tags: dict[str, str] = field(default_factory=dict)
@@ -176,8 +179,9 @@ class LoadBalancer(pulumi.ComponentResource):
             self.target_groups["search"] = self._target_group(name, "search", args)
 
         web_forward = [{"type": "forward", "target_group_arn": self.target_groups["web"].arn}]
+        self.https_listener: aws.lb.Listener | None = None
         if args.certificate_arn:
-            self.https_listener: aws.lb.Listener | None = aws.lb.Listener(
+            self.https_listener = aws.lb.Listener(
                 f"{name}-https",
                 load_balancer_arn=self.alb.arn,
                 port=443,
@@ -187,15 +191,14 @@ class LoadBalancer(pulumi.ComponentResource):
                 default_actions=web_forward,
                 opts=child,
             )
-            http_actions: list[dict[str, object]] = [
+        http_actions: list[dict[str, object]] = web_forward
+        if args.certificate_arn and args.redirect_http:
+            http_actions = [
                 {
                     "type": "redirect",
                     "redirect": {"port": "443", "protocol": "HTTPS", "status_code": "HTTP_301"},
                 }
             ]
-        else:
-            self.https_listener = None
-            http_actions = web_forward
         self.http_listener = aws.lb.Listener(
             f"{name}-http",
             load_balancer_arn=self.alb.arn,
@@ -204,20 +207,16 @@ class LoadBalancer(pulumi.ComponentResource):
             default_actions=http_actions,
             opts=child,
         )
-        serving = self.https_listener or self.http_listener
-        self.search_rule: aws.lb.ListenerRule | None = None
+        self.search_rules: list[aws.lb.ListenerRule] = []
         if args.search is not None:
-            self.search_rule = aws.lb.ListenerRule(
-                f"{name}-search",
-                listener_arn=serving.arn,
-                priority=10,
-                conditions=[
-                    {"path_pattern": {"values": [args.search.path]}},
-                    {"query_strings": [{"key": args.search.query_key, "value": "*"}]},
-                ],
-                actions=[{"type": "forward", "target_group_arn": self.target_groups["search"].arn}],
-                opts=child,
-            )
+            # On every listener that forwards (a redirecting one sends clients to HTTPS).
+            serving = [("", self.http_listener)] if http_actions is web_forward else []
+            if self.https_listener is not None:
+                serving.append(("-https", self.https_listener))
+            self.search_rules = [
+                self._search_rule(name + suffix, listener, args.search)
+                for suffix, listener in serving
+            ]
 
         self.alb_arn = self.alb.arn
         self.alb_arn_suffix = self.alb.arn_suffix
@@ -233,6 +232,21 @@ class LoadBalancer(pulumi.ComponentResource):
                 "url": self.url,
                 "targetGroupArns": {k: tg.arn for k, tg in self.target_groups.items()},
             }
+        )
+
+    def _search_rule(
+        self, name: str, listener: aws.lb.Listener, search: SearchRoute
+    ) -> aws.lb.ListenerRule:
+        return aws.lb.ListenerRule(
+            f"{name}-search",
+            listener_arn=listener.arn,
+            priority=10,
+            conditions=[
+                {"path_pattern": {"values": [search.path]}},
+                {"query_strings": [{"key": search.query_key, "value": "*"}]},
+            ],
+            actions=[{"type": "forward", "target_group_arn": self.target_groups["search"].arn}],
+            opts=pulumi.ResourceOptions(parent=self),
         )
 
     def _target_group(self, name: str, role: str, args: LoadBalancerArgs) -> aws.lb.TargetGroup:

@@ -27,7 +27,7 @@ class SecurityArgs:
     redis_port: int
     load_balancer: bool  # an ALB fronts the app (else the single box is public)
     alb_ingress: str = "internet"  # internet | cloudfront (managed prefix list only)
-    alb_https: bool = False  # the ALB has an HTTPS listener (a certificate is configured)
+    alb_https: bool = False  # the ALB serves HTTPS to the internet (a certificate is set)
     database: bool = False
     cache: bool = False
     private_endpoints: bool = False
@@ -110,11 +110,12 @@ class Security(pulumi.ComponentResource):
         )
 
     def _alb_ingress(self, alb: aws.ec2.SecurityGroup) -> None:
-        port = HTTPS if self._args.alb_https else HTTP
         if self._args.alb_ingress == "cloudfront":
-            # One rule only: the prefix list weighs ~55 entries against the rules quota.
+            # CloudFront reaches the ALB over HTTP: TLS to the origin would need a DNS name the
+            # ALB's certificate covers. One rule only: the prefix list weighs ~55 entries
+            # against the security group rules quota.
             prefix_list = aws.ec2.get_managed_prefix_list(name=CLOUDFRONT_ORIGIN_FACING)
-            self._ingress(alb, f"alb-from-cloudfront-{port}", port, prefix_list=prefix_list.id)
+            self._ingress(alb, "alb-from-cloudfront-http", HTTP, prefix_list=prefix_list.id)
             return
         self._ingress(alb, "alb-from-internet-http", HTTP, cidr="0.0.0.0/0")
         if self._args.alb_https:
