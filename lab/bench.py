@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import platform
 import subprocess
@@ -15,11 +16,12 @@ from typing import Any
 from lab import observe, stack
 from lab.load import LoadConfig, Mix, RequestMaker, run_with_progress
 from lab.state import REPO, Registry
-from lab.stats import summarize
+from lab.stats import EDGE_HITS, summarize
 
 RESULTS = REPO / "lab" / "results"
 BENCH_STAGES = ("single-box", "split-db", "load-balanced", "cached", "read-replicas", "edge")
 SCHEMA_VERSION = 1
+LATE_SHARE = 0.25  # the last quarter of the measured window, reported apart
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,8 @@ def machine() -> dict[str, Any]:
         "memory_gib": round(mem_kb / 1024 / 1024, 1),
         "kernel": platform.release(),
         "python": platform.python_version(),
+        # Other work on the machine competes with the lab; the 1-minute load says how much.
+        "loadavg_1m_at_end": round(os.getloadavg()[0], 2),
     }
 
 
@@ -101,6 +105,22 @@ def stage_row(stage: str, reg: Registry, result, delta: observe.Snapshot) -> dic
             "primary": observe.total(svc, "movies_db_queries_total", role="primary"),
             "replica": observe.total(svc, "movies_db_queries_total", role="replica"),
         },
+        "primary_top_statements": delta.top_primary_statements(),
+    }
+
+
+def window_figures(samples, delta: observe.Snapshot) -> dict[str, float | None]:
+    """The cache figures over a late part of the window: caches start cold at every stage,
+    so these show where the ratios are heading when the run ends."""
+    api_requests = sum(1 for s in samples if s.kind != "media")
+    hits = observe.total(delta.service, "movies_cache_hits_total")
+    misses = observe.total(delta.service, "movies_cache_misses_total")
+    db_reads = delta.primary_reads + delta.replica_reads
+    anon = [s for s in samples if s.anonymous and s.edge is not None]
+    return {
+        "db_reads_per_request": _round(ratio(db_reads, api_requests), 4),
+        "cache_hit_ratio": _round(ratio(hits, hits + misses), 4),
+        "edge_hit_ratio": _round(ratio(sum(1 for s in anon if s.edge in EDGE_HITS), len(anon)), 4),
     }
 
 
@@ -123,15 +143,33 @@ def measure_stage(stage: str, bs: BenchSettings, say=print, quiet: bool = False)
             follow_media=True,
         )
         marks: dict[str, observe.Snapshot] = {}
+        cpu: dict[str, observe.CpuMark] = {}
+        pgids = {p.pgid for p in reg.processes}
 
         def mark_start() -> None:
+            cpu["before"] = observe.CpuMark.take(pgids)
             marks["before"] = observe.snapshot(reg)
 
+        def mark_late() -> None:
+            marks["late"] = observe.snapshot(reg)
+
+        late_at = bs.warmup + bs.duration * (1 - LATE_SHARE)
         result = run_with_progress(
-            config, maker, stage, events=[(bs.warmup, mark_start)], quiet=quiet
+            config,
+            maker,
+            stage,
+            events=[(bs.warmup, mark_start), (late_at, mark_late)],
+            quiet=quiet,
         )
+        cpu_after = observe.CpuMark.take(pgids)
         after = observe.snapshot(reg)
-        return stage_row(stage, reg, result, after.minus(marks["before"]))
+        row = stage_row(stage, reg, result, after.minus(marks["before"]))
+        late_from = bs.duration * (1 - LATE_SHARE)
+        row["last_quarter"] = window_figures(
+            [s for s in result.samples if s.start >= late_from], after.minus(marks["late"])
+        )
+        row["cpu_share"] = cpu_after.shares(cpu["before"])
+        return row
     finally:
         stack.down(say=lambda _m: None)
 
@@ -209,6 +247,12 @@ def _fmt(value: Any, spec: str = "") -> str:
     return format(value, spec)
 
 
+def _cpu(share: dict[str, float | None] | None) -> str:
+    if not share or share.get("lab") is None:
+        return "-"
+    return f"{share['lab']:.0%}/{share['other']:.0%}"
+
+
 def table_text(report: dict[str, Any]) -> str:
     """The table as fixed-width text (what rich prints, kept in lab/results/)."""
     from rich.console import Console
@@ -229,6 +273,7 @@ def table_text(report: dict[str, Any]) -> str:
         "DB q/req replicas",
         "cache hit",
         "edge hit",
+        "CPU lab/other",
     ):
         table.add_column(col, justify="left" if col == "stage" else "right")
     for r in report["stages"]:
@@ -242,6 +287,7 @@ def table_text(report: dict[str, Any]) -> str:
             _fmt(r["db_queries_per_request"]["replica"], ".3f"),
             _fmt(r["cache_hit_ratio"], ".1%"),
             _fmt(r["edge_hit_ratio"], ".1%"),
+            _cpu(r.get("cpu_share")),
         )
     targets_table = Table(title="targets (issue 6)")
     for col in ("target", "figure", "threshold", "result"):
@@ -251,7 +297,9 @@ def table_text(report: dict[str, Any]) -> str:
         targets_table.add_row(
             t["target"], _fmt(t["figure"]), f"{t['op']} {t['threshold']}", verdict
         )
-    console = Console(width=130, record=True, force_terminal=False, color_system=None)
+    console = Console(
+        width=140, record=True, force_terminal=False, color_system=None, file=io.StringIO()
+    )
     console.print(table)
     console.print(targets_table)
     settings = report["settings"]
@@ -259,7 +307,8 @@ def table_text(report: dict[str, Any]) -> str:
         f"load: {settings['duration']:.0f}s measured after {settings['warmup']:.0f}s warm-up "
         f"per stage, {settings['concurrency']} closed-loop connections ({settings['client']} "
         f"client), {settings['movies']:,} movies, Zipf s={settings['mix']['zipf_s']}; "
-        "the load generator shares the 2 cores with the servers it measures."
+        "the load generator shares the 2 cores with the servers it measures; CPU lab/other "
+        "is the share of the machine's CPU time used by the lab and by everything else."
     )
     return console.export_text()
 

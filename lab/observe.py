@@ -5,8 +5,10 @@ their difference is what the run cost."""
 from __future__ import annotations
 
 import contextlib
+import os
 import urllib.request
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from lab import postgres
 from lab.procs import LOOPBACK, LabError
@@ -22,6 +24,7 @@ class Snapshot:
     service: dict[str, float] = field(default_factory=dict)  # summed over API processes
     redis_hits: int = 0
     redis_misses: int = 0
+    primary_by_statement: dict[str, int] = field(default_factory=dict)
 
     def minus(self, before: Snapshot) -> Snapshot:
         keys = set(self.service) | set(before.service)
@@ -33,7 +36,16 @@ class Snapshot:
             service={k: self.service.get(k, 0.0) - before.service.get(k, 0.0) for k in keys},
             redis_hits=self.redis_hits - before.redis_hits,
             redis_misses=self.redis_misses - before.redis_misses,
+            primary_by_statement={
+                q: n - before.primary_by_statement.get(q, 0)
+                for q, n in self.primary_by_statement.items()
+                if n - before.primary_by_statement.get(q, 0) > 0
+            },
         )
+
+    def top_primary_statements(self, n: int = 5) -> list[dict[str, object]]:
+        ranked = sorted(self.primary_by_statement.items(), key=lambda kv: -kv[1])[:n]
+        return [{"calls": calls, "statement": query} for query, calls in ranked]
 
 
 def parse_prometheus(text: str) -> dict[str, float]:
@@ -83,8 +95,10 @@ def snapshot(reg: Registry) -> Snapshot:
     ep = reg.endpoints
     try:
         p_reads, p_writes, resets = postgres.statement_calls(ep["primary_port"])
+        by_statement = postgres.statement_counts(ep["primary_port"])
     except LabError:
         p_reads = p_writes = resets = 0  # the primary is down (a fault)
+        by_statement = {}
     replicas = 0
     for port in ep.get("replica_ports", []):
         # A stopped replica (a fault) answers nothing; its count is lost with it.
@@ -102,7 +116,7 @@ def snapshot(reg: Registry) -> Snapshot:
     hits = misses = 0
     if ep.get("redis_port"):
         hits, misses = _redis_keyspace(ep["redis_port"])
-    return Snapshot(p_reads, p_writes, replicas, resets, service, hits, misses)
+    return Snapshot(p_reads, p_writes, replicas, resets, service, hits, misses, by_statement)
 
 
 def _redis_keyspace(port: int) -> tuple[int, int]:
@@ -113,3 +127,57 @@ def _redis_keyspace(port: int) -> tuple[int, int]:
     except redis.RedisError:
         return 0, 0
     return int(info["keyspace_hits"]), int(info["keyspace_misses"])
+
+
+# --- CPU: how much of the machine the lab had --------------------------------------------
+
+
+def _proc_jiffies(stat_text: str) -> tuple[int, int]:
+    """(process group, utime + stime) from one /proc/PID/stat."""
+    fields = stat_text.rsplit(")", 1)[1].split()
+    return int(fields[2]), int(fields[11]) + int(fields[12])
+
+
+def lab_jiffies(pgids: set[int]) -> int:
+    """CPU time (clock ticks) of every live process in `pgids`, plus this process."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            pgid, used = _proc_jiffies((entry / "stat").read_text())
+        except (OSError, IndexError, ValueError):
+            continue
+        if pgid in pgids or int(entry.name) == os.getpid():
+            total += used
+    return total
+
+
+def machine_jiffies() -> tuple[int, int]:
+    """(busy, total) clock ticks over all CPUs since boot, from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+@dataclass(frozen=True)
+class CpuMark:
+    lab: int
+    busy: int
+    total: int
+
+    @classmethod
+    def take(cls, pgids: set[int]) -> CpuMark:
+        busy, total = machine_jiffies()
+        return cls(lab_jiffies(pgids), busy, total)
+
+    def shares(self, before: CpuMark) -> dict[str, float | None]:
+        """Shares of the machine's CPU time between two marks: the lab's (servers + load
+        generator) and everything else's. A process that exited meanwhile takes its time
+        with it, so `lab` is a lower bound."""
+        total = self.total - before.total
+        if total <= 0:
+            return {"lab": None, "other": None}
+        lab = max(0, self.lab - before.lab)
+        busy = self.busy - before.busy
+        return {"lab": round(lab / total, 3), "other": round(max(0, busy - lab) / total, 3)}

@@ -219,5 +219,20 @@ def statement_calls(port: int) -> tuple[int, int, int]:
     return int(reads), int(writes), int(resets)
 
 
+def statement_counts(port: int) -> dict[str, int]:
+    """Calls per normalised statement (first 120 characters) in the movies database."""
+    out = psql(
+        port,
+        "SELECT s.calls, regexp_replace(left(s.query, 120), '\\s+', ' ', 'g')"
+        " FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid"
+        f" WHERE d.datname = '{DB_NAME}' AND s.query NOT ILIKE '%pg_stat_statements%'",
+    )
+    counts: dict[str, int] = {}
+    for line in out.splitlines():
+        calls, _, query = line.partition("|")
+        counts[query] = counts.get(query, 0) + int(calls)
+    return counts
+
+
 def url(port: int) -> str:
     return f"postgresql://postgres@{LOOPBACK}:{port}/{DB_NAME}"

@@ -3,25 +3,29 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 
 
 @pytest.fixture(scope="session")
-def lab_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("lab")
-    # PostgreSQL runs as `postgres` under root: it must be able to reach its data dirs.
-    for parent in [root, *root.parents]:
-        if str(parent) in ("/", "/tmp"):
-            break
-        os.chmod(parent, os.stat(parent).st_mode | 0o055)
+def lab_root():
+    # Not under pytest's tmp_path: pytest resets /tmp/pytest-of-<user> to mode 0700 when
+    # any session starts, which locks the `postgres` user out of its data directories.
+    root = Path(tempfile.mkdtemp(prefix="lab-test-"))
+    os.chmod(root, 0o755)
     old = os.environ.get("LAB_DIR")
     os.environ["LAB_DIR"] = str(root)
-    yield root
-    from lab import stack
+    try:
+        yield root
+    finally:
+        from lab import stack
 
-    stack.down(say=lambda _m: None)
-    if old is None:
-        os.environ.pop("LAB_DIR", None)
-    else:
-        os.environ["LAB_DIR"] = old
+        stack.down(say=lambda _m: None)
+        if old is None:
+            os.environ.pop("LAB_DIR", None)
+        else:
+            os.environ["LAB_DIR"] = old
+        shutil.rmtree(root, ignore_errors=True)

@@ -29,6 +29,9 @@ def test_bench_of_the_cached_stage_writes_figures(lab_root, tmp_path):
     assert row["db_queries_per_request"]["replica"] == 0
     assert row["edge_hit_ratio"] is None
     assert {t["target"] for t in report["targets"]} == {"DB reads per request at cached"}
+    assert set(row["last_quarter"]) == {"db_reads_per_request", "cache_hit_ratio", "edge_hit_ratio"}
+    assert 0 < row["cpu_share"]["lab"] <= 1
+    assert row["primary_top_statements"][0]["calls"] > 0
     assert report["machine"]["cores"] >= 1
     # The bench took its stage down again.
     assert all(group_members(p.pgid) == [] for p in Registry.load(lab_root).processes)
