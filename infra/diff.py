@@ -122,6 +122,7 @@ def compare_values(old: Any, new: Any, path: str = "") -> list[Change]:
     """Property-level changes between two input values, as dotted/indexed paths."""
     if old == new:
         return []
+    old, new = _json_text(old), _json_text(new)
     if isinstance(old, dict) and isinstance(new, dict):
         out: list[Change] = []
         for key in sorted(set(old) | set(new)):
@@ -143,6 +144,16 @@ def compare_values(old: Any, new: Any, path: str = "") -> list[Change]:
                 out += compare_values(a, b, f"{path}[{i}]")
             return out
     return [Change(path, old, new)]
+
+
+def _json_text(value: Any) -> Any:
+    """IAM and bucket policies are JSON strings: parse them so the diff names the statement."""
+    if isinstance(value, str) and value[:1] in "{[" and len(value) > 2:
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
 
 
 def _keyed(items: list[Any]) -> dict[str, Any] | None:

@@ -165,6 +165,43 @@ def capacity_rows(sc: Any) -> list[dict[str, Any]]:
     return rows
 
 
+PART_OF_ROW = (
+    # price-row prefix -> the part of the bill it belongs to, in reading order
+    ("ec2.", "servers"),
+    ("ebs.", "servers"),
+    ("rds.", "database"),
+    ("ec.", "cache"),
+    ("alb.", "load balancer"),
+    ("dto.", "data transfer out"),
+    ("cf.", "CDN (CloudFront)"),
+    ("s3.", "object storage"),
+    ("nat.", "network (NAT, IPs, endpoints)"),
+    ("ipv4.", "network (NAT, IPs, endpoints)"),
+    ("vpce.", "network (NAT, IPs, endpoints)"),
+    ("r53.", "network (NAT, IPs, endpoints)"),
+    ("cw.", "monitoring and logs"),
+    ("sm.", "secrets and keys"),
+    ("kms.", "secrets and keys"),
+)
+
+
+def part_of(row_id: str) -> str:
+    for prefix, part in PART_OF_ROW:
+        if row_id.startswith(prefix):
+            return part
+    return "other"
+
+
+def cost_parts(row: StageRow) -> list[tuple[str, float, float]]:
+    """The prod bill of one stage by part: (part, today $, target $), largest first."""
+    today: dict[str, float] = {}
+    target: dict[str, float] = {}
+    for a, b in zip(row.prod_today.lines, row.prod_target.lines, strict=True):
+        today[part_of(a.row)] = today.get(part_of(a.row), 0.0) + a.monthly
+        target[part_of(b.row)] = target.get(part_of(b.row), 0.0) + b.monthly
+    return sorted(((p, today[p], target[p]) for p in today), key=lambda t: -t[1])
+
+
 def collect(plans: dict[tuple[str, str], dict], out: Path = OUT) -> list[StageRow]:
     """Everything the report shows, from the 14 plans (keyed by (env, stage))."""
     missing = [f"{e}/{s}" for e in ENVS for s in STAGES if (e, s) not in plans]
@@ -260,6 +297,7 @@ def render(rows: list[StageRow], out: Path = OUT) -> tuple[Path, Path]:
         "workload": cost.load_assumptions().workload,
         "has_capacity": any(r.capacity is not None for r in rows),
         "capacity_rows": capacity_rows,
+        "cost_parts": cost_parts,
     }
     html = out / "index.html"
     md = out / "report.md"

@@ -237,3 +237,12 @@ def test_directory_mode_diffs_every_stack_and_fails_on_replacement(tmp_path, cap
     assert "1 other stack(s) unchanged." in out
     assert "REPLACE: data loss" in out
     assert diff.main([str(base), str(head), "--allow-replace", "--format", "markdown"]) == 0
+
+
+def test_json_policy_strings_are_diffed_by_statement() -> None:
+    pol_a = json.dumps({"Statement": [{"Action": ["s3:GetObject"], "Resource": "arn:a"}]})
+    pol_b = json.dumps({"Statement": [{"Action": ["s3:GetObject"], "Resource": "arn:b"}]})
+    a = res("aws:iam/rolePolicy:RolePolicy", "p", {"policy": pol_a})
+    b = res("aws:iam/rolePolicy:RolePolicy", "p", {"policy": pol_b})
+    [entry] = diff.diff_plans(plan("cached", [a]), plan("edge", [b])).entries
+    assert entry.changes == [diff.Change("policy.Statement[0].Resource", "arn:a", "arn:b")]
