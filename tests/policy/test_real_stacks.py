@@ -64,6 +64,16 @@ def _violations(plan: dict[str, Any]) -> set[tuple[str, str | None]]:
     return {(v.policy, v.resource_name) for v in analyze(plan["resources"], levels)}
 
 
+def _set(resource: dict[str, Any], **values: Any) -> None:
+    """Change inputs the way a code change would: the outputs echo them."""
+    for key, value in values.items():
+        for side in ("inputs", "outputs"):
+            if value is None:
+                resource[side].pop(key, None)
+            elif side == "inputs" or key in resource[side]:
+                resource[side][key] = value
+
+
 def _mutated(plan: dict[str, Any], type_: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """A deep copy of the plan and the first resource of ``type_`` in it."""
     copied = copy.deepcopy(plan)
@@ -109,8 +119,7 @@ def test_a_broken_real_resource_is_caught(
     real_plans: dict[str, dict[str, Any]], type_: str, key: str, value: Any, rule: str
 ) -> None:
     plan, target = _mutated(real_plans["prod/edge"], type_)
-    target["inputs"][key] = value
-    target["outputs"].pop(key, None)
+    _set(target, **{key: value})
     before = _violations(real_plans["prod/edge"])
     after = _violations(plan) - before
     assert any(policy == rule for policy, _ in after), after
@@ -136,8 +145,7 @@ def test_world_open_app_port_is_caught_on_a_real_stack(
         if r["type"] == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
         and r["inputs"].get("referencedSecurityGroupId")
     )
-    rule["inputs"].pop("referencedSecurityGroupId")
-    rule["inputs"]["cidrIpv4"] = "0.0.0.0/0"
+    _set(rule, referencedSecurityGroupId=None, cidrIpv4="0.0.0.0/0")
     after = _violations(plan) - _violations(real_plans["prod/load-balanced"])
     assert ("sg-no-world-ingress", rule["name"]) in after
 
@@ -164,3 +172,23 @@ def test_real_role_policy_mutation_is_caught(real_plans: dict[str, dict[str, Any
     document["Statement"][0]["Resource"] = "*"
     policy["inputs"]["policy"] = json.dumps(document)
     assert any(f.resource_name == policy["name"] for f in iam_documents.check(plan))
+
+
+def _ingress_rule(plan: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(r for r in plan["resources"] if r["name"] == name)
+
+
+def test_edge_alb_open_to_the_world_is_caught(real_plans: dict[str, dict[str, Any]]) -> None:
+    plan = copy.deepcopy(real_plans["prod/edge"])
+    rule = next(r for r in plan["resources"] if r["inputs"].get("prefixListId"))
+    _set(rule, prefixListId=None, cidrIpv4="0.0.0.0/0")
+    after = _violations(plan) - _violations(real_plans["prod/edge"])
+    assert ("sg-no-world-ingress", rule["name"]) in after
+
+
+def test_single_box_on_port_80_would_pass(real_plans: dict[str, dict[str, Any]]) -> None:
+    """The fix proposed for the single box's world-open app port satisfies the rule."""
+    plan = copy.deepcopy(real_plans["prod/single-box"])
+    rule = _ingress_rule(plan, "security-app-from-internet")
+    _set(rule, fromPort=80, toPort=80)
+    assert ("sg-no-world-ingress", rule["name"]) not in _violations(plan)
