@@ -30,7 +30,7 @@ _NOT_SECRET_KEY = re.compile(r"(arn|id|ids|name|version|kmskeyid|enabled|strateg
 _SECRET_IN_TEXT = re.compile(
     r"(?i)\b([A-Z0-9_]*(?:PASSWORD|AUTH_TOKEN|SECRET_KEY)[A-Z0-9_]*)\s*([=:])\s*(\S+)"
 )
-_LOUD_HEAD = re.compile(r"^(REPLACE: data loss(?: \(allowed\))?|DELETE: stateful)")
+_LOUD_HEAD = re.compile(r"^(REPLACE: data loss(?: \(allowed\))?|DELETE: stateful|WARN)")
 _STAGE_TAG = re.compile(r"(^|\.)tags(All)?(\.stage|\[stage\]\.value)$", re.I)
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -96,6 +96,7 @@ class Entry:
     changes: list[Change] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
     allowed: bool = False
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def blocking(self) -> bool:
@@ -247,6 +248,7 @@ def diff_plans(
         if not rest and old_urn == new_urn:
             continue
         entry = Entry("change", new_urn, b["type"], b["name"], changes=rest)
+        entry.warnings = _shrinks(b["type"], rest)
         if old_urn != new_urn:
             entry.old_urn = old_urn
             entry.reasons.append("moved by alias (same resource, new URN)")
@@ -297,6 +299,23 @@ def diff_plans(
     entries.sort(key=lambda e: (order[e.action], e.type, e.urn))
     stage_tags = sorted(stage_pairs)[0] if stage_pairs else None
     return PlanDiff(old_label, new_label, entries, stage_tags, retagged)
+
+
+def _shrinks(type_: str, changes: list[Change]) -> list[str]:
+    out = []
+    for c in changes:
+        if c.path in stateful.NO_SHRINK.get(type_, ()) and _smaller(c.new, c.old):
+            out.append(
+                f"{c.path} shrinks {c.old} → {c.new}: AWS cannot shrink it, the update fails"
+            )
+    return out
+
+
+def _smaller(new: Any, old: Any) -> bool:
+    try:
+        return float(new) < float(old)
+    except (TypeError, ValueError):
+        return False
 
 
 def _same_type_twin(res: dict, candidates: list[dict]) -> dict | None:
@@ -416,6 +435,8 @@ def loud_lines(d: PlanDiff) -> list[str]:
         lines.append(f"REPLACE: data loss{tag}: {e.type} {e.name}: {'; '.join(e.reasons)} [{who}]")
     for e in d.of("delete"):
         lines.append(f"DELETE: stateful: {e.type} {e.name}: {'; '.join(e.reasons)}")
+    for e in d.entries:
+        lines += [f"WARN: {e.type} {e.name}: {w}" for w in e.warnings]
     return lines
 
 
@@ -623,6 +644,7 @@ def _as_json(d: PlanDiff) -> dict[str, Any]:
                 "name": e.name,
                 "reasons": e.reasons,
                 "allowed": e.allowed,
+                "warnings": e.warnings,
                 "changes": [
                     {"path": c.path, "old": mask(c.path, c.old), "new": mask(c.path, c.new)}
                     for c in e.changes

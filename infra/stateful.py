@@ -161,6 +161,15 @@ CONDITIONAL_TRIGGERS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+# Sizes AWS can grow in place but never shrink: a smaller value makes the update fail
+# (EBS: "You can't decrease the size of an EBS volume", ModifyVolume; RDS: "you can't
+# reduce the amount of storage for a DB instance after storage has been allocated").
+NO_SHRINK: dict[str, tuple[str, ...]] = {
+    "aws:ec2/instance:Instance": ("rootBlockDevice.volumeSize",),
+    "aws:rds/instance:Instance": ("allocatedStorage",),
+}
+
+
 def is_stateful(type_: str) -> bool:
     return type_ in STATEFUL
 

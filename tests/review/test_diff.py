@@ -246,3 +246,18 @@ def test_json_policy_strings_are_diffed_by_statement() -> None:
     b = res("aws:iam/rolePolicy:RolePolicy", "p", {"policy": pol_b})
     [entry] = diff.diff_plans(plan("cached", [a]), plan("edge", [b])).entries
     assert entry.changes == [diff.Change("policy.Statement[0].Resource", "arn:a", "arn:b")]
+
+
+def test_shrinking_storage_is_a_loud_warning_but_not_blocking() -> None:
+    d = diff.diff_plans(
+        plan("cached", [db_primary()]), plan("cached", [db_primary(allocatedStorage=10)])
+    )
+    assert not d.blocking
+    assert diff.loud_lines(d) == [
+        "WARN: aws:rds/instance:Instance db-primary: allocatedStorage shrinks 20 → 10: "
+        "AWS cannot shrink it, the update fails"
+    ]
+    grown = diff.diff_plans(
+        plan("cached", [db_primary()]), plan("cached", [db_primary(allocatedStorage=40)])
+    )
+    assert diff.loud_lines(grown) == []
