@@ -365,7 +365,7 @@ class WebTier(pulumi.ComponentResource):
             default_instance_warmup=120,
             instance_refresh={
                 "strategy": "Rolling",
-                "preferences": {"min_healthy_percentage": 90, "instance_warmup": 120},
+                "preferences": {"min_healthy_percentage": 90, "instance_warmup": "120"},
             },
             enabled_metrics=["GroupInServiceInstances", "GroupDesiredCapacity"],
             tags=[
