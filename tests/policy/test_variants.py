@@ -1,0 +1,50 @@
+"""The rules on a profile variant the shipped stacks do not use: prod with a certificate.
+
+With ``certificate_arn`` set the ALB gets an HTTPS listener, so ``alb-https`` has real
+work: the HTTP listener must redirect and invalid headers must be dropped.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from infra.composer import declare_stage
+from infra.config import STACKS_DIR, load_stack_config
+from infra.mocks import run_program
+from policies.offline import analyze, enforcement_levels, load_config
+
+CERT = "arn:aws:acm:us-east-1:123456789012:certificate/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
+
+
+@pytest.fixture(scope="module")
+def stacks_with_certificate(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("variant") / "stacks"
+    shutil.copytree(STACKS_DIR, root)
+    path = root / "env" / "prod.yaml"
+    profile = yaml.safe_load(path.read_text())
+    profile["certificate_arn"] = CERT
+    path.write_text(yaml.safe_dump(profile))
+    return root
+
+
+@pytest.mark.parametrize("stage", ["load-balanced", "read-replicas"])
+def test_alb_with_certificate_passes_every_rule(stacks_with_certificate: Path, stage: str) -> None:
+    config = load_stack_config("prod", stage, stacks_with_certificate)
+    run = run_program(
+        lambda: declare_stage(config), project="movies", stack="prod", region=config.env.region
+    )
+    resources = [resource.to_plan() for resource in run.resources]
+    assert any(r["inputs"].get("certificateArn") == CERT for r in resources)
+    levels = enforcement_levels(load_config("prod"))
+    assert [(v.policy, v.resource_name, v.message) for v in analyze(resources, levels)] == []
+    # Not vacuous: the same plan with the HTTP listener forwarding instead is caught.
+    http = next(r for r in resources if r["inputs"].get("protocol") == "HTTP")
+    forward = [{"type": "forward", "targetGroupArn": "arn:aws:elasticloadbalancing:tg"}]
+    http["inputs"]["defaultActions"] = http["outputs"]["defaultActions"] = forward
+    assert {(v.policy, v.resource_name) for v in analyze(resources, levels)} == {
+        ("alb-https", http["name"])
+    }
