@@ -139,7 +139,11 @@ def _capacity(env: str) -> dict[str, Any]:
     tables_fn = getattr(module, "capacity_tables", None)
     if tables_fn is None:
         return {}
-    return {t.stage: t for t in tables_fn(env=env)}
+    try:
+        return {t.stage: t for t in tables_fn(env=env)}
+    except ValueError as exc:  # the model's inputs are wrong: say so, keep the rest
+        print(f"warning: capacity tables left out: {exc}", file=sys.stderr)
+        return {}
 
 
 def capacity_rows(sc: Any) -> list[dict[str, Any]]:
