@@ -273,7 +273,7 @@ async def poster_upload(request: Request) -> Response:
     if not isinstance(body, dict) or set(body) - {"content_type"}:
         raise ValidationError('body must be {"content_type": "image/jpeg|image/png|image/webp"}')
     content_type = body.get("content_type", "image/jpeg")
-    if content_type not in CONTENT_TYPES:
+    if not isinstance(content_type, str) or content_type not in CONTENT_TYPES:
         raise ValidationError(
             f"content_type={content_type!r} is not allowed; allowed: {', '.join(CONTENT_TYPES)}"
         )
