@@ -332,6 +332,7 @@ def _declare_compute(stage: Stage, prefix: str) -> None:
     assert spec.web is not None and stage.load_balancer is not None
     lb = stage.load_balancer
     tiers = [("web", spec.web)] + ([("search", spec.search)] if spec.search else [])
+    amis: dict[str, str] = {}
     for role, tier in tiers:
         group = lb.target_groups[role]
         web_tier = WebTier(
@@ -345,7 +346,7 @@ def _declare_compute(stage: Stage, prefix: str) -> None:
                 desired_capacity=tier.desired_capacity,
                 scale_target_per_minute=tier.scale_target_per_minute,
                 root_volume_gb=tier.root_volume_gb,
-                ami_id=_ami(tier.instance_type),
+                ami_id=_ami(tier.instance_type, amis),
                 subnet_ids=net.private_subnet_ids,
                 security_group_ids=[sec.app_sg_id],
                 instance_profile_name=rel.instance_profile_name,
@@ -359,8 +360,14 @@ def _declare_compute(stage: Stage, prefix: str) -> None:
         setattr(stage, role, web_tier)
 
 
-def _ami(instance_type: str) -> str:
-    return aws.ssm.get_parameter(name=ami_parameter(instance_type)).value
+def _ami(instance_type: str, seen: dict[str, str] | None = None) -> str:
+    """The current Amazon Linux 2023 AMI for the type's architecture (one lookup each)."""
+    parameter = ami_parameter(instance_type)
+    if seen is None:
+        return aws.ssm.get_parameter(name=parameter).value
+    if parameter not in seen:
+        seen[parameter] = aws.ssm.get_parameter(name=parameter).value
+    return seen[parameter]
 
 
 def _declare_observability(stage: Stage, account_id: str) -> Observability:

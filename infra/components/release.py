@@ -9,6 +9,7 @@ endpoints. No secret value is ever rendered: only secret ARNs, read at boot.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 from collections.abc import Mapping
@@ -56,6 +57,13 @@ def artifact_name(build_script: Path = BUILD_SCRIPT) -> str:
     """`artifact_name()` from app_image/build.py: the tarball name for this version."""
     if not build_script.is_file():
         raise ReleaseError(f"artifact: {build_script} is missing; it defines artifact_name()")
+    stat = build_script.stat()
+    return _load_artifact_name(build_script, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_artifact_name(build_script: Path, mtime_ns: int, size: int) -> str:
+    # Cached per file version: loading the build script costs more than planning a stack.
     spec = importlib.util.spec_from_file_location("movies_app_build", build_script)
     if spec is None or spec.loader is None:
         raise ReleaseError(f"artifact: cannot load {build_script}")

@@ -81,7 +81,7 @@ def test_artifact_name_comes_from_the_build_script(tmp_path: Path) -> None:
     script = tmp_path / "build.py"
     script.write_text("def artifact_name():\n    return 'movies-api-9.9.9.tar.gz'\n")
     assert artifact_name(script) == "movies-api-9.9.9.tar.gz"
-    script.write_text("def artifact_name():\n    return 'movies-api.zip'\n")
+    script.write_text("def artifact_name():\n    return 'movies-api.zip'  # changed\n")
     with pytest.raises(ReleaseError, match=re.escape(".tar.gz")):
         artifact_name(script)
     with pytest.raises(ReleaseError, match="missing"):
