@@ -402,7 +402,7 @@ def _secure_transport_denied(statement: Mapping[str, Any]) -> bool:
     if statement.get("Effect") != "Deny":
         return False
     principal = statement.get("Principal")
-    if principal != "*" and as_mapping(principal).get("AWS") != "*":
+    if principal != "*" and "*" not in as_list(as_mapping(principal).get("AWS")):
         return False
     if not set(as_list(statement.get("Action"))) & {"s3:*", "*"}:
         return False
@@ -423,15 +423,15 @@ def _secure_transport_denied(statement: Mapping[str, Any]) -> bool:
 def _s3_deny_insecure_transport(args: StackValidationArgs, report: ReportViolation) -> None:
     for bucket in of_type(args.resources, *BUCKETS):
         policies = _bucket_children(args.resources, bucket, BUCKET_POLICY)
-        documents = []
+        documents, unknown = [], False
         for policy in policies:
             try:
                 documents.append(parse_document(policy.props.get("policy")))
             except UnknownValueError:
-                return  # computed during preview: checked on the next run with values
+                unknown = True  # computed during preview: judged on the run with values
             except ValueError as error:
                 report(f"bucket policy {policy.name!r} is not JSON: {error}", policy.urn)
-        if not any(
+        if not unknown and not any(
             _secure_transport_denied(statement)
             for document in documents
             if document is not None

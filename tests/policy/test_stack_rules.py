@@ -296,3 +296,15 @@ def test_alb_with_certificate_redirects_and_drops_invalid_headers() -> None:
 
 def test_alb_without_certificate_may_serve_http() -> None:
     assert messages("alb-https", alb([]), listener("http", "HTTP", defaultActions=FORWARD)) == []
+
+
+def test_policy_unknown_during_preview_defers_only_its_own_bucket() -> None:
+    from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
+
+    stack = bucket_stack()
+    stack[3]["inputs"]["policy"] = UNKNOWN_STRING_VALUE  # the engine's "computed later"
+    other = resource(
+        BUCKET, "logs", {"bucket": "movies-prod-logs", "tags": tags()}, id_="movies-prod-logs"
+    )
+    found = messages("s3-deny-insecure-transport", *stack, other)
+    assert len(found) == 1 and "'logs'" in found[0]
