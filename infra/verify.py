@@ -31,6 +31,7 @@ import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -63,25 +64,25 @@ class Settings:
     lag_window_minutes: int = 10
 
 
+@cache
+def _client(service: str, region: str, endpoint: str | None) -> Any:
+    # One client per (service, region, endpoint) for the process: making one parses its
+    # service model and endpoint rules, which costs far more than the calls verify makes.
+    import boto3
+
+    return boto3.session.Session().client(service, region_name=region, endpoint_url=endpoint)
+
+
 class Clients:
-    """boto3 clients made on first use, in the stack's region."""
+    """boto3 clients in the stack's region (or another, e.g. us-east-1 for CloudFront)."""
 
     def __init__(self, region: str) -> None:
-        import boto3
-
         self.region = region
-        self._session = boto3.session.Session(region_name=region)
-        self._made: dict[tuple[str, str], Any] = {}
 
     def __call__(self, service: str, region: str | None = None) -> Any:
-        where = region or self.region
-        if (service, where) not in self._made:
-            # boto3 reads AWS_ENDPOINT_URL itself; passing it keeps older clients honest too.
-            endpoint = os.environ.get("AWS_ENDPOINT_URL") or None
-            self._made[(service, where)] = self._session.client(
-                service, region_name=where, endpoint_url=endpoint
-            )
-        return self._made[(service, where)]
+        # boto3 reads AWS_ENDPOINT_URL itself; passing it explicitly keeps the cache key honest.
+        endpoint = os.environ.get("AWS_ENDPOINT_URL") or None
+        return _client(service, region or self.region, endpoint)
 
 
 def _aws_error(exc: Exception) -> str:
@@ -595,7 +596,8 @@ def verify(
             findings += check(clients, outputs, cfg, settings)
         except Exception as exc:
             findings.append(Finding(area, "-", False, f"could not check: {_aws_error(exc)}"))
-    return findings
+    order = ["outputs", *(area for area, _ in CHECKS)]
+    return sorted(findings, key=lambda f: order.index(f.area))  # stable: keeps each area's order
 
 
 # --- command line -----------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 import boto3
@@ -14,7 +15,10 @@ from infra.config import StackConfig
 PREFIX = "movies"
 
 
+@cache
 def _client(service: str, region: str) -> Any:
+    # Making a client parses its service model and endpoint rules (~0.1-0.4 s); moto hooks
+    # botocore globally, so one client per service serves every mock_aws() context.
     return boto3.client(service, region_name=region)
 
 
