@@ -677,9 +677,13 @@ def _default_refs() -> list[str]:
 
 
 def summary_rows(costs: list[tuple[StackCost, StackCost]]) -> list[dict[str, Any]]:
-    rows, prev = [], {}
+    """One summary row per stack; the delta is against the stage before it in the same env,
+    when that stack is in the list too (otherwise there is no delta to show)."""
+    by_key = {(t.env, t.stage): (t, g) for t, g in costs}
+    rows = []
     for today, target in costs:
-        before = prev.get(today.env)
+        i = STAGES.index(today.stage) if today.stage in STAGES else 0
+        before = by_key.get((today.env, STAGES[i - 1])) if i > 0 else None
         rows.append(
             {
                 "stack": today.ref or f"{today.env}/{today.stage}",
@@ -694,7 +698,6 @@ def summary_rows(costs: list[tuple[StackCost, StackCost]]) -> list[dict[str, Any
                 "target_label": target.scenario.label,
             }
         )
-        prev[today.env] = (today, target)
     return rows
 
 

@@ -446,7 +446,7 @@ def render_markdown(d: PlanDiff, *, title: str | None = None) -> str:
     out.append("")
     loud = loud_lines(d)
     if loud:
-        out += [_LOUD_HEAD.sub(r"> **\1**", line) + "  " for line in loud]
+        out += [_md_loud(line) for line in loud]
         out.append("")
     else:
         out += ["No stateful resource is replaced or deleted.", ""]
@@ -462,6 +462,12 @@ def render_markdown(d: PlanDiff, *, title: str | None = None) -> str:
             out.append(f"| {SYMBOL[e.action]} {e.action} | `{e.type}` | `{e.name}` | {what} |")
         out.append("")
     return "\n".join(out)
+
+
+def _md_loud(line: str) -> str:
+    """A loud line as a Markdown quote; URNs in code spans (their `$` would start math)."""
+    line = re.sub(r"\[(urn:[^\]]+)\]", lambda m: "`" + m.group(1) + "`", line)
+    return _LOUD_HEAD.sub(r"> **\1**", line) + "  "
 
 
 def _md_escape(text: str) -> str:
@@ -605,7 +611,7 @@ def _main_dirs(args: argparse.Namespace) -> int:
             out += [f"| `{d.new_label.split(' ', 1)[1]}` | {summary_line(d)} |" for d in changed]
             out.append("")
             for d in changed:
-                out += loud_lines(d)
+                out += [_md_loud(line) for line in loud_lines(d)]
             for d in changed:
                 body = render_markdown(d, title=f"`{d.new_label.split(' ', 1)[1]}`")
                 out += [
