@@ -57,3 +57,9 @@ def test_bad_config_is_one_clear_line(config: dict, needle: str) -> None:
 def test_unknown_environment_has_no_config() -> None:
     with pytest.raises(ValueError, match="no policy config for environment 'staging'"):
         load_config("staging")
+
+
+def test_policy_names_are_unique_and_valid_for_the_cli() -> None:
+    names = [policy.name for policy in ALL_POLICIES]
+    assert len(names) == len(set(names))
+    assert all(name != "all" and name.replace("-", "").isalnum() for name in names)
