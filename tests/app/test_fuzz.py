@@ -93,13 +93,13 @@ def test_served_spec_is_the_fuzzed_spec(live) -> None:
 
 
 @schema.parametrize()
-@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
 def test_fuzz_anonymous(case, live) -> None:
     case.call_and_validate(base_url=live[0], checks=CHECKS, timeout=10)
 
 
 @schema.parametrize()
-@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
 def test_fuzz_as_writer(case, live) -> None:
     case.call_and_validate(
         base_url=live[0], headers={"X-API-Key": live[1]}, checks=CHECKS, timeout=10
