@@ -308,3 +308,22 @@ def test_policy_unknown_during_preview_defers_only_its_own_bucket() -> None:
     )
     found = messages("s3-deny-insecure-transport", *stack, other)
     assert len(found) == 1 and "'logs'" in found[0]
+
+
+def single_box(ingress: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    box = resource(
+        "aws:ec2/instance:Instance", "box", {"vpcSecurityGroupIds": ["sg-app"]}, id_="i-box"
+    )
+    eip = resource("aws:ec2/eip:Eip", "box-eip", {"instance": "i-box"})
+    return [sg("app", ingress, stage="single-box"), box, eip]
+
+
+def test_single_box_is_the_entry_point_when_there_is_no_alb() -> None:
+    assert messages("sg-no-world-ingress", *single_box([WORLD_443, WORLD_80_V6])) == []
+    app_port = {"protocol": "tcp", "fromPort": 8000, "toPort": 8000, "cidrBlocks": ["0.0.0.0/0"]}
+    assert messages("sg-no-world-ingress", *single_box([app_port]))
+    # With a load balancer in the stack the box is no entry point any more.
+    assert messages("sg-no-world-ingress", *single_box([WORLD_443]), alb(["sg-alb"]))
+    # Without a public address it is no entry point either.
+    private = single_box([WORLD_443])[:2]
+    assert messages("sg-no-world-ingress", *private)
