@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections import Counter
@@ -73,7 +74,10 @@ def write_plan(plan: dict[str, Any], out_dir: Path = PLAN_DIR) -> Path:
     text = dumps_plan(plan)
     # Leave an identical file untouched (mtime too), so make-style tools see no change.
     if not path.is_file() or path.read_text(encoding="utf-8") != text:
-        path.write_text(text, encoding="utf-8")
+        # Atomic: a reader in another process never sees half a file.
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
     return path
 
 

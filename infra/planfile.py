@@ -1,7 +1,9 @@
 """`load_plan(ref)`: a plan dict from `ENV/STAGE` or from a path to a plan JSON file.
 
 `ENV/STAGE` reads `build/plan/ENV-STAGE.json`, building it with `build_plan` (and writing
-it) when it is missing. Anything else must be an existing plan file.
+it) when it is missing or older than the sources that make it (infra/, stacks/, the
+user-data template and build script), so a review tool never reads a stale plan.
+Anything else must be an existing plan file.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from typing import Any
 from infra.config import ENVIRONMENTS, STAGES
 
 PLAN_KEYS = ("env", "stage", "resources")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SOURCE_GLOBS = ("infra/**/*.py", "stacks/**/*.yaml", "app_image/deploy/*", "app_image/build.py")
 _STACK_REF = re.compile(r"^([a-z0-9-]+)/([a-z0-9-]+)$")
 
 
@@ -43,7 +47,7 @@ def load_plan(ref: str, plan_dir: Path | None = None) -> dict[str, Any]:
             )
         directory = plan_dir or PLAN_DIR
         path = plan_path(env, stage, directory)
-        if not path.is_file():
+        if not path.is_file() or path.stat().st_mtime < newest_source_mtime():
             write_plan(build_plan(env, stage), directory)
         return _read(path)
     path = Path(ref)
@@ -51,6 +55,13 @@ def load_plan(ref: str, plan_dir: Path | None = None) -> dict[str, Any]:
         return _read(path)
     raise PlanRefError(
         f"plan ref {ref!r}: neither ENV/STAGE (e.g. dev/cached) nor an existing plan .json file"
+    )
+
+
+def newest_source_mtime(root: Path = REPO_ROOT) -> float:
+    return max(
+        (p.stat().st_mtime for pattern in SOURCE_GLOBS for p in root.glob(pattern) if p.is_file()),
+        default=0.0,
     )
 
 

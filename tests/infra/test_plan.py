@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 
 from infra import plan as plan_cli
 from infra.plan import build_plan, dumps_plan, kind, kind_counts
-from infra.planfile import PlanRefError, load_plan
+from infra.planfile import PlanRefError, load_plan, newest_source_mtime
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -100,11 +101,14 @@ def test_load_plan_by_stack_builds_when_missing(tmp_path: Path, plans) -> None:
     loaded = load_plan("dev/single-box", plan_dir=tmp_path)
     assert (tmp_path / "dev-single-box.json").is_file()
     assert loaded == json.loads(dumps_plan(plans[("dev", "single-box")]))
-    # second time it reads the file
-    (tmp_path / "dev-single-box.json").write_text(
-        json.dumps({"env": "dev", "stage": "x", "resources": []})
-    )
+    # a file newer than the sources is read as it is
+    path = tmp_path / "dev-single-box.json"
+    path.write_text(json.dumps({"env": "dev", "stage": "x", "resources": []}))
     assert load_plan("dev/single-box", plan_dir=tmp_path)["stage"] == "x"
+    # one older than the sources is rebuilt
+    old = newest_source_mtime() - 60
+    os.utime(path, (old, old))
+    assert load_plan("dev/single-box", plan_dir=tmp_path)["stage"] == "single-box"
 
 
 def test_load_plan_by_path(tmp_path: Path, plans) -> None:
