@@ -165,3 +165,38 @@ def test_against_compares_base_and_head_plans(tmp_path, capsys) -> None:
     out = capsys.readouterr().out
     # t4g.small -> t4g.medium: 730 h x (0.0336 - 0.0168) = +12.26 $/month
     assert "| `dev/single-box` | 24 | 36 | +12 |" in out
+
+
+def _sizes(node: object, key: str) -> set[str]:
+    """Every value of `key` in a stage spec, per-environment maps flattened."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k == key and v is not None:
+                found |= set(v.values()) if isinstance(v, dict) else {v}
+            else:
+                found |= _sizes(v, key)
+    return found
+
+
+def test_price_table_covers_every_size_the_stage_specs_name() -> None:
+    import yaml
+
+    table = cost.load_prices()
+    specs = [yaml.safe_load((cost.ROOT / "stacks" / f"{s}.yaml").read_text()) for s in cost.STAGES]
+    ec2 = set().union(*(_sizes(s, "instance_type") for s in specs))
+    rds = set().union(
+        *(_sizes(s, "instance_class") for s in specs),
+        *(_sizes(s, "replica_instance_class") for s in specs),
+    )
+    redis = set().union(*(_sizes(s, "node_type") for s in specs))
+    assert ec2 and rds and redis
+    missing = [f"ec2.{t}" for t in ec2 if f"ec2.{t}" not in table.rows]
+    missing += [
+        f"rds.pg.{c}.{az}"
+        for c in rds
+        for az in ("single", "multi")
+        if f"rds.pg.{c}.{az}" not in table.rows
+    ]
+    missing += [f"ec.redis.{n}" for n in redis if f"ec.redis.{n}" not in table.rows]
+    assert missing == []
