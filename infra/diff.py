@@ -31,7 +31,7 @@ _SECRET_IN_TEXT = re.compile(
     r"(?i)\b([A-Z0-9_]*(?:PASSWORD|AUTH_TOKEN|SECRET_KEY)[A-Z0-9_]*)\s*([=:])\s*(\S+)"
 )
 _LOUD_HEAD = re.compile(r"^(REPLACE: data loss(?: \(allowed\))?|DELETE: stateful|WARN)")
-_STAGE_TAG = re.compile(r"(^|\.)tags(All)?(\.stage|\[stage\]\.value)$", re.I)
+_STAGE_TAG = re.compile(r"(^|\.)(tags|tagsAll|volumeTags)(\.stage|\[stage\]\.value)$", re.I)
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -48,6 +48,21 @@ def test_stage_tag_only_changes_are_counted_compactly() -> None:
     assert "1 retagged only (stage cached → read-replicas)" in diff.summary_line(d)
 
 
+def test_volume_and_nested_stage_tags_are_noise_too() -> None:
+    a = res(
+        "aws:ec2/launchTemplate:LaunchTemplate",
+        "lt",
+        {"tagSpecifications": [{"tags": {"stage": "cached"}}], "volumeTags": {"stage": "cached"}},
+    )
+    b = res(
+        "aws:ec2/launchTemplate:LaunchTemplate",
+        "lt",
+        {"tagSpecifications": [{"tags": {"stage": "edge"}}], "volumeTags": {"stage": "edge"}},
+    )
+    d = diff.diff_plans(plan("cached", [a]), plan("edge", [b]))
+    assert d.entries == [] and d.retagged == 1
+
+
 def test_asg_tag_lists_are_compared_by_key_not_position() -> None:
     tags_a = [{"key": "project", "value": "movies"}, {"key": "stage", "value": "cached"}]
     tags_b = [{"key": "stage", "value": "edge"}, {"key": "project", "value": "movies"}]
