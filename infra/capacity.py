@@ -844,6 +844,8 @@ def main(argv: list[str]) -> int:
         return 0
     if args.markdown:
         print(markdown(tables))
+        for sc in tables if args.stage else []:
+            print(f"\n{sc.env}/{sc.stage}\n\n{markdown_detail(sc)}")
         return 0
     from rich.console import Console
 
@@ -883,6 +885,23 @@ def markdown(tables: list[StageCapacity]) -> str:
                 cells.append(f"{_pct(today[tier])} / {_pct(target[tier])}")
         short = sorted({f"{c.tier} {c.measure}" for c in sc.failing("target")})
         lines.append(f"| {sc.stage} | {' | '.join(cells)} | {', '.join(short) or '-'} |")
+    return "\n".join(lines)
+
+
+def markdown_detail(sc: StageCapacity) -> str:
+    """Every check of one stage as a Markdown table."""
+    lines = [
+        f"| tier | measure | capacity | today | headroom | {sc.multiplier:g}x | headroom | basis |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for c in sc.checks:
+        cap = "elastic" if c.capacity is None else _fmt(c.capacity, c.unit)
+        h_today, h_target = c.headroom("today"), c.headroom("target")
+        lines.append(
+            f"| {c.tier} | {c.measure} | {cap} | {_fmt(c.load_today, c.unit)} | "
+            f"{'elastic' if h_today is None else _pct(h_today)} | {_fmt(c.load_target, c.unit)} | "
+            f"{'elastic' if h_target is None else _pct(h_target)} | {c.basis} |"
+        )
     return "\n".join(lines)
 
 

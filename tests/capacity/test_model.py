@@ -250,3 +250,10 @@ def test_cli_markdown_summary_has_a_row_per_stage(capsys) -> None:
     assert list(rows) == list(STAGES)
     assert rows["scale-5x"].endswith("| - |")
     assert "box cpu (API + DB)" in rows["single-box"]
+
+
+def test_cli_markdown_detail_for_a_stage(capsys) -> None:
+    assert main(["--markdown", "--stage", "scale-5x"]) == 0
+    out = capsys.readouterr().out
+    assert "| tier | measure | capacity | today | headroom | 5x | headroom | basis |" in out
+    assert "| redis | hot set in memory |" in out and "| search | cpu |" in out
