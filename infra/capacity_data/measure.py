@@ -229,14 +229,20 @@ def measure_redis(requests: int) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.capacity_data.measure")
     parser.add_argument("--rows", type=int, default=200_000)
-    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--seconds", type=int, default=10, help="per pgbench script")
+    parser.add_argument("--redis-requests", type=int, default=200_000)
+    parser.add_argument("--out", type=Path, default=OUT, help=f"default {OUT}")
     args = parser.parse_args(argv)
+    for name in ("rows", "seconds", "redis_requests"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} {getattr(args, name)}; allowed: >= 1")
     vcpus = os.cpu_count() or 1
     pg = measure_postgres(args.rows, args.seconds)
-    redis = measure_redis(200_000)
+    redis = measure_redis(args.redis_requests)
+    given = sys.argv[1:] if argv is None else argv
     result = {
         "measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "command": "python -m infra.capacity_data.measure " + " ".join(argv or []),
+        "command": " ".join(["python -m infra.capacity_data.measure", *given]),
         "host": {
             "vcpus": vcpus,
             "cpu": platform.processor() or platform.machine(),
@@ -260,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
             "note": "one redis-server thread; redis-benchmark on the other vCPU",
         },
     }
-    OUT.write_text(json.dumps(result, indent=2) + "\n")
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     return 0
 

@@ -1,0 +1,33 @@
+"""The backend measurement script on real PostgreSQL and Redis (small and short)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from infra.capacity_data import measure
+
+
+@pytest.mark.servers
+@pytest.mark.skipif(shutil.which("redis-benchmark") is None, reason="redis-tools not installed")
+def test_measure_writes_positive_rates_for_every_query_kind(tmp_path: Path) -> None:
+    out = tmp_path / "measured.json"
+    argv = ["--rows", "5000", "--seconds", "1", "--redis-requests", "2000", "--out", str(out)]
+    assert measure.main(argv) == 0
+    doc = json.loads(out.read_text())
+    assert doc["command"].endswith("--out " + str(out))
+    assert doc["postgres"]["search_matches"] == {"search": 3, "search_wide": 50}
+    per_vcpu = doc["postgres"]["tps_per_vcpu"]
+    assert set(per_vcpu) == {"point_read", "search", "search_wide", "write"}
+    assert all(v > 0 for v in per_vcpu.values())
+    assert doc["redis"]["ops_per_s"]["get"] > 0 and doc["redis"]["ops_per_s"]["set"] > 0
+
+
+def test_bad_arguments_are_one_line_errors(capsys) -> None:
+    with pytest.raises(SystemExit) as err:
+        measure.main(["--seconds", "0"])
+    assert err.value.code == 2
+    assert "--seconds 0; allowed: >= 1" in capsys.readouterr().err
