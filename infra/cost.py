@@ -155,6 +155,7 @@ class Traffic:
     cf_gb: float
     s3_gets: float
     notes: tuple[str, ...]
+    search_requests: float = 0.0  # searches among server_requests (a rule may route them)
 
 
 def traffic_for(plan: dict, scenario: Scenario, a: Assumptions) -> Traffic:
@@ -198,6 +199,7 @@ def traffic_for(plan: dict, scenario: Scenario, a: Assumptions) -> Traffic:
             total_gb,
             poster_origin if has_bucket else 0.0,
             tuple(notes),
+            hits * search * (1 - edge_api),
         )
     notes.append("no CDN: every hit reaches the servers and every byte leaves from them")
     return Traffic(
@@ -211,6 +213,7 @@ def traffic_for(plan: dict, scenario: Scenario, a: Assumptions) -> Traffic:
         0.0,
         0.0,
         tuple(notes),
+        hits * search,
     )
 
 
@@ -318,8 +321,9 @@ def _asg_instances(ctx: _Ctx, asg: dict, itype: str) -> tuple[float, str]:
 def _asg_share(ctx: _Ctx, asg: dict) -> float:
     """Share of the ALB's requests this group's target groups receive.
 
-    A target group forwarded to by a listener rule is the split-off heavy endpoint
-    (search, ``traffic.search_share``); the groups behind the default action share the rest.
+    A target group forwarded to by a listener rule is the split-off heavy endpoint (the
+    searches among the requests that reach the servers); the groups behind the default
+    action share the rest.
     """
     asgs = ctx.of_type("aws:autoscaling/group:Group")
     ruled: set[str] = set()
@@ -327,7 +331,8 @@ def _asg_share(ctx: _Ctx, asg: dict) -> float:
         for action in _inp(rule, "actions", []):
             if action.get("targetGroupArn"):
                 ruled.add(action["targetGroupArn"])
-    search = float(ctx.a.workload["traffic"]["search_share"])
+    t = ctx.traffic
+    search = t.search_requests / t.server_requests if t.server_requests else 0.0
 
     def is_ruled(g: dict) -> bool:
         return any(arn in ruled for arn in _inp(g, "targetGroupArns", []))
