@@ -32,7 +32,6 @@ _SECRET_IN_TEXT = re.compile(
 )
 _LOUD_HEAD = re.compile(r"^(REPLACE: data loss(?: \(allowed\))?|DELETE: stateful|WARN)")
 _STAGE_TAG = re.compile(r"(^|\.)(tags|tagsAll|volumeTags)(\.stage|\[stage\]\.value)$", re.I)
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 class PlanRefError(ValueError):
@@ -44,10 +43,8 @@ class PlanRefError(ValueError):
 
 def load_ref(ref: str) -> dict[str, Any]:
     """Load a plan from ``ENV/STAGE`` or a path, with a one-line error on failure."""
-    try:
-        from infra.planfile import load_plan
-    except ImportError:  # the plan tool has not landed: read the documented file layout
-        load_plan = _load_plan_file
+    from infra.planfile import load_plan
+
     try:
         plan = load_plan(ref)
     except (OSError, ValueError, KeyError) as exc:
@@ -55,18 +52,6 @@ def load_ref(ref: str) -> dict[str, Any]:
     if not isinstance(plan, dict) or not isinstance(plan.get("resources"), list):
         raise PlanRefError(f"cannot load plan {ref!r}: no 'resources' list in it")
     return plan
-
-
-def _load_plan_file(ref: str) -> dict[str, Any]:
-    path = Path(ref)
-    if not path.suffix and ref.count("/") == 1 and not path.exists():
-        env, stage = ref.split("/")
-        path = REPO_ROOT / "build" / "plan" / f"{env}-{stage}.json"
-        if not path.exists():
-            raise FileNotFoundError(f"{path} does not exist; run `python -m infra plan` first")
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist; expected ENV/STAGE or a plan file")
-    return json.loads(path.read_text())
 
 
 def _one_line(exc: BaseException) -> str:
