@@ -29,7 +29,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -642,6 +642,7 @@ def main(argv: list[str]) -> int:
     source.add_argument("--outputs", type=Path, help="JSON file of `pulumi stack output --json`")
     source.add_argument("--from-pulumi", action="store_true", help="run `pulumi stack output`")
     parser.add_argument("--region", help="AWS region (default: the environment profile's)")
+    parser.add_argument("--json", action="store_true", help="print the findings as JSON")
     parser.add_argument(
         "--max-replica-lag",
         type=_positive_float,
@@ -665,6 +666,11 @@ def main(argv: list[str]) -> int:
     from rich.console import Console
 
     failed = [f for f in findings if not f.ok]
+    if args.json:
+        doc = {"stack": cfg.name, "region": region, "failed": len(failed),
+               "findings": [asdict(f) for f in findings]}  # fmt: skip
+        print(json.dumps(doc, indent=2))
+        return 1 if failed else 0
     console = Console(width=max(Console().width, 120))
     render(findings, f"verify {cfg.name} in {region}", console)
     verdict = "[green]all passed[/]" if not failed else f"[red]{len(failed)} failed[/]"

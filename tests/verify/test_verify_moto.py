@@ -276,3 +276,21 @@ def test_cli_exit_codes_with_an_outputs_file(prod_5x: Deployed, tmp_path: Path, 
     )
     assert verify.main(["prod/scale-5x", "--outputs", str(path)]) == 1
     assert "1 failed" in capsys.readouterr().out
+
+
+def test_cli_json_lists_every_finding(prod_5x: Deployed, tmp_path: Path, capsys) -> None:
+    path = tmp_path / "outputs.json"
+    path.write_text(json.dumps(prod_5x.outputs))
+    prod_5x.client("ec2").stop_instances(
+        InstanceIds=[
+            d["Target"]["Id"]
+            for d in prod_5x.client("elbv2").describe_target_health(
+                TargetGroupArn=prod_5x.outputs["target_group_arns"][1]
+            )["TargetHealthDescriptions"]
+        ]
+    )
+    assert verify.main(["prod", "--outputs", str(path), "--json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["stack"] == "prod/scale-5x" and doc["failed"] == 1
+    (bad,) = [f for f in doc["findings"] if not f["ok"]]
+    assert bad["area"] == "alb" and bad["detail"].startswith("0 healthy of 3 (minimum 3)")
