@@ -163,22 +163,22 @@ class Cache:
     # -- reads -----------------------------------------------------------------------
     async def get_or_load(self, kind: str, key: str, loader: Loader) -> Any:
         """The cached value for `key`, loading it with `loader` on a miss (None = 404)."""
-        if not self._usable():
-            return await loader()
         if not self.settings.stampede_protection:
-            return await self._fetch(kind, key, loader)
-        # In-process single flight: concurrent callers in this process share one fill;
-        # the Redis lock in _fetch does the same across processes and instances.
+            return await self._fetch(kind, key, loader) if self._usable() else await loader()
+        # In-process single flight, with or without Redis: concurrent callers in this process
+        # share one fill. The Redis lock in _fill_single_flight does the same across
+        # processes and instances.
         pending = self._inflight.get(key)
         if pending is not None:
+            self.metrics.cache_coalesced.inc()
             return await asyncio.shield(pending)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
-            value = await self._fetch(kind, key, loader)
+            value = await (self._fetch(kind, key, loader) if self._usable() else loader())
         except BaseException as exc:
             future.set_exception(exc)
-            future.exception()  # mark retrieved: waiters may be none
+            future.exception()  # mark retrieved: there may be no waiter
             raise
         else:
             future.set_result(value)

@@ -24,8 +24,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keys-out", type=Path, default=Path("build/dev-keys.json"))
     p.add_argument("--keep", action="store_true", help="keep the temp dir on exit")
     args = p.parse_args(argv)
-    # systemd, timeout and kill send SIGTERM: clean up exactly as for Ctrl-C.
+    # Clean up the same way on Ctrl-C, on SIGTERM (kill, timeout) and on a SIGINT sent to a
+    # background job (whose shell started it with SIGINT ignored).
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     root = temp_root("movies-dev-")
     pg, redis = Postgres(root / "pg"), Redis(root / "redis")

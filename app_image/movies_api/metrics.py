@@ -61,6 +61,11 @@ class Metrics:
             "Misses that waited for another caller's fill instead of querying",
             registry=r,
         )
+        self.cache_coalesced = Counter(
+            "movies_cache_coalesced",
+            "Reads that joined a fill already in flight in this process",
+            registry=r,
+        )
         self.db_queries = Counter(
             "movies_db_queries",
             "Database queries by the role that served them",

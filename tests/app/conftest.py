@@ -52,6 +52,9 @@ class Servers:
             "MOVIES_STAGE": "test",
             "AWS_REGION": "us-east-1",
             "MOVIES_DB_POOL_MAX": "20",
+            # Generous: a loaded 2-core CI box can stall a Redis reply past the 0.25 s
+            # default, which would (correctly) trip the breaker and make counts flaky.
+            "MOVIES_REDIS_TIMEOUT_SECONDS": "2",
         }
         env.update(extra)
         return env
