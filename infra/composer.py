@@ -124,9 +124,11 @@ def declare_stage(
         )
 
     storage = None
-    distribution_arn, resolve_distribution_arn = (None, None)
-    if spec.storage is not None:
+    distribution_arn, resolve_distribution_arn = None, None
+    if spec.edge is not None:
+        # The bucket policy names the distribution, which needs the bucket: resolved below.
         distribution_arn, resolve_distribution_arn = pulumi.deferred_output()
+    if spec.storage is not None:
         storage = MediaStorage(
             "media",
             MediaStorageArgs(
@@ -135,7 +137,7 @@ def declare_stage(
                 account_id=account_id,
                 noncurrent_version_expiration_days=spec.storage.noncurrent_version_expiration_days,
                 infrequent_access_after_days=spec.storage.infrequent_access_after_days,
-                cloudfront_distribution_arn=distribution_arn if spec.edge is not None else None,
+                cloudfront_distribution_arn=distribution_arn,
                 force_destroy=not env.protect,
                 tags=tags,
                 protect=env.protect,
