@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     _load_args(fault, 24, 3)
     limit = sub.add_parser("limit", help="the service vs a minimal ASGI app vs nginx static")
     _movies_arg(limit)
-    _load_args(limit, 10, 2)
+    _load_args(limit, 10, 4)
     check = sub.add_parser("clientcheck", help="raw asyncio client vs httpx against nginx")
     _load_args(check, 5, 1)
     return p

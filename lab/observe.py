@@ -154,9 +154,10 @@ def lab_jiffies(pgids: set[int]) -> int:
 
 
 def machine_jiffies() -> tuple[int, int]:
-    """(busy, total) clock ticks over all CPUs since boot, from /proc/stat."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + fields[4]  # idle + iowait
+    """(busy, total) clock ticks over all CPUs since boot, from /proc/stat's first line:
+    user nice system idle iowait irq softirq steal (guest time is already in user)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    idle = fields[3] + fields[4]
     return sum(fields) - idle, sum(fields)
 
 
