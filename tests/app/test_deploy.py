@@ -117,6 +117,12 @@ def test_settings_file_per_stage_is_valid_for_the_service() -> None:
         assert settings.stage in ("split-db", "edge")
     assert load_settings(edge).cache_active and load_settings(edge).reader_urls
 
+    two = env_file(render({**EDGE, "db_reader_host": "r1.rds.amazonaws.com, r2.rds.amazonaws.com"}))
+    assert load_settings(two).reader_urls == (
+        "postgresql://r1.rds.amazonaws.com:5432/movies?sslmode=require",
+        "postgresql://r2.rds.amazonaws.com:5432/movies?sslmode=require",
+    )
+
 
 @pytest.mark.parametrize("stage", list(STAGES))
 def test_no_secret_values_in_user_data(stage: str) -> None:
