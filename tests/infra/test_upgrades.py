@@ -88,3 +88,21 @@ def test_dev_and_prod_never_share_a_physical_name(plans) -> None:
     dev = {r["inputs"].get("bucket") for r in of_type(plans[("dev", "scale-5x")], BUCKET)}
     prod = {r["inputs"].get("bucket") for r in of_type(plans[("prod", "scale-5x")], BUCKET)}
     assert not dev & prod
+
+
+NETWORK_TRIGGERS = {
+    "aws:ec2/vpc:Vpc": ("cidrBlock",),
+    "aws:ec2/subnet:Subnet": ("cidrBlock", "availabilityZone", "vpcId"),
+    "aws:ec2/securityGroup:SecurityGroup": ("description", "vpcId"),
+}
+
+
+@pytest.mark.parametrize(("env", "before", "after"), PAIRS)
+def test_upgrade_keeps_the_network_and_groups(plans, env: str, before: str, after: str) -> None:
+    """A replaced VPC, subnet or security group would take its dependents down with it."""
+    old = {r["urn"]: r for r in plans[(env, before)]["resources"] if r["type"] in NETWORK_TRIGGERS}
+    new = {r["urn"]: r for r in plans[(env, after)]["resources"] if r["type"] in NETWORK_TRIGGERS}
+    assert set(old) <= set(new), set(old) - set(new)
+    for urn, was in old.items():
+        for key in NETWORK_TRIGGERS[was["type"]]:
+            assert new[urn]["inputs"].get(key) == was["inputs"].get(key), (urn, key)
