@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -176,7 +176,6 @@ class StackConfig:
     app_port: int = APP_PORT
     db_port: int = DB_PORT
     redis_port: int = REDIS_PORT
-    extra_tags: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -189,7 +188,6 @@ class StackConfig:
             "stage": self.stage.name,
             "environment": self.env.name,
             "owner": self.env.owner,
-            **self.extra_tags,
         }
 
     def physical_name(self, suffix: str) -> str:

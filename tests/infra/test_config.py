@@ -24,6 +24,8 @@ def test_every_pair_loads_and_is_frozen() -> None:
     cfg = configs[0]
     with pytest.raises(AttributeError):
         cfg.env.region = "eu-west-1"  # type: ignore[misc]
+    # hashable: usable as a cache key by the lab and the capacity model
+    assert len({hash(c) for c in configs}) == len(configs)
 
 
 def test_per_environment_values_resolve() -> None:
