@@ -457,7 +457,15 @@ def create_app(settings: Settings, *, redis_password: str = "", s3_client: Any =
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        db = Database(settings, metrics_)
+        loader = None
+        if settings.db_secret_arn:
+            from .aws_secrets import resolve_secrets
+
+            # On a rejected password, re-read the (rotated) secret and rebuild the pools.
+            def loader() -> Settings:
+                return resolve_secrets(settings)[0]
+
+        db = Database(settings, metrics_, loader)
         await db.start()
         client = make_redis(settings, redis_password) if settings.cache_active else None
         cache = Cache(settings, metrics_, client)

@@ -29,6 +29,7 @@ T = TypeVar("T")
 # only these send a read from a replica to the primary.
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
+    asyncpg.InvalidAuthorizationSpecificationError,
     TimeoutError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
@@ -44,13 +45,21 @@ class _Replica:
     down_until: float = 0.0
 
 
+# A rejected password: the RDS-managed secret was rotated since these pools were made.
+AUTH_ERRORS = (asyncpg.InvalidPasswordError, asyncpg.InvalidAuthorizationSpecificationError)
+_RELOAD_INTERVAL_SECONDS = 30.0
+
+
 @dataclass
 class Database:
     settings: Settings
     metrics: Metrics
+    # Returns settings with fresh credentials (from Secrets Manager); None = static creds.
+    credentials_loader: Callable[[], Settings] | None = None
     primary: asyncpg.Pool | None = None
     replicas: list[_Replica] = field(default_factory=list)
     _rr: itertools.count = field(default_factory=itertools.count)
+    _last_reload: float = -_RELOAD_INTERVAL_SECONDS
 
     async def start(self) -> None:
         # min_size=0 everywhere: a server that is down at boot must not stop the app from
@@ -90,8 +99,34 @@ class Database:
                 return replica
         return None
 
+    async def reload_credentials(self) -> bool:
+        """Re-read the secret and rebuild the pools; at most once per 30 s."""
+        now = time.monotonic()
+        if self.credentials_loader is None or now - self._last_reload < _RELOAD_INTERVAL_SECONDS:
+            return False
+        self._last_reload = now
+        self.settings = await asyncio.to_thread(self.credentials_loader)
+        old = [r.pool for r in self.replicas] + ([self.primary] if self.primary else [])
+        await self.start()
+        for pool in old:
+            # Queries in flight on the old pools finish; close() waits for their release.
+            task = asyncio.get_running_loop().create_task(pool.close())
+            task.add_done_callback(lambda t: t.exception())
+        log.warning("database credentials reloaded from the secret after an auth failure")
+        return True
+
     async def _run(self, role: Role, pool: asyncpg.Pool, fn: Callable[[Any], Awaitable[T]]) -> T:
-        async with pool.acquire(timeout=self.settings.db_connect_timeout_seconds) as conn:
+        try:
+            async with pool.acquire(timeout=self.settings.db_connect_timeout_seconds) as conn:
+                self.metrics.db_queries.labels(role=role).inc()
+                return await fn(conn)
+        except AUTH_ERRORS:
+            if not await self.reload_credentials():
+                raise
+        # Retry once on the rebuilt pool for the same role.
+        fresh = self.primary if role == "primary" or not self.replicas else self.replicas[0].pool
+        assert fresh is not None
+        async with fresh.acquire(timeout=self.settings.db_connect_timeout_seconds) as conn:
             self.metrics.db_queries.labels(role=role).inc()
             return await fn(conn)
 
@@ -110,7 +145,13 @@ class Database:
                     redact(replica.url),
                     type(exc).__name__,
                 )
-        return await self.write(fn)
+        assert self.primary is not None, "Database.start() was not awaited"
+        try:
+            return await self._run("primary", self.primary, fn)
+        except CONNECTION_ERRORS:
+            # A pooled connection the server dropped (restart, failover, rotation) fails
+            # once; a read is safe to retry on a fresh connection. Writes are not retried.
+            return await self._run("primary", self.primary, fn)
 
     async def write(self, fn: Callable[[Any], Awaitable[T]]) -> T:
         """Run one query on the primary (writes, and reads that must see the latest write)."""

@@ -202,3 +202,56 @@ async def test_concurrent_reads_coalesce_even_with_redis_down(app_client, server
         assert db_queries(app)["replica"] == 1
         assert metric(app, "movies_cache_coalesced_total") == 99
         assert metric(app, "movies_cache_errors_total") == 1
+
+
+async def test_rotated_db_password_is_reloaded_from_the_secret(app_client, servers) -> None:
+    """RDS rotates its managed master secret; the app re-reads it on an auth failure."""
+    import asyncpg
+    import boto3
+    from moto import mock_aws
+    from movies_api.aws_secrets import resolve_secrets
+
+    admin = await asyncpg.connect(servers.primary.url())
+    try:
+        await admin.execute("DROP ROLE IF EXISTS rotating")
+        await admin.execute("CREATE ROLE rotating LOGIN PASSWORD 'first-pw'")
+        await admin.execute("GRANT SELECT ON ALL TABLES IN SCHEMA public TO rotating")
+        bare = f"postgresql://127.0.0.1:{servers.primary.port}/movies"
+        with mock_aws():
+            sm = boto3.client("secretsmanager", region_name="us-east-1")
+            arn = sm.create_secret(
+                Name="rds-managed",
+                SecretString=json.dumps({"username": "rotating", "password": "first-pw"}),
+            )["ARN"]
+            settings, _ = resolve_secrets(
+                servers.settings(
+                    MOVIES_DATABASE_URL=bare,
+                    MOVIES_DATABASE_READER_URLS="",
+                    MOVIES_CACHE_ENABLED="false",
+                    MOVIES_DB_SECRET_ARN=arn,
+                )
+            )
+            async with app_client(settings) as (client, app):
+                assert (await client.get("/movies/1")).status_code == 200
+                # rotation: new password in the role and the secret, old sessions dropped
+                await admin.execute("ALTER ROLE rotating PASSWORD 'second-pw'")
+                sm.put_secret_value(
+                    SecretId=arn,
+                    SecretString=json.dumps({"username": "rotating", "password": "second-pw"}),
+                )
+                await admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE usename = 'rotating'"
+                )
+                r = await client.get("/movies/2")
+                assert r.status_code == 200, r.text
+                assert app.state.movies.db.settings.database_url.startswith(
+                    "postgresql://rotating:second-pw@"
+                )
+    finally:
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'rotating'"
+        )
+        await admin.execute("DROP OWNED BY rotating")
+        await admin.execute("DROP ROLE IF EXISTS rotating")
+        await admin.close()
