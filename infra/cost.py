@@ -55,14 +55,14 @@ class PriceTable:
         """Monthly USD for ``quantity`` units of a row, and the arithmetic as text."""
         row = self.row(row_id, why)
         if "tiers" not in row:
-            return quantity * row["usd"], f"{_num(quantity)} {row['unit']} x ${row['usd']:g}"
+            return quantity * row["usd"], f"{_num(quantity)} {row['unit']} x {usd_text(row['usd'])}"
         total, done, parts = 0.0, 0.0, []
         for tier in row["tiers"]:
             cap = math.inf if tier["upto_gb"] is None else tier["upto_gb"]
             take = max(0.0, min(quantity, cap) - done)
             if take > 0:
                 total += take * tier["usd"]
-                parts.append(f"{_num(take)} GB x ${tier['usd']:g}")
+                parts.append(f"{_num(take)} GB x {usd_text(tier['usd'])}")
             done = max(done, min(quantity, cap))
         return total, " + ".join(parts) or f"0 {row['unit']}"
 
@@ -76,6 +76,11 @@ def load_prices(path: Path = PRICES) -> PriceTable:
         if "usd" not in row and "tiers" not in row:
             raise CostError(f"price row {row_id!r} has neither 'usd' nor 'tiers'")
     return PriceTable(rows=doc["prices"], free=doc.get("free") or {})
+
+
+def usd_text(x: float) -> str:
+    """A unit price without scientific notation: 0.000001 -> '$0.000001'."""
+    return "$" + (f"{x:.7f}".rstrip("0").rstrip(".") if x < 1 else f"{x:g}")
 
 
 def _num(x: float) -> str:

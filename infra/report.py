@@ -286,6 +286,7 @@ def _env() -> Environment:
         "—" if x is None else (f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.3g}")
     )
     env.filters["short_type"] = diff.short_type
+    env.filters["usd"] = cost.usd_text
     env.filters["describe"] = diff.describe
     return env
 
@@ -303,6 +304,11 @@ def render(rows: list[StageRow], out: Path = OUT) -> tuple[Path, Path]:
         "capacity_rows": capacity_rows,
         "cost_parts": cost_parts,
     }
+    table = cost.load_prices()
+    used = sorted(
+        {ln.row for r in rows for sc in (r.dev, r.prod_today, r.prod_target) for ln in sc.lines}
+    )
+    ctx["prices"] = [(row_id, table.rows[row_id]) for row_id in used]
     html = out / "index.html"
     md = out / "report.md"
     html.write_text(env.get_template("report.html.j2").render(**ctx))

@@ -83,3 +83,14 @@ def test_report_renders_every_stage_from_real_plans(real_plans, tmp_path) -> Non
     lines = [ln for r in rows for ln in (*r.prod_today.lines, *r.dev.lines)]
     assert lines and all(ln.row in table.rows for ln in lines)
     assert all(re.search(r"\$[\d,.]+$", ln.how) for ln in lines)
+
+
+def test_report_lists_every_price_row_it_uses(tmp_path) -> None:
+    rows = report.collect(crafted_plans(), tmp_path)
+    html_path, md_path = report.render(rows, tmp_path)
+    html, md = html_path.read_text(), md_path.read_text()
+    used = {ln.row for r in rows for ln in (*r.dev.lines, *r.prod_today.lines)}
+    assert used
+    for row_id in used:
+        assert f"<code>{row_id}</code></td><td>" in html.split('id="prices"')[1], row_id
+        assert f"| `{row_id}` |" in md.split("## Price rows used")[1], row_id
