@@ -50,7 +50,7 @@ class Stage:
     network: Network
     security: Security
     release: Release
-    observability: Observability
+    observability: Observability | None = None  # declared last: it watches everything
     endpoints: PrivateEndpoints | None = None
     storage: MediaStorage | None = None
     database: Database | None = None
@@ -259,7 +259,6 @@ def declare_stage(
         network=network,
         security=security,
         release=release,
-        observability=None,  # type: ignore[arg-type]  # set below, once compute exists
         endpoints=endpoints,
         storage=storage,
         database=database,
@@ -412,9 +411,10 @@ def export_outputs(stage: Stage) -> dict[str, Any]:
         "stage": config.stage.name,
         "environment": config.env.name,
         "vpc_id": stage.network.vpc_id,
-        "sns_topic_arn": stage.observability.topic_arn,
-        "alarm_names": stage.observability.alarm_names,
     }
+    if stage.observability is not None:
+        out["sns_topic_arn"] = stage.observability.topic_arn
+        out["alarm_names"] = stage.observability.alarm_names
     if stage.box is not None:
         out["instance_id"] = stage.box.instance_id
         out["public_ip"] = stage.box.public_ip
