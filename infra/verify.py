@@ -557,7 +557,10 @@ def check_alarms(clients: Clients, outputs: Mapping[str, Any], cfg: StackConfig,
         cw = clients("cloudwatch", region)
         wanted = [n for n in names if n not in found]
         for i in range(0, len(wanted), 100):  # DescribeAlarms takes at most 100 names
-            for alarm in cw.describe_alarms(AlarmNames=wanted[i : i + 100])["MetricAlarms"]:
+            page = cw.describe_alarms(
+                AlarmNames=wanted[i : i + 100], AlarmTypes=["MetricAlarm", "CompositeAlarm"]
+            )
+            for alarm in page.get("MetricAlarms", []) + page.get("CompositeAlarms", []):
                 found[alarm["AlarmName"]] = alarm
     findings = []
     for name in names:
