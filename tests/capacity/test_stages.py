@@ -88,8 +88,10 @@ def test_read_replicas_fails_at_5x_on_the_app_tier_that_the_edge_offloads(prod) 
     assert any(tier == "app" for tier, _ in short(sc))
     rr_alb = next(c for c in sc.checks if c.tier == "alb")
     edge_alb = next(c for c in prod["edge"].checks if c.tier == "alb")
-    # CloudFront answers cacheable anonymous requests: the origin sees well under 60%.
-    assert edge_alb.load_target < 0.6 * rr_alb.load_target
+    # CloudFront answers cacheable anonymous requests: less reaches the origin and the same
+    # app tier has more room (by how much depends on the measured edge hit ratio).
+    assert edge_alb.load_target < 0.75 * rr_alb.load_target
+    assert headroom(prod["edge"], "app", "cpu") > headroom(sc, "app", "cpu") + 0.2
 
 
 def test_edge_fails_at_5x_and_scale_5x_fixes_every_shortfall(prod) -> None:
