@@ -178,7 +178,11 @@ class CpuMark:
         with it, so `lab` is a lower bound."""
         total = self.total - before.total
         if total <= 0:
-            return {"lab": None, "other": None}
+            return {"lab": None, "other": None, "lab_cpu_seconds": None}
         lab = max(0, self.lab - before.lab)
         busy = self.busy - before.busy
-        return {"lab": round(lab / total, 3), "other": round(max(0, busy - lab) / total, 3)}
+        return {
+            "lab": round(lab / total, 3),
+            "other": round(max(0, busy - lab) / total, 3),
+            "lab_cpu_seconds": round(lab / os.sysconf("SC_CLK_TCK"), 2),
+        }

@@ -31,6 +31,7 @@ def test_bench_of_the_cached_stage_writes_figures(lab_root, tmp_path):
     assert {t["target"] for t in report["targets"]} == {"DB reads per request at cached"}
     assert set(row["last_quarter"]) == {"db_reads_per_request", "cache_hit_ratio", "edge_hit_ratio"}
     assert 0 < row["cpu_share"]["lab"] <= 1
+    assert row["requests_per_lab_cpu_second"] > 0
     assert row["primary_top_statements"][0]["calls"] > 0
     assert report["machine"]["cores"] >= 1
     # The bench took its stage down again.

@@ -80,8 +80,13 @@ def test_timeline_and_recovery():
 
 def test_targets_report_met_and_not_met_with_the_figure():
     rows = [
-        {"stage": "split-db", "rps": 100.0},
-        {"stage": "cached", "rps": 250.0, "db_reads_per_request": 0.05},
+        {"stage": "split-db", "rps": 100.0, "requests_per_lab_cpu_second": 200.0},
+        {
+            "stage": "cached",
+            "rps": 250.0,
+            "db_reads_per_request": 0.05,
+            "requests_per_lab_cpu_second": 700.0,
+        },
         {"stage": "read-replicas", "replica_read_share": 0.97},
         {"stage": "edge", "edge_hit_ratio": 0.5},
     ]
@@ -89,5 +94,7 @@ def test_targets_report_met_and_not_met_with_the_figure():
     assert got["DB reads per request at cached"]["met"] is True
     ratio = got["cached / split-db throughput"]
     assert ratio["figure"] == 2.5 and ratio["met"] is False
+    per_cpu = got["cached / split-db, requests per lab CPU-second (contention-independent)"]
+    assert per_cpu["figure"] == 3.5 and per_cpu["met"] is True
     assert got["DB reads served by replicas"]["met"] is True
     assert got["anonymous requests answered by the edge"]["met"] is False
