@@ -90,18 +90,24 @@ class Cache:
         jitter = self.settings.cache_ttl_jitter
         return base * random.uniform(1 - jitter, 1 + jitter)
 
-    def _encode(self, value: Any, negative: bool) -> tuple[bytes, int]:
-        if negative:
+    def _base_ttl(self, key: str) -> int:
+        # Search pages are many, cheap to rebuild and retired by writes anyway: shorter TTL.
+        if key.startswith("search:"):
+            return self.settings.search_ttl_seconds
+        return self.settings.cache_ttl_seconds
+
+    def _encode(self, key: str, value: Any) -> tuple[bytes, int]:
+        if value is None:
             soft = self._ttl(self.settings.cache_negative_ttl_seconds)
             hard = soft
         else:
-            soft = self._ttl(self.settings.cache_ttl_seconds)
+            soft = self._ttl(self._base_ttl(key))
             hard = soft + self.settings.cache_stale_seconds
         body = json.dumps({"s": time.time() + soft, "v": value}, separators=(",", ":"))
         return body.encode(), max(1, int(hard * 1000))
 
     async def _store(self, key: str, value: Any) -> None:
-        body, ttl_ms = self._encode(value, value is None)
+        body, ttl_ms = self._encode(key, value)
         assert self.client is not None
         await self.client.set(key, body, px=ttl_ms)
 

@@ -36,7 +36,6 @@ class Settings:
     redis_timeout_seconds: float = 0.25
     redis_breaker_seconds: float = 5.0
     replica_retry_seconds: float = 10.0
-    db_pool_min: int = 1
     db_pool_max: int = 10
     db_connect_timeout_seconds: float = 3.0
     http_max_age: int = 60
@@ -144,13 +143,6 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_db: bool = True)
     s3_endpoint = env.get("MOVIES_S3_ENDPOINT_URL", "").strip()
     if s3_endpoint:
         _url("MOVIES_S3_ENDPOINT_URL", s3_endpoint, ("https", "http"))
-    pool_min = _int(env, "MOVIES_DB_POOL_MIN", 1, 0, 100)
-    pool_max = _int(env, "MOVIES_DB_POOL_MAX", 10, 1, 200)
-    if pool_min > pool_max:
-        raise SettingsError(
-            f"MOVIES_DB_POOL_MIN={pool_min} exceeds MOVIES_DB_POOL_MAX={pool_max}; "
-            "allowed MIN <= MAX"
-        )
     return Settings(
         database_url=db_url,
         reader_urls=readers,
@@ -167,8 +159,9 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_db: bool = True)
         redis_timeout_seconds=_float(env, "MOVIES_REDIS_TIMEOUT_SECONDS", 0.25, 0.01, 10.0),
         redis_breaker_seconds=_float(env, "MOVIES_REDIS_BREAKER_SECONDS", 5.0, 0.0, 300.0),
         replica_retry_seconds=_float(env, "MOVIES_REPLICA_RETRY_SECONDS", 10.0, 0.0, 600.0),
-        db_pool_min=pool_min,
-        db_pool_max=pool_max,
+        # Pools open connections lazily (min 0), so a database that is down at boot does
+        # not stop the service from starting; this caps each pool.
+        db_pool_max=_int(env, "MOVIES_DB_POOL_MAX", 10, 1, 200),
         db_connect_timeout_seconds=_float(env, "MOVIES_DB_CONNECT_TIMEOUT_SECONDS", 3.0, 0.1, 60),
         http_max_age=_int(env, "MOVIES_HTTP_MAX_AGE", 60, 0, 86400),
         http_stale_while_revalidate=_int(env, "MOVIES_HTTP_STALE_WHILE_REVALIDATE", 30, 0, 86400),

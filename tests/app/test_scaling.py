@@ -255,3 +255,24 @@ async def test_rotated_db_password_is_reloaded_from_the_secret(app_client, serve
         await admin.execute("DROP OWNED BY rotating")
         await admin.execute("DROP ROLE IF EXISTS rotating")
         await admin.close()
+
+
+async def test_search_pages_use_the_search_ttl(servers, flush_redis) -> None:
+    settings = servers.settings(
+        MOVIES_CACHE_TTL_SECONDS="1000",
+        MOVIES_SEARCH_TTL_SECONDS="10",
+        MOVIES_CACHE_TTL_JITTER="0",
+        MOVIES_CACHE_STALE_SECONDS="5",
+        MOVIES_CACHE_NEGATIVE_TTL_SECONDS="3",
+    )
+    cache = Cache(settings, Metrics(), make_redis(settings))
+    try:
+        await cache.set("search:0:q=x", {"items": []})
+        await cache.set("movie:1", {"id": 1})
+        await cache.set("movie:2", None)
+        assert cache.client is not None
+        assert 14_000 < await cache.client.pttl("search:0:q=x") <= 15_000  # 10 + 5 stale
+        assert 1_004_000 < await cache.client.pttl("movie:1") <= 1_005_000
+        assert 2_000 < await cache.client.pttl("movie:2") <= 3_000  # 404s: no stale window
+    finally:
+        await cache.close()
