@@ -1,14 +1,15 @@
 """Measure PostgreSQL and Redis throughput per vCPU on this machine (127.0.0.1 only).
 
-`python -m infra.capacity_data.measure [--rows N] [--seconds S]` starts a throwaway
-PostgreSQL 15 and redis-server on free loopback ports, runs pgbench with three custom
-scripts (primary-key read of a ~2 kB movie document, a full-text search page of 20, a
-single-row update) and redis-benchmark GET/SET with 2.4 kB values, prints the figures
-and writes them to ``infra/capacity_data/measured.json``. The capacity model reads that
-file; it never invents these numbers.
+`python -m infra.capacity_data.measure [--rows N] [--seconds S] [--repeat R]` starts a
+throwaway PostgreSQL and redis-server on free loopback ports, runs pgbench with four custom
+scripts (primary-key read of a ~2 kB movie document; a full-text search page of 20 over two
+selectivities; a single-row update) and redis-benchmark GET/SET with 2.4 kB values, each R
+times, and writes the median of each (and every run) to ``infra/capacity_data/measured.json``.
+The capacity model reads that file; it never invents these numbers.
 
-The load generators run on the same two vCPUs as the servers, so the per-vCPU figures
-are pessimistic (a real client runs elsewhere): the model errs on the safe side.
+The load generators run on the same vCPUs as the servers, so the per-vCPU figures are
+pessimistic (a real client runs elsewhere): the model errs on the safe side. On a shared
+machine single runs vary by tens of percent, hence the repeats and the median.
 """
 
 from __future__ import annotations
@@ -21,14 +22,18 @@ import platform
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 OUT = Path(__file__).with_name("measured.json")
+VOCABULARY = 5000  # title words: each matches ~rows * 3 / VOCABULARY movies
 WIDE = 100  # tokens in the wide vocabulary: each matches rows / WIDE movies
 
 SCHEMA = """
@@ -40,13 +45,12 @@ CREATE TABLE movies (
   doc jsonb NOT NULL,
   tsv tsvector GENERATED ALWAYS AS (to_tsvector('simple', title)) STORED
 );
--- titles: three words from a 5,000-word vocabulary (a word matches ~rows*3/5000 movies)
--- plus one of {wide} tokens (matches rows/{wide}), to measure search cost against matches;
--- doc pads to ~2 kB like a movie document
+-- titles: three words of the vocabulary plus one wide token, to measure search cost
+-- against the number of matched rows; doc pads to ~2 kB like a movie document
 INSERT INTO movies (id, title, year, popularity, doc)
 SELECT g,
-       'w' || (g * 7919 % 5000) || ' w' || (g * 104729 % 5000) || ' w' || (g * 1299709 % 5000)
-         || ' c' || (g % {wide}),
+       'w' || (g * 7919 % {vocabulary}) || ' w' || (g * 104729 % {vocabulary})
+         || ' w' || (g * 1299709 % {vocabulary}) || ' c' || (g % {wide}),
        1900 + g % 125,
        (g * 2654435761 % 1000000) / 1000.0,
        jsonb_build_object('id', g, 'overview', repeat(md5(g::text), 56))
@@ -55,22 +59,16 @@ CREATE INDEX movies_tsv ON movies USING gin (tsv);
 CREATE INDEX movies_year ON movies (year);
 """
 
+SEARCH = (
+    "SELECT id, title, year FROM movies WHERE tsv @@ to_tsquery('simple', '{prefix}' || :t)"
+    " ORDER BY popularity DESC LIMIT 20;\n"
+)
 SCRIPTS = {
     "point_read": "\\set id random(1, {rows})\nSELECT doc FROM movies WHERE id = :id;\n",
-    "search": (
-        "\\set w random(0, 4999)\n"
-        "SELECT id, title, year FROM movies WHERE tsv @@ to_tsquery('simple', 'w' || :w)"
-        " ORDER BY popularity DESC LIMIT 20;\n"
-    ),
-    "search_wide": (
-        "\\set c random(0, {wide_max})\n"
-        "SELECT id, title, year FROM movies WHERE tsv @@ to_tsquery('simple', 'c' || :c)"
-        " ORDER BY popularity DESC LIMIT 20;\n"
-    ),
-    "write": (
-        "\\set id random(1, {rows})\n"
-        "UPDATE movies SET popularity = popularity + 1 WHERE id = :id;\n"
-    ),
+    "search": "\\set t random(0, {vocabulary_max})\n" + SEARCH.format(prefix="w"),
+    "search_wide": "\\set t random(0, {wide_max})\n" + SEARCH.format(prefix="c"),
+    "write": "\\set id random(1, {rows})\n"
+    "UPDATE movies SET popularity = popularity + 1 WHERE id = :id;\n",
 }
 
 
@@ -87,185 +85,153 @@ def pg_bin(name: str) -> str:
     return found[-1]
 
 
-def as_postgres(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
-    prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    done = subprocess.run(prefix + cmd, text=True, capture_output=True, **kw)  # type: ignore[call-overload]
+def _as_postgres(cmd: list[str]) -> list[str]:
+    # PostgreSQL refuses to run as root.
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+def run(cmd: list[str]) -> str:
+    done = subprocess.run(cmd, text=True, capture_output=True, check=False)
     if done.returncode != 0:
-        raise SystemExit(f"error: {cmd[0]} failed: {done.stderr.strip()[-400:]}")
-    return done
+        raise SystemExit(f"error: {Path(cmd[0]).name} failed: {done.stderr.strip()[-400:]}")
+    return done.stdout
 
 
-def measure_postgres(rows: int, seconds: int) -> dict[str, float]:
+def _own(path: Path) -> None:
+    if os.geteuid() == 0:
+        shutil.chown(path, "postgres")
+
+
+@contextmanager
+def postgres(rows: int) -> Iterator[list[str]]:
+    """A loaded throwaway server; yields psql/pgbench connection arguments."""
     tmp = Path(tempfile.mkdtemp(prefix="capacity-pg-"))
-    shutil.chown(tmp, "postgres") if os.geteuid() == 0 else None
+    _own(tmp)
     data, port = tmp / "data", free_port()
-    as_postgres([pg_bin("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"])
-    as_postgres(
-        [
-            pg_bin("pg_ctl"),
-            "-D",
-            str(data),
-            "-l",
-            str(tmp / "log"),
-            "-w",
-            "start",
-            "-o",
-            f"-p {port} -k {tmp} -c listen_addresses=127.0.0.1 -c shared_buffers=512MB",
-        ]
-    )
+    options = f"-p {port} -k {tmp} -c listen_addresses=127.0.0.1 -c shared_buffers=512MB"
     try:
+        run(_as_postgres([pg_bin("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"]))
+        run(_as_postgres([pg_bin("pg_ctl"), "-D", str(data), "-l", str(tmp / "log"), "-w",
+                          "start", "-o", options]))  # fmt: skip
         conn = ["-h", "127.0.0.1", "-p", str(port), "-U", "postgres"]
-        as_postgres(
-            [
-                "psql",
-                *conn,
-                "-q",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-c",
-                SCHEMA.format(rows=rows, wide=WIDE),
-            ]
-        )
-        as_postgres(["psql", *conn, "-q", "-c", "VACUUM ANALYZE movies"])
-        tps: dict[str, float] = {}
-        for name, body in SCRIPTS.items():
-            script = tmp / f"{name}.sql"
-            script.write_text(body.format(rows=rows, wide_max=WIDE - 1))
-            shutil.chown(script, "postgres") if os.geteuid() == 0 else None
-            out = as_postgres(
-                [
-                    "pgbench",
-                    *conn,
-                    "-n",
-                    "-M",
-                    "prepared",
-                    "-c",
-                    "4",
-                    "-j",
-                    "2",
-                    "-T",
-                    str(seconds),
-                    "-f",
-                    str(script),
-                    "postgres",
-                ]
-            ).stdout
-            match = re.search(r"tps = ([0-9.]+)", out)
-            if not match:
-                raise SystemExit(f"error: pgbench printed no tps for {name}: {out[-300:]}")
-            tps[name] = float(match.group(1))
-        return tps
+        schema = SCHEMA.format(rows=rows, vocabulary=VOCABULARY, wide=WIDE)
+        run(_as_postgres(["psql", *conn, "-q", "-v", "ON_ERROR_STOP=1", "-c", schema]))
+        run(_as_postgres(["psql", *conn, "-q", "-c", "VACUUM ANALYZE movies"]))
+        yield conn
     finally:
-        subprocess.run(
-            (["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else [])
-            + [pg_bin("pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
-            capture_output=True,
-            check=False,
-        )
+        stop = [pg_bin("pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]
+        subprocess.run(_as_postgres(stop), capture_output=True, check=False)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def measure_redis(requests: int) -> dict[str, float]:
+def pgbench(conn: list[str], name: str, rows: int, seconds: int) -> float:
+    script = Path(tempfile.mkdtemp(prefix="capacity-pgbench-")) / f"{name}.sql"
+    try:
+        script.write_text(
+            SCRIPTS[name].format(rows=rows, vocabulary_max=VOCABULARY - 1, wide_max=WIDE - 1)
+        )
+        _own(script.parent)
+        _own(script)
+        bench = ["pgbench", *conn, "-n", "-M", "prepared", "-c", "4", "-j", "2",
+                 "-T", str(seconds), "-f", str(script), "postgres"]  # fmt: skip
+        out = run(_as_postgres(bench))
+    finally:
+        shutil.rmtree(script.parent, ignore_errors=True)
+    match = re.search(r"tps = ([0-9.]+)", out)
+    if not match:
+        raise SystemExit(f"error: pgbench printed no tps for {name}: {out[-300:]}")
+    return float(match.group(1))
+
+
+@contextmanager
+def redis() -> Iterator[int]:
     port = free_port()
     server = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
     try:
         for _ in range(50):
-            if (
-                subprocess.run(
-                    ["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True
-                ).stdout.strip()
-                == "PONG"
-            ):
+            ping = subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True)
+            if ping.stdout.strip() == b"PONG":
                 break
             time.sleep(0.1)
-        out = subprocess.run(
-            [
-                "redis-benchmark",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "-t",
-                "set,get",
-                "-n",
-                str(requests),
-                "-c",
-                "50",
-                "-d",
-                "2400",
-                "-r",
-                "100000",
-                "--csv",
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-        ops: dict[str, float] = {}
-        for line in out.splitlines():
-            cells = [c.strip('"') for c in line.split(",")]
-            if cells[0] in {"SET", "GET"}:
-                ops[cells[0].lower()] = float(cells[1])
-        return ops
+        yield port
     finally:
         server.terminate()
         server.wait(timeout=10)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m infra.capacity_data.measure")
-    parser.add_argument("--rows", type=int, default=200_000)
-    parser.add_argument("--seconds", type=int, default=10, help="per pgbench script")
-    parser.add_argument("--redis-requests", type=int, default=200_000)
-    parser.add_argument("--out", type=Path, default=OUT, help=f"default {OUT}")
-    args = parser.parse_args(argv)
-    for name in ("rows", "seconds", "redis_requests"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} {getattr(args, name)}; allowed: >= 1")
-    vcpus = os.cpu_count() or 1
-    pg = measure_postgres(args.rows, args.seconds)
-    redis = measure_redis(args.redis_requests)
-    given = sys.argv[1:] if argv is None else argv
-    result = {
+def redis_benchmark(port: int, requests: int) -> dict[str, float]:
+    out = run(["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-t", "set,get",
+               "-n", str(requests), "-c", "50", "-d", "2400", "-r", "100000", "--csv"])  # fmt: skip
+    ops: dict[str, float] = {}
+    for line in out.splitlines():
+        cells = [c.strip('"') for c in line.split(",")]
+        if cells[0] in {"SET", "GET"}:
+            ops[cells[0].lower()] = float(cells[1])
+    return ops
+
+
+def measure(rows: int, seconds: int, redis_requests: int, repeat: int) -> dict[str, object]:
+    vcpus, load_before = os.cpu_count() or 1, os.getloadavg()[0]
+    pg_runs: dict[str, list[float]] = {name: [] for name in SCRIPTS}
+    with postgres(rows) as conn:
+        for _ in range(repeat):
+            for name in SCRIPTS:
+                pg_runs[name].append(pgbench(conn, name, rows, seconds))
+    redis_runs: dict[str, list[float]] = {"get": [], "set": []}
+    with redis() as port:
+        for _ in range(repeat):
+            for op, value in redis_benchmark(port, redis_requests).items():
+                redis_runs[op].append(value)
+    tps = {name: statistics.median(runs) for name, runs in pg_runs.items()}
+    return {
         "measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "command": " ".join(["python -m infra.capacity_data.measure", *given]),
         "host": {
             "vcpus": vcpus,
             "cpu": platform.processor() or platform.machine(),
+            "loadavg_1m_before": round(load_before, 2),
             "note": "load generators share these vCPUs with the servers",
         },
         "postgres": {
-            "rows": args.rows,
-            "seconds": args.seconds,
+            "rows": rows,
+            "seconds": seconds,
             "clients": 4,
+            "repeat": repeat,
             "search_matches": {
-                "search": round(args.rows * 3 / 5000),
-                "search_wide": round(args.rows / WIDE),
+                "search": round(rows * 3 / VOCABULARY),
+                "search_wide": round(rows / WIDE),
             },
-            "tps": pg,
-            "tps_per_vcpu": {k: round(v / vcpus, 1) for k, v in pg.items()},
+            "tps": tps,
+            "tps_runs": pg_runs,
+            "tps_per_vcpu": {name: round(value / vcpus, 1) for name, value in tps.items()},
         },
         "redis": {
             "value_bytes": 2400,
             "clients": 50,
-            "ops_per_s": redis,
+            "ops_per_s": {op: statistics.median(runs) for op, runs in redis_runs.items()},
+            "ops_runs": redis_runs,
             "note": "one redis-server thread; redis-benchmark on the other vCPU",
         },
     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infra.capacity_data.measure")
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--seconds", type=int, default=10, help="per pgbench run")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per figure (median kept)")
+    parser.add_argument("--redis-requests", type=int, default=200_000)
+    parser.add_argument("--out", type=Path, default=OUT, help=f"default {OUT}")
+    args = parser.parse_args(argv)
+    for name in ("rows", "seconds", "repeat", "redis_requests"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} {getattr(args, name)}; allowed: >= 1")
+    result = measure(args.rows, args.seconds, args.redis_requests, args.repeat)
+    given = sys.argv[1:] if argv is None else argv
+    result["command"] = " ".join(["python -m infra.capacity_data.measure", *given])
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     return 0

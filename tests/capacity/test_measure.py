@@ -15,7 +15,8 @@ from infra.capacity_data import measure
 @pytest.mark.skipif(shutil.which("redis-benchmark") is None, reason="redis-tools not installed")
 def test_measure_writes_positive_rates_for_every_query_kind(tmp_path: Path) -> None:
     out = tmp_path / "measured.json"
-    argv = ["--rows", "5000", "--seconds", "1", "--redis-requests", "2000", "--out", str(out)]
+    argv = ["--rows", "5000", "--seconds", "1", "--repeat", "2", "--redis-requests", "2000",
+            "--out", str(out)]  # fmt: skip
     assert measure.main(argv) == 0
     doc = json.loads(out.read_text())
     assert doc["command"].endswith("--out " + str(out))
@@ -24,6 +25,10 @@ def test_measure_writes_positive_rates_for_every_query_kind(tmp_path: Path) -> N
     assert set(per_vcpu) == {"point_read", "search", "search_wide", "write"}
     assert all(v > 0 for v in per_vcpu.values())
     assert doc["redis"]["ops_per_s"]["get"] > 0 and doc["redis"]["ops_per_s"]["set"] > 0
+    # Two runs per figure, the median kept.
+    assert all(len(runs) == 2 for runs in doc["postgres"]["tps_runs"].values())
+    for name, runs in doc["postgres"]["tps_runs"].items():
+        assert doc["postgres"]["tps"][name] == pytest.approx(sum(runs) / 2)
 
 
 def test_bad_arguments_are_one_line_errors(capsys) -> None:
