@@ -484,6 +484,30 @@ class Observability(pulumi.ComponentResource):
         self._alarms.append(alarm)
 
 
+KEY_ADMIN_ACTIONS = [
+    f"kms:{action}"
+    for action in (
+        "CancelKeyDeletion",
+        "DescribeKey",
+        "DisableKey",
+        "DisableKeyRotation",
+        "EnableKey",
+        "EnableKeyRotation",
+        "GetKeyPolicy",
+        "GetKeyRotationStatus",
+        "ListGrants",
+        "ListKeyPolicies",
+        "ListResourceTags",
+        "PutKeyPolicy",
+        "RevokeGrant",
+        "ScheduleKeyDeletion",
+        "TagResource",
+        "UntagResource",
+        "UpdateKeyDescription",
+    )
+]
+
+
 def _key_policy(account_id: str) -> str:
     return json.dumps(
         {
@@ -493,7 +517,10 @@ def _key_policy(account_id: str) -> str:
                     "Sid": "AccountAdministers",
                     "Effect": "Allow",
                     "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
-                    "Action": "kms:*",
+                    # Key administration only, not "kms:*": nobody in the account needs
+                    # to encrypt with this key (CloudWatch publishes, SNS decrypts), and
+                    # PutKeyPolicy stays so the account can never be locked out of it.
+                    "Action": KEY_ADMIN_ACTIONS,
                     "Resource": "*",
                 },
                 {
