@@ -35,6 +35,9 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.InterfaceError,
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.CannotConnectNowError,
+    # What asyncpg raises on a pooled connection the server terminated between queries
+    # ("cannot switch to state ...; another operation is in progress").
+    asyncpg.InternalClientError,
 )
 
 
@@ -119,7 +122,12 @@ class Database:
         try:
             async with pool.acquire(timeout=self.settings.db_connect_timeout_seconds) as conn:
                 self.metrics.db_queries.labels(role=role).inc()
-                return await fn(conn)
+                try:
+                    return await fn(conn)
+                except CONNECTION_ERRORS:
+                    # Never hand a broken connection back to the pool for the next caller.
+                    conn.terminate()
+                    raise
         except AUTH_ERRORS:
             if not await self.reload_credentials():
                 raise
