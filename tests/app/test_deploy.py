@@ -247,3 +247,44 @@ def test_build_without_wheelhouse_is_reproducible(tmp_path: Path) -> None:
     with tarfile.open(first) as tar:
         lock = tar.extractfile(f"{top}/requirements.lock").read().decode()
     assert "asyncpg==0.32.0" in lock and "starlette==1.10.0" in lock
+
+
+def test_built_wheel_installs_and_carries_its_migrations(tmp_path: Path) -> None:
+    import sys
+
+    target = _load_build().build(tmp_path / "out", wheelhouse=False)
+    with tarfile.open(target) as tar:
+        tar.extractall(tmp_path / "x", filter="data")
+    [wheel] = (tmp_path / "x").glob("*/movies_api-*.whl")
+    site = tmp_path / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-index",
+            "--target",
+            str(site),
+            str(wheel),
+        ],
+        check=True,
+    )
+    # From the installed copy only (cwd and PYTHONPATH away from app_image/).
+    probe = (
+        "import movies_api, movies_api.migrate as m; print(movies_api.__file__); "
+        "print([x.version for x in m.available_migrations()])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(site)},
+        check=True,
+    )
+    path, versions = out.stdout.splitlines()
+    assert path.startswith(str(site)) and versions == "[1, 2]"
+    assert (site / "bin" / "movies-api").exists()  # the unit's ExecStart entry point
