@@ -110,6 +110,17 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--out", default=None, help="results directory (default lab/results)")
     _movies_arg(bench)
     _load_args(bench, 20, 5)
+    bench.add_argument(
+        "--cache-warmup",
+        type=_positive_float("--cache-warmup", 300),
+        default=40,
+        help="warm-up seconds at stages with Redis (default 40)",
+    )
+    bench.add_argument(
+        "--cold-caches",
+        action="store_true",
+        help="start Redis empty at every stage (default: carried from the previous stage)",
+    )
     fault = sub.add_parser("fault", help="a fault injected mid-run, with its figure")
     fault.add_argument("kind", choices=("redis", "replica", "primary", "herd", "all"))
     fault.add_argument("--herd-size", type=_int_between("--herd-size", 2, 1000), default=200)
@@ -160,6 +171,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             args.client,
             args.env,
             not args.no_pin,
+            cache_warmup=args.cache_warmup,
+            carry_cache=not args.cold_caches,
         )
         report = bench(
             args.stages or BENCH_STAGES,

@@ -13,9 +13,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from lab import observe, stack
+from lab import observe, redis_server, stack
 from lab.load import LoadConfig, Mix, RequestMaker, run_with_progress
-from lab.state import REPO, Registry
+from lab.state import REPO, Registry, lab_dir
 from lab.stats import EDGE_HITS, summarize
 
 RESULTS = REPO / "lab" / "results"
@@ -33,6 +33,10 @@ class BenchSettings:
     client: str = "raw"
     env: str = "prod"
     pin: bool = True
+    # Stages with a cache get a longer warm-up, and Redis keeps its contents from one
+    # cached stage to the next (a stage change is a `pulumi up` that keeps ElastiCache).
+    cache_warmup: float = 40.0
+    carry_cache: bool = True
 
 
 def machine() -> dict[str, Any]:
@@ -128,8 +132,19 @@ def _round(value: float | None, digits: int) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def measure_stage(stage: str, bs: BenchSettings, say=print, quiet: bool = False) -> dict:
-    reg = stack.up(stage, bs.movies, bs.env, bs.pin, say=say)
+def measure_stage(
+    stage: str,
+    bs: BenchSettings,
+    say=print,
+    quiet: bool = False,
+    carry: Path | None = None,
+) -> dict:
+    """Up, load, figures, down. With `carry`, Redis starts from that RDB if it exists and
+    leaves its contents there at the end."""
+    preload = carry if carry is not None and carry.is_file() else None
+    reg = stack.up(stage, bs.movies, bs.env, bs.pin, say=say, redis_preload=preload)
+    cached = bool(reg.endpoints.get("redis_port"))
+    warmup = bs.cache_warmup if cached else bs.warmup
     try:
         readers, writers = stack.load_keys(bs.movies)
         mix = Mix.from_workload()
@@ -137,7 +152,7 @@ def measure_stage(stage: str, bs: BenchSettings, say=print, quiet: bool = False)
         config = LoadConfig(
             base_url=reg.endpoints["entry"],
             duration=bs.duration,
-            warmup=bs.warmup,
+            warmup=warmup,
             concurrency=bs.concurrency,
             client=bs.client,
             follow_media=True,
@@ -153,12 +168,12 @@ def measure_stage(stage: str, bs: BenchSettings, say=print, quiet: bool = False)
         def mark_late() -> None:
             marks["late"] = observe.snapshot(reg)
 
-        late_at = bs.warmup + bs.duration * (1 - LATE_SHARE)
+        late_at = warmup + bs.duration * (1 - LATE_SHARE)
         result = run_with_progress(
             config,
             maker,
             stage,
-            events=[(bs.warmup, mark_start), (late_at, mark_late)],
+            events=[(warmup, mark_start), (late_at, mark_late)],
             quiet=quiet,
         )
         cpu_after = observe.CpuMark.take(pgids)
@@ -168,6 +183,12 @@ def measure_stage(stage: str, bs: BenchSettings, say=print, quiet: bool = False)
         row["last_quarter"] = window_figures(
             [s for s in result.samples if s.start >= late_from], after.minus(marks["late"])
         )
+        row["warmup_seconds"] = warmup
+        row["redis_preloaded_keys"] = int(reg.endpoints.get("redis_preloaded_keys", 0))
+        if cached and carry is not None:
+            row["redis_keys_at_end"] = redis_server.snapshot(
+                reg.endpoints["redis_port"], Path(reg.path.parent) / "run" / "redis", carry
+            )
         row["cpu_share"] = cpu_after.shares(cpu["before"])
         # Requests per CPU-second the lab (servers + load generator) burnt: unlike rps, it
         # does not move with what else the machine runs meanwhile.
@@ -326,8 +347,14 @@ def table_text(report: dict[str, Any]) -> str:
     console.print(targets_table)
     settings = report["settings"]
     console.print(
-        f"load: {settings['duration']:.0f}s measured after {settings['warmup']:.0f}s warm-up "
-        f"per stage, {settings['concurrency']} closed-loop connections ({settings['client']} "
+        f"load: {settings['duration']:.0f}s measured per stage after a warm-up of "
+        f"{settings['warmup']:.0f}s ({settings['cache_warmup']:.0f}s at stages with Redis"
+        + (
+            ", whose contents carry over from the previous cached stage"
+            if settings["carry_cache"]
+            else ", which starts empty at every stage"
+        )
+        + f"), {settings['concurrency']} closed-loop connections ({settings['client']} "
         f"client), {settings['movies']:,} movies, Zipf s={settings['mix']['zipf_s']}; "
         "the load generator shares the 2 cores with the servers it measures; CPU lab/other "
         "is the share of the machine's CPU time used by the lab and by everything else; "
@@ -345,9 +372,13 @@ def bench(
 ) -> dict[str, Any]:
     started = time.perf_counter()
     stack.ensure_template(bs.movies, say)
+    carry = None
+    if bs.carry_cache:
+        carry = lab_dir() / "cache" / "redis-carry.rdb"
+        carry.unlink(missing_ok=True)  # every bench starts from an empty cache
     rows = []
     for stage in stages:
-        rows.append(measure_stage(stage, bs, say, quiet))
+        rows.append(measure_stage(stage, bs, say, quiet, carry))
         r = rows[-1]
         say(
             f"  {stage}: {r['rps']:,.0f} rps, p50 {_fmt(r['p50_ms'], '.1f')} ms, "

@@ -9,12 +9,21 @@ from pathlib import Path
 from lab.procs import LOOPBACK, LabError, port_open, spawn, wait_until
 from lab.state import ProcessRecord, Registry
 
+RDB = "dump.rdb"
 
-def start(registry: Registry, name: str, port: int, workdir: Path) -> ProcessRecord:
+
+def start(
+    registry: Registry, name: str, port: int, workdir: Path, preload: Path | None = None
+) -> ProcessRecord:
+    """Start Redis empty, or with the contents of `preload` (an RDB snapshot; its keys keep
+    their absolute expiry times)."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise LabError("redis-server not found on PATH; install the redis-server package")
     workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / RDB).unlink(missing_ok=True)
+    if preload is not None:
+        shutil.copyfile(preload, workdir / RDB)
     record = spawn(
         registry,
         name,
@@ -32,6 +41,8 @@ def start(registry: Registry, name: str, port: int, workdir: Path) -> ProcessRec
             "no",
             "--dir",
             str(workdir),
+            "--dbfilename",
+            RDB,
             "--maxmemory",
             "512mb",
             "--maxmemory-policy",
@@ -42,6 +53,24 @@ def start(registry: Registry, name: str, port: int, workdir: Path) -> ProcessRec
     )
     wait_until(lambda: port_open(port), f"{name} on port {port}", 20, record)
     return record
+
+
+def dbsize(port: int) -> int:
+    import redis
+
+    return int(redis.Redis(host=LOOPBACK, port=port, socket_timeout=10).dbsize())
+
+
+def snapshot(port: int, workdir: Path, dest: Path) -> int:
+    """SAVE the dataset and copy the RDB to `dest`; returns the number of keys saved."""
+    import redis
+
+    client = redis.Redis(host=LOOPBACK, port=port, socket_timeout=30)
+    keys = int(client.dbsize())
+    client.save()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(workdir / RDB, dest)
+    return keys
 
 
 def url(port: int) -> str:

@@ -141,7 +141,10 @@ def up(
     pin_cpus: bool = True,
     say=print,
     service_overrides: dict[str, str] | None = None,
+    redis_preload: Path | None = None,
 ) -> Registry:
+    """Bring `stage` up; `redis_preload` is an RDB the stage's Redis starts with (the
+    bench carries the cache from one stage to the next, as `pulumi up` keeps ElastiCache)."""
     topo = topology(stage, env, pin=pin_cpus)
     root = lab_dir()
     reg = Registry.load(root)
@@ -155,7 +158,7 @@ def up(
     reg.endpoints = {"topology": asdict(topo), "movies": movies, "template": str(template)}
     reg.save()
     try:
-        _bring_up(reg, topo, template, run_dir, say, service_overrides or {})
+        _bring_up(reg, topo, template, run_dir, say, service_overrides or {}, redis_preload)
     except BaseException:
         say("bring-up failed; taking down what started")
         down(say=lambda _m: None)
@@ -164,7 +167,13 @@ def up(
 
 
 def _bring_up(
-    reg: Registry, topo: Topology, template: Path, run_dir: Path, say, overrides: dict[str, str]
+    reg: Registry,
+    topo: Topology,
+    template: Path,
+    run_dir: Path,
+    say,
+    overrides: dict[str, str],
+    redis_preload: Path | None,
 ) -> None:
     ep = reg.endpoints
     t = time.perf_counter()
@@ -189,7 +198,8 @@ def _bring_up(
     }
     if topo.redis:
         ep["redis_port"] = rport = free_port()
-        redis_server.start(reg, "redis", rport, run_dir / "redis")
+        redis_server.start(reg, "redis", rport, run_dir / "redis", redis_preload)
+        ep["redis_preloaded_keys"] = redis_server.dbsize(rport) if redis_preload else 0
         env["MOVIES_REDIS_URL"] = redis_server.url(rport)
     if topo.edge:
         ep["s3_port"] = sport = free_port()

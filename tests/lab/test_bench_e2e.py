@@ -14,7 +14,9 @@ pytestmark = pytest.mark.servers
 
 
 def test_bench_of_the_cached_stage_writes_figures(lab_root, tmp_path):
-    settings = BenchSettings(movies=300, duration=3, warmup=1, concurrency=8, env="dev")
+    settings = BenchSettings(
+        movies=300, duration=3, warmup=1, concurrency=8, env="dev", cache_warmup=1
+    )
     report = bench(("cached",), settings, out_dir=tmp_path, say=lambda _m: None, quiet=True)
     saved = json.loads((tmp_path / "bench.json").read_text())
     assert saved == report
@@ -37,3 +39,20 @@ def test_bench_of_the_cached_stage_writes_figures(lab_root, tmp_path):
     # The bench took its stage down again.
     assert all(group_members(p.pgid) == [] for p in Registry.load(lab_root).processes)
     assert Registry.load(lab_root).processes == []
+    # The first cached stage starts empty and leaves its keys for the next one.
+    assert row["redis_preloaded_keys"] == 0
+    assert row["redis_keys_at_end"] > 0
+    assert (lab_root / "cache" / "redis-carry.rdb").is_file()
+
+
+def test_the_next_cached_stage_starts_with_the_carried_cache(lab_root):
+    from lab.bench import measure_stage
+
+    settings = BenchSettings(
+        movies=300, duration=2, warmup=1, concurrency=4, env="dev", cache_warmup=1
+    )
+    carry = lab_root / "cache" / "carry-test.rdb"
+    first = measure_stage("cached", settings, say=lambda _m: None, quiet=True, carry=carry)
+    second = measure_stage("cached", settings, say=lambda _m: None, quiet=True, carry=carry)
+    assert first["redis_preloaded_keys"] == 0
+    assert 0 < first["redis_keys_at_end"] <= second["redis_preloaded_keys"] + 5
