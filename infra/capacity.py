@@ -256,9 +256,19 @@ def load_rates(capacity_file: Path = CAPACITY_FILE, root: Path = ROOT) -> tuple[
 
     bench = _bench_rows(root / str(doc.get("measured", {}).get("bench", "")))
     app_stage = str(doc["app"]["bench_stage"])
-    bench_rps = _positive(bench.get(app_stage), "rps")
+    row = bench.get(app_stage)
+    per_cpu_s = _positive(row, "requests_per_lab_cpu_second")
+    bench_rps = _positive(row, "rps")
     when = measured.get("measured_at", "?")
-    if bench_rps is not None:
+    if per_cpu_s is not None:
+        # Requests per CPU-second the lab's servers and load generator burnt: unlike rps it
+        # does not move with what else the shared machine runs meanwhile.
+        app_rate = per_cpu_s * per_aws_vcpu
+        app_source = (
+            f"measured: lab bench {app_stage} stage, {per_cpu_s:,.0f} requests per CPU-second "
+            "of the lab's servers + load generator = rps per vCPU"
+        )
+    elif bench_rps is not None:
         app_rate = bench_rps / lab_vcpus * per_aws_vcpu
         app_source = (
             f"measured: lab bench {app_stage} stage {bench_rps:,.0f} rps / {lab_vcpus:g} lab "

@@ -185,6 +185,13 @@ def _lab_root(tmp_path: Path, bench: dict | None) -> Path:
     return tmp_path
 
 
+def test_app_rate_prefers_requests_per_lab_cpu_second(tmp_path: Path) -> None:
+    bench = {"stages": [{"stage": "cached", "rps": 300.0, "requests_per_lab_cpu_second": 640.0}]}
+    rates, _ = load_rates(CAPACITY_FILE, _lab_root(tmp_path, bench))
+    assert rates.app_rps_per_vcpu == pytest.approx(640.0)
+    assert "640 requests per CPU-second" in rates.sources["app"]
+
+
 def test_app_rate_comes_from_the_bench_when_it_has_the_stage(tmp_path: Path) -> None:
     bench = {
         "stages": [

@@ -70,10 +70,11 @@ def test_load_balanced_fails_at_5x_on_db_reads_that_a_cache_absorbs(prod) -> Non
     sc = prod["load-balanced"]
     assert ("db-primary", "cpu (reads + writes)") in short(sc)
     cached = prod["cached"]
-    # The cache takes most reads off the primary: its load drops by more than half.
+    # The cache answers most key reads (measured) and half the searches (assumed); searches
+    # dominate the DB's cost, so the primary's load drops by at least 40%.
     before = next(c for c in sc.checks if c.measure == "cpu (reads + writes)")
     after = next(c for c in cached.checks if c.measure == "cpu (reads + writes)")
-    assert after.load_target < before.load_target / 2
+    assert after.load_target < 0.6 * before.load_target
 
 
 def test_cached_without_replicas_fails_at_5x_on_primary_reads(prod) -> None:
@@ -91,7 +92,9 @@ def test_read_replicas_fails_at_5x_on_the_app_tier_that_the_edge_offloads(prod) 
     # CloudFront answers cacheable anonymous requests: less reaches the origin and the same
     # app tier has more room (by how much depends on the measured edge hit ratio).
     assert edge_alb.load_target < 0.75 * rr_alb.load_target
-    assert headroom(prod["edge"], "app", "cpu") > headroom(sc, "app", "cpu") + 0.2
+    edge_app = prod["edge"].tier_headroom("target")["app"]
+    rr_app = sc.tier_headroom("target")["app"]
+    assert edge_app is not None and rr_app is not None and edge_app > rr_app + 0.2
 
 
 def test_edge_fails_at_5x_and_scale_5x_fixes_every_shortfall(prod) -> None:
