@@ -45,6 +45,15 @@ def _int_between(name: str, lo: int, hi: int):
     return parse
 
 
+def _service_setting(raw: str) -> tuple[str, str]:
+    name, sep, value = raw.partition("=")
+    if not sep or not name.startswith("MOVIES_") or not name[7:].replace("_", "").isalnum():
+        raise argparse.ArgumentTypeError(
+            f"--service-env: {raw!r} is not MOVIES_NAME=VALUE; allowed: a MOVIES_* setting"
+        )
+    return name, value
+
+
 def _stage_list(raw: str) -> tuple[str, ...]:
     names = tuple(s.strip() for s in raw.split(",") if s.strip())
     for name in names:
@@ -117,6 +126,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="warm-up seconds at stages with Redis (default 40)",
     )
     bench.add_argument(
+        "--service-env",
+        type=_service_setting,
+        action="append",
+        default=[],
+        metavar="MOVIES_X=VALUE",
+        help="a setting for every API process (repeatable), e.g. MOVIES_HTTP_MAX_AGE=600",
+    )
+    bench.add_argument(
         "--cold-caches",
         action="store_true",
         help="start Redis empty at every stage (default: carried from the previous stage)",
@@ -173,6 +190,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             not args.no_pin,
             cache_warmup=args.cache_warmup,
             carry_cache=not args.cold_caches,
+            service_env=tuple(args.service_env),
         )
         report = bench(
             args.stages or BENCH_STAGES,

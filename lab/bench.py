@@ -37,6 +37,8 @@ class BenchSettings:
     # cached stage to the next (a stage change is a `pulumi up` that keeps ElastiCache).
     cache_warmup: float = 40.0
     carry_cache: bool = True
+    # MOVIES_* settings given to every API process (experiments such as a longer max-age).
+    service_env: tuple[tuple[str, str], ...] = ()
 
 
 def machine() -> dict[str, Any]:
@@ -142,7 +144,15 @@ def measure_stage(
     """Up, load, figures, down. With `carry`, Redis starts from that RDB if it exists and
     leaves its contents there at the end."""
     preload = carry if carry is not None and carry.is_file() else None
-    reg = stack.up(stage, bs.movies, bs.env, bs.pin, say=say, redis_preload=preload)
+    reg = stack.up(
+        stage,
+        bs.movies,
+        bs.env,
+        bs.pin,
+        say=say,
+        service_overrides=dict(bs.service_env),
+        redis_preload=preload,
+    )
     cached = bool(reg.endpoints.get("redis_port"))
     warmup = bs.cache_warmup if cached else bs.warmup
     try:
