@@ -244,7 +244,7 @@ def declare_stage(
             stage=spec.name,
             region=env.region,
             account_id=account_id,
-            app_port=config.app_port,
+            app_port=config.service_port,
             local_postgres=spec.local_postgres,
             endpoints=_endpoints(config, database, cache, storage, edge),
             log_retention_days=env.log_retention_days,
@@ -418,7 +418,8 @@ def export_outputs(stage: Stage) -> dict[str, Any]:
     if stage.box is not None:
         out["instance_id"] = stage.box.instance_id
         out["public_ip"] = stage.box.public_ip
-        out["url"] = stage.box.public_ip.apply(lambda ip: f"http://{ip}:{config.app_port}")
+        # The box serves on port 80 (config.service_port): no port in the URL.
+        out["url"] = stage.box.public_ip.apply(lambda ip: f"http://{ip}")
     if stage.load_balancer is not None:
         lb = stage.load_balancer
         out["alb_arn"] = lb.alb_arn

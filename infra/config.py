@@ -30,7 +30,8 @@ STAGES: tuple[str, ...] = (
 ENVIRONMENTS: tuple[str, ...] = ("dev", "prod")
 NAT_STRATEGIES: tuple[str, ...] = ("none", "single", "per-az")
 PRICE_CLASSES: tuple[str, ...] = ("PriceClass_100", "PriceClass_200", "PriceClass_All")
-APP_PORT = 8000
+APP_PORT = 8000  # behind the ALB
+BOX_PORT = 80  # the single box faces the internet itself
 DB_PORT = 5432
 REDIS_PORT = 6379
 STACKS_DIR = Path(__file__).resolve().parent.parent / "stacks"
@@ -189,6 +190,12 @@ class StackConfig:
             "environment": self.env.name,
             "owner": self.env.owner,
         }
+
+    @property
+    def service_port(self) -> int:
+        """The port the service listens on: 80 on the single box, which viewers reach
+        directly (the unit's CAP_NET_BIND_SERVICE allows it), the app port behind an ALB."""
+        return BOX_PORT if self.stage.single_box is not None else self.app_port
 
     def physical_name(self, suffix: str) -> str:
         """Physical name of a stateful resource: project + environment, never the stage."""

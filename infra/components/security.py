@@ -22,7 +22,7 @@ HTTP, HTTPS = 80, 443
 class SecurityArgs:
     name_prefix: str
     vpc_id: pulumi.Input[str]
-    app_port: int
+    app_port: int  # the service port behind the ALB (the single box serves on 80)
     db_port: int
     redis_port: int
     load_balancer: bool  # an ALB fronts the app (else the single box is public)
@@ -66,8 +66,10 @@ class Security(pulumi.ComponentResource):
             self._egress(self.alb, "alb-to-app", args.app_port, group=self.app)
             self._ingress(self.app, "app-from-alb", args.app_port, group=self.alb)
         else:
-            # The single box answers the internet itself.
-            self._ingress(self.app, "app-from-internet", args.app_port, cidr="0.0.0.0/0")
+            # The single box answers the internet itself, on HTTP's port (the service binds
+            # 80 there). No 443: an ACM certificate cannot be installed on an instance, so
+            # the box has no TLS to offer; HTTPS starts with the ALB.
+            self._ingress(self.app, "app-from-internet", HTTP, cidr="0.0.0.0/0")
 
         # The app reaches AWS APIs (S3, SSM, Secrets Manager, Logs) and package mirrors over
         # HTTPS only, through the NAT, the endpoints or (single box) the internet gateway.

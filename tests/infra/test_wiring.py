@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
+from infra.components.release import TEMPLATE_PATH
 from infra.config import ENVIRONMENTS, STAGES, load_stack_config
 from tests.infra.planq import (
     ALB,
     ASG,
+    EC2,
     EGRESS,
     INGRESS,
     LISTENER,
@@ -129,7 +132,7 @@ def test_security_groups_have_no_inline_rules_and_nothing_wider(
     elif spec.web is not None:
         assert open_ingress == [("security-alb-from-internet-http", 80)]
     else:
-        assert open_ingress == [("security-app-from-internet", 8000)]
+        assert open_ingress == [("security-app-from-internet", 80)]
     for rule in of_type(plan, INGRESS):
         if rule["inputs"]["securityGroupId"] in (ids.get("app"),) and spec.web is not None:
             assert rule["inputs"]["referencedSecurityGroupId"] == ids["alb"]
@@ -207,3 +210,40 @@ def test_instance_role_is_scoped(plans, env: str, stage: str) -> None:
     artifact = one(plan, "aws:s3/bucketObjectv2:BucketObjectv2")
     read = next(s for s in policy["Statement"] if s["Sid"] == "ReadRelease")
     assert read["Resource"] == [artifact["outputs"]["arn"]]
+
+
+BOX_STAGES = [s for s in STAGES if load_stack_config("dev", s).stage.single_box is not None]
+UNIT = TEMPLATE_PATH.parent / "movies-api.service"
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+@pytest.mark.parametrize("stage", BOX_STAGES)
+def test_single_box_serves_on_the_port_its_group_opens(plans, env: str, stage: str) -> None:
+    """The box's only world-open port is 80, the service listens there, the URL says so."""
+    plan = plans[(env, stage)]
+    box = one(plan, EC2)
+    [group] = box["inputs"]["vpcSecurityGroupIds"]
+    world = [
+        r["inputs"]["fromPort"]
+        for r in of_type(plan, INGRESS)
+        if r["inputs"]["securityGroupId"] == group and r["inputs"].get("cidrIpv4") == "0.0.0.0/0"
+    ]
+    assert world == [80]
+    [port] = re.findall(r"^\s*MOVIES_PORT=(\d+)$", box["inputs"]["userData"], re.M)
+    assert int(port) == 80
+    # A port below 1024 needs the capability: the unit runs as the movies user.
+    assert "AmbientCapabilities=CAP_NET_BIND_SERVICE" in UNIT.read_text().splitlines()
+    ip = one(plan, "aws:ec2/eip:Eip")["outputs"]["publicIp"]
+    assert exports(plan)["url"] == f"http://{ip}"
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+@pytest.mark.parametrize("stage", WEB_STAGES)
+def test_instances_behind_the_alb_serve_on_the_target_group_port(
+    plans, env: str, stage: str
+) -> None:
+    plan = plans[(env, stage)]
+    ports = {tg["inputs"]["port"] for tg in of_type(plan, TG)}
+    for text in user_data(plan):
+        [port] = re.findall(r"^\s*MOVIES_PORT=(\d+)$", text, re.M)
+        assert ports == {int(port)}
