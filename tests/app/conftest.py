@@ -108,6 +108,19 @@ def servers() -> Iterator[Servers]:
 
 
 @pytest.fixture(autouse=True)
+def _leave_an_event_loop() -> Iterator[None]:
+    yield
+    # asyncio.run() and anyio end by setting the main thread's loop to None; tests run
+    # later in the same session (Pulumi's mocks) call asyncio.get_event_loop() and need one.
+    try:
+        loop = asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        loop = None
+    if loop is None or loop.is_closed():
+        asyncio.set_event_loop(asyncio.new_event_loop())
+
+
+@pytest.fixture(autouse=True)
 def _aws_test_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     # Presigning needs credentials; these fake ones keep boto3 away from any real account.
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
