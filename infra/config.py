@@ -137,7 +137,8 @@ class EdgeSpec:
 class StageSpec:
     name: str
     index: int  # 1-based position in STAGES
-    summary: str
+    summary: str  # what the stage adds
+    bottleneck: str  # why: the bottleneck the stage removes (DESIGN.md's stage table)
     single_box: SingleBoxSpec | None
     web: WebTierSpec | None
     search: SearchTierSpec | None
@@ -306,6 +307,10 @@ def _matches(pattern: re.Pattern[str], what: str) -> Callable[[str], str | None]
         return None if pattern.match(value) else f"allowed: {what}"
 
     return check
+
+
+def _sentence(value: str) -> str | None:
+    return None if value.strip() and "\n" not in value.strip() else "allowed: one line of text"
 
 
 def _one_of(choices: tuple[str, ...]) -> Callable[[str], str | None]:
@@ -514,7 +519,8 @@ def load_stage_spec(stage: str, env: str, root: Path = STACKS_DIR) -> StageSpec:
     spec = StageSpec(
         name=name,
         index=STAGES.index(name) + 1,
-        summary=doc.get("summary", str),
+        summary=doc.get("summary", str, _sentence),
+        bottleneck=doc.get("bottleneck", str, _sentence),
         single_box=build("single_box", _single_box),
         web=build("web", _web),
         search=build("search", _search),

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import re
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -21,10 +20,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from infra import cost, diagram, diff
+from infra.config import ConfigError, load_stage_spec
 from infra.diff import PlanRefError, load_ref
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,26 +101,11 @@ class StageRow:
 
 
 def stage_text(stage: str) -> tuple[str, str]:
-    """(what the stage adds, the bottleneck it removes) from ``stacks/<stage>.yaml``.
-
-    The bottleneck is the spec's ``bottleneck`` (or ``why``/``removes``) key; a spec without
-    one falls back to the first sentence of its header comment.
-    """
-    path = ROOT / "stacks" / f"{stage}.yaml"
-    text = path.read_text()
-    doc = yaml.safe_load(text) or {}
-    summary = str(doc.get("summary") or doc.get("description") or "")
-    reason = str(doc.get("bottleneck") or doc.get("why") or doc.get("removes") or "")
-    if not reason:
-        header = []
-        for line in text.splitlines():
-            if not line.startswith("#"):
-                break
-            header.append(line.lstrip("# ").strip())
-        text = re.sub(r"^Stage \d+:\s*", "", " ".join(header)).strip()
-        # The header's first sentence says what the stage does; later ones are notes.
-        reason = re.split(r"(?<=\.)\s", text, maxsplit=1)[0]
-    return summary, reason
+    """(what the stage adds, the bottleneck it removes): the validated spec's ``summary`` and
+    ``bottleneck`` (``stacks/<stage>.yaml``); a spec without them is a ConfigError."""
+    # Both are plain text, the same in every environment: prod is the one the report tells.
+    spec = load_stage_spec(stage, "prod", ROOT / "stacks")
+    return spec.summary, spec.bottleneck
 
 
 def _svg_inline(svg_path: Path) -> str:
@@ -329,7 +313,7 @@ def main(argv: list[str]) -> int:
         return int(exc.code or 0)
     try:
         rows = collect(load_all(), args.out)
-    except (PlanRefError, cost.CostError) as exc:
+    except (PlanRefError, cost.CostError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     html, md = render(rows, args.out)

@@ -209,3 +209,33 @@ def test_bad_cidr_and_certificate(stacks: Path) -> None:
         lambda d: d.update(vpc_cidr="10.40.0.0/16", certificate_arn="arn:nope"),
     )
     fails(stacks, "dev", "cached", "certificate_arn", "ACM")
+
+
+def test_every_stage_says_which_bottleneck_it_removes() -> None:
+    from infra import report
+
+    for stage in STAGES:
+        spec = load_stack_config("prod", stage).stage
+        assert spec.bottleneck.strip() and spec.bottleneck != spec.summary
+        # The report's "why" column is the spec's key, not a comment it parses.
+        assert report.stage_text(stage) == (spec.summary, spec.bottleneck)
+
+
+def test_bottleneck_is_required_and_one_line(stacks: Path) -> None:
+    edit(stacks, "edge.yaml", lambda d: d.pop("bottleneck"))
+    fails(stacks, "dev", "edge", "bottleneck", "missing")
+    edit(stacks, "edge.yaml", lambda d: d.update(bottleneck="  "))
+    fails(stacks, "dev", "edge", "bottleneck", "one line")
+
+
+def test_report_refuses_a_spec_without_bottleneck(
+    stacks: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from infra import report
+
+    monkeypatch.setattr(report, "ROOT", stacks.parent)
+    edit(stacks, "edge.yaml", lambda d: d.pop("bottleneck"))
+    # No falling back to the header comment: the key is the one source of the "why".
+    with pytest.raises(ConfigError, match="bottleneck: required key is missing"):
+        report.stage_text("edge")
+    assert report.stage_text("cached")[1] == load_stack_config("prod", "cached").stage.bottleneck
