@@ -177,12 +177,22 @@ class Cache:
         pending = self._inflight.get(key)
         if pending is not None:
             self.metrics.cache_coalesced.inc()
-            return await asyncio.shield(pending)
+            try:
+                return await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # this caller itself is being cancelled
+                # The leader was cancelled (its client went away): load for ourselves.
+                return await self.get_or_load(kind, key, loader)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
             value = await (self._fetch(kind, key, loader) if self._usable() else loader())
-        except BaseException as exc:
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except Exception as exc:
             future.set_exception(exc)
             future.exception()  # mark retrieved: there may be no waiter
             raise

@@ -276,3 +276,31 @@ async def test_search_pages_use_the_search_ttl(servers, flush_redis) -> None:
         assert 2_000 < await cache.client.pttl("movie:2") <= 3_000  # 404s: no stale window
     finally:
         await cache.close()
+
+
+async def test_waiters_survive_a_cancelled_leader(servers, flush_redis) -> None:
+    settings = servers.settings()
+    cache = Cache(settings, Metrics(), make_redis(settings))
+    calls = 0
+
+    async def loader() -> dict[str, int]:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.2)
+        return {"n": calls}
+
+    try:
+        leader = asyncio.create_task(cache.get_or_load("movie", "movie:cancel", loader))
+        await asyncio.sleep(0.05)  # the leader is inside its load
+        waiters = [
+            asyncio.create_task(cache.get_or_load("movie", "movie:cancel", loader))
+            for _ in range(5)
+        ]
+        await asyncio.sleep(0.01)
+        leader.cancel()
+        results = await asyncio.gather(*waiters)
+        assert leader.cancelled()
+        # the waiters did not fail with the leader's cancellation; one of them reloaded
+        assert results == [{"n": 2}] * 5 and calls == 2
+    finally:
+        await cache.close()
