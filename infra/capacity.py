@@ -247,7 +247,11 @@ def load_rates(capacity_file: Path = CAPACITY_FILE, root: Path = ROOT) -> tuple[
             "`python -m infra.capacity_data.measure` to measure it"
         )
     measured = json.loads(backends_path.read_text(encoding="utf-8"))
-    per_vcpu = {k: v * per_aws_vcpu for k, v in measured["postgres"]["tps_per_vcpu"].items()}
+    # Operations per CPU-second of the server's own processes = per fully used vCPU.
+    per_vcpu = {
+        name: float(figures["per_cpu_second"]) * per_aws_vcpu
+        for name, figures in measured["postgres"]["transactions"].items()
+    }
     matches = measured["postgres"]["search_matches"]
     # Two searches of different selectivity give a fixed and a per-matched-row cost.
     narrow_s, wide_s = 1 / per_vcpu["search"], 1 / per_vcpu["search_wide"]
@@ -279,8 +283,9 @@ def load_rates(capacity_file: Path = CAPACITY_FILE, root: Path = ROOT) -> tuple[
         app_source = (
             f"assumption: {app_rate:,.0f} rps per vCPU (no {app_stage} row in the lab bench yet)"
         )
-    pg = f"measured {when}: pgbench on {lab_vcpus:g} lab vCPUs, per vCPU"
-    redis_get = float(measured["redis"]["ops_per_s"]["get"])
+    pg = f"measured {when}: pgbench, per CPU-second of the PostgreSQL processes"
+    # Redis runs commands on one thread: a node does at most one CPU-second per second.
+    redis_get = float(measured["redis"]["ops"]["get"]["per_cpu_second"])
     rates = Rates(
         app_rps_per_vcpu=app_rate,
         search_app_cost=_num(doc, "app.search_cost_factor", low=1),
@@ -308,8 +313,8 @@ def load_rates(capacity_file: Path = CAPACITY_FILE, root: Path = ROOT) -> tuple[
                 f"{per_vcpu['search_wide']:,.0f} at {matches['search_wide']}: "
                 f"{fixed * 1e6:,.0f} us + {per_match * 1e6:.2f} us per matched row"
             ),
-            "redis": f"measured {when}: redis-benchmark GET 2.4 kB, one thread: "
-            f"{redis_get:,.0f} ops/s",
+            "redis": f"measured {when}: redis-benchmark GET 2.4 kB, per CPU-second of "
+            f"redis-server (one thread): {redis_get:,.0f} ops/s",
             "cloudfront": "CloudFront default quota, requests/s per distribution",
             "alb": "elastic: the ALB scales itself; no published request-rate limit",
         },

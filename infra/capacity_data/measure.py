@@ -27,8 +27,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -102,9 +103,54 @@ def _own(path: Path) -> None:
         shutil.chown(path, "postgres")
 
 
+def _stat(pid: int) -> list[str]:
+    # Fields after the command name, which may contain spaces: index 1 is the parent pid,
+    # 11..14 are utime, stime, cutime, cstime in clock ticks (proc(5)).
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def server_cpu_seconds(pid: int) -> float:
+    """CPU time of a server and all its processes: the process itself, the children it has
+    reaped (PostgreSQL backends of finished connections) and the children still running."""
+    tick = os.sysconf("SC_CLK_TCK")
+    own = sum(int(v) for v in _stat(pid)[11:15])
+    live = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = _stat(int(entry.name))
+        except (OSError, ValueError):
+            continue  # gone meanwhile
+        if int(fields[1]) == pid:
+            live += int(fields[11]) + int(fields[12])
+    return (own + live) / tick
+
+
+@dataclass(frozen=True)
+class Rate:
+    per_second: float  # wall-clock rate, what the client saw
+    per_cpu_second: float  # operations per CPU-second the server itself burnt
+
+
+def _timed(pid: int, work: Callable[[], tuple[float, int]]) -> Rate:
+    """Run `work` (returning its rate and operation count) and charge it the server's CPU."""
+    before = server_cpu_seconds(pid)
+    rate, operations = work()
+    time.sleep(0.3)  # let finished backends exit and be reaped into cutime
+    used = server_cpu_seconds(pid) - before
+    return Rate(rate, operations / used if used > 0 else 0.0)
+
+
+@dataclass(frozen=True)
+class Postgres:
+    conn: list[str]
+    pid: int
+
+
 @contextmanager
-def postgres(rows: int) -> Iterator[list[str]]:
-    """A loaded throwaway server; yields psql/pgbench connection arguments."""
+def postgres(rows: int) -> Iterator[Postgres]:
+    """A loaded throwaway server: its connection arguments and the postmaster's pid."""
     tmp = Path(tempfile.mkdtemp(prefix="capacity-pg-"))
     _own(tmp)
     data, port = tmp / "data", free_port()
@@ -117,14 +163,18 @@ def postgres(rows: int) -> Iterator[list[str]]:
         schema = SCHEMA.format(rows=rows, vocabulary=VOCABULARY, wide=WIDE)
         run(_as_postgres(["psql", *conn, "-q", "-v", "ON_ERROR_STOP=1", "-c", schema]))
         run(_as_postgres(["psql", *conn, "-q", "-c", "VACUUM ANALYZE movies"]))
-        yield conn
+        yield Postgres(conn, int((data / "postmaster.pid").read_text().split()[0]))
     finally:
         stop = [pg_bin("pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]
         subprocess.run(_as_postgres(stop), capture_output=True, check=False)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def pgbench(conn: list[str], name: str, rows: int, seconds: int) -> float:
+def pgbench(pg: Postgres, name: str, rows: int, seconds: int) -> Rate:
+    return _timed(pg.pid, lambda: _pgbench(pg.conn, name, rows, seconds))
+
+
+def _pgbench(conn: list[str], name: str, rows: int, seconds: int) -> tuple[float, int]:
     script = Path(tempfile.mkdtemp(prefix="capacity-pgbench-")) / f"{name}.sql"
     try:
         script.write_text(
@@ -137,14 +187,15 @@ def pgbench(conn: list[str], name: str, rows: int, seconds: int) -> float:
         out = run(_as_postgres(bench))
     finally:
         shutil.rmtree(script.parent, ignore_errors=True)
-    match = re.search(r"tps = ([0-9.]+)", out)
-    if not match:
+    tps = re.search(r"tps = ([0-9.]+)", out)
+    done = re.search(r"number of transactions actually processed: (\d+)", out)
+    if not tps or not done:
         raise SystemExit(f"error: pgbench printed no tps for {name}: {out[-300:]}")
-    return float(match.group(1))
+    return float(tps.group(1)), int(done.group(1))
 
 
 @contextmanager
-def redis() -> Iterator[int]:
+def redis() -> Iterator[tuple[int, int]]:
     port = free_port()
     server = subprocess.Popen(
         ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
@@ -157,48 +208,63 @@ def redis() -> Iterator[int]:
             if ping.stdout.strip() == b"PONG":
                 break
             time.sleep(0.1)
-        yield port
+        yield port, server.pid
     finally:
         server.terminate()
         server.wait(timeout=10)
 
 
-def redis_benchmark(port: int, requests: int) -> dict[str, float]:
-    out = run(["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-t", "set,get",
-               "-n", str(requests), "-c", "50", "-d", "2400", "-r", "100000", "--csv"])  # fmt: skip
-    ops: dict[str, float] = {}
-    for line in out.splitlines():
-        cells = [c.strip('"') for c in line.split(",")]
-        if cells[0] in {"SET", "GET"}:
-            ops[cells[0].lower()] = float(cells[1])
-    return ops
+def redis_benchmark(port: int, pid: int, op: str, requests: int) -> Rate:
+    def work() -> tuple[float, int]:
+        cmd = ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-t", op,
+               "-n", str(requests), "-c", "50", "-d", "2400", "-r", "100000", "--csv"]  # fmt: skip
+        out = run(cmd)
+        for line in out.splitlines():
+            cells = [c.strip('"') for c in line.split(",")]
+            if cells[0] == op.upper():
+                return float(cells[1]), requests
+        raise SystemExit(f"error: redis-benchmark printed no {op.upper()} row: {out[-300:]}")
+
+    return _timed(pid, work)
+
+
+def _summary(runs: dict[str, list[Rate]]) -> dict[str, dict[str, object]]:
+    return {
+        name: {
+            "per_second": statistics.median(r.per_second for r in rs),
+            "per_cpu_second": statistics.median(r.per_cpu_second for r in rs),
+            "runs": [[round(r.per_second, 1), round(r.per_cpu_second, 1)] for r in rs],
+        }
+        for name, rs in runs.items()
+    }
 
 
 def measure(rows: int, seconds: int, redis_requests: int, repeat: int) -> dict[str, object]:
     vcpus, load_before = os.cpu_count() or 1, os.getloadavg()[0]
-    pg_runs: dict[str, list[float]] = {name: [] for name in SCRIPTS}
+    pg_runs: dict[str, list[Rate]] = {name: [] for name in SCRIPTS}
     reads = [name for name in SCRIPTS if name != "write"]
-    with postgres(rows) as conn:
+    with postgres(rows) as pg:
         # Reads first: non-HOT updates grow the GIN index's pending list, which slows every
         # later search until a vacuum merges it (one run measured searches 10x slower).
         for _ in range(repeat):
             for name in reads:
-                pg_runs[name].append(pgbench(conn, name, rows, seconds))
+                pg_runs[name].append(pgbench(pg, name, rows, seconds))
         for _ in range(repeat):
-            pg_runs["write"].append(pgbench(conn, "write", rows, seconds))
-    redis_runs: dict[str, list[float]] = {"get": [], "set": []}
-    with redis() as port:
+            pg_runs["write"].append(pgbench(pg, "write", rows, seconds))
+    redis_runs: dict[str, list[Rate]] = {"set": [], "get": []}
+    with redis() as (port, pid):
         for _ in range(repeat):
-            for op, value in redis_benchmark(port, redis_requests).items():
-                redis_runs[op].append(value)
-    tps = {name: statistics.median(runs) for name, runs in pg_runs.items()}
+            for op in redis_runs:  # SET first: GET then finds values of the full size
+                redis_runs[op].append(redis_benchmark(port, pid, op, redis_requests))
     return {
         "measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "host": {
             "vcpus": vcpus,
             "cpu": platform.processor() or platform.machine(),
             "loadavg_1m_before": round(load_before, 2),
-            "note": "load generators share these vCPUs with the servers",
+            "note": "per_second is what the client saw on this shared machine; per_cpu_second "
+            "divides the operations by the CPU time the server's own processes used, which "
+            "does not depend on what else ran",
         },
         "postgres": {
             "rows": rows,
@@ -209,16 +275,13 @@ def measure(rows: int, seconds: int, redis_requests: int, repeat: int) -> dict[s
                 "search": round(rows * 3 / VOCABULARY),
                 "search_wide": round(rows / WIDE),
             },
-            "tps": tps,
-            "tps_runs": pg_runs,
-            "tps_per_vcpu": {name: round(value / vcpus, 1) for name, value in tps.items()},
+            "transactions": _summary(pg_runs),
         },
         "redis": {
             "value_bytes": 2400,
             "clients": 50,
-            "ops_per_s": {op: statistics.median(runs) for op, runs in redis_runs.items()},
-            "ops_runs": redis_runs,
-            "note": "one redis-server thread; redis-benchmark on the other vCPU",
+            "requests": redis_requests,
+            "ops": _summary(redis_runs),
         },
     }
 
