@@ -398,7 +398,11 @@ def bench(
         "schema": SCHEMA_VERSION,
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": machine(),
-        "settings": {**asdict(bs), "mix": asdict(Mix.from_workload())},
+        "settings": {
+            **asdict(bs),
+            "service_env": dict(bs.service_env),
+            "mix": asdict(Mix.from_workload()),
+        },
         "stages": rows,
         "targets": targets(rows),
         "wall_seconds": round(time.perf_counter() - started, 1),
