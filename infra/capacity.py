@@ -101,6 +101,7 @@ class Workload:
     redis_ops_per_read: float
     redis_ops_per_miss: float
     redis_ops_per_write: float
+    redis_ops_per_search: float
     db_statements_per_write: float
     movie_row_bytes: float
     redis_entry_bytes: float
@@ -130,6 +131,7 @@ class Workload:
             redis_ops_per_read=_num(d, "requests.redis_ops_per_read"),
             redis_ops_per_miss=_num(d, "requests.redis_ops_per_miss"),
             redis_ops_per_write=_num(d, "requests.redis_ops_per_write"),
+            redis_ops_per_search=_num(d, "requests.redis_ops_per_search"),
             db_statements_per_write=_num(d, "requests.db_statements_per_write"),
             movie_row_bytes=_num(d, "objects.movie_row_bytes", low=1),
             redis_entry_bytes=_num(d, "objects.redis_entry_bytes", low=1),
@@ -381,6 +383,7 @@ def flow(w: Workload, obs: Observed, stage: StageSpec, scale: Scale) -> Flow:
         reads * w.redis_ops_per_read
         + (key_misses + search_misses) * w.redis_ops_per_miss
         + writes * w.redis_ops_per_write
+        + searches * w.redis_ops_per_search
         if cached
         else 0.0
     )
@@ -732,14 +735,15 @@ def _db_checks(
 
 
 @cache
-def _inputs() -> tuple[Workload, Rates, Observed]:
+def model_inputs() -> tuple[Workload, Rates, Observed]:
+    """The workload, the per-unit rates and the lab's observed ratios (read once)."""
     rates, obs = load_rates()
     return Workload.load(), rates, obs
 
 
 def capacity_tables(env: str = "prod", stages: list[str] | None = None) -> list[StageCapacity]:
     """Every stage's (or the given stages') capacity in `env`, in stage order."""
-    w, rates, obs = _inputs()
+    w, rates, obs = model_inputs()
     return [stage_capacity(env, s, w, rates, obs) for s in (stages or list(STAGES))]
 
 
@@ -752,7 +756,7 @@ class CrossCheck:
 
 def cross_checks() -> list[CrossCheck]:
     """The model's DB reads per API request next to the bench's, per benched stage (today)."""
-    w, _, obs = _inputs()
+    w, _, obs = model_inputs()
     checks = []
     for stage, measured in obs.db_reads_per_request.items():
         if stage not in STAGES:
@@ -766,7 +770,7 @@ def cross_checks() -> list[CrossCheck]:
 
 def model_sources() -> dict[str, str]:
     """Where each per-unit figure came from (measured file, AWS doc or assumption)."""
-    _, rates, _ = _inputs()
+    _, rates, _ = model_inputs()
     return dict(rates.sources)
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from infra.capacity import StageCapacity, capacity_tables, stage_capacity
-from infra.config import STAGES
+from infra import capacity
+from infra.capacity import StageCapacity, capacity_tables, flow, stage_capacity
+from infra.config import STAGES, load_stack_config
 
 ALL_TIERS_5X = {"edge", "alb", "app", "search", "redis", "db-primary", "db-replicas"}
 
@@ -67,14 +68,16 @@ def test_split_db_fails_at_5x_on_its_one_app_server(prod) -> None:
 
 
 def test_load_balanced_fails_at_5x_on_db_reads_that_a_cache_absorbs(prod) -> None:
-    sc = prod["load-balanced"]
-    assert ("db-primary", "cpu (reads + writes)") in short(sc)
-    cached = prod["cached"]
-    # The cache answers most key reads (measured) and half the searches (assumed); searches
-    # dominate the DB's cost, so the primary's load drops by at least 40%.
-    before = next(c for c in sc.checks if c.measure == "cpu (reads + writes)")
-    after = next(c for c in cached.checks if c.measure == "cpu (reads + writes)")
-    assert after.load_target < 0.6 * before.load_target
+    assert ("db-primary", "cpu (reads + writes)") in short(prod["load-balanced"])
+    # The cache answers the repeated key reads: the DB sees (1 - hit ratio) of them. Searches
+    # are not absorbed (every movie write retires the cached pages, stacks/workload.yaml), so
+    # the primary stays short at cached, which is the next test.
+    w, _, obs = capacity.model_inputs()
+    before = flow(w, obs, load_stack_config("prod", "load-balanced").stage, "target")
+    after = flow(w, obs, load_stack_config("prod", "cached").stage, "target")
+    hit = obs.cache_hit_ratio if obs.cache_hit_ratio is not None else w.app_cache_hit_ratio
+    assert after.db_point_reads == pytest.approx(before.db_point_reads * (1 - hit))
+    assert after.db_point_reads < 0.5 * before.db_point_reads
 
 
 def test_cached_without_replicas_fails_at_5x_on_primary_reads(prod) -> None:
