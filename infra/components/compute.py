@@ -97,7 +97,10 @@ class SingleBox(pulumi.ComponentResource):
                 parent=self,
                 # A newer AMI in the SSM parameter must not replace a running box.
                 ignore_changes=["ami"],
-                protect=args.protect and args.holds_data,
+                # Kept at split-db too: Pulumi allows a replace in the very update that lifts
+                # protect, and the single-box -> split-db update is when the box is most at
+                # risk (its volume still holds the only PostgreSQL copy until the restore).
+                protect=args.protect,
             ),
         )
         self.eip = aws.ec2.Eip(

@@ -43,9 +43,11 @@ def test_prod_single_box_holding_postgres_is_protected(plans) -> None:
     assert box["options"]["protect"] is True
     assert box["inputs"]["disableApiTermination"] is True
     assert box["inputs"]["rootBlockDevice"]["deleteOnTermination"] is False
-    # Once PostgreSQL has moved to RDS the box is disposable, but still termination-guarded.
+    # The update that moves PostgreSQL to RDS must not lift protect: Pulumi allows a
+    # replace in the same update that drops it, while the volume still holds the data.
     later = one(plans[("prod", "split-db")], EC2)
-    assert later["options"]["protect"] is False
+    assert later["options"]["protect"] is True
+    assert later["inputs"]["disableApiTermination"] is True
     assert later["urn"] == box["urn"]
 
 

@@ -3,12 +3,15 @@ replace-triggering inputs (identifier, engine, subnet group, encryption, KMS key
 
 from __future__ import annotations
 
+import copy
 import itertools
 
 import pytest
 
+from infra import stateful as stateful_types
 from infra.config import ENVIRONMENTS, STAGES
-from tests.infra.planq import BUCKET, RDS, REDIS, of_type
+from infra.diff import diff_plans
+from tests.infra.planq import BUCKET, EC2, LT, RDS, REDIS, of_type, one
 
 # Inputs whose change makes the provider replace the resource (data loss for these types).
 REPLACE_TRIGGERS = {
@@ -106,3 +109,58 @@ def test_upgrade_keeps_the_network_and_groups(plans, env: str, before: str, afte
     for urn, was in old.items():
         for key in NETWORK_TRIGGERS[was["type"]]:
             assert new[urn]["inputs"].get(key) == was["inputs"].get(key), (urn, key)
+
+
+def shrink_warnings(old: dict, new: dict) -> list[str]:
+    """infra.diff's WARN lines for sizes AWS cannot shrink (EBS root volume, RDS storage)."""
+    return [w for e in diff_plans(old, new).entries for w in e.warnings]
+
+
+def template_volumes(plan) -> dict[str, int]:
+    return {
+        lt["urn"]: m["ebs"]["volumeSize"]
+        for lt in of_type(plan, LT)
+        for m in lt["inputs"]["blockDeviceMappings"]
+    }
+
+
+@pytest.mark.parametrize(("env", "before", "after"), PAIRS)
+def test_upgrade_never_shrinks_a_volume(plans, env: str, before: str, after: str) -> None:
+    old, new = plans[(env, before)], plans[(env, after)]
+    assert shrink_warnings(old, new) == []
+    # Launch templates too: a smaller root volume would make every refreshed instance
+    # smaller than the one it replaces.
+    was, now = template_volumes(old), template_volumes(new)
+    assert all(now[urn] >= size for urn, size in was.items() if urn in now), (was, now)
+
+
+def test_shrink_check_sees_the_box_and_the_database(plans) -> None:
+    """Not vacuous: the WARN fires on the real resources of the stages that have them."""
+    for env in ENVIRONMENTS:
+        old = plans[(env, "single-box")]
+        new = copy.deepcopy(plans[(env, "split-db")])
+        box = one(new, EC2)
+        box["inputs"]["rootBlockDevice"]["volumeSize"] -= 1
+        assert [w for w in shrink_warnings(old, new) if "rootBlockDevice.volumeSize" in w]
+        old, new = plans[(env, "cached")], copy.deepcopy(plans[(env, "read-replicas")])
+        primary = one(new, RDS, "database-primary")
+        primary["inputs"]["allocatedStorage"] -= 1
+        assert [w for w in shrink_warnings(old, new) if "allocatedStorage" in w]
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_move_to_rds_updates_the_box_in_place(plans, env: str) -> None:
+    """single-box -> split-db: the box is updated (type, user data), never replaced, and
+    in prod stays protect=True through that update."""
+    old, new = plans[(env, "single-box")], plans[(env, "split-db")]
+    box_old, box_new = one(old, EC2), one(new, EC2)
+    assert box_new["urn"] == box_old["urn"]
+    for key in stateful_types.triggers_for(EC2, box_new["inputs"]):
+        head, _, leaf = key.partition(".")
+        a, b = box_old["inputs"].get(head), box_new["inputs"].get(head)
+        if leaf:
+            a, b = (a or {}).get(leaf), (b or {}).get(leaf)
+        assert a == b, key
+    assert box_new["inputs"]["userDataReplaceOnChange"] is False
+    assert box_new["options"]["protect"] is box_old["options"]["protect"] is (env == "prod")
+    assert not diff_plans(old, new).of("replace")
