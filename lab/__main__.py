@@ -172,7 +172,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "status":
         return stack.status()
     if args.command == "load":
-        from lab.run import load_current
+        from lab.load_command import load_current
 
         return load_current(args)
     if args.command == "bench":

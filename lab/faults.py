@@ -97,9 +97,9 @@ def fault_redis(args: argparse.Namespace) -> dict[str, Any]:
             redis_server.start(reg, "redis", port, Path(reg.path.parent) / "run" / "redis")
             marks["listening"] = time.perf_counter() - clock["t0"]
             # When does the service use Redis again (its breaker closes)? First new hit.
-            base = observe._redis_keyspace(port)[0]
+            base = observe.redis_keyspace(port)[0]
             while time.perf_counter() - clock["t0"] < args.warmup + args.duration:
-                if observe._redis_keyspace(port)[0] > base:
+                if observe.redis_keyspace(port)[0] > base:
                     marks["first_hit"] = time.perf_counter() - clock["t0"]
                     return
                 time.sleep(0.05)

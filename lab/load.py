@@ -205,22 +205,21 @@ async def run_load(
     if clock is not None:
         clock["t0"] = t0
     deadline = t0 + total
-    shared = None  # one client (and connection) per worker, whichever the client
 
     def budget_left() -> bool:
         return config.max_requests is None or counter["n"] < config.max_requests
 
     async def worker(index: int) -> None:
+        # One client, so one keep-alive connection per host, per worker (as browsers do).
         rng = random.Random(config.seed * 100_003 + index)
-        client = shared or CLIENTS[config.client](config.timeout)
+        client = CLIENTS[config.client](config.timeout)
         try:
             while time.perf_counter() < deadline and budget_left():
                 req = maker.make(rng)
                 counter["n"] += 1
                 await _one(client, config, req, t0, samples, counter)
         finally:
-            if shared is None:
-                await client.close()
+            await client.close()
 
     async def fire(at: float, action: Callable[[], object]) -> None:
         await asyncio.sleep(max(0.0, at - (time.perf_counter() - t0)))
@@ -241,8 +240,6 @@ async def run_load(
         reporter.cancel()
         for task in side:
             task.cancel()
-        if shared is not None:
-            await shared.close()
     ended = min(time.perf_counter(), deadline) - t0
     measured = [
         replace(s, start=s.start - config.warmup) for s in samples if s.start >= config.warmup

@@ -115,11 +115,11 @@ def snapshot(reg: Registry) -> Snapshot:
             pass
     hits = misses = 0
     if ep.get("redis_port"):
-        hits, misses = _redis_keyspace(ep["redis_port"])
+        hits, misses = redis_keyspace(ep["redis_port"])
     return Snapshot(p_reads, p_writes, replicas, resets, service, hits, misses, by_statement)
 
 
-def _redis_keyspace(port: int) -> tuple[int, int]:
+def redis_keyspace(port: int) -> tuple[int, int]:
     import redis
 
     try:

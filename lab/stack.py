@@ -13,7 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from lab import nginx, postgres, redis_server, s3
-from lab.procs import LOOPBACK, LabError, alive, free_port, pin, spawn, stop, wait_until
+from lab.procs import LOOPBACK, LabError, alive, free_port, pin, run, spawn, stop, wait_until
 from lab.state import REPO, Registry, lab_dir
 from lab.topology import Topology, topology
 
@@ -38,8 +38,6 @@ def service_env(extra: dict[str, str]) -> dict[str, str]:
 
 
 def movies_api(args: list[str], env: dict[str, str], timeout: float = 900) -> str:
-    from lab.procs import run
-
     return run(
         [sys.executable, "-m", "movies_api", *args],
         env=service_env(env),
