@@ -207,7 +207,6 @@ def declare_stage(
                 security_group_id=security.alb_sg_id,
                 app_port=config.app_port,
                 certificate_arn=env.certificate_arn,
-                redirect_http=spec.edge is None,
                 search=(
                     SearchRoute(spec.search.path, spec.search.query_key)
                     if spec.search is not None
@@ -228,8 +227,10 @@ def declare_stage(
                 project=config.project,
                 environment=env.name,
                 bucket_regional_domain_name=storage.bucket_regional_domain_name,
-                alb_domain_name=load_balancer.dns_name,
-                alb_https=False,  # the ALB's certificate does not cover its own DNS name
+                # With a certificate CloudFront connects over HTTPS to a name it covers
+                # (config demands alb_origin_domain then); without, over HTTP to the ALB.
+                alb_domain_name=env.alb_origin_domain or load_balancer.dns_name,
+                alb_https=env.certificate_arn is not None,
                 price_class=spec.edge.price_class,
                 tags=tags,
             ),

@@ -41,6 +41,7 @@ _DB_CLASS = re.compile(r"^db\.[a-z][a-z0-9-]*\.[a-z0-9]+$")
 _CACHE_NODE = re.compile(r"^cache\.[a-z][a-z0-9-]*\.[a-z0-9]+$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 _ACM_ARN = re.compile(r"^arn:aws:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]+$")
+_HOSTNAME = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _DB_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _VERSION = re.compile(r"^\d+(\.\d+)*$")
@@ -70,6 +71,10 @@ class EnvProfile:
     owner: str
     log_retention_days: int
     certificate_arn: str | None
+    # A DNS name the certificate covers that points at the ALB: CloudFront's origin name,
+    # so it can reach the ALB over HTTPS (the ALB's own *.elb.amazonaws.com name is not
+    # on any certificate you can hold).
+    alb_origin_domain: str | None
     alarm_email: str | None
 
 
@@ -373,9 +378,17 @@ def load_env_profile(env: str, root: Path = STACKS_DIR) -> EnvProfile:
         certificate_arn=doc.optional(
             "certificate_arn", str, _matches(_ACM_ARN, "an ACM certificate ARN")
         ),
+        alb_origin_domain=doc.optional(
+            "alb_origin_domain", str, _matches(_HOSTNAME, "a lower-case DNS name")
+        ),
         alarm_email=doc.optional("alarm_email", str, _matches(_EMAIL, "an e-mail address")),
     )
     doc.finish()
+    if profile.alb_origin_domain is not None and profile.certificate_arn is None:
+        raise ConfigError(
+            f"alb_origin_domain: invalid value {profile.alb_origin_domain!r} without "
+            "certificate_arn; allowed: only with a certificate that covers it"
+        )
     if profile.multi_az and profile.az_count < 2:
         raise ConfigError(
             f"az_count: invalid value {profile.az_count} with multi_az: true; allowed: >= 2"
@@ -568,6 +581,11 @@ def _check_combination(env: EnvProfile, stage: StageSpec) -> None:
         raise ConfigError(
             f"az_count: invalid value {env.az_count} for {env.name}/{stage.name}, which has "
             f"{' and '.join(needs_two_azs)}; allowed: >= 2"
+        )
+    if stage.edge is not None and env.certificate_arn and env.alb_origin_domain is None:
+        raise ConfigError(
+            f"alb_origin_domain: required with certificate_arn at {stage.name}; allowed: a "
+            "DNS name the certificate covers, pointing at the ALB (CloudFront's HTTPS origin)"
         )
     db = stage.database
     if db is not None and db.read_replicas > 0 and env.backup_retention_days < 1:

@@ -141,10 +141,9 @@ class LoadBalancerArgs:
     subnet_ids: Sequence[pulumi.Input[str]]  # public subnets, one per AZ (>= 2)
     security_group_id: pulumi.Input[str]
     app_port: int
+    # With a certificate, HTTP redirects to HTTPS (at the edge stages too: CloudFront then
+    # reaches the ALB over HTTPS, so a redirect never loops).
     certificate_arn: str | None = None
-    # With a certificate, HTTP redirects to HTTPS, unless CloudFront is the only client
-    # (it speaks HTTP to the origin and does the viewer-side redirect itself).
-    redirect_http: bool = True
     search: SearchRoute | None = None
     deletion_protection: bool = False
     tags: dict[str, str] = field(default_factory=dict)
@@ -195,7 +194,7 @@ class LoadBalancer(pulumi.ComponentResource):
                 opts=child,
             )
         http_actions: list[dict[str, object]] = web_forward
-        if args.certificate_arn and args.redirect_http:
+        if args.certificate_arn:
             http_actions = [
                 {
                     "type": "redirect",

@@ -27,7 +27,7 @@ class SecurityArgs:
     redis_port: int
     load_balancer: bool  # an ALB fronts the app (else the single box is public)
     alb_ingress: str = "internet"  # internet | cloudfront (managed prefix list only)
-    alb_https: bool = False  # the ALB serves HTTPS to the internet (a certificate is set)
+    alb_https: bool = False  # the ALB serves HTTPS (a certificate is set)
     database: bool = False
     cache: bool = False
     private_endpoints: bool = False
@@ -113,11 +113,14 @@ class Security(pulumi.ComponentResource):
 
     def _alb_ingress(self, alb: aws.ec2.SecurityGroup) -> None:
         if self._args.alb_ingress == "cloudfront":
-            # CloudFront reaches the ALB over HTTP: TLS to the origin would need a DNS name the
-            # ALB's certificate covers. One rule only: the prefix list weighs ~55 entries
-            # against the security group rules quota.
+            # One port only: the prefix list weighs ~55 entries against the security group
+            # rules quota. HTTPS when the ALB has a certificate (CloudFront's origin is then
+            # https-only, to a name the certificate covers), else HTTP.
             prefix_list = aws.ec2.get_managed_prefix_list(name=CLOUDFRONT_ORIGIN_FACING)
-            self._ingress(alb, "alb-from-cloudfront-http", HTTP, prefix_list=prefix_list.id)
+            if self._args.alb_https:
+                self._ingress(alb, "alb-from-cloudfront-https", HTTPS, prefix_list=prefix_list.id)
+            else:
+                self._ingress(alb, "alb-from-cloudfront-http", HTTP, prefix_list=prefix_list.id)
             return
         self._ingress(alb, "alb-from-internet-http", HTTP, cidr="0.0.0.0/0")
         if self._args.alb_https:

@@ -239,3 +239,21 @@ def test_report_refuses_a_spec_without_bottleneck(
     with pytest.raises(ConfigError, match="bottleneck: required key is missing"):
         report.stage_text("edge")
     assert report.stage_text("cached")[1] == load_stack_config("prod", "cached").stage.bottleneck
+
+
+CERT = "arn:aws:acm:us-east-1:123456789012:certificate/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
+
+
+def test_certificate_at_the_edge_needs_an_origin_name(stacks: Path) -> None:
+    edit(stacks, "env/prod.yaml", lambda d: d.update(certificate_arn=CERT))
+    assert load_stack_config("prod", "read-replicas", stacks).env.alb_origin_domain is None
+    fails(stacks, "prod", "edge", "alb_origin_domain", "required with certificate_arn", "edge")
+    edit(stacks, "env/prod.yaml", lambda d: d.update(alb_origin_domain="Not A Name"))
+    fails(stacks, "prod", "edge", "alb_origin_domain", "'Not A Name'", "DNS name")
+    edit(stacks, "env/prod.yaml", lambda d: d.update(alb_origin_domain="origin.example.com"))
+    assert load_stack_config("prod", "edge", stacks).env.alb_origin_domain == "origin.example.com"
+
+
+def test_origin_name_without_certificate_is_refused(stacks: Path) -> None:
+    edit(stacks, "env/dev.yaml", lambda d: d.update(alb_origin_domain="origin.example.com"))
+    fails(stacks, "dev", "cached", "alb_origin_domain", "without certificate_arn")

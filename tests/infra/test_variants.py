@@ -67,19 +67,39 @@ def test_certificate_turns_on_https_and_redirect(stacks: Path) -> None:
     assert result.exports["url"].startswith("https://")
 
 
-def test_certificate_at_scale_5x_routes_search_on_https_and_serves_cloudfront_on_http(
-    stacks: Path,
+ORIGIN = "origin.movies.example.com"
+
+
+@pytest.mark.parametrize("stage", ["edge", "scale-5x"])
+def test_certificate_at_the_edge_makes_cloudfront_reach_the_alb_over_https(
+    stacks: Path, stage: str
 ) -> None:
-    profile(stacks, "prod", certificate_arn=CERT)
-    resources, result = plan(stacks, "prod", "scale-5x")
-    # CloudFront is the only client: HTTP forwards (no redirect loop), search on both.
-    assert resources["alb-http"].inputs["defaultActions"][0]["type"] == "forward"
+    profile(stacks, "prod", certificate_arn=CERT, alb_origin_domain=ORIGIN)
+    resources, result = plan(stacks, "prod", stage)
+    # HTTP redirects at every stage with a certificate: CloudFront no longer uses it.
+    redirect = resources["alb-http"].inputs["defaultActions"]
+    assert [(a["type"], a["redirect"]["protocol"]) for a in redirect] == [("redirect", "HTTPS")]
+    [distribution] = result.by_type("aws:cloudfront/distribution:Distribution")
+    [alb_origin] = [o for o in distribution.inputs["origins"] if o["originId"] == "alb"]
+    assert alb_origin["domainName"] == ORIGIN
+    assert alb_origin["customOriginConfig"]["originProtocolPolicy"] == "https-only"
+    # The ALB admits CloudFront's prefix list on 443 only, nothing from the internet.
+    admitted = [(n, r.inputs["fromPort"]) for n, r in resources.items() if "-alb-from-" in n]
+    assert admitted == [("security-alb-from-cloudfront-https", 443)]
+    assert resources["security-alb-from-cloudfront-https"].inputs["prefixListId"]
     rules = sorted(r.name for r in result.by_type("aws:lb/listenerRule:ListenerRule"))
-    assert rules == ["alb-https-search", "alb-search"]
-    cloudfront_rules = [r for n, r in resources.items() if n.startswith("security-alb-from")]
-    assert [(r.name, r.inputs["fromPort"]) for r in cloudfront_rules] == [
-        ("security-alb-from-cloudfront-http", 80)
-    ]
+    assert rules == (["alb-https-search"] if stage == "scale-5x" else [])
+
+
+def test_without_certificate_cloudfront_reaches_the_alb_over_http(stacks: Path) -> None:
+    resources, result = plan(stacks, "prod", "scale-5x")
+    assert resources["alb-http"].inputs["defaultActions"][0]["type"] == "forward"
+    [distribution] = result.by_type("aws:cloudfront/distribution:Distribution")
+    [alb_origin] = [o for o in distribution.inputs["origins"] if o["originId"] == "alb"]
+    assert alb_origin["customOriginConfig"]["originProtocolPolicy"] == "http-only"
+    assert alb_origin["domainName"] == resources["alb-lb"].outputs["dnsName"]
+    admitted = [(n, r.inputs["fromPort"]) for n, r in resources.items() if "-alb-from-" in n]
+    assert admitted == [("security-alb-from-cloudfront-http", 80)]
 
 
 def test_one_az_single_box(stacks: Path) -> None:

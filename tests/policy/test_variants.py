@@ -1,7 +1,8 @@
 """The rules on a profile variant the shipped stacks do not use: prod with a certificate.
 
 With ``certificate_arn`` set the ALB gets an HTTPS listener, so ``alb-https`` has real
-work: the HTTP listener must redirect and invalid headers must be dropped.
+work: the HTTP listener must redirect and invalid headers must be dropped. At the edge
+stages the profile also names ``alb_origin_domain``, CloudFront's HTTPS origin.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from infra.mocks import run_program
 from policies.offline import analyze, enforcement_levels, load_config
 
 CERT = "arn:aws:acm:us-east-1:123456789012:certificate/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
+ORIGIN = "origin.movies.example.com"
 
 
 @pytest.fixture(scope="module")
@@ -27,11 +29,12 @@ def stacks_with_certificate(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = root / "env" / "prod.yaml"
     profile = yaml.safe_load(path.read_text())
     profile["certificate_arn"] = CERT
+    profile["alb_origin_domain"] = ORIGIN
     path.write_text(yaml.safe_dump(profile))
     return root
 
 
-@pytest.mark.parametrize("stage", ["load-balanced", "read-replicas"])
+@pytest.mark.parametrize("stage", ["load-balanced", "read-replicas", "edge", "scale-5x"])
 def test_alb_with_certificate_passes_every_rule(stacks_with_certificate: Path, stage: str) -> None:
     config = load_stack_config("prod", stage, stacks_with_certificate)
     run = run_program(
