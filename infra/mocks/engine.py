@@ -92,7 +92,15 @@ class MoviesMocks(pulumi_mocks.Mocks):
         if not args.custom and not args.typ.startswith("pulumi:providers:"):
             return "", {}  # component resources have no id and no provider state
         inputs = dict(args.inputs)
-        ctx = MockContext(self.stack, self.region, args.typ, args.name)
+        # pulumi-aws 7: a resource-level `region` input manages the resource in that region
+        # (the CloudFront alarms and their topic live in us-east-1): its ARN says so.
+        region = inputs.get("region")
+        ctx = MockContext(
+            self.stack,
+            region if isinstance(region, str) and region else self.region,
+            args.typ,
+            args.name,
+        )
         builder = RESOURCE_OUTPUTS.get(args.typ, _generic_outputs)
         computed = builder(ctx, reveal(inputs))
         resource_id = str(computed.pop("id", "") or ctx.physical_id(_short_type(args.typ)))

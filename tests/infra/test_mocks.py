@@ -149,3 +149,21 @@ def test_every_taggable_resource_has_the_four_tags(plans, env: str, stage: str) 
             tags = {t["key"]: t["value"] for t in tags if t["propagateAtLaunch"]}
         assert tags is not None, resource["urn"]
         assert {k: tags.get(k) for k in required} == required, resource["urn"]
+
+
+def test_resource_level_region_is_the_region_in_the_arn() -> None:
+    def program() -> None:
+        aws.sns.Topic("here", name="alarms")
+        aws.sns.Topic("edge", name="edge-alarms", region="us-east-1")
+        aws.cloudwatch.MetricAlarm(
+            "cdn-5xx",
+            comparison_operator="GreaterThanThreshold",
+            evaluation_periods=1,
+            region="us-east-1",
+        )
+
+    result = run_program(program, project="movies", stack="prod", region="eu-west-1")
+    arns = {r.name: r.outputs["arn"] for r in result.resources}
+    assert arns["here"] == "arn:aws:sns:eu-west-1:123456789012:alarms"
+    assert arns["edge"] == "arn:aws:sns:us-east-1:123456789012:edge-alarms"
+    assert ":us-east-1:" in arns["cdn-5xx"]
