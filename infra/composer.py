@@ -169,6 +169,7 @@ def declare_stage(
                 apply_immediately=not env.protect,
                 read_replicas=db.read_replicas,
                 replica_instance_class=db.replica_instance_class,
+                log_retention_days=env.log_retention_days,
                 tags=tags,
                 protect=env.protect,
             ),

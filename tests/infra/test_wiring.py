@@ -247,3 +247,14 @@ def test_instances_behind_the_alb_serve_on_the_target_group_port(
     for text in user_data(plan):
         [port] = re.findall(r"^\s*MOVIES_PORT=(\d+)$", text, re.M)
         assert ports == {int(port)}
+
+
+@pytest.mark.parametrize(("env", "stage"), ALL)
+def test_every_log_group_keeps_the_profile_retention(plans, env: str, stage: str) -> None:
+    """The API's and RDS's exported logs alike: the profile's log_retention_days, no default."""
+    want = load_stack_config(env, stage).env.log_retention_days
+    groups = of_type(plans[(env, stage)], "aws:cloudwatch/logGroup:LogGroup")
+    assert groups
+    assert {g["name"]: g["inputs"]["retentionInDays"] for g in groups} == {
+        g["name"]: want for g in groups
+    }
