@@ -35,6 +35,10 @@ BOX_PORT = 80  # the single box faces the internet itself
 DB_PORT = 5432
 REDIS_PORT = 6379
 STACKS_DIR = Path(__file__).resolve().parent.parent / "stacks"
+# The Redis hit-rate alarm sums CacheHits and CacheMisses of every node in one metric-math
+# expression; CloudWatch allows 10 metrics per alarm (observability.MAX_METRICS_PER_ALARM).
+ALARM_METRICS_LIMIT = 10
+MAX_CACHE_NODES = ALARM_METRICS_LIMIT // 2
 
 _EC2_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 _DB_CLASS = re.compile(r"^db\.[a-z][a-z0-9-]*\.[a-z0-9]+$")
@@ -479,13 +483,22 @@ def _database(sec: _Section) -> DatabaseSpec:
     return spec
 
 
+def _cache_nodes(value: int) -> str | None:
+    if 1 <= value <= MAX_CACHE_NODES:
+        return None
+    return (
+        f"allowed: 1..{MAX_CACHE_NODES} (the Redis hit-rate alarm reads 2 metrics per node "
+        f"and CloudWatch allows {ALARM_METRICS_LIMIT} per alarm)"
+    )
+
+
 def _cache(sec: _Section) -> CacheSpec:
     spec = CacheSpec(
         engine_version=sec.get("engine_version", str, _matches(_VERSION, "e.g. '7.1'")),
         node_type=sec.get(
             "node_type", str, _matches(_CACHE_NODE, "a node type such as cache.r7g.large")
         ),
-        node_count=sec.get("node_count", int, _between(1, 6)),
+        node_count=sec.get("node_count", int, _cache_nodes),
     )
     sec.finish()
     return spec

@@ -137,7 +137,7 @@ def test_one_az_with_alb_or_rds(stacks: Path) -> None:
         ("web", "max_size", 0, "positive"),
         ("web", "scale_target_rps", -5, "positive"),
         ("database", "allocated_storage_gb", 0, "20..65536"),
-        ("cache", "node_count", 0, "1..6"),
+        ("cache", "node_count", 0, "1..5"),
         ("database", "read_replicas", -1, "0..15"),
     ],
 )
@@ -257,3 +257,15 @@ def test_certificate_at_the_edge_needs_an_origin_name(stacks: Path) -> None:
 def test_origin_name_without_certificate_is_refused(stacks: Path) -> None:
     edit(stacks, "env/dev.yaml", lambda d: d.update(alb_origin_domain="origin.example.com"))
     fails(stacks, "dev", "cached", "alb_origin_domain", "without certificate_arn")
+
+
+def test_cache_nodes_are_capped_by_the_hit_rate_alarm(stacks: Path) -> None:
+    """6 nodes would pass ElastiCache but fail in Observability mid-program: say so up front."""
+    from infra.components.observability import MAX_METRICS_PER_ALARM
+    from infra.config import MAX_CACHE_NODES
+
+    assert MAX_CACHE_NODES == MAX_METRICS_PER_ALARM // 2
+    edit(stacks, "cached.yaml", lambda d: d["cache"].update(node_count=MAX_CACHE_NODES))
+    assert load_stack_config("prod", "cached", stacks).stage.cache.node_count == 5
+    edit(stacks, "cached.yaml", lambda d: d["cache"].update(node_count=6))
+    fails(stacks, "prod", "cached", "cache.node_count", "6", "1..5", "2 metrics per node", "10")
