@@ -191,7 +191,8 @@ class Rates:
 class Observed:
     """Ratios the lab measured, where it did (None where not)."""
 
-    cache_hit_ratio: float | None = None
+    cache_hit_ratio: float | None = None  # key reads (movie); all cached reads if no split
+    search_cache_hit_ratio: float | None = None
     edge_hit_ratio: float | None = None
     replica_read_share: float | None = None
     # stage -> DB reads per API request, for cross_checks() (not an input of the model)
@@ -321,8 +322,14 @@ def load_rates(capacity_file: Path = CAPACITY_FILE, root: Path = ROOT) -> tuple[
             "alb": "elastic: the ALB scales itself; no published request-rate limit",
         },
     )
+    cached = bench.get("cached")
+    by_kind = (cached or {}).get("cache_hit_ratio_by_kind")
+    by_kind = by_kind if isinstance(by_kind, dict) else None
     observed = Observed(
-        cache_hit_ratio=_positive(bench.get("cached"), "cache_hit_ratio"),
+        # Per-kind ratios (the service labels its cache counters movie / search) when the
+        # bench reports them; else the overall ratio stands for key reads.
+        cache_hit_ratio=_positive(by_kind, "movie") or _positive(cached, "cache_hit_ratio"),
+        search_cache_hit_ratio=_positive(by_kind, "search"),
         edge_hit_ratio=_positive(bench.get("edge"), "edge_hit_ratio"),
         replica_read_share=_positive(bench.get("read-replicas"), "replica_read_share"),
         db_reads_per_request={
@@ -376,7 +383,12 @@ def flow(w: Workload, obs: Observed, stage: StageSpec, scale: Scale) -> Flow:
         # hottest objects, which Redis would have answered too. The lab agrees: DB reads
         # per request were 0.353 at cached and 0.348 at edge (lab/results/bench.json).
         key_misses = min((all_reads - all_searches) * (1 - hit), reads - searches)
-        search_misses = min(all_searches * (1 - w.search_cache_hit_ratio), searches)
+        search_hit = (
+            obs.search_cache_hit_ratio
+            if obs.search_cache_hit_ratio is not None
+            else w.search_cache_hit_ratio
+        )
+        search_misses = min(all_searches * (1 - search_hit), searches)
     else:
         key_misses, search_misses = reads - searches, searches
     redis_ops = (

@@ -210,6 +210,17 @@ def test_app_rate_comes_from_the_bench_when_it_has_the_stage(tmp_path: Path) -> 
     assert obs == Observed(cache_hit_ratio=0.93, edge_hit_ratio=0.84, replica_read_share=0.97)
 
 
+def test_per_kind_cache_hit_ratios_replace_the_overall_one(tmp_path: Path, workload) -> None:
+    bench = {"stages": [{"stage": "cached", "rps": 500.0, "cache_hit_ratio": 0.7,
+                         "cache_hit_ratio_by_kind": {"movie": 0.9, "search": 0.4}}]}  # fmt: skip
+    _, obs = load_rates(CAPACITY_FILE, _lab_root(tmp_path, bench))
+    assert (obs.cache_hit_ratio, obs.search_cache_hit_ratio) == (0.9, 0.4)
+    lb = flow(workload, obs, spec("load-balanced"), "today")
+    cached = flow(workload, obs, spec("cached"), "today")
+    assert cached.db_searches == pytest.approx(lb.db_searches * 0.6)
+    assert cached.db_point_reads == pytest.approx(lb.db_point_reads * 0.1)
+
+
 def test_without_a_bench_the_fallback_is_labelled_an_assumption(tmp_path: Path) -> None:
     rates, obs = load_rates(CAPACITY_FILE, _lab_root(tmp_path, None))
     fallback = yaml.safe_load(CAPACITY_FILE.read_text())["app"]["fallback_rps_per_vcpu"]
