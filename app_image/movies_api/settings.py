@@ -32,6 +32,7 @@ class Settings:
     cache_stale_seconds: int = 60
     cache_negative_ttl_seconds: int = 30
     search_ttl_seconds: int = 60
+    search_invalidate_on_write: bool = False
     cache_lock_ms: int = 3000
     redis_timeout_seconds: float = 0.25
     redis_breaker_seconds: float = 5.0
@@ -155,6 +156,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_db: bool = True)
         cache_stale_seconds=_int(env, "MOVIES_CACHE_STALE_SECONDS", 60, 0, 3600),
         cache_negative_ttl_seconds=_int(env, "MOVIES_CACHE_NEGATIVE_TTL_SECONDS", 30, 1, 3600),
         search_ttl_seconds=_int(env, "MOVIES_SEARCH_TTL_SECONDS", 60, 1, 3600),
+        search_invalidate_on_write=_bool(env, "MOVIES_SEARCH_INVALIDATE_ON_WRITE", False),
         cache_lock_ms=_int(env, "MOVIES_CACHE_LOCK_MS", 3000, 50, 60000),
         redis_timeout_seconds=_float(env, "MOVIES_REDIS_TIMEOUT_SECONDS", 0.25, 0.01, 10.0),
         redis_breaker_seconds=_float(env, "MOVIES_REDIS_BREAKER_SECONDS", 5.0, 0.0, 300.0),
