@@ -131,17 +131,18 @@ async def watchlist(conn: asyncpg.Connection, user_id: int) -> list[dict[str, An
 
 
 async def watchlist_add(conn: asyncpg.Connection, user_id: int, movie_id: int) -> str:
-    """'added', 'exists' or 'no-movie'."""
-    exists = await conn.fetchval("SELECT true FROM movies WHERE id = $1", movie_id)
-    if not exists:
-        return "no-movie"
-    inserted = await conn.fetchval(
-        "INSERT INTO watchlist (user_id, movie_id) VALUES ($1, $2) "
-        "ON CONFLICT DO NOTHING RETURNING true",
+    """'added', 'exists' or 'no-movie', in one round trip."""
+    row = await conn.fetchrow(
+        "WITH m AS (SELECT id FROM movies WHERE id = $2), "
+        "ins AS (INSERT INTO watchlist (user_id, movie_id) SELECT $1, id FROM m "
+        "ON CONFLICT DO NOTHING RETURNING 1) "
+        "SELECT EXISTS (SELECT 1 FROM m) AS movie, EXISTS (SELECT 1 FROM ins) AS added",
         user_id,
         movie_id,
     )
-    return "added" if inserted else "exists"
+    if not row["movie"]:
+        return "no-movie"
+    return "added" if row["added"] else "exists"
 
 
 async def watchlist_remove(conn: asyncpg.Connection, user_id: int, movie_id: int) -> bool:
