@@ -132,7 +132,19 @@ async def watchlist(conn: asyncpg.Connection, user_id: int) -> list[dict[str, An
 
 async def watchlist_add(conn: asyncpg.Connection, user_id: int, movie_id: int) -> str:
     """'added', 'exists' or 'no-movie', in one round trip."""
-    row = await conn.fetchrow(
+    try:
+        row = await _watchlist_insert(conn, user_id, movie_id)
+    except asyncpg.ForeignKeyViolationError:  # the movie was deleted in between
+        return "no-movie"
+    if not row["movie"]:
+        return "no-movie"
+    return "added" if row["added"] else "exists"
+
+
+async def _watchlist_insert(
+    conn: asyncpg.Connection, user_id: int, movie_id: int
+) -> asyncpg.Record:
+    return await conn.fetchrow(
         "WITH m AS (SELECT id FROM movies WHERE id = $2), "
         "ins AS (INSERT INTO watchlist (user_id, movie_id) SELECT $1, id FROM m "
         "ON CONFLICT DO NOTHING RETURNING 1) "
@@ -140,9 +152,6 @@ async def watchlist_add(conn: asyncpg.Connection, user_id: int, movie_id: int) -
         user_id,
         movie_id,
     )
-    if not row["movie"]:
-        return "no-movie"
-    return "added" if row["added"] else "exists"
 
 
 async def watchlist_remove(conn: asyncpg.Connection, user_id: int, movie_id: int) -> bool:
