@@ -140,3 +140,28 @@ def test_load_plan_bad_files(tmp_path: Path) -> None:
     other.write_text('{"hello": 1}')
     with pytest.raises(PlanRefError, match="not a plan file"):
         load_plan(str(other))
+
+
+def test_the_three_areas_share_one_set_of_plans(
+    plans, stack_plans, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """tests/conftest.py plans the 14 stacks once; the areas get copies, never a rebuild."""
+    import infra.composer
+    import infra.plan
+    from tests.conftest import session_build_plan
+
+    assert set(stack_plans) == set(plans) and len(plans) == 14
+    assert plans == stack_plans and plans is not stack_plans
+    assert plans[("prod", "edge")] is not stack_plans[("prod", "edge")]
+
+    def no_program(*_args, **_kwargs):
+        raise AssertionError("a plan was built again")
+
+    monkeypatch.setattr(infra.composer, "declare_stage", no_program)
+    # As tests/review and tests/policy use it, nested as when both areas run.
+    with session_build_plan(), session_build_plan():
+        copy_ = infra.plan.build_plan("prod", "edge")
+        assert copy_ == stack_plans[("prod", "edge")]
+        copy_["resources"].clear()
+        assert stack_plans[("prod", "edge")]["resources"]
+    assert infra.plan.build_plan is build_plan  # the real function is back
