@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -56,6 +57,17 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ModelError(f"{path}: expected a mapping at the top level")
     return data
+
+
+def _flag(doc: Mapping[str, Any], dotted: str) -> bool:
+    value: Any = doc
+    for part in dotted.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            raise ModelError(f"{dotted}: required key is missing")
+        value = value[part]
+    if not isinstance(value, bool):
+        raise ModelError(f"{dotted}: invalid value {value!r}; allowed: true, false")
+    return value
 
 
 def _num(
@@ -95,7 +107,12 @@ class Workload:
     cacheable_share: float
     app_cache_hit_ratio: float
     edge_cache_hit_ratio: float
-    search_cache_hit_ratio: float
+    search_ttl_s: float
+    search_ttl_jitter: float
+    search_stale_s: float
+    search_invalidate_on_write: bool
+    search_zipf_s: float
+    search_keys_per_movie: float
     search_match_share: float
     replica_read_share: float
     redis_ops_per_read: float
@@ -105,6 +122,7 @@ class Workload:
     db_statements_per_write: float
     movie_row_bytes: float
     redis_entry_bytes: float
+    search_page_bytes: float
 
     @classmethod
     def load(cls, path: Path = WORKLOAD_FILE) -> Workload:
@@ -125,7 +143,14 @@ class Workload:
             cacheable_share=share("caching.cacheable_share"),
             app_cache_hit_ratio=share("caching.app_cache_hit_ratio"),
             edge_cache_hit_ratio=share("caching.edge_cache_hit_ratio"),
-            search_cache_hit_ratio=share("requests.search_cache_hit_ratio"),
+            search_ttl_s=_num(d, "requests.search_cache.ttl_seconds", low=1),
+            search_ttl_jitter=_num(d, "requests.search_cache.ttl_jitter", high=0.5),
+            search_stale_s=_num(d, "requests.search_cache.stale_seconds"),
+            search_invalidate_on_write=_flag(d, "requests.search_cache.invalidate_on_write"),
+            search_zipf_s=_num(d, "requests.search_cache.zipf_s", low=0.01, high=3.0),
+            search_keys_per_movie=_num(
+                d, "requests.search_cache.distinct_keys_per_movie", low=0.001
+            ),
             search_match_share=share("requests.search_match_share"),
             replica_read_share=share("requests.replica_read_share"),
             redis_ops_per_read=_num(d, "requests.redis_ops_per_read"),
@@ -135,10 +160,79 @@ class Workload:
             db_statements_per_write=_num(d, "requests.db_statements_per_write"),
             movie_row_bytes=_num(d, "objects.movie_row_bytes", low=1),
             redis_entry_bytes=_num(d, "objects.redis_entry_bytes", low=1),
+            search_page_bytes=_num(d, "objects.search_page_bytes", low=1),
         )
 
     def factor(self, scale: Scale) -> float:
         return self.multiplier if scale == "target" else 1.0
+
+    def peak_searches(self, scale: Scale) -> float:
+        """Searches per second at peak, before any edge."""
+        f = self.factor(scale)
+        return self.hits_per_day * f / SECONDS_PER_DAY * self.peak_factor * self.search_share
+
+    def search_hit_ratio(self, scale: Scale) -> float:
+        """Share of searches Redis answers fresh (no DB query), from the TTL and the query
+        popularity assumption; none when every write retires every page."""
+        if self.search_invalidate_on_write:
+            return 0.0
+        return ttl_cache_hit_ratio(
+            self.peak_searches(scale),
+            self.search_ttl_s * (1 - self.search_ttl_jitter),  # the shortest jittered TTL
+            round(self.movies * self.factor(scale) * self.search_keys_per_movie),
+            self.search_zipf_s,
+        )
+
+    @property
+    def search_page_lifetime_s(self) -> float:
+        """How long Redis holds a search page: the longest jittered TTL plus the stale window."""
+        return self.search_ttl_s * (1 + self.search_ttl_jitter) + self.search_stale_s
+
+
+def ttl_cache_hit_ratio(
+    rate: float, ttl: float, keys: int, zipf_s: float, *, head: int = 2_000, steps: int = 4_000
+) -> float:
+    """Hit ratio of a TTL cache (entry set on a miss, not extended by hits) under Poisson
+    requests at `rate`/s spread Zipf(`zipf_s`) over `keys` keys.
+
+    A key requested at rate r sees one miss, then r*T hits on average before its entry
+    expires: a hit share of r*T / (1 + r*T). The sum over keys is exact for the `head` most
+    popular ones and Simpson's rule over log-rank for the rest (error < 1e-6 against the
+    exact sum in tests/capacity).
+    """
+    if keys < 1 or rate <= 0 or ttl <= 0:
+        return 0.0
+    head = min(head, keys)
+    lo, hi = head + 0.5, keys + 0.5  # the tail's ranks, as an integral
+    norm = sum(k**-zipf_s for k in range(1, head + 1))
+    if keys > head:
+        norm += (
+            math.log(hi / lo)
+            if zipf_s == 1.0
+            else (hi ** (1 - zipf_s) - lo ** (1 - zipf_s)) / (1 - zipf_s)
+        )
+    per_ttl = rate * ttl / norm
+
+    def weighted_hit(k: float) -> float:  # k^-s * hit share of rank k
+        x = per_ttl * k**-zipf_s
+        return k**-zipf_s * x / (1 + x)
+
+    hits = sum(weighted_hit(k) for k in range(1, head + 1))
+    if keys > head:
+        a, b = math.log(lo), math.log(hi)
+        h = (b - a) / steps  # steps is even
+        ends = (0, steps)
+        hits += (
+            h
+            / 3
+            * sum(
+                (1 if i in ends else 4 if i % 2 else 2)
+                * math.exp(a + i * h)
+                * weighted_hit(math.exp(a + i * h))
+                for i in range(steps + 1)
+            )
+        )
+    return hits / norm
 
 
 @dataclass(frozen=True)
@@ -383,22 +477,24 @@ def flow(w: Workload, obs: Observed, stage: StageSpec, scale: Scale) -> Flow:
         # hottest objects, which Redis would have answered too. The lab agrees: DB reads
         # per request were 0.353 at cached and 0.348 at edge (lab/results/bench.json).
         key_misses = min((all_reads - all_searches) * (1 - hit), reads - searches)
-        search_hit = (
-            obs.search_cache_hit_ratio
-            if obs.search_cache_hit_ratio is not None
-            else w.search_cache_hit_ratio
-        )
+        search_hit = w.search_hit_ratio(scale)
+        if obs.search_cache_hit_ratio is not None:
+            # The lab draws searches from a few dozen terms: its ratio is an upper bound.
+            search_hit = min(search_hit, obs.search_cache_hit_ratio)
         search_misses = min(all_searches * (1 - search_hit), searches)
     else:
         key_misses, search_misses = reads - searches, searches
+    generation = 1.0 if w.search_invalidate_on_write else 0.0  # GET per search, INCR per write
     redis_ops = (
         reads * w.redis_ops_per_read
         + (key_misses + search_misses) * w.redis_ops_per_miss
-        + writes * w.redis_ops_per_write
-        + searches * w.redis_ops_per_search
+        + writes * (w.redis_ops_per_write + generation)
+        + searches * (w.redis_ops_per_search + generation)
         if cached
         else 0.0
     )
+    # Each fill keeps a page in Redis for its lifetime, whether or not it is asked for again.
+    search_pages = search_misses * w.search_page_lifetime_s if cached else 0.0
     split = stage.search is not None
     return Flow(
         cdn_rps=cdn,
@@ -411,7 +507,8 @@ def flow(w: Workload, obs: Observed, stage: StageSpec, scale: Scale) -> Flow:
         db_writes=writes * w.db_statements_per_write,
         db_search_matches=movies * w.search_match_share,
         redis_ops=redis_ops,
-        redis_hot_bytes=movies * w.hot_set_share * w.redis_entry_bytes,
+        redis_hot_bytes=movies * w.hot_set_share * w.redis_entry_bytes
+        + search_pages * w.search_page_bytes,
         db_hot_bytes=movies * w.hot_set_share * w.movie_row_bytes,
         db_data_bytes=movies * w.movie_row_bytes,
     )
@@ -654,7 +751,8 @@ def _redis_checks(stage: StageSpec, rates: Rates, both: tuple[Flow, Flow]) -> li
             both[0].redis_hot_bytes / GB,
             both[1].redis_hot_bytes / GB,
             f"{cache_spec.node_type} {m.memory_gib:g} GiB x "
-            f"{rates.redis_usable_share:.0%} (reserved-memory-percent)",
+            f"{rates.redis_usable_share:.0%} (reserved-memory-percent); hot movies + "
+            "search pages alive",
         ),
     ]
 
@@ -885,6 +983,12 @@ def main(argv: list[str]) -> int:
     console.print("Sources:")
     for key, text in model_sources().items():
         console.print(f"  {key}: {text}")
+    w, _, _ = model_inputs()
+    console.print(
+        f"  search cache: {w.search_hit_ratio('today'):.1%} hit today, "
+        f"{w.search_hit_ratio('target'):.1%} at {w.multiplier:g}x (derived from the TTL and an "
+        "assumed query popularity, stacks/workload.yaml requests.search_cache)"
+    )
     checks = cross_checks()
     if checks:
         console.print("Cross-check, DB reads per API request today (model vs lab bench):")

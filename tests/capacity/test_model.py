@@ -86,7 +86,7 @@ def test_cache_turns_reads_into_misses_and_redis_ops(workload) -> None:
         lb.db_point_reads * (1 - workload.app_cache_hit_ratio)
     )
     assert cached.db_searches == pytest.approx(
-        lb.db_searches * (1 - workload.search_cache_hit_ratio)
+        lb.db_searches * (1 - workload.search_hit_ratio("today"))
     )
     assert cached.db_writes == pytest.approx(lb.db_writes)
     assert cached.redis_ops > lb.origin_rps * workload.read_share
@@ -210,15 +210,29 @@ def test_app_rate_comes_from_the_bench_when_it_has_the_stage(tmp_path: Path) -> 
     assert obs == Observed(cache_hit_ratio=0.93, edge_hit_ratio=0.84, replica_read_share=0.97)
 
 
+def _by_kind_bench(search: float) -> dict:
+    return {"stages": [{"stage": "cached", "rps": 500.0, "cache_hit_ratio": 0.7,
+                        "cache_hit_ratio_by_kind": {"movie": 0.9, "search": search}}]}  # fmt: skip
+
+
 def test_per_kind_cache_hit_ratios_replace_the_overall_one(tmp_path: Path, workload) -> None:
-    bench = {"stages": [{"stage": "cached", "rps": 500.0, "cache_hit_ratio": 0.7,
-                         "cache_hit_ratio_by_kind": {"movie": 0.9, "search": 0.4}}]}  # fmt: skip
-    _, obs = load_rates(CAPACITY_FILE, _lab_root(tmp_path, bench))
-    assert (obs.cache_hit_ratio, obs.search_cache_hit_ratio) == (0.9, 0.4)
+    _, obs = load_rates(CAPACITY_FILE, _lab_root(tmp_path, _by_kind_bench(0.02)))
+    assert (obs.cache_hit_ratio, obs.search_cache_hit_ratio) == (0.9, 0.02)
     lb = flow(workload, obs, spec("load-balanced"), "today")
     cached = flow(workload, obs, spec("cached"), "today")
-    assert cached.db_searches == pytest.approx(lb.db_searches * 0.6)
+    # A lab search ratio under the model's derived one lowers it.
+    assert workload.search_hit_ratio("today") > 0.02
+    assert cached.db_searches == pytest.approx(lb.db_searches * 0.98)
     assert cached.db_point_reads == pytest.approx(lb.db_point_reads * 0.1)
+
+
+def test_a_lab_search_ratio_above_the_model_does_not_raise_it(tmp_path: Path, workload) -> None:
+    # The lab draws searches from a few dozen terms, so its ratio overstates production's.
+    _, obs = load_rates(CAPACITY_FILE, _lab_root(tmp_path, _by_kind_bench(0.99)))
+    lb = flow(workload, obs, spec("load-balanced"), "target")
+    cached = flow(workload, obs, spec("cached"), "target")
+    expected = lb.db_searches * (1 - workload.search_hit_ratio("target"))
+    assert cached.db_searches == pytest.approx(expected)
 
 
 def test_without_a_bench_the_fallback_is_labelled_an_assumption(tmp_path: Path) -> None:
@@ -279,3 +293,91 @@ def test_cli_markdown_detail_for_a_stage(capsys) -> None:
     out = capsys.readouterr().out
     assert "| tier | measure | capacity | today | headroom | 5x | headroom | basis |" in out
     assert "| redis | hot set in memory |" in out and "| search | cpu |" in out
+
+
+def _exact_ttl_hit_ratio(rate: float, ttl: float, keys: int, s: float) -> float:
+    weights = [k**-s for k in range(1, keys + 1)]
+    norm = sum(weights)
+    return sum((p / norm) * (rate * ttl * p / norm) / (1 + rate * ttl * p / norm) for p in weights)
+
+
+@pytest.mark.parametrize(
+    ("rate", "keys", "s"),
+    [(78.0, 300_000, 0.8), (390.0, 300_000, 1.0), (390.0, 200_000, 0.6), (5.0, 1_500, 0.8)],
+)
+def test_ttl_hit_ratio_matches_the_exact_sum(rate: float, keys: int, s: float) -> None:
+    got = capacity.ttl_cache_hit_ratio(rate, 54.0, keys, s)
+    assert got == pytest.approx(_exact_ttl_hit_ratio(rate, 54.0, keys, s), abs=1e-6)
+
+
+def test_ttl_hit_ratio_of_one_key_is_rt_over_one_plus_rt() -> None:
+    # One miss, then r*T hits before the entry expires.
+    assert capacity.ttl_cache_hit_ratio(0.5, 60.0, 1, 0.8) == pytest.approx(30 / 31)
+    assert capacity.ttl_cache_hit_ratio(0.0, 60.0, 10, 0.8) == 0.0
+    # More searches per TTL, or fewer distinct keys, mean more hits.
+    assert capacity.ttl_cache_hit_ratio(400, 60, 10**6, 0.8) > capacity.ttl_cache_hit_ratio(
+        80, 60, 10**6, 0.8
+    )
+    assert capacity.ttl_cache_hit_ratio(80, 60, 10**5, 0.8) > capacity.ttl_cache_hit_ratio(
+        80, 60, 10**6, 0.8
+    )
+
+
+def test_search_hit_ratio_is_derived_and_conservative(workload) -> None:
+    today, target = workload.search_hit_ratio("today"), workload.search_hit_ratio("target")
+    # The shortest jittered TTL, today's and 5x's peak search rate and key space.
+    keys = round(workload.movies * workload.search_keys_per_movie)
+    ttl = workload.search_ttl_s * (1 - workload.search_ttl_jitter)
+    assert today == pytest.approx(
+        capacity.ttl_cache_hit_ratio(
+            workload.peak_searches("today"), ttl, keys, workload.search_zipf_s
+        )
+    )
+    assert 0 < today < target < 0.2
+
+
+def test_the_workload_matches_the_service_search_cache_defaults() -> None:
+    # The model's search cache is the service's default one; a changed default must show here.
+    from movies_api.settings import load_settings
+
+    settings = load_settings({"MOVIES_DATABASE_URL": "postgresql://u@127.0.0.1/db"})
+    sc = yaml.safe_load(WORKLOAD_FILE.read_text())["requests"]["search_cache"]
+    assert sc["ttl_seconds"] == settings.search_ttl_seconds
+    assert sc["ttl_jitter"] == settings.cache_ttl_jitter
+    assert sc["stale_seconds"] == settings.cache_stale_seconds
+    assert sc["invalidate_on_write"] is settings.search_invalidate_on_write
+
+
+def test_invalidation_on_write_means_no_search_hits_and_a_generation_key(workload) -> None:
+    on = replace(workload, search_invalidate_on_write=True)
+    assert on.search_hit_ratio("target") == 0.0
+    off_fl = flow(workload, Observed(), spec("cached"), "target")
+    on_fl = flow(on, Observed(), spec("cached"), "target")
+    lb = flow(workload, Observed(), spec("load-balanced"), "target")
+    assert on_fl.db_searches == pytest.approx(lb.db_searches)
+    assert on_fl.db_searches > off_fl.db_searches
+    # A GET of the generation per search, an INCR per write, and the lock/SET/release of
+    # the extra misses.
+    extra_misses = on_fl.db_searches - off_fl.db_searches
+    searches = workload.peak_searches("target")  # no edge at cached: all reach the app
+    extra = searches + off_fl.db_writes + extra_misses * workload.redis_ops_per_miss
+    assert on_fl.redis_ops == pytest.approx(off_fl.redis_ops + extra)
+
+
+def test_search_pages_take_redis_memory_for_their_lifetime(workload) -> None:
+    cached = flow(workload, Observed(), spec("cached"), "target")
+    hot_movies = workload.movies * 5 * workload.hot_set_share * workload.redis_entry_bytes
+    pages = cached.db_searches * (workload.search_ttl_s * 1.1 + workload.search_stale_s)
+    assert cached.redis_hot_bytes == pytest.approx(hot_movies + pages * workload.search_page_bytes)
+
+
+def test_bad_search_cache_flag_names_the_key(tmp_path: Path) -> None:
+    doc = yaml.safe_load(WORKLOAD_FILE.read_text())
+    doc["requests"]["search_cache"]["invalidate_on_write"] = "yes"
+    bad = tmp_path / "workload.yaml"
+    bad.write_text(yaml.safe_dump(doc))
+    with pytest.raises(
+        ModelError,
+        match=r"^requests\.search_cache\.invalidate_on_write: invalid value 'yes'; allowed: true",
+    ):
+        Workload.load(bad)
