@@ -13,6 +13,7 @@ resource object; the URNs are matched after the run.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -289,10 +290,22 @@ def _resolve_exports(root: pulumi.Resource) -> tuple[dict[str, Any], list[str]]:
     return values, secrets
 
 
+def _ensure_event_loop() -> None:
+    """The Pulumi SDK schedules its RPCs on the thread's current loop. Code that ran
+    before us (an `asyncio.run` in a test or a tool) may have closed it or left none."""
+    try:
+        loop = asyncio.get_event_loop()
+    except RuntimeError:
+        loop = None
+    if loop is None or loop.is_closed():
+        asyncio.set_event_loop(asyncio.new_event_loop())
+
+
 def run_program(
     program: Callable[[], None], *, project: str, stack: str, region: str
 ) -> ProgramRun:
     """Run `program` once under fresh mocks; safe to call repeatedly in one process."""
+    _ensure_event_loop()
     settings.reset_options(project=project, stack=stack)
     mocks = MoviesMocks(stack, region)
     monitor = RecordingMonitor(mocks)
