@@ -261,6 +261,16 @@ class Cache:
                 self._trip(exc)
                 return await loader()
             try:
+                # Double-checked: the previous holder may have filled the key and released
+                # the lock between our miss and our SET NX; loading again would be the
+                # duplicate query this lock exists to prevent.
+                try:
+                    entry = await self._get(key)
+                except REDIS_ERRORS as exc:
+                    self._trip(exc)
+                    entry = None
+                if entry is not None:
+                    return entry["v"]
                 value = await loader()
                 await self.set(key, value)
                 return value
