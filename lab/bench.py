@@ -194,6 +194,13 @@ def measure_stage(
             [s for s in result.samples if s.start >= late_from], after.minus(marks["late"])
         )
         row["warmup_seconds"] = warmup
+        # Seconds each counter snapshot took; one of several seconds means its deltas
+        # cover a shorter window than the requests they are divided by.
+        row["snapshot_seconds"] = {
+            "start": marks["before"].seconds,
+            "late": marks["late"].seconds,
+            "end": after.seconds,
+        }
         row["redis_preloaded_keys"] = int(reg.endpoints.get("redis_preloaded_keys", 0))
         if cached and carry is not None:
             row["redis_keys_at_end"] = redis_server.snapshot(

@@ -25,6 +25,8 @@ from lab.procs import LOOPBACK, stop
 from lab.state import Registry
 from lab.stats import Sample, recovery_seconds, summarize, timeline
 
+HERD_TRIALS = 5  # the herd's size depends on timing: each setting is tried this often
+
 
 def _window(samples: list[Sample], start: float, end: float) -> dict[str, Any]:
     inside = [s for s in samples if start <= s.start < end]
@@ -245,28 +247,38 @@ def herd_once(args: argparse.Namespace, protection: bool) -> dict[str, Any]:
         say=lambda _m: None,
         service_overrides=overrides,
     )
+    trials = []
     try:
         ep = reg.endpoints
         movie = stack_hot_movie(int(ep["movies"]))
         # Connections and prepared statements first, so the herd measures the cache alone.
         asyncio.run(_herd(f"{ep['entry']}/movies/{movie + 1}", 8))
-        redis.Redis(host=LOOPBACK, port=ep["redis_port"]).flushall()
-        before = observe.snapshot(reg)
-        started = time.perf_counter()
-        statuses = asyncio.run(_herd(f"{ep['entry']}/movies/{movie}", args.herd_size))
-        seconds = time.perf_counter() - started
-        delta = observe.snapshot(reg).minus(before)
+        for _ in range(HERD_TRIALS):
+            redis.Redis(host=LOOPBACK, port=ep["redis_port"]).flushall()
+            before = observe.snapshot(reg)
+            started = time.perf_counter()
+            statuses = asyncio.run(_herd(f"{ep['entry']}/movies/{movie}", args.herd_size))
+            seconds = time.perf_counter() - started
+            delta = observe.snapshot(reg).minus(before)
+            trials.append({
+                "ok": sum(1 for x in statuses if x == 200),
+                "failed": sum(1 for x in statuses if x != 200),
+                "seconds": round(seconds, 3),
+                "db_reads": delta.primary_reads + delta.replica_reads,
+                "service_db_queries": observe.total(delta.service, "movies_db_queries_total"),
+                "cache_lock_waits": observe.total(delta.service, "movies_cache_lock_waits_total"),
+            })  # fmt: skip
     finally:
         stack.down(say=lambda _m: None)
+    reads = sorted(t["db_reads"] for t in trials)
     return {
         "stampede_protection": protection,
         "concurrent_requests": args.herd_size,
-        "ok": sum(1 for x in statuses if x == 200),
-        "failed": sum(1 for x in statuses if x != 200),
-        "seconds": round(seconds, 3),
-        "db_reads": delta.primary_reads + delta.replica_reads,
-        "service_db_queries": observe.total(delta.service, "movies_db_queries_total"),
-        "cache_lock_waits": observe.total(delta.service, "movies_cache_lock_waits_total"),
+        "trials": trials,
+        "db_reads_min": reads[0],
+        "db_reads_median": reads[len(reads) // 2],
+        "db_reads_max": reads[-1],
+        "failed": sum(t["failed"] for t in trials),
     }
 
 
@@ -325,8 +337,10 @@ def headline(r: dict[str, Any]) -> str:
     runs = {x["stampede_protection"]: x for x in r["runs"]}
     on, off = runs[True], runs[False]
     return (
-        f"herd of {on['concurrent_requests']} on one cold key: {on['db_reads']} DB reads "
-        f"with stampede protection ({on['failed']} failed), {off['db_reads']} without "
+        f"herd of {on['concurrent_requests']} on one cold key, {HERD_TRIALS} trials each: "
+        f"DB reads min/median/max {on['db_reads_min']}/{on['db_reads_median']}/"
+        f"{on['db_reads_max']} with stampede protection ({on['failed']} failed), "
+        f"{off['db_reads_min']}/{off['db_reads_median']}/{off['db_reads_max']} without "
         f"({off['failed']} failed)"
     )
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ class Snapshot:
     redis_hits: int = 0
     redis_misses: int = 0
     primary_by_statement: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0  # how long taking the snapshot took (a slow one blurs its deltas)
 
     def minus(self, before: Snapshot) -> Snapshot:
         keys = set(self.service) | set(before.service)
@@ -92,6 +94,7 @@ def total(counters: dict[str, float], prefix: str, **labels: str) -> float:
 
 
 def snapshot(reg: Registry) -> Snapshot:
+    started = time.perf_counter()
     ep = reg.endpoints
     try:
         p_reads, p_writes, resets = postgres.statement_calls(ep["primary_port"])
@@ -116,7 +119,17 @@ def snapshot(reg: Registry) -> Snapshot:
     hits = misses = 0
     if ep.get("redis_port"):
         hits, misses = redis_keyspace(ep["redis_port"])
-    return Snapshot(p_reads, p_writes, replicas, resets, service, hits, misses, by_statement)
+    return Snapshot(
+        p_reads,
+        p_writes,
+        replicas,
+        resets,
+        service,
+        hits,
+        misses,
+        by_statement,
+        round(time.perf_counter() - started, 3),
+    )
 
 
 def redis_keyspace(port: int) -> tuple[int, int]:

@@ -203,14 +203,16 @@ POOL_RESET = "SELECT pg_advisory_unlock_all()"
 
 def statement_calls(port: int) -> tuple[int, int, int]:
     """(reads, writes, pool resets) executed in the movies database so far, from
-    pg_stat_statements. Reads are SELECT/WITH statements other than asyncpg's pool reset;
-    the lab's own reads of pg_stat_statements are left out."""
-    is_read = "s.query ~* '^\\s*(select|with|table)\\M'"
+    pg_stat_statements. Writes are statements that insert, update or delete anywhere in
+    them; reads are the rest but asyncpg's pool reset; the lab's own reads of
+    pg_stat_statements are left out."""
+    # A statement that changes data anywhere in it (a CTE can open with WITH) is a write.
+    is_write = "s.query ~* '\\m(insert|update|delete|merge|copy|truncate)\\M'"
     is_reset = f"s.query = '{POOL_RESET}'"
     out = psql(
         port,
-        f"SELECT coalesce(sum(s.calls) FILTER (WHERE {is_read} AND NOT {is_reset}), 0),"
-        f" coalesce(sum(s.calls) FILTER (WHERE NOT {is_read}), 0),"
+        f"SELECT coalesce(sum(s.calls) FILTER (WHERE NOT {is_write} AND NOT {is_reset}), 0),"
+        f" coalesce(sum(s.calls) FILTER (WHERE {is_write}), 0),"
         f" coalesce(sum(s.calls) FILTER (WHERE {is_reset}), 0)"
         " FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid"
         f" WHERE d.datname = '{DB_NAME}' AND s.query NOT ILIKE '%pg_stat_statements%'",
