@@ -22,10 +22,9 @@ REFS = [f"{env}/{stage}" for env in ENVIRONMENTS for stage in STAGES]
 
 
 @pytest.fixture(scope="session")
-def real_plans() -> dict[str, dict[str, Any]]:
-    from infra.plan import build_plan
-
-    return {ref: build_plan(*ref.split("/")) for ref in REFS}
+def real_plans(stack_plans: dict[tuple[str, str], dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The session's 14 plans (tests/conftest.py), copied: mutations here stay here."""
+    return {ref: copy.deepcopy(stack_plans[tuple(ref.split("/"))]) for ref in REFS}
 
 
 @pytest.fixture(scope="session")
