@@ -3,7 +3,8 @@
 - `SingleBox`: one instance in a public subnet with an Elastic IP, SSM instead of SSH,
   IMDSv2 only, an encrypted gp3 root volume.
 - `LoadBalancer`: the ALB across >= 2 AZs, the web target group (and the search one at
-  scale-5x, reached by a listener rule), HTTP listener, HTTPS + redirect with a certificate.
+  scale-5x, reached by a listener rule), HTTP listener, HTTPS + redirect with a certificate,
+  and a 404 for `/metrics*` on every forwarding listener ahead of any forward rule.
 - `WebTier`: launch template (IMDSv2 required, hop limit 1, encrypted gp3, no public IP)
   and an ASG in private subnets on the template's `latest_version`, with instance refresh
   and target tracking on ALBRequestCountPerTarget.
@@ -22,6 +23,10 @@ import pulumi_aws as aws
 HEALTH_CHECK_PATH = "/healthz"
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 ROOT_DEVICE = "/dev/xvda"  # Amazon Linux 2023
+# ALB rule priorities: the lower number is evaluated first.
+METRICS_RULE_PRIORITY = 5
+SEARCH_RULE_PRIORITY = 10
+METRICS_PATH_PATTERN = "/metrics*"
 _GRAVITON = re.compile(r"^[a-z]+\d+[a-z]*g[a-z]*\.")
 
 
@@ -209,12 +214,15 @@ class LoadBalancer(pulumi.ComponentResource):
             default_actions=http_actions,
             opts=child,
         )
+        # Rules go on every listener that forwards (a redirecting one sends clients to HTTPS).
+        serving = [("", self.http_listener)] if http_actions is web_forward else []
+        if self.https_listener is not None:
+            serving.append(("-https", self.https_listener))
+        self.metrics_rules = [
+            self._metrics_rule(name + suffix, listener) for suffix, listener in serving
+        ]
         self.search_rules: list[aws.lb.ListenerRule] = []
         if args.search is not None:
-            # On every listener that forwards (a redirecting one sends clients to HTTPS).
-            serving = [("", self.http_listener)] if http_actions is web_forward else []
-            if self.https_listener is not None:
-                serving.append(("-https", self.https_listener))
             self.search_rules = [
                 self._search_rule(name + suffix, listener, args.search)
                 for suffix, listener in serving
@@ -236,13 +244,37 @@ class LoadBalancer(pulumi.ComponentResource):
             }
         )
 
+    def _metrics_rule(self, name: str, listener: aws.lb.Listener) -> aws.lb.ListenerRule:
+        """`/metrics*` answers 404 at the ALB: the scrape is for the box itself, not the internet.
+
+        Evaluated before every forward rule (a lower number wins), so no path pattern of a
+        later rule can reach the service's metrics through the load balancer.
+        """
+        return aws.lb.ListenerRule(
+            f"{name}-metrics",
+            listener_arn=listener.arn,
+            priority=METRICS_RULE_PRIORITY,
+            conditions=[{"path_pattern": {"values": [METRICS_PATH_PATTERN]}}],
+            actions=[
+                {
+                    "type": "fixed-response",
+                    "fixed_response": {
+                        "content_type": "text/plain",
+                        "message_body": "not found",
+                        "status_code": "404",
+                    },
+                }
+            ],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
     def _search_rule(
         self, name: str, listener: aws.lb.Listener, search: SearchRoute
     ) -> aws.lb.ListenerRule:
         return aws.lb.ListenerRule(
             f"{name}-search",
             listener_arn=listener.arn,
-            priority=10,
+            priority=SEARCH_RULE_PRIORITY,
             conditions=[
                 {"path_pattern": {"values": [search.path]}},
                 {"query_strings": [{"key": search.query_key, "value": "*"}]},

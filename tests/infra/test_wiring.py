@@ -84,7 +84,7 @@ def test_target_tracking_on_request_count_per_target(plans, env: str, stage: str
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_search_route_at_scale_5x(plans, env: str) -> None:
     plan = plans[(env, "scale-5x")]
-    rule = one(plan, RULE)
+    rule = one(plan, RULE, "alb-search")
     listener = one(plan, LISTENER, "alb-http")
     assert rule["inputs"]["listenerArn"] == listener["outputs"]["arn"]
     assert (
@@ -94,6 +94,42 @@ def test_search_route_at_scale_5x(plans, env: str) -> None:
     conditions = rule["inputs"]["conditions"]
     assert {"pathPattern": {"values": ["/movies"]}} in conditions
     assert {"queryStrings": [{"key": "q", "value": "*"}]} in conditions
+
+
+def _forwards(actions: list[dict]) -> bool:
+    return any(a["type"] == "forward" for a in actions)
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+@pytest.mark.parametrize("stage", WEB_STAGES)
+def test_metrics_are_refused_at_every_forwarding_listener(plans, env: str, stage: str) -> None:
+    """`/metrics*` gets a fixed 404 ahead of every forward rule on each listener that serves."""
+    plan = plans[(env, stage)]
+    rules = of_type(plan, RULE)
+    serving = [
+        listener
+        for listener in of_type(plan, LISTENER)
+        if _forwards(listener["inputs"]["defaultActions"])
+    ]
+    assert serving
+    for listener in serving:
+        on_it = [r for r in rules if r["inputs"]["listenerArn"] == listener["outputs"]["arn"]]
+        [metrics] = [
+            r
+            for r in on_it
+            if {"pathPattern": {"values": ["/metrics*"]}} in r["inputs"]["conditions"]
+        ]
+        [action] = metrics["inputs"]["actions"]
+        assert action["type"] == "fixed-response"
+        assert action["fixedResponse"]["statusCode"] == "404"
+        forward_priorities = [
+            r["inputs"]["priority"] for r in on_it if _forwards(r["inputs"]["actions"])
+        ]
+        # ALB evaluates the lowest number first.
+        assert all(metrics["inputs"]["priority"] < p for p in forward_priorities)
+    # No rule anywhere hangs off a listener that only redirects.
+    serving_arns = {listener["outputs"]["arn"] for listener in serving}
+    assert {r["inputs"]["listenerArn"] for r in rules} <= serving_arns
 
 
 @pytest.mark.parametrize(("env", "stage"), ALL)
