@@ -251,6 +251,7 @@ def declare_stage(
             endpoints=_endpoints(config, database, cache, storage, edge),
             log_retention_days=env.log_retention_days,
             artifact_name=artifact or artifact_name(),
+            metrics_allow_cidrs=(env.vpc_cidr,),
             template_path=template or TEMPLATE_PATH,
             tags=tags,
         ),

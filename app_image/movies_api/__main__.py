@@ -19,6 +19,16 @@ def _settings(need_db: bool = True) -> tuple[Settings, str]:
     return resolve_secrets(load_settings(need_db=need_db))
 
 
+def trusted_proxies(settings: Settings) -> str:
+    """Peers whose X-Forwarded-For uvicorn believes: the networks that may read /metrics.
+
+    Believing anyone ("*") would let an internet client at the single box, the public
+    entry point, claim `X-Forwarded-For: 127.0.0.1` and read /metrics. The ALB sits in
+    the VPC CIDR, so behind it the client is still the real one.
+    """
+    return ",".join(str(network) for network in settings.metrics_allow_networks)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -27,7 +37,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings, redis_password = _settings()
     common = {"host": args.host, "port": args.port, "log_level": args.log_level,
               "access_log": args.access_log, "proxy_headers": True,
-              "forwarded_allow_ips": "*", "timeout_graceful_shutdown": 20}  # fmt: skip
+              "forwarded_allow_ips": trusted_proxies(settings),
+              "timeout_graceful_shutdown": 20}  # fmt: skip
     if args.workers > 1:
         uvicorn.run("movies_api.asgi:create_from_env", factory=True, workers=args.workers, **common)
     else:

@@ -30,7 +30,7 @@ from .auth import (
 from .cache import Cache, make_redis
 from .db import CONNECTION_ERRORS, Database
 from .media import CONTENT_TYPES, Media, make_s3_client
-from .metrics import CONTENT_TYPE_LATEST, Metrics
+from .metrics import CONTENT_TYPE_LATEST, Metrics, client_allowed
 from .openapi import openapi_spec
 from .settings import Settings
 from .validation import ValidationError, int_param, movie_body, movie_id, search_params
@@ -369,8 +369,15 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
+    st = _state(request)
+    client = request.client.host if request.client else None
+    if not client_allowed(client, st.settings.metrics_allow_networks):
+        # The same answer as an unknown path: nothing says the endpoint exists.
+        return Response(
+            "Not Found", 404, media_type="text/plain", headers={"Cache-Control": "no-store"}
+        )
     return Response(
-        _state(request).metrics.render(),
+        st.metrics.render(),
         media_type=CONTENT_TYPE_LATEST,
         headers={"Cache-Control": "no-store"},
     )

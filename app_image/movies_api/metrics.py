@@ -1,7 +1,10 @@
-"""Prometheus metrics, one registry per app so tests can build many apps in one process."""
+"""Prometheus metrics, one registry per app so tests can build many apps in one process,
+and who may read them."""
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from prometheus_client import (
@@ -14,10 +17,30 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-__all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
+__all__ = ["CONTENT_TYPE_LATEST", "Metrics", "client_allowed"]
 
 # The *_created series double the output and no dashboard here reads them.
 disable_created_metrics()
+
+
+def client_allowed(
+    host: str | None, networks: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network]
+) -> bool:
+    """Whether a request from `host` may read /metrics; no address (a unix socket) may not.
+
+    `host` is the ASGI client: the TCP peer, or what X-Forwarded-For said when uvicorn
+    trusts the peer as a proxy (`movies_api serve` trusts only these same networks).
+    """
+    if not host:
+        return False
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    # A dual-stack listener reports IPv4 peers as ::ffff:a.b.c.d.
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in network for network in networks)
 
 
 @dataclass

@@ -6,6 +6,7 @@ bad value fails with one line naming the variable, the value and what is allowed
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -15,6 +16,13 @@ from urllib.parse import urlsplit
 class SettingsError(ValueError):
     """A MOVIES_* variable is missing or malformed; the message is one line."""
 
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+# Always allowed to read /metrics: a scrape from the box itself (the lab, an agent).
+LOOPBACK: tuple[IPNetwork, ...] = (
+    ipaddress.ip_network("127.0.0.0/8"),
+    ipaddress.ip_network("::1/128"),
+)
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -53,6 +61,8 @@ class Settings:
     db_secret_arn: str = ""
     redis_auth_secret_arn: str = ""
     aws_region: str = ""
+    # Who may read /metrics: loopback plus MOVIES_METRICS_ALLOW_CIDRS (infra: the VPC CIDR).
+    metrics_allow_networks: tuple[IPNetwork, ...] = LOOPBACK
 
     @property
     def cache_active(self) -> bool:
@@ -106,6 +116,24 @@ def _url(key: str, raw: str, schemes: tuple[str, ...]) -> str:
         allowed = ", ".join(f"{s}://host..." for s in schemes)
         raise SettingsError(f"{key}={redact(raw)!r} is not a valid URL; allowed: {allowed}")
     return raw
+
+
+def _networks(env: Mapping[str, str], key: str) -> tuple[IPNetwork, ...]:
+    """Loopback plus the comma-separated CIDRs in `key` (host bits must be zero)."""
+    found = list(LOOPBACK)
+    for item in env.get(key, "").split(","):
+        if not item.strip():
+            continue
+        try:
+            network = ipaddress.ip_network(item.strip())
+        except ValueError:
+            raise SettingsError(
+                f"{key}: {item.strip()!r} is not a network; "
+                "allowed: comma-separated CIDRs such as 10.0.0.0/16 or fd00::/8"
+            ) from None
+        if network not in found:
+            found.append(network)
+    return tuple(found)
 
 
 def redact(url: str) -> str:
@@ -179,4 +207,5 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_db: bool = True)
         db_secret_arn=env.get("MOVIES_DB_SECRET_ARN", "").strip(),
         redis_auth_secret_arn=env.get("MOVIES_REDIS_AUTH_SECRET_ARN", "").strip(),
         aws_region=(env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "").strip(),
+        metrics_allow_networks=_networks(env, "MOVIES_METRICS_ALLOW_CIDRS"),
     )

@@ -45,6 +45,7 @@ TEMPLATE_VARIABLES = (
     "redis_auth_secret_arn",
     "media_bucket",
     "cdn_base_url",
+    "metrics_allow_cidrs",
     "log_group",
 )
 
@@ -139,6 +140,10 @@ class ReleaseArgs:
     endpoints: Endpoints
     log_retention_days: int
     artifact_name: str
+    # Besides loopback, who may read the service's /metrics (comma-joined into
+    # MOVIES_METRICS_ALLOW_CIDRS): the VPC, where a scraper and the ALB live. The ALB
+    # itself answers /metrics* with 404, so this does not open it to the internet.
+    metrics_allow_cidrs: tuple[str, ...] = ()
     artifact_dir: Path = ARTIFACT_DIR
     template_path: Path = TEMPLATE_PATH
     tags: dict[str, str] = field(default_factory=dict)
@@ -363,6 +368,7 @@ class Release(pulumi.ComponentResource):
                     "artifact_key": artifact_key,
                     "local_postgres": args.local_postgres,
                     "db_name": ep.db_name,
+                    "metrics_allow_cidrs": ",".join(args.metrics_allow_cidrs),
                 },
             )
         )

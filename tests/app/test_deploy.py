@@ -25,7 +25,7 @@ SINGLE_BOX = {
     "local_postgres": True, "db_host": "127.0.0.1", "db_port": 5432, "db_name": "movies",
     "db_reader_host": "", "db_secret_arn": "", "redis_host": "", "redis_port": 6379,
     "redis_auth_secret_arn": "", "media_bucket": "", "cdn_base_url": "",
-    "log_group": "/movies/dev/app",
+    "metrics_allow_cidrs": "10.0.0.0/16", "log_group": "/movies/dev/app",
 }  # fmt: skip
 SPLIT_DB = {
     **SINGLE_BOX, "stage": "split-db", "local_postgres": False,

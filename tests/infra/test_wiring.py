@@ -224,6 +224,16 @@ def test_user_data_carries_the_stage_endpoints(plans, env: str, stage: str) -> N
 
 
 @pytest.mark.parametrize(("env", "stage"), ALL)
+def test_user_data_lets_the_vpc_read_metrics(plans, env: str, stage: str) -> None:
+    """The service's /metrics allow-list is loopback (built in) plus this stack's VPC."""
+    vpc = one(plans[(env, stage)], "aws:ec2/vpc:Vpc")
+    assert vpc["inputs"]["cidrBlock"] == load_stack_config(env, stage).env.vpc_cidr
+    for text in user_data(plans[(env, stage)]):
+        [line] = [ln for ln in text.splitlines() if "MOVIES_METRICS_ALLOW_CIDRS=" in ln]
+        assert line.strip() == f"MOVIES_METRICS_ALLOW_CIDRS={vpc['inputs']['cidrBlock']}"
+
+
+@pytest.mark.parametrize(("env", "stage"), ALL)
 def test_instance_role_is_scoped(plans, env: str, stage: str) -> None:
     plan = plans[(env, stage)]
     policy = json.loads(one(plan, "aws:iam/rolePolicy:RolePolicy")["inputs"]["policy"])
