@@ -10,7 +10,7 @@ import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 
 class SettingsError(ValueError):
@@ -112,10 +112,18 @@ def _float(env: Mapping[str, str], key: str, default: float, lo: float, hi: floa
 
 def _url(key: str, raw: str, schemes: tuple[str, ...]) -> str:
     parts = urlsplit(raw)
-    if parts.scheme not in schemes or not parts.hostname:
+    if parts.scheme not in schemes or not (parts.hostname or _socket_dir(parts.query)):
         allowed = ", ".join(f"{s}://host..." for s in schemes)
+        if set(schemes) & set(_PG):
+            allowed += " or postgresql://user@/db?host=/run/postgresql (a Unix socket)"
         raise SettingsError(f"{key}={redact(raw)!r} is not a valid URL; allowed: {allowed}")
     return raw
+
+
+def _socket_dir(query: str) -> str | None:
+    """libpq's `?host=/dir` form: how a single box reaches its own PostgreSQL socket."""
+    hosts = parse_qs(query).get("host", [])
+    return hosts[0] if hosts and hosts[0].startswith("/") else None
 
 
 def _networks(env: Mapping[str, str], key: str) -> tuple[IPNetwork, ...]:
