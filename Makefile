@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 APT_PKGS := postgresql redis-server nginx haproxy graphviz cloud-init
 
-.PHONY: setup system-deps plan test lint fmt clean
+.PHONY: setup system-deps plan test policy lint fmt clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -29,6 +29,10 @@ plan: setup
 
 test: setup system-deps
 	$(BIN)/python -m pytest
+
+# The guardrails on every planned stack; exits non-zero on a mandatory violation.
+policy: setup system-deps
+	$(BIN)/python -m infra policy
 
 lint: setup
 	$(BIN)/ruff check .
