@@ -59,9 +59,15 @@ def test_single_box_fails_at_5x_because_api_and_db_share_one_machine(prod) -> No
     assert {c.tier for c in prod["split-db"].checks} >= {"app", "db-primary"}
 
 
-def test_split_db_fails_at_5x_on_its_one_app_server(prod) -> None:
+def test_split_db_fails_at_5x_and_its_app_tier_is_one_machine(prod) -> None:
     sc = prod["split-db"]
-    assert ("app", "cpu") in short(sc)
+    # With the lab's quiet-machine figures (lab/results/bench.json) one m7g.xlarge carries
+    # the 5x peak by CPU, with a thin margin, so split-db's shortfall at 5x is the primary;
+    # the case for load-balanced is the single point of failure and a ceiling that only
+    # max_size can lift. On a busier lab run the app CPU was short too: either way the
+    # stage does not carry 5x.
+    assert ("db-primary", "cpu (reads + writes)") in short(sc)
+    assert headroom(sc, "app", "cpu") < headroom(prod["scale-5x"], "app", "cpu")
     # Behind the ALB the ceiling is the ASG's max_size, not one machine: load-balanced's
     # app capacity is a multiple of split-db's box (and grows with max_size, test_model).
     assert capacity_of(prod["load-balanced"], "app", "cpu") >= 2 * capacity_of(sc, "app", "cpu")
