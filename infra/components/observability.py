@@ -157,13 +157,10 @@ class Observability(pulumi.ComponentResource):
             tags=args.tags,
             opts=child,
         )
-        aws.kms.Alias(
-            f"{logical}-key-alias",
-            name=f"alias/{topic_name}",
-            target_key_id=key.key_id,
-            region=region,
-            opts=child,
-        )
+        # No alias: KMS checks CreateAlias/DeleteAlias against the key policy as well as
+        # the alias ("Controlling access to aliases", AWS KMS developer guide), and the
+        # policy below grants the account key administration only, so an aws.kms.Alias
+        # here fails with AccessDenied. The key's description names the topic instead.
         topic = aws.sns.Topic(
             logical,
             name=topic_name,

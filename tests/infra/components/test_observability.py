@@ -193,3 +193,22 @@ def test_metric_math_alarms_stay_within_cloudwatch_limits(runner):
         queries = alarm.inputs.get("metricQueries", [])
         assert sum(1 for q in queries if "metric" in q) <= 10, alarm.name
         assert sum(1 for q in queries if "expression" in q) <= 10, alarm.name
+
+
+def test_no_key_alias_the_key_policy_does_not_allow(runner):
+    # KMS authorises CreateAlias/DeleteAlias/UpdateAlias on the key through its key policy
+    # (an IAM policy only counts for what the policy's account statement allows), so an
+    # alias is declared only if that statement grants the alias actions.
+    run = runner(
+        lambda: declare(args(region="eu-west-1", cloudfront_distribution_id="E2E")),
+        env="prod",
+        region="eu-west-1",
+    )
+    keys = run.by_type("aws:kms/key:Key")
+    assert len(keys) == 2  # the topic's key in the region and the us-east-1 one
+    alias_actions = {"kms:CreateAlias", "kms:DeleteAlias", "kms:UpdateAlias"}
+    for key in keys:
+        statements = json.loads(key.inputs["policy"])["Statement"]
+        allowed = {a for s in statements for a in s["Action"]} if statements else set()
+        if not alias_actions <= allowed:
+            assert run.by_type("aws:kms/alias:Alias") == []
