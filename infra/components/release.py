@@ -167,7 +167,11 @@ def instance_policy(
             "Sid": "WriteLogs",
             "Effect": "Allow",
             "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-            "Resource": [log_group_arn, f"{log_group_arn}:log-stream:*"],
+            # CloudWatch Logs authorises every action but the tagging ones against the
+            # group's ARN with a trailing ":*" (CloudWatch Logs user guide, "Overview of
+            # managing access permissions"); the provider's `arn` drops it. The ":*" form
+            # also covers the group's streams (`...:log-stream:<name>`).
+            "Resource": [f"{log_group_arn.removesuffix(':*')}:*"],
         },
     ]
     secrets = sorted(arn for arn in secret_arns if arn)

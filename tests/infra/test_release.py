@@ -112,3 +112,13 @@ def test_instance_policy_is_scoped_to_given_arns() -> None:
     assert secrets == ["arn:aws:secretsmanager:us-east-1:123456789012:secret:s-abc123"]
     with_media = instance_policy("a", "l", [], "arn:aws:s3:::media")
     assert with_media["Statement"][-1]["Resource"] == ["arn:aws:s3:::media/*"]
+
+
+def test_log_permissions_use_the_group_arn_with_trailing_star() -> None:
+    # CloudWatch Logs checks DescribeLogStreams/CreateLogStream against
+    # `log-group:<name>:*`, which the bare group ARN does not match.
+    group = "arn:aws:logs:us-east-1:123456789012:log-group:/movies/dev/api"
+    for given in (group, f"{group}:*"):
+        policy = instance_policy("arn:aws:s3:::b/k", given, [], "")
+        logs = next(s for s in policy["Statement"] if s["Sid"] == "WriteLogs")
+        assert logs["Resource"] == [f"{group}:*"]
