@@ -288,3 +288,38 @@ def test_built_wheel_installs_and_carries_its_migrations(tmp_path: Path) -> None
     path, versions = out.stdout.splitlines()
     assert path.startswith(str(site)) and versions == "[1, 2]"
     assert (site / "bin" / "movies-api").exists()  # the unit's ExecStart entry point
+
+
+def _retry_function(script: str) -> str:
+    start = script.index("retry() {")
+    return script[start : script.index("\n}\n", start) + 3]
+
+
+def test_boot_retries_network_calls_until_they_succeed(tmp_path: Path) -> None:
+    # The single box has no public address until its Elastic IP is attached, after it runs.
+    script = written(render(SPLIT_DB), "/usr/local/sbin/movies-api-bootstrap")
+    assert "\nretry aws s3 cp " in script
+    assert '\nretry "$APP/venv/bin/movies-api" bootstrap-secrets' in script
+    counter = tmp_path / "calls"
+    flaky = f"n=$(($(cat {counter} 2>/dev/null || echo 0) + 1)); echo $n > {counter}; [ $n -ge 3 ]"
+    program = _retry_function(script) + f"retry bash -c '{flaky}'\n"
+    run = subprocess.run(
+        ["bash", "-c", program],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "RETRY_SLEEP": "0"},
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert counter.read_text().strip() == "3"
+
+
+def test_boot_retry_gives_up_and_fails_the_boot() -> None:
+    script = written(render(SPLIT_DB), "/usr/local/sbin/movies-api-bootstrap")
+    run = subprocess.run(
+        ["bash", "-c", _retry_function(script) + "retry false\n"],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "RETRY_SLEEP": "0", "RETRY_ATTEMPTS": "3"},
+    )
+    assert run.returncode == 1
+    assert "giving up after 3 attempts: false" in run.stdout
