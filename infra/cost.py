@@ -753,7 +753,7 @@ def render_rich(costs: list[tuple[StackCost, StackCost]], explain: bool, table: 
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(width=max(Console().width, 140))
     for today, target in costs:
         t = Table(
             title=f"{today.ref}: monthly cost ({today.scenario.label} / {target.scenario.label})"

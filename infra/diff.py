@@ -464,7 +464,7 @@ def render_rich(d: PlanDiff) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    console = Console()
+    console = Console(width=max(Console().width, 160))  # property paths and values need room
     table = Table(title=escape(f"{d.old_label} → {d.new_label}"), show_lines=False, expand=False)
     table.add_column("", no_wrap=True)
     table.add_column("type", no_wrap=True)
