@@ -21,6 +21,8 @@ import jinja2
 import pulumi
 import pulumi_aws as aws
 
+from infra.components.storage import bucket_policy_document
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO_ROOT / "app_image" / "deploy" / "user-data.yaml.j2"
 BUILD_SCRIPT = REPO_ROOT / "app_image" / "build.py"
@@ -257,23 +259,9 @@ class Release(pulumi.ComponentResource):
         aws.s3.BucketPolicy(
             f"{name}-artifacts-tls-only",
             bucket=self.bucket.id,
+            # The same TLS-only statement as the media bucket, with no reader to allow.
             policy=self.bucket.arn.apply(
-                lambda arn: json.dumps(
-                    {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Sid": "DenyInsecureTransport",
-                                "Effect": "Deny",
-                                "Principal": "*",
-                                "Action": "s3:*",
-                                "Resource": [arn, f"{arn}/*"],
-                                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                            }
-                        ],
-                    },
-                    sort_keys=True,
-                )
+                lambda arn: json.dumps(bucket_policy_document(arn, None), sort_keys=True)
             ),
             opts=bucket_child,
         )
