@@ -10,9 +10,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -27,7 +28,7 @@ from .auth import (
     issue_token,
     verify_token,
 )
-from .cache import Cache, make_redis
+from .cache import Cache, Entry, make_redis
 from .db import CONNECTION_ERRORS, Database
 from .media import CONTENT_TYPES, Media, make_s3_client
 from .metrics import CONTENT_TYPE_LATEST, Metrics, client_allowed
@@ -142,11 +143,16 @@ def _cache_headers(
     return {"Cache-Control": f"public, max-age={age}, stale-while-revalidate={swr}", "Vary": _VARY}
 
 
-def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(data, status_code=status, headers=headers)
+def _raw(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A JSON response from bytes already encoded (a cache hit's body, as stored)."""
+    return Response(body, status, headers, media_type="application/json")
 
 
-def _no_store(data: Any, status: int = 200) -> JSONResponse:
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return _raw(orjson.dumps(data), status, headers)
+
+
+def _no_store(data: Any, status: int = 200) -> Response:
     return _json(data, status, {"Cache-Control": "no-store", "Vary": _VARY})
 
 
@@ -160,28 +166,39 @@ async def _body(request: Request) -> Any:
         raise ValidationError("body is not valid JSON", status=400) from None
 
 
+_PRIVATE = ("poster_key", "version")
+
+
 def _public_movie(movie: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in movie.items() if k != "poster_key"}
+    return {k: v for k, v in movie.items() if k not in _PRIVATE}
+
+
+def _movie_entry(movie: dict[str, Any] | None) -> Entry:
+    """What the cache keeps for a movie: the response body, its version, its poster key."""
+    if movie is None:
+        return Entry(None)  # version 0: never overwrites a write-through
+    return Entry(orjson.dumps(_public_movie(movie)), movie["version"], movie["poster_key"] or "")
 
 
 # -- movies ------------------------------------------------------------------------------
-async def _cached_movie(st: AppState, mid: int) -> dict[str, Any] | None:
-    return await st.cache.get_or_load(
-        "movie", f"movie:{mid}", lambda: st.db.read(lambda c: repository.get_movie(c, mid))
-    )
+async def _cached_movie(st: AppState, mid: int) -> Entry:
+    async def load() -> Entry:
+        return _movie_entry(await st.db.read(lambda c: repository.get_movie(c, mid)))
+
+    return await st.cache.get_or_load("movie", f"movie:{mid}", load)
 
 
 async def get_movie(request: Request) -> Response:
     st = _state(request)
     principal = await authenticate(request)
     mid = movie_id(request.path_params["id"])
-    movie = await _cached_movie(st, mid)
-    if movie is None:
+    entry = await _cached_movie(st, mid)
+    if entry.body is None:
         # 404s are cacheable too, briefly: a popular missing id must not reach the DB.
         return _json(
             {"error": f"movie {mid} not found"}, 404, _cache_headers(st, principal, max_age=10)
         )
-    return _json(_public_movie(movie), headers=_cache_headers(st, principal))
+    return _raw(entry.body, headers=_cache_headers(st, principal))
 
 
 async def search_movies(request: Request) -> Response:
@@ -190,21 +207,23 @@ async def search_movies(request: Request) -> Response:
     params = search_params(request.query_params, st.settings.max_page)
     size = st.settings.page_size
 
-    async def load() -> dict[str, Any]:
-        return await st.db.read(lambda c: repository.search(c, params, size))
+    async def load() -> Entry:
+        return Entry(orjson.dumps(await st.db.read(lambda c: repository.search(c, params, size))))
 
     # By default a cached page lives out its TTL (search is eventually consistent within
     # MOVIES_SEARCH_TTL_SECONDS); with invalidation on, every movie write retires all pages,
     # which at a steady write rate leaves search with almost no hits.
     gen = await st.cache.search_generation() if st.settings.search_invalidate_on_write else 0
-    result = await st.cache.get_or_load("search", f"search:{gen}:{params.cache_key()}", load)
-    return _json(result, headers=_cache_headers(st, principal))
+    entry = await st.cache.get_or_load("search", f"search:{gen}:{params.cache_key()}", load)
+    assert entry.body is not None
+    return _raw(entry.body, headers=_cache_headers(st, principal))
 
 
-async def _after_write(st: AppState, mid: int, movie: dict[str, Any] | None) -> None:
+async def _after_write(st: AppState, mid: int, entry: Entry) -> None:
     # Write-through rather than delete: a delete would let a concurrent miss refill the key
-    # from a replica that has not replayed this write yet.
-    await st.cache.set(f"movie:{mid}", movie)
+    # from a replica that has not replayed this write yet; the entry's version keeps such a
+    # fill from overwriting it afterwards.
+    await st.cache.set(f"movie:{mid}", entry)
     if st.settings.search_invalidate_on_write:
         await st.cache.bump_search_generation()
 
@@ -214,8 +233,10 @@ async def create_movie(request: Request) -> Response:
     await require(request, "writer")
     data = movie_body(await _body(request))
     movie = await st.db.write(lambda c: repository.insert_movie(c, data))
-    await _after_write(st, movie["id"], movie)
-    return _no_store(_public_movie(movie), 201)
+    entry = _movie_entry(movie)
+    await _after_write(st, movie["id"], entry)
+    assert entry.body is not None
+    return _raw(entry.body, 201, {"Cache-Control": "no-store", "Vary": _VARY})
 
 
 async def replace_movie(request: Request) -> Response:
@@ -226,18 +247,22 @@ async def replace_movie(request: Request) -> Response:
     movie = await st.db.write(lambda c: repository.update_movie(c, mid, data))
     if movie is None:
         return _no_store({"error": f"movie {mid} not found"}, 404)
-    await _after_write(st, mid, movie)
-    return _no_store(_public_movie(movie))
+    entry = _movie_entry(movie)
+    await _after_write(st, mid, entry)
+    assert entry.body is not None
+    return _raw(entry.body, headers={"Cache-Control": "no-store", "Vary": _VARY})
 
 
 async def delete_movie(request: Request) -> Response:
     st = _state(request)
     await require(request, "writer")
     mid = movie_id(request.path_params["id"])
-    deleted = await st.db.write(lambda c: repository.delete_movie(c, mid))
-    if not deleted:
+    version = await st.db.write(lambda c: repository.delete_movie(c, mid))
+    if version is None:
         return _no_store({"error": f"movie {mid} not found"}, 404)
-    await _after_write(st, mid, None)
+    # The 404 carries the deletion's version: a fill from a replica that still has the row
+    # is older and cannot bring it back.
+    await _after_write(st, mid, Entry(None, version))
     return Response(status_code=204, headers={"Cache-Control": "no-store", "Vary": _VARY})
 
 
@@ -245,8 +270,8 @@ async def get_poster(request: Request) -> Response:
     st = _state(request)
     principal = await authenticate(request)
     mid = movie_id(request.path_params["id"])
-    movie = await _cached_movie(st, mid)
-    if movie is None:
+    entry = await _cached_movie(st, mid)
+    if entry.body is None:
         return _json(
             {"error": f"movie {mid} not found"}, 404, _cache_headers(st, principal, max_age=10)
         )
@@ -256,11 +281,11 @@ async def get_poster(request: Request) -> Response:
             404,
             _cache_headers(st, principal, max_age=10),
         )
-    if not movie.get("poster_key"):
+    if not entry.meta:  # the poster key
         return _json(
             {"error": f"movie {mid} has no poster"}, 404, _cache_headers(st, principal, max_age=10)
         )
-    url = st.media.poster_url(movie["poster_key"])
+    url = st.media.poster_url(entry.meta)
     if st.settings.cdn_base_url:
         headers = _cache_headers(st, principal)
     else:
@@ -289,7 +314,7 @@ async def poster_upload(request: Request) -> Response:
     movie = await st.db.write(lambda c: repository.set_poster_key(c, mid, key))
     if movie is None:
         return _no_store({"error": f"movie {mid} not found"}, 404)
-    await _after_write(st, mid, movie)
+    await _after_write(st, mid, _movie_entry(movie))
     form = st.media.upload_form(key, content_type)
     return _no_store(
         {
@@ -393,6 +418,21 @@ class MetricsMiddleware:
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app, self.metrics = app, metrics
+        # (method, route, status) -> (counter, histogram) children: a label lookup takes a
+        # lock and hashes the label values, so each combination is looked up once.
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def _child(self, method: str, route: str, status: int) -> tuple[Any, Any]:
+        key = (method, route, status)
+        found = self._children.get(key)
+        if found is None:
+            if len(self._children) > 10_000:  # bounded: methods are client-chosen strings
+                self._children.clear()
+            found = self._children[key] = (
+                self.metrics.requests.labels(method=method, route=route, status=str(status)),
+                self.metrics.request_seconds.labels(method=method, route=route),
+            )
+        return found
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -412,11 +452,9 @@ class MetricsMiddleware:
         finally:
             route = scope.get("route")
             name = getattr(route, "path", None) or "unmatched"
-            method = scope["method"]
-            self.metrics.requests.labels(method=method, route=name, status=str(status)).inc()
-            self.metrics.request_seconds.labels(method=method, route=name).observe(
-                time.perf_counter() - started
-            )
+            counter, histogram = self._child(scope["method"], name, status)
+            counter.inc()
+            histogram.observe(time.perf_counter() - started)
 
 
 def _errors(
