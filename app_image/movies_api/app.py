@@ -138,9 +138,7 @@ def _cache_headers(
 ) -> dict[str, str]:
     if principal is not None:
         return {"Cache-Control": "private, no-cache", "Vary": _VARY}
-    age = st.settings.http_max_age if max_age is None else max_age
-    swr = st.settings.http_stale_while_revalidate
-    return {"Cache-Control": f"public, max-age={age}, stale-while-revalidate={swr}", "Vary": _VARY}
+    return dict(_cache_headers_anonymous(st.settings, max_age))
 
 
 def _raw(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -457,6 +455,91 @@ class MetricsMiddleware:
             histogram.observe(time.perf_counter() - started)
 
 
+_AUTH_HEADERS = (b"authorization", b"x-api-key")
+
+
+class AnonymousMovieRead:
+    """`GET /movies/{id}` without credentials, the hottest request by far, answered here
+    without Starlette's routing, Request and Response objects and exception layers: the
+    same cache lookup, body, status and headers as `get_movie`, at less CPU per request
+    (issue 12). Anything else (a credential, HEAD, an id `movie_id` would reject or
+    rewrite) goes on to the full stack unchanged. Sits inside MetricsMiddleware, which sees
+    the route set here and counts the request as `/movies/{id}`."""
+
+    def __init__(self, app: ASGIApp, route: Route, settings: Settings) -> None:
+        self.app, self.route = app, route
+        self.hit_headers = [
+            (b"content-type", b"application/json"),
+            *[(k.lower().encode(), v.encode()) for k, v in _cache_headers_anonymous(settings)],
+        ]
+        self.miss_headers = [
+            (b"content-type", b"application/json"),
+            *[(k.lower().encode(), v.encode()) for k, v in _cache_headers_anonymous(settings, 10)],
+        ]
+
+    @staticmethod
+    def _movie_id(scope: Scope) -> int | None:
+        path: str = scope["path"]
+        if not path.startswith("/movies/") or scope["method"] != "GET":
+            return None
+        raw = path[8:]
+        # Canonical ids only (what movie_id gives back unchanged); the rest takes the full
+        # path, which answers them (or rejects them) as before.
+        if not raw.isascii() or not raw.isdigit() or raw[0] == "0" or len(raw) > 19:
+            return None
+        for name, _ in scope["headers"]:
+            if name in _AUTH_HEADERS:
+                return None
+        try:
+            return movie_id(raw)
+        except ValidationError:
+            return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        mid = self._movie_id(scope) if scope["type"] == "http" else None
+        if mid is None:
+            await self.app(scope, receive, send)
+            return
+        scope["route"] = self.route
+        st: AppState = scope["app"].state.movies
+        try:
+            entry = await _cached_movie(st, mid)
+        except CONNECTION_ERRORS as exc:
+            # The full stack's 503, from the same code.
+            response = await _errors(_raise(exc))(Request(scope, receive, send))
+            await response(scope, receive, send)
+            return
+        if entry.body is not None:
+            body, status, headers = entry.body, 200, self.hit_headers
+        else:
+            body = orjson.dumps({"error": f"movie {mid} not found"})
+            status, headers = 404, self.miss_headers
+        await send({
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-length", b"%d" % len(body)), *headers],
+        })  # fmt: skip
+        await send({"type": "http.response.body", "body": body})
+
+
+def _raise(exc: BaseException) -> Callable[[Request], Awaitable[Response]]:
+    async def handler(request: Request) -> Response:
+        raise exc
+
+    return handler
+
+
+def _cache_headers_anonymous(
+    settings: Settings, max_age: int | None = None
+) -> list[tuple[str, str]]:
+    age = settings.http_max_age if max_age is None else max_age
+    swr = settings.http_stale_while_revalidate
+    return [
+        ("Cache-Control", f"public, max-age={age}, stale-while-revalidate={swr}"),
+        ("Vary", _VARY),
+    ]
+
+
 def _errors(
     handler: Callable[[Request], Awaitable[Response]],
 ) -> Callable[[Request], Awaitable[Response]]:
@@ -531,5 +614,8 @@ def create_app(settings: Settings, *, redis_password: str = "", s3_client: Any =
     routes = [Route(path, _errors(fn), methods=methods) for path, fn, methods in ROUTES]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.metrics = metrics_
+    movie_route = next(r for r in routes if r.path == "/movies/{id}" and "GET" in r.methods)
+    # Added first, so it runs inside MetricsMiddleware (Starlette wraps in reverse order).
+    app.add_middleware(AnonymousMovieRead, route=movie_route, settings=settings)
     app.add_middleware(MetricsMiddleware, metrics=metrics_)
     return app

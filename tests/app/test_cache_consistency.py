@@ -12,6 +12,7 @@ import asyncpg
 import pytest
 from movies_api.cache import decode_entry
 from movies_api.localservers import Redis
+from starlette.routing import Route
 
 from tests.app.support import MOVIE, auth, metric
 
@@ -154,3 +155,32 @@ async def test_hits_resume_within_a_second_of_a_redis_restart(app_client, server
             assert metric(app, "movies_cache_errors_total") == errors
     finally:
         redis.stop()
+
+
+async def test_the_anonymous_fast_path_answers_as_the_full_stack(
+    app_client, servers, flush_redis, monkeypatch
+) -> None:
+    """`/movies/123` takes AnonymousMovieRead; `/movies/0123` (the same id, not canonical)
+    takes Starlette's route and get_movie: same status, headers and body, hit or 404."""
+    async with app_client() as (client, app):
+        for path in ("123", "1999999"):  # a movie, and an id with no row (a cached 404)
+            for _ in range(2):  # a miss, then a hit
+                with monkeypatch.context() as m:  # the fast path never reaches a route
+                    m.setattr(Route, "handle", _no_route)
+                    fast = await client.get(f"/movies/{path}")
+                full = await client.get(f"/movies/0{path}")
+                assert fast.status_code == full.status_code
+                assert fast.content == full.content
+                assert sorted(fast.headers.items()) == sorted(full.headers.items())
+        # both were counted under the route template
+        assert metric(app, "movies_requests_total", method="GET", route="/movies/{id}",
+                      status="200") == 4  # fmt: skip
+        # a credential takes the full stack: private, and checked
+        r = await client.get("/movies/123", headers={"X-API-Key": "mk_nonsense"})
+        assert r.status_code == 401
+        r = await client.get("/movies/123", headers=auth(servers.key("demo-reader")))
+        assert r.status_code == 200 and r.headers["cache-control"] == "private, no-cache"
+
+
+async def _no_route(*args: object) -> None:
+    raise AssertionError("the request went through Starlette's router")
