@@ -184,3 +184,48 @@ async def test_the_anonymous_fast_path_answers_as_the_full_stack(
 
 async def _no_route(*args: object) -> None:
     raise AssertionError("the request went through Starlette's router")
+
+
+async def test_hot_keys_are_answered_in_process_for_at_most_their_ttl(servers, flush_redis) -> None:
+    from movies_api.cache import Cache, Entry, make_redis
+    from movies_api.metrics import Metrics
+
+    settings = servers.settings(MOVIES_HOT_CACHE_MS="300", MOVIES_HOT_CACHE_SIZE="2")
+    ours, other = (Cache(settings, Metrics(), make_redis(settings)) for _ in range(2))
+    loads = 0
+
+    async def loader() -> Entry:
+        nonlocal loads
+        loads += 1
+        return Entry(b"v1", 1)
+
+    try:
+        assert (await ours.get_or_load("movie", "movie:h", loader)).body == b"v1"  # miss
+        assert (await ours.get_or_load("movie", "movie:h", loader)).body == b"v1"  # Redis hit
+        assert ours.client is not None
+        calls = (await ours.client.info("stats"))["total_commands_processed"]
+        for _ in range(50):
+            assert (await ours.get_or_load("movie", "movie:h", loader)).body == b"v1"
+        # 50 hits, one INFO: nothing else reached Redis
+        assert (await ours.client.info("stats"))["total_commands_processed"] == calls + 1
+        local = ours.metrics.registry.get_sample_value(
+            "movies_cache_local_hits_total", {"kind": "movie"}
+        )
+        assert local == 50 and loads == 1
+        # A write through another process: this one serves the old body until the TTL ends,
+        await other.set("movie:h", Entry(b"v2", 2))
+        assert (await ours.get_or_load("movie", "movie:h", loader)).body == b"v1"
+        await asyncio.sleep(0.35)
+        # then reads Redis again and sees it.
+        assert (await ours.get_or_load("movie", "movie:h", loader)).body == b"v2"
+        # A write through this process is seen at once.
+        await ours.set("movie:h", Entry(b"v3", 3))
+        assert (await ours.get_or_load("movie", "movie:h", loader)).body == b"v3"
+        # Bounded: two entries, the least recently used goes.
+        for key in ("movie:a", "movie:b", "movie:c"):
+            await ours.set(key, Entry(key.encode(), 1))
+            await ours.get_or_load("movie", key, loader)
+        assert list(ours._local) == ["movie:b", "movie:c"]
+    finally:
+        await ours.close()
+        await other.close()
