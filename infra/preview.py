@@ -416,7 +416,12 @@ def load_preview(path: str | Path) -> Preview:
 def load_state(path: str | Path) -> dict[str, Any]:
     """Read what ``pulumi stack export`` printed, as a plan (pending deletes left out)."""
     path = Path(path)
-    doc = _read_json(path, "the JSON that `pulumi stack export` prints")
+    return parse_state(_read_json(path, "the JSON that `pulumi stack export` prints"), path)
+
+
+def parse_state(doc: Any, path: str | Path) -> dict[str, Any]:
+    """A deployment already parsed (the Automation API's ``export_stack``), as a plan."""
+    path = Path(path)
     top = _Where(path)
     if not isinstance(doc, dict):
         raise top.fail("a deployment object {version, deployment}", doc)
