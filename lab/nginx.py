@@ -59,8 +59,8 @@ def _upstream(name: str, ports: list[int], idle_timeout: int) -> str:
 ALB_IDLE_TIMEOUT_S = 60
 ALB_CLIENT_KEEPALIVE_S = 3600
 
-# The ALB's fixed-response rule ahead of every forward rule (infra: compute.py,
-# METRICS_PATH_PATTERN "/metrics*", text/plain "not found", 404).
+# The ALB's fixed-response rule ahead of every forward rule (METRICS_PATH_PATTERN
+# "/metrics*", text/plain "not found", 404 in infra/program/components/load_balancer.py).
 _METRICS_RULE = """
         location ^~ /metrics {
             default_type text/plain;
@@ -157,7 +157,8 @@ def cdn_conf(prefix: Path, port: int, origin_port: int, s3_port: int | None, buc
             return 403 '{S3_ACCESS_DENIED}';
         }}
         location /media/ {{
-            # The posters behavior allows GET and HEAD only (infra: edge.py, _READ_METHODS).
+            # The posters behavior allows GET and HEAD only (_READ_METHODS in
+            # infra/program/components/edge.py).
             limit_except GET {{ deny all; }}
             # CachingOptimized forwards no query string to the origin, so `?acl`,
             # `?list-type=2` and the like never reach S3 as a sub-resource request.
