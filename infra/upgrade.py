@@ -203,8 +203,8 @@ class Runner:
             )
 
     def _offline_diff(self, current: str) -> None:
-        from infra.diff import diff_plans, loud_lines, summary_line
-        from infra.planfile import load_plan
+        from infra.plans.load import load_plan
+        from infra.review.diff import diff_plans, loud_lines, summary_line
 
         r = self.request
         d = diff_plans(
@@ -241,9 +241,9 @@ class Runner:
         return plan_file, preview_file
 
     def _judge(self, stack: Any, preview_file: Path) -> None:
-        from infra.diff import loud_lines, summary_line
-        from infra.preview import load_preview, parse_state, priceable
-        from infra.preview_diff import diff_preview
+        from infra.plans.preview import load_preview, parse_state, priceable
+        from infra.review.diff import loud_lines, summary_line
+        from infra.review.preview_diff import diff_preview
         from policies.offline import analyze, enforcement_levels, load_config
 
         r = self.request

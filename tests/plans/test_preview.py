@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.preview import (
+from infra.plans.preview import (
     SECRET,
     UNKNOWN,
     PreviewError,

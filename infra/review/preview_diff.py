@@ -25,9 +25,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from infra import stateful
-from infra.diff import Change, Entry, PlanDiff, _holds_data, _shrinks, compare_values
-from infra.preview import (
+from infra import catalog
+from infra.plans.preview import (
     REPLACE_OPS,
     SECRET,
     Preview,
@@ -36,6 +35,7 @@ from infra.preview import (
     secret_paths,
     unknown_paths,
 )
+from infra.review.diff import Change, Entry, PlanDiff, _holds_data, _shrinks, compare_values
 
 UNKNOWN_TEXT = "(known after apply)"
 
@@ -142,7 +142,7 @@ def diff_preview(
                 entry.action = "replace"
                 entry.reasons = [
                     f"the engine replaces it (provider's replaceReasons: {said}): "
-                    f"lost: {stateful.STATEFUL[old['type']].holds}"
+                    f"lost: {catalog.STATEFUL[old['type']].holds}"
                 ]
             else:
                 entry.reasons = [f"replaced (provider's replaceReasons: {said})"]
@@ -152,7 +152,7 @@ def diff_preview(
                 entry.action = "replace"
                 entry.reasons = [
                     "deleted with nothing in its place; lost: "
-                    + stateful.STATEFUL[old["type"]].holds
+                    + catalog.STATEFUL[old["type"]].holds
                 ]
         elif "import" in ops:
             import_id = (new or {}).get("importId") or (new or {}).get("id") or "?"
