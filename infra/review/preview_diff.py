@@ -21,6 +21,7 @@ are shown as such and counted; secrets are never shown.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,14 +31,19 @@ from infra.plans.preview import (
     REPLACE_OPS,
     SECRET,
     Preview,
+    PreviewError,
     Step,
     is_unknown,
+    load_preview,
+    load_state,
     secret_paths,
     unknown_paths,
+    urn_parts,
 )
 from infra.review.diff import Change, Entry, PlanDiff, _holds_data, _shrinks, compare_values
 
 UNKNOWN_TEXT = "(known after apply)"
+PROVIDER_SAYS = "the provider reports a change; the values shown are equal"
 
 
 @dataclass
@@ -85,9 +91,14 @@ def step_changes(old: dict | None, new: dict | None, detailed: dict[str, Any]) -
     for path in sorted(detailed):
         if any(_under(path, p) or _under(p, path) for p in seen):
             continue
-        a, b = _value_at(old_in, path), _value_at(new_in, path)
+        # inputDiff false: the provider compared the old *state* (outputs) with the new
+        # inputs (pkg/display PropertyDiff), e.g. a default its new version reads apart.
+        before = old_in if detailed[path].get("inputDiff", True) else (old or {}).get("outputs")
+        a, b = _value_at(before or {}, path), _value_at(new_in, path)
         if a == SECRET or b == SECRET:
             changes.append(Change(path, SECRET, SECRET))
+        elif a == b:
+            changes.append(Change(path, a, f"{_fmt_plain(b)} ({PROVIDER_SAYS})"))
         else:
             changes.append(Change(path, a, b))
     return [Change(c.path, _shown(c.old), _shown(c.new)) for c in changes]
@@ -95,6 +106,10 @@ def step_changes(old: dict | None, new: dict | None, detailed: dict[str, Any]) -
 
 def _under(path: str, top: str) -> bool:
     return path == top or path.startswith(top + ".") or path.startswith(top + "[")
+
+
+def _fmt_plain(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
 
 
 def _by_urn(steps: Iterable[Step]) -> dict[str, list[Step]]:
@@ -235,3 +250,75 @@ def preview_notes(preview: Preview) -> list[str]:
     for message in preview.diagnostics:
         notes.append(f"engine: {message.splitlines()[0][:200]}")
     return notes
+
+
+def _stack_of(resources: list[dict[str, Any]]) -> str | None:
+    return urn_parts(resources[0]["urn"])[0] if resources else None
+
+
+def load_inputs(preview_path: str, state_path: str | None) -> tuple[Preview, dict | None]:
+    """The preview and the optional state, checked to be of one stack."""
+    preview = load_preview(preview_path)
+    state = load_state(state_path) if state_path else None
+    if state is not None and preview.steps:
+        a, b = _stack_of(state["resources"]), urn_parts(preview.steps[0].urn)[0]
+        if a and a != b:
+            raise PreviewError(
+                f"{state_path}: the export is of stack {a!r}, the preview of stack {b!r}; "
+                "expected both of one stack"
+            )
+    return preview, state
+
+
+def main_preview(args: Any) -> int:
+    """``diff --preview FILE [--state FILE]`` (argparse namespace from infra.review.diff)."""
+    import sys
+
+    from infra.review.diff import _as_json, render_markdown, render_rich
+
+    if not args.preview:
+        print(
+            "error: --state needs --preview FILE (a live state and an offline plan carry "
+            "different ids, so every reference would differ); allowed: --preview FILE "
+            "[--state FILE], or A B",
+            file=sys.stderr,
+        )
+        return 2
+    if args.old or args.new:
+        print("error: give either A B (plans) or --preview FILE, not both", file=sys.stderr)
+        return 2
+    try:
+        preview, state = load_inputs(args.preview, args.state)
+    except PreviewError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    judged = diff_preview(
+        preview,
+        state=state,
+        allow_all=args.allow_replace,
+        allow_urns=args.allow_replace_urn,
+    )
+    d = judged.diff
+    notes = judged.notes + (
+        [f"{judged.reads} read(s) of resources not managed here"] if judged.reads else []
+    )
+    if args.format == "markdown":
+        title = f"Live preview: `{preview.env}` to stage `{preview.stage}` (pulumi preview)"
+        body = render_markdown(d, title=title)
+        print(body + "\n" + "\n".join(f"- {n}" for n in notes))
+    elif args.format == "json":
+        doc = _as_json(d)
+        doc["notes"] = notes
+        print(json.dumps(doc, indent=2, sort_keys=True))
+    else:
+        render_rich(d)
+        for note in notes:
+            print(f"note: {note}")
+    if d.blocking:
+        print(
+            f"error: {len(d.blocking)} resource(s) holding data replaced or deleted; pass "
+            "--allow-replace or --allow-replace-urn URN if the data loss is intended",
+            file=sys.stderr,
+        )
+        return 1
+    return 0

@@ -89,3 +89,62 @@ def test_a_preview_without_sames_says_so() -> None:
     assert any("no `same` steps" in n for n in d.notes)
     d, _ = _entries(SPLIT)
     assert not any("no `same` steps" in n for n in d.notes)
+
+
+def test_provider_reported_change_with_equal_values_is_said() -> None:
+    _, by = _entries(PROD)
+    at_rest = next(c for c in by["cache-redis"].changes if c.path == "atRestEncryptionEnabled")
+    assert at_rest.old is True and "the provider reports a change" in at_rest.new
+
+
+# ------------------------------------------------------------------------------ the CLI
+
+
+def _cli(argv: list[str], capsys) -> tuple[int, str, str]:
+    from infra.review.diff import main
+
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_exit_status_follows_data_loss(capsys) -> None:
+    assert _cli(["--preview", str(SPLIT), "--state", str(STATE)], capsys)[0] == 0
+    code, out, err = _cli(["--preview", str(PROD), "--format", "markdown"], capsys)
+    assert code == 1 and "2 resource(s) holding data replaced or deleted" in err
+    assert "REPLACE: data loss" in out and "(known after apply)" in out
+    assert "secret value(s) not shown" in out
+    code, _, _ = _cli(
+        [
+            "--preview",
+            str(PROD),
+            "--allow-replace-urn",
+            "cache-redis",
+            "--allow-replace-urn",
+            "release-artifacts",
+        ],
+        capsys,
+    )
+    assert code == 0
+
+
+def test_cli_json_carries_the_notes(capsys) -> None:
+    code, out, _ = _cli(["--preview", str(DEFAULT), "--format", "json"], capsys)
+    doc = json.loads(out)
+    assert code == 1
+    assert {e["action"] for e in doc["entries"]} == {"replace", "recreate"}
+    assert any("no `same` steps" in n for n in doc["notes"])
+
+
+def test_cli_bad_input_is_one_line_exit_2(tmp_path: Path, capsys) -> None:
+    code, _, err = _cli(["--state", str(STATE)], capsys)
+    assert code == 2 and "--state needs --preview FILE" in err
+    code, _, err = _cli(["dev/single-box", "--preview", str(SPLIT)], capsys)
+    assert code == 2 and "not both" in err
+    prod_state = FIX / "state-prod-before-provider-upgrade.json"
+    code, _, err = _cli(["--preview", str(SPLIT), "--state", str(prod_state)], capsys)
+    assert code == 2 and "the export is of stack 'prod', the preview of stack 'dev'" in err
+    bad = tmp_path / "p.json"
+    bad.write_text('{"steps": [{"op": "create"}], "changeSummary": {}}')
+    code, _, err = _cli(["--preview", str(bad)], capsys)
+    assert code == 2 and err.count("\n") == 1 and "steps[0].urn: missing" in err
