@@ -1,4 +1,5 @@
-"""The one list of stateful resource types and the inputs that replace them.
+"""The one home of resource-type facts: the stateful types, the inputs that replace them,
+and which resources prod must protect.
 
 A resource is *stateful* when replacing it loses data (a database, a cache that is
 someone's session store, a bucket, the single box that still runs PostgreSQL, a secret
@@ -34,7 +35,9 @@ Sources (read 2026-11-22, hashicorp/terraform-provider-aws, ``internal/service/.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 TF = "https://github.com/hashicorp/terraform-provider-aws/blob/main/internal/service/"
 
@@ -194,3 +197,34 @@ def path_matches(path: str, trigger: str) -> bool:
     if path == trigger:
         return True
     return path.startswith(trigger + ".") or path.startswith(trigger + "[")
+
+
+# --- what prod must protect ----------------------------------------------------------
+# A destroy of these loses data the service acknowledged, so in prod they carry
+# protect=True (policies/rules.py, prod-protect-stateful). Narrower than STATEFUL above,
+# which also lists what a *replacement* disturbs (subnet and parameter groups, secrets).
+RDS_INSTANCE = "aws:rds/instance:Instance"
+RDS_CLUSTER = "aws:rds/cluster:Cluster"
+CACHE_GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
+CACHE_CLUSTER = "aws:elasticache/cluster:Cluster"
+BUCKETS = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
+
+
+def _truthy(value: Any) -> bool:
+    # The provider's string booleans ("true") count as True, as in a real preview.
+    if isinstance(value, str):
+        return value.strip().lower() == "true"
+    return value is True
+
+
+def must_protect(resource_type: str, props: Mapping[str, Any]) -> bool:
+    """Whether a resource of `resource_type` with these properties holds data to protect."""
+    if resource_type == RDS_INSTANCE:
+        return not props.get("replicateSourceDb")  # a replica is rebuilt from its source
+    if resource_type == CACHE_CLUSTER:
+        return not props.get("replicationGroupId")
+    if resource_type in BUCKETS:
+        # forceDestroy declares the contents disposable (the release artifact bucket is
+        # refilled on every up); a bucket whose objects matter (media) keeps it False.
+        return not _truthy(props.get("forceDestroy"))
+    return resource_type in (RDS_CLUSTER, CACHE_GROUP)

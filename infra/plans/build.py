@@ -16,15 +16,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from infra import REPO_ROOT
 from infra.config import ENVIRONMENTS, PROJECT, STAGES, ConfigError, load_stack_config
+from infra.plans.load import PLAN_DIR, PlanRefError, load_plan, plan_path, stack_of, stale_reason
 
-PLAN_DIR = REPO_ROOT / "build" / "plan"
 STACK_TYPE = "pulumi:pulumi:Stack"
-
-
-def plan_path(env: str, stage: str, out_dir: Path = PLAN_DIR) -> Path:
-    return out_dir / f"{env}-{stage}.json"
 
 
 def build_plan(
@@ -62,6 +57,26 @@ def build_plan(
     resources = [stack_resource] + [r.to_plan() for r in run.resources]
     resources.sort(key=lambda r: r["urn"])
     return {"env": env, "stage": stage, "resources": resources}
+
+
+def load_or_build(ref: str, plan_dir: Path | None = None) -> dict[str, Any]:
+    """`load_plan(ref)`, planning the stack first when its file is missing or stale.
+
+    For the review tools run by hand: they say on stderr which stack they plan and why,
+    then read the file written, so the caller always reads a plan from disk.
+    """
+    stack = stack_of(ref)
+    if stack is not None:
+        env, stage = stack
+        directory = plan_dir or PLAN_DIR
+        reason = stale_reason(plan_path(env, stage, directory))
+        if reason is not None:
+            print(f"planning {ref} (its plan file is {reason})", file=sys.stderr)
+            try:
+                write_plan(build_plan(env, stage), directory)
+            except ConfigError as exc:
+                raise PlanRefError(f"cannot load plan {ref!r}: {exc}") from exc
+    return load_plan(ref, plan_dir)
 
 
 def dumps_plan(plan: dict[str, Any]) -> str:

@@ -23,6 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from infra import catalog as stateful
+from infra.plans.build import load_or_build
+from infra.plans.index import inp
+from infra.plans.load import PlanRefError
 
 SECRET = "[secret]"
 _SECRET_KEY = re.compile(r"password|secret|token|privatekey|passphrase", re.I)
@@ -32,31 +35,6 @@ _SECRET_IN_TEXT = re.compile(
 )
 _LOUD_HEAD = re.compile(r"^(REPLACE: data loss(?: \(allowed\))?|DELETE: stateful|WARN)")
 _STAGE_TAG = re.compile(r"(^|\.)(tags|tagsAll|volumeTags)(\.stage|\[stage\]\.value)$", re.I)
-
-
-class PlanRefError(ValueError):
-    """A stack or plan reference that cannot be loaded; the message is one line."""
-
-
-# ---------------------------------------------------------------------------- loading
-
-
-def load_ref(ref: str) -> dict[str, Any]:
-    """Load a plan from ``ENV/STAGE`` or a path, with a one-line error on failure."""
-    from infra.plans.load import load_plan
-
-    try:
-        plan = load_plan(ref)
-    except (OSError, ValueError, KeyError) as exc:
-        raise PlanRefError(f"cannot load plan {ref!r}: {_one_line(exc)}") from exc
-    if not isinstance(plan, dict) or not isinstance(plan.get("resources"), list):
-        raise PlanRefError(f"cannot load plan {ref!r}: no 'resources' list in it")
-    return plan
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 # ---------------------------------------------------------------------- the diff model
@@ -317,15 +295,9 @@ def _same_type_twin(res: dict, candidates: list[dict]) -> dict | None:
     # A replica added in the same change is no twin of a removed primary: a replica has
     # replicateSourceDb, a primary does not.
     role = [
-        c
-        for c in same
-        if bool(_inp(c, "replicateSourceDb")) == bool(_inp(res, "replicateSourceDb"))
+        c for c in same if bool(inp(c, "replicateSourceDb")) == bool(inp(res, "replicateSourceDb"))
     ]
     return role[0] if role else None
-
-
-def _inp(res: dict, key: str) -> Any:
-    return (res.get("inputs") or {}).get(key)
 
 
 # -------------------------------------------------------------------------- rendering
@@ -547,7 +519,7 @@ def main(argv: list[str]) -> int:
     if Path(args.old).is_dir() or Path(args.new).is_dir():
         return _main_dirs(args)
     try:
-        old, new = load_ref(args.old), load_ref(args.new)
+        old, new = load_or_build(args.old), load_or_build(args.new)
     except PlanRefError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -594,8 +566,8 @@ def _main_dirs(args: argparse.Namespace) -> int:
     for name in names:
         a, b = old_dir / name, new_dir / name
         try:
-            old = load_ref(str(a)) if a.exists() else empty
-            new = load_ref(str(b)) if b.exists() else empty
+            old = load_or_build(str(a)) if a.exists() else empty
+            new = load_or_build(str(b)) if b.exists() else empty
         except PlanRefError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

@@ -23,15 +23,15 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from infra import REPO_ROOT
 from infra.capacity.checks import capacity_tables
-from infra.config import STACKS_DIR, ConfigError, load_stage_spec
+from infra.config import ENVIRONMENTS as ENVS
+from infra.config import STACKS_DIR, STAGES, ConfigError, load_stage_spec
+from infra.plans.build import load_or_build
+from infra.plans.load import PlanRefError
 from infra.review import cost, diagram, diff
-from infra.review.diff import PlanRefError, load_ref
 
 ROOT = REPO_ROOT
 OUT = ROOT / "build" / "report"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-STAGES = cost.STAGES
-ENVS = cost.ENVS
 
 CATEGORY = {
     # short type prefix -> column in the resource-count table
@@ -295,7 +295,7 @@ def render(rows: list[StageRow], out: Path = OUT) -> tuple[Path, Path]:
 
 
 def load_all() -> dict[tuple[str, str], dict]:
-    return {(e, s): load_ref(f"{e}/{s}") for e in ENVS for s in STAGES}
+    return {(e, s): load_or_build(f"{e}/{s}") for e in ENVS for s in STAGES}
 
 
 def main(argv: list[str]) -> int:
