@@ -203,13 +203,13 @@ class Runner:
             )
 
     def _offline_diff(self, current: str) -> None:
-        from infra.plans.load import load_plan
+        from infra.plans.build import load_or_build
         from infra.review.diff import diff_plans, loud_lines, summary_line
 
         r = self.request
         d = diff_plans(
-            load_plan(f"{r.env}/{current}"),
-            load_plan(f"{r.env}/{r.to}"),
+            load_or_build(f"{r.env}/{current}"),
+            load_or_build(f"{r.env}/{r.to}"),
             allow_urns=r.allow_replace,
         )
         self.say(f"      {summary_line(d)}")
