@@ -79,7 +79,8 @@ def _num(
 
 @dataclass(frozen=True)
 class Workload:
-    """assumptions/workload.yaml, the figures the model uses (shares are 0..1)."""
+    """assumptions/workload.yaml, read here only: the capacity model, the cost model and the
+    lab's request mix all take their figures from this (shares are 0..1)."""
 
     movies: float
     hits_per_day: float
@@ -88,6 +89,8 @@ class Workload:
     read_share: float
     search_share: float
     poster_share: float
+    anonymous_share: float
+    popularity_zipf_s: float  # movie popularity, as the lab's load draws movie ids
     hot_set_share: float
     cacheable_share: float
     app_cache_hit_ratio: float
@@ -108,6 +111,8 @@ class Workload:
     movie_row_bytes: float
     redis_entry_bytes: float
     search_page_bytes: float
+    movie_json_bytes: float
+    poster_bytes: float
 
     @classmethod
     def load(cls, path: Path = WORKLOAD_FILE) -> Workload:
@@ -124,6 +129,8 @@ class Workload:
             read_share=share("traffic.read_share"),
             search_share=share("traffic.search_share"),
             poster_share=share("traffic.poster_share"),
+            anonymous_share=share("traffic.anonymous_share"),
+            popularity_zipf_s=_num(d, "traffic.zipf_s", low=0.01, high=3.0),
             hot_set_share=share("traffic.hot_set_share"),
             cacheable_share=share("caching.cacheable_share"),
             app_cache_hit_ratio=share("caching.app_cache_hit_ratio"),
@@ -146,6 +153,8 @@ class Workload:
             movie_row_bytes=_num(d, "objects.movie_row_bytes", low=1),
             redis_entry_bytes=_num(d, "objects.redis_entry_bytes", low=1),
             search_page_bytes=_num(d, "objects.search_page_bytes", low=1),
+            movie_json_bytes=_num(d, "objects.movie_json_bytes", low=1),
+            poster_bytes=_num(d, "objects.poster_bytes", low=1),
         )
 
     def factor(self, scale: Scale) -> float:
