@@ -17,6 +17,9 @@ import yaml
 
 from infra import ASSUMPTIONS_DIR, REPO_ROOT
 
+# A class's size (vCPUs, memory, burstable baseline) is the catalogue's.
+from infra.catalog import CLASSES_FILE, CatalogError, ClassSize, class_sizes
+
 ROOT = REPO_ROOT
 WORKLOAD_FILE = ASSUMPTIONS_DIR / "workload.yaml"
 CAPACITY_FILE = ASSUMPTIONS_DIR / "capacity.yaml"
@@ -230,17 +233,6 @@ def ttl_cache_hit_ratio(
 
 
 @dataclass(frozen=True)
-class Machine:
-    vcpus: float
-    memory_gib: float
-    baseline: float  # sustained share of each vCPU (1.0 unless burstable)
-
-    @property
-    def sustained_vcpus(self) -> float:
-        return self.vcpus * self.baseline
-
-
-@dataclass(frozen=True)
 class Rates:
     """Per-unit capacities, each with the sentence that says where it came from."""
 
@@ -260,13 +252,13 @@ class Rates:
     redis_usable_share: float
     redis_nodes_serving: float
     required_headroom: float
-    machines: Mapping[str, Machine]
+    machines: Mapping[str, ClassSize]
     sources: Mapping[str, str] = field(default_factory=dict)
 
-    def machine(self, kind: str) -> Machine:
+    def machine(self, kind: str) -> ClassSize:
         if kind not in self.machines:
             raise ModelError(
-                f"{kind}: no capacity entry in {CAPACITY_FILE.name}; allowed: "
+                f"{kind}: no capacity entry in {CLASSES_FILE.name}; allowed: "
                 + ", ".join(sorted(self.machines))
             )
         return self.machines[kind]
@@ -305,25 +297,11 @@ def _positive(row: Mapping[str, Any] | None, key: str) -> float | None:
     return None
 
 
-def _machine(doc: Mapping[str, Any], family: str, kind: str) -> Machine:
-    # Type names contain dots, so each key's path is given as a tuple.
-    def at(key: str, low: float, high: float | None = None) -> float:
-        return _num(doc, f"{family}.{kind}.{key}", low=low, high=high, path=(family, kind, key))
-
-    burstable = "burstable_baseline" in doc[family][kind]
-    return Machine(
-        vcpus=at("vcpus", 1),
-        memory_gib=at("memory_gib", 0.1),
-        baseline=at("burstable_baseline", 0.01, 1.0) if burstable else 1.0,
-    )
-
-
-def _machines(doc: Mapping[str, Any]) -> dict[str, Machine]:
-    return {
-        kind: _machine(doc, family, kind)
-        for family in ("ec2", "rds", "elasticache")
-        for kind in doc.get(family) or {}
-    }
+def _machines() -> dict[str, ClassSize]:
+    try:
+        return class_sizes()
+    except CatalogError as exc:
+        raise ModelError(str(exc)) from exc
 
 
 def load_rates(capacity_file: Path = CAPACITY_FILE, root: Path = ROOT) -> tuple[Rates, Observed]:
@@ -394,7 +372,7 @@ def load_rates(capacity_file: Path = CAPACITY_FILE, root: Path = ROOT) -> tuple[
         redis_usable_share=_num(doc, "cache.usable_memory_share", high=1),
         redis_nodes_serving=_num(doc, "cache.nodes_serving", low=1),
         required_headroom=_num(doc, "required_headroom", high=1),
-        machines=_machines(doc),
+        machines=_machines(),
         sources={
             "app": app_source,
             "db_point_read": f"{pg}: {per_vcpu['point_read']:,.0f} primary-key reads/s",
