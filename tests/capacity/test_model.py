@@ -12,7 +12,6 @@ import yaml
 
 from infra.capacity import checks as capacity
 from infra.capacity.cli import main
-from infra.catalog import CLASSES_FILE
 from infra.capacity.flow import flow
 from infra.capacity.inputs import (
     CAPACITY_FILE,
@@ -23,6 +22,7 @@ from infra.capacity.inputs import (
     load_rates,
     ttl_cache_hit_ratio,
 )
+from infra.catalog import CLASSES_FILE
 from infra.config import ENVIRONMENTS, STAGES, load_stack_config
 
 ROOT = Path(__file__).resolve().parents[2]
