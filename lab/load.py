@@ -1,5 +1,5 @@
 """The load generator: Zipf popularity over movie ids, a read/write, anonymous/
-authenticated and search mix from `stacks/workload.yaml`, fixed duration and concurrency,
+authenticated and search mix from `assumptions/workload.yaml`, fixed duration and concurrency,
 warm-up left out of the figures, progress shown while it runs. Loopback only."""
 
 from __future__ import annotations
@@ -14,12 +14,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import yaml
-
+from infra.capacity.inputs import WORKLOAD_FILE, Workload
 from lab.httpclient import CLIENTS, check_loopback
 from lab.stats import TRANSPORT_ERROR, Sample
 
-WORKLOAD_FILE = Path(__file__).resolve().parent.parent / "stacks" / "workload.yaml"
 MAX_DURATION = 600.0
 MAX_CONCURRENCY = 1000
 
@@ -55,7 +53,7 @@ class ZipfSampler:
 
 @dataclass(frozen=True)
 class Mix:
-    """Shares of the request mix; the defaults come from stacks/workload.yaml."""
+    """Shares of the request mix; the defaults come from assumptions/workload.yaml."""
 
     read_share: float = 0.97
     anonymous_share: float = 0.70
@@ -65,13 +63,13 @@ class Mix:
 
     @classmethod
     def from_workload(cls, path: Path = WORKLOAD_FILE) -> Mix:
-        traffic = yaml.safe_load(path.read_text())["traffic"]
+        w = Workload.load(path)
         return cls(
-            read_share=float(traffic["read_share"]),
-            anonymous_share=float(traffic["anonymous_share"]),
-            search_share=float(traffic["search_share"]),
-            poster_share=float(traffic["poster_share"]),
-            zipf_s=float(traffic["zipf_s"]),
+            read_share=w.read_share,
+            anonymous_share=w.anonymous_share,
+            search_share=w.search_share,
+            poster_share=w.poster_share,
+            zipf_s=w.popularity_zipf_s,
         )
 
     def validate(self) -> Mix:

@@ -47,6 +47,7 @@ async def app(scope, receive, send) -> None:
 def main() -> None:
     import uvicorn
     from movies_api.__main__ import SERVER_STACK
+    from movies_api.settings import load_settings
 
     parser = argparse.ArgumentParser(description="the minimal ASGI + one Redis GET app")
     parser.add_argument("--port", type=int, required=True)
@@ -59,6 +60,7 @@ def main() -> None:
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=20,
+        timeout_keep_alive=load_settings(need_db=False).http_keepalive_seconds,
         **SERVER_STACK,
     )
 
