@@ -6,8 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-import platform
-import subprocess
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -15,10 +13,9 @@ from typing import Any
 
 from lab import observe, redis_server, stack
 from lab.load import LoadConfig, Mix, RequestMaker, run_with_progress
-from lab.state import REPO, Registry, lab_dir
-from lab.stats import EDGE_HITS, summarize
+from lab.results import RESULTS, machine, ratio, round_or_none, stage_row, window_figures
+from lab.state import lab_dir
 
-RESULTS = REPO / "lab" / "results"
 BENCH_STAGES = ("single-box", "split-db", "load-balanced", "cached", "read-replicas", "edge")
 SCHEMA_VERSION = 1
 LATE_SHARE = 0.25  # the last quarter of the measured window, reported apart
@@ -39,99 +36,6 @@ class BenchSettings:
     carry_cache: bool = True
     # MOVIES_* settings given to every API process (experiments such as a longer max-age).
     service_env: tuple[tuple[str, str], ...] = ()
-
-
-def machine() -> dict[str, Any]:
-    model = "unknown"
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
-            if line.startswith("Model name:"):
-                model = line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    mem_kb = 0
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("MemTotal:"):
-            mem_kb = int(line.split()[1])
-    import os
-
-    return {
-        "cpu_model": model,
-        "cores": os.cpu_count(),
-        "memory_gib": round(mem_kb / 1024 / 1024, 1),
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        # Other work on the machine competes with the lab; the 1-minute load says how much.
-        "loadavg_1m_at_end": round(os.getloadavg()[0], 2),
-    }
-
-
-def ratio(num: float, den: float) -> float | None:
-    return num / den if den else None
-
-
-def stage_row(stage: str, reg: Registry, result, delta: observe.Snapshot) -> dict[str, Any]:
-    """One table row from a run's samples and what the servers counted meanwhile."""
-    summary = summarize(result.samples, result.measured_seconds)
-    # Per request that the client sent to the entry point (poster bytes fetched from the
-    # edge are not API requests and are left out of the denominator).
-    api_requests = sum(1 for s in result.samples if s.kind != "media")
-    svc = delta.service
-    hits = observe.total(svc, "movies_cache_hits_total")
-    misses = observe.total(svc, "movies_cache_misses_total")
-    db_reads = delta.primary_reads + delta.replica_reads
-    return {
-        "stage": stage,
-        "topology": reg.endpoints["topology"],
-        "requests": summary.requests,
-        "api_requests": api_requests,
-        "seconds": round(summary.seconds, 2),
-        "rps": round(summary.rps, 1),
-        "p50_ms": _round(summary.p50_ms, 2),
-        "p99_ms": _round(summary.p99_ms, 2),
-        "errors": summary.errors,
-        "error_rate": round(summary.error_rate, 5),
-        "client_errors": summary.client_errors,
-        "by_kind": summary.by_kind,
-        "db_queries_per_request": {
-            "primary": _round(ratio(delta.primary_reads + delta.primary_writes, api_requests), 4),
-            "replica": _round(ratio(delta.replica_reads, api_requests), 4),
-        },
-        "db_reads_per_request": _round(ratio(db_reads, api_requests), 4),
-        "replica_read_share": _round(ratio(delta.replica_reads, db_reads), 4),
-        "cache_hit_ratio": _round(ratio(hits, hits + misses), 4),
-        "edge_hit_ratio": _round(summary.edge_hit_ratio, 4),
-        "pg_stat_statements": {
-            "primary_reads": delta.primary_reads,
-            "primary_writes": delta.primary_writes,
-            "replica_reads": delta.replica_reads,
-            "pool_resets": delta.pool_resets,
-        },
-        "service_db_queries": {
-            "primary": observe.total(svc, "movies_db_queries_total", role="primary"),
-            "replica": observe.total(svc, "movies_db_queries_total", role="replica"),
-        },
-        "primary_top_statements": delta.top_primary_statements(),
-    }
-
-
-def window_figures(samples, delta: observe.Snapshot) -> dict[str, float | None]:
-    """The cache figures over a late part of the window: caches start cold at every stage,
-    so these show where the ratios are heading when the run ends."""
-    api_requests = sum(1 for s in samples if s.kind != "media")
-    hits = observe.total(delta.service, "movies_cache_hits_total")
-    misses = observe.total(delta.service, "movies_cache_misses_total")
-    db_reads = delta.primary_reads + delta.replica_reads
-    anon = [s for s in samples if s.anonymous and s.edge is not None]
-    return {
-        "db_reads_per_request": _round(ratio(db_reads, api_requests), 4),
-        "cache_hit_ratio": _round(ratio(hits, hits + misses), 4),
-        "edge_hit_ratio": _round(ratio(sum(1 for s in anon if s.edge in EDGE_HITS), len(anon)), 4),
-    }
-
-
-def _round(value: float | None, digits: int) -> float | None:
-    return None if value is None else round(value, digits)
 
 
 def measure_stage(
@@ -209,7 +113,7 @@ def measure_stage(
         row["cpu_share"] = cpu_after.shares(cpu["before"])
         # Requests per CPU-second the lab (servers + load generator) burnt: unlike rps, it
         # does not move with what else the machine runs meanwhile.
-        row["requests_per_lab_cpu_second"] = _round(
+        row["requests_per_lab_cpu_second"] = round_or_none(
             ratio(row["requests"], row["cpu_share"]["lab_cpu_seconds"] or 0), 1
         )
         return row
@@ -255,7 +159,7 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         add(
             "cached / split-db throughput",
             "cached",
-            _round(ratio(by["cached"]["rps"], by["split-db"]["rps"]), 2),
+            round_or_none(ratio(by["cached"]["rps"], by["split-db"]["rps"]), 2),
             ">=",
             3.0,
             "x",
@@ -264,7 +168,7 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         add(
             "cached / split-db, requests per lab CPU-second (contention-independent)",
             "cached",
-            _round(
+            round_or_none(
                 ratio(
                     by["cached"].get("requests_per_lab_cpu_second") or 0,
                     by["split-db"].get("requests_per_lab_cpu_second") or 0,
