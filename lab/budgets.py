@@ -17,8 +17,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from infra.config import load_stack_config
-
 # The one scale factor: 0.05 lab CPU per AWS vCPU. At it the largest stage the bench runs
 # (read-replicas / edge in prod: 4 + 2 + 2 x 2 + 2 = 12 vCPU) is budgeted 0.6 of this
 # machine's 2 cores, which leaves room for the load generator, the unbudgeted proxies and
@@ -38,67 +36,21 @@ class TierBudget:
         return None if self.vcpus is None else self.vcpus * scale
 
 
-def vcpus(kind: str) -> float:
-    """vCPUs of an EC2 type, RDS class or ElastiCache node type (stacks/capacity.yaml)."""
-    from infra.capacity import CAPACITY_FILE, ModelError, _machines, _read_yaml
-
-    machines = _machines(_read_yaml(CAPACITY_FILE))
-    if kind not in machines:
-        raise ModelError(
-            f"{kind}: no vCPU figure in {CAPACITY_FILE.name}; "
-            f"allowed: {', '.join(sorted(machines))}"
-        )
-    return machines[kind].vcpus
-
-
 def stage_budgets(
     stage: str, env: str = "prod", replicas_run: int | None = None
 ) -> list[TierBudget]:
-    """The tiers the lab runs for `stage`, each with its vCPUs in the `env` spec.
+    """The tiers the lab runs for `stage`, each with its vCPUs in the `env` spec: the
+    capacity model's own list (infra/lab_scale.py), so lab and model budget alike.
 
     `replicas_run`: how many replicas the lab starts (it may cap the spec's count); each
     gets the spec's replica class."""
-    spec = load_stack_config(env, stage).stage
-    out: list[TierBudget] = []
-    if spec.single_box is not None:
-        box = spec.single_box.instance_type
-        n = vcpus(box)
-        tier = "box" if spec.database is None else "app"
-        what = "API + PostgreSQL" if spec.database is None else "API only"
-        out.append(TierBudget(tier, n, f"1 x {box} ({n:g} vCPU), {what}"))
-    if spec.web is not None:
-        n = vcpus(spec.web.instance_type)
-        count = spec.web.desired_capacity
-        out.append(
-            TierBudget("app", count * n, f"desired {count} x {spec.web.instance_type} ({n:g} vCPU)")
-        )
-        out.append(TierBudget("alb", None, "ALB: elastic, not budgeted"))
-    if spec.search is not None:
-        n = vcpus(spec.search.instance_type)
-        count = spec.search.desired_capacity
-        out.append(
-            TierBudget(
-                "search", count * n, f"desired {count} x {spec.search.instance_type} ({n:g} vCPU)"
-            )
-        )
-    if spec.database is not None:
-        db = spec.database
-        n = vcpus(db.instance_class)
-        out.append(TierBudget("db-primary", n, f"{db.instance_class} ({n:g} vCPU)"))
-        count = db.read_replicas if replicas_run is None else replicas_run
-        if count and db.replica_instance_class:
-            r = vcpus(db.replica_instance_class)
-            for i in range(1, count + 1):
-                out.append(
-                    TierBudget(f"db-replica{i}", r, f"{db.replica_instance_class} ({r:g} vCPU)")
-                )
-    if spec.cache is not None:
-        n = vcpus(spec.cache.node_type)
-        # The service sends every command to the primary node; replicas stand by.
-        out.append(TierBudget("redis", n, f"primary {spec.cache.node_type} ({n:g} vCPU)"))
-    if spec.edge is not None:
-        out.append(TierBudget("edge", None, "CloudFront + S3: elastic, not budgeted"))
-    return out
+    from infra.capacity import model_inputs
+    from infra.lab_scale import tier_vcpus
+
+    rates = model_inputs()[1]
+    return [
+        TierBudget(t.tier, t.vcpus, t.basis) for t in tier_vcpus(stage, env, rates, replicas_run)
+    ]
 
 
 def budget_map(
