@@ -90,6 +90,7 @@ class LabWorkload:
 
     movies: int
     cache_hit_ratio: float | None = None  # measured at steady state, key reads
+    search_cache_hit_ratio: float | None = None  # measured at steady state, searches
     edge_hit_ratio: float | None = None  # measured at steady state, anonymous requests
     replica_read_share: float | None = None
     search_matches: float | None = None  # rows a lab search matches, on average
@@ -115,9 +116,19 @@ def tier_costs(
         replica_read_share=lab.replica_read_share,
     )
     fl = flow(lab_w, lab_obs, spec, "today")
+    rps = w.hits_per_day / SECONDS_PER_DAY * w.peak_factor  # flow's request rate, "today"
     if lab.search_matches is not None:
         fl = dataclasses.replace(fl, db_search_matches=lab.search_matches)
-    rps = w.hits_per_day / SECONDS_PER_DAY * w.peak_factor  # flow's request rate, "today"
+    if spec.cache is not None and lab.search_cache_hit_ratio is not None:
+        # flow() lets a lab figure only lower its derived search hit ratio (the lab draws
+        # from 42 terms); at the lab's own scale the lab's ratio is the workload's.
+        all_reads, all_searches = rps * w.read_share, rps * w.search_share
+        edge_hit = lab.edge_hit_ratio or 0.0
+        absorbed = rps * w.cacheable_share * edge_hit if spec.edge is not None else 0.0
+        searches = all_searches * (all_reads - absorbed) / all_reads  # as flow() counts them
+        fl = dataclasses.replace(
+            fl, db_searches=min(all_searches * (1 - lab.search_cache_hit_ratio), searches)
+        )
     cost = 1 + (rates.search_app_cost - 1) * fl.web_search_share
     app = fl.web_rps * cost / rates.app_rps_per_vcpu / rps
     out: dict[str, float] = {}

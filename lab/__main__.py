@@ -124,7 +124,7 @@ def _search_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--steady-bound",
         type=_positive_float("--steady-bound", 600),
-        default=90.0,
+        default=180.0,
         help="at most this many seconds of warm-up until the hit ratios stop rising",
     )
     p.add_argument("--quiet", action="store_true", help="fewer progress lines")

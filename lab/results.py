@@ -76,6 +76,7 @@ def stage_row(stage: str, reg: Registry, result, delta: observe.Snapshot) -> dic
         "db_reads_per_request": round_or_none(ratio(db_reads, api_requests), 4),
         "replica_read_share": round_or_none(ratio(delta.replica_reads, db_reads), 4),
         "cache_hit_ratio": round_or_none(ratio(hits, hits + misses), 4),
+        "cache_hit_ratio_by_kind": hit_ratio_by_kind(svc),
         "edge_hit_ratio": round_or_none(summary.edge_hit_ratio, 4),
         "pg_stat_statements": {
             "primary_reads": delta.primary_reads,
@@ -110,3 +111,20 @@ def window_figures(samples, delta: observe.Snapshot) -> dict[str, float | None]:
 
 def round_or_none(value: float | None, digits: int) -> float | None:
     return None if value is None else round(value, digits)
+
+
+def hit_ratio_by_kind(counters: dict[str, float]) -> dict[str, float | None]:
+    """Cache hit ratio per `kind` label of the service's counters (movie, search, ...)."""
+    kinds = sorted(
+        {
+            k.split('kind="', 1)[1].split('"', 1)[0]
+            for k in counters
+            if k.startswith("movies_cache_") and 'kind="' in k
+        }
+    )
+    out: dict[str, float | None] = {}
+    for kind in kinds:
+        hits = observe.total(counters, "movies_cache_hits_total", kind=kind)
+        misses = observe.total(counters, "movies_cache_misses_total", kind=kind)
+        out[kind] = round_or_none(ratio(hits, hits + misses), 4)
+    return out
