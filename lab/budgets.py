@@ -7,7 +7,7 @@ core of this machine for one second per second).
 
 Assumption relating the two: one Graviton vCPU (c7g/m7g/r7g: a whole Neoverse-V1 core,
 no SMT) does the work of one core of this machine (AMD EPYC, KVM guest) on this service's
-code. No speed-up is credited for the move, as in stacks/capacity.yaml's
+code. No speed-up is credited for the move, as in assumptions/capacity.yaml's
 `lab.aws_vcpu_per_lab_vcpu: 1.0`; the lab then models a stage at 1/20 of its size.
 
 Tiers without a fixed CPU in AWS (the ALB, CloudFront + S3) get an unlimited group: their
@@ -40,12 +40,12 @@ def stage_budgets(
     stage: str, env: str = "prod", replicas_run: int | None = None
 ) -> list[TierBudget]:
     """The tiers the lab runs for `stage`, each with its vCPUs in the `env` spec: the
-    capacity model's own list (infra/lab_scale.py), so lab and model budget alike.
+    capacity model's own list (infra/capacity/lab_scale.py), so lab and model budget alike.
 
     `replicas_run`: how many replicas the lab starts (it may cap the spec's count); each
     gets the spec's replica class."""
-    from infra.capacity import model_inputs
-    from infra.lab_scale import tier_vcpus
+    from infra.capacity.checks import model_inputs
+    from infra.capacity.lab_scale import tier_vcpus
 
     rates = model_inputs()[1]
     return [
