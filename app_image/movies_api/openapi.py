@@ -179,13 +179,14 @@ def openapi_spec(version: str) -> dict[str, Any]:
             }},
             "/auth/token": {"post": {
                 "security": _AUTH,
-                "summary": "Exchange credentials for a signed, expiring token",
+                "summary": "Exchange an API key for a signed, expiring token (a token "
+                           "cannot mint another: 403)",
                 "responses": {"201": _json({
                     "type": "object", "required": ["token", "token_type", "expires_at"],
                     "properties": {"token": {"type": "string"}, "token_type": {"type": "string"},
                                    "expires_at": {"type": "integer"},
                                    "role": {"type": "string"}}}, "a token"),
-                    **_errors(401, 503)},
+                    **_errors(401, 403, 503)},
             }},
             "/users/me/watchlist": {
                 "get": {
