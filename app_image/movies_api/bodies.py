@@ -42,7 +42,7 @@ def nesting_depth(raw: bytes) -> int:
     """The deepest `[`/`{` nesting outside string literals (unbalanced input included)."""
     brackets = _STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
     # map/accumulate/max all run in C: a 64 kB body of brackets takes about a millisecond.
-    return max(accumulate(map(_STEP.__getitem__, brackets)), default=0)
+    return max(accumulate(map(_STEP.__getitem__, brackets), initial=0))
 
 
 def _reject_constant(name: str) -> Any:
