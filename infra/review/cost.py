@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from infra import ASSUMPTIONS_DIR
+from infra.capacity.inputs import WORKLOAD_FILE, ModelError, Workload
 from infra.config import ENVIRONMENTS as ENVS
 from infra.config import STAGES
 from infra.plans.build import load_or_build
@@ -31,7 +32,6 @@ from infra.plans.load import PlanRefError
 
 PRICES = ASSUMPTIONS_DIR / "prices.yaml"
 USAGE = ASSUMPTIONS_DIR / "usage.yaml"
-WORKLOAD = ASSUMPTIONS_DIR / "workload.yaml"
 GB = 1e9
 
 
@@ -100,7 +100,7 @@ class Scenario:
 
 @dataclass(frozen=True)
 class Assumptions:
-    workload: dict[str, Any]
+    workload: Workload  # the capacity model's reading of assumptions/workload.yaml
     usage: dict[str, Any]
 
     @property
@@ -112,11 +112,11 @@ class Assumptions:
         return float(self.usage["days_per_month"])
 
     def scenarios(self, env: str) -> tuple[Scenario, Scenario]:
-        mult = float(self.workload["target_multiplier"])
+        mult = self.workload.multiplier
         if env == "dev":
             hits, movies = float(self.usage["dev_hits_per_day"]), float(self.usage["dev_movies"])
             return Scenario("today", hits, movies), Scenario(f"{mult:g}x", hits, movies)
-        hits, movies = (float(self.workload["today"][k]) for k in ("hits_per_day", "movies"))
+        hits, movies = self.workload.hits_per_day, self.workload.movies
         return Scenario("today", hits, movies), Scenario(f"{mult:g}x", hits * mult, movies * mult)
 
     def hourly_profile(self) -> list[float]:
@@ -126,7 +126,7 @@ class Assumptions:
         peak at 20:00 UTC) to the power k, normalised to mean 1; k is solved so that the
         peak of f equals the workload's peak factor.
         """
-        peak = float(self.workload["traffic"]["peak_factor"])
+        peak = self.workload.peak_factor
         trough = float(self.usage["trough_factor"])
         want = (peak - trough) / (1 - trough)  # the peak/mean ratio g needs
         base = [1 + math.cos(2 * math.pi * (h - 20) / 24) for h in range(24)]
@@ -143,8 +143,8 @@ class Assumptions:
         return [trough + (1 - trough) * v for v in g(lo)]
 
 
-def load_assumptions(workload: Path = WORKLOAD, usage: Path = USAGE) -> Assumptions:
-    return Assumptions(yaml.safe_load(workload.read_text()), yaml.safe_load(usage.read_text()))
+def load_assumptions(workload: Path = WORKLOAD_FILE, usage: Path = USAGE) -> Assumptions:
+    return Assumptions(Workload.load(workload), yaml.safe_load(usage.read_text()))
 
 
 @dataclass(frozen=True)
@@ -165,14 +165,13 @@ class Traffic:
 
 
 def traffic_for(plan: dict, scenario: Scenario, a: Assumptions) -> Traffic:
-    w, t, c = a.workload, a.workload["traffic"], a.workload["caching"]
-    obj, overhead = w["objects"], float(a.usage["response_overhead_bytes"])
+    w, overhead = a.workload, float(a.usage["response_overhead_bytes"])
     hits = scenario.hits_per_day * a.days
-    poster, search = float(t["poster_share"]), float(t["search_share"])
+    poster, search = w.poster_share, w.search_share
     api_share = 1 - poster
-    poster_b = obj["poster_bytes"] + overhead
+    poster_b = w.poster_bytes + overhead
     api_b = (
-        search * obj["search_page_bytes"] + (api_share - search) * obj["movie_json_bytes"]
+        search * w.search_page_bytes + (api_share - search) * w.movie_json_bytes
     ) / api_share + overhead
     total_gb = hits * (poster * poster_b + api_share * api_b) / GB
     types = {r["type"] for r in plan["resources"]}
@@ -184,8 +183,8 @@ def traffic_for(plan: dict, scenario: Scenario, a: Assumptions) -> Traffic:
         f"bytes/hit: poster {poster_b:,.0f} B ({poster:.0%}), API {api_b:,.0f} B ({api_share:.0%})",
     ]
     if has_cf:
-        edge_api = float(c["cacheable_share"]) * float(c["edge_cache_hit_ratio"])
-        miss_poster = 1 - float(c["edge_cache_hit_ratio"])
+        edge_api = w.cacheable_share * w.edge_cache_hit_ratio
+        miss_poster = 1 - w.edge_cache_hit_ratio
         api_origin = hits * api_share * (1 - edge_api)
         poster_origin = hits * poster * miss_poster
         server = api_origin + (0 if has_bucket else poster_origin)
@@ -311,7 +310,7 @@ def _asg_instances(ctx: _Ctx, asg: dict, itype: str) -> tuple[float, str]:
     return avg, (
         f"avg {avg:.2f} instances: {rps:.1f} req/s avg ({share:.0%} of ALB requests), "
         f"target {target_rps:.2f} req/s per instance, hourly profile peak x"
-        f"{ctx.a.workload['traffic']['peak_factor']}, clamped to [{lo}, {hi}]"
+        f"{ctx.a.workload.peak_factor}, clamped to [{lo}, {hi}]"
     )
 
 
@@ -498,13 +497,13 @@ def _bucket_lines(ctx: _Ctx, r: dict) -> list[Line]:
     w = ctx.a.workload
     if _is_cdn_origin(ctx, r):
         movies = ctx.scenario.movies
-        gb = movies * float(w["objects"]["poster_bytes"]) / GB
+        gb = movies * w.poster_bytes / GB
         return [
             ctx.line(
                 r,
                 "s3.standard.gb",
                 gb,
-                f"{movies:,.0f} posters x {w['objects']['poster_bytes']:,} B",
+                f"{movies:,.0f} posters x {w.poster_bytes:,.0f} B",
             ),
             ctx.line(r, "s3.get", ctx.traffic.s3_gets, "poster fetches that miss CloudFront"),
             ctx.line(r, "s3.put", float(ctx.a.usage["s3"]["puts_per_month"]), "poster uploads"),
@@ -848,13 +847,13 @@ def main(argv: list[str]) -> int:
     try:
         table, a = load_prices(), load_assumptions()
         costs = [cost_stack(ref, table, a) for ref in (args.refs or _default_refs())]
-    except (CostError, PlanRefError) as exc:
+    except (CostError, ModelError, PlanRefError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.against is not None:
         try:
             base = [_base_cost(args.against, today, table, a) for today, _ in costs]
-        except (CostError, PlanRefError) as exc:
+        except (CostError, ModelError, PlanRefError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         print(render_against(costs, base))
