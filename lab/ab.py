@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from lab import observe, stack
-from lab.bench import RESULTS, machine
 from lab.limit import READ_ONLY, cpu_seconds
 from lab.load import LoadConfig, RequestMaker, run_with_progress
 from lab.procs import LOOPBACK, free_port, pin, spawn, stop, wait_until
+from lab.results import RESULTS, machine
 from lab.state import lab_dir
 from lab.stats import summarize
 
