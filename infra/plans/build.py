@@ -87,12 +87,16 @@ def write_plan(plan: dict[str, Any], out_dir: Path = PLAN_DIR) -> Path:
     path = plan_path(plan["env"], plan["stage"], out_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     text = dumps_plan(plan)
-    # Leave an identical file untouched (mtime too), so make-style tools see no change.
+    # Leave an identical file's bytes untouched, but mark it current: load_plan refuses a
+    # file older than its sources, and a source edit that changes no plan must not leave
+    # every plan stale for good (`python -m infra plan` could never fix it).
     if not path.is_file() or path.read_text(encoding="utf-8") != text:
         # Atomic: a reader in another process never sees half a file.
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
+    else:
+        os.utime(path)
     return path
 
 

@@ -142,6 +142,16 @@ def test_load_or_build_plans_when_missing_or_stale_and_says_so(
     assert "older than its sources" in capsys.readouterr().err
 
 
+def test_a_stale_plan_whose_rebuild_is_identical_becomes_current(tmp_path: Path, plans) -> None:
+    """A source edit that changes no plan (a comment) must not leave the plan stale."""
+    path = tmp_path / "dev-single-box.json"
+    path.write_text(dumps_plan(plans[("dev", "single-box")]))
+    old = newest_source_mtime() - 60
+    os.utime(path, (old, old))
+    assert load_or_build("dev/single-box", plan_dir=tmp_path)["stage"] == "single-box"
+    assert load_plan("dev/single-box", plan_dir=tmp_path)["stage"] == "single-box"
+
+
 def test_load_plan_by_path(tmp_path: Path, plans) -> None:
     path = tmp_path / "some.json"
     path.write_text(dumps_plan(plans[("prod", "edge")]))
