@@ -29,7 +29,7 @@ from .auth import (
     verify_token,
 )
 from .bodies import BodyTooLarge, read_json
-from .cache import Cache, Entry, make_redis
+from .cache import Cache, Entry, make_getter, make_redis
 from .db import CONNECTION_ERRORS, Database
 from .keycache import KeyCache
 from .media import CONTENT_TYPES, Media, make_s3_client
@@ -712,7 +712,8 @@ def create_app(settings: Settings, *, redis_password: str = "", s3_client: Any =
         db = Database(settings, metrics_, loader)
         await db.start()
         client = make_redis(settings, redis_password) if settings.cache_active else None
-        cache = Cache(settings, metrics_, client)
+        getter = make_getter(settings, redis_password) if settings.cache_active else None
+        cache = Cache(settings, metrics_, client, getter)
         s3 = s3_client
         if s3 is None and settings.media_bucket:
             s3 = make_s3_client(settings)
