@@ -5,7 +5,7 @@ down                                                 stop every lab process
 status                                               what runs, and where
 load [--duration S] [--concurrency C] ...            drive the load at the stage that is up
 bench [--stages a,b] [--duration S] ...              every stage in turn: table + JSON
-fault redis|replica|primary|herd                     a fault mid-run, with its figure
+fault redis|replica|primary|primary-crash|herd|...   a fault mid-run, with its figure
 limit                                                the service vs a minimal ASGI app vs nginx
 clientcheck                                          raw asyncio client vs httpx vs nginx
 """
@@ -139,7 +139,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="start Redis empty at every stage (default: carried from the previous stage)",
     )
     fault = sub.add_parser("fault", help="a fault injected mid-run, with its figure")
-    fault.add_argument("kind", choices=("redis", "replica", "primary", "herd", "all"))
+    fault.add_argument(
+        "kind", choices=("redis", "replica", "primary", "primary-crash", "herd", "all")
+    )
+    fault.add_argument(
+        "--synchronous-commit",
+        choices=("on", "off"),
+        default="on",
+        help="primary-crash only: run with the primary's synchronous_commit off, to show "
+        "that the fault catches lost writes (the lab and RDS run with on)",
+    )
     fault.add_argument("--herd-size", type=_int_between("--herd-size", 2, 1000), default=200)
     _movies_arg(fault)
     _load_args(fault, 24, 3)

@@ -3,6 +3,8 @@
 - redis: Redis is stopped mid-run and started again (empty) later;
 - replica: one streaming replica is stopped mid-run and stays down;
 - primary: the primary is restarted (fast shutdown, then started on the same port);
+- primary-crash: every primary process SIGKILLed under a watchlist-writing load, then
+  every acknowledged write looked up on the primary (lab/crash.py);
 - herd: a cold key, N concurrent requests for it, and the DB queries that follow, with the
   service's stampede protection on and then off.
 """
@@ -17,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lab import observe, postgres, redis_server, stack
+from lab import crash, observe, postgres, redis_server, stack
 from lab.bench import RESULTS, machine
 from lab.httpclient import RawClient
 from lab.load import LoadConfig, LoadResult, Mix, RequestMaker, run_with_progress
@@ -304,11 +306,14 @@ FAULTS = {
     "replica": fault_replica,
     "primary": fault_primary,
     "herd": fault_herd,
+    "primary-crash": crash.fault_primary_crash,
 }
 
 
 def headline(r: dict[str, Any]) -> str:
     kind = r["fault"]
+    if kind == "primary-crash":
+        return crash.headline(r)
     if kind == "redis":
         o, a = r["outage"], r["after"]
         return (
@@ -352,6 +357,14 @@ def run_faults(args: argparse.Namespace) -> int:
     for kind in kinds:
         r = FAULTS[kind](args)
         r["date"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        # Per fault: `fault KIND` rewrites one entry, so the top-level settings describe
+        # only the last run.
+        r["settings"] = {
+            "duration": args.duration,
+            "warmup": args.warmup,
+            "concurrency": args.concurrency,
+            "movies": args.movies,
+        }
         report["faults"][kind] = r
         print(f"fault {headline(r)}")
     report["machine"] = machine()
