@@ -140,7 +140,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fault = sub.add_parser("fault", help="a fault injected mid-run, with its figure")
     fault.add_argument(
-        "kind", choices=("redis", "replica", "primary", "primary-crash", "herd", "all")
+        "kind",
+        choices=("redis", "replica", "primary", "primary-crash", "keepalive", "herd", "all"),
+    )
+    fault.add_argument(
+        "--keepalive",
+        type=_int_between("--keepalive", 1, 4100),
+        default=None,
+        help="keepalive only: the service's MOVIES_HTTP_KEEPALIVE_S for this run (default: "
+        "the service's own, 75 s); 5 is uvicorn's default, the fault it shows",
+    )
+    fault.add_argument(
+        "--rounds",
+        type=_int_between("--rounds", 1, 200),
+        default=None,
+        help="keepalive only: bursts in the sweep (default 21 for a close a few seconds "
+        "out, 3 around the ALB's 60 s)",
     )
     fault.add_argument(
         "--synchronous-commit",

@@ -5,6 +5,8 @@
 - primary: the primary is restarted (fast shutdown, then started on the same port);
 - primary-crash: every primary process SIGKILLed under a watchlist-writing load, then
   every acknowledged write looked up on the primary (lab/crash.py);
+- keepalive: idle keep-alive connections reused through the ALB stand-in across the
+  instant the service's keep-alive closes them, counting 502s (lab/keepalive.py);
 - herd: a cold key, N concurrent requests for it, and the DB queries that follow, with the
   service's stampede protection on and then off.
 """
@@ -19,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lab import crash, observe, postgres, redis_server, stack
+from lab import crash, keepalive, observe, postgres, redis_server, stack
 from lab.bench import RESULTS, machine
 from lab.httpclient import RawClient
 from lab.load import LoadConfig, LoadResult, Mix, RequestMaker, run_with_progress
@@ -307,6 +309,7 @@ FAULTS = {
     "primary": fault_primary,
     "herd": fault_herd,
     "primary-crash": crash.fault_primary_crash,
+    "keepalive": keepalive.fault_keepalive,
 }
 
 
@@ -314,6 +317,8 @@ def headline(r: dict[str, Any]) -> str:
     kind = r["fault"]
     if kind == "primary-crash":
         return crash.headline(r)
+    if kind == "keepalive":
+        return keepalive.headline(r)
     if kind == "redis":
         o, a = r["outage"], r["after"]
         return (
