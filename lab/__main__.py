@@ -141,7 +141,16 @@ def build_parser() -> argparse.ArgumentParser:
     fault = sub.add_parser("fault", help="a fault injected mid-run, with its figure")
     fault.add_argument(
         "kind",
-        choices=("redis", "replica", "primary", "primary-crash", "keepalive", "herd", "all"),
+        choices=(
+            "redis",
+            "replica",
+            "primary",
+            "primary-crash",
+            "keepalive",
+            "race",
+            "herd",
+            "all",
+        ),
     )
     fault.add_argument(
         "--keepalive",
