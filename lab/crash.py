@@ -199,9 +199,12 @@ def run_crash(
 def fault_primary_crash(args: argparse.Namespace) -> dict[str, Any]:
     reg = stack.up(STAGE, args.movies, args.env, not args.no_pin, say=lambda _m: None)
     try:
-        return run_crash(reg, synchronous_commit=args.synchronous_commit)
+        r = run_crash(reg, synchronous_commit=args.synchronous_commit)
     finally:
         stack.down(say=lambda _m: None)
+    if args.synchronous_commit != "on":
+        r["result_key"] = f"primary-crash@synchronous_commit={args.synchronous_commit}"
+    return r
 
 
 def headline(r: dict[str, Any]) -> str:

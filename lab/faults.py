@@ -431,7 +431,9 @@ def run_faults(args: argparse.Namespace) -> int:
             "concurrency": args.concurrency,
             "movies": args.movies,
         }
-        report["faults"][kind] = r
+        # A run with a non-default setting (keepalive --keepalive 5, primary-crash
+        # --synchronous-commit off) is kept beside the default one, not over it.
+        report["faults"][r.pop("result_key", kind)] = r
         print(f"fault {headline(r)}")
     report["machine"] = machine()
     report["settings"] = {

@@ -120,6 +120,9 @@ def fault_keepalive(args: argparse.Namespace) -> dict[str, Any]:
         "alb_idle_timeout_s": alb_idle,
         "first_close_by": first,
         **result,
+        "result_key": "keepalive"
+        if keepalive == SERVICE_DEFAULT_KEEPALIVE_S
+        else f"keepalive@{keepalive}s",
     }
 
 

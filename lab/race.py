@@ -118,6 +118,12 @@ def run_race(reg: Registry, trials: int = TRIALS) -> dict[str, Any]:
                 ttl = cache.ttl(f"movie:{mid}")
                 r["cache_ttl_s"] = ttl if ttl >= 0 else None
             results.append(r)
+        # The stand-in for lag held: no replica has replayed any of the writes.
+        behind = [
+            int(postgres.psql(p, f"SELECT count(*) FROM movies WHERE title LIKE 'race %' "
+                              f"AND id >= {ids[-1]}"))
+            for p in replicas
+        ]  # fmt: skip
     finally:
         set_replay(replicas, paused=False)
     acked = [r for r in results if r["put_status"] == 200]
@@ -129,6 +135,7 @@ def run_race(reg: Registry, trials: int = TRIALS) -> dict[str, Any]:
         f"(GET) and written (PUT) through the ALB with the read starting between "
         f"{OFFSET_MS:g} ms before and after the write; then {READS_AFTER} reads",
         "trials": len(results),
+        "replica_rows_written_during_pause": behind,
         "writes_acknowledged": len(acked),
         "stale_trials": len(stale),
         "stale_reads": sum(r["stale_reads"] for r in acked),
