@@ -22,6 +22,12 @@ def replicas(lab_root):
         stack.down(say=lambda _m: None)
 
 
+# The fix is the service's (i12, issue 15 item 1). Until it lands the fault finds stale
+# reads (9 of 30 trials here, 2026-11-29), so this is a strict xfail: it fails the run the
+# moment the fix makes it pass, and the marker must go then.
+@pytest.mark.xfail(
+    strict=True, reason="the service's fill/write race fix (issue 15 item 1) has not landed"
+)
 def test_no_read_serves_the_old_value_after_an_acknowledged_write(replicas):
     r = race.run_race(replicas, trials=30)
     assert r["writes_acknowledged"] == 30
