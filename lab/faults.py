@@ -181,6 +181,7 @@ def fault_redis(args: argparse.Namespace) -> dict[str, Any]:
         "observed_after_restart_seconds": round(ticks[-1][0] - listening, 1) if ticks else 0,
         "breaker_trips_after_restart": trips.get("at_end", 0) - trips.get("at_restart", 0),
         "recovery_seconds": recovery_seconds(line, m["restarted"], before.get("rps", 0.0)),
+        "duration_used": duration,
         "hits_timeline": [(round(t - listening, 2), h) for t, h in ticks],
         "timeline": [(x.t, x.requests, x.errors) for x in line],
     }
@@ -426,7 +427,7 @@ def run_faults(args: argparse.Namespace) -> int:
         # Per fault: `fault KIND` rewrites one entry, so the top-level settings describe
         # only the last run.
         r["settings"] = {
-            "duration": args.duration,
+            "duration": r.pop("duration_used", args.duration),
             "warmup": args.warmup,
             "concurrency": args.concurrency,
             "movies": args.movies,
