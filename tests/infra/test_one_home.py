@@ -21,9 +21,12 @@ def _string_tuples(path: Path) -> list[tuple[str, ...]]:
     """Every tuple/list literal of plain strings in a file."""
     found = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Tuple | ast.List) and node.elts:
-            if all(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in node.elts):
-                found.append(tuple(e.value for e in node.elts))
+        if (
+            isinstance(node, ast.Tuple | ast.List)
+            and node.elts
+            and all(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in node.elts)
+        ):
+            found.append(tuple(e.value for e in node.elts))
     return found
 
 
