@@ -82,6 +82,8 @@ class EnvProfile:
     # on any certificate you can hold).
     alb_origin_domain: str | None
     alarm_email: str | None
+    # What was read off the hand-made box that single-box imports (infra/adopt.py).
+    adopt: Any = None
 
 
 @dataclass(frozen=True)
@@ -388,6 +390,7 @@ def load_env_profile(env: str, root: Path = STACKS_DIR) -> EnvProfile:
             "alb_origin_domain", str, _matches(_HOSTNAME, "a lower-case DNS name")
         ),
         alarm_email=doc.optional("alarm_email", str, _matches(_EMAIL, "an e-mail address")),
+        adopt=_adopt(doc.raw("adopt", optional=True)),
     )
     doc.finish()
     if profile.alb_origin_domain is not None and profile.certificate_arn is None:
@@ -400,6 +403,12 @@ def load_env_profile(env: str, root: Path = STACKS_DIR) -> EnvProfile:
             f"az_count: invalid value {profile.az_count} with multi_az: true; allowed: >= 2"
         )
     return profile
+
+
+def _adopt(raw: Any) -> Any:
+    from infra.adopt import parse_adopt
+
+    return parse_adopt(raw)
 
 
 def _one_of_int(choices: tuple[int, ...]) -> Callable[[int], str | None]:
@@ -622,6 +631,17 @@ def load_stack_config(env: str, stage: str, root: Path = STACKS_DIR) -> StackCon
     profile = load_env_profile(env, root)
     spec = load_stage_spec(stage, env, root)
     _check_combination(profile, spec)
+    if profile.adopt is not None:
+        from infra.adopt import check_adoption
+
+        box = spec.single_box
+        check_adoption(
+            profile.adopt,
+            stage=spec.name,
+            instance_type=box.instance_type if box else None,
+            root_volume_gb=box.root_volume_gb if box else None,
+            holds_data=spec.local_postgres,
+        )
     return StackConfig(env=profile, stage=spec)
 
 

@@ -105,6 +105,7 @@ def declare_stage(
             cache=spec.cache is not None,
             private_endpoints=private_compute,
             tags=tags,
+            adopt_app=env.adopt,
         ),
     )
     endpoints = None
@@ -330,6 +331,7 @@ def _declare_compute(stage: Stage, prefix: str) -> None:
                 holds_data=spec.local_postgres,
                 protect=config.env.protect,
                 tags=tags,
+                adopt=config.env.adopt,
             ),
         )
         return
