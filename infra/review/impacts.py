@@ -33,7 +33,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from infra import stateful
+from infra import catalog as stateful
 
 # ------------------------------------------------------------------------- the impacts
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.infra.conftest import STACKS
-from tests.infra.planq import ALB, ASG, EC2, LT, RDS, REDIS, of_type, one, user_data
+from tests.program.planq import STACKS
+from tests.program.planq import ALB, ASG, EC2, LT, RDS, REDIS, of_type, one, user_data
 
 REPO = Path(__file__).resolve().parents[2]
 SUBNET = "aws:ec2/subnet:Subnet"

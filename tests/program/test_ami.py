@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from infra import ami
+from infra.program import ami
 
 ENV_DIR = Path(__file__).resolve().parents[2] / "stacks" / "env"
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-ENV_DIR = Path(__file__).resolve().parent.parent / "stacks" / "env"
+ENV_DIR = Path(__file__).resolve().parents[2] / "stacks" / "env"
 ARCHITECTURES = ("arm64", "x86_64")
 PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{arch}"
 AMI_ID = re.compile(r"^ami-[0-9a-f]{8}([0-9a-f]{9})?$")
