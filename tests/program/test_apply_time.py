@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.program.planq import STACKS
-from tests.program.planq import ALB, ASG, EC2, LT, RDS, REDIS, of_type, one, user_data
+from tests.program.planq import ALB, ASG, EC2, LT, RDS, REDIS, STACKS, of_type, one, user_data
 
 REPO = Path(__file__).resolve().parents[2]
 SUBNET = "aws:ec2/subnet:Subnet"
@@ -52,7 +51,7 @@ def test_every_instance_refresh_launches_before_it_terminates(plans, env, stage)
 
 @ALL
 def test_every_image_is_the_pinned_ami_of_its_architecture(plans, env, stage) -> None:
-    from infra.components.compute import architecture
+    from infra.program.components.instance import architecture
 
     pins = profile(env)["ami_ids"]
     plan = plans[(env, stage)]
@@ -159,7 +158,7 @@ def test_subnets_name_zone_ids_that_offer_every_instance_type(plans, env, stage)
 
 @ALL
 def test_instances_depend_on_their_routes_and_endpoints(plans, env, stage) -> None:
-    from infra.components.compute import BOOT_SECONDS, HEALTHY_AFTER_SECONDS
+    from infra.program.components.instance import BOOT_SECONDS, HEALTHY_AFTER_SECONDS
 
     plan = plans[(env, stage)]
     urns = {r["urn"]: r for r in plan["resources"]}
