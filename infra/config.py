@@ -96,9 +96,13 @@ class EnvProfile:
     # When RDS and ElastiCache apply a modification (a class change, an engine upgrade):
     # "immediately", with the failover or reboot it costs, or "maintenance-window".
     apply_changes: str
-    # Architecture -> the pinned Amazon Linux 2023 AMI; bumped on purpose with
-    # `python -m infra ami --write` (a new id refreshes every fleet).
-    ami_ids: dict[str, str]
+    # (architecture, pinned Amazon Linux 2023 AMI) pairs, a tuple so the profile stays
+    # hashable; bumped on purpose with `python -m infra ami --write` (a new id refreshes
+    # every fleet).
+    ami_ids: tuple[tuple[str, str], ...]
+
+    def ami_for(self, arch: str) -> str:
+        return dict(self.ami_ids)[arch]
 
     @property
     def http_keepalive_s(self) -> int:
@@ -431,7 +435,7 @@ def load_env_profile(env: str, root: Path = STACKS_DIR) -> EnvProfile:
     return profile
 
 
-def _ami_ids(doc: _Section) -> dict[str, str]:
+def _ami_ids(doc: _Section) -> tuple[tuple[str, str], ...]:
     section = doc.section("ami_ids")
     if section is None:
         raise ConfigError(
@@ -439,7 +443,7 @@ def _ami_ids(doc: _Section) -> dict[str, str]:
             f"{', '.join(ARCHITECTURES)} to AMI ids (python -m infra ami --write pins them)"
         )
     ami = _matches(_AMI_ID, "an AMI id such as ami-0123456789abcdef0")
-    pins = {arch: section.get(arch, str, ami) for arch in ARCHITECTURES}
+    pins = tuple((arch, section.get(arch, str, ami)) for arch in ARCHITECTURES)
     section.finish()
     return pins
 

@@ -322,7 +322,7 @@ def _declare_compute(stage: Stage, prefix: str) -> None:
         stage.release,
     )
     tags = config.tags
-    pins = config.env.ami_ids
+    pins = dict(config.env.ami_ids)
     if spec.single_box is not None:
         box = spec.single_box
         stage.box = SingleBox(

@@ -432,6 +432,8 @@ class Impact:
 
 # ---------------------------------------------------------------------- classification
 
+DEFAULT_NOTE = "no rule names this input: the provider updates it in place"
+
 
 def classify(
     type_: str,
@@ -531,12 +533,7 @@ def _finding(
         return Finding(path, REPLACE, "forces replacement (delete and create)", source)
     rule = rule_for(type_, path)
     if rule is None:
-        return Finding(
-            path,
-            IN_PLACE,
-            "no rule names this input: the provider updates it in place",
-            SRC_PROVIDER_UPDATE,
-        )
+        return Finding(path, IN_PLACE, DEFAULT_NOTE, SRC_PROVIDER_UPDATE)
     if rule.effect == "refresh":
         return Finding(path, ROLLING, rule.note, rule.source)
     if rule.timing == "apply" and not apply_now:
@@ -650,7 +647,7 @@ def _int(value: Any, default: int) -> int:
 
 
 def _minutes(seconds: int) -> str:
-    return f"{seconds // 60} min" if seconds % 60 == 0 else f"{seconds / 60:.0f} min"
+    return f"{seconds // 60} min" if seconds % 60 == 0 else f"{seconds / 60:.1f} min"
 
 
 # ------------------------------------------------------------------------- summary
@@ -665,6 +662,7 @@ class MoveSummary:
     reboots: dict[str, int] = field(default_factory=dict)
     deferred: int = 0
     replaced: int = 0
+    deleted: int = 0
     data_loss: int = 0
 
     def line(self) -> str:
@@ -689,6 +687,8 @@ class MoveSummary:
             parts.append(f"defers {self.deferred} change(s) to the window")
         if self.replaced:
             parts.append(f"replaces {self.replaced} resource(s)")
+        if self.deleted:
+            parts.append(f"deletes {self.deleted} resource(s)")
         parts.append(
             "loses no data" if not self.data_loss else f"LOSES DATA in {self.data_loss} resource(s)"
         )
@@ -717,6 +717,8 @@ def summarize(items: Iterable[tuple[str, Impact]]) -> MoveSummary:
             out.reboots[noun] = out.reboots.get(noun, 0) + 1
         elif impact.impact == REPLACE:
             out.replaced += 1
+        elif impact.impact == DELETE:
+            out.deleted += 1
         elif impact.impact in (REPLACE_DATA_LOSS, DELETE_DATA_LOSS):
             out.data_loss += 1
         # Queued changes count wherever they are, also beside a more severe one.
