@@ -348,9 +348,11 @@ def _assign_impacts(
     """Set every entry's impact; an ASG whose launch template changed refreshes."""
     for e in entries:
         if e.action == "add":
-            e.impact = impacts.Impact(impacts.CREATE, "new resource", "")
+            e.impact = impacts.Impact(impacts.CREATE, "new resource", impacts.SRC_PULUMI_UPDATE)
         elif e.action == "remove":
-            e.impact = impacts.Impact(impacts.DELETE, "no longer declared", "")
+            e.impact = impacts.Impact(
+                impacts.DELETE, "no longer declared", impacts.SRC_PULUMI_UPDATE
+            )
         elif e.action == "delete":
             spec = stateful.STATEFUL[e.type]
             e.impact = impacts.Impact(impacts.DELETE_DATA_LOSS, "; ".join(e.reasons), spec.source)

@@ -86,6 +86,7 @@ SRC_EBS_MODIFY = "https://docs.aws.amazon.com/ebs/latest/userguide/ebs-modify-vo
 SRC_LT = "https://docs.aws.amazon.com/autoscaling/ec2/userguide/launch-templates.html"
 SRC_IGNORE = "https://www.pulumi.com/docs/iac/concepts/options/ignorechanges/"
 SRC_PROVIDER_UPDATE = TF + "internal/service/"
+SRC_PULUMI_UPDATE = "https://www.pulumi.com/docs/iac/concepts/how-pulumi-works/"
 SRC_CLOUDFRONT = (
     "https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/"
     "HowCloudFrontWorks.html#CloudFrontPropagation"
