@@ -233,3 +233,31 @@ def test_prod_scale_5x_shows_the_refresh_and_the_resizes_per_profile(stack_plans
     kinds = {e.name: e.impact.impact for e in d.entries if e.impact}
     assert kinds["database-primary"] == kinds["cache-group"] == impacts.DEFERRED
     assert "defers" in d.move_summary().line()
+
+
+def test_docs_stage_moves_table_is_the_diff_summary(stack_plans) -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "infra.md").read_text()
+    section = text.split("## What each stage move does", 1)[1].split("\n## ", 1)[0]
+    for before, after in itertools.pairwise(STAGES):
+        lines = [
+            diff.diff_plans(stack_plans[(env, before)], stack_plans[(env, after)])
+            .move_summary()
+            .line()
+            for env in ("dev", "prod")
+        ]
+        row = f"| `{before}` → `{after}` | {lines[0]} | {lines[1]} |"
+        assert row in section, row
+
+
+def test_maintenance_window_defers_the_scale_5x_resizes(stack_plans) -> None:
+    queued = copy.deepcopy(stack_plans[("prod", "scale-5x")])
+    for r in queued["resources"]:
+        if r["type"] in (RDS, REDIS):
+            r["inputs"]["applyImmediately"] = False
+    d = diff.diff_plans(stack_plans[("prod", "edge")], queued)
+    assert d.move_summary().line() == (
+        "refreshes 1 fleet(s) (~4.5 min, full capacity), defers 5 change(s) to the window, "
+        "loses no data"
+    )
