@@ -30,7 +30,9 @@ from typing import Any
 
 import yaml
 
-ENV_DIR = Path(__file__).resolve().parents[2] / "stacks" / "env"
+from infra.config import STACKS_DIR
+
+ENV_DIR = STACKS_DIR / "env"
 ARCHITECTURES = ("arm64", "x86_64")
 PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{arch}"
 AMI_ID = re.compile(r"^ami-[0-9a-f]{8}([0-9a-f]{9})?$")
