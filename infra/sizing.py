@@ -566,21 +566,22 @@ def choose(tier: str, section: str, options: Iterable[Option], where: str) -> Ti
 
 
 def _infeasible(tier: str, options: list[Option], where: str) -> str:
-    """One line: the measure no class meets, with the best any class does on it."""
+    """One line: the measure(s) no class meets, with the best any class does on the first."""
     by_measure: dict[str, list[tuple[Option, TierCheck]]] = {}
     for o in options:
         for c in o.failing:
             by_measure.setdefault(c.measure, []).append((o, c))
-    # A measure that fails under every class is the one to name; else the commonest.
-    measure = max(
-        by_measure, key=lambda m: (len(by_measure[m]) == len(options), len(by_measure[m]))
-    )
-    option, check = max(by_measure[measure], key=lambda oc: oc[1].headroom("target") or -1e9)
+    # The measures that fail under every class are the ones to name; else the commonest.
+    everywhere = [m for m, hits in by_measure.items() if len(hits) == len(options)]
+    names = everywhere or [max(by_measure, key=lambda m: len(by_measure[m]))]
+    option, check = max(by_measure[names[0]], key=lambda oc: oc[1].headroom("target") or -1e9)
     need = check.load_target / (1 - option.required)
     return (
-        f"{where}: {tier}: no class in the catalogue meets '{measure}': it needs "
-        f"{_amount(need, check.unit)} of capacity for {option.required:.0%} headroom; the best, "
-        f"{option.count} x {option.cls}, gives {_amount(check.capacity or 0.0, check.unit)}"
+        f"{where}: {tier}: no class in the catalogue meets "
+        + " or ".join(f"'{m}'" for m in names)
+        + f": '{names[0]}' needs {_amount(need, check.unit)} of capacity for "
+        f"{option.required:.0%} headroom; the best, {option.count} x {option.cls}, gives "
+        f"{_amount(check.capacity or 0.0, check.unit)}"
     )
 
 
