@@ -253,7 +253,8 @@ def _primary(spec: StageSpec, inputs: Inputs, mult: float, shorts: list[Shortfal
             "storage for IOPS, then a bigger class"
             if step.detail != f"1 x {db.instance_class}"
             else "storage for IOPS",
-            f"{step.detail}, {allocated} GiB gp3 (12,000 baseline IOPS), autoscaling to {ceiling} GiB",
+            f"{step.detail}, {allocated} GiB gp3 (12,000 baseline IOPS), "
+            f"autoscaling to {ceiling} GiB",
             step.monthly_usd + storage_usd,
             now,
         )
