@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pulumi
 
-from infra.components.release import ReleaseError, require_artifact
-from infra.composer import declare_stage
 from infra.config import ConfigError, load_stack_config
+from infra.program.components.release import ReleaseError, require_artifact
+from infra.program.composer import declare_stage
 
 
 def main() -> None:

@@ -12,13 +12,19 @@ import os
 import sys
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "plan": ("infra.plan", "run the program under mocks and write build/plan/<env>-<stage>.json"),
-    "diff": ("infra.diff", "compare two stacks or plan files; flags stateful replacements"),
-    "cost": ("infra.cost", "monthly cost per stack from the price table"),
-    "diagram": ("infra.diagram", "one graphviz diagram per stage from the planned resources"),
-    "report": ("infra.report", "HTML + Markdown report comparing every stage"),
-    "policy": ("infra.policy", "run the CrossGuard rules and value checks on every plan"),
-    "capacity": ("infra.capacity", "per-tier load and headroom per stage, today and at 5x"),
+    "plan": (
+        "infra.plans.build",
+        "run the program under mocks and write build/plan/<env>-<stage>.json",
+    ),
+    "diff": ("infra.review.diff", "compare two stacks or plan files; flags stateful replacements"),
+    "cost": ("infra.review.cost", "monthly cost per stack from the price table"),
+    "diagram": (
+        "infra.review.diagram",
+        "one graphviz diagram per stage from the planned resources",
+    ),
+    "report": ("infra.review.report", "HTML + Markdown report comparing every stage"),
+    "policy": ("infra.guard.runner", "run the CrossGuard rules and value checks on every plan"),
+    "capacity": ("infra.capacity.cli", "per-tier load and headroom per stage, today and at 5x"),
     "verify": ("infra.verify", "check a live deployment against its stage (boto3)"),
 }
 

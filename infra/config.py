@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 
 import yaml
 
+from infra import REPO_ROOT
+
 PROJECT = "movies"
 STAGES: tuple[str, ...] = (
     "single-box",
@@ -34,7 +36,7 @@ APP_PORT = 8000  # behind the ALB
 BOX_PORT = 80  # the single box faces the internet itself
 DB_PORT = 5432
 REDIS_PORT = 6379
-STACKS_DIR = Path(__file__).resolve().parent.parent / "stacks"
+STACKS_DIR = REPO_ROOT / "stacks"
 # The Redis hit-rate alarm sums CacheHits and CacheMisses of every node in one metric-math
 # expression; CloudWatch allows 10 metrics per alarm (observability.MAX_METRICS_PER_ALARM).
 ALARM_METRICS_LIMIT = 10

@@ -35,9 +35,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from infra import REPO_ROOT
 from infra.config import ENVIRONMENTS, STAGES, ConfigError, StackConfig, load_stack_config
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO_ROOT
 REFRESH_FAILED = {"Failed", "Cancelled", "RollbackFailed", "RollbackSuccessful"}
 PUBLIC_GRANTEES = {
     "http://acs.amazonaws.com/groups/global/AllUsers",

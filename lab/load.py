@@ -1,5 +1,5 @@
 """The load generator: Zipf popularity over movie ids, a read/write, anonymous/
-authenticated and search mix from `stacks/workload.yaml`, fixed duration and concurrency,
+authenticated and search mix from `assumptions/workload.yaml`, fixed duration and concurrency,
 warm-up left out of the figures, progress shown while it runs. Loopback only."""
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ from pathlib import Path
 
 import yaml
 
+from infra import ASSUMPTIONS_DIR
 from lab.httpclient import CLIENTS, check_loopback
 from lab.stats import TRANSPORT_ERROR, Sample
 
-WORKLOAD_FILE = Path(__file__).resolve().parent.parent / "stacks" / "workload.yaml"
+WORKLOAD_FILE = ASSUMPTIONS_DIR / "workload.yaml"
 MAX_DURATION = 600.0
 MAX_CONCURRENCY = 1000
 
@@ -55,7 +56,7 @@ class ZipfSampler:
 
 @dataclass(frozen=True)
 class Mix:
-    """Shares of the request mix; the defaults come from stacks/workload.yaml."""
+    """Shares of the request mix; the defaults come from assumptions/workload.yaml."""
 
     read_share: float = 0.97
     anonymous_share: float = 0.70

@@ -10,7 +10,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
+from infra import REPO_ROOT
+
+REPO = REPO_ROOT
 
 
 def lab_dir() -> Path:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.capacity_data import measure
+from infra.capacity import measure
 
 
 @pytest.mark.servers

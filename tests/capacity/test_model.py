@@ -10,16 +10,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra import capacity
-from infra.capacity import (
+from infra.capacity import checks as capacity
+from infra.capacity.cli import main
+from infra.capacity.flow import flow
+from infra.capacity.inputs import (
     CAPACITY_FILE,
     WORKLOAD_FILE,
     ModelError,
     Observed,
     Workload,
-    flow,
     load_rates,
-    main,
+    ttl_cache_hit_ratio,
 )
 from infra.config import ENVIRONMENTS, STAGES, load_stack_config
 
@@ -180,9 +181,9 @@ def test_bad_workload_value_names_the_key(tmp_path: Path) -> None:
 
 
 def _lab_root(tmp_path: Path, bench: dict | None) -> Path:
-    (tmp_path / "infra" / "capacity_data").mkdir(parents=True)
-    src = ROOT / "infra" / "capacity_data" / "measured.json"
-    (tmp_path / "infra" / "capacity_data" / "measured.json").write_text(src.read_text())
+    (tmp_path / "assumptions").mkdir(parents=True)
+    src = ROOT / "assumptions" / "measured.json"
+    (tmp_path / "assumptions" / "measured.json").write_text(src.read_text())
     if bench is not None:
         (tmp_path / "lab" / "results").mkdir(parents=True)
         (tmp_path / "lab" / "results" / "bench.json").write_text(json.dumps(bench))
@@ -306,21 +307,17 @@ def _exact_ttl_hit_ratio(rate: float, ttl: float, keys: int, s: float) -> float:
     [(78.0, 300_000, 0.8), (390.0, 300_000, 1.0), (390.0, 200_000, 0.6), (5.0, 1_500, 0.8)],
 )
 def test_ttl_hit_ratio_matches_the_exact_sum(rate: float, keys: int, s: float) -> None:
-    got = capacity.ttl_cache_hit_ratio(rate, 54.0, keys, s)
+    got = ttl_cache_hit_ratio(rate, 54.0, keys, s)
     assert got == pytest.approx(_exact_ttl_hit_ratio(rate, 54.0, keys, s), abs=1e-6)
 
 
 def test_ttl_hit_ratio_of_one_key_is_rt_over_one_plus_rt() -> None:
     # One miss, then r*T hits before the entry expires.
-    assert capacity.ttl_cache_hit_ratio(0.5, 60.0, 1, 0.8) == pytest.approx(30 / 31)
-    assert capacity.ttl_cache_hit_ratio(0.0, 60.0, 10, 0.8) == 0.0
+    assert ttl_cache_hit_ratio(0.5, 60.0, 1, 0.8) == pytest.approx(30 / 31)
+    assert ttl_cache_hit_ratio(0.0, 60.0, 10, 0.8) == 0.0
     # More searches per TTL, or fewer distinct keys, mean more hits.
-    assert capacity.ttl_cache_hit_ratio(400, 60, 10**6, 0.8) > capacity.ttl_cache_hit_ratio(
-        80, 60, 10**6, 0.8
-    )
-    assert capacity.ttl_cache_hit_ratio(80, 60, 10**5, 0.8) > capacity.ttl_cache_hit_ratio(
-        80, 60, 10**6, 0.8
-    )
+    assert ttl_cache_hit_ratio(400, 60, 10**6, 0.8) > ttl_cache_hit_ratio(80, 60, 10**6, 0.8)
+    assert ttl_cache_hit_ratio(80, 60, 10**5, 0.8) > ttl_cache_hit_ratio(80, 60, 10**6, 0.8)
 
 
 def test_search_hit_ratio_is_derived_and_conservative(workload) -> None:
@@ -329,9 +326,7 @@ def test_search_hit_ratio_is_derived_and_conservative(workload) -> None:
     keys = round(workload.movies * workload.search_keys_per_movie)
     ttl = workload.search_ttl_s * (1 - workload.search_ttl_jitter)
     assert today == pytest.approx(
-        capacity.ttl_cache_hit_ratio(
-            workload.peak_searches("today"), ttl, keys, workload.search_zipf_s
-        )
+        ttl_cache_hit_ratio(workload.peak_searches("today"), ttl, keys, workload.search_zipf_s)
     )
     assert 0 < today < target < 0.2
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from infra import capacity
-from infra.capacity import StageCapacity, capacity_tables, flow, stage_capacity
+from infra.capacity.checks import StageCapacity, capacity_tables, model_inputs, stage_capacity
+from infra.capacity.flow import flow
 from infra.config import STAGES, load_stack_config
 
 ALL_TIERS_5X = {"edge", "alb", "app", "search", "redis", "db-primary", "db-replicas"}
@@ -76,9 +76,10 @@ def test_split_db_fails_at_5x_and_its_app_tier_is_one_machine(prod) -> None:
 def test_load_balanced_fails_at_5x_on_db_reads_that_a_cache_absorbs(prod) -> None:
     assert ("db-primary", "cpu (reads + writes)") in short(prod["load-balanced"])
     # The cache answers the repeated key reads: the DB sees (1 - hit ratio) of them. Searches
-    # are barely absorbed (a 60 s TTL over a long tail of distinct queries, stacks/workload.yaml
-    # requests.search_cache), so the primary stays short at cached, which is the next test.
-    w, _, obs = capacity.model_inputs()
+    # are barely absorbed (a 60 s TTL over a long tail of distinct queries,
+    # assumptions/workload.yaml requests.search_cache), so the primary stays short at cached,
+    # which is the next test.
+    w, _, obs = model_inputs()
     before = flow(w, obs, load_stack_config("prod", "load-balanced").stage, "target")
     after = flow(w, obs, load_stack_config("prod", "cached").stage, "target")
     hit = obs.cache_hit_ratio if obs.cache_hit_ratio is not None else w.app_cache_hit_ratio

@@ -212,7 +212,7 @@ def test_bad_cidr_and_certificate(stacks: Path) -> None:
 
 
 def test_every_stage_says_which_bottleneck_it_removes() -> None:
-    from infra import report
+    from infra.review import report
 
     for stage in STAGES:
         spec = load_stack_config("prod", stage).stage
@@ -231,9 +231,9 @@ def test_bottleneck_is_required_and_one_line(stacks: Path) -> None:
 def test_report_refuses_a_spec_without_bottleneck(
     stacks: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from infra import report
+    from infra.review import report
 
-    monkeypatch.setattr(report, "ROOT", stacks.parent)
+    monkeypatch.setattr(report, "STACKS_DIR", stacks)
     edit(stacks, "edge.yaml", lambda d: d.pop("bottleneck"))
     # No falling back to the header comment: the key is the one source of the "why".
     with pytest.raises(ConfigError, match="bottleneck: required key is missing"):
@@ -261,8 +261,8 @@ def test_origin_name_without_certificate_is_refused(stacks: Path) -> None:
 
 def test_cache_nodes_are_capped_by_the_hit_rate_alarm(stacks: Path) -> None:
     """6 nodes would pass ElastiCache but fail in Observability mid-program: say so up front."""
-    from infra.components.observability import MAX_METRICS_PER_ALARM
     from infra.config import MAX_CACHE_NODES
+    from infra.program.components.observability import MAX_METRICS_PER_ALARM
 
     assert MAX_CACHE_NODES == MAX_METRICS_PER_ALARM // 2
     edit(stacks, "cached.yaml", lambda d: d["cache"].update(node_count=MAX_CACHE_NODES))

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from infra.config import ENVIRONMENTS, STAGES
-from infra.policy import StackReport, evaluate
+from infra.guard.runner import StackReport, evaluate
 from policies.offline import analyze, enforcement_levels, load_config
 
 REFS = [f"{env}/{stage}" for env in ENVIRONMENTS for stage in STAGES]
@@ -150,7 +150,7 @@ def test_world_open_app_port_is_caught_on_a_real_stack(
 
 
 def test_real_user_data_mutation_is_caught(real_plans: dict[str, dict[str, Any]]) -> None:
-    from infra.checks import user_data
+    from infra.guard import user_data
 
     plan, template = _mutated(
         real_plans["dev/load-balanced"], "aws:ec2/launchTemplate:LaunchTemplate"
@@ -163,7 +163,7 @@ def test_real_user_data_mutation_is_caught(real_plans: dict[str, dict[str, Any]]
 
 
 def test_real_role_policy_mutation_is_caught(real_plans: dict[str, dict[str, Any]]) -> None:
-    from infra.checks import iam_documents
+    from infra.guard import iam_documents
 
     plan, policy = _mutated(real_plans["prod/scale-5x"], "aws:iam/rolePolicy:RolePolicy")
     document = json.loads(policy["inputs"]["policy"])

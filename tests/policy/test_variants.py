@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra.composer import declare_stage
 from infra.config import STACKS_DIR, load_stack_config
-from infra.mocks import run_program
+from infra.plans.mocks import run_program
+from infra.program.composer import declare_stage
 from policies.offline import analyze, enforcement_levels, load_config
 
 CERT = "arn:aws:acm:us-east-1:123456789012:certificate/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"

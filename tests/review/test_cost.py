@@ -1,10 +1,11 @@
-"""infra.cost on a small crafted stack, with the arithmetic written out by hand."""
+"""infra.review.cost on a small crafted stack, with the arithmetic written out by hand."""
 
 from __future__ import annotations
 
 import pytest
 
-from infra import cost
+from infra.config import STACKS_DIR, STAGES
+from infra.review import cost
 from tests.review.plans import plan, res, write
 
 HOURS = 730
@@ -183,7 +184,7 @@ def test_price_table_covers_every_size_the_stage_specs_name() -> None:
     import yaml
 
     table = cost.load_prices()
-    specs = [yaml.safe_load((cost.ROOT / "stacks" / f"{s}.yaml").read_text()) for s in cost.STAGES]
+    specs = [yaml.safe_load((STACKS_DIR / f"{s}.yaml").read_text()) for s in STAGES]
     ec2 = set().union(*(_sizes(s, "instance_type") for s in specs))
     rds = set().union(
         *(_sizes(s, "instance_class") for s in specs),

@@ -1,4 +1,4 @@
-"""infra.diagram: tiers and request path derived from a crafted plan's wiring."""
+"""infra.review.diagram: tiers and request path derived from a crafted plan's wiring."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from infra import diagram
+from infra.review import diagram
 from tests.review.plans import plan, res, wired_stack
 
 

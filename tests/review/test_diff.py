@@ -1,4 +1,4 @@
-"""infra.diff on crafted plans: adds, removes, property changes, stateful replacements."""
+"""infra.review.diff on crafted plans: adds, removes, property changes, stateful replacements."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from infra import diff, stateful
+from infra import catalog as stateful
+from infra.review import diff
 from tests.review.plans import DB, bucket, db_primary, plan, res, urn, write
 
 SG = res("aws:ec2/securityGroup:SecurityGroup", "app-sg", {"ingress": [{"fromPort": 80}]})

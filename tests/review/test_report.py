@@ -1,4 +1,4 @@
-"""infra.report renders every stage: on crafted plans and on the session's real plans."""
+"""infra.review.report renders every stage: on crafted plans and on the session's real plans."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from infra import cost, report
+from infra.review import cost, report
 from tests.review.plans import wired_stack
 
 STAGES = cost.STAGES

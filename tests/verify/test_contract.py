@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from infra import verify
-from infra.plan import build_plan
+from infra.plans.build import build_plan
 
 
 def planned(env: str, stage: str) -> dict[str, Any]:

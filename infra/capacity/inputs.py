@@ -1,0 +1,420 @@
+"""Capacity model inputs: the workload, the per-unit rates and the lab's observed ratios.
+
+Read from `assumptions/workload.yaml`, `assumptions/capacity.yaml`,
+`assumptions/measured.json` and `lab/results/bench.json` (when present).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from infra import ASSUMPTIONS_DIR, REPO_ROOT
+
+ROOT = REPO_ROOT
+WORKLOAD_FILE = ASSUMPTIONS_DIR / "workload.yaml"
+CAPACITY_FILE = ASSUMPTIONS_DIR / "capacity.yaml"
+SECONDS_PER_DAY = 86_400
+GB = 1e9
+GIB = 2**30
+
+Scale = Literal["today", "target"]
+
+
+class ModelError(ValueError):
+    """A model input is missing or wrong; the message is one line."""
+
+
+# --- inputs -----------------------------------------------------------------------------
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ModelError(f"{path}: cannot read: {exc}".splitlines()[0]) from exc
+    if not isinstance(data, dict):
+        raise ModelError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def _flag(doc: Mapping[str, Any], dotted: str) -> bool:
+    value: Any = doc
+    for part in dotted.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            raise ModelError(f"{dotted}: required key is missing")
+        value = value[part]
+    if not isinstance(value, bool):
+        raise ModelError(f"{dotted}: invalid value {value!r}; allowed: true, false")
+    return value
+
+
+def _num(
+    doc: Mapping[str, Any],
+    dotted: str,
+    *,
+    low: float = 0.0,
+    high: float | None = None,
+    path: tuple[str, ...] | None = None,
+) -> float:
+    """The number at `a.b.c` (or at `path`) in doc, checked to lie in [low, high]."""
+    value: Any = doc
+    for part in path or dotted.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            raise ModelError(f"{dotted}: required key is missing")
+        value = value[part]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ModelError(f"{dotted}: expected a number, got {value!r}")
+    if value < low or (high is not None and value > high):
+        allowed = f"{low}..{high}" if high is not None else f">= {low}"
+        raise ModelError(f"{dotted}: invalid value {value!r}; allowed: {allowed}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class Workload:
+    """assumptions/workload.yaml, the figures the model uses (shares are 0..1)."""
+
+    movies: float
+    hits_per_day: float
+    multiplier: float
+    peak_factor: float
+    read_share: float
+    search_share: float
+    poster_share: float
+    hot_set_share: float
+    cacheable_share: float
+    app_cache_hit_ratio: float
+    edge_cache_hit_ratio: float
+    search_ttl_s: float
+    search_ttl_jitter: float
+    search_stale_s: float
+    search_invalidate_on_write: bool
+    search_zipf_s: float
+    search_keys_per_movie: float
+    search_match_share: float
+    replica_read_share: float
+    redis_ops_per_read: float
+    redis_ops_per_miss: float
+    redis_ops_per_write: float
+    redis_ops_per_search: float
+    db_statements_per_write: float
+    movie_row_bytes: float
+    redis_entry_bytes: float
+    search_page_bytes: float
+
+    @classmethod
+    def load(cls, path: Path = WORKLOAD_FILE) -> Workload:
+        d = _read_yaml(path)
+
+        def share(key: str) -> float:
+            return _num(d, key, high=1.0)
+
+        return cls(
+            movies=_num(d, "today.movies", low=1),
+            hits_per_day=_num(d, "today.hits_per_day", low=1),
+            multiplier=_num(d, "target_multiplier", low=1),
+            peak_factor=_num(d, "traffic.peak_factor", low=1),
+            read_share=share("traffic.read_share"),
+            search_share=share("traffic.search_share"),
+            poster_share=share("traffic.poster_share"),
+            hot_set_share=share("traffic.hot_set_share"),
+            cacheable_share=share("caching.cacheable_share"),
+            app_cache_hit_ratio=share("caching.app_cache_hit_ratio"),
+            edge_cache_hit_ratio=share("caching.edge_cache_hit_ratio"),
+            search_ttl_s=_num(d, "requests.search_cache.ttl_seconds", low=1),
+            search_ttl_jitter=_num(d, "requests.search_cache.ttl_jitter", high=0.5),
+            search_stale_s=_num(d, "requests.search_cache.stale_seconds"),
+            search_invalidate_on_write=_flag(d, "requests.search_cache.invalidate_on_write"),
+            search_zipf_s=_num(d, "requests.search_cache.zipf_s", low=0.01, high=3.0),
+            search_keys_per_movie=_num(
+                d, "requests.search_cache.distinct_keys_per_movie", low=0.001
+            ),
+            search_match_share=share("requests.search_match_share"),
+            replica_read_share=share("requests.replica_read_share"),
+            redis_ops_per_read=_num(d, "requests.redis_ops_per_read"),
+            redis_ops_per_miss=_num(d, "requests.redis_ops_per_miss"),
+            redis_ops_per_write=_num(d, "requests.redis_ops_per_write"),
+            redis_ops_per_search=_num(d, "requests.redis_ops_per_search"),
+            db_statements_per_write=_num(d, "requests.db_statements_per_write"),
+            movie_row_bytes=_num(d, "objects.movie_row_bytes", low=1),
+            redis_entry_bytes=_num(d, "objects.redis_entry_bytes", low=1),
+            search_page_bytes=_num(d, "objects.search_page_bytes", low=1),
+        )
+
+    def factor(self, scale: Scale) -> float:
+        return self.multiplier if scale == "target" else 1.0
+
+    def peak_searches(self, scale: Scale) -> float:
+        """Searches per second at peak, before any edge."""
+        f = self.factor(scale)
+        return self.hits_per_day * f / SECONDS_PER_DAY * self.peak_factor * self.search_share
+
+    def search_hit_ratio(self, scale: Scale) -> float:
+        """Share of searches Redis answers fresh (no DB query), from the TTL and the query
+        popularity assumption; none when every write retires every page."""
+        if self.search_invalidate_on_write:
+            return 0.0
+        return ttl_cache_hit_ratio(
+            self.peak_searches(scale),
+            self.search_ttl_s * (1 - self.search_ttl_jitter),  # the shortest jittered TTL
+            round(self.movies * self.factor(scale) * self.search_keys_per_movie),
+            self.search_zipf_s,
+        )
+
+    @property
+    def search_page_lifetime_s(self) -> float:
+        """How long Redis holds a search page: the longest jittered TTL plus the stale window."""
+        return self.search_ttl_s * (1 + self.search_ttl_jitter) + self.search_stale_s
+
+
+def ttl_cache_hit_ratio(
+    rate: float, ttl: float, keys: int, zipf_s: float, *, head: int = 2_000, steps: int = 4_000
+) -> float:
+    """Hit ratio of a TTL cache (entry set on a miss, not extended by hits) under Poisson
+    requests at `rate`/s spread Zipf(`zipf_s`) over `keys` keys.
+
+    A key requested at rate r sees one miss, then r*T hits on average before its entry
+    expires: a hit share of r*T / (1 + r*T). The sum over keys is exact for the `head` most
+    popular ones and Simpson's rule over log-rank for the rest (error < 1e-6 against the
+    exact sum in tests/capacity).
+    """
+    if keys < 1 or rate <= 0 or ttl <= 0:
+        return 0.0
+    head = min(head, keys)
+    lo, hi = head + 0.5, keys + 0.5  # the tail's ranks, as an integral
+    norm = sum(k**-zipf_s for k in range(1, head + 1))
+    if keys > head:
+        norm += (
+            math.log(hi / lo)
+            if zipf_s == 1.0
+            else (hi ** (1 - zipf_s) - lo ** (1 - zipf_s)) / (1 - zipf_s)
+        )
+    per_ttl = rate * ttl / norm
+
+    def weighted_hit(k: float) -> float:  # k^-s * hit share of rank k
+        x = per_ttl * k**-zipf_s
+        return k**-zipf_s * x / (1 + x)
+
+    hits = sum(weighted_hit(k) for k in range(1, head + 1))
+    if keys > head:
+        a, b = math.log(lo), math.log(hi)
+        h = (b - a) / steps  # steps is even
+        ends = (0, steps)
+        hits += (
+            h
+            / 3
+            * sum(
+                (1 if i in ends else 4 if i % 2 else 2)
+                * math.exp(a + i * h)
+                * weighted_hit(math.exp(a + i * h))
+                for i in range(steps + 1)
+            )
+        )
+    return hits / norm
+
+
+@dataclass(frozen=True)
+class Machine:
+    vcpus: float
+    memory_gib: float
+    baseline: float  # sustained share of each vCPU (1.0 unless burstable)
+
+    @property
+    def sustained_vcpus(self) -> float:
+        return self.vcpus * self.baseline
+
+
+@dataclass(frozen=True)
+class Rates:
+    """Per-unit capacities, each with the sentence that says where it came from."""
+
+    app_rps_per_vcpu: float
+    search_app_cost: float
+    db_point_read_s: float  # vCPU-seconds per primary-key read
+    db_write_s: float  # vCPU-seconds per single-row write
+    db_search_fixed_s: float  # vCPU-seconds per search, fixed part
+    db_search_per_match_s: float  # vCPU-seconds per search, per matched row
+    redis_ops_per_node: float
+    cloudfront_rps: float
+    db_cache_memory_share: float
+    gp3_iops: float
+    gp3_iops_large: float
+    iops_per_write: float
+    replay_cost_factor: float
+    redis_usable_share: float
+    redis_nodes_serving: float
+    required_headroom: float
+    machines: Mapping[str, Machine]
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    def machine(self, kind: str) -> Machine:
+        if kind not in self.machines:
+            raise ModelError(
+                f"{kind}: no capacity entry in {CAPACITY_FILE.name}; allowed: "
+                + ", ".join(sorted(self.machines))
+            )
+        return self.machines[kind]
+
+    def db_search_s(self, matches: float) -> float:
+        return self.db_search_fixed_s + self.db_search_per_match_s * matches
+
+
+@dataclass(frozen=True)
+class Observed:
+    """Ratios the lab measured, where it did (None where not)."""
+
+    cache_hit_ratio: float | None = None  # key reads (movie); all cached reads if no split
+    search_cache_hit_ratio: float | None = None
+    edge_hit_ratio: float | None = None
+    replica_read_share: float | None = None
+    # stage -> DB reads per API request, for cross_checks() (not an input of the model)
+    db_reads_per_request: Mapping[str, float] = field(default_factory=dict)
+
+
+def _bench_rows(path: Path) -> dict[str, dict[str, Any]]:
+    if not path.is_file():
+        return {}
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"{path}: not valid JSON: {exc}") from exc
+    rows = doc.get("stages", []) if isinstance(doc, dict) else []
+    return {r["stage"]: r for r in rows if isinstance(r, dict) and "stage" in r}
+
+
+def _positive(row: Mapping[str, Any] | None, key: str) -> float | None:
+    value = (row or {}).get(key)
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    return None
+
+
+def _machine(doc: Mapping[str, Any], family: str, kind: str) -> Machine:
+    # Type names contain dots, so each key's path is given as a tuple.
+    def at(key: str, low: float, high: float | None = None) -> float:
+        return _num(doc, f"{family}.{kind}.{key}", low=low, high=high, path=(family, kind, key))
+
+    burstable = "burstable_baseline" in doc[family][kind]
+    return Machine(
+        vcpus=at("vcpus", 1),
+        memory_gib=at("memory_gib", 0.1),
+        baseline=at("burstable_baseline", 0.01, 1.0) if burstable else 1.0,
+    )
+
+
+def _machines(doc: Mapping[str, Any]) -> dict[str, Machine]:
+    return {
+        kind: _machine(doc, family, kind)
+        for family in ("ec2", "rds", "elasticache")
+        for kind in doc.get(family) or {}
+    }
+
+
+def load_rates(capacity_file: Path = CAPACITY_FILE, root: Path = ROOT) -> tuple[Rates, Observed]:
+    """Per-unit rates from assumptions/capacity.yaml, the measured backends and the bench."""
+    doc = _read_yaml(capacity_file)
+    lab_vcpus = _num(doc, "lab.vcpus", low=1)
+    per_aws_vcpu = _num(doc, "lab.aws_vcpu_per_lab_vcpu", low=0.1)
+    backends_path = root / str(doc.get("measured", {}).get("backends", ""))
+    if not backends_path.is_file():
+        raise ModelError(
+            f"measured.backends: {backends_path} is missing; run "
+            "`python -m infra.capacity.measure` to measure it"
+        )
+    measured = json.loads(backends_path.read_text(encoding="utf-8"))
+    # Operations per CPU-second of the server's own processes = per fully used vCPU.
+    per_vcpu = {
+        name: float(figures["per_cpu_second"]) * per_aws_vcpu
+        for name, figures in measured["postgres"]["transactions"].items()
+    }
+    matches = measured["postgres"]["search_matches"]
+    # Two searches of different selectivity give a fixed and a per-matched-row cost.
+    narrow_s, wide_s = 1 / per_vcpu["search"], 1 / per_vcpu["search_wide"]
+    per_match = (wide_s - narrow_s) / (matches["search_wide"] - matches["search"])
+    fixed = max(narrow_s - per_match * matches["search"], 0.0)
+
+    bench = _bench_rows(root / str(doc.get("measured", {}).get("bench", "")))
+    app_stage = str(doc["app"]["bench_stage"])
+    row = bench.get(app_stage)
+    per_cpu_s = _positive(row, "requests_per_lab_cpu_second")
+    bench_rps = _positive(row, "rps")
+    when = measured.get("measured_at", "?")
+    if per_cpu_s is not None:
+        # Requests per CPU-second the lab's servers and load generator burnt: unlike rps it
+        # does not move with what else the shared machine runs meanwhile.
+        app_rate = per_cpu_s * per_aws_vcpu
+        app_source = (
+            f"measured: lab bench {app_stage} stage, {per_cpu_s:,.0f} requests per CPU-second "
+            "of the lab's servers + load generator = rps per vCPU"
+        )
+    elif bench_rps is not None:
+        app_rate = bench_rps / lab_vcpus * per_aws_vcpu
+        app_source = (
+            f"measured: lab bench {app_stage} stage {bench_rps:,.0f} rps / {lab_vcpus:g} lab "
+            f"vCPUs = {app_rate:,.0f} rps per vCPU (servers and load generator shared them)"
+        )
+    else:
+        app_rate = _num(doc, "app.fallback_rps_per_vcpu", low=1)
+        app_source = (
+            f"assumption: {app_rate:,.0f} rps per vCPU (no {app_stage} row in the lab bench yet)"
+        )
+    pg = f"measured {when}: pgbench, per CPU-second of the PostgreSQL processes"
+    # Redis runs commands on one thread: a node does at most one CPU-second per second.
+    redis_get = float(measured["redis"]["ops"]["get"]["per_cpu_second"])
+    rates = Rates(
+        app_rps_per_vcpu=app_rate,
+        search_app_cost=_num(doc, "app.search_cost_factor", low=1),
+        db_point_read_s=1 / per_vcpu["point_read"],
+        db_write_s=1 / per_vcpu["write"],
+        db_search_fixed_s=fixed,
+        db_search_per_match_s=per_match,
+        redis_ops_per_node=redis_get,
+        cloudfront_rps=_num(doc, "edge.cloudfront_rps_quota", low=1),
+        db_cache_memory_share=_num(doc, "database.cache_memory_share", high=1),
+        gp3_iops=_num(doc, "database.gp3_iops", low=1),
+        gp3_iops_large=_num(doc, "database.gp3_iops_from_400_gib", low=1),
+        iops_per_write=_num(doc, "database.iops_per_write"),
+        replay_cost_factor=_num(doc, "database.replica_replay_cost_factor"),
+        redis_usable_share=_num(doc, "cache.usable_memory_share", high=1),
+        redis_nodes_serving=_num(doc, "cache.nodes_serving", low=1),
+        required_headroom=_num(doc, "required_headroom", high=1),
+        machines=_machines(doc),
+        sources={
+            "app": app_source,
+            "db_point_read": f"{pg}: {per_vcpu['point_read']:,.0f} primary-key reads/s",
+            "db_write": f"{pg}: {per_vcpu['write']:,.0f} single-row updates/s",
+            "db_search": (
+                f"{pg}: {per_vcpu['search']:,.0f} searches/s at {matches['search']} matches, "
+                f"{per_vcpu['search_wide']:,.0f} at {matches['search_wide']}: "
+                f"{fixed * 1e6:,.0f} us + {per_match * 1e6:.2f} us per matched row"
+            ),
+            "redis": f"measured {when}: redis-benchmark GET 2.4 kB, per CPU-second of "
+            f"redis-server (one thread): {redis_get:,.0f} ops/s",
+            "cloudfront": "CloudFront default quota, requests/s per distribution",
+            "alb": "elastic: the ALB scales itself; no published request-rate limit",
+        },
+    )
+    cached = bench.get("cached")
+    by_kind = (cached or {}).get("cache_hit_ratio_by_kind")
+    by_kind = by_kind if isinstance(by_kind, dict) else None
+    observed = Observed(
+        # Per-kind ratios (the service labels its cache counters movie / search) when the
+        # bench reports them; else the overall ratio stands for key reads.
+        cache_hit_ratio=_positive(by_kind, "movie") or _positive(cached, "cache_hit_ratio"),
+        search_cache_hit_ratio=_positive(by_kind, "search"),
+        edge_hit_ratio=_positive(bench.get("edge"), "edge_hit_ratio"),
+        replica_read_share=_positive(bench.get("read-replicas"), "replica_read_share"),
+        db_reads_per_request={
+            stage: value
+            for stage, row in bench.items()
+            if (value := _positive(row, "db_reads_per_request")) is not None
+        },
+    )
+    return rates, observed

@@ -1,1 +1,0 @@
-"""Per-unit capacities for the capacity model: measured backend figures and their script."""

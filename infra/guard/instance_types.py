@@ -1,0 +1,110 @@
+"""EC2 instance types exist and are offered in the availability zones they launch in.
+
+The catalogue is the one moto ships (AWS's DescribeInstanceTypes and
+DescribeInstanceTypeOfferings output, per region and zone), read in place through moto's
+own loader: nothing is copied into this repo.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterator, Mapping
+from functools import cache
+from typing import Any
+
+from moto.utilities.utils import load_resource
+
+from infra.guard.checks import Finding, Plan
+from infra.plans.index import all_subnet_zones, find, resources, subnet_zones, value
+
+CHECK = "instance-types"
+INSTANCE = "aws:ec2/instance:Instance"
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+ASG = "aws:autoscaling/group:Group"
+_ZONE = re.compile(r"^([a-z]{2}(?:-[a-z]+)+-\d)[a-z]$")
+
+
+@cache
+def known_types() -> frozenset[str]:
+    return frozenset(load_resource("ec2/resources/instance_types.json"))
+
+
+@cache
+def offerings(region: str) -> dict[str, frozenset[str]]:
+    """Instance type -> the zones of ``region`` that offer it."""
+    path = f"ec2/resources/instance_type_offerings/availability-zone/{region}.json"
+    try:
+        rows = load_resource(path)
+    except FileNotFoundError as error:
+        raise ValueError(f"moto has no instance type offerings for region {region!r}") from error
+    zones: dict[str, set[str]] = {}
+    for row in rows:
+        zones.setdefault(row["InstanceType"], set()).add(row["Location"])
+    return {type_: frozenset(found) for type_, found in zones.items()}
+
+
+def region_of(zone: str) -> str:
+    match = _ZONE.match(zone)
+    if not match:
+        raise ValueError(f"availability zone {zone!r} is not like us-east-1a")
+    return match.group(1)
+
+
+def _launch_template_uses(
+    plan: Plan, template: Mapping[str, Any]
+) -> Iterator[tuple[str, set[str]]]:
+    """(instance type, zones) for a template: its type in the zones of the ASGs using it."""
+    zones: set[str] = set()
+    override_types: set[str] = set()
+    for group in resources(plan, ASG):
+        spec = value(group, "launchTemplate") or {}
+        mixed = (value(group, "mixedInstancesPolicy") or {}).get("launchTemplate") or {}
+        spec = spec or mixed.get("launchTemplateSpecification") or {}
+        if find(plan, spec.get("id") or spec.get("name"), LAUNCH_TEMPLATE) is not template:
+            continue
+        zones |= subnet_zones(plan, value(group, "vpcZoneIdentifiers") or [])
+        override_types |= {
+            o["instanceType"] for o in mixed.get("overrides", []) if o.get("instanceType")
+        }
+    for type_ in {value(template, "instanceType"), *override_types} - {None}:
+        yield str(type_), zones
+
+
+def _uses(plan: Plan) -> Iterator[tuple[Mapping[str, Any], str, set[str]]]:
+    for instance in resources(plan, INSTANCE):
+        zones = subnet_zones(plan, value(instance, "subnetId"))
+        if value(instance, "availabilityZone"):
+            zones.add(str(value(instance, "availabilityZone")))
+        if value(instance, "instanceType"):
+            yield instance, str(value(instance, "instanceType")), zones
+    for template in resources(plan, LAUNCH_TEMPLATE):
+        for type_, zones in _launch_template_uses(plan, template):
+            yield template, type_, zones
+
+
+def check(plan: Plan) -> list[Finding]:
+    findings: list[Finding] = []
+    fallback_zones = all_subnet_zones(plan)
+    for resource, type_, zones in _uses(plan):
+        if type_ not in known_types():
+            close = difflib.get_close_matches(type_, known_types(), n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            findings.append(
+                Finding.on(CHECK, resource, f"instance type {type_!r} does not exist{hint}")
+            )
+            continue
+        zones = zones or fallback_zones
+        if not zones:
+            findings.append(Finding.on(CHECK, resource, f"no availability zone known for {type_}"))
+            continue
+        for zone in sorted(zones):
+            offered = offerings(region_of(zone)).get(type_, frozenset())
+            if zone not in offered:
+                where = ", ".join(sorted(offered)) or "no zone of the region"
+                findings.append(
+                    Finding.on(
+                        CHECK, resource, f"{type_} is not offered in {zone} (offered in {where})"
+                    )
+                )
+    return findings

@@ -1,0 +1,166 @@
+"""`python -m infra policy [ENV/STAGE | PLAN.json ...]`: the CrossGuard rules and the value
+checks on offline plans, with no Pulumi CLI.
+
+Each stack's plan (built when missing, see ``infra.plans.load``) goes through the pack's
+rules with the enforcement its environment's pack config sets
+(``policies/policy-config.<env>.json``: prod mandatory, dev advisory), then through the
+value checks (``infra/guard/``). Exit status 1 when any mandatory violation or any
+check finding remains, 2 on bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from infra.config import ENVIRONMENTS, STAGES
+
+SHORT_TYPE_PARTS = 2
+
+
+@dataclass
+class StackReport:
+    env: str
+    stage: str
+    violations: list[Any] = field(default_factory=list)  # policies.offline.Violation
+    findings: list[Any] = field(default_factory=list)  # infra.guard.checks.Finding
+
+    @property
+    def stack(self) -> str:
+        return f"{self.env}/{self.stage}"
+
+    @property
+    def mandatory(self) -> list[Any]:
+        return [v for v in self.violations if v.mandatory]
+
+    @property
+    def advisory(self) -> list[Any]:
+        return [v for v in self.violations if not v.mandatory]
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.mandatory or self.findings)
+
+
+def evaluate(plan: dict[str, Any], checks: list[str] | None = None) -> StackReport:
+    """Rules (at the plan's environment's enforcement) and value checks on one plan.
+
+    ``checks``: None runs every check, an empty list none.
+    """
+    from infra.guard.checks import run_checks
+    from policies.offline import analyze, enforcement_levels, load_config
+
+    levels = enforcement_levels(load_config(plan["env"]))
+    report = StackReport(plan["env"], plan["stage"], analyze(plan["resources"], levels))
+    if checks is None or checks:
+        report.findings = run_checks(plan, checks)
+    return report
+
+
+def default_refs() -> list[str]:
+    return [f"{env}/{stage}" for env in ENVIRONMENTS for stage in STAGES]
+
+
+def _short_type(resource_type: str | None) -> str:
+    if not resource_type:
+        return "(stack)"
+    parts = resource_type.split(":")
+    return parts[-1] if len(parts) > SHORT_TYPE_PARTS else resource_type
+
+
+def _rows(report: StackReport) -> list[tuple[str, str, str, str]]:
+    rows = [
+        (
+            v.level.value,
+            v.policy,
+            f"{_short_type(v.resource_type)} {v.resource_name or ''}".strip(),
+            v.message,
+        )
+        for v in report.violations
+    ]
+    rows += [
+        (
+            "check",
+            f.check,
+            f"{_short_type(f.resource_type)} {f.resource_name or ''}".strip(),
+            f.message,
+        )
+        for f in report.findings
+    ]
+    order = {"mandatory": 0, "check": 1, "advisory": 2}
+    return sorted(rows, key=lambda row: (order.get(row[0], 3), row[1], row[2], row[3]))
+
+
+def render(reports: Sequence[StackReport]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=max(Console().width, 160))
+    for report in reports:
+        rows = _rows(report)
+        if not rows:
+            continue
+        table = Table(title=f"{report.stack}: violations and findings", title_justify="left")
+        for column in ("level", "rule / check", "resource", "message"):
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+    summary = Table(title="policy run by stack", title_justify="left")
+    for column in ("stack", "mandatory", "advisory", "check findings", "result"):
+        summary.add_column(column)
+    for report in reports:
+        summary.add_row(
+            report.stack,
+            str(len(report.mandatory)),
+            str(len(report.advisory)),
+            str(len(report.findings)),
+            "FAIL" if report.failed else "ok",
+        )
+    console.print(summary)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m infra policy",
+        description="Run the CrossGuard rules and the value checks on offline plans.",
+    )
+    parser.add_argument(
+        "refs",
+        nargs="*",
+        metavar="ENV/STAGE|PLAN.json",
+        help="stacks or plan files (default: all 14 stacks)",
+    )
+    parser.add_argument(
+        "--no-checks", action="store_true", help="run the policy rules only, not the value checks"
+    )
+    parser.add_argument(
+        "--check",
+        action="append",
+        dest="checks",
+        metavar="NAME",
+        help="run only this value check (repeatable): instance-types, node-classes, "
+        "user-data, iam-documents",
+    )
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    from infra.plans.load import load_plan
+
+    checks: list[str] | None = [] if args.no_checks else args.checks
+    reports = []
+    for ref in args.refs or default_refs():
+        try:
+            plan = load_plan(ref)
+            reports.append(evaluate(plan, checks))
+        except (ValueError, RuntimeError) as error:
+            # A bad reference, config or check name, or a missing tool (cloud-init).
+            print(f"error: {ref}: {error}", file=sys.stderr)
+            return 2
+    render(reports)
+    return 1 if any(report.failed for report in reports) else 0

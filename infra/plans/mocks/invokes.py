@@ -1,0 +1,134 @@
+"""Answers for the data-source calls (invokes) the program makes under the mocks.
+
+CloudFront managed-policy lookups are answered in `data_outputs.py`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from infra.plans.mocks.registry import PARTITION, MockContext, invoke_answer
+
+AZ_LETTERS = "abcdef"
+# Published AWS managed prefix list ids are per region; this is the us-east-1 one.
+CLOUDFRONT_PREFIX_LISTS = {"us-east-1": "pl-3b927c52"}
+
+
+@invoke_answer("aws:index/getAvailabilityZones:getAvailabilityZones")
+def _azs(ctx: MockContext, args: dict[str, Any]) -> dict[str, Any]:
+    names = [f"{ctx.region}{letter}" for letter in AZ_LETTERS]
+    return {
+        "id": ctx.region,
+        "names": names,
+        "zoneIds": [f"use1-az{i}" for i in range(1, len(names) + 1)],
+        "groupNames": [ctx.region] * len(names),
+        "state": args.get("state", "available"),
+    }
+
+
+@invoke_answer("aws:index/getCallerIdentity:getCallerIdentity")
+def _caller(ctx: MockContext, args: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": ctx.account,
+        "accountId": ctx.account,
+        "arn": f"arn:aws:iam::{ctx.account}:user/platform-ci",
+        "userId": "AIDAEXAMPLEPLATFORMCI",
+    }
+
+
+@invoke_answer("aws:index/getRegion:getRegion")
+def _region(ctx: MockContext, args: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": ctx.region,
+        "name": ctx.region,
+        "region": ctx.region,
+        "endpoint": f"ec2.{ctx.region}.amazonaws.com",
+        "description": "US East (N. Virginia)",
+    }
+
+
+@invoke_answer("aws:index/getPartition:getPartition")
+def _partition(ctx: MockContext, args: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": PARTITION,
+        "partition": PARTITION,
+        "dnsSuffix": "amazonaws.com",
+        "reverseDnsPrefix": "com.amazonaws",
+    }
+
+
+@invoke_answer("aws:ssm/getParameter:getParameter")
+def _ssm_parameter(ctx: MockContext, args: dict[str, Any]) -> dict[str, Any]:
+    name = str(args.get("name", ""))
+    if not name.startswith("/aws/service/ami-"):
+        raise KeyError(
+            f"mock SSM parameter {name!r} is unknown; add it to infra/plans/mocks/invokes.py"
+        )
+    seeded = MockContext(ctx.stack, ctx.region, "ami", name)
+    return {
+        "id": name,
+        "name": name,
+        "arn": f"arn:aws:ssm:{ctx.region}::parameter{name}",
+        "type": "String",
+        "value": f"ami-0{seeded.digest()[:16]}",
+        "insecureValue": f"ami-0{seeded.digest()[:16]}",
+        "version": 1,
+        "withDecryption": False,
+    }
+
+
+@invoke_answer("aws:ec2/getManagedPrefixList:getManagedPrefixList")
+def _prefix_list(ctx: MockContext, args: dict[str, Any]) -> dict[str, Any]:
+    name = str(args.get("name", ""))
+    if name != "com.amazonaws.global.cloudfront.origin-facing":
+        raise KeyError(f"mock managed prefix list {name!r} is unknown")
+    pl_id = CLOUDFRONT_PREFIX_LISTS.get(ctx.region, "pl-0" + ctx.digest()[:8])
+    return {
+        "id": pl_id,
+        "name": name,
+        "arn": f"arn:aws:ec2:{ctx.region}:aws:prefix-list/{pl_id}",
+        "addressFamily": "IPv4",
+        "maxEntries": 55,
+        "ownerId": "AWS",
+        "version": 1,
+        "entries": [{"cidr": "120.52.22.96/27", "description": ""}],
+        "tags": {},
+    }
+
+
+# AWS managed CloudFront policies: name -> id, as published in the CloudFront developer
+# guide ("Use managed cache policies", "Use managed origin request policies").
+MANAGED_CACHE_POLICIES = {
+    "Managed-CachingOptimized": "658327ea-f89d-4fab-a63d-7e88639e58f6",
+    "Managed-CachingDisabled": "4135ea2d-6df8-44a3-9df3-4b5a84be39ad",
+    "Managed-CachingOptimizedForUncompressedObjects": "b2884449-e4de-46a7-ac36-70bc7f1ddd6d",
+    "UseOriginCacheControlHeaders": "83da9c7e-98b4-4e11-a168-04f0df8e2c65",
+    "UseOriginCacheControlHeaders-QueryStrings": "4cc15a8a-d715-48a4-82b8-cc0b614638fe",
+}
+MANAGED_ORIGIN_REQUEST_POLICIES = {
+    "Managed-AllViewerExceptHostHeader": "b689b0a8-53d0-40ab-baf2-68738e2966ac",
+    "Managed-AllViewer": "216adef6-5c7f-47e4-b989-5492eafa07d3",
+    "Managed-CORS-S3Origin": "88a5eaf4-2fd4-4709-b370-b4c650ea3fcf",
+}
+
+
+def _managed_policy(kind: str, table: dict[str, str], args: dict[str, Any]) -> dict[str, Any]:
+    """Look a managed policy up by name or id, as CloudFront does; unknown is an error."""
+    name, policy_id = args.get("name"), args.get("id")
+    for known_name, known_id in table.items():
+        if name == known_name or policy_id == known_id:
+            return {"id": known_id, "name": known_name, "etag": "E23ZP02F085DFQ"}
+    raise KeyError(
+        f"mock CloudFront {kind}: name={name!r} id={policy_id!r} is not a managed policy; "
+        f"known: {', '.join(table)}"
+    )
+
+
+@invoke_answer("aws:cloudfront/getCachePolicy:getCachePolicy")
+def _cache_policy(ctx: MockContext, args: dict[str, Any]) -> dict[str, Any]:
+    return _managed_policy("cache policy", MANAGED_CACHE_POLICIES, args)
+
+
+@invoke_answer("aws:cloudfront/getOriginRequestPolicy:getOriginRequestPolicy")
+def _origin_request_policy(ctx: MockContext, args: dict[str, Any]) -> dict[str, Any]:
+    return _managed_policy("origin request policy", MANAGED_ORIGIN_REQUEST_POLICIES, args)

@@ -1,0 +1,1 @@
+"""The Pulumi program: composer (a stage from its config), tags, components/."""

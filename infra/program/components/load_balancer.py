@@ -1,0 +1,194 @@
+"""`LoadBalancer` (stage 3 on): the ALB across >= 2 AZs, the web target group (and the search
+one at scale-5x, reached by a listener rule), HTTP listener, HTTPS + redirect with a
+certificate, and a 404 for `/metrics*` on every forwarding listener ahead of any forward rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+HEALTH_CHECK_PATH = "/healthz"
+TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+# ALB rule priorities: the lower number is evaluated first.
+METRICS_RULE_PRIORITY = 5
+SEARCH_RULE_PRIORITY = 10
+METRICS_PATH_PATTERN = "/metrics*"
+
+
+@dataclass(frozen=True)
+class SearchRoute:
+    """`GET <path>?<query_key>=...` goes to the search target group."""
+
+    path: str
+    query_key: str
+
+
+@dataclass(frozen=True)
+class LoadBalancerArgs:
+    name_prefix: str
+    vpc_id: pulumi.Input[str]
+    subnet_ids: Sequence[pulumi.Input[str]]  # public subnets, one per AZ (>= 2)
+    security_group_id: pulumi.Input[str]
+    app_port: int
+    # With a certificate, HTTP redirects to HTTPS (at the edge stages too: CloudFront then
+    # reaches the ALB over HTTPS, so a redirect never loops).
+    certificate_arn: str | None = None
+    search: SearchRoute | None = None
+    deletion_protection: bool = False
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+class LoadBalancer(pulumi.ComponentResource):
+    """Outputs: alb_arn, alb_arn_suffix, dns_name, zone_id, url, target groups by role."""
+
+    def __init__(
+        self, name: str, args: LoadBalancerArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("movies:infra:LoadBalancer", name, None, opts)
+        if len(args.subnet_ids) < 2:
+            raise ValueError(
+                f"subnet_ids: invalid count {len(args.subnet_ids)}; "
+                "allowed: >= 2 (an ALB spans 2 AZs)"
+            )
+        child = pulumi.ResourceOptions(parent=self)
+        self.alb = aws.lb.LoadBalancer(
+            f"{name}-lb",
+            load_balancer_type="application",
+            internal=False,
+            subnets=list(args.subnet_ids),
+            security_groups=[args.security_group_id],
+            drop_invalid_header_fields=True,
+            enable_deletion_protection=args.deletion_protection,
+            idle_timeout=30,
+            tags={**args.tags, "Name": f"{args.name_prefix}-alb"},
+            opts=child,
+        )
+        self.target_groups: dict[str, aws.lb.TargetGroup] = {
+            "web": self._target_group(name, "web", args)
+        }
+        if args.search is not None:
+            self.target_groups["search"] = self._target_group(name, "search", args)
+
+        web_forward = [{"type": "forward", "target_group_arn": self.target_groups["web"].arn}]
+        self.https_listener: aws.lb.Listener | None = None
+        if args.certificate_arn:
+            self.https_listener = aws.lb.Listener(
+                f"{name}-https",
+                load_balancer_arn=self.alb.arn,
+                port=443,
+                protocol="HTTPS",
+                ssl_policy=TLS_POLICY,
+                certificate_arn=args.certificate_arn,
+                default_actions=web_forward,
+                opts=child,
+            )
+        http_actions: list[dict[str, object]] = web_forward
+        if args.certificate_arn:
+            http_actions = [
+                {
+                    "type": "redirect",
+                    "redirect": {"port": "443", "protocol": "HTTPS", "status_code": "HTTP_301"},
+                }
+            ]
+        self.http_listener = aws.lb.Listener(
+            f"{name}-http",
+            load_balancer_arn=self.alb.arn,
+            port=80,
+            protocol="HTTP",
+            default_actions=http_actions,
+            opts=child,
+        )
+        # Rules go on every listener that forwards (a redirecting one sends clients to HTTPS).
+        serving = [("", self.http_listener)] if http_actions is web_forward else []
+        if self.https_listener is not None:
+            serving.append(("-https", self.https_listener))
+        self.metrics_rules = [
+            self._metrics_rule(name + suffix, listener) for suffix, listener in serving
+        ]
+        self.search_rules: list[aws.lb.ListenerRule] = []
+        if args.search is not None:
+            self.search_rules = [
+                self._search_rule(name + suffix, listener, args.search)
+                for suffix, listener in serving
+            ]
+
+        self.alb_arn = self.alb.arn
+        self.alb_arn_suffix = self.alb.arn_suffix
+        self.dns_name = self.alb.dns_name
+        self.zone_id = self.alb.zone_id
+        self.https = bool(args.certificate_arn)
+        scheme = "https" if self.https else "http"
+        self.url = self.alb.dns_name.apply(lambda dns: f"{scheme}://{dns}")
+        self.register_outputs(
+            {
+                "albArn": self.alb_arn,
+                "dnsName": self.dns_name,
+                "url": self.url,
+                "targetGroupArns": {k: tg.arn for k, tg in self.target_groups.items()},
+            }
+        )
+
+    def _metrics_rule(self, name: str, listener: aws.lb.Listener) -> aws.lb.ListenerRule:
+        """`/metrics*` answers 404 at the ALB: the scrape is for the box itself, not the internet.
+
+        Evaluated before every forward rule (a lower number wins), so no path pattern of a
+        later rule can reach the service's metrics through the load balancer.
+        """
+        return aws.lb.ListenerRule(
+            f"{name}-metrics",
+            listener_arn=listener.arn,
+            priority=METRICS_RULE_PRIORITY,
+            conditions=[{"path_pattern": {"values": [METRICS_PATH_PATTERN]}}],
+            actions=[
+                {
+                    "type": "fixed-response",
+                    "fixed_response": {
+                        "content_type": "text/plain",
+                        "message_body": "not found",
+                        "status_code": "404",
+                    },
+                }
+            ],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _search_rule(
+        self, name: str, listener: aws.lb.Listener, search: SearchRoute
+    ) -> aws.lb.ListenerRule:
+        return aws.lb.ListenerRule(
+            f"{name}-search",
+            listener_arn=listener.arn,
+            priority=SEARCH_RULE_PRIORITY,
+            conditions=[
+                {"path_pattern": {"values": [search.path]}},
+                {"query_strings": [{"key": search.query_key, "value": "*"}]},
+            ],
+            actions=[{"type": "forward", "target_group_arn": self.target_groups["search"].arn}],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _target_group(self, name: str, role: str, args: LoadBalancerArgs) -> aws.lb.TargetGroup:
+        return aws.lb.TargetGroup(
+            f"{name}-{role}",
+            port=args.app_port,
+            protocol="HTTP",
+            target_type="instance",
+            vpc_id=args.vpc_id,
+            deregistration_delay=30,
+            health_check={
+                "path": HEALTH_CHECK_PATH,
+                "port": "traffic-port",
+                "protocol": "HTTP",
+                "matcher": "200",
+                "interval": 15,
+                "timeout": 5,
+                "healthy_threshold": 2,
+                "unhealthy_threshold": 3,
+            },
+            tags={**args.tags, "Name": f"{args.name_prefix}-{role}"},
+            opts=pulumi.ResourceOptions(parent=self),
+        )

@@ -1,0 +1,86 @@
+"""`SingleBox` (stages 1-2): one instance in a public subnet with an Elastic IP, SSM instead
+of SSH, IMDSv2 only, an encrypted gp3 root volume."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.program.components.instance import metadata_options
+
+
+@dataclass(frozen=True)
+class SingleBoxArgs:
+    name_prefix: str
+    instance_type: str
+    root_volume_gb: int
+    ami_id: pulumi.Input[str]
+    subnet_id: pulumi.Input[str]  # a public subnet
+    security_group_ids: Sequence[pulumi.Input[str]]
+    instance_profile_name: pulumi.Input[str]
+    user_data: pulumi.Input[str]
+    holds_data: bool  # PostgreSQL lives on this box's root volume (stage 1)
+    protect: bool = False
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+class SingleBox(pulumi.ComponentResource):
+    """Outputs: instance_id, public_ip, public_dns, private_ip."""
+
+    def __init__(
+        self, name: str, args: SingleBoxArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("movies:infra:SingleBox", name, None, opts)
+        self.instance = aws.ec2.Instance(
+            f"{name}-instance",
+            ami=args.ami_id,
+            instance_type=args.instance_type,
+            subnet_id=args.subnet_id,
+            vpc_security_group_ids=list(args.security_group_ids),
+            iam_instance_profile=args.instance_profile_name,
+            associate_public_ip_address=False,  # the Elastic IP is the public address
+            user_data=args.user_data,
+            user_data_replace_on_change=False,  # a new release must not replace the box
+            metadata_options=metadata_options(),
+            root_block_device={
+                "volume_type": "gp3",
+                "volume_size": args.root_volume_gb,
+                "encrypted": True,
+                # Holding the database, the volume outlives an accidental termination.
+                "delete_on_termination": not args.holds_data,
+            },
+            monitoring=True,
+            disable_api_termination=args.protect,
+            tags={**args.tags, "Name": f"{args.name_prefix}-box"},
+            volume_tags={**args.tags, "Name": f"{args.name_prefix}-box-root"},
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                # A newer AMI in the SSM parameter must not replace a running box.
+                ignore_changes=["ami"],
+                # Kept at split-db too: Pulumi allows a replace in the very update that lifts
+                # protect, and the single-box -> split-db update is when the box is most at
+                # risk (its volume still holds the only PostgreSQL copy until the restore).
+                protect=args.protect,
+            ),
+        )
+        self.eip = aws.ec2.Eip(
+            f"{name}-eip",
+            domain="vpc",
+            instance=self.instance.id,
+            tags={**args.tags, "Name": f"{args.name_prefix}-box"},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.instance_id = self.instance.id
+        self.public_ip = self.eip.public_ip
+        self.public_dns = self.eip.public_dns
+        self.private_ip = self.instance.private_ip
+        self.register_outputs(
+            {
+                "instanceId": self.instance_id,
+                "publicIp": self.public_ip,
+                "publicDns": self.public_dns,
+            }
+        )

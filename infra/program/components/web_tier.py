@@ -1,0 +1,146 @@
+"""`WebTier`: launch template (IMDSv2 required, hop limit 1, encrypted gp3, no public IP) and
+an ASG in private subnets on the template's `latest_version`, with instance refresh and
+target tracking on ALBRequestCountPerTarget."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.program.components.instance import ROOT_DEVICE, metadata_options
+
+
+@dataclass(frozen=True)
+class WebTierArgs:
+    name_prefix: str
+    role: str  # web | search: the Name tag and the ASG's purpose
+    instance_type: str
+    min_size: int
+    max_size: int
+    desired_capacity: int
+    scale_target_per_minute: int  # ALBRequestCountPerTarget target value
+    root_volume_gb: int
+    ami_id: pulumi.Input[str]
+    subnet_ids: Sequence[pulumi.Input[str]]  # private subnets
+    security_group_ids: Sequence[pulumi.Input[str]]
+    instance_profile_name: pulumi.Input[str]
+    user_data: pulumi.Input[str]
+    target_group_arn: pulumi.Input[str]
+    target_group_arn_suffix: pulumi.Input[str]
+    alb_arn_suffix: pulumi.Input[str]
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+class WebTier(pulumi.ComponentResource):
+    """Outputs: asg_name, launch_template_id, launch_template_version."""
+
+    def __init__(
+        self, name: str, args: WebTierArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("movies:infra:WebTier", name, None, opts)
+        if not args.min_size <= args.desired_capacity <= args.max_size:
+            raise ValueError(
+                f"desired_capacity: invalid value {args.desired_capacity}; "
+                f"allowed: {args.min_size}..{args.max_size}"
+            )
+        child = pulumi.ResourceOptions(parent=self)
+        instance_tags = {**args.tags, "Name": f"{args.name_prefix}-{args.role}"}
+        self.launch_template = aws.ec2.LaunchTemplate(
+            f"{name}-lt",
+            image_id=args.ami_id,
+            instance_type=args.instance_type,
+            iam_instance_profile={"name": args.instance_profile_name},
+            user_data=pulumi.Output.from_input(args.user_data).apply(
+                lambda text: base64.b64encode(text.encode()).decode()
+            ),
+            metadata_options=metadata_options(),
+            network_interfaces=[
+                {
+                    "device_index": 0,
+                    "associate_public_ip_address": "false",
+                    "delete_on_termination": "true",
+                    "security_groups": list(args.security_group_ids),
+                }
+            ],
+            block_device_mappings=[
+                {
+                    "device_name": ROOT_DEVICE,
+                    "ebs": {
+                        "volume_type": "gp3",
+                        "volume_size": args.root_volume_gb,
+                        "encrypted": "true",
+                        "delete_on_termination": "true",
+                    },
+                }
+            ],
+            monitoring={"enabled": True},
+            update_default_version=True,
+            tag_specifications=[
+                {"resource_type": "instance", "tags": instance_tags},
+                {"resource_type": "volume", "tags": instance_tags},
+            ],
+            tags=instance_tags,
+            opts=child,
+        )
+        self.group = aws.autoscaling.Group(
+            f"{name}-asg",
+            min_size=args.min_size,
+            max_size=args.max_size,
+            desired_capacity=args.desired_capacity,
+            vpc_zone_identifiers=list(args.subnet_ids),
+            # The template's number, not "$Latest": instance refresh only starts when the
+            # version the ASG points at changes.
+            launch_template={
+                "id": self.launch_template.id,
+                "version": self.launch_template.latest_version.apply(str),
+            },
+            target_group_arns=[args.target_group_arn],
+            health_check_type="ELB",
+            health_check_grace_period=180,
+            default_instance_warmup=120,
+            instance_refresh={
+                "strategy": "Rolling",
+                "preferences": {"min_healthy_percentage": 90, "instance_warmup": "120"},
+            },
+            enabled_metrics=["GroupInServiceInstances", "GroupDesiredCapacity"],
+            tags=[
+                {"key": key, "value": value, "propagate_at_launch": True}
+                for key, value in sorted(instance_tags.items())
+            ],
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                # Target tracking owns the running count between deployments.
+                ignore_changes=["desired_capacity"],
+            ),
+        )
+        resource_label = pulumi.Output.concat(
+            args.alb_arn_suffix, "/", args.target_group_arn_suffix
+        )
+        self.scaling_policy = aws.autoscaling.Policy(
+            f"{name}-requests",
+            autoscaling_group_name=self.group.name,
+            policy_type="TargetTrackingScaling",
+            estimated_instance_warmup=120,
+            target_tracking_configuration={
+                "predefined_metric_specification": {
+                    "predefined_metric_type": "ALBRequestCountPerTarget",
+                    "resource_label": resource_label,
+                },
+                "target_value": float(args.scale_target_per_minute),
+            },
+            opts=child,
+        )
+        self.asg_name = self.group.name
+        self.launch_template_id = self.launch_template.id
+        self.launch_template_version = self.launch_template.latest_version
+        self.register_outputs(
+            {
+                "asgName": self.asg_name,
+                "launchTemplateId": self.launch_template_id,
+                "launchTemplateVersion": self.launch_template_version,
+            }
+        )

@@ -1,0 +1,449 @@
+"""`python -m infra diagram [ENV/STAGE ...]`: one graphviz diagram per stack, from its plan.
+
+Nodes are the planned resources that carry requests or data, grouped by tier (edge, load
+balancer, app, cache, database, storage). Edges are the request path as the plan wires it:
+CloudFront origins whose domain is the ALB's or the bucket's, listeners and listener rules
+forwarding to target groups that an autoscaling group registers in, security-group ingress
+rules that let one tier's group reach another's port, read replicas' source DB, the
+Elastic IP's instance and the private DNS records that point at replicas. Nothing is
+drawn by hand: a stage without a wire has no edge. Written as SVG and PNG under
+``build/diagrams/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from infra import REPO_ROOT
+from infra.review.diff import PlanRefError, load_ref
+
+ROOT = REPO_ROOT
+OUT = ROOT / "build" / "diagrams"
+STAGES = ("single-box", "split-db", "load-balanced", "cached", "read-replicas", "edge", "scale-5x")
+
+TIERS: dict[str, tuple[str, str]] = {
+    # type -> (tier, shape)
+    "aws:cloudfront/distribution:Distribution": ("edge", "hexagon"),
+    "aws:lb/loadBalancer:LoadBalancer": ("load balancer", "trapezium"),
+    "aws:ec2/eip:Eip": ("public IP", "circle"),
+    "aws:autoscaling/group:Group": ("app", "box3d"),
+    "aws:ec2/instance:Instance": ("app", "box3d"),
+    "aws:elasticache/replicationGroup:ReplicationGroup": ("cache", "component"),
+    "aws:rds/instance:Instance": ("database", "cylinder"),
+    "aws:route53/zone:Zone": ("database", "note"),
+    "aws:s3/bucket:Bucket": ("storage", "folder"),
+    "aws:s3/bucketV2:BucketV2": ("storage", "folder"),
+}
+TIER_ORDER = (
+    "clients",
+    "edge",
+    "load balancer",
+    "public IP",
+    "app",
+    "cache",
+    "database",
+    "storage",
+)
+COLORS = {
+    "clients": "#eeeeee",
+    "edge": "#fde7c8",
+    "load balancer": "#e3ecfa",
+    "public IP": "#e3ecfa",
+    "app": "#e2f4e4",
+    "cache": "#fbe0e0",
+    "database": "#ece3f7",
+    "storage": "#fff6cc",
+}
+LT = "aws:ec2/launchTemplate:LaunchTemplate"
+SG = "aws:ec2/securityGroup:SecurityGroup"
+TG = "aws:lb/targetGroup:TargetGroup"
+ALB = "aws:lb/loadBalancer:LoadBalancer"
+SG_OWNER_KEYS = ("vpcSecurityGroupIds", "securityGroups", "securityGroupIds")
+CLIENTS = "clients"
+
+
+@dataclass(frozen=True)
+class Node:
+    id: str
+    label: str
+    tier: str
+    shape: str
+
+
+@dataclass(frozen=True)
+class Edge:
+    src: str
+    dst: str
+    label: str
+    style: str = "solid"
+
+
+@dataclass
+class Graph:
+    title: str
+    nodes: dict[str, Node] = field(default_factory=dict)
+    edges: list[Edge] = field(default_factory=list)
+
+    def add_edge(self, edge: Edge) -> None:
+        """Add a wire between two drawn nodes; a second wire on the same pair adds its label."""
+        if edge.src not in self.nodes or edge.dst not in self.nodes:
+            return
+        for i, old in enumerate(self.edges):
+            if (old.src, old.dst) == (edge.src, edge.dst):
+                if edge.label and edge.label not in old.label.split(", "):
+                    label = f"{old.label}, {edge.label}" if old.label else edge.label
+                    self.edges[i] = Edge(old.src, old.dst, label, old.style)
+                return
+        self.edges.append(edge)
+
+    def edge_pairs(self) -> set[tuple[str, str]]:
+        return {
+            (self.nodes[e.src].label.split("\n")[0], self.nodes[e.dst].label.split("\n")[0])
+            for e in self.edges
+        }
+
+
+def _inp(r: dict, key: str, default: Any = None) -> Any:
+    value = (r.get("inputs") or {}).get(key)
+    return default if value is None else value
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+IDENTITY_KEYS = (
+    "arn",
+    "name",
+    "dnsName",
+    "address",
+    "bucket",
+    "bucketRegionalDomainName",
+    "bucketDomainName",
+    "zoneId",
+    "identifier",
+    "domainName",
+)
+
+
+def identity_index(resources: list[dict]) -> dict[str, list[dict]]:
+    """Values that name a resource (its id, ARN, DNS name, ...) -> the resources they name.
+
+    Outputs echo inputs, so a rule's outputs also hold its security group's id: only the
+    identity keys count, and resources whose own id is the value come first. A name can
+    still be shared (an RDS instance and its subnet group may both be "movies-prod-db"):
+    callers that know the type they want pass it to ``lookup``.
+    """
+    index: dict[str, list[dict]] = {}
+
+    def add(value: Any, r: dict) -> None:
+        if isinstance(value, str) and len(value) > 3 and r not in index.setdefault(value, []):
+            index[value].append(r)
+
+    for r in resources:
+        add(r.get("id"), r)
+    for r in resources:
+        outputs, inputs = r.get("outputs") or {}, r.get("inputs") or {}
+        for key in IDENTITY_KEYS:
+            add(outputs.get(key), r)
+            add(inputs.get(key), r)
+    return index
+
+
+def lookup(index: dict[str, list[dict]], value: Any, *types: str) -> dict | None:
+    if not isinstance(value, str):
+        return None
+    hits = index.get(value) or (index.get(value.rstrip(".")) if value.endswith(".") else None)
+    for r in hits or []:
+        if not types or r["type"] in types:
+            return r
+    return None
+
+
+class _Index:
+    def __init__(self, plan: dict) -> None:
+        self.resources = plan["resources"]
+        self.by_value = identity_index(self.resources)
+
+    def of_type(self, *types: str) -> list[dict]:
+        return [r for r in self.resources if r["type"] in types]
+
+    def ref(self, value: Any, *types: str) -> dict | None:
+        return lookup(self.by_value, value, *types)
+
+    def refs(self, value: Any) -> list[dict]:
+        return [r for s in _strings(value) if (r := self.ref(s)) is not None]
+
+
+def _label(ix: _Index, r: dict) -> str:
+    t, name = r["type"], r["name"]
+    if t == "aws:autoscaling/group:Group":
+        lt = ix.ref((_inp(r, "launchTemplate", {}) or {}).get("id"), LT)
+        itype = _inp(lt, "instanceType", "?") if lt else "?"
+        sizes = f"{_inp(r, 'minSize')}..{_inp(r, 'maxSize')} (desired {_inp(r, 'desiredCapacity')})"
+        return f"{name}\nASG {itype} x {sizes}"
+    if t == "aws:ec2/instance:Instance":
+        # Before RDS exists the box also runs PostgreSQL (stage single-box).
+        db = "" if ix.of_type("aws:rds/instance:Instance") else " (API + PostgreSQL)"
+        return f"{name}\nEC2 {_inp(r, 'instanceType', '?')}{db}"
+    if t == "aws:rds/instance:Instance":
+        role = "replica" if _inp(r, "replicateSourceDb") else "primary"
+        maz = ", Multi-AZ" if _inp(r, "multiAz") else ""
+        return f"{name}\nRDS {role} {_inp(r, 'instanceClass', '?')}{maz}"
+    if t == "aws:elasticache/replicationGroup:ReplicationGroup":
+        n = _inp(r, "numCacheClusters", 1)
+        return f"{name}\nRedis {_inp(r, 'nodeType', '?')} x {n}"
+    if t == "aws:lb/loadBalancer:LoadBalancer":
+        return f"{name}\nALB ({len(_inp(r, 'subnets', []))} AZs)"
+    if t == "aws:cloudfront/distribution:Distribution":
+        return f"{name}\nCloudFront {_inp(r, 'priceClass', '')}"
+    if t == "aws:ec2/eip:Eip":
+        return f"{name}\nElastic IP"
+    if t == "aws:route53/zone:Zone":
+        return f"{name}\nprivate DNS {_inp(r, 'name', '')}"
+    return f"{name}\nS3 bucket"
+
+
+def build_graph(plan: dict) -> Graph:
+    """The stack's tiers and request path, derived from the plan's resources and wiring."""
+    ix = _Index(plan)
+    g = Graph(title=f"{plan.get('env', '?')}/{plan.get('stage', '?')}")
+    g.nodes[CLIENTS] = Node(CLIENTS, "clients\n(internet)", "clients", "ellipse")
+    for r in plan["resources"]:
+        if r["type"] == "aws:ec2/eip:Eip" and not _inp(r, "instance"):
+            continue  # a NAT gateway's address: egress, not on the request path
+        if r["type"] in TIERS:
+            tier, shape = TIERS[r["type"]]
+            g.nodes[r["urn"]] = Node(r["urn"], _label(ix, r), tier, shape)
+
+    _entry_edges(ix, g)
+    _origin_edges(ix, g)
+    _listener_edges(ix, g)
+    _security_group_edges(ix, g)
+    for r in ix.of_type("aws:rds/instance:Instance"):
+        src = ix.ref(_inp(r, "replicateSourceDb"), "aws:rds/instance:Instance")
+        if src is not None:
+            g.add_edge(Edge(src["urn"], r["urn"], "replication", "dashed"))
+    for rec in ix.of_type("aws:route53/record:Record"):
+        zone = ix.ref(_inp(rec, "zoneId"), "aws:route53/zone:Zone")
+        for target in ix.refs(_inp(rec, "records", [])):
+            if zone is not None:
+                g.add_edge(Edge(zone["urn"], target["urn"], _inp(rec, "name", "record"), "dotted"))
+    return g
+
+
+def _entry_edges(ix: _Index, g: Graph) -> None:
+    cdn = ix.of_type("aws:cloudfront/distribution:Distribution")
+    albs = [a for a in ix.of_type("aws:lb/loadBalancer:LoadBalancer") if not _inp(a, "internal")]
+    if cdn:
+        for d in cdn:
+            g.add_edge(Edge(CLIENTS, d["urn"], "HTTPS"))
+    elif albs:
+        for a in albs:
+            g.add_edge(Edge(CLIENTS, a["urn"], "HTTP(S)"))
+    for eip in ix.of_type("aws:ec2/eip:Eip"):
+        if not cdn and not albs:
+            g.add_edge(Edge(CLIENTS, eip["urn"], "HTTP(S)"))
+        inst = ix.ref(_inp(eip, "instance"), "aws:ec2/instance:Instance")
+        if inst is not None:
+            g.add_edge(Edge(eip["urn"], inst["urn"], "EIP"))
+
+
+def _origin_edges(ix: _Index, g: Graph) -> None:
+    for d in ix.of_type("aws:cloudfront/distribution:Distribution"):
+        for origin in _inp(d, "origins", []):
+            target = ix.ref(origin.get("domainName"))
+            if target is not None:
+                g.add_edge(
+                    Edge(d["urn"], target["urn"], f"origin {origin.get('originId', '')}".strip())
+                )
+
+
+def _listener_edges(ix: _Index, g: Graph) -> None:
+    tg_to_asgs: dict[str, list[dict]] = {}
+    for asg in ix.of_type("aws:autoscaling/group:Group"):
+        for arn in _inp(asg, "targetGroupArns", []):
+            tg = ix.ref(arn, TG)
+            if tg is not None:
+                tg_to_asgs.setdefault(tg["urn"], []).append(asg)
+    for att in ix.of_type("aws:lb/targetGroupAttachment:TargetGroupAttachment"):
+        tg, target = ix.ref(_inp(att, "targetGroupArn"), TG), ix.ref(_inp(att, "targetId"))
+        if tg is not None and target is not None:
+            tg_to_asgs.setdefault(tg["urn"], []).append(target)
+
+    def forward(alb: dict | None, actions: list[dict], label: str) -> None:
+        for action in actions or []:
+            arns = [action.get("targetGroupArn")] + [
+                t.get("arn") for t in ((action.get("forward") or {}).get("targetGroups") or [])
+            ]
+            for arn in arns:
+                tg = ix.ref(arn, TG)
+                for asg in tg_to_asgs.get(tg["urn"], []) if tg else []:
+                    if alb is not None:
+                        g.add_edge(Edge(alb["urn"], asg["urn"], label))
+
+    for lst in ix.of_type("aws:lb/listener:Listener"):
+        alb = ix.ref(_inp(lst, "loadBalancerArn"), ALB)
+        forward(alb, _inp(lst, "defaultActions", []), f":{_inp(lst, 'port', '')} default")
+    for rule in ix.of_type("aws:lb/listenerRule:ListenerRule"):
+        lst = ix.ref(_inp(rule, "listenerArn"), "aws:lb/listener:Listener")
+        alb = ix.ref(_inp(lst, "loadBalancerArn"), ALB) if lst else None
+        forward(alb, _inp(rule, "actions", []), _rule_label(rule))
+
+
+def _rule_label(rule: dict) -> str:
+    parts = []
+    for cond in _inp(rule, "conditions", []):
+        if cond.get("pathPattern"):
+            parts.append(" ".join(cond["pathPattern"].get("values", [])))
+        if cond.get("queryStrings"):
+            parts.append(" ".join(f"?{q.get('key', '')}=" for q in cond["queryStrings"]))
+    return "rule " + " ".join(parts) if parts else "rule"
+
+
+def _security_group_edges(ix: _Index, g: Graph) -> None:
+    """Tier A -> tier B when B's security group admits A's on a port."""
+    owners: dict[str, list[dict]] = {}
+    for r in ix.resources:
+        carriers = [r]
+        if r["type"] == "aws:ec2/launchTemplate:LaunchTemplate":
+            carriers = [
+                a
+                for a in ix.of_type("aws:autoscaling/group:Group")
+                if ix.ref((_inp(a, "launchTemplate", {}) or {}).get("id"), LT) is r
+            ]
+        if r["type"] not in TIERS and r["type"] != "aws:ec2/launchTemplate:LaunchTemplate":
+            continue
+        keys = list(SG_OWNER_KEYS)
+        groups = [s for k in keys for s in _strings(_inp(r, k, []))]
+        for ni in _inp(r, "networkInterfaces", []):
+            groups += _strings(ni.get("securityGroups", []))
+        for sg_value in groups:
+            sg = ix.ref(sg_value, SG)
+            if sg is not None:
+                owners.setdefault(sg["urn"], []).extend(carriers)
+
+    def link(src_sg: dict | None, dst_sg: dict | None, port: Any) -> None:
+        if src_sg is None or dst_sg is None:
+            return
+        for a in owners.get(src_sg["urn"], []):
+            for b in owners.get(dst_sg["urn"], []):
+                if a is not b:
+                    g.add_edge(Edge(a["urn"], b["urn"], f"tcp {port}"))
+
+    for rule in ix.of_type(
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+        "aws:ec2/securityGroupRule:SecurityGroupRule",
+    ):
+        if rule["type"].endswith("SecurityGroupRule") and _inp(rule, "type") != "ingress":
+            continue
+        src_id = _inp(rule, "referencedSecurityGroupId") or _inp(rule, "sourceSecurityGroupId")
+        link(
+            ix.ref(src_id, SG),
+            ix.ref(_inp(rule, "securityGroupId"), SG),
+            _inp(rule, "fromPort", ""),
+        )
+    for sg in ix.of_type("aws:ec2/securityGroup:SecurityGroup"):
+        for ingress in _inp(sg, "ingress", []):
+            for src in [ix.ref(v, SG) for v in _strings(ingress.get("securityGroups", []))]:
+                link(src, sg, ingress.get("fromPort", ""))
+
+
+def to_dot(g: Graph) -> Any:
+    import graphviz
+
+    dot = graphviz.Digraph(
+        g.title,
+        graph_attr={
+            "rankdir": "LR",
+            "label": g.title,
+            "labelloc": "t",
+            "fontname": "Helvetica",
+            "fontsize": "16",
+            "nodesep": "0.3",
+            "compound": "true",
+            "ranksep": "0.8",
+        },
+    )
+    dot.attr("node", fontname="Helvetica", fontsize="10", style="filled")
+    dot.attr("edge", fontname="Helvetica", fontsize="9")
+    for tier in TIER_ORDER:
+        members = [n for n in g.nodes.values() if n.tier == tier]
+        if not members:
+            continue
+        with dot.subgraph(name=f"cluster_{tier.replace(' ', '_')}") as sub:
+            sub.attr(label=tier, style="rounded,filled", color="#bbbbbb", fillcolor=COLORS[tier])
+            for n in members:
+                sub.node(_safe(n.id), n.label, shape=n.shape, fillcolor="white")
+    # One wire that reaches several nodes of a tier (the app's group admitted by the DB
+    # group reaches the primary and every replica) is drawn once, to the tier's box.
+    fan: dict[tuple[str, str, str, str], list[Edge]] = {}
+    for e in g.edges:
+        fan.setdefault((e.src, e.label, e.style, g.nodes[e.dst].tier), []).append(e)
+    for (src, label, style, tier), edges in fan.items():
+        if len(edges) > 1 and tier != g.nodes[src].tier:
+            dot.edge(
+                _safe(src),
+                _safe(edges[0].dst),
+                f"{label} (x{len(edges)})",
+                style=style,
+                lhead=f"cluster_{tier.replace(' ', '_')}",
+            )
+            continue
+        for e in edges:
+            dot.edge(_safe(e.src), _safe(e.dst), e.label, style=e.style)
+    return dot
+
+
+def _safe(node_id: str) -> str:
+    return node_id.replace(":", "_").replace("$", "_").replace("/", "_")
+
+
+def render(plan: dict, out_dir: Path = OUT) -> tuple[Path, Path]:
+    g = build_graph(plan)
+    dot = to_dot(g)
+    stem = out_dir / f"{plan.get('env', 'x')}-{plan.get('stage', 'x')}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    svg = Path(dot.render(filename=stem.name, directory=out_dir, format="svg", cleanup=True))
+    png = Path(dot.render(filename=stem.name, directory=out_dir, format="png", cleanup=True))
+    return svg, png
+
+
+def _shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m infra diagram", description=__doc__.split("\n\n")[0]
+    )
+    p.add_argument(
+        "refs", nargs="*", metavar="ENV/STAGE", help="stacks or plan files (default: every stack)"
+    )
+    p.add_argument(
+        "--out", type=Path, default=OUT, help="output directory (default build/diagrams)"
+    )
+    try:
+        args = p.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    refs = args.refs or [f"{e}/{s}" for e in ("dev", "prod") for s in STAGES]
+    for ref in refs:
+        try:
+            plan = load_ref(ref)
+        except PlanRefError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        svg, png = render(plan, args.out)
+        print(f"{ref}: {_shown(svg)} {_shown(png)}")
+    return 0
