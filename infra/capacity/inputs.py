@@ -108,6 +108,8 @@ class Workload:
     movie_row_bytes: float
     redis_entry_bytes: float
     search_page_bytes: float
+    # Zipf exponent of movie popularity (the lab's load model): how hot the hottest key is.
+    key_zipf_s: float = 1.0
 
     @classmethod
     def load(cls, path: Path = WORKLOAD_FILE) -> Workload:
@@ -146,6 +148,7 @@ class Workload:
             movie_row_bytes=_num(d, "objects.movie_row_bytes", low=1),
             redis_entry_bytes=_num(d, "objects.redis_entry_bytes", low=1),
             search_page_bytes=_num(d, "objects.search_page_bytes", low=1),
+            key_zipf_s=_num(d, "traffic.zipf_s", low=0.01, high=3.0),
         )
 
     def factor(self, scale: Scale) -> float:
@@ -253,6 +256,9 @@ class Rates:
     required_headroom: float
     machines: Mapping[str, Machine]
     sources: Mapping[str, str] = field(default_factory=dict)
+    # DB connections one service worker may hold per endpoint (MOVIES_DB_POOL_MAX); each
+    # instance runs one worker per vCPU.
+    db_pool_per_worker: float = 10.0
 
     def machine(self, kind: str) -> Machine:
         if kind not in self.machines:
@@ -377,6 +383,7 @@ def load_rates(capacity_file: Path = CAPACITY_FILE, root: Path = ROOT) -> tuple[
         db_search_per_match_s=per_match,
         redis_ops_per_node=redis_get,
         cloudfront_rps=_num(doc, "edge.cloudfront_rps_quota", low=1),
+        db_pool_per_worker=_num(doc, "app.db_pool_per_worker", low=1),
         db_cache_memory_share=_num(doc, "database.cache_memory_share", high=1),
         gp3_iops=_num(doc, "database.gp3_iops", low=1),
         gp3_iops_large=_num(doc, "database.gp3_iops_from_400_gib", low=1),

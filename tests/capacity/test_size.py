@@ -9,11 +9,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from infra import capacity as cap
-from infra import sizing
-from infra.capacity import Machine, Observed, Workload
+from infra.capacity import checks as cap_checks
+from infra.capacity import size as sizing
+from infra.capacity.flow import Flow, flow
+from infra.capacity.inputs import Machine, Observed, Workload
 from infra.config import load_env_profile, load_stack_config
-from infra.cost import PriceTable
+from infra.review.cost import PriceTable
 
 OBS = Observed(cache_hit_ratio=0.9, edge_hit_ratio=0.8, replica_read_share=0.95)
 
@@ -57,7 +58,7 @@ def crafted(
     machines: dict[str, Machine] | None = None,
     hourly: dict[str, float] | None = None,
 ) -> sizing.Inputs:
-    w, rates, _ = cap.model_inputs()
+    w, rates, _ = cap_checks.model_inputs()
     w = replace(w, hits_per_day=hits_per_day, movies=movies, multiplier=1.0)
     # The real catalogue stays (the specs' own classes must resolve) but only the crafted
     # classes have prices, so only they are candidates.
@@ -85,8 +86,8 @@ def tier(result: sizing.StageSizing, name: str) -> sizing.TierChoice:
     return found
 
 
-def target_flow(inputs: sizing.Inputs, spec, mult: float = 1.0) -> cap.Flow:
-    return cap.flow(sizing.at_multiplier(inputs.workload, mult), OBS, spec, "target")
+def target_flow(inputs: sizing.Inputs, spec, mult: float = 1.0) -> Flow:
+    return flow(sizing.at_multiplier(inputs.workload, mult), OBS, spec, "target")
 
 
 # --- cheapest feasible ------------------------------------------------------------------
@@ -251,7 +252,7 @@ def test_replicas_are_n_plus_one_losing_one_leaves_the_headroom() -> None:
 def test_db_connections_count_every_worker_pool_of_the_fleet_at_max_size() -> None:
     inputs = crafted()
     spec = stage("scale-5x")
-    checks = sizing.connection_checks(spec, inputs.rates, 10)
+    checks = cap_checks.connection_checks(spec, inputs.rates)
     primary = next(c for c in checks if c.tier == "db-primary")
     web, search = spec.web, spec.search
     vcpus = {t: inputs.rates.machine(t.instance_type).vcpus for t in (web, search)}

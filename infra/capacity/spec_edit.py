@@ -7,7 +7,8 @@ for one environment becomes per-environment, keeping the other environment's val
 
 A tier section may carry `override:`, a mapping from a key the sizer derives to the one-line
 reason the spec keeps another value (a string, or `{dev: ..., prod: ...}` for one
-environment only). `--check` accepts a difference with a reason and fails one without.
+environment only; `infra.config` validates it). `--check` accepts a difference with a
+reason and fails one without.
 """
 
 from __future__ import annotations
@@ -63,75 +64,30 @@ def _load(path: Path) -> CommentedMap:
     return doc
 
 
-def _for_env(value: Any, env: str) -> Any:
-    if isinstance(value, Mapping) and set(value) & set(ENVIRONMENTS):
-        return value.get(env)
-    return value
-
-
-def overrides(path: Path, section: str, env: str) -> dict[str, str]:
-    """The `override:` reasons of one section that apply in `env`."""
-    doc = _load(path)
-    sec = doc.get(section)
-    if not isinstance(sec, Mapping):
-        return {}
-    raw = sec.get(OVERRIDE_KEY)
-    if raw is None:
-        return {}
-    if not isinstance(raw, Mapping):
-        raise SpecEditError(
-            f"{path.name}: {section}.{OVERRIDE_KEY}: expected a mapping of key -> reason, "
-            f"got {type(raw).__name__}"
-        )
-    found = {}
-    for key, reason in raw.items():
-        text = _for_env(reason, env)
-        if text is None:
-            continue
-        if not isinstance(text, str) or not text.strip() or "\n" in text.strip():
-            raise SpecEditError(
-                f"{path.name}: {section}.{OVERRIDE_KEY}.{key}: invalid reason {text!r}; "
-                "allowed: one line of text"
-            )
-        found[str(key)] = text.strip()
-    return found
-
-
-def differences(
-    spec: StageSpec, derived: Mapping[str, Mapping[str, Any]], env: str, root: Path = STACKS_DIR
-) -> list[Difference]:
-    """Every derived key whose spec value differs, with the override reason if any.
+def differences(spec: StageSpec, derived: Mapping[str, Mapping[str, Any]]) -> list[Difference]:
+    """Every derived key whose spec value differs, with its `override:` reason if any.
 
     `derived` maps a spec section (single_box, web, search, database, cache) to the keys
     the sizer sets in it.
     """
-    path = root / f"{spec.name}.yaml"
     found = []
     for section, keys in derived.items():
         current = getattr(spec, section)
-        reasons = overrides(path, section, env)
+        reasons = dict(current.override)
         for key, value in keys.items():
             have = getattr(current, key)
             if have != value:
                 found.append(Difference(section, key, have, value, reasons.get(key)))
-        unknown = sorted(set(reasons) - set(keys))
-        if unknown:
-            raise SpecEditError(
-                f"{path.name}: {section}.{OVERRIDE_KEY}.{unknown[0]}: not a key the sizer "
-                f"derives; allowed: {', '.join(sorted(keys))}"
-            )
     return found
 
 
-def stale_overrides(
-    spec: StageSpec, derived: Mapping[str, Mapping[str, Any]], env: str, root: Path = STACKS_DIR
-) -> list[str]:
-    """Overrides whose key now equals the derived value (the reason no longer applies)."""
-    path = root / f"{spec.name}.yaml"
+def stale_overrides(spec: StageSpec, derived: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Overrides whose key now equals the derived value: the reason no longer applies."""
     stale = []
     for section, keys in derived.items():
-        for key in overrides(path, section, env):
-            if key in keys and getattr(getattr(spec, section), key) == keys[key]:
+        current = getattr(spec, section)
+        for key, _ in current.override:
+            if key in keys and getattr(current, key) == keys[key]:
                 stale.append(f"{section}.{OVERRIDE_KEY}.{key}")
     return stale
 

@@ -25,13 +25,16 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from infra import capacity as cap
-from infra.capacity import Flow, Machine, Observed, Rates, TierCheck, Workload
-from infra.checks import node_classes
+from infra.capacity.checks import TierCheck, model_inputs, stage_checks
+from infra.capacity.flow import Flow, flow
+from infra.capacity.inputs import Machine, ModelError, Observed, Rates, Workload
 from infra.config import MAX_CACHE_NODES, STAGES, EnvProfile, StageSpec
-from infra.cost import PriceTable
+from infra.guard import node_classes
+
+if TYPE_CHECKING:
+    from infra.review.cost import PriceTable
 
 HOURS_PER_MONTH = 730.0
 MAX_ASG_INSTANCES = 500  # search bound; a fleet past this is a design question, not a size
@@ -53,7 +56,6 @@ class Inputs:
     prices: PriceTable
     profile: tuple[float, ...]  # 24 hourly load factors, mean 1 (the cost model's)
     env: EnvProfile
-    pool_per_worker: int = 10  # DB connections per service worker and endpoint
 
 
 @dataclass(frozen=True)
@@ -209,103 +211,11 @@ def stage_target(stage: str, w: Workload) -> float:
 
 
 def model_checks(spec: StageSpec, w: Workload, inputs: Inputs) -> list[TierCheck]:
-    return list(stage_checks(spec, w, inputs.rates, inputs.observed, inputs.pool_per_worker))
-
-
-# RDS for PostgreSQL's default max_connections: LEAST({DBInstanceClassMemory/9531392}, 5000)
-# (RDS User Guide, "Quotas and constraints", maximum number of database connections).
-# DBInstanceClassMemory is the class memory less what RDS keeps for the OS, a few percent.
-PG_BYTES_PER_CONNECTION = 9_531_392
-PG_MAX_CONNECTIONS = 5_000
-
-
-def fleet_connections(spec: StageSpec, rates: Rates, pool_per_worker: int) -> tuple[int, str]:
-    """Connections the app fleet may open to one DB endpoint at most: every instance runs
-    one worker per vCPU (bootstrap: MOVIES_WORKERS=nproc), each with a pool of up to
-    `pool_per_worker` connections (MOVIES_DB_POOL_MAX) per endpoint."""
-    parts, total = [], 0
-    tiers = [("web", spec.web), ("search", spec.search)]
-    for name, tier in tiers:
-        if tier is not None:
-            vcpus = int(rates.machine(tier.instance_type).vcpus)
-            total += tier.max_size * vcpus * pool_per_worker
-            parts.append(f"{name} max {tier.max_size} x {vcpus} workers")
-    if spec.single_box is not None:
-        vcpus = int(rates.machine(spec.single_box.instance_type).vcpus)
-        total += vcpus * pool_per_worker
-        parts.append(f"box {vcpus} workers")
-    return total, f"{' + '.join(parts)} x {pool_per_worker} pooled connections"
-
-
-def connection_checks(spec: StageSpec, rates: Rates, pool_per_worker: int) -> list[TierCheck]:
-    db = spec.database
-    if db is None or spec.local_postgres:
-        return []
-    fleet, how = fleet_connections(spec, rates, pool_per_worker)
-
-    def limit(cls: str) -> float:
-        memory = rates.machine(cls).memory_gib * 2**30
-        return float(min(memory // PG_BYTES_PER_CONNECTION, PG_MAX_CONNECTIONS))
-
-    checks = [
-        TierCheck(
-            "db-primary",
-            "connections",
-            "conns",
-            limit(db.instance_class),
-            fleet,
-            fleet,
-            f"max_connections default for {db.instance_class}; {how}",
-        )
-    ]
-    if db.read_replicas and db.replica_instance_class:
-        # One reader name over every replica: DNS may hand all pools the same replica.
-        checks.append(
-            TierCheck(
-                "db-replicas",
-                "connections",
-                "conns",
-                limit(db.replica_instance_class),
-                fleet,
-                fleet,
-                f"max_connections default for {db.replica_instance_class}; {how} "
-                "(all may resolve to one replica)",
-            )
-        )
-    return checks
-
-
-def stage_checks(
-    spec: StageSpec, w: Workload, rates: Rates, obs: Observed, pool_per_worker: int = 10
-) -> list[TierCheck]:
-    """The capacity model's checks for a given spec (not one read from stacks/)."""
-    today, target = cap.flow(w, obs, spec, "today"), cap.flow(w, obs, spec, "target")
-    both = (today, target)
-
-    def pair(attr: str) -> tuple[float, float]:
-        return (getattr(today, attr), getattr(target, attr))
-
-    checks: list[TierCheck] = []
-    if spec.edge is not None:
-        checks.append(
-            TierCheck("edge", "requests", "rps", rates.cloudfront_rps, *pair("cdn_rps"), "")
-        )
-    if spec.web is not None:
-        checks += cap._asg_checks("app", spec.web, rates, pair("web_rps"), pair("web_search_share"))
-    if spec.search is not None:
-        checks += cap._asg_checks("search", spec.search, rates, pair("search_rps"), (1.0, 1.0))
-    if spec.single_box is not None:
-        checks += cap._box_checks(spec, rates, both, w)
-    if spec.cache is not None:
-        checks += cap._redis_checks(spec, rates, both)
-    if spec.database is not None:
-        checks += cap._db_checks(spec, rates, both, w, obs)
-    checks += connection_checks(spec, rates, pool_per_worker)
-    return checks
+    return stage_checks(spec, w, inputs.rates, inputs.observed)
 
 
 def _target_flow(spec: StageSpec, w: Workload, inputs: Inputs) -> Flow:
-    return cap.flow(w, inputs.observed, spec, "target")
+    return flow(w, inputs.observed, spec, "target")
 
 
 # --- app tiers (ASG) ----------------------------------------------------------------------
@@ -389,7 +299,7 @@ def _size_asg(
     tier: str, section: str, spec: StageSpec, w: Workload, inputs: Inputs, rules: Rules
 ) -> list[Option]:
     current = getattr(spec, section)
-    fl, today = _target_flow(spec, w, inputs), cap.flow(w, inputs.observed, spec, "today")
+    fl, today = _target_flow(spec, w, inputs), flow(w, inputs.observed, spec, "today")
     if section == "search":
         peak, share, loads = fl.search_rps, 1.0, (today.search_rps, fl.search_rps)
     else:
@@ -669,9 +579,9 @@ def load_inputs(env: str) -> Inputs:
     model's price table and daily profile, the environment profile. In dev the workload is
     the cost model's dev traffic (a small fixed test load), never the production peak."""
     from infra.config import load_env_profile
-    from infra.cost import load_assumptions, load_prices
+    from infra.review.cost import load_assumptions, load_prices
 
-    w, rates, obs = cap.model_inputs()
+    w, rates, obs = model_inputs()
     assumptions = load_assumptions()
     profile = load_env_profile(env)
     if env == "dev":
@@ -771,7 +681,7 @@ def main(argv: list[str]) -> int:
     import argparse
     import sys
 
-    from infra import spec_edit
+    from infra.capacity import spec_edit
     from infra.config import ENVIRONMENTS, ConfigError, load_stack_config
 
     parser = argparse.ArgumentParser(
@@ -810,9 +720,9 @@ def main(argv: list[str]) -> int:
             spec = load_stack_config(args.env, stage).stage
             sizing = size_stage(spec, inputs, target)
             derived = derived_fields(sizing)
-            diffs = spec_edit.differences(spec, derived, args.env)
+            diffs = spec_edit.differences(spec, derived)
             render(sizing, console, diffs)
-            for stale in spec_edit.stale_overrides(spec, derived, args.env):
+            for stale in spec_edit.stale_overrides(spec, derived):
                 console.print(
                     f"  [yellow]stale override[/] {stale}: the spec now equals the derived value"
                 )
@@ -821,7 +731,7 @@ def main(argv: list[str]) -> int:
                 if written is not None:
                     console.print(f"  wrote {written}")
             failed += [f"{args.env}/{stage} {d.path}" for d in diffs if d.reason is None]
-    except (SizingError, spec_edit.SpecEditError, ConfigError, cap.ModelError) as exc:
+    except (SizingError, spec_edit.SpecEditError, ConfigError, ModelError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.check and failed:

@@ -24,12 +24,15 @@ road says so rather than inventing a trigger.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from infra import sizing
-from infra.capacity import GB, GIB, TierCheck
+from infra.capacity import size as sizing
+from infra.capacity.checks import TierCheck
+from infra.capacity.flow import flow
+from infra.capacity.inputs import GB, GIB
+from infra.capacity.size import HOURS_PER_MONTH, Inputs, Option, SizingError
 from infra.config import StageSpec
-from infra.sizing import HOURS_PER_MONTH, Inputs, Option, SizingError
 
 FINAL_STAGE = "scale-5x"
 GP3_IOPS_STEP_GB = 400  # RDS gp3: 12,000 baseline IOPS from 400 GiB allocated
@@ -109,9 +112,7 @@ def _now_cost(tier: str, spec: StageSpec, inputs: Inputs, mult: float) -> float:
     if tier in {"app", "search"}:
         section = spec.web if tier == "app" else spec.search
         assert section is not None
-        fl = sizing.cap.flow(
-            sizing.at_multiplier(inputs.workload, mult), inputs.observed, spec, "target"
-        )
+        fl = flow(sizing.at_multiplier(inputs.workload, mult), inputs.observed, spec, "target")
         peak = fl.web_rps if tier == "app" else fl.search_rps
         plan = sizing.AsgPlan(
             section.instance_type,
@@ -340,9 +341,7 @@ def road(inputs: Inputs, spec: StageSpec, multipliers: list[float]) -> list[Road
         remedies = [
             _remedy(t, spec, inputs, mult, [s for s in shorts if s.tier == t]) for t in tiers
         ]
-        fl = sizing.cap.flow(
-            sizing.at_multiplier(inputs.workload, mult), inputs.observed, spec, "target"
-        )
+        fl = flow(sizing.at_multiplier(inputs.workload, mult), inputs.observed, spec, "target")
         steps.append(RoadStep(mult, fl.origin_rps, tuple(shorts), tuple(remedies)))
     return steps
 
@@ -384,7 +383,9 @@ def _least(test, upper: float = 10_000.0) -> float | None:
     return hi
 
 
-def _tier_needs_more_than_a_class(tier: str, spec: StageSpec, inputs: Inputs) -> callable:
+def _tier_needs_more_than_a_class(
+    tier: str, spec: StageSpec, inputs: Inputs
+) -> Callable[[float], bool]:
     def test(mult: float) -> bool:
         try:
             sizing.choose(tier, tier, _options(tier, spec, inputs, mult), FINAL_STAGE)
@@ -431,7 +432,7 @@ def thresholds(inputs: Inputs, spec: StageSpec, key_zipf_s: float) -> list[Thres
 
     def hot_key_ops(mult: float) -> float:
         wm = sizing.at_multiplier(w, mult)
-        fl = sizing.cap.flow(wm, inputs.observed, spec, "target")
+        fl = flow(wm, inputs.observed, spec, "target")
         writes = fl.db_writes / max(w.db_statements_per_write, 1e-9)
         key_reads = max(fl.web_rps - writes, 0.0)
         return zipf_top_share(w.movies * mult, key_zipf_s) * key_reads
