@@ -51,6 +51,10 @@ def _yaml() -> YAML:
     y.preserve_quotes = True
     y.width = 4096  # never re-wrap a long comment or value
     y.indent(mapping=2, sequence=4, offset=2)
+    # Keep an explicit `null` as written (ruamel would leave the value empty).
+    y.representer.add_representer(
+        type(None), lambda rep, _: rep.represent_scalar("tag:yaml.org,2002:null", "null")
+    )
     return y
 
 
