@@ -10,6 +10,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -177,6 +178,9 @@ class Workload:
         return self.search_ttl_s * (1 + self.search_ttl_jitter) + self.search_stale_s
 
 
+# A pure function of its arguments: the sizer and the road ask for the same figures many
+# times while they search classes and multipliers.
+@lru_cache(maxsize=4096)
 def ttl_cache_hit_ratio(
     rate: float, ttl: float, keys: int, zipf_s: float, *, head: int = 2_000, steps: int = 4_000
 ) -> float:

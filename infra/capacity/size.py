@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from infra.capacity.checks import TierCheck, model_inputs, stage_checks
@@ -333,7 +334,14 @@ def _size_asg(
 def _count_helps(option: Option) -> bool:
     """Whether more instances could fix what fails (CPU and ceilings scale with count)."""
     return all(
-        c.measure in {"cpu", "scaling ceiling", "cpu with one AZ lost", "cpu per replica"}
+        c.measure
+        in {
+            "cpu",
+            "scaling ceiling",
+            "cpu with one AZ lost",
+            "cpu per replica",
+            "cpu per replica, one lost",
+        }
         for c in option.failing
     )
 
@@ -574,7 +582,7 @@ def size_stage(spec: StageSpec, inputs: Inputs, multiplier: float | None = None)
     )
 
 
-def load_inputs(env: str) -> Inputs:
+def load_inputs(env: str, stacks: Path | None = None) -> Inputs:
     """The repo's inputs: the capacity model's (workload, rates, lab figures), the cost
     model's price table and daily profile, the environment profile. In dev the workload is
     the cost model's dev traffic (a small fixed test load), never the production peak."""
@@ -583,7 +591,7 @@ def load_inputs(env: str) -> Inputs:
 
     w, rates, obs = model_inputs()
     assumptions = load_assumptions()
-    profile = load_env_profile(env)
+    profile = load_env_profile(env) if stacks is None else load_env_profile(env, stacks)
     if env == "dev":
         usage = assumptions.usage
         w = replace(
@@ -680,9 +688,10 @@ def render(sizing: StageSizing, console: Any, diffs: list[Any] | None = None) ->
 def main(argv: list[str]) -> int:
     import argparse
     import sys
+    from pathlib import Path
 
     from infra.capacity import spec_edit
-    from infra.config import ENVIRONMENTS, ConfigError, load_stack_config
+    from infra.config import ENVIRONMENTS, STACKS_DIR, ConfigError, load_stack_config
 
     parser = argparse.ArgumentParser(
         prog="python -m infra size",
@@ -695,6 +704,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--stage", action="append", help="a stage (repeatable); default all")
     parser.add_argument(
         "--target", help="multiplier of today's peak, e.g. 5x (default: 1x, 5x at scale-5x)"
+    )
+    parser.add_argument(
+        "--stacks", type=Path, default=STACKS_DIR, help="the stage specs' folder (default: stacks/)"
     )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--write", action="store_true", help="write the derived sizes into the specs")
@@ -712,33 +724,49 @@ def main(argv: list[str]) -> int:
     from rich.console import Console
 
     console = Console(width=max(Console().width, 160))
+    stages = args.stage or list(STAGES)
     try:
         target = None if args.target is None else parse_target(args.target)
-        inputs = load_inputs(args.env)
-        failed: list[str] = []
-        for stage in args.stage or list(STAGES):
-            spec = load_stack_config(args.env, stage).stage
-            sizing = size_stage(spec, inputs, target)
-            derived = derived_fields(sizing)
+        inputs = load_inputs(args.env, args.stacks)
+        # Every stage is sized before anything is written: an error leaves every spec as it was.
+        results = []
+        for stage in stages:
+            spec = load_stack_config(args.env, stage, args.stacks).stage
+            sized = size_stage(spec, inputs, target)
+            derived = derived_fields(sized)
             diffs = spec_edit.differences(spec, derived)
-            render(sizing, console, diffs)
-            for stale in spec_edit.stale_overrides(spec, derived):
+            results.append((stage, sized, diffs, spec_edit.stale_overrides(spec, derived)))
+        for _, sized, diffs, stale in results:
+            render(sized, console, diffs)
+            for key in stale:
                 console.print(
-                    f"  [yellow]stale override[/] {stale}: the spec now equals the derived value"
+                    f"  [yellow]stale override[/] {key}: the spec equals the derived value"
                 )
-            if args.write:
-                written = spec_edit.write(stage, diffs, args.env)
+        if args.write:
+            for stage, _, diffs, _ in results:
+                written = spec_edit.write(stage, diffs, args.env, args.stacks)
                 if written is not None:
-                    console.print(f"  wrote {written}")
-            failed += [f"{args.env}/{stage} {d.path}" for d in diffs if d.reason is None]
+                    console.print(f"wrote {written}")
     except (SizingError, spec_edit.SpecEditError, ConfigError, ModelError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if args.check and failed:
-        print(
-            f"size --check: {len(failed)} value(s) differ from the derived sizes without an "
-            f"override: {', '.join(failed)}",
-            file=sys.stderr,
+    failed = [
+        f"{args.env}/{st} {d.path}"
+        for st, _, diffs, _ in results
+        for d in diffs
+        if d.reason is None
+    ]
+    overridden = sum(1 for _, _, diffs, _ in results for d in diffs if d.reason is not None)
+    if args.check:
+        if failed:
+            print(
+                f"size --check: {len(failed)} value(s) differ from the derived sizes without an "
+                f"override: {', '.join(failed)}",
+                file=sys.stderr,
+            )
+            return 1
+        console.print(
+            f"size --check: {len(stages)} {args.env} stage(s) match the derived sizes "
+            f"({overridden} value(s) kept by an override)"
         )
-        return 1
     return 0
