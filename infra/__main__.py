@@ -30,6 +30,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "each tier's cheapest class and count meeting headroom and availability",
     ),
     "verify": ("infra.verify", "check a live deployment against its stage (boto3)"),
+    "upgrade": (
+        "infra.upgrade",
+        "move a live stack to a later stage: judged preview, then up (Automation API)",
+    ),
 }
 
 

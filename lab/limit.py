@@ -14,9 +14,9 @@ import time
 from typing import Any
 
 from lab import nginx, observe, redis_server, stack
-from lab.bench import RESULTS, machine
 from lab.load import LoadConfig, Mix, RequestMaker, run_with_progress
 from lab.procs import LOOPBACK, free_port, port_open, spawn, stop, wait_until
+from lab.results import RESULTS, machine
 from lab.state import Registry, lab_dir
 from lab.stats import summarize
 

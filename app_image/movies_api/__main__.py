@@ -38,7 +38,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     common = {"host": args.host, "port": args.port, "log_level": args.log_level,
               "access_log": args.access_log, "proxy_headers": True,
               "forwarded_allow_ips": trusted_proxies(settings),
-              "timeout_graceful_shutdown": 20}  # fmt: skip
+              "timeout_graceful_shutdown": 20,
+              # Idle keep-alive: longer than the ALB's idle timeout (see settings.py).
+              "timeout_keep_alive": settings.http_keepalive_seconds}  # fmt: skip
     if args.workers > 1:
         uvicorn.run("movies_api.asgi:create_from_env", factory=True, workers=args.workers, **common)
     else:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -13,7 +12,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.routing import Match, Route, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import __version__, repository
@@ -24,11 +23,14 @@ from .auth import (
     Principal,
     credential_from_headers,
     hash_api_key,
+    is_api_key_shaped,
     issue_token,
     verify_token,
 )
+from .bodies import BodyTooLarge, read_json
 from .cache import Cache, make_redis
 from .db import CONNECTION_ERRORS, Database
+from .keycache import KeyCache
 from .media import CONTENT_TYPES, Media, make_s3_client
 from .metrics import CONTENT_TYPE_LATEST, Metrics, client_allowed
 from .openapi import openapi_spec
@@ -37,7 +39,6 @@ from .validation import ValidationError, int_param, movie_body, movie_id, search
 
 log = logging.getLogger("movies_api")
 MAX_BODY_BYTES = 64 * 1024
-_KEY_CACHE_SECONDS = 60.0
 _VARY = "Authorization, X-API-Key"
 
 
@@ -55,8 +56,9 @@ class AppState:
     cache: Cache
     media: Media
     token_key: bytes | None = None
-    # sha256(key) -> (principal or None, expiry): most requests with a key skip the DB.
-    key_cache: dict[bytes, tuple[Principal | None, float]] = field(default_factory=dict)
+    # ("hash", sha256(key)) or ("kid", key id) -> (user id, role, key id), or None for an
+    # unknown/revoked key: most requests with a key or token skip the DB (keycache.py).
+    key_cache: KeyCache[tuple[int, str, int]] = field(default_factory=KeyCache)
 
 
 def _state(request: Request) -> AppState:
@@ -78,24 +80,47 @@ async def _token_key(st: AppState) -> bytes:
     return st.token_key
 
 
-async def _principal_for_key(st: AppState, key: str) -> Principal | None:
+KeyRecord = tuple[int, str, int]  # user id, role, key id
+
+
+async def _key_record(
+    st: AppState, cache_key: tuple[str, Any], query: Callable[[Any], Awaitable[Any]], fresh: bool
+) -> KeyRecord | None:
+    """An unrevoked key's record, from the cache (see keycache.py for the bound) or a replica.
+
+    Only `db.read`: the auth path never queries the primary unless no replica is up, so a
+    flood of made-up keys costs replica queries at most, each one remembered as unknown.
+    `fresh` (minting a token) skips a cached *found* record, never a cached unknown one.
+    """
+    hit, record = st.key_cache.get(cache_key, found_too=not fresh)
+    if hit:
+        return record
+    record = await st.db.read(query)
+    st.key_cache.put(cache_key, record)
+    return record
+
+
+async def _principal_for_key(st: AppState, key: str, fresh: bool = False) -> Principal | None:
     digest = hash_api_key(key)
-    now = time.monotonic()
-    cached = st.key_cache.get(digest)
-    if cached is not None and cached[1] > now:
-        return cached[0]
-    found = await st.db.read(lambda c: repository.user_by_key_hash(c, digest))
-    if found is None:
-        # A key created a moment ago may not have reached the replica yet.
-        found = await st.db.write(lambda c: repository.user_by_key_hash(c, digest))
-    principal = None if found is None else Principal(found[0], found[1], "api_key")  # type: ignore[arg-type]
-    if len(st.key_cache) > 10_000:
-        st.key_cache.clear()
-    st.key_cache[digest] = (principal, now + _KEY_CACHE_SECONDS)
-    return principal
+    found = await _key_record(
+        st, ("hash", digest), lambda c: repository.user_by_key_hash(c, digest), fresh
+    )
+    return None if found is None else Principal(found[0], found[1], "api_key", found[2])  # type: ignore[arg-type]
 
 
-async def authenticate(request: Request) -> Principal | None:
+async def _principal_for_token(st: AppState, token: str) -> Principal:
+    claims = verify_token(await _token_key(st), token)
+    kid = claims.key_id
+    found = await _key_record(
+        st, ("kid", kid), lambda c: repository.user_by_key_id(c, kid), fresh=False
+    )
+    if found is None or found[0] != claims.user_id:
+        raise AuthError("the API key this token was minted from is revoked")
+    # The role now, not the role at minting: a demoted writer's tokens are a reader's.
+    return Principal(claims.user_id, found[1], "token", kid)  # type: ignore[arg-type]
+
+
+async def authenticate(request: Request, *, fresh_key: bool = False) -> Principal | None:
     st = _state(request)
     try:
         cred = credential_from_headers(
@@ -104,9 +129,12 @@ async def authenticate(request: Request) -> Principal | None:
         if cred is None:
             return None
         if cred.startswith(TOKEN_PREFIX):
-            return verify_token(await _token_key(st), cred)
-        if cred.startswith(KEY_PREFIX) and len(cred) <= 100:
-            principal = await _principal_for_key(st, cred)
+            return await _principal_for_token(st, cred)
+        if cred.startswith(KEY_PREFIX):
+            # A value that cannot be a key is refused without a query.
+            principal = (
+                await _principal_for_key(st, cred, fresh_key) if is_api_key_shaped(cred) else None
+            )
             if principal is None:
                 raise AuthError("unknown or revoked API key")
             return principal
@@ -115,8 +143,10 @@ async def authenticate(request: Request) -> Principal | None:
         raise HTTPError(401, str(exc), {"WWW-Authenticate": 'Bearer realm="movies"'}) from None
 
 
-async def require(request: Request, role: str | None = None) -> Principal:
-    principal = await authenticate(request)
+async def require(
+    request: Request, role: str | None = None, *, fresh_key: bool = False
+) -> Principal:
+    principal = await authenticate(request, fresh_key=fresh_key)
     if principal is None:
         raise HTTPError(
             401,
@@ -151,13 +181,8 @@ def _no_store(data: Any, status: int = 200) -> JSONResponse:
 
 
 async def _body(request: Request) -> Any:
-    raw = await request.body()
-    if len(raw) > MAX_BODY_BYTES:
-        raise HTTPError(413, f"body is {len(raw)} bytes; at most {MAX_BODY_BYTES} allowed")
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ValidationError("body is not valid JSON", status=400) from None
+    # Cut at the limit while streaming, nesting bounded, NaN refused: see bodies.py.
+    return await read_json(request, MAX_BODY_BYTES)
 
 
 def _public_movie(movie: dict[str, Any]) -> dict[str, Any]:
@@ -305,9 +330,21 @@ async def poster_upload(request: Request) -> Response:
 # -- users -------------------------------------------------------------------------------
 async def create_token(request: Request) -> Response:
     st = _state(request)
-    principal = await require(request)
+    # Minted only from an API key, looked up afresh: a token minting tokens would outlive
+    # its key's revocation forever (issue 15, item 3).
+    principal = await require(request, fresh_key=True)
+    if principal.via != "api_key":
+        raise HTTPError(
+            403,
+            "a token cannot mint a token: POST /auth/token with your API key "
+            "('X-API-Key: mk_...' or 'Authorization: Bearer mk_...')",
+        )
     token, exp = issue_token(
-        await _token_key(st), principal.user_id, principal.role, st.settings.token_ttl_seconds
+        await _token_key(st),
+        principal.user_id,
+        principal.role,
+        st.settings.token_ttl_seconds,
+        key_id=principal.key_id,
     )
     return _no_store(
         {"token": token, "token_type": "Bearer", "expires_at": exp, "role": principal.role}, 201
@@ -371,7 +408,11 @@ async def readyz(request: Request) -> Response:
 async def metrics(request: Request) -> Response:
     st = _state(request)
     client = request.client.host if request.client else None
-    if not client_allowed(client, st.settings.metrics_allow_networks):
+    # Only the bytes "/metrics" as sent: uvicorn percent-decodes the path it routes on, so
+    # "/%6detrics" would reach this handler past the ALB's "/metrics*" 404 rule, which
+    # matches the path as sent. (A test client may put the query in raw_path too.)
+    raw_path = request.scope.get("raw_path", b"/metrics").split(b"?", 1)[0]
+    if raw_path != b"/metrics" or not client_allowed(client, st.settings.metrics_allow_networks):
         # The same answer as an unknown path: nothing says the endpoint exists.
         return Response(
             "Not Found", 404, media_type="text/plain", headers={"Cache-Control": "no-store"}
@@ -388,6 +429,9 @@ async def openapi(request: Request) -> Response:
 
 
 # -- wiring ------------------------------------------------------------------------------
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"})
+
+
 class MetricsMiddleware:
     """Counts and times every request by its route template (not the raw path)."""
 
@@ -400,6 +444,8 @@ class MetricsMiddleware:
             return
         started = time.perf_counter()
         status = 500
+        # Any token is a valid method: labelling by it would let a client mint series.
+        method = scope["method"] if scope["method"] in _METHODS else "other"
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
@@ -412,7 +458,6 @@ class MetricsMiddleware:
         finally:
             route = scope.get("route")
             name = getattr(route, "path", None) or "unmatched"
-            method = scope["method"]
             self.metrics.requests.labels(method=method, route=name, status=str(status)).inc()
             self.metrics.request_seconds.labels(method=method, route=name).observe(
                 time.perf_counter() - started
@@ -431,6 +476,12 @@ def _errors(
                 exc.status,
                 {**exc.headers, "Cache-Control": "no-store", "Vary": _VARY},
             )
+        except BodyTooLarge as exc:
+            # The rest of the body is never read: say so, rather than leave the client
+            # writing into a connection that is about to be closed (RFC 9110 §15.5.14).
+            return _json(
+                {"error": str(exc)}, 413, {"Cache-Control": "no-store", "Connection": "close"}
+            )
         except ValidationError as exc:
             return _json({"error": str(exc)}, exc.status, {"Cache-Control": "no-store"})
         except CONNECTION_ERRORS as exc:
@@ -440,6 +491,12 @@ def _errors(
                 503,
                 {"Cache-Control": "no-store", "Retry-After": "5"},
             )
+        except Exception:
+            # A bug, not the client's fault: answered (and logged) here rather than raised
+            # to uvicorn, which would drop the keep-alive connection without a word, and
+            # a proxy counts dropped connections towards marking the whole server down.
+            log.exception("unhandled error in %s %s", request.method, request.url.path)
+            return _json({"error": "internal error"}, 500, {"Cache-Control": "no-store"})
 
     return wrapped
 
@@ -461,6 +518,61 @@ ROUTES = [
     ("/users/me/watchlist", add_to_watchlist, ["POST"]),
     ("/users/me/watchlist/{movie_id}", remove_from_watchlist, ["DELETE"]),
 ]
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _routes() -> list[Route]:
+    """One Route per path, so a 405's `Allow` names every method the path takes (one Route
+    per method made Starlette answer from the first, e.g. PUT /movies: `Allow: GET, HEAD`)."""
+    by_path: dict[str, dict[str, Handler]] = {}
+    for path, fn, methods in ROUTES:
+        for method in methods:
+            by_path.setdefault(path, {})[method] = _errors(fn)
+
+    def dispatch(handlers: dict[str, Handler]) -> Handler:
+        async def endpoint(request: Request) -> Response:
+            # Starlette admits HEAD wherever GET is; uvicorn sends a HEAD no body.
+            return await handlers.get(request.method, handlers.get("GET", _never))(request)
+
+        return endpoint
+
+    return [Route(path, dispatch(h), methods=list(h)) for path, h in by_path.items()]
+
+
+async def _never(request: Request) -> Response:  # unreachable: Route checked the method
+    raise HTTPError(405, f"method {request.method} not allowed")
+
+
+def _not_found(router: Router) -> ASGIApp:
+    """Starlette's 404, except that `/movies/` redirects to `/movies` like Starlette's own
+    redirect_slashes did, but with a relative Location: Starlette built it from the Host
+    header, so any client could make a cached redirect point at a host of its choosing."""
+
+    async def default(scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] == "http" and len(path) > 1 and path.endswith("/"):
+            target = {**scope, "path": path.rstrip("/")}
+            raw = scope.get("raw_path", path.encode("utf-8")).split(b"?", 1)[0]
+            location = raw.rstrip(b"/")
+            if (
+                location != raw
+                and location.startswith(b"/")
+                and not location.startswith(b"//")  # "//host" would leave this site
+                and any(r.matches(target)[0] is not Match.NONE for r in router.routes)
+            ):
+                query = scope.get("query_string", b"")
+                if query:
+                    location += b"?" + query
+                redirect = Response(
+                    status_code=307, headers={"Location": location.decode("latin-1")}
+                )
+                await redirect(scope, receive, send)
+                return
+        await router.not_found(scope, receive, send)
+
+    return default
 
 
 def create_app(settings: Settings, *, redis_password: str = "", s3_client: Any = None) -> Starlette:
@@ -490,8 +602,9 @@ def create_app(settings: Settings, *, redis_password: str = "", s3_client: Any =
             await cache.close()
             await db.close()
 
-    routes = [Route(path, _errors(fn), methods=methods) for path, fn, methods in ROUTES]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=_routes(), lifespan=lifespan)
+    app.router.redirect_slashes = False  # _not_found redirects, without the Host header
+    app.router.default = _not_found(app.router)
     app.state.metrics = metrics_
     app.add_middleware(MetricsMiddleware, metrics=metrics_)
     return app

@@ -107,13 +107,26 @@ async def set_poster_key(
     return movie
 
 
-async def user_by_key_hash(conn: asyncpg.Connection, key_hash: bytes) -> tuple[int, str] | None:
+async def user_by_key_hash(
+    conn: asyncpg.Connection, key_hash: bytes
+) -> tuple[int, str, int] | None:
+    """(user id, role, key id) of an unrevoked key, by its SHA-256."""
     row = await conn.fetchrow(
-        "SELECT u.id, u.role FROM api_keys k JOIN users u ON u.id = k.user_id "
+        "SELECT u.id, u.role, k.id AS key_id FROM api_keys k JOIN users u ON u.id = k.user_id "
         "WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
         key_hash,
     )
-    return None if row is None else (row["id"], row["role"])
+    return None if row is None else (row["id"], row["role"], row["key_id"])
+
+
+async def user_by_key_id(conn: asyncpg.Connection, key_id: int) -> tuple[int, str, int] | None:
+    """The same for the key a token was minted from (a token names its key's id)."""
+    row = await conn.fetchrow(
+        "SELECT u.id, u.role, k.id AS key_id FROM api_keys k JOIN users u ON u.id = k.user_id "
+        "WHERE k.id = $1 AND k.revoked_at IS NULL",
+        key_id,
+    )
+    return None if row is None else (row["id"], row["role"], row["key_id"])
 
 
 async def signing_key(conn: asyncpg.Connection) -> bytes | None:

@@ -49,6 +49,12 @@ class Settings:
     db_connect_timeout_seconds: float = 3.0
     http_max_age: int = 60
     http_stale_while_revalidate: int = 30
+    # uvicorn's timeout_keep_alive. Longer than the idle timeout of the load balancer in
+    # front (the ALB's default is 60 s), or the ALB reuses a connection the service has
+    # just closed and answers 502 ("Edit the attributes of your Application Load
+    # Balancer", connection idle timeout, in the ELB user guide). infra renders it from
+    # the same setting as the ALB's idle timeout.
+    http_keepalive_seconds: int = 75
     page_size: int = 20
     max_page: int = 500
     media_bucket: str = ""
@@ -203,6 +209,8 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_db: bool = True)
         db_connect_timeout_seconds=_float(env, "MOVIES_DB_CONNECT_TIMEOUT_SECONDS", 3.0, 0.1, 60),
         http_max_age=_int(env, "MOVIES_HTTP_MAX_AGE", 60, 0, 86400),
         http_stale_while_revalidate=_int(env, "MOVIES_HTTP_STALE_WHILE_REVALIDATE", 30, 0, 86400),
+        # The ALB's idle timeout goes up to 4000 s; the keep-alive must be able to pass it.
+        http_keepalive_seconds=_int(env, "MOVIES_HTTP_KEEPALIVE_S", 75, 1, 4100),
         page_size=_int(env, "MOVIES_PAGE_SIZE", 20, 1, 100),
         max_page=_int(env, "MOVIES_MAX_PAGE", 500, 1, 100000),
         media_bucket=env.get("MOVIES_MEDIA_BUCKET", "").strip(),

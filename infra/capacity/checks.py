@@ -30,6 +30,7 @@ from infra.capacity.inputs import (
     Workload,
     load_rates,
 )
+from infra.catalog import pg_default_max_connections
 from infra.config import STAGES, StageSpec, load_stack_config
 
 
@@ -178,18 +179,9 @@ def stage_checks(stage: StageSpec, w: Workload, rates: Rates, obs: Observed) -> 
     return checks
 
 
-# RDS for PostgreSQL's default max_connections is LEAST({DBInstanceClassMemory/9531392}, 5000)
-# (RDS User Guide, "Quotas and constraints for Amazon RDS", maximum number of database
-# connections). DBInstanceClassMemory is the class memory less what RDS keeps for the OS
-# and its own processes, a few percent (a db.r4.large, 15.25 GiB, reports 1,660 where the
-# full memory would give 1,718): the 30% headroom covers the difference.
-PG_BYTES_PER_CONNECTION = 9_531_392
-PG_MAX_CONNECTIONS = 5_000
-
-
 def max_connections(rates: Rates, db_class: str) -> float:
-    memory = rates.machine(db_class).memory_gib * GIB
-    return float(min(memory // PG_BYTES_PER_CONNECTION, PG_MAX_CONNECTIONS))
+    """RDS's default max_connections for the class (infra.catalog has the formula)."""
+    return float(pg_default_max_connections(rates.machine(db_class).memory_gib))
 
 
 def fleet_connections(stage: StageSpec, rates: Rates) -> tuple[float, str]:

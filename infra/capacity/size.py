@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 from infra.capacity.checks import TierCheck, model_inputs, stage_checks
 from infra.capacity.flow import Flow, flow
-from infra.capacity.inputs import Machine, ModelError, Observed, Rates, Workload
+from infra.capacity.inputs import ModelError, Observed, Rates, Workload
+from infra.catalog import ClassSize
 from infra.config import MAX_CACHE_NODES, STAGES, EnvProfile, StageSpec
 from infra.guard import node_classes
 
@@ -236,7 +237,7 @@ class AsgPlan:
 
 
 def asg_plan(
-    machine: Machine,
+    machine: ClassSize,
     cls: str,
     rates: Rates,
     rules: Rules,

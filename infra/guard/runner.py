@@ -150,13 +150,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
-    from infra.plans.load import load_plan
+    from infra.plans.build import load_or_build
 
     checks: list[str] | None = [] if args.no_checks else args.checks
     reports = []
     for ref in args.refs or default_refs():
         try:
-            plan = load_plan(ref)
+            plan = load_or_build(ref)
             reports.append(evaluate(plan, checks))
         except (ValueError, RuntimeError) as error:
             # A bad reference, config or check name, or a missing tool (cloud-init).

@@ -23,6 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from infra import catalog as stateful
+from infra.plans.build import load_or_build
+from infra.plans.index import inp
+from infra.plans.load import PlanRefError
 
 SECRET = "[secret]"
 _SECRET_KEY = re.compile(r"password|secret|token|privatekey|passphrase", re.I)
@@ -32,31 +35,6 @@ _SECRET_IN_TEXT = re.compile(
 )
 _LOUD_HEAD = re.compile(r"^(REPLACE: data loss(?: \(allowed\))?|DELETE: stateful|WARN)")
 _STAGE_TAG = re.compile(r"(^|\.)(tags|tagsAll|volumeTags)(\.stage|\[stage\]\.value)$", re.I)
-
-
-class PlanRefError(ValueError):
-    """A stack or plan reference that cannot be loaded; the message is one line."""
-
-
-# ---------------------------------------------------------------------------- loading
-
-
-def load_ref(ref: str) -> dict[str, Any]:
-    """Load a plan from ``ENV/STAGE`` or a path, with a one-line error on failure."""
-    from infra.plans.load import load_plan
-
-    try:
-        plan = load_plan(ref)
-    except (OSError, ValueError, KeyError) as exc:
-        raise PlanRefError(f"cannot load plan {ref!r}: {_one_line(exc)}") from exc
-    if not isinstance(plan, dict) or not isinstance(plan.get("resources"), list):
-        raise PlanRefError(f"cannot load plan {ref!r}: no 'resources' list in it")
-    return plan
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 # ---------------------------------------------------------------------- the diff model
@@ -317,15 +295,9 @@ def _same_type_twin(res: dict, candidates: list[dict]) -> dict | None:
     # A replica added in the same change is no twin of a removed primary: a replica has
     # replicateSourceDb, a primary does not.
     role = [
-        c
-        for c in same
-        if bool(_inp(c, "replicateSourceDb")) == bool(_inp(res, "replicateSourceDb"))
+        c for c in same if bool(inp(c, "replicateSourceDb")) == bool(inp(res, "replicateSourceDb"))
     ]
     return role[0] if role else None
-
-
-def _inp(res: dict, key: str) -> Any:
-    return (res.get("inputs") or {}).get(key)
 
 
 # -------------------------------------------------------------------------- rendering
@@ -397,6 +369,10 @@ def short_type(type_: str) -> str:
 
 
 SYMBOL = {"add": "+", "remove": "-", "change": "~", "replace": "±", "delete": "-"}
+# Only a real preview (--preview) has these: a stateless resource the engine replaces, and
+# an existing resource adopted by import (Pulumi's own symbols).
+SYMBOL |= {"recreate": "+-", "import": "="}
+REASONED = ("replace", "delete", "recreate", "import")
 
 
 def summary_line(d: PlanDiff) -> str:
@@ -406,6 +382,7 @@ def summary_line(d: PlanDiff) -> str:
         f"{len(d.of('remove')) + len(d.of('delete'))} to remove",
         f"{len(d.of('replace'))} stateful replacement(s)",
     ]
+    parts += [f"{len(d.of(a))} to {a}" for a in ("recreate", "import") if d.of(a)]
     if d.retagged:
         old, new = d.stage_tags or ("?", "?")
         parts.append(f"{d.retagged} retagged only (stage {old} → {new})")
@@ -435,14 +412,14 @@ def render_markdown(d: PlanDiff, *, title: str | None = None) -> str:
         out.append("")
     else:
         out += ["No stateful resource is replaced or deleted.", ""]
-    rows = [e for e in d.entries if e.action in ("add", "remove", "change", "replace", "delete")]
+    rows = [e for e in d.entries if e.action in SYMBOL]
     if rows:
         out += ["| | type | name | what changes |", "|---|---|---|---|"]
         for e in rows:
             what = "<br>".join(_md_escape(describe(c)).replace("\n", "<br>") for c in e.changes[:8])
             if len(e.changes) > 8:
                 what += f"<br>… {len(e.changes) - 8} more"
-            if e.action in ("replace", "delete"):
+            if e.action in REASONED:
                 what = f"**{'; '.join(e.reasons)}**" + (f"<br>{what}" if what else "")
             out.append(f"| {SYMBOL[e.action]} {e.action} | `{e.type}` | `{e.name}` | {what} |")
         out.append("")
@@ -476,12 +453,14 @@ def render_rich(d: PlanDiff) -> None:
         "change": "yellow",
         "replace": "bold red",
         "delete": "bold red",
+        "recreate": "yellow",
+        "import": "cyan",
     }
     for e in d.entries:
         what = "\n".join(describe(c) for c in e.changes[:12])
         if len(e.changes) > 12:
             what += f"\n… {len(e.changes) - 12} more"
-        if e.action in ("replace", "delete"):
+        if e.action in REASONED:
             what = "; ".join(e.reasons) + ("\n" + what if what else "")
         table.add_row(
             f"[{style[e.action]}]{SYMBOL[e.action]} {e.action}[/]",
@@ -500,8 +479,18 @@ def render_rich(d: PlanDiff) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m infra diff", description=__doc__.split("\n\n")[0])
-    p.add_argument("old", metavar="A", help="ENV/STAGE or a plan file (the base)")
-    p.add_argument("new", metavar="B", help="ENV/STAGE or a plan file (the change)")
+    p.add_argument("old", metavar="A", nargs="?", help="ENV/STAGE or a plan file (the base)")
+    p.add_argument("new", metavar="B", nargs="?", help="ENV/STAGE or a plan file (the change)")
+    p.add_argument(
+        "--preview",
+        metavar="FILE",
+        help="judge a real `pulumi preview --json` instead of two plans (no A, B)",
+    )
+    p.add_argument(
+        "--state",
+        metavar="FILE",
+        help="with --preview: a `pulumi stack export` as the before side",
+    )
     p.add_argument("--format", choices=("table", "markdown", "json"), default="table")
     p.add_argument("--allow-replace", action="store_true", help="do not fail on replacements")
     p.add_argument(
@@ -520,10 +509,17 @@ def main(argv: list[str]) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse already printed its one-line error
         return int(exc.code or 0)
+    if args.preview or args.state:
+        from infra.review.preview_diff import main_preview
+
+        return main_preview(args)
+    if args.old is None or args.new is None:
+        print("error: give A and B (stacks or plan files), or --preview FILE", file=sys.stderr)
+        return 2
     if Path(args.old).is_dir() or Path(args.new).is_dir():
         return _main_dirs(args)
     try:
-        old, new = load_ref(args.old), load_ref(args.new)
+        old, new = load_or_build(args.old), load_or_build(args.new)
     except PlanRefError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -570,8 +566,8 @@ def _main_dirs(args: argparse.Namespace) -> int:
     for name in names:
         a, b = old_dir / name, new_dir / name
         try:
-            old = load_ref(str(a)) if a.exists() else empty
-            new = load_ref(str(b)) if b.exists() else empty
+            old = load_or_build(str(a)) if a.exists() else empty
+            new = load_or_build(str(b)) if b.exists() else empty
         except PlanRefError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

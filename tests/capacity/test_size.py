@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from infra.capacity import checks as cap_checks
 from infra.capacity import size as sizing
 from infra.capacity.flow import Flow, flow
-from infra.capacity.inputs import Machine, Observed, Workload
+from infra.capacity.inputs import Observed, Workload
+from infra.catalog import ClassSize as Machine
 from infra.config import load_env_profile, load_stack_config
 from infra.review.cost import PriceTable
 
