@@ -450,3 +450,160 @@ def thresholds(inputs: Inputs, spec: StageSpec, key_zipf_s: float) -> list[Thres
         )
     )
     return found
+
+
+# --- output ------------------------------------------------------------------------------------
+
+
+def _amount(value: float, unit: str) -> str:
+    return sizing._amount(value, unit)
+
+
+def _usd(value: float | None) -> str:
+    return "not priced" if value is None else f"${value:,.0f}"
+
+
+def headline(step: RoadStep) -> str:
+    first = step.first
+    if first is None:
+        return f"{step.multiplier:g}x: every tier keeps its headroom"
+    return (
+        f"{step.multiplier:g}x ({step.origin_rps:,.0f} rps at the origin): first to run out is "
+        f"{first.tier} {first.measure}, at {first.runs_out_at:.1f}x; at {step.multiplier:g}x it "
+        f"needs {first.needs:.2f}x its capacity"
+    )
+
+
+def rows(step: RoadStep) -> list[list[str]]:
+    """One row per shortfall, first to run out first; a tier's remedy on its first row."""
+    remedies = {r.tier: r for r in step.remedies}
+    out, seen = [], set()
+    for s in step.shortfalls:
+        r = remedies.get(s.tier) if s.tier not in seen else None
+        seen.add(s.tier)
+        out.append(
+            [
+                s.tier,
+                s.measure,
+                f"{s.runs_out_at:.1f}x",
+                f"{_amount(s.load, s.unit)} / {_amount(s.capacity, s.unit)}",
+                f"{s.needs:.2f}x",
+                "" if r is None else f"{r.kind}: {r.detail}",
+                "" if r is None else f"{_usd(r.monthly_usd)} (now {_usd(r.now_usd)})",
+            ]
+        )
+    return out
+
+
+HEADER = [
+    "tier",
+    "measure",
+    "runs out at",
+    "load / capacity",
+    "needs",
+    "remedy",
+    "a month for the tier",
+]
+
+
+def markdown(steps: list[RoadStep], marks: list[Threshold]) -> str:
+    lines = []
+    for step in steps:
+        lines += [f"**{headline(step)}**", ""]
+        if step.shortfalls:
+            lines += ["| " + " | ".join(HEADER) + " |", "|---" * len(HEADER) + "|"]
+            lines += ["| " + " | ".join(r) + " |" for r in rows(step)]
+            lines.append("")
+    lines += ["| bottleneck | necessary from | why |", "|---|---|---|"]
+    for m in marks:
+        at = "beyond 10,000x" if m.multiplier is None else f"{m.multiplier:.0f}x"
+        lines.append(f"| {m.what} | {at} | {m.detail} |")
+    return "\n".join(lines)
+
+
+def render(steps: list[RoadStep], marks: list[Threshold], console: object) -> None:
+    from rich.table import Table
+
+    for step in steps:
+        table = Table(title=headline(step), title_justify="left")
+        for col in HEADER:
+            table.add_column(col, overflow="fold")
+        for r in rows(step):
+            table.add_row(*r)
+        console.print(table)  # type: ignore[attr-defined]
+    console.print("When the seeds' bottlenecks past the cache become necessary:")  # type: ignore[attr-defined]
+    for m in marks:
+        at = "beyond 10,000x" if m.multiplier is None else f"from {m.multiplier:.0f}x"
+        console.print(f"  {m.what}: {at} ({m.detail})")  # type: ignore[attr-defined]
+    console.print(  # type: ignore[attr-defined]
+        "  a multi-region read path: not triggered by any figure here; the model has no input "
+        "for distance to users (latency), only for load"
+    )
+
+
+def as_json(steps: list[RoadStep], marks: list[Threshold]) -> dict[str, object]:
+    return {
+        "steps": [
+            {
+                "multiplier": s.multiplier,
+                "origin_rps": s.origin_rps,
+                "shortfalls": [
+                    {
+                        "tier": f.tier,
+                        "measure": f.measure,
+                        "unit": f.unit,
+                        "load": f.load,
+                        "capacity": f.capacity,
+                        "runs_out_at": f.runs_out_at,
+                        "needs": f.needs,
+                    }
+                    for f in s.shortfalls
+                ],
+                "remedies": [
+                    {
+                        "tier": r.tier,
+                        "kind": r.kind,
+                        "detail": r.detail,
+                        "monthly_usd": r.monthly_usd,
+                        "now_usd": r.now_usd,
+                    }
+                    for r in s.remedies
+                ],
+            }
+            for s in steps
+        ],
+        "thresholds": [
+            {"what": m.what, "multiplier": m.multiplier, "detail": m.detail} for m in marks
+        ],
+    }
+
+
+def main_scale(env: str, scales: list[str], out: str) -> int:
+    """`python -m infra capacity --scale N [--scale M ...]`: the road for `env`'s last stage."""
+    import json
+    import sys
+
+    from infra.capacity.inputs import ModelError
+    from infra.config import ConfigError, load_stack_config
+
+    try:
+        mults = [sizing.parse_target(s) for s in scales]
+        inputs = sizing.load_inputs(env)
+        if env == "dev":
+            raise SizingError("--scale: the road is a prod question; allowed: --env prod")
+        spec = load_stack_config(env, FINAL_STAGE).stage
+        steps = road(inputs, spec, mults)
+        marks = thresholds(inputs, spec, inputs.workload.key_zipf_s)
+    except (SizingError, ModelError, ConfigError) as exc:
+        text = str(exc).replace("--target", "--scale", 1)
+        print(f"error: {text}", file=sys.stderr)
+        return 2
+    if out == "json":
+        print(json.dumps(as_json(steps, marks), indent=2))
+    elif out == "markdown":
+        print(markdown(steps, marks))
+    else:
+        from rich.console import Console
+
+        render(steps, marks, Console(width=max(Console().width, 160)))
+    return 0
