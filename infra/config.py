@@ -117,6 +117,9 @@ class EnvProfile:
 class SingleBoxSpec:
     instance_type: str
     root_volume_gb: int
+    # `override:` in the spec: key -> the one-line reason this size differs from what
+    # `python -m infra size` derives (checked by `size --check`).
+    override: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,9 @@ class WebTierSpec:
     desired_capacity: int
     scale_target_rps: int
     root_volume_gb: int
+    # `override:` in the spec: key -> the one-line reason this size differs from what
+    # `python -m infra size` derives (checked by `size --check`).
+    override: tuple[tuple[str, str], ...] = ()
 
     @property
     def scale_target_per_minute(self) -> int:
@@ -153,6 +159,9 @@ class DatabaseSpec:
     db_name: str
     read_replicas: int
     replica_instance_class: str | None
+    # `override:` in the spec: key -> the one-line reason this size differs from what
+    # `python -m infra size` derives (checked by `size --check`).
+    override: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -160,6 +169,9 @@ class CacheSpec:
     engine_version: str
     node_type: str
     node_count: int
+    # `override:` in the spec: key -> the one-line reason this size differs from what
+    # `python -m infra size` derives (checked by `size --check`).
+    override: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -457,11 +469,53 @@ def _one_of_int(choices: tuple[int, ...]) -> Callable[[int], str | None]:
 
 # --- stage spec -------------------------------------------------------------------------
 
+# The keys `python -m infra size` derives per section, which `override:` may name.
+SIZED_KEYS: dict[str, tuple[str, ...]] = {
+    "single_box": ("instance_type",),
+    "web": ("instance_type", "min_size", "max_size", "desired_capacity", "scale_target_rps"),
+    "search": ("instance_type", "min_size", "max_size", "desired_capacity", "scale_target_rps"),
+    "database": ("instance_class", "read_replicas", "replica_instance_class"),
+    "cache": ("node_type", "node_count"),
+}
+
+
+def _override(sec: _Section, section: str) -> tuple[tuple[str, str], ...]:
+    """`override: {key: reason}`; a reason is one line, or `{dev: ..., prod: ...}` with
+    the environments it applies to."""
+    raw = sec.raw("override", optional=True)
+    if raw is None:
+        return ()
+    where = sec.key("override")
+    if not isinstance(raw, dict) or not raw:
+        raise ConfigError(f"{where}: expected a mapping of key -> reason, got {_describe(raw)}")
+    allowed = SIZED_KEYS[section]
+    found = []
+    for key, reason in raw.items():
+        if key not in allowed:
+            raise ConfigError(f"{where}: unknown key {key!r}; allowed: {', '.join(allowed)}")
+        if isinstance(reason, dict):
+            extra = set(reason) - set(ENVIRONMENTS)
+            if extra:
+                raise ConfigError(
+                    f"{where}.{key}: unknown environment {sorted(extra)[0]!r}; allowed: "
+                    f"{', '.join(ENVIRONMENTS)}"
+                )
+            reason = reason.get(sec.env) if sec.env else None
+            if reason is None:
+                continue
+        if not isinstance(reason, str) or _sentence(reason):
+            raise ConfigError(
+                f"{where}.{key}: invalid reason {reason!r}; allowed: one line of text"
+            )
+        found.append((key, reason.strip()))
+    return tuple(found)
+
 
 def _single_box(sec: _Section) -> SingleBoxSpec:
     spec = SingleBoxSpec(
         instance_type=sec.get("instance_type", str, _matches(_EC2_TYPE, "an EC2 type")),
         root_volume_gb=sec.get("root_volume_gb", int, _between(8, 16384)),
+        override=_override(sec, "single_box"),
     )
     sec.finish()
     return spec
@@ -490,7 +544,7 @@ def _tier_fields(sec: _Section) -> dict[str, Any]:
 
 
 def _web(sec: _Section) -> WebTierSpec:
-    spec = WebTierSpec(**_tier_fields(sec))
+    spec = WebTierSpec(**_tier_fields(sec), override=_override(sec, "web"))
     sec.finish()
     return spec
 
@@ -500,6 +554,7 @@ def _search(sec: _Section) -> SearchTierSpec:
         **_tier_fields(sec),
         path=sec.get("path", str, _matches(_URL_PATH, "a URL path such as /movies")),
         query_key=sec.get("query_key", str, _matches(_QUERY_KEY, "a query key such as q")),
+        override=_override(sec, "search"),
     )
     sec.finish()
     return spec
@@ -515,6 +570,7 @@ def _database(sec: _Section) -> DatabaseSpec:
         db_name=sec.get("db_name", str, _matches(_DB_NAME, "lower-case identifier")),
         read_replicas=sec.get("read_replicas", int, _between(0, 15)),
         replica_instance_class=sec.optional("replica_instance_class", str, db_class),
+        override=_override(sec, "database"),
     )
     sec.finish()
     if spec.max_allocated_storage_gb < spec.allocated_storage_gb:
@@ -547,6 +603,7 @@ def _cache(sec: _Section) -> CacheSpec:
             "node_type", str, _matches(_CACHE_NODE, "a node type such as cache.r7g.large")
         ),
         node_count=sec.get("node_count", int, _cache_nodes),
+        override=_override(sec, "cache"),
     )
     sec.finish()
     return spec

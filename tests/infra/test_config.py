@@ -97,8 +97,10 @@ def test_asg_min_greater_than_max(stacks: Path) -> None:
 
 
 def test_desired_outside_min_max(stacks: Path) -> None:
-    edit(stacks, "cached.yaml", lambda d: d["web"].update(desired_capacity=9))
-    fails(stacks, "prod", "cached", "web.desired_capacity", "9", "2..6")
+    web = load_stack_config("prod", "cached", stacks).stage.web
+    edit(stacks, "cached.yaml", lambda d: d["web"].update(desired_capacity=web.max_size + 7))
+    bounds = f"{web.min_size}..{web.max_size}"
+    fails(stacks, "prod", "cached", "web.desired_capacity", str(web.max_size + 7), bounds)
 
 
 def test_search_tier_is_validated_too(stacks: Path) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from infra.catalog import CatalogError, class_size
+from infra.catalog import CatalogError, class_size, pg_default_max_connections
 from infra.program.components.snapshots import final_snapshot_name
 
 SUPPORTED_MAJOR_VERSIONS = ("13", "14", "15", "16", "17")
@@ -135,8 +135,7 @@ def default_max_connections(instance_class: str) -> int:
         memory_gib = class_size(instance_class).memory_gib
     except CatalogError as exc:
         raise ValueError(f"instance_class: {exc}") from None
-    # DBInstanceClassMemory is a little below the nominal memory; the formula is RDS's.
-    return min(int(memory_gib * 1024**3) // 9531392, 5000)
+    return pg_default_max_connections(memory_gib)
 
 
 class Database(pulumi.ComponentResource):
