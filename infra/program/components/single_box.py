@@ -25,6 +25,8 @@ class SingleBoxArgs:
     user_data: pulumi.Input[str]
     holds_data: bool  # PostgreSQL lives on this box's root volume (stage 1)
     protect: bool = False
+    # What the first boot needs from the network (the public route, the S3 endpoint).
+    boot_dependencies: Sequence[pulumi.Resource] = ()
     tags: dict[str, str] = field(default_factory=dict)
     # The hand-made box to import instead of launching one (infra/adopt.py); its record
     # was checked against this stage before any resource was declared.
@@ -43,8 +45,7 @@ class SingleBox(pulumi.ComponentResource):
             "subnet_id": args.subnet_id,
             "associate_public_ip_address": False,  # the Elastic IP is the public address
         }
-        # A newer AMI in the SSM parameter must not replace a running box.
-        ignore = ["ami"]
+        ignore = ["ami"]  # see ignore_changes below
         if adopt is not None:
             # The live subnet (ForceNew); the live public-IP setting (ForceNew, left
             # undeclared); the user data it booted with (it ran once; changing it stops and
@@ -74,7 +75,10 @@ class SingleBox(pulumi.ComponentResource):
             volume_tags={**args.tags, "Name": f"{args.name_prefix}-box-root"},
             opts=pulumi.ResourceOptions(
                 parent=self,
+                # A bumped AMI pin (python -m infra ami) must not replace a running box:
+                # the ami is ForceNew and the box may hold the only PostgreSQL copy.
                 ignore_changes=ignore,
+                depends_on=list(args.boot_dependencies),
                 import_=adopt.instance_id if adopt is not None else None,
                 # Kept at split-db too: Pulumi allows a replace in the very update that lifts
                 # protect, and the single-box -> split-db update is when the box is most at
