@@ -38,6 +38,7 @@ from infra.program.components.security import Security, SecurityArgs
 from infra.program.components.single_box import SingleBox, SingleBoxArgs
 from infra.program.components.storage import MediaStorage, MediaStorageArgs
 from infra.program.components.web_tier import WebTier, WebTierArgs
+from infra.program.outputs import StackOutput
 from infra.program.tags import register_tagging
 
 
@@ -409,45 +410,47 @@ def _declare_observability(stage: Stage, account_id: str) -> Observability:
 def export_outputs(stage: Stage) -> dict[str, Any]:
     """The stack outputs named in docs/architecture.md; absent when the stage lacks the part."""
     config = stage.config
-    out: dict[str, Any] = {
-        "stage": config.stage.name,
-        "environment": config.env.name,
-        "vpc_id": stage.network.vpc_id,
+    out: dict[StackOutput, Any] = {
+        StackOutput.STAGE: config.stage.name,
+        StackOutput.ENVIRONMENT: config.env.name,
+        StackOutput.VPC_ID: stage.network.vpc_id,
     }
     if stage.observability is not None:
-        out["sns_topic_arn"] = stage.observability.topic_arn
-        out["alarm_names"] = stage.observability.alarm_names
+        out[StackOutput.SNS_TOPIC_ARN] = stage.observability.topic_arn
+        out[StackOutput.ALARM_NAMES] = stage.observability.alarm_names
     if stage.box is not None:
-        out["instance_id"] = stage.box.instance_id
-        out["public_ip"] = stage.box.public_ip
+        out[StackOutput.INSTANCE_ID] = stage.box.instance_id
+        out[StackOutput.PUBLIC_IP] = stage.box.public_ip
         # The box serves on port 80 (config.service_port): no port in the URL.
-        out["url"] = stage.box.public_ip.apply(lambda ip: f"http://{ip}")
+        out[StackOutput.URL] = stage.box.public_ip.apply(lambda ip: f"http://{ip}")
     if stage.load_balancer is not None:
         lb = stage.load_balancer
-        out["alb_arn"] = lb.alb_arn
-        out["alb_dns_name"] = lb.dns_name
-        out["target_group_arns"] = [tg.arn for _, tg in sorted(lb.target_groups.items())]
-        out["asg_names"] = [t.asg_name for t in (stage.web, stage.search) if t is not None]
-        out["url"] = lb.url
+        out[StackOutput.ALB_ARN] = lb.alb_arn
+        out[StackOutput.ALB_DNS_NAME] = lb.dns_name
+        out[StackOutput.TARGET_GROUP_ARNS] = [tg.arn for _, tg in sorted(lb.target_groups.items())]
+        out[StackOutput.ASG_NAMES] = [
+            t.asg_name for t in (stage.web, stage.search) if t is not None
+        ]
+        out[StackOutput.URL] = lb.url
     if stage.database is not None:
         db = stage.database
-        out["db_primary_identifier"] = db.identifier
-        out["db_replica_identifiers"] = db.replica_identifiers
-        out["db_endpoint"] = db.endpoint
-        out["db_secret_arn"] = db.secret_arn
+        out[StackOutput.DB_PRIMARY_IDENTIFIER] = db.identifier
+        out[StackOutput.DB_REPLICA_IDENTIFIERS] = db.replica_identifiers
+        out[StackOutput.DB_ENDPOINT] = db.endpoint
+        out[StackOutput.DB_SECRET_ARN] = db.secret_arn
         if db.reader_endpoint is not None:
-            out["db_reader_endpoint"] = db.reader_endpoint
+            out[StackOutput.DB_READER_ENDPOINT] = db.reader_endpoint
     if stage.cache is not None:
-        out["redis_replication_group_id"] = stage.cache.replication_group_id
-        out["redis_primary_endpoint"] = stage.cache.primary_endpoint
-        out["redis_reader_endpoint"] = stage.cache.reader_endpoint
-        out["redis_auth_secret_arn"] = stage.cache.auth_secret_arn
+        out[StackOutput.REDIS_REPLICATION_GROUP_ID] = stage.cache.replication_group_id
+        out[StackOutput.REDIS_PRIMARY_ENDPOINT] = stage.cache.primary_endpoint
+        out[StackOutput.REDIS_READER_ENDPOINT] = stage.cache.reader_endpoint
+        out[StackOutput.REDIS_AUTH_SECRET_ARN] = stage.cache.auth_secret_arn
     if stage.storage is not None:
-        out["media_bucket"] = stage.storage.bucket_name
+        out[StackOutput.MEDIA_BUCKET] = stage.storage.bucket_name
     if stage.edge is not None:
-        out["cdn_domain"] = stage.edge.domain_name
-        out["cdn_distribution_id"] = stage.edge.distribution_id
-        out["url"] = stage.edge.domain_name.apply(lambda d: f"https://{d}")
+        out[StackOutput.CDN_DOMAIN] = stage.edge.domain_name
+        out[StackOutput.CDN_DISTRIBUTION_ID] = stage.edge.distribution_id
+        out[StackOutput.URL] = stage.edge.domain_name.apply(lambda d: f"https://{d}")
     for key, value in out.items():
-        pulumi.export(key, value)
+        pulumi.export(key.value, value)
     return out

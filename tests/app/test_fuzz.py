@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import httpx
@@ -42,7 +43,11 @@ def run_schemathesis(
         command += ["--header", header]
     if exclude:
         command += ["--exclude-checks", ",".join(exclude)]
-    return subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    # In a temp dir: schemathesis keeps a `.schemathesis/` cache in its working directory.
+    with tempfile.TemporaryDirectory(prefix="schemathesis-") as cwd:
+        return subprocess.run(
+            command, capture_output=True, text=True, timeout=600, check=False, cwd=cwd
+        )
 
 
 def test_served_spec_is_the_fuzzed_spec(live) -> None:

@@ -22,7 +22,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra import REPO_ROOT
-from infra.program.components.storage import bucket_policy_document
+from infra.program.components.bucket import BucketNames, harden_bucket, tls_only_policy
 
 TEMPLATE_PATH = REPO_ROOT / "app_image" / "deploy" / "user-data.yaml.j2"
 BUILD_SCRIPT = REPO_ROOT / "app_image" / "build.py"
@@ -224,44 +224,22 @@ class Release(pulumi.ComponentResource):
             opts=child,
         )
         bucket_child = pulumi.ResourceOptions(parent=self.bucket)
-        aws.s3.BucketPublicAccessBlock(
-            f"{name}-artifacts-public-access",
-            bucket=self.bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=bucket_child,
-        )
-        aws.s3.BucketOwnershipControls(
-            f"{name}-artifacts-ownership",
-            bucket=self.bucket.id,
-            rule={"object_ownership": "BucketOwnerEnforced"},
-            opts=bucket_child,
-        )
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-artifacts-encryption",
-            bucket=self.bucket.id,
-            rules=[
-                {
-                    "apply_server_side_encryption_by_default": {"sse_algorithm": "aws:kms"},
-                    "bucket_key_enabled": True,
-                }
-            ],
-            opts=bucket_child,
-        )
-        aws.s3.BucketVersioning(
-            f"{name}-artifacts-versioning",
-            bucket=self.bucket.id,
-            versioning_configuration={"status": "Enabled"},
-            opts=bucket_child,
-        )
-        aws.s3.BucketPolicy(
-            f"{name}-artifacts-tls-only",
-            bucket=self.bucket.id,
+        harden_bucket(
+            self.bucket,
+            BucketNames(
+                public_access=f"{name}-artifacts-public-access",
+                ownership=f"{name}-artifacts-ownership",
+                encryption=f"{name}-artifacts-encryption",
+                versioning=f"{name}-artifacts-versioning",
+                policy=f"{name}-artifacts-tls-only",
+            ),
+            encryption_rule={
+                "apply_server_side_encryption_by_default": {"sse_algorithm": "aws:kms"},
+                "bucket_key_enabled": True,
+            },
             # The same TLS-only statement as the media bucket, with no reader to allow.
-            policy=self.bucket.arn.apply(
-                lambda arn: json.dumps(bucket_policy_document(arn, None), sort_keys=True)
+            policy=tls_only_policy(
+                self.bucket.arn, dumps=lambda doc: json.dumps(doc, sort_keys=True)
             ),
             opts=bucket_child,
         )
