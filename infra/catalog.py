@@ -1,4 +1,5 @@
-"""The one list of stateful resource types and the inputs that replace them.
+"""The one home of resource-type facts: class sizes (vCPUs, memory), the stateful types,
+the inputs that replace them, and which resources prod must protect.
 
 A resource is *stateful* when replacing it loses data (a database, a cache that is
 someone's session store, a bucket, the single box that still runs PostgreSQL, a secret
@@ -34,9 +35,100 @@ Sources (read 2026-11-22, hashicorp/terraform-provider-aws, ``internal/service/.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from infra import ASSUMPTIONS_DIR
 
 TF = "https://github.com/hashicorp/terraform-provider-aws/blob/main/internal/service/"
+CLASSES_FILE = ASSUMPTIONS_DIR / "instance_classes.yaml"
+CLASS_FAMILIES = ("ec2", "rds", "elasticache")
+
+
+# --- class sizes ----------------------------------------------------------------------
+
+
+class CatalogError(ValueError):
+    """A class the catalogue does not list, or a malformed entry; the message is one line."""
+
+
+@dataclass(frozen=True)
+class ClassSize:
+    """One EC2 instance type, RDS class or ElastiCache node type."""
+
+    vcpus: float
+    memory_gib: float
+    baseline: float = 1.0  # sustained share of each vCPU (below 1 for burstable T classes)
+
+    @property
+    def sustained_vcpus(self) -> float:
+        return self.vcpus * self.baseline
+
+
+def _size(family: str, name: str, entry: Any) -> ClassSize:
+    where = f"{CLASSES_FILE.name}: {family}.{name}"
+    if not isinstance(entry, Mapping):
+        raise CatalogError(f"{where}: expected a mapping of vcpus, memory_gib")
+    values: dict[str, float] = {}
+    for key, low, high in (
+        ("vcpus", 1.0, None),
+        ("memory_gib", 0.1, None),
+        ("burstable_baseline", 0.01, 1.0),
+    ):
+        if key not in entry:
+            if key == "burstable_baseline":
+                continue
+            raise CatalogError(f"{where}.{key}: required key is missing")
+        value = entry[key]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise CatalogError(f"{where}.{key}: expected a number, got {value!r}")
+        if value < low or (high is not None and value > high):
+            allowed = f"{low}..{high}" if high is not None else f">= {low}"
+            raise CatalogError(f"{where}.{key}: invalid value {value!r}; allowed: {allowed}")
+        values[key] = value
+    return ClassSize(values["vcpus"], values["memory_gib"], values.get("burstable_baseline", 1.0))
+
+
+@cache
+def class_sizes(path: Path = CLASSES_FILE) -> dict[str, ClassSize]:
+    """Every class in assumptions/instance_classes.yaml, by name (db.r7g.large, ...)."""
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise CatalogError(f"{path.name}: cannot read: {exc}".splitlines()[0]) from exc
+    if not isinstance(doc, Mapping):
+        raise CatalogError(f"{path.name}: expected a mapping at the top level")
+    return {
+        name: _size(family, name, entry)
+        for family in CLASS_FAMILIES
+        for name, entry in (doc.get(family) or {}).items()
+    }
+
+
+# RDS for PostgreSQL's default parameter group: max_connections =
+# LEAST({DBInstanceClassMemory/9531392}, 5000) (RDS User Guide, "Quotas and constraints for
+# Amazon RDS", maximum number of database connections). DBInstanceClassMemory is a little
+# below the nominal memory (RDS keeps some for the OS); the class memory stands in for it.
+PG_BYTES_PER_CONNECTION = 9_531_392
+PG_MAX_CONNECTIONS = 5_000
+
+
+def pg_default_max_connections(memory_gib: float) -> int:
+    return min(int(memory_gib * 1024**3) // PG_BYTES_PER_CONNECTION, PG_MAX_CONNECTIONS)
+
+
+def class_size(name: str) -> ClassSize:
+    sizes = class_sizes()
+    if name not in sizes:
+        raise CatalogError(
+            f"{name}: no entry in {CLASSES_FILE.name}; allowed: {', '.join(sorted(sizes))}"
+        )
+    return sizes[name]
 
 
 @dataclass(frozen=True)
@@ -194,3 +286,34 @@ def path_matches(path: str, trigger: str) -> bool:
     if path == trigger:
         return True
     return path.startswith(trigger + ".") or path.startswith(trigger + "[")
+
+
+# --- what prod must protect ----------------------------------------------------------
+# A destroy of these loses data the service acknowledged, so in prod they carry
+# protect=True (policies/rules.py, prod-protect-stateful). Narrower than STATEFUL above,
+# which also lists what a *replacement* disturbs (subnet and parameter groups, secrets).
+RDS_INSTANCE = "aws:rds/instance:Instance"
+RDS_CLUSTER = "aws:rds/cluster:Cluster"
+CACHE_GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
+CACHE_CLUSTER = "aws:elasticache/cluster:Cluster"
+BUCKETS = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
+
+
+def _truthy(value: Any) -> bool:
+    # The provider's string booleans ("true") count as True, as in a real preview.
+    if isinstance(value, str):
+        return value.strip().lower() == "true"
+    return value is True
+
+
+def must_protect(resource_type: str, props: Mapping[str, Any]) -> bool:
+    """Whether a resource of `resource_type` with these properties holds data to protect."""
+    if resource_type == RDS_INSTANCE:
+        return not props.get("replicateSourceDb")  # a replica is rebuilt from its source
+    if resource_type == CACHE_CLUSTER:
+        return not props.get("replicationGroupId")
+    if resource_type in BUCKETS:
+        # forceDestroy declares the contents disposable (the release artifact bucket is
+        # refilled on every up); a bucket whose objects matter (media) keeps it False.
+        return not _truthy(props.get("forceDestroy"))
+    return resource_type in (RDS_CLUSTER, CACHE_GROUP)

@@ -4,8 +4,11 @@ up STAGE [--movies N] [--env prod|dev] [--no-pin]   bring a stage's topology up
 down                                                 stop every lab process
 status                                               what runs, and where
 load [--duration S] [--concurrency C] ...            drive the load at the stage that is up
-bench [--stages a,b] [--duration S] ...              every stage in turn: table + JSON
-fault redis|replica|primary|primary-crash|herd|...   a fault mid-run, with its figure
+bench [--stages a,b] ...                             every stage: steady state, saturation,
+                                                     model beside it (bench.json, saturation.json)
+saturate STAGE                                       one stage's saturation point and bottleneck
+fault redis|replica|primary|primary-crash|keepalive|race|herd|all
+                                                     a fault mid-run, with its figure
 limit                                                the service vs a minimal ASGI app vs nginx
 clientcheck                                          raw asyncio client vs httpx vs nginx
 """
@@ -95,6 +98,39 @@ def _movies_arg(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _budget_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--scale",
+        type=_positive_float("--scale", 1.0),
+        default=None,
+        help="lab CPU per AWS vCPU for the tier budgets (default: lab/budgets.py, 0.05)",
+    )
+    p.add_argument("--no-budgets", action="store_true", help="run the tiers without CPU cgroups")
+
+
+def _search_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--probe-seconds",
+        type=_positive_float("--probe-seconds", 60),
+        default=5.0,
+        help="measured seconds per saturation probe (default 5)",
+    )
+    p.add_argument("--max-probes", type=_int_between("--max-probes", 2, 30), default=8)
+    p.add_argument(
+        "--start-rps",
+        type=_positive_float("--start-rps", 20_000),
+        default=40.0,
+        help="the first probe's rate (default 40)",
+    )
+    p.add_argument(
+        "--steady-bound",
+        type=_positive_float("--steady-bound", 600),
+        default=180.0,
+        help="at most this many seconds of warm-up until the hit ratios stop rising",
+    )
+    p.add_argument("--quiet", action="store_true", help="fewer progress lines")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m lab",
@@ -105,26 +141,24 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="bring a stage's topology up on 127.0.0.1")
     up.add_argument("stage", choices=STAGES)
     _movies_arg(up)
+    _budget_args(up)
     sub.add_parser("down", help="stop every lab process")
     sub.add_parser("status", help="what runs, and where")
     load = sub.add_parser("load", help="drive the load at the stage that is up")
     _load_args(load, 20, 5)
-    bench = sub.add_parser("bench", help="every stage in turn: one table + bench.json")
+    bench = sub.add_parser(
+        "bench", help="every stage: steady state, saturation search, model beside it"
+    )
     bench.add_argument(
         "--stages",
         type=_stage_list,
         default=None,
-        help="comma-separated subset (default: the six stages of issue 6)",
+        help="comma-separated subset (default: every stage but scale-5x)",
     )
     bench.add_argument("--out", default=None, help="results directory (default lab/results)")
     _movies_arg(bench)
-    _load_args(bench, 20, 5)
-    bench.add_argument(
-        "--cache-warmup",
-        type=_positive_float("--cache-warmup", 300),
-        default=40,
-        help="warm-up seconds at stages with Redis (default 40)",
-    )
+    _budget_args(bench)
+    _search_args(bench)
     bench.add_argument(
         "--service-env",
         type=_service_setting,
@@ -138,6 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="start Redis empty at every stage (default: carried from the previous stage)",
     )
+    sat = sub.add_parser("saturate", help="one stage's saturation point and bottleneck tier")
+    sat.add_argument("stage", choices=STAGES)
+    _movies_arg(sat)
+    _budget_args(sat)
+    _search_args(sat)
+    sat.add_argument("--out", default=None, help="write the stage's figures as JSON here")
     fault = sub.add_parser("fault", help="a fault injected mid-run, with its figure")
     fault.add_argument(
         "kind",
@@ -197,7 +237,16 @@ def _dispatch(args: argparse.Namespace) -> int:
     from lab import stack
 
     if args.command == "up":
-        stack.up(args.stage, args.movies, args.env, not args.no_pin)
+        from lab.budgets import LAB_CPU_PER_VCPU
+
+        stack.up(
+            args.stage,
+            args.movies,
+            args.env,
+            not args.no_pin,
+            budgets=not args.no_budgets,
+            scale=args.scale or LAB_CPU_PER_VCPU,
+        )
         return 0
     if args.command == "down":
         stack.down()
@@ -208,30 +257,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         from lab.load_command import load_current
 
         return load_current(args)
-    if args.command == "bench":
-        from pathlib import Path
-
-        from lab.bench import BENCH_STAGES, RESULTS, BenchSettings, bench
-
-        bs = BenchSettings(
-            args.movies,
-            args.duration,
-            args.warmup,
-            args.concurrency,
-            args.client,
-            args.env,
-            not args.no_pin,
-            cache_warmup=args.cache_warmup,
-            carry_cache=not args.cold_caches,
-            service_env=tuple(args.service_env),
-        )
-        report = bench(
-            args.stages or BENCH_STAGES,
-            bs,
-            Path(args.out) if args.out else RESULTS,
-            quiet=args.quiet,
-        )
-        return 0 if all(r["errors"] == 0 or r["error_rate"] < 0.01 for r in report["stages"]) else 1
+    if args.command in ("bench", "saturate"):
+        return _bench_or_saturate(args)
     if args.command == "fault":
         from lab.faults import run_faults
 
@@ -245,6 +272,57 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return client_check(args)
     raise AssertionError(args.command)
+
+
+def _settings(args: argparse.Namespace):
+    from lab.bench import BenchSettings
+    from lab.budgets import LAB_CPU_PER_VCPU
+
+    return BenchSettings(
+        movies=args.movies,
+        env=args.env,
+        budgets=not args.no_budgets,
+        scale=args.scale or LAB_CPU_PER_VCPU,
+        bound=args.steady_bound,
+        probe_seconds=args.probe_seconds,
+        max_probes=args.max_probes,
+        start_rps=args.start_rps,
+        carry_cache=not getattr(args, "cold_caches", False),
+        service_env=tuple(getattr(args, "service_env", ())),
+    )
+
+
+def _bench_or_saturate(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from lab import bench as bench_mod
+    from lab.results import RESULTS
+
+    bs = _settings(args)
+    say = (lambda _m: None) if args.quiet and args.command == "bench" else print
+    model = bench_mod.model_prediction
+    if args.command == "bench":
+        report = bench_mod.bench(
+            args.stages or bench_mod.BENCH_STAGES,
+            bs,
+            Path(args.out) if args.out else RESULTS,
+            say=print,
+            model=model,
+        )
+        return 0 if all(r["saturation"]["rps"] > 0 for r in report["stages"]) else 1
+    bench_mod.stack.ensure_template(bs.movies, say)
+    row = bench_mod.measure_stage(args.stage, bs, say, start_rps=bs.start_rps)
+    row["model"] = model(args.stage, row, bs)
+    sat, m = row["saturation"], row["model"] or {}
+    print(
+        f"{args.stage}: holds {sat['rps']:,.0f} rps (p99 {sat['p99_ms']} ms); bottleneck "
+        f"{sat['bottleneck']['tier']} (busy {sat['bottleneck']['busy']}); model "
+        f"{m.get('rps') or '-'} rps on {m.get('bottleneck') or '-'}"
+    )
+    if args.out:
+        Path(args.out).write_text(json.dumps(row, indent=2) + "\n")
+    return 0 if sat["rps"] > 0 else 1
 
 
 if __name__ == "__main__":

@@ -1,232 +1,266 @@
-"""`lab bench`: every stage in turn, the same load against each, one table and one JSON
-(`lab/results/bench.json`, schema in docs/lab.md), measured against the issue's targets."""
+"""`lab bench`: every stage as a scale model of itself, in turn.
+
+Each stage comes up with its tiers in CPU cgroups budgeted from the stage spec (the spec's
+vCPUs x one scale factor, lab/budgets.py). Then:
+
+1. steady state: closed-loop windows run until the cache and edge hit ratios stop rising
+   (or a stated bound passes); the stage's DB reads per request, hit ratios and replica
+   share are taken from the last window;
+2. saturation: open-loop probes find the highest arrival rate held with p99 under 100 ms
+   and errors under 0.1% (lab/saturate.py), and the tier that runs out first.
+
+Writes `lab/results/bench.json` (every figure; schema in docs/lab.md), `bench.txt` (the
+table) and `lab/results/saturation.json` (model beside measurement, the issue's shape)."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import io
 import json
-import platform
-import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from lab import observe, redis_server, stack
-from lab.load import LoadConfig, Mix, RequestMaker, run_with_progress
-from lab.state import REPO, Registry, lab_dir
-from lab.stats import EDGE_HITS, summarize
+from infra.config import STAGES
+from lab import cgroups, observe, redis_server, stack
+from lab.budgets import LAB_CPU_PER_VCPU, stage_budgets
+from lab.load import LoadConfig, Mix, RequestMaker, run_load
+from lab.results import RESULTS, machine, ratio, round_or_none, stage_row
+from lab.saturate import Slo, search, stage_probe
+from lab.state import Registry, lab_dir
 
-RESULTS = REPO / "lab" / "results"
-BENCH_STAGES = ("single-box", "split-db", "load-balanced", "cached", "read-replicas", "edge")
-SCHEMA_VERSION = 1
-LATE_SHARE = 0.25  # the last quarter of the measured window, reported apart
+# The default bench: every stage but scale-5x (its prod tiers, 56 vCPU, would need 2.8 of
+# this machine's 2 cores at the lab's scale factor; docs/lab.md).
+BENCH_STAGES = tuple(stage for stage in STAGES if stage != "scale-5x")
+SCHEMA_VERSION = 2
+BENCH_BUDGET_S = 900  # the issue's bound on the whole bench
 
 
 @dataclass(frozen=True)
 class BenchSettings:
     movies: int = 100_000
-    duration: float = 20.0
-    warmup: float = 5.0
-    concurrency: int = 32
-    client: str = "raw"
     env: str = "prod"
-    pin: bool = True
-    # Stages with a cache get a longer warm-up, and Redis keeps its contents from one
-    # cached stage to the next (a stage change is a `pulumi up` that keeps ElastiCache).
-    cache_warmup: float = 40.0
+    budgets: bool = True
+    scale: float = LAB_CPU_PER_VCPU  # lab CPU per AWS vCPU
+    # Steady state: closed-loop windows of `window` seconds until no tracked hit ratio,
+    # averaged over the last two windows, rose by `rise` or more from the two before
+    # (one window alone is too noisy), at most `bound` seconds. A TTL cache needs about
+    # one TTL (300 s for movies) to fill from cold; the bench carries Redis from one
+    # stage to the next, so the first cached stage is the one that meets the bound.
+    window: float = 5.0
+    bound: float = 180.0
+    rise: float = 0.01
+    warm_concurrency: int = 8
+    # Saturation search: open-loop probes of `probe_warmup` + `probe_seconds`.
+    probe_seconds: float = 5.0
+    probe_warmup: float = 1.0
+    max_probes: int = 8
+    start_rps: float = 40.0  # the first stage's first probe; later stages start nearer
+    client: str = "raw"
+    # Redis keeps its contents from one cached stage to the next (a stage change is a
+    # `pulumi up` that keeps ElastiCache).
     carry_cache: bool = True
     # MOVIES_* settings given to every API process (experiments such as a longer max-age).
     service_env: tuple[tuple[str, str], ...] = ()
 
 
-def machine() -> dict[str, Any]:
-    model = "unknown"
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
-            if line.startswith("Model name:"):
-                model = line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    mem_kb = 0
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("MemTotal:"):
-            mem_kb = int(line.split()[1])
-    import os
+# --- steady state -----------------------------------------------------------------------
 
-    return {
-        "cpu_model": model,
-        "cores": os.cpu_count(),
-        "memory_gib": round(mem_kb / 1024 / 1024, 1),
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        # Other work on the machine competes with the lab; the 1-minute load says how much.
-        "loadavg_1m_at_end": round(os.getloadavg()[0], 2),
+
+def warm_to_steady(
+    stage: str, reg: Registry, bs: BenchSettings, maker: RequestMaker, groups, tiers
+) -> dict[str, Any]:
+    """Closed-loop windows until the hit ratios stop rising; the last window's figures."""
+    ep = reg.endpoints
+    tracked = [k for k, on in (("cache", ep.get("redis_port")), ("edge", ep.get("cdn_port"))) if on]
+    pgids = {p.pgid for p in reg.processes}
+    history: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    steady = not tracked
+    row: dict[str, Any] = {}
+    while True:
+        config = LoadConfig(
+            base_url=ep["entry"],
+            duration=bs.window,
+            warmup=0.0,
+            concurrency=bs.warm_concurrency,
+            client=bs.client,
+            follow_media=True,
+            seed=len(history) + 1,
+        )
+        before = observe.snapshot(reg)
+        cpu_before = observe.CpuMark.take(pgids)
+        use_before = _usage(groups, tiers)
+        result = asyncio.run(run_load(config, maker))
+        use_after = _usage(groups, tiers)
+        cpu_after = observe.CpuMark.take(pgids)
+        after = observe.snapshot(reg)
+        row = stage_row(stage, reg, result, after.minus(before))
+        row["cpu_share"] = cpu_after.shares(cpu_before)
+        # Requests per CPU-second the lab (servers + load generator) burnt in the window.
+        row["requests_per_lab_cpu_second"] = round_or_none(
+            ratio(row["requests"], row["cpu_share"]["lab_cpu_seconds"] or 0), 1
+        )
+        api_requests = row["api_requests"]
+        # CPU milliseconds each tier spent per API request in this window: what the
+        # model's per-request costs are compared with (docs/lab.md).
+        row["tier_cpu_ms_per_request"] = {
+            t: round_or_none(ratio((use_after[t] - use_before[t]) * 1000, api_requests), 3)
+            for t in use_after
+        }
+        point = {
+            "t": round(time.perf_counter() - started, 1),
+            "requests": row["requests"],
+            "cache": row["cache_hit_ratio"],
+            "edge": row["edge_hit_ratio"],
+        }
+        history.append(point)
+        if len(history) >= 4 and tracked:
+            rising = [k for k in tracked if _rise(history, k) >= bs.rise]
+            steady = not rising
+        if steady or time.perf_counter() - started >= bs.bound:
+            break
+    row["steady_state"] = {
+        "reached": steady,
+        "seconds": round(time.perf_counter() - started, 1),
+        "window_s": bs.window,
+        "bound_s": bs.bound,
+        "rise_below": bs.rise,
+        "windows": history,
     }
+    return row
 
 
-def ratio(num: float, den: float) -> float | None:
-    return num / den if den else None
+def _rise(history: list[dict[str, Any]], key: str) -> float:
+    """Mean of the last two windows' ratio minus the mean of the two before them."""
+    values = [h[key] or 0.0 for h in history[-4:]]
+    return (values[2] + values[3]) / 2 - (values[0] + values[1]) / 2
 
 
-def stage_row(stage: str, reg: Registry, result, delta: observe.Snapshot) -> dict[str, Any]:
-    """One table row from a run's samples and what the servers counted meanwhile."""
-    summary = summarize(result.samples, result.measured_seconds)
-    # Per request that the client sent to the entry point (poster bytes fetched from the
-    # edge are not API requests and are left out of the denominator).
-    api_requests = sum(1 for s in result.samples if s.kind != "media")
-    svc = delta.service
-    hits = observe.total(svc, "movies_cache_hits_total")
-    misses = observe.total(svc, "movies_cache_misses_total")
-    db_reads = delta.primary_reads + delta.replica_reads
-    return {
-        "stage": stage,
-        "topology": reg.endpoints["topology"],
-        "requests": summary.requests,
-        "api_requests": api_requests,
-        "seconds": round(summary.seconds, 2),
-        "rps": round(summary.rps, 1),
-        "p50_ms": _round(summary.p50_ms, 2),
-        "p99_ms": _round(summary.p99_ms, 2),
-        "errors": summary.errors,
-        "error_rate": round(summary.error_rate, 5),
-        "client_errors": summary.client_errors,
-        "by_kind": summary.by_kind,
-        "db_queries_per_request": {
-            "primary": _round(ratio(delta.primary_reads + delta.primary_writes, api_requests), 4),
-            "replica": _round(ratio(delta.replica_reads, api_requests), 4),
-        },
-        "db_reads_per_request": _round(ratio(db_reads, api_requests), 4),
-        "replica_read_share": _round(ratio(delta.replica_reads, db_reads), 4),
-        "cache_hit_ratio": _round(ratio(hits, hits + misses), 4),
-        "edge_hit_ratio": _round(summary.edge_hit_ratio, 4),
-        "pg_stat_statements": {
-            "primary_reads": delta.primary_reads,
-            "primary_writes": delta.primary_writes,
-            "replica_reads": delta.replica_reads,
-            "pool_resets": delta.pool_resets,
-        },
-        "service_db_queries": {
-            "primary": observe.total(svc, "movies_db_queries_total", role="primary"),
-            "replica": observe.total(svc, "movies_db_queries_total", role="replica"),
-        },
-        "primary_top_statements": delta.top_primary_statements(),
-    }
+def _usage(groups, tiers: list[str]) -> dict[str, float]:
+    if groups is None:
+        return {}
+    return {t: groups.usage_seconds(t) for t in tiers}
 
 
-def window_figures(samples, delta: observe.Snapshot) -> dict[str, float | None]:
-    """The cache figures over a late part of the window: caches start cold at every stage,
-    so these show where the ratios are heading when the run ends."""
-    api_requests = sum(1 for s in samples if s.kind != "media")
-    hits = observe.total(delta.service, "movies_cache_hits_total")
-    misses = observe.total(delta.service, "movies_cache_misses_total")
-    db_reads = delta.primary_reads + delta.replica_reads
-    anon = [s for s in samples if s.anonymous and s.edge is not None]
-    return {
-        "db_reads_per_request": _round(ratio(db_reads, api_requests), 4),
-        "cache_hit_ratio": _round(ratio(hits, hits + misses), 4),
-        "edge_hit_ratio": _round(ratio(sum(1 for s in anon if s.edge in EDGE_HITS), len(anon)), 4),
-    }
-
-
-def _round(value: float | None, digits: int) -> float | None:
-    return None if value is None else round(value, digits)
+# --- one stage ----------------------------------------------------------------------------
 
 
 def measure_stage(
     stage: str,
     bs: BenchSettings,
     say=print,
-    quiet: bool = False,
+    quiet: bool = True,
     carry: Path | None = None,
-) -> dict:
-    """Up, load, figures, down. With `carry`, Redis starts from that RDB if it exists and
-    leaves its contents there at the end."""
+    start_rps: float | None = None,
+) -> dict[str, Any]:
+    """Up (budgeted), steady state, saturation search, down."""
     preload = carry if carry is not None and carry.is_file() else None
     reg = stack.up(
         stage,
         bs.movies,
         bs.env,
-        bs.pin,
+        pin_cpus=False,
         say=say,
         service_overrides=dict(bs.service_env),
         redis_preload=preload,
+        budgets=bs.budgets,
+        scale=bs.scale,
     )
-    cached = bool(reg.endpoints.get("redis_port"))
-    warmup = bs.cache_warmup if cached else bs.warmup
     try:
+        budgets = reg.endpoints.get("cgroups", {}).get("tiers", {})
+        groups = cgroups.LabGroups.for_lab(lab_dir()) if bs.budgets else None
+        tiers = list(budgets)
         readers, writers = stack.load_keys(bs.movies)
-        mix = Mix.from_workload()
-        maker = RequestMaker(mix, bs.movies, readers, writers)
-        config = LoadConfig(
-            base_url=reg.endpoints["entry"],
-            duration=bs.duration,
-            warmup=warmup,
-            concurrency=bs.concurrency,
-            client=bs.client,
-            follow_media=True,
+        maker = RequestMaker(Mix.from_workload(), bs.movies, readers, writers)
+        row = warm_to_steady(stage, reg, bs, maker, groups, tiers)
+        row["lab_search_matches"] = round(
+            lab_search_matches(reg.endpoints["primary_port"], maker.mix.zipf_s), 1
         )
-        marks: dict[str, observe.Snapshot] = {}
-        cpu: dict[str, observe.CpuMark] = {}
-        pgids = {p.pgid for p in reg.processes}
-
-        def mark_start() -> None:
-            cpu["before"] = observe.CpuMark.take(pgids)
-            marks["before"] = observe.snapshot(reg)
-
-        def mark_late() -> None:
-            marks["late"] = observe.snapshot(reg)
-
-        late_at = warmup + bs.duration * (1 - LATE_SHARE)
-        result = run_with_progress(
-            config,
-            maker,
-            stage,
-            events=[(warmup, mark_start), (late_at, mark_late)],
-            quiet=quiet,
+        st = row["steady_state"]
+        say(
+            f"  {stage}: steady state {'reached' if st['reached'] else 'NOT reached'} after "
+            f"{st['seconds']:.0f}s (cache hit {_fmt(row['cache_hit_ratio'], '.1%')}, edge "
+            f"{_fmt(row['edge_hit_ratio'], '.1%')}, DB reads/request "
+            f"{_fmt(row['db_reads_per_request'], '.3f')})"
         )
-        cpu_after = observe.CpuMark.take(pgids)
-        after = observe.snapshot(reg)
-        row = stage_row(stage, reg, result, after.minus(marks["before"]))
-        late_from = bs.duration * (1 - LATE_SHARE)
-        row["last_quarter"] = window_figures(
-            [s for s in result.samples if s.start >= late_from], after.minus(marks["late"])
+        probe = stage_probe(
+            reg.endpoints, groups, budgets, maker, Slo(), bs.probe_seconds, bs.probe_warmup
         )
-        row["warmup_seconds"] = warmup
-        # Seconds each counter snapshot took; one of several seconds means its deltas
-        # cover a shorter window than the requests they are divided by.
-        row["snapshot_seconds"] = {
-            "start": marks["before"].seconds,
-            "late": marks["late"].seconds,
-            "end": after.seconds,
+        found = search(probe, start_rps or bs.start_rps, max_probes=bs.max_probes, say=say)
+        best = found.best
+        row["budgets"] = {
+            "lab_cpu_per_vcpu": bs.scale if bs.budgets else None,
+            "tiers": [
+                {**asdict(b), "lab_cpus": b.cpus(bs.scale) if bs.budgets else None}
+                for b in stage_budgets(stage, bs.env, reg.endpoints["topology"]["replicas"])
+            ],
         }
-        row["redis_preloaded_keys"] = int(reg.endpoints.get("redis_preloaded_keys", 0))
-        if cached and carry is not None:
+        row["saturation"] = {
+            "rps": round(found.rps, 1),
+            "bottleneck": found.bottleneck(),
+            "p99_ms": best.summary["p99_ms"] if best else None,
+            "at_best": best.as_dict() if best else None,
+            "probes": [p.as_dict() for p in found.probes],
+        }
+        if reg.endpoints.get("redis_port") and carry is not None:
             row["redis_keys_at_end"] = redis_server.snapshot(
                 reg.endpoints["redis_port"], Path(reg.path.parent) / "run" / "redis", carry
             )
-        row["cpu_share"] = cpu_after.shares(cpu["before"])
-        # Requests per CPU-second the lab (servers + load generator) burnt: unlike rps, it
-        # does not move with what else the machine runs meanwhile.
-        row["requests_per_lab_cpu_second"] = _round(
-            ratio(row["requests"], row["cpu_share"]["lab_cpu_seconds"] or 0), 1
-        )
+        row["redis_preloaded_keys"] = int(reg.endpoints.get("redis_preloaded_keys", 0))
         return row
     finally:
         stack.down(say=lambda _m: None)
 
 
+def lab_search_matches(primary_port: int, zipf_s: float) -> float:
+    """Rows the lab's search matches on average: each of its terms' matches, weighted by
+    how often the load generator draws the term (Zipf over the term list)."""
+    from lab import postgres
+    from lab.load import SEARCH_TERMS
+
+    terms = ",".join(f"'{t}'" for t in SEARCH_TERMS)
+    out = postgres.psql(
+        primary_port,
+        "SELECT (SELECT count(*) FROM movies WHERE search @@ websearch_to_tsquery('simple', t))"
+        f" FROM unnest(ARRAY[{terms}]) WITH ORDINALITY AS u(t, k) ORDER BY k",
+    )
+    counts = [int(x) for x in out.split()]
+    weights = [1 / k**zipf_s for k in range(1, len(counts) + 1)]
+    return sum(c * wt for c, wt in zip(counts, weights, strict=True)) / sum(weights)
+
+
+def model_prediction(stage: str, row: dict[str, Any], bs: BenchSettings) -> dict[str, Any] | None:
+    """The capacity model's saturation rate and bottleneck for this stage at the lab's
+    budgets (infra/capacity/lab_scale.py), given the lab's workload shape measured at
+    steady state."""
+    if not bs.budgets:
+        return None
+    from infra.capacity.lab_scale import LabWorkload, predict
+
+    by_kind = row.get("cache_hit_ratio_by_kind") or {}
+    lab = LabWorkload(
+        movies=bs.movies,
+        cache_hit_ratio=by_kind.get("movie", row.get("cache_hit_ratio")),
+        search_cache_hit_ratio=by_kind.get("search"),
+        edge_hit_ratio=row.get("edge_hit_ratio"),
+        replica_read_share=row.get("replica_read_share"),
+        search_matches=row.get("lab_search_matches"),
+    )
+    return predict(stage, bs.env, bs.scale, lab, replicas_run=row["topology"]["replicas"])
+
+
 # --- targets ----------------------------------------------------------------------------
 
 
-def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def targets(rows: list[dict[str, Any]], wall_seconds: float | None = None) -> list[dict]:
     by = {r["stage"]: r for r in rows}
     out: list[dict[str, Any]] = []
 
-    def add(
-        name: str, stage: str, figure: float | None, op: str, threshold: float, unit: str
-    ) -> None:
+    def add(name: str, stage: str, figure: float | None, op: str, threshold: float, unit: str):
         met = None
         if figure is not None:
             met = figure <= threshold if op == "<=" else figure >= threshold
@@ -242,37 +276,25 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             }
         )
 
+    def sat(stage: str) -> float | None:
+        return by[stage].get("saturation", {}).get("rps") if stage in by else None
+
     if "cached" in by:
         add(
-            "DB reads per request at cached",
+            "DB reads per request at cached, steady state",
             "cached",
             by["cached"]["db_reads_per_request"],
             "<=",
             0.1,
             "reads/request",
         )
-    if "cached" in by and "split-db" in by:
+    if "cached" in by and "load-balanced" in by:
         add(
-            "cached / split-db throughput",
+            "cached / load-balanced saturation at tier budgets",
             "cached",
-            _round(ratio(by["cached"]["rps"], by["split-db"]["rps"]), 2),
+            round_or_none(ratio(sat("cached") or 0, sat("load-balanced") or 0), 2),
             ">=",
-            3.0,
-            "x",
-        )
-    if "cached" in by and "split-db" in by:
-        add(
-            "cached / split-db, requests per lab CPU-second (contention-independent)",
-            "cached",
-            _round(
-                ratio(
-                    by["cached"].get("requests_per_lab_cpu_second") or 0,
-                    by["split-db"].get("requests_per_lab_cpu_second") or 0,
-                ),
-                2,
-            ),
-            ">=",
-            3.0,
+            2.0,
             "x",
         )
     if "read-replicas" in by:
@@ -286,14 +308,94 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         )
     if "edge" in by:
         add(
-            "anonymous requests answered by the edge",
+            "anonymous requests answered by the edge, steady state",
             "edge",
             by["edge"]["edge_hit_ratio"],
             ">=",
             0.80,
             "share",
         )
+    for r in rows:
+        model = r.get("model") or {}
+        if model.get("rps"):
+            add(
+                "measured / model saturation",
+                r["stage"],
+                round(r["saturation"]["rps"] / model["rps"], 2),
+                "within",
+                0.25,
+                "x",
+            )
+            out[-1]["met"] = abs(out[-1]["figure"] - 1) <= 0.25
+            add(
+                "same bottleneck tier as the model",
+                r["stage"],
+                None,
+                "==",
+                1,
+                "tier",
+            )
+            same = r["saturation"]["bottleneck"]["tier"] == model.get("bottleneck")
+            out[-1].update(
+                figure=f"{r['saturation']['bottleneck']['tier']} / {model.get('bottleneck')}",
+                met=same,
+            )
+    if wall_seconds is not None:
+        add("whole bench", "all", round(wall_seconds), "<=", BENCH_BUDGET_S, "s")
     return out
+
+
+# --- saturation.json ----------------------------------------------------------------------
+
+
+def saturation_doc(report: dict[str, Any]) -> dict[str, Any]:
+    """The issue's shape: the scale, the SLO, and per stage the measurement beside the
+    model's prediction for the same budgets."""
+    settings = report["settings"]
+    stages = {}
+    for r in report["stages"]:
+        model = r.get("model") or {}
+        best = (r["saturation"].get("at_best") or {}).get("tiers", {})
+        stages[r["stage"]] = {
+            "measured_rps": r["saturation"]["rps"],
+            "measured_bottleneck": r["saturation"]["bottleneck"]["tier"],
+            "model_rps": model.get("rps"),
+            "model_bottleneck": model.get("bottleneck"),
+            "p99_ms": r["saturation"]["p99_ms"],
+            # Each tier's CPU at the highest rate held, as a share of its budget (busy);
+            # unbudgeted tiers (ALB, edge) as CPUs used.
+            "tier_cpu": {
+                t: (v["busy"] if v.get("busy") is not None else v["cpus"]) for t, v in best.items()
+            },
+            "tier_budget_cpus": {b["tier"]: b["lab_cpus"] for b in r["budgets"]["tiers"]},
+            "bottleneck_busy": r["saturation"]["bottleneck"]["busy"],
+            "bottleneck_cpu_bound": r["saturation"]["bottleneck"]["cpu_bound"],
+            "generator_cpu": (r["saturation"].get("at_best") or {}).get("generator_cpu"),
+            "steady_state": {
+                "reached": r["steady_state"]["reached"],
+                "seconds": r["steady_state"]["seconds"],
+                "db_reads_per_request": r["db_reads_per_request"],
+                "cache_hit_ratio": r["cache_hit_ratio"],
+                "edge_hit_ratio": r["edge_hit_ratio"],
+            },
+            "model_detail": model.get("tiers"),
+            "finding": r.get("finding"),
+        }
+    return {
+        "date": report["date"],
+        "scale": {
+            "lab_cpu_per_vcpu": settings["scale"],
+            "assumption": "one Graviton vCPU does the work of one core of this machine "
+            "(no speed-up credited for the move); lab/budgets.py",
+            "cfs_period_us": cgroups.PERIOD_US,
+            "env": settings["env"],
+            "movies": settings["movies"],
+        },
+        "slo": Slo().as_dict(),
+        "machine": report["machine"],
+        "stages": stages,
+        "wall_seconds": report["wall_seconds"],
+    }
 
 
 # --- output -----------------------------------------------------------------------------
@@ -305,77 +407,79 @@ def _fmt(value: Any, spec: str = "") -> str:
     return format(value, spec)
 
 
-def _cpu(share: dict[str, float | None] | None) -> str:
-    if not share or share.get("lab") is None:
-        return "-"
-    return f"{share['lab']:.0%}/{share['other']:.0%}"
-
-
 def table_text(report: dict[str, Any]) -> str:
-    """The table as fixed-width text (what rich prints, kept in lab/results/)."""
+    """The tables as fixed-width text (what rich prints, kept in lab/results/)."""
     from rich.console import Console
     from rich.table import Table
 
+    m = report["machine"]
     table = Table(
-        title=f"lab bench {report['date']} on {report['machine']['cpu_model']} "
-        f"({report['machine']['cores']} cores, "
-        f"{report['machine']['memory_gib']} GiB)"
+        title=f"lab bench {report['date']} on {m['cpu_model']} ({m['cores']} cores), "
+        f"budgets {report['settings']['scale']:g} lab CPU per AWS vCPU"
     )
     for col in (
         "stage",
-        "rps",
-        "p50 ms",
-        "p99 ms",
-        "errors",
-        "DB q/req primary",
-        "DB q/req replicas",
+        "budgets (lab CPU)",
+        "saturation rps",
+        "model rps",
+        "bottleneck (busy)",
+        "model bottleneck",
+        "p99 ms at sat.",
+        "gen. CPU",
+        "DB reads/req",
         "cache hit",
         "edge hit",
-        "CPU lab/other",
-        "req/CPU-s",
+        "steady after",
     ):
-        table.add_column(col, justify="left" if col == "stage" else "right")
+        table.add_column(col, justify="left" if col == "stage" else "right", overflow="fold")
     for r in report["stages"]:
+        sat = r["saturation"]
+        bn = sat["bottleneck"]
+        model = r.get("model") or {}
+        budgets = ", ".join(
+            f"{b['tier']} {b['lab_cpus']:.2f}"
+            for b in r["budgets"]["tiers"]
+            if b["lab_cpus"] is not None
+        )
+        st = r["steady_state"]
         table.add_row(
             r["stage"],
-            _fmt(r["rps"], ",.0f"),
-            _fmt(r["p50_ms"], ".1f"),
-            _fmt(r["p99_ms"], ".1f"),
-            f"{r['error_rate']:.2%}",
-            _fmt(r["db_queries_per_request"]["primary"], ".3f"),
-            _fmt(r["db_queries_per_request"]["replica"], ".3f"),
+            budgets or "-",
+            _fmt(sat["rps"], ",.0f"),
+            _fmt(model.get("rps"), ",.0f"),
+            f"{bn['tier']} ({_fmt(bn['busy'], '.0%')})" if bn["tier"] else "-",
+            model.get("bottleneck") or "-",
+            _fmt(sat["p99_ms"], ".1f"),
+            _fmt((sat.get("at_best") or {}).get("generator_cpu"), ".2f"),
+            _fmt(r["db_reads_per_request"], ".3f"),
             _fmt(r["cache_hit_ratio"], ".1%"),
             _fmt(r["edge_hit_ratio"], ".1%"),
-            _cpu(r.get("cpu_share")),
-            _fmt(r.get("requests_per_lab_cpu_second"), ",.0f"),
+            f"{st['seconds']:.0f}s" + ("" if st["reached"] else " (bound)"),
         )
-    targets_table = Table(title="targets (issue 6)")
-    for col in ("target", "figure", "threshold", "result"):
+    targets_table = Table(title="targets (issue 13)")
+    for col in ("target", "stage", "figure", "threshold", "result"):
         targets_table.add_column(col)
     for t in report["targets"]:
         verdict = {True: "met", False: "NOT met", None: "no figure"}[t["met"]]
         targets_table.add_row(
-            t["target"], _fmt(t["figure"]), f"{t['op']} {t['threshold']}", verdict
+            t["target"], t["stage"], _fmt(t["figure"]), f"{t['op']} {t['threshold']}", verdict
         )
     console = Console(
-        width=140, record=True, force_terminal=False, color_system=None, file=io.StringIO()
+        width=160, record=True, force_terminal=False, color_system=None, file=io.StringIO()
     )
     console.print(table)
     console.print(targets_table)
-    settings = report["settings"]
+    s = report["settings"]
     console.print(
-        f"load: {settings['duration']:.0f}s measured per stage after a warm-up of "
-        f"{settings['warmup']:.0f}s ({settings['cache_warmup']:.0f}s at stages with Redis"
-        + (
-            ", whose contents carry over from the previous cached stage"
-            if settings["carry_cache"]
-            else ", which starts empty at every stage"
-        )
-        + f"), {settings['concurrency']} closed-loop connections ({settings['client']} "
-        f"client), {settings['movies']:,} movies, Zipf s={settings['mix']['zipf_s']}; "
-        "the load generator shares the 2 cores with the servers it measures; CPU lab/other "
-        "is the share of the machine's CPU time used by the lab and by everything else; "
-        "req/CPU-s is requests per CPU-second the lab itself used."
+        f"Saturation: open-loop probes of {s['probe_warmup']:g}+{s['probe_seconds']:g}s, "
+        f"highest rate with p99 <= {Slo().p99_ms:g} ms (from the intended send time) and "
+        f"errors <= {Slo().max_error_rate:.1%}; bottleneck = the budgeted tier busiest "
+        "(CPU used / budget) at the lowest failing rate. Steady state: closed-loop windows "
+        f"of {s['window']:g}s with {s['warm_concurrency']} connections until no hit ratio "
+        f"rose by {s['rise']:.0%} or more, bound {s['bound']:g}s. gen. CPU: the load "
+        "generator's own CPU (cores) at the saturation rate, outside every budget. "
+        f"{s['movies']:,} movies, Zipf s={s['mix']['zipf_s']}, {s['env']} sizes. The machine "
+        f"is shared: 1-minute load {m['loadavg_1m_at_end']} at the end."
     )
     return console.export_text()
 
@@ -385,8 +489,11 @@ def bench(
     bs: BenchSettings,
     out_dir: Path = RESULTS,
     say=print,
-    quiet: bool = False,
+    quiet: bool = True,
+    model: Callable[[str, dict[str, Any], BenchSettings], dict[str, Any] | None] | None = None,
 ) -> dict[str, Any]:
+    """`model(stage, row, settings)` gives the capacity model's prediction for the stage
+    at the same budgets (or None); it is kept beside the measurement."""
     started = time.perf_counter()
     stack.ensure_template(bs.movies, say)
     carry = None
@@ -394,13 +501,20 @@ def bench(
         carry = lab_dir() / "cache" / "redis-carry.rdb"
         carry.unlink(missing_ok=True)  # every bench starts from an empty cache
     rows = []
+    start = bs.start_rps
     for stage in stages:
-        rows.append(measure_stage(stage, bs, say, quiet, carry))
-        r = rows[-1]
+        say(f"{stage}:")
+        row = measure_stage(stage, bs, say, quiet, carry, start_rps=start)
+        if model is not None:
+            row["model"] = model(stage, row, bs)
+        rows.append(row)
+        # The next stage starts its search near this one's ceiling (stages rarely lose one).
+        start = max(bs.start_rps / 4, 0.8 * row["saturation"]["rps"] or bs.start_rps)
         say(
-            f"  {stage}: {r['rps']:,.0f} rps, p50 {_fmt(r['p50_ms'], '.1f')} ms, "
-            f"p99 {_fmt(r['p99_ms'], '.1f')} ms, errors {r['error_rate']:.2%}"
+            f"  {stage}: saturates at {row['saturation']['rps']:,.0f} rps on "
+            f"{row['saturation']['bottleneck']['tier']}"
         )
+    wall = round(time.perf_counter() - started, 1)
     report = {
         "schema": SCHEMA_VERSION,
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -411,13 +525,16 @@ def bench(
             "mix": asdict(Mix.from_workload()),
         },
         "stages": rows,
-        "targets": targets(rows),
-        "wall_seconds": round(time.perf_counter() - started, 1),
+        "targets": targets(rows, wall),
+        "wall_seconds": wall,
     }
     text = table_text(report)
     print(text)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
     (out_dir / "bench.txt").write_text(text)
-    say(f"bench took {report['wall_seconds']:.0f}s; wrote {out_dir / 'bench.json'}")
+    (out_dir / "saturation.json").write_text(json.dumps(saturation_doc(report), indent=2) + "\n")
+    say(
+        f"bench took {report['wall_seconds']:.0f}s; wrote {out_dir / 'bench.json'}, saturation.json"
+    )
     return report

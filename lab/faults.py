@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from lab import crash, keepalive, observe, postgres, race, redis_server, stack
-from lab.bench import RESULTS, machine
 from lab.httpclient import RawClient
 from lab.load import LoadConfig, LoadResult, Mix, RequestMaker, run_with_progress
 from lab.procs import LOOPBACK, stop
+from lab.results import RESULTS, machine
 from lab.state import Registry
 from lab.stats import Sample, recovery_seconds, summarize, timeline
 

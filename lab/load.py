@@ -14,13 +14,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import yaml
-
-from infra import ASSUMPTIONS_DIR
+from infra.capacity.inputs import WORKLOAD_FILE, Workload
 from lab.httpclient import CLIENTS, check_loopback
 from lab.stats import TRANSPORT_ERROR, Sample
 
-WORKLOAD_FILE = ASSUMPTIONS_DIR / "workload.yaml"
 MAX_DURATION = 600.0
 MAX_CONCURRENCY = 1000
 
@@ -66,13 +63,13 @@ class Mix:
 
     @classmethod
     def from_workload(cls, path: Path = WORKLOAD_FILE) -> Mix:
-        traffic = yaml.safe_load(path.read_text())["traffic"]
+        w = Workload.load(path)
         return cls(
-            read_share=float(traffic["read_share"]),
-            anonymous_share=float(traffic["anonymous_share"]),
-            search_share=float(traffic["search_share"]),
-            poster_share=float(traffic["poster_share"]),
-            zipf_s=float(traffic["zipf_s"]),
+            read_share=w.read_share,
+            anonymous_share=w.anonymous_share,
+            search_share=w.search_share,
+            poster_share=w.poster_share,
+            zipf_s=w.popularity_zipf_s,
         )
 
     def validate(self) -> Mix:

@@ -6,9 +6,9 @@ import argparse
 import json
 
 from lab import observe, stack
-from lab.bench import stage_row
 from lab.load import LoadConfig, Mix, RequestMaker, run_with_progress
 from lab.procs import LabError
+from lab.results import stage_row
 from lab.state import Registry
 
 

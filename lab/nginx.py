@@ -9,7 +9,7 @@ import os
 import shutil
 from pathlib import Path
 
-from lab.procs import LOOPBACK, LabError, port_open, spawn, wait_until
+from lab.procs import LOOPBACK, Enter, LabError, port_open, spawn, wait_until
 from lab.state import ProcessRecord, Registry
 
 EDGE_CACHE_HEADER = "X-Cache-Status"
@@ -225,7 +225,14 @@ def static_conf(prefix: Path, port: int, root: Path) -> str:
     )
 
 
-def start(registry: Registry, name: str, prefix: Path, port: int, conf: str) -> ProcessRecord:
+def start(
+    registry: Registry,
+    name: str,
+    prefix: Path,
+    port: int,
+    conf: str,
+    enter: Enter | None = None,
+) -> ProcessRecord:
     binary = shutil.which("nginx") or "/usr/sbin/nginx"
     if not Path(binary).exists():
         raise LabError("nginx not found; install the nginx package")
@@ -251,6 +258,7 @@ def start(registry: Registry, name: str, prefix: Path, port: int, conf: str) -> 
         log=prefix / "stdout.log",
         port=port,
         stop_signal=15,
+        enter=enter,
     )
     wait_until(lambda: port_open(port), f"{name} on port {port}", 20, record)
     return record

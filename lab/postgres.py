@@ -9,7 +9,7 @@ import shutil
 import signal
 from pathlib import Path
 
-from lab.procs import LOOPBACK, LabError, pin, run, spawn, wait_until
+from lab.procs import LOOPBACK, Enter, LabError, pin, run, spawn, wait_until
 from lab.state import ProcessRecord, Registry
 
 DB_NAME = "movies"
@@ -95,7 +95,13 @@ def initdb(datadir: Path) -> None:
 
 
 def start(
-    registry: Registry, name: str, datadir: Path, port: int, log: Path, cpus: str | None = None
+    registry: Registry,
+    name: str,
+    datadir: Path,
+    port: int,
+    log: Path,
+    cpus: str | None = None,
+    enter: Enter | None = None,
 ) -> ProcessRecord:
     socket_dir = datadir.parent / f"{datadir.name}-sock"
     _make_dir(socket_dir)
@@ -117,6 +123,7 @@ def start(
         port=port,
         # SIGINT is PostgreSQL's "fast" shutdown: it does not wait for clients to leave.
         stop_signal=signal.SIGINT,
+        enter=enter,
     )
     wait_until(lambda: ready(port), f"{name} to accept connections on port {port}", 60, record)
     return record

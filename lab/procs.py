@@ -10,12 +10,14 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from lab.state import ProcessRecord, Registry
 
 LOOPBACK = "127.0.0.1"
+# Wraps an argv (and the user it runs as) so that the process joins its tier's cgroup.
+Enter = Callable[[list[str], str | None], list[str]]
 
 
 class LabError(RuntimeError):
@@ -67,9 +69,15 @@ def spawn(
     user: str | None = None,
     port: int | None = None,
     stop_signal: int = signal.SIGTERM,
+    enter: Enter | None = None,
 ) -> ProcessRecord:
-    """Start `argv` in a new session (its own process group) and register it at once."""
+    """Start `argv` in a new session (its own process group) and register it at once.
+
+    `enter(argv, user)` wraps the command so that it joins a CPU cgroup before it execs
+    (lab/cgroups.py); the wrapper then also takes care of running it as `user`."""
     log.parent.mkdir(parents=True, exist_ok=True)
+    if enter is not None:
+        argv, user = enter(list(argv), user), None
     with log.open("ab") as out:
         proc = subprocess.Popen(
             list(argv),

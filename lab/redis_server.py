@@ -6,14 +6,19 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from lab.procs import LOOPBACK, LabError, port_open, spawn, wait_until
+from lab.procs import LOOPBACK, Enter, LabError, port_open, spawn, wait_until
 from lab.state import ProcessRecord, Registry
 
 RDB = "dump.rdb"
 
 
 def start(
-    registry: Registry, name: str, port: int, workdir: Path, preload: Path | None = None
+    registry: Registry,
+    name: str,
+    port: int,
+    workdir: Path,
+    preload: Path | None = None,
+    enter: Enter | None = None,
 ) -> ProcessRecord:
     """Start Redis empty, or with the contents of `preload` (an RDB snapshot; its keys keep
     their absolute expiry times)."""
@@ -50,6 +55,7 @@ def start(
         ],
         log=workdir / "redis.log",
         port=port,
+        enter=enter,
     )
     wait_until(lambda: port_open(port), f"{name} on port {port}", 20, record)
     return record

@@ -6,7 +6,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from lab.procs import LOOPBACK, LabError, port_open, spawn, wait_until
+from lab.procs import LOOPBACK, Enter, LabError, port_open, spawn, wait_until
 from lab.state import ProcessRecord, Registry
 
 # moto accepts any credentials; these only keep boto3 from looking for real ones.
@@ -19,7 +19,9 @@ FAKE_AWS_ENV = {
 }
 
 
-def start(registry: Registry, name: str, port: int, workdir: Path) -> ProcessRecord:
+def start(
+    registry: Registry, name: str, port: int, workdir: Path, enter: Enter | None = None
+) -> ProcessRecord:
     if importlib.util.find_spec("moto") is None:
         raise LabError("moto is not installed; pip install 'moto[server]' (requirements.txt)")
     record = spawn(
@@ -28,6 +30,7 @@ def start(registry: Registry, name: str, port: int, workdir: Path) -> ProcessRec
         [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(port)],
         log=workdir / "moto.log",
         port=port,
+        enter=enter,
     )
     wait_until(lambda: port_open(port), f"{name} on port {port}", 30, record)
     return record

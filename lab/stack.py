@@ -12,8 +12,9 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from lab import nginx, postgres, redis_server, s3
-from lab.procs import LOOPBACK, LabError, alive, free_port, pin, run, spawn, stop, wait_until
+from lab import cgroups, nginx, postgres, redis_server, s3
+from lab.budgets import LAB_CPU_PER_VCPU, budget_map
+from lab.procs import LOOPBACK, Enter, LabError, alive, free_port, pin, run, spawn, stop, wait_until
 from lab.state import REPO, Registry, lab_dir
 from lab.topology import Topology, topology
 
@@ -140,23 +141,43 @@ def up(
     say=print,
     service_overrides: dict[str, str] | None = None,
     redis_preload: Path | None = None,
+    budgets: bool = False,
+    scale: float = LAB_CPU_PER_VCPU,
 ) -> Registry:
     """Bring `stage` up; `redis_preload` is an RDB the stage's Redis starts with (the
-    bench carries the cache from one stage to the next, as `pulumi up` keeps ElastiCache)."""
-    topo = topology(stage, env, pin=pin_cpus)
+    bench carries the cache from one stage to the next, as `pulumi up` keeps ElastiCache).
+
+    With `budgets`, every tier runs in its own CPU cgroup with the stage spec's vCPUs x
+    `scale` (lab/budgets.py); CPU pinning is then off (the budgets replace it)."""
+    topo = topology(stage, env, pin=pin_cpus and not budgets)
     root = lab_dir()
     reg = Registry.load(root)
     if running(reg):
         raise LabError(f"the lab is already up (stage {reg.stage}); run `python -m lab down`")
+    groups = None
+    tier_cpus: dict[str, float | None] = {}
+    if budgets:
+        groups = cgroups.LabGroups.for_lab(root)  # raises where no controller is usable
+        tier_cpus = budget_map(stage, env, scale, replicas_run=topo.replicas)
     template = ensure_template(movies, say)
     shutil.rmtree(root / "run", ignore_errors=True)
     run_dir = root / "run"
     run_dir.mkdir(parents=True)
     reg = Registry(path=root / "registry.json", stage=stage)
     reg.endpoints = {"topology": asdict(topo), "movies": movies, "template": str(template)}
+    if groups is not None:
+        reg.endpoints["cgroups"] = {
+            "name": groups.name,
+            "version": groups.controller.version,
+            "period_us": groups.period_us,
+            "lab_cpu_per_vcpu": scale,
+            "tiers": tier_cpus,
+        }
     reg.save()
     try:
-        _bring_up(reg, topo, template, run_dir, say, service_overrides or {}, redis_preload)
+        if groups is not None:
+            groups.create(tier_cpus)
+        _bring_up(reg, topo, template, run_dir, say, service_overrides or {}, redis_preload, groups)
     except BaseException:
         say("bring-up failed; taking down what started")
         down(say=lambda _m: None)
@@ -172,19 +193,43 @@ def _bring_up(
     say,
     overrides: dict[str, str],
     redis_preload: Path | None,
+    groups: cgroups.LabGroups | None = None,
 ) -> None:
     ep = reg.endpoints
+
+    def enter(tier: str) -> Enter | None:
+        if groups is None:
+            return None
+        return lambda argv, user: groups.enter_argv(tier, argv, user)
+
+    app_tier = "box" if "box" in ep.get("cgroups", {}).get("tiers", {}) else "app"
+    db_tier = "box" if app_tier == "box" else "db-primary"
     t = time.perf_counter()
     primary = run_dir / "pg-primary"
     postgres.copy_datadir(template / "pgdata", primary)
     ep["primary_port"] = port = free_port()
-    postgres.start(reg, "pg-primary", primary, port, run_dir / "pg-primary.log", topo.db_cpus)
+    postgres.start(
+        reg,
+        "pg-primary",
+        primary,
+        port,
+        run_dir / "pg-primary.log",
+        topo.db_cpus,
+        enter=enter(db_tier),
+    )
     ep["replica_ports"] = []
     for i in range(1, topo.replicas + 1):
         datadir = run_dir / f"pg-replica{i}"
         postgres.basebackup(port, datadir)
         rport = free_port()
-        postgres.start(reg, f"pg-replica{i}", datadir, rport, run_dir / f"pg-replica{i}.log")
+        postgres.start(
+            reg,
+            f"pg-replica{i}",
+            datadir,
+            rport,
+            run_dir / f"pg-replica{i}.log",
+            enter=enter(f"db-replica{i}"),
+        )
         if not postgres.in_recovery(rport):
             raise LabError(f"pg-replica{i} on port {rport} is not in recovery")
         ep["replica_ports"].append(rport)
@@ -196,12 +241,14 @@ def _bring_up(
     }
     if topo.redis:
         ep["redis_port"] = rport = free_port()
-        redis_server.start(reg, "redis", rport, run_dir / "redis", redis_preload)
+        redis_server.start(
+            reg, "redis", rport, run_dir / "redis", redis_preload, enter=enter("redis")
+        )
         ep["redis_preloaded_keys"] = redis_server.dbsize(rport) if redis_preload else 0
         env["MOVIES_REDIS_URL"] = redis_server.url(rport)
     if topo.edge:
         ep["s3_port"] = sport = free_port()
-        s3.start(reg, "s3", sport, run_dir / "s3")
+        s3.start(reg, "s3", sport, run_dir / "s3", enter=enter("edge"))
         seconds = _upload_posters(sport, reg.endpoints["movies"])
         say(f"uploaded {min(POSTER_OBJECTS, ep['movies'])} posters to moto in {seconds:.1f}s")
         ep["cdn_port"] = free_port()
@@ -210,11 +257,11 @@ def _bring_up(
         env["MOVIES_CDN_BASE_URL"] = f"http://{LOOPBACK}:{ep['cdn_port']}/media"
     env.update(overrides)
     ep["api_ports"] = [
-        _start_api(reg, f"api{i}", env, topo.api_cpus, run_dir)
+        _start_api(reg, f"api{i}", env, topo.api_cpus, run_dir, enter(app_tier))
         for i in range(1, topo.api_processes + 1)
     ]
     ep["search_ports"] = [
-        _start_api(reg, f"search{i}", env, topo.api_cpus, run_dir)
+        _start_api(reg, f"search{i}", env, topo.api_cpus, run_dir, enter("search"))
         for i in range(1, topo.search_processes + 1)
     ]
     entry = f"http://{LOOPBACK}:{ep['api_ports'][0]}"
@@ -228,12 +275,12 @@ def _bring_up(
             topo.search_path,
             topo.search_query_key,
         )
-        nginx.start(reg, "alb", run_dir / "alb", aport, conf)
+        nginx.start(reg, "alb", run_dir / "alb", aport, conf, enter=enter("alb"))
         entry = f"http://{LOOPBACK}:{aport}"
     if topo.edge:
         origin = ep.get("alb_port") or ep["api_ports"][0]
         conf = nginx.cdn_conf(run_dir / "cdn", ep["cdn_port"], origin, ep["s3_port"], BUCKET)
-        nginx.start(reg, "cdn", run_dir / "cdn", ep["cdn_port"], conf)
+        nginx.start(reg, "cdn", run_dir / "cdn", ep["cdn_port"], conf, enter=enter("edge"))
         entry = f"http://{LOOPBACK}:{ep['cdn_port']}"
     ep["entry"] = entry
     ep["service_env"] = env
@@ -242,7 +289,12 @@ def _bring_up(
 
 
 def _start_api(
-    reg: Registry, name: str, env: dict[str, str], cpus: str | None, run_dir: Path
+    reg: Registry,
+    name: str,
+    env: dict[str, str],
+    cpus: str | None,
+    run_dir: Path,
+    enter: Enter | None = None,
 ) -> int:
     port = free_port()
     record = spawn(
@@ -263,6 +315,7 @@ def _start_api(
         env=service_env(env),
         cwd=APP_DIR,
         port=port,
+        enter=enter,
     )
     wait_until(lambda: _healthy(port), f"{name} /healthz on port {port}", 60, record)
     return port
@@ -329,8 +382,24 @@ def down(say=print) -> int:
     reg.stage = None
     reg.endpoints = {}
     reg.save()
-    say(f"lab down: stopped {count} process group(s)")
+    removed = remove_groups()
+    extra = f"; removed cgroup {removed}" if removed else ""
+    say(f"lab down: stopped {count} process group(s){extra}")
     return count
+
+
+def remove_groups() -> str | None:
+    """Remove this lab's cgroups (every tier), whether or not the registry knows them:
+    the name comes from the lab directory, so a crashed `up` leaves nothing behind either.
+    Returns the group's name if there was one."""
+    try:
+        groups = cgroups.LabGroups.for_lab(lab_dir())
+    except cgroups.CgroupError:
+        return None  # no controller: nothing can have been made
+    if not groups.exists():
+        return None
+    groups.remove()
+    return groups.name
 
 
 def status() -> int:

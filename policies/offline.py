@@ -149,8 +149,16 @@ def analyze(
     resources: Sequence[Mapping[str, Any]],
     levels: Mapping[str, EnforcementLevel],
     policies: Sequence[Policy] = ALL_POLICIES,
+    *,
+    preview: bool = False,
 ) -> list[Violation]:
-    """Every violation the pack reports on these planned resources, with its level."""
+    """Every violation the pack reports on these planned resources, with its level.
+
+    ``preview``: the resources come from a real ``pulumi preview`` and may hold values
+    not known until apply. A policy that reads one is then reported the way the engine
+    reports it (pulumi_policy ``PolicyPack._analyze``: an advisory "can't run policy ...
+    during preview"), instead of failing the run as an incomplete offline plan would.
+    """
     violations: list[Violation] = []
     by_urn = {resource["urn"]: resource for resource in resources}
     stack = stack_resources(resources)
@@ -164,10 +172,14 @@ def analyze(
             for resource in resources:
                 # The engine pins a resource policy's violations to the resource itself.
                 report = _reporter(policy.name, level, by_urn, violations, resource["urn"])
-                _run(policy, resource["urn"], resource_args(resource), report)
+                unknown = _reporter(
+                    policy.name, EnforcementLevel.ADVISORY, by_urn, violations, resource["urn"]
+                )
+                _run(policy, resource["urn"], resource_args(resource), report, unknown, preview)
         elif isinstance(policy, StackValidationPolicy):
             report = _reporter(policy.name, level, by_urn, violations, None)
-            _run(policy, "the stack", StackValidationArgs(stack), report)
+            unknown = _reporter(policy.name, EnforcementLevel.ADVISORY, by_urn, violations, None)
+            _run(policy, "the stack", StackValidationArgs(stack), report, unknown, preview)
     return violations
 
 
@@ -200,9 +212,14 @@ def _run(
     where: str,
     args: Any,
     report: Callable[..., None],
+    unknown: Callable[..., None],
+    preview: bool,
 ) -> None:
     try:
         policy.validate(args, report)
     except UnknownValueError as error:
+        if preview:
+            unknown(f"can't run policy '{policy.name}' during preview: {error.message}")
+            return
         # Offline plans hold no unknowns; one here means the plan is incomplete.
         raise RuntimeError(f"policy {policy.name} on {where}: {error.message}") from error

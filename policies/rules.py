@@ -26,6 +26,7 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UnknownValueError
 
+from infra.catalog import must_protect
 from policies.documents import policy_documents
 from policies.props import (
     REQUIRED_TAGS,
@@ -237,20 +238,8 @@ def _prod_cache_failover(args: ResourceValidationArgs, report: ReportViolation) 
         report("prod cache has one node: failover needs numCacheClusters >= 2")
 
 
-def _is_stateful(resource_type: str, props: Mapping[str, Any]) -> bool:
-    if resource_type == RDS_INSTANCE:
-        return not _is_replica(props)  # a replica is rebuilt from its source
-    if resource_type == CACHE_CLUSTER:
-        return not props.get("replicationGroupId")
-    if resource_type in BUCKETS:
-        # forceDestroy declares the contents disposable (the release artifact bucket is
-        # refilled on every up); a bucket whose objects matter (media) keeps it False.
-        return not truthy(props.get("forceDestroy"))
-    return resource_type in (RDS_CLUSTER, CACHE_GROUP)
-
-
 def _prod_protect_stateful(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if not _is_stateful(args.resource_type, args.props):
+    if not must_protect(args.resource_type, args.props):
         return
     if not args.opts.protect:
         report("stateful resource without protect=True: a stray destroy would lose data")

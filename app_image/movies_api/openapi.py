@@ -17,6 +17,15 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 
 _ERR = _ref("Error")
+_MOVIE_ID = {"id": "$response.body#/id"}
+# What a new movie leads to. Explicit, so a fuzzer follows these and does not guess (from
+# the path) that a new movie has a poster: it has none until a poster-upload.
+_MOVIE_LINKS = {
+    "GetMovie": {"operationId": "getMovie", "parameters": _MOVIE_ID},
+    "ReplaceMovie": {"operationId": "replaceMovie", "parameters": _MOVIE_ID},
+    "DeleteMovie": {"operationId": "deleteMovie", "parameters": _MOVIE_ID},
+    "UploadPoster": {"operationId": "uploadPoster", "parameters": _MOVIE_ID},
+}
 _ID = {
     "name": "id", "in": "path", "required": True,
     "schema": {"type": "integer", "minimum": 1, "maximum": MAX_BIGINT},
@@ -38,7 +47,9 @@ MOVIE_INPUT = {
     "required": ["title", "year"],
     "additionalProperties": False,
     "properties": {
-        "title": {"type": "string", "minLength": 1, "maxLength": 300},
+        # PostgreSQL text cannot hold NUL; a title needs one non-space character.
+        "title": {"type": "string", "minLength": 1, "maxLength": 300,
+                  "pattern": r"^[^\u0000]*[^\s\u0000][^\u0000]*$"},
         "year": {"type": "integer", "minimum": 1870, "maximum": 2100},
         "genres": {
             "type": "array", "maxItems": 10,
@@ -46,7 +57,7 @@ MOVIE_INPUT = {
         },
         "runtime_minutes": {"type": "integer", "minimum": 1, "maximum": 1000, "nullable": True},
         "rating": {"type": "number", "minimum": 0, "maximum": 10, "nullable": True},
-        "overview": {"type": "string", "maxLength": 5000},
+        "overview": {"type": "string", "maxLength": 5000, "pattern": r"^[^\u0000]*$"},
     },
 }  # fmt: skip
 
@@ -98,22 +109,29 @@ def openapi_spec(version: str) -> dict[str, Any]:
         },
         "paths": {
             "/healthz": {"get": {
+                "operationId": "healthz",
                 "summary": "Shallow liveness check for the load balancer",
                 "responses": {"200": _json({"type": "object"}, "alive")},
             }},
             "/readyz": {"get": {
+                "operationId": "readyz",
                 "summary": "Deep check: database primary, replicas and cache",
                 "responses": {"200": _json({"type": "object"}, "ready"),
                               "503": _json({"type": "object"}, "primary database down")},
             }},
             "/metrics": {"get": {
+                "operationId": "metrics",
                 "summary": "Prometheus metrics",
                 "responses": {"200": {"description": "Prometheus text format",
+                                      "content": {"text/plain": {"schema": {"type": "string"}}}},
+                              # As for an unknown path: to clients outside the allowed
+                              # networks, and always at the ALB (its /metrics* rule).
+                              "404": {"description": "not served to this client",
                                       "content": {"text/plain": {"schema": {"type": "string"}}}}},
             }},
             "/movies": {
                 "get": {
-                    **public_get,
+                    **public_get, "operationId": "searchMovies",
                     "summary": "Search movies by title words, genre and year, paginated",
                     "parameters": [
                         {"name": "q", "in": "query",
@@ -129,41 +147,45 @@ def openapi_spec(version: str) -> dict[str, Any]:
                                   **_errors(401, 422, 503)},
                 },
                 "post": {
-                    "security": _AUTH,
+                    "security": _AUTH, "operationId": "createMovie",
                     "summary": "Create a movie (writer role)",
                     "requestBody": {"required": True, "content": {
                         "application/json": {"schema": _ref("MovieInput")}}},
-                    "responses": {"201": _json(_ref("Movie"), "created"),
+                    "responses": {"201": {**_json(_ref("Movie"), "created"),
+                                          "links": _MOVIE_LINKS},
                                   **_errors(400, 401, 403, 413, 422, 503)},
                 },
             },
             "/movies/{id}": {
                 "parameters": [_ID],
-                "get": {**public_get, "summary": "One movie",
+                "get": {**public_get, "operationId": "getMovie", "summary": "One movie",
                         "responses": {"200": _json(_ref("Movie"), "the movie"),
                                       **_errors(401, 404, 422, 503)}},
                 "put": {
-                    "security": _AUTH, "summary": "Replace a movie (writer role)",
+                    "security": _AUTH, "operationId": "replaceMovie",
+                    "summary": "Replace a movie (writer role)",
                     "requestBody": {"required": True, "content": {
                         "application/json": {"schema": _ref("MovieInput")}}},
                     "responses": {"200": _json(_ref("Movie"), "replaced"),
                                   **_errors(400, 401, 403, 404, 413, 422, 503)},
                 },
                 "delete": {
-                    "security": _AUTH, "summary": "Delete a movie (writer role)",
+                    "security": _AUTH, "operationId": "deleteMovie",
+                    "summary": "Delete a movie (writer role)",
                     "responses": {"204": {"description": "deleted"},
                                   **_errors(401, 403, 404, 422, 503)},
                 },
             },
             "/movies/{id}/poster": {"get": {
-                **public_get, "summary": "Redirect to the poster (CDN or presigned S3 URL)",
+                **public_get, "operationId": "getPoster",
+                "summary": "Redirect to the poster (CDN or presigned S3 URL)",
                 "parameters": [_ID],
                 "responses": {"302": {"description": "redirect to the image",
                                       "headers": {"Location": {"schema": {"type": "string"}}}},
                               **_errors(401, 404, 422, 503)},
             }},
             "/movies/{id}/poster-upload": {"post": {
-                "security": _AUTH,
+                "security": _AUTH, "operationId": "uploadPoster",
                 "summary": "A presigned S3 POST form for a new poster (writer role)",
                 "parameters": [_ID],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
@@ -174,22 +196,26 @@ def openapi_spec(version: str) -> dict[str, Any]:
                     "type": "object", "required": ["key", "url", "fields", "expires_in"],
                     "properties": {"key": {"type": "string"}, "url": {"type": "string"},
                                    "fields": {"type": "object"},
-                                   "expires_in": {"type": "integer"}}}, "upload form"),
+                                   "expires_in": {"type": "integer"}}}, "upload form")
+                    | {"links": {"GetPoster": {"operationId": "getPoster",
+                                               "parameters": {"id": "$request.path.id"}}}},
                     **_errors(400, 401, 403, 404, 413, 422, 503)},
             }},
             "/auth/token": {"post": {
-                "security": _AUTH,
-                "summary": "Exchange credentials for a signed, expiring token",
+                "security": _AUTH, "operationId": "createToken",
+                "summary": "Exchange an API key for a signed, expiring token (a token "
+                           "cannot mint another: 403)",
                 "responses": {"201": _json({
                     "type": "object", "required": ["token", "token_type", "expires_at"],
                     "properties": {"token": {"type": "string"}, "token_type": {"type": "string"},
                                    "expires_at": {"type": "integer"},
                                    "role": {"type": "string"}}}, "a token"),
-                    **_errors(401, 503)},
+                    **_errors(401, 403, 503)},
             }},
             "/users/me/watchlist": {
                 "get": {
-                    "security": _AUTH, "summary": "The caller's watchlist",
+                    "security": _AUTH, "operationId": "getWatchlist",
+                    "summary": "The caller's watchlist",
                     "responses": {"200": _json({
                         "type": "object", "required": ["user_id", "items"],
                         "properties": {"user_id": {"type": "integer"}, "items": {
@@ -198,20 +224,25 @@ def openapi_spec(version: str) -> dict[str, Any]:
                         "the watchlist"), **_errors(401, 503)},
                 },
                 "post": {
-                    "security": _AUTH, "summary": "Add a movie to the caller's watchlist",
+                    "security": _AUTH, "operationId": "addToWatchlist",
+                    "summary": "Add a movie to the caller's watchlist",
                     "requestBody": {"required": True, "content": {"application/json": {
                         "schema": {"type": "object", "required": ["movie_id"],
                                    "additionalProperties": False,
                                    "properties": {"movie_id": {"type": "integer", "minimum": 1,
                                                                "maximum": MAX_BIGINT}}}}}},
                     "responses": {
-                        "201": _json({"type": "object"}, "added"),
+                        "201": _json({"type": "object"}, "added") | {"links": {
+                            "RemoveFromWatchlist": {
+                                "operationId": "removeFromWatchlist",
+                                "parameters": {"movie_id": "$response.body#/movie_id"}}}},
                         "200": _json({"type": "object"}, "already there"),
                         **_errors(400, 401, 404, 413, 422, 503)},
                 },
             },
             "/users/me/watchlist/{movie_id}": {"delete": {
-                "security": _AUTH, "summary": "Remove a movie from the caller's watchlist",
+                "security": _AUTH, "operationId": "removeFromWatchlist",
+                "summary": "Remove a movie from the caller's watchlist",
                 "parameters": [{"name": "movie_id", "in": "path", "required": True,
                                 "schema": {"type": "integer", "minimum": 1,
                                            "maximum": MAX_BIGINT}}],

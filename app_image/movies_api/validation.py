@@ -12,7 +12,10 @@ from .seed import GENRES
 
 MAX_BIGINT = 2**63 - 1
 MOVIE_FIELDS = ("title", "year", "genres", "runtime_minutes", "rating", "overview")
-_GENRE = re.compile(r"^[a-z][a-z-]{0,29}$")
+# The OpenAPI pattern; used with fullmatch (`$` alone would also match before a final "\n").
+_GENRE = re.compile(r"[a-z][a-z-]{0,29}")
+# ASCII digits only: `\d` also takes Arabic-Indic and fullwidth digits, which int() reads.
+_INTEGER = re.compile(r"-?[0-9]{1,20}")
 
 
 class ValidationError(ValueError):
@@ -52,7 +55,7 @@ def integer(field: str, value: Any, lo: int, hi: int) -> int:
 
 
 def int_param(field: str, raw: str, lo: int, hi: int) -> int:
-    if not re.fullmatch(r"[+-]?\d{1,20}", raw.strip()):
+    if not _INTEGER.fullmatch(raw):
         raise ValidationError(f"{field}={_short(raw)} must be an integer in {lo}..{hi}")
     return integer(field, int(raw), lo, hi)
 
@@ -63,7 +66,7 @@ def movie_id(raw: str) -> int:
 
 def genre(field: str, value: Any) -> str:
     value = text(field, value, 1, 30)
-    if value not in GENRES and not _GENRE.match(value):
+    if value not in GENRES and not _GENRE.fullmatch(value):
         raise ValidationError(
             f"{field}={_short(value)} must be lowercase letters and '-', e.g. {GENRES[0]}"
         )
@@ -90,7 +93,8 @@ def movie_body(body: Any) -> MovieInput:
         if required not in body:
             raise ValidationError(f"field {required!r} is required")
     title = text("title", body["title"], 1, 300)
-    if not title.strip():
+    # The spec's pattern says the same with \S (Python's re and str.isspace agree on it).
+    if not re.search(r"\S", title):
         raise ValidationError("title must not be blank")
     genres_raw = body.get("genres", [])
     if not isinstance(genres_raw, list) or len(genres_raw) > 10:
@@ -130,13 +134,17 @@ class SearchParams:
 
 
 def search_params(params: Mapping[str, str], max_page: int) -> SearchParams:
+    """As the OpenAPI spec says: an absent parameter is no filter, an empty one is invalid
+    (except `q`, a string that may be empty), genres are lowercase as stored."""
     q = params.get("q")
     if q is not None:
-        q = " ".join(text("q", q, 0, 200).split()).lower() or None
+        # q only goes to websearch_to_tsquery, never into a row: NUL (which PostgreSQL text
+        # cannot carry) separates words like any other space.
+        q = " ".join(text("q", q.replace("\x00", " "), 0, 200).split()).lower() or None
     g_raw = params.get("genre")
-    g = genre("genre", g_raw.lower()) if g_raw else None
+    g = genre("genre", g_raw) if g_raw is not None else None
     year_raw = params.get("year")
-    year = int_param("year", year_raw, 1870, 2100) if year_raw not in (None, "") else None
+    year = int_param("year", year_raw, 1870, 2100) if year_raw is not None else None
     page_raw = params.get("page")
-    page = int_param("page", page_raw, 1, max_page) if page_raw not in (None, "") else 1
+    page = int_param("page", page_raw, 1, max_page) if page_raw is not None else 1
     return SearchParams(q, g, year, page)

@@ -10,12 +10,16 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 
 from infra import ASSUMPTIONS_DIR, REPO_ROOT
+
+# A class's size (vCPUs, memory, burstable baseline) is the catalogue's.
+from infra.catalog import CLASSES_FILE, CatalogError, ClassSize, class_sizes
 
 ROOT = REPO_ROOT
 WORKLOAD_FILE = ASSUMPTIONS_DIR / "workload.yaml"
@@ -79,7 +83,8 @@ def _num(
 
 @dataclass(frozen=True)
 class Workload:
-    """assumptions/workload.yaml, the figures the model uses (shares are 0..1)."""
+    """assumptions/workload.yaml, read here only: the capacity model, the cost model and the
+    lab's request mix all take their figures from this (shares are 0..1)."""
 
     movies: float
     hits_per_day: float
@@ -88,6 +93,8 @@ class Workload:
     read_share: float
     search_share: float
     poster_share: float
+    anonymous_share: float
+    popularity_zipf_s: float  # movie popularity, as the lab's load draws movie ids
     hot_set_share: float
     cacheable_share: float
     app_cache_hit_ratio: float
@@ -108,6 +115,10 @@ class Workload:
     movie_row_bytes: float
     redis_entry_bytes: float
     search_page_bytes: float
+    movie_json_bytes: float
+    poster_bytes: float
+    # Zipf exponent of movie popularity (the lab's load model): how hot the hottest key is.
+    key_zipf_s: float = 1.0
 
     @classmethod
     def load(cls, path: Path = WORKLOAD_FILE) -> Workload:
@@ -124,6 +135,8 @@ class Workload:
             read_share=share("traffic.read_share"),
             search_share=share("traffic.search_share"),
             poster_share=share("traffic.poster_share"),
+            anonymous_share=share("traffic.anonymous_share"),
+            popularity_zipf_s=_num(d, "traffic.zipf_s", low=0.01, high=3.0),
             hot_set_share=share("traffic.hot_set_share"),
             cacheable_share=share("caching.cacheable_share"),
             app_cache_hit_ratio=share("caching.app_cache_hit_ratio"),
@@ -146,6 +159,9 @@ class Workload:
             movie_row_bytes=_num(d, "objects.movie_row_bytes", low=1),
             redis_entry_bytes=_num(d, "objects.redis_entry_bytes", low=1),
             search_page_bytes=_num(d, "objects.search_page_bytes", low=1),
+            movie_json_bytes=_num(d, "objects.movie_json_bytes", low=1),
+            poster_bytes=_num(d, "objects.poster_bytes", low=1),
+            key_zipf_s=_num(d, "traffic.zipf_s", low=0.01, high=3.0),
         )
 
     def factor(self, scale: Scale) -> float:
@@ -174,6 +190,9 @@ class Workload:
         return self.search_ttl_s * (1 + self.search_ttl_jitter) + self.search_stale_s
 
 
+# A pure function of its arguments: the sizer and the road ask for the same figures many
+# times while they search classes and multipliers.
+@lru_cache(maxsize=4096)
 def ttl_cache_hit_ratio(
     rate: float, ttl: float, keys: int, zipf_s: float, *, head: int = 2_000, steps: int = 4_000
 ) -> float:
@@ -221,17 +240,6 @@ def ttl_cache_hit_ratio(
 
 
 @dataclass(frozen=True)
-class Machine:
-    vcpus: float
-    memory_gib: float
-    baseline: float  # sustained share of each vCPU (1.0 unless burstable)
-
-    @property
-    def sustained_vcpus(self) -> float:
-        return self.vcpus * self.baseline
-
-
-@dataclass(frozen=True)
 class Rates:
     """Per-unit capacities, each with the sentence that says where it came from."""
 
@@ -251,13 +259,16 @@ class Rates:
     redis_usable_share: float
     redis_nodes_serving: float
     required_headroom: float
-    machines: Mapping[str, Machine]
+    machines: Mapping[str, ClassSize]
     sources: Mapping[str, str] = field(default_factory=dict)
+    # DB connections one service worker may hold per endpoint (MOVIES_DB_POOL_MAX); each
+    # instance runs one worker per vCPU.
+    db_pool_per_worker: float = 10.0
 
-    def machine(self, kind: str) -> Machine:
+    def machine(self, kind: str) -> ClassSize:
         if kind not in self.machines:
             raise ModelError(
-                f"{kind}: no capacity entry in {CAPACITY_FILE.name}; allowed: "
+                f"{kind}: no capacity entry in {CLASSES_FILE.name}; allowed: "
                 + ", ".join(sorted(self.machines))
             )
         return self.machines[kind]
@@ -296,25 +307,11 @@ def _positive(row: Mapping[str, Any] | None, key: str) -> float | None:
     return None
 
 
-def _machine(doc: Mapping[str, Any], family: str, kind: str) -> Machine:
-    # Type names contain dots, so each key's path is given as a tuple.
-    def at(key: str, low: float, high: float | None = None) -> float:
-        return _num(doc, f"{family}.{kind}.{key}", low=low, high=high, path=(family, kind, key))
-
-    burstable = "burstable_baseline" in doc[family][kind]
-    return Machine(
-        vcpus=at("vcpus", 1),
-        memory_gib=at("memory_gib", 0.1),
-        baseline=at("burstable_baseline", 0.01, 1.0) if burstable else 1.0,
-    )
-
-
-def _machines(doc: Mapping[str, Any]) -> dict[str, Machine]:
-    return {
-        kind: _machine(doc, family, kind)
-        for family in ("ec2", "rds", "elasticache")
-        for kind in doc.get(family) or {}
-    }
+def _machines() -> dict[str, ClassSize]:
+    try:
+        return class_sizes()
+    except CatalogError as exc:
+        raise ModelError(str(exc)) from exc
 
 
 def load_rates(capacity_file: Path = CAPACITY_FILE, root: Path = ROOT) -> tuple[Rates, Observed]:
@@ -377,6 +374,7 @@ def load_rates(capacity_file: Path = CAPACITY_FILE, root: Path = ROOT) -> tuple[
         db_search_per_match_s=per_match,
         redis_ops_per_node=redis_get,
         cloudfront_rps=_num(doc, "edge.cloudfront_rps_quota", low=1),
+        db_pool_per_worker=_num(doc, "app.db_pool_per_worker", low=1),
         db_cache_memory_share=_num(doc, "database.cache_memory_share", high=1),
         gp3_iops=_num(doc, "database.gp3_iops", low=1),
         gp3_iops_large=_num(doc, "database.gp3_iops_from_400_gib", low=1),
@@ -385,7 +383,7 @@ def load_rates(capacity_file: Path = CAPACITY_FILE, root: Path = ROOT) -> tuple[
         redis_usable_share=_num(doc, "cache.usable_memory_share", high=1),
         redis_nodes_serving=_num(doc, "cache.nodes_serving", low=1),
         required_headroom=_num(doc, "required_headroom", high=1),
-        machines=_machines(doc),
+        machines=_machines(),
         sources={
             "app": app_source,
             "db_point_read": f"{pg}: {per_vcpu['point_read']:,.0f} primary-key reads/s",

@@ -16,15 +16,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from infra import REPO_ROOT
 from infra.config import ENVIRONMENTS, PROJECT, STAGES, ConfigError, load_stack_config
+from infra.plans.load import PLAN_DIR, PlanRefError, load_plan, plan_path, stack_of, stale_reason
 
-PLAN_DIR = REPO_ROOT / "build" / "plan"
 STACK_TYPE = "pulumi:pulumi:Stack"
-
-
-def plan_path(env: str, stage: str, out_dir: Path = PLAN_DIR) -> Path:
-    return out_dir / f"{env}-{stage}.json"
 
 
 def build_plan(
@@ -64,6 +59,26 @@ def build_plan(
     return {"env": env, "stage": stage, "resources": resources}
 
 
+def load_or_build(ref: str, plan_dir: Path | None = None) -> dict[str, Any]:
+    """`load_plan(ref)`, planning the stack first when its file is missing or stale.
+
+    For the review tools run by hand: they say on stderr which stack they plan and why,
+    then read the file written, so the caller always reads a plan from disk.
+    """
+    stack = stack_of(ref)
+    if stack is not None:
+        env, stage = stack
+        directory = plan_dir or PLAN_DIR
+        reason = stale_reason(plan_path(env, stage, directory))
+        if reason is not None:
+            print(f"planning {ref} (its plan file is {reason})", file=sys.stderr)
+            try:
+                write_plan(build_plan(env, stage), directory)
+            except ConfigError as exc:
+                raise PlanRefError(f"cannot load plan {ref!r}: {exc}") from exc
+    return load_plan(ref, plan_dir)
+
+
 def dumps_plan(plan: dict[str, Any]) -> str:
     return json.dumps(plan, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
@@ -72,12 +87,16 @@ def write_plan(plan: dict[str, Any], out_dir: Path = PLAN_DIR) -> Path:
     path = plan_path(plan["env"], plan["stage"], out_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     text = dumps_plan(plan)
-    # Leave an identical file untouched (mtime too), so make-style tools see no change.
+    # Leave an identical file's bytes untouched, but mark it current: load_plan refuses a
+    # file older than its sources, and a source edit that changes no plan must not leave
+    # every plan stale for good (`python -m infra plan` could never fix it).
     if not path.is_file() or path.read_text(encoding="utf-8") != text:
         # Atomic: a reader in another process never sees half a file.
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
+    else:
+        os.utime(path)
     return path
 
 

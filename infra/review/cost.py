@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,19 +23,97 @@ from typing import Any
 import yaml
 
 from infra import ASSUMPTIONS_DIR
-from infra.review.diagram import identity_index, lookup
-from infra.review.diff import PlanRefError, load_ref
+from infra.capacity.inputs import WORKLOAD_FILE, ModelError, Workload
+from infra.config import ENVIRONMENTS as ENVS
+from infra.config import STAGES
+from infra.plans.build import load_or_build
+from infra.plans.index import PlanIndex, inp
+from infra.plans.load import PlanRefError
+from infra.plans.preview import SECRET, UNKNOWN
 
 PRICES = ASSUMPTIONS_DIR / "prices.yaml"
 USAGE = ASSUMPTIONS_DIR / "usage.yaml"
-WORKLOAD = ASSUMPTIONS_DIR / "workload.yaml"
-STAGES = ("single-box", "split-db", "load-balanced", "cached", "read-replicas", "edge", "scale-5x")
-ENVS = ("dev", "prod")
 GB = 1e9
 
 
 class CostError(ValueError):
     """A plan the cost model cannot price; the message is one line naming what is missing."""
+
+
+# ------------------------------------------------- values a real preview does not know yet
+
+
+class UnpricedValue(Exception):
+    """A pricer read a value the engine does not know yet, or a secret."""
+
+    def __init__(self, path: str, why: str) -> None:
+        super().__init__(f"{path}: {why}")
+        self.path, self.why = path, why
+
+
+def _check(value: Any, path: str) -> Any:
+    if value == UNKNOWN:
+        raise UnpricedValue(path, "known only after apply")
+    if value == SECRET:
+        raise UnpricedValue(path, "a secret")
+    if isinstance(value, dict):
+        return _Guarded(value, path)
+    if isinstance(value, list):
+        return _GuardedList(value, path)
+    return value
+
+
+class _Guarded(Mapping[str, Any]):
+    """Read-only view of a resource's inputs or outputs that raises ``UnpricedValue`` when
+    a pricer touches an unknown or secret value, so nothing is priced as if it were known
+    (plan files hold no unknowns, and no pricer reads a secret: they price as before)."""
+
+    def __init__(self, target: dict[str, Any], path: str) -> None:
+        self._target, self._path = target, path
+
+    def __getitem__(self, key: str) -> Any:
+        return _check(self._target[key], f"{self._path}.{key}")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._target)
+
+    def __len__(self) -> int:
+        return len(self._target)
+
+    def raw(self, key: str) -> Any:
+        return self._target.get(key)
+
+
+class _GuardedList(Sequence[Any]):
+    def __init__(self, target: list[Any], path: str) -> None:
+        self._target, self._path = target, path
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self._target)))]
+        return _check(self._target[index], f"{self._path}[{index}]")
+
+    def __len__(self) -> int:
+        return len(self._target)
+
+
+def _guarded(r: dict) -> dict:
+    return {
+        **r,
+        "inputs": _Guarded(r.get("inputs") or {}, f"{r['name']}.inputs"),
+        "outputs": _Guarded(r.get("outputs") or {}, f"{r['name']}.outputs"),
+    }
+
+
+def _known(mapping: Any, key: str) -> Any:
+    """A value for matching only: None when unknown or secret (it names nothing yet)."""
+    value = mapping.raw(key) if isinstance(mapping, _Guarded) else (mapping or {}).get(key)
+    return None if value in (UNKNOWN, SECRET) else value
+
+
+def _depends_on(r: dict, other: dict) -> bool:
+    """The engine's dependency edge: a fact even when the linking value is unknown."""
+    return other["urn"] in (r.get("dependencies") or [])
 
 
 # ------------------------------------------------------------------------ price table
@@ -99,7 +177,7 @@ class Scenario:
 
 @dataclass(frozen=True)
 class Assumptions:
-    workload: dict[str, Any]
+    workload: Workload  # the capacity model's reading of assumptions/workload.yaml
     usage: dict[str, Any]
 
     @property
@@ -111,11 +189,11 @@ class Assumptions:
         return float(self.usage["days_per_month"])
 
     def scenarios(self, env: str) -> tuple[Scenario, Scenario]:
-        mult = float(self.workload["target_multiplier"])
+        mult = self.workload.multiplier
         if env == "dev":
             hits, movies = float(self.usage["dev_hits_per_day"]), float(self.usage["dev_movies"])
             return Scenario("today", hits, movies), Scenario(f"{mult:g}x", hits, movies)
-        hits, movies = (float(self.workload["today"][k]) for k in ("hits_per_day", "movies"))
+        hits, movies = self.workload.hits_per_day, self.workload.movies
         return Scenario("today", hits, movies), Scenario(f"{mult:g}x", hits * mult, movies * mult)
 
     def hourly_profile(self) -> list[float]:
@@ -125,7 +203,7 @@ class Assumptions:
         peak at 20:00 UTC) to the power k, normalised to mean 1; k is solved so that the
         peak of f equals the workload's peak factor.
         """
-        peak = float(self.workload["traffic"]["peak_factor"])
+        peak = self.workload.peak_factor
         trough = float(self.usage["trough_factor"])
         want = (peak - trough) / (1 - trough)  # the peak/mean ratio g needs
         base = [1 + math.cos(2 * math.pi * (h - 20) / 24) for h in range(24)]
@@ -142,8 +220,8 @@ class Assumptions:
         return [trough + (1 - trough) * v for v in g(lo)]
 
 
-def load_assumptions(workload: Path = WORKLOAD, usage: Path = USAGE) -> Assumptions:
-    return Assumptions(yaml.safe_load(workload.read_text()), yaml.safe_load(usage.read_text()))
+def load_assumptions(workload: Path = WORKLOAD_FILE, usage: Path = USAGE) -> Assumptions:
+    return Assumptions(Workload.load(workload), yaml.safe_load(usage.read_text()))
 
 
 @dataclass(frozen=True)
@@ -164,14 +242,13 @@ class Traffic:
 
 
 def traffic_for(plan: dict, scenario: Scenario, a: Assumptions) -> Traffic:
-    w, t, c = a.workload, a.workload["traffic"], a.workload["caching"]
-    obj, overhead = w["objects"], float(a.usage["response_overhead_bytes"])
+    w, overhead = a.workload, float(a.usage["response_overhead_bytes"])
     hits = scenario.hits_per_day * a.days
-    poster, search = float(t["poster_share"]), float(t["search_share"])
+    poster, search = w.poster_share, w.search_share
     api_share = 1 - poster
-    poster_b = obj["poster_bytes"] + overhead
+    poster_b = w.poster_bytes + overhead
     api_b = (
-        search * obj["search_page_bytes"] + (api_share - search) * obj["movie_json_bytes"]
+        search * w.search_page_bytes + (api_share - search) * w.movie_json_bytes
     ) / api_share + overhead
     total_gb = hits * (poster * poster_b + api_share * api_b) / GB
     types = {r["type"] for r in plan["resources"]}
@@ -183,8 +260,8 @@ def traffic_for(plan: dict, scenario: Scenario, a: Assumptions) -> Traffic:
         f"bytes/hit: poster {poster_b:,.0f} B ({poster:.0%}), API {api_b:,.0f} B ({api_share:.0%})",
     ]
     if has_cf:
-        edge_api = float(c["cacheable_share"]) * float(c["edge_cache_hit_ratio"])
-        miss_poster = 1 - float(c["edge_cache_hit_ratio"])
+        edge_api = w.cacheable_share * w.edge_cache_hit_ratio
+        miss_poster = 1 - w.edge_cache_hit_ratio
         api_origin = hits * api_share * (1 - edge_api)
         poster_origin = hits * poster * miss_poster
         server = api_origin + (0 if has_bucket else poster_origin)
@@ -245,6 +322,9 @@ class StackCost:
     lines: list[Line]
     traffic: Traffic
     free: list[tuple[str, str]] = field(default_factory=list)
+    # (resource, type, why): its price depends on a value known only after apply, or a
+    # secret; the total leaves it out and says so.
+    unpriced: list[tuple[str, str, str]] = field(default_factory=list)
 
     @property
     def total(self) -> float:
@@ -261,14 +341,26 @@ class _Ctx:
     def __init__(self, plan: dict, table: PriceTable, a: Assumptions, scenario: Scenario) -> None:
         self.plan, self.table, self.a, self.scenario = plan, table, a, scenario
         self.traffic = traffic_for(plan, scenario, a)
-        self.by_value = identity_index(plan["resources"])
-        self.by_urn = {r["urn"]: r for r in plan["resources"]}
+        self.index = PlanIndex(plan)
+        for nameless in (UNKNOWN, SECRET):  # neither names a resource
+            self.index.by_value.pop(nameless, None)
+        self.by_urn = {urn: _guarded(r) for urn, r in self.index.by_urn.items()}
 
     def of_type(self, *types: str) -> list[dict]:
-        return [r for r in self.plan["resources"] if r["type"] in types]
+        return [self.by_urn[r["urn"]] for r in self.index.of_type(*types)]
 
-    def ref(self, value: Any, *types: str) -> dict | None:
-        return lookup(self.by_value, value, *types)
+    def ref(self, reference: Any, *types: str) -> dict | None:
+        found = self.index.ref(reference, *types)
+        return None if found is None else self.by_urn[found["urn"]]
+
+    def dependency(self, r: dict, *types: str) -> dict | None:
+        """The one resource of `types` that `r` depends on, if there is exactly one."""
+        hits = [
+            self.by_urn[u]
+            for u in r.get("dependencies") or []
+            if u in self.by_urn and self.by_urn[u]["type"] in types
+        ]
+        return hits[0] if len(hits) == 1 else None
 
     def line(self, r: dict, row_id: str, qty: float, how: str) -> Line:
         usd, arithmetic = self.table.charge(row_id, qty, f"{r['type']} {r['name']}")
@@ -278,17 +370,12 @@ class _Ctx:
         )
 
 
-def _inp(r: dict, key: str, default: Any = None) -> Any:
-    value = (r.get("inputs") or {}).get(key)
-    return default if value is None else value
-
-
 def _ec2_lines(ctx: _Ctx, r: dict) -> list[Line]:
     h = ctx.a.hours
-    itype = _inp(r, "instanceType")
+    itype = inp(r, "instanceType")
     if not itype:
         raise CostError(f"{r['type']} {r['name']}: no instanceType input to price")
-    root = _inp(r, "rootBlockDevice", {})
+    root = inp(r, "rootBlockDevice", {})
     size = root.get("volumeSize") or ctx.a.usage["ebs_default_root_gb"]
     vtype = root.get("volumeType") or "gp3"
     return [
@@ -299,14 +386,15 @@ def _ec2_lines(ctx: _Ctx, r: dict) -> list[Line]:
 
 def _asg_instances(ctx: _Ctx, asg: dict, itype: str) -> tuple[float, str]:
     """Average instance count over the month: target tracking on ALB requests per target."""
-    lo, hi = int(_inp(asg, "minSize", 1)), int(_inp(asg, "maxSize", 1))
-    desired = int(_inp(asg, "desiredCapacity", lo))
-    names = {_inp(asg, "name"), asg.get("id"), (asg.get("outputs") or {}).get("name")}
+    lo, hi = int(inp(asg, "minSize", 1)), int(inp(asg, "maxSize", 1))
+    desired = int(inp(asg, "desiredCapacity", lo))
+    names = {_known(asg["inputs"], "name"), _known(asg, "id"), _known(asg["outputs"], "name")}
+    names.discard(None)
     target_rps = None
     for pol in ctx.of_type("aws:autoscaling/policy:Policy"):
-        if _inp(pol, "autoscalingGroupName") not in names:
+        if not _depends_on(pol, asg) and _known(pol["inputs"], "autoscalingGroupName") not in names:
             continue
-        ttc = _inp(pol, "targetTrackingConfiguration", {})
+        ttc = inp(pol, "targetTrackingConfiguration", {})
         metric = (ttc.get("predefinedMetricSpecification") or {}).get("predefinedMetricType")
         if metric == "ALBRequestCountPerTarget" and ttc.get("targetValue"):
             target_rps = float(ttc["targetValue"]) / 60  # the metric counts requests per minute
@@ -319,7 +407,7 @@ def _asg_instances(ctx: _Ctx, asg: dict, itype: str) -> tuple[float, str]:
     return avg, (
         f"avg {avg:.2f} instances: {rps:.1f} req/s avg ({share:.0%} of ALB requests), "
         f"target {target_rps:.2f} req/s per instance, hourly profile peak x"
-        f"{ctx.a.workload['traffic']['peak_factor']}, clamped to [{lo}, {hi}]"
+        f"{ctx.a.workload.peak_factor}, clamped to [{lo}, {hi}]"
     )
 
 
@@ -333,14 +421,14 @@ def _asg_share(ctx: _Ctx, asg: dict) -> float:
     asgs = ctx.of_type("aws:autoscaling/group:Group")
     ruled: set[str] = set()
     for rule in ctx.of_type("aws:lb/listenerRule:ListenerRule"):
-        for action in _inp(rule, "actions", []):
+        for action in inp(rule, "actions", []):
             if action.get("targetGroupArn"):
                 ruled.add(action["targetGroupArn"])
     t = ctx.traffic
     search = t.search_requests / t.server_requests if t.server_requests else 0.0
 
     def is_ruled(g: dict) -> bool:
-        return any(arn in ruled for arn in _inp(g, "targetGroupArns", []))
+        return any(arn in ruled for arn in inp(g, "targetGroupArns", []))
 
     n_ruled = sum(1 for g in asgs if is_ruled(g))
     n_default = len(asgs) - n_ruled
@@ -350,18 +438,23 @@ def _asg_share(ctx: _Ctx, asg: dict) -> float:
 
 
 def _asg_lines(ctx: _Ctx, r: dict) -> list[Line]:
-    spec = _inp(r, "launchTemplate", {})
+    spec = inp(r, "launchTemplate", {})
     lt_type = "aws:ec2/launchTemplate:LaunchTemplate"
-    lt = ctx.ref(spec.get("id"), lt_type) or ctx.ref(spec.get("name"), lt_type)
+    lt = (
+        ctx.ref(_known(spec, "id"), lt_type)
+        or ctx.ref(_known(spec, "name"), lt_type)
+        # a template created in the same update: its id is unknown, the edge is not
+        or ctx.dependency(r, lt_type)
+    )
     if lt is None:
         raise CostError(f"{r['type']} {r['name']}: its launch template is not in the plan")
-    itype = _inp(lt, "instanceType")
+    itype = inp(lt, "instanceType")
     if not itype:
         raise CostError(f"launch template {lt['name']}: no instanceType input to price")
     n, why = _asg_instances(ctx, r, itype)
     h = ctx.a.hours
     lines = [ctx.line(r, f"ec2.{itype}", n * h, f"{itype}, {why}, x {h:g} h")]
-    for bdm in _inp(lt, "blockDeviceMappings", []):
+    for bdm in inp(lt, "blockDeviceMappings", []):
         ebs = bdm.get("ebs") or {}
         size = ebs.get("volumeSize") or ctx.a.usage["ebs_default_root_gb"]
         vtype = ebs.get("volumeType") or "gp3"
@@ -379,7 +472,7 @@ def _asg_lines(ctx: _Ctx, r: dict) -> list[Line]:
 def _private_instances(ctx: _Ctx) -> float:
     n = float(len(ctx.of_type("aws:ec2/instance:Instance")))
     for g in ctx.of_type("aws:autoscaling/group:Group"):
-        n += float(_inp(g, "desiredCapacity", _inp(g, "minSize", 1)))
+        n += float(inp(g, "desiredCapacity", inp(g, "minSize", 1)))
     return n
 
 
@@ -405,8 +498,8 @@ def _alb_lines(ctx: _Ctx, r: dict) -> list[Line]:
             f"{t.alb_requests:,.0f} requests, {t.alb_gb:,.0f} GB",
         ),
     ]
-    if not _inp(r, "internal", False):
-        subnets = len(_inp(r, "subnets", [])) or len(_inp(r, "subnetMappings", [])) or 2
+    if not inp(r, "internal", False):
+        subnets = len(inp(r, "subnets", [])) or len(inp(r, "subnetMappings", [])) or 2
         lines.append(
             ctx.line(
                 r, "ipv4.public.hour", subnets * h, f"{subnets} public IPv4 (one per AZ) x {h:g} h"
@@ -421,7 +514,7 @@ def _eip_lines(ctx: _Ctx, r: dict) -> list[Line]:
     h = ctx.a.hours
     lines = [ctx.line(r, "ipv4.public.hour", h, f"1 public IPv4 x {h:g} h")]
     # Without an ALB the box behind its Elastic IP is the public entry point.
-    attached = _inp(r, "instance") or _inp(r, "networkInterface")
+    attached = inp(r, "instance") or inp(r, "networkInterface")
     if attached and not ctx.of_type("aws:lb/loadBalancer:LoadBalancer") and ctx.traffic.internet_gb:
         lines.append(
             ctx.line(r, "dto.internet.gb", ctx.traffic.internet_gb, "responses to the internet")
@@ -447,53 +540,52 @@ def _nat_lines(ctx: _Ctx, r: dict) -> list[Line]:
 
 def _rds_lines(ctx: _Ctx, r: dict) -> list[Line]:
     h = ctx.a.hours
-    cls = _inp(r, "instanceClass")
+    cls = inp(r, "instanceClass")
     if not cls:
         raise CostError(f"{r['type']} {r['name']}: no instanceClass input to price")
-    engine = _inp(r, "engine")
-    source = ctx.ref(_inp(r, "replicateSourceDb"), "aws:rds/instance:Instance")
+    engine = inp(r, "engine")
+    source = ctx.ref(inp(r, "replicateSourceDb"), "aws:rds/instance:Instance")
     if engine is None and source is not None:
-        engine = _inp(source, "engine")
+        engine = inp(source, "engine")
     if engine not in (None, "postgres"):
         raise CostError(
             f"{r['type']} {r['name']}: engine {engine!r} is not priced (allowed: postgres)"
         )
-    az = "multi" if _inp(r, "multiAz", False) else "single"
-    storage = _inp(r, "allocatedStorage") or (source and _inp(source, "allocatedStorage"))
+    az = "multi" if inp(r, "multiAz", False) else "single"
+    storage = inp(r, "allocatedStorage") or (source and inp(source, "allocatedStorage"))
     if not storage:
         raise CostError(
             f"{r['type']} {r['name']}: no allocatedStorage (nor a source DB's) to price"
         )
-    stype = _inp(r, "storageType") or (source and _inp(source, "storageType")) or "gp2"
-    role = "read replica" if source is not None or _inp(r, "replicateSourceDb") else "primary"
+    stype = inp(r, "storageType") or (source and inp(source, "storageType")) or "gp2"
+    role = "read replica" if source is not None or inp(r, "replicateSourceDb") else "primary"
     lines = [
         ctx.line(r, f"rds.pg.{cls}.{az}", h, f"{role} {cls} {az}-AZ x {h:g} h"),
         ctx.line(r, f"rds.{stype}.gb.{az}", float(storage), f"{storage} GB {stype} {az}-AZ"),
     ]
-    if _inp(r, "manageMasterUserPassword", False):
+    if inp(r, "manageMasterUserPassword", False):
         lines.append(ctx.line(r, "sm.secret", 1, "RDS-managed master password secret"))
     return lines
 
 
 def _redis_lines(ctx: _Ctx, r: dict) -> list[Line]:
     h = ctx.a.hours
-    node = _inp(r, "nodeType")
-    engine = _inp(r, "engine", "redis")
+    node = inp(r, "nodeType")
+    engine = inp(r, "engine", "redis")
     if not node:
         raise CostError(f"{r['type']} {r['name']}: no nodeType input to price")
-    if _inp(r, "numNodeGroups"):
-        n = int(_inp(r, "numNodeGroups")) * (int(_inp(r, "replicasPerNodeGroup", 0)) + 1)
+    if inp(r, "numNodeGroups"):
+        n = int(inp(r, "numNodeGroups")) * (int(inp(r, "replicasPerNodeGroup", 0)) + 1)
     else:
-        n = int(_inp(r, "numCacheClusters", 1))
+        n = int(inp(r, "numCacheClusters", 1))
     return [ctx.line(r, f"ec.{engine}.{node}", n * h, f"{n} x {node} nodes x {h:g} h")]
 
 
 def _is_cdn_origin(ctx: _Ctx, bucket: dict) -> bool:
-    domains = {
-        o.get("domainName")
-        for d in ctx.of_type("aws:cloudfront/distribution:Distribution")
-        for o in _inp(d, "origins", [])
-    }
+    distributions = ctx.of_type("aws:cloudfront/distribution:Distribution")
+    if any(_depends_on(d, bucket) for d in distributions):
+        return True
+    domains = {o.get("domainName") for d in distributions for o in inp(d, "origins", [])}
     outputs = bucket.get("outputs") or {}
     return bool(
         domains & {outputs.get("bucketRegionalDomainName"), outputs.get("bucketDomainName")}
@@ -506,24 +598,24 @@ def _bucket_lines(ctx: _Ctx, r: dict) -> list[Line]:
     w = ctx.a.workload
     if _is_cdn_origin(ctx, r):
         movies = ctx.scenario.movies
-        gb = movies * float(w["objects"]["poster_bytes"]) / GB
+        gb = movies * w.poster_bytes / GB
         return [
             ctx.line(
                 r,
                 "s3.standard.gb",
                 gb,
-                f"{movies:,.0f} posters x {w['objects']['poster_bytes']:,} B",
+                f"{movies:,.0f} posters x {w.poster_bytes:,.0f} B",
             ),
             ctx.line(r, "s3.get", ctx.traffic.s3_gets, "poster fetches that miss CloudFront"),
             ctx.line(r, "s3.put", float(ctx.a.usage["s3"]["puts_per_month"]), "poster uploads"),
         ]
-    names = {_inp(r, "bucket"), r.get("id"), (r.get("outputs") or {}).get("bucket")}
+    names = {inp(r, "bucket"), r.get("id"), (r.get("outputs") or {}).get("bucket")}
     objects = [
         o
         for o in ctx.of_type(
             "aws:s3/bucketObjectv2:BucketObjectv2", "aws:s3/bucketObject:BucketObject"
         )
-        if _inp(o, "bucket") in names
+        if inp(o, "bucket") in names
     ]
     mb = float(ctx.a.usage["s3"]["planned_object_mb"])
     return [
@@ -545,14 +637,14 @@ def _cf_lines(ctx: _Ctx, r: dict) -> list[Line]:
 
 
 def _endpoint_lines(ctx: _Ctx, r: dict) -> list[Line]:
-    if _inp(r, "vpcEndpointType", "Gateway") != "Interface":
+    if inp(r, "vpcEndpointType", "Gateway") != "Interface":
         return []  # gateway endpoints (S3, DynamoDB) have no charge
     h = ctx.a.hours
-    azs = len(_inp(r, "subnetIds", [])) or 1
+    azs = len(inp(r, "subnetIds", [])) or 1
     gb = float(ctx.a.usage["vpc_endpoint"]["gb_per_endpoint_month"])
     return [
         ctx.line(
-            r, "vpce.interface.hour", azs * h, f"{azs} AZ x {h:g} h ({_inp(r, 'serviceName')})"
+            r, "vpce.interface.hour", azs * h, f"{azs} AZ x {h:g} h ({inp(r, 'serviceName')})"
         ),
         ctx.line(r, "vpce.interface.gb", gb, "API traffic through the endpoint"),
     ]
@@ -571,7 +663,7 @@ def _secret_lines(ctx: _Ctx, r: dict) -> list[Line]:
 
 
 def _alarm_lines(ctx: _Ctx, r: dict) -> list[Line]:
-    queries = _inp(r, "metricQueries", [])
+    queries = inp(r, "metricQueries", [])
     metrics = sum(1 for q in queries if q.get("metric")) or 1
     return [ctx.line(r, "cw.alarm.metric", metrics, f"{metrics} metric(s)")]
 
@@ -580,14 +672,14 @@ def _log_group_lines(ctx: _Ctx, r: dict) -> list[Line]:
     """RDS log exports are small and steady; the service's groups carry its access logs."""
     u = ctx.a.usage["logs"]
     stored = float(u["stored_months"])
-    if str(_inp(r, "name", "")).startswith("/aws/rds/"):
+    if str(inp(r, "name", "")).startswith("/aws/rds/"):
         gb = float(u["rds_export_gb_per_month"])
         why = "RDS log export"
     else:
         app_groups = [
             g
             for g in ctx.of_type("aws:cloudwatch/logGroup:LogGroup")
-            if not str(_inp(g, "name", "")).startswith("/aws/rds/")
+            if not str(inp(g, "name", "")).startswith("/aws/rds/")
         ]
         gb = ctx.traffic.server_requests * float(u["bytes_per_request"]) / GB / len(app_groups)
         why = (
@@ -659,13 +751,25 @@ def price_plan(
             f"resource type(s) neither priced nor listed as free in {PRICES.name}: "
             + ", ".join(unpriced)
         )
-    for r in plan["resources"]:
+    unknown: list[tuple[str, str, str]] = []
+    for raw in plan["resources"]:
+        r = ctx.by_urn[raw["urn"]]
         if r["type"] in PRICERS:
-            lines += PRICERS[r["type"]](ctx, r)
-        elif not _is_component(r):
+            try:
+                lines += PRICERS[r["type"]](ctx, r)
+            except UnpricedValue as exc:
+                unknown.append((r["name"], r["type"], str(exc)))
+        elif not _is_component(raw):
             free.append((r["name"], r["type"]))
     return StackCost(
-        ref, plan.get("env", "?"), plan.get("stage", "?"), scenario, lines, ctx.traffic, free
+        ref,
+        plan.get("env", "?"),
+        plan.get("stage", "?"),
+        scenario,
+        lines,
+        ctx.traffic,
+        free,
+        unknown,
     )
 
 
@@ -674,7 +778,7 @@ def cost_stack(
 ) -> tuple[StackCost, StackCost]:
     """Today's and the target's monthly cost of one stack."""
     table, a = table or load_prices(), a or load_assumptions()
-    plan = load_ref(ref)
+    plan = load_or_build(ref)
     today, target = a.scenarios(plan.get("env", ref.split("/")[0]))
     return price_plan(plan, today, table, a, ref), price_plan(plan, target, table, a, ref)
 
@@ -809,7 +913,7 @@ def _base_cost(
     path = base_dir / f"{head.env}-{head.stage}.json"
     if not path.exists():
         return None
-    plan = load_ref(str(path))
+    plan = load_or_build(str(path))
     today, target = a.scenarios(head.env)
     ref = f"{head.env}/{head.stage}"
     return price_plan(plan, today, table, a, ref), price_plan(plan, target, table, a, ref)
@@ -849,20 +953,37 @@ def main(argv: list[str]) -> int:
         metavar="PLAN_DIR",
         help="compare with the plans in this directory (CI: the base branch's build/plan)",
     )
+    p.add_argument(
+        "--preview",
+        metavar="FILE",
+        help="price a real `pulumi preview --json`: the stack after it, and the change",
+    )
+    p.add_argument(
+        "--state", metavar="FILE", help="a `pulumi stack export`: the live stack (the before side)"
+    )
     try:
         args = p.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
+    if args.preview or args.state:
+        if args.refs or args.against:
+            print(
+                "error: give stacks (or --against) or --preview/--state, not both", file=sys.stderr
+            )
+            return 2
+        from infra.review.preview_cost import main_preview
+
+        return main_preview(args)
     try:
         table, a = load_prices(), load_assumptions()
         costs = [cost_stack(ref, table, a) for ref in (args.refs or _default_refs())]
-    except (CostError, PlanRefError) as exc:
+    except (CostError, ModelError, PlanRefError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.against is not None:
         try:
             base = [_base_cost(args.against, today, table, a) for today, _ in costs]
-        except (CostError, PlanRefError) as exc:
+        except (CostError, ModelError, PlanRefError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         print(render_against(costs, base))

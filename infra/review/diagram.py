@@ -19,11 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from infra import REPO_ROOT
-from infra.review.diff import PlanRefError, load_ref
+from infra.config import ENVIRONMENTS, STAGES
+from infra.plans.build import load_or_build
+from infra.plans.index import PlanIndex, inp
+from infra.plans.load import PlanRefError
 
 ROOT = REPO_ROOT
 OUT = ROOT / "build" / "diagrams"
-STAGES = ("single-box", "split-db", "load-balanced", "cached", "read-replicas", "edge", "scale-5x")
 
 TIERS: dict[str, tuple[str, str]] = {
     # type -> (tier, shape)
@@ -107,11 +109,6 @@ class Graph:
         }
 
 
-def _inp(r: dict, key: str, default: Any = None) -> Any:
-    value = (r.get("inputs") or {}).get(key)
-    return default if value is None else value
-
-
 def _strings(value: Any) -> list[str]:
     if isinstance(value, str):
         return [value]
@@ -122,65 +119,7 @@ def _strings(value: Any) -> list[str]:
     return []
 
 
-IDENTITY_KEYS = (
-    "arn",
-    "name",
-    "dnsName",
-    "address",
-    "bucket",
-    "bucketRegionalDomainName",
-    "bucketDomainName",
-    "zoneId",
-    "identifier",
-    "domainName",
-)
-
-
-def identity_index(resources: list[dict]) -> dict[str, list[dict]]:
-    """Values that name a resource (its id, ARN, DNS name, ...) -> the resources they name.
-
-    Outputs echo inputs, so a rule's outputs also hold its security group's id: only the
-    identity keys count, and resources whose own id is the value come first. A name can
-    still be shared (an RDS instance and its subnet group may both be "movies-prod-db"):
-    callers that know the type they want pass it to ``lookup``.
-    """
-    index: dict[str, list[dict]] = {}
-
-    def add(value: Any, r: dict) -> None:
-        if isinstance(value, str) and len(value) > 3 and r not in index.setdefault(value, []):
-            index[value].append(r)
-
-    for r in resources:
-        add(r.get("id"), r)
-    for r in resources:
-        outputs, inputs = r.get("outputs") or {}, r.get("inputs") or {}
-        for key in IDENTITY_KEYS:
-            add(outputs.get(key), r)
-            add(inputs.get(key), r)
-    return index
-
-
-def lookup(index: dict[str, list[dict]], value: Any, *types: str) -> dict | None:
-    if not isinstance(value, str):
-        return None
-    hits = index.get(value) or (index.get(value.rstrip(".")) if value.endswith(".") else None)
-    for r in hits or []:
-        if not types or r["type"] in types:
-            return r
-    return None
-
-
-class _Index:
-    def __init__(self, plan: dict) -> None:
-        self.resources = plan["resources"]
-        self.by_value = identity_index(self.resources)
-
-    def of_type(self, *types: str) -> list[dict]:
-        return [r for r in self.resources if r["type"] in types]
-
-    def ref(self, value: Any, *types: str) -> dict | None:
-        return lookup(self.by_value, value, *types)
-
+class _Index(PlanIndex):
     def refs(self, value: Any) -> list[dict]:
         return [r for s in _strings(value) if (r := self.ref(s)) is not None]
 
@@ -188,29 +127,29 @@ class _Index:
 def _label(ix: _Index, r: dict) -> str:
     t, name = r["type"], r["name"]
     if t == "aws:autoscaling/group:Group":
-        lt = ix.ref((_inp(r, "launchTemplate", {}) or {}).get("id"), LT)
-        itype = _inp(lt, "instanceType", "?") if lt else "?"
-        sizes = f"{_inp(r, 'minSize')}..{_inp(r, 'maxSize')} (desired {_inp(r, 'desiredCapacity')})"
+        lt = ix.ref((inp(r, "launchTemplate", {}) or {}).get("id"), LT)
+        itype = inp(lt, "instanceType", "?") if lt else "?"
+        sizes = f"{inp(r, 'minSize')}..{inp(r, 'maxSize')} (desired {inp(r, 'desiredCapacity')})"
         return f"{name}\nASG {itype} x {sizes}"
     if t == "aws:ec2/instance:Instance":
         # Before RDS exists the box also runs PostgreSQL (stage single-box).
         db = "" if ix.of_type("aws:rds/instance:Instance") else " (API + PostgreSQL)"
-        return f"{name}\nEC2 {_inp(r, 'instanceType', '?')}{db}"
+        return f"{name}\nEC2 {inp(r, 'instanceType', '?')}{db}"
     if t == "aws:rds/instance:Instance":
-        role = "replica" if _inp(r, "replicateSourceDb") else "primary"
-        maz = ", Multi-AZ" if _inp(r, "multiAz") else ""
-        return f"{name}\nRDS {role} {_inp(r, 'instanceClass', '?')}{maz}"
+        role = "replica" if inp(r, "replicateSourceDb") else "primary"
+        maz = ", Multi-AZ" if inp(r, "multiAz") else ""
+        return f"{name}\nRDS {role} {inp(r, 'instanceClass', '?')}{maz}"
     if t == "aws:elasticache/replicationGroup:ReplicationGroup":
-        n = _inp(r, "numCacheClusters", 1)
-        return f"{name}\nRedis {_inp(r, 'nodeType', '?')} x {n}"
+        n = inp(r, "numCacheClusters", 1)
+        return f"{name}\nRedis {inp(r, 'nodeType', '?')} x {n}"
     if t == "aws:lb/loadBalancer:LoadBalancer":
-        return f"{name}\nALB ({len(_inp(r, 'subnets', []))} AZs)"
+        return f"{name}\nALB ({len(inp(r, 'subnets', []))} AZs)"
     if t == "aws:cloudfront/distribution:Distribution":
-        return f"{name}\nCloudFront {_inp(r, 'priceClass', '')}"
+        return f"{name}\nCloudFront {inp(r, 'priceClass', '')}"
     if t == "aws:ec2/eip:Eip":
         return f"{name}\nElastic IP"
     if t == "aws:route53/zone:Zone":
-        return f"{name}\nprivate DNS {_inp(r, 'name', '')}"
+        return f"{name}\nprivate DNS {inp(r, 'name', '')}"
     return f"{name}\nS3 bucket"
 
 
@@ -220,7 +159,7 @@ def build_graph(plan: dict) -> Graph:
     g = Graph(title=f"{plan.get('env', '?')}/{plan.get('stage', '?')}")
     g.nodes[CLIENTS] = Node(CLIENTS, "clients\n(internet)", "clients", "ellipse")
     for r in plan["resources"]:
-        if r["type"] == "aws:ec2/eip:Eip" and not _inp(r, "instance"):
+        if r["type"] == "aws:ec2/eip:Eip" and not inp(r, "instance"):
             continue  # a NAT gateway's address: egress, not on the request path
         if r["type"] in TIERS:
             tier, shape = TIERS[r["type"]]
@@ -231,20 +170,20 @@ def build_graph(plan: dict) -> Graph:
     _listener_edges(ix, g)
     _security_group_edges(ix, g)
     for r in ix.of_type("aws:rds/instance:Instance"):
-        src = ix.ref(_inp(r, "replicateSourceDb"), "aws:rds/instance:Instance")
+        src = ix.ref(inp(r, "replicateSourceDb"), "aws:rds/instance:Instance")
         if src is not None:
             g.add_edge(Edge(src["urn"], r["urn"], "replication", "dashed"))
     for rec in ix.of_type("aws:route53/record:Record"):
-        zone = ix.ref(_inp(rec, "zoneId"), "aws:route53/zone:Zone")
-        for target in ix.refs(_inp(rec, "records", [])):
+        zone = ix.ref(inp(rec, "zoneId"), "aws:route53/zone:Zone")
+        for target in ix.refs(inp(rec, "records", [])):
             if zone is not None:
-                g.add_edge(Edge(zone["urn"], target["urn"], _inp(rec, "name", "record"), "dotted"))
+                g.add_edge(Edge(zone["urn"], target["urn"], inp(rec, "name", "record"), "dotted"))
     return g
 
 
 def _entry_edges(ix: _Index, g: Graph) -> None:
     cdn = ix.of_type("aws:cloudfront/distribution:Distribution")
-    albs = [a for a in ix.of_type("aws:lb/loadBalancer:LoadBalancer") if not _inp(a, "internal")]
+    albs = [a for a in ix.of_type("aws:lb/loadBalancer:LoadBalancer") if not inp(a, "internal")]
     if cdn:
         for d in cdn:
             g.add_edge(Edge(CLIENTS, d["urn"], "HTTPS"))
@@ -254,14 +193,14 @@ def _entry_edges(ix: _Index, g: Graph) -> None:
     for eip in ix.of_type("aws:ec2/eip:Eip"):
         if not cdn and not albs:
             g.add_edge(Edge(CLIENTS, eip["urn"], "HTTP(S)"))
-        inst = ix.ref(_inp(eip, "instance"), "aws:ec2/instance:Instance")
+        inst = ix.ref(inp(eip, "instance"), "aws:ec2/instance:Instance")
         if inst is not None:
             g.add_edge(Edge(eip["urn"], inst["urn"], "EIP"))
 
 
 def _origin_edges(ix: _Index, g: Graph) -> None:
     for d in ix.of_type("aws:cloudfront/distribution:Distribution"):
-        for origin in _inp(d, "origins", []):
+        for origin in inp(d, "origins", []):
             target = ix.ref(origin.get("domainName"))
             if target is not None:
                 g.add_edge(
@@ -272,12 +211,12 @@ def _origin_edges(ix: _Index, g: Graph) -> None:
 def _listener_edges(ix: _Index, g: Graph) -> None:
     tg_to_asgs: dict[str, list[dict]] = {}
     for asg in ix.of_type("aws:autoscaling/group:Group"):
-        for arn in _inp(asg, "targetGroupArns", []):
+        for arn in inp(asg, "targetGroupArns", []):
             tg = ix.ref(arn, TG)
             if tg is not None:
                 tg_to_asgs.setdefault(tg["urn"], []).append(asg)
     for att in ix.of_type("aws:lb/targetGroupAttachment:TargetGroupAttachment"):
-        tg, target = ix.ref(_inp(att, "targetGroupArn"), TG), ix.ref(_inp(att, "targetId"))
+        tg, target = ix.ref(inp(att, "targetGroupArn"), TG), ix.ref(inp(att, "targetId"))
         if tg is not None and target is not None:
             tg_to_asgs.setdefault(tg["urn"], []).append(target)
 
@@ -293,17 +232,17 @@ def _listener_edges(ix: _Index, g: Graph) -> None:
                         g.add_edge(Edge(alb["urn"], asg["urn"], label))
 
     for lst in ix.of_type("aws:lb/listener:Listener"):
-        alb = ix.ref(_inp(lst, "loadBalancerArn"), ALB)
-        forward(alb, _inp(lst, "defaultActions", []), f":{_inp(lst, 'port', '')} default")
+        alb = ix.ref(inp(lst, "loadBalancerArn"), ALB)
+        forward(alb, inp(lst, "defaultActions", []), f":{inp(lst, 'port', '')} default")
     for rule in ix.of_type("aws:lb/listenerRule:ListenerRule"):
-        lst = ix.ref(_inp(rule, "listenerArn"), "aws:lb/listener:Listener")
-        alb = ix.ref(_inp(lst, "loadBalancerArn"), ALB) if lst else None
-        forward(alb, _inp(rule, "actions", []), _rule_label(rule))
+        lst = ix.ref(inp(rule, "listenerArn"), "aws:lb/listener:Listener")
+        alb = ix.ref(inp(lst, "loadBalancerArn"), ALB) if lst else None
+        forward(alb, inp(rule, "actions", []), _rule_label(rule))
 
 
 def _rule_label(rule: dict) -> str:
     parts = []
-    for cond in _inp(rule, "conditions", []):
+    for cond in inp(rule, "conditions", []):
         if cond.get("pathPattern"):
             parts.append(" ".join(cond["pathPattern"].get("values", [])))
         if cond.get("queryStrings"):
@@ -320,13 +259,13 @@ def _security_group_edges(ix: _Index, g: Graph) -> None:
             carriers = [
                 a
                 for a in ix.of_type("aws:autoscaling/group:Group")
-                if ix.ref((_inp(a, "launchTemplate", {}) or {}).get("id"), LT) is r
+                if ix.ref((inp(a, "launchTemplate", {}) or {}).get("id"), LT) is r
             ]
         if r["type"] not in TIERS and r["type"] != "aws:ec2/launchTemplate:LaunchTemplate":
             continue
         keys = list(SG_OWNER_KEYS)
-        groups = [s for k in keys for s in _strings(_inp(r, k, []))]
-        for ni in _inp(r, "networkInterfaces", []):
+        groups = [s for k in keys for s in _strings(inp(r, k, []))]
+        for ni in inp(r, "networkInterfaces", []):
             groups += _strings(ni.get("securityGroups", []))
         for sg_value in groups:
             sg = ix.ref(sg_value, SG)
@@ -345,16 +284,16 @@ def _security_group_edges(ix: _Index, g: Graph) -> None:
         "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
         "aws:ec2/securityGroupRule:SecurityGroupRule",
     ):
-        if rule["type"].endswith("SecurityGroupRule") and _inp(rule, "type") != "ingress":
+        if rule["type"].endswith("SecurityGroupRule") and inp(rule, "type") != "ingress":
             continue
-        src_id = _inp(rule, "referencedSecurityGroupId") or _inp(rule, "sourceSecurityGroupId")
+        src_id = inp(rule, "referencedSecurityGroupId") or inp(rule, "sourceSecurityGroupId")
         link(
             ix.ref(src_id, SG),
-            ix.ref(_inp(rule, "securityGroupId"), SG),
-            _inp(rule, "fromPort", ""),
+            ix.ref(inp(rule, "securityGroupId"), SG),
+            inp(rule, "fromPort", ""),
         )
     for sg in ix.of_type("aws:ec2/securityGroup:SecurityGroup"):
-        for ingress in _inp(sg, "ingress", []):
+        for ingress in inp(sg, "ingress", []):
             for src in [ix.ref(v, SG) for v in _strings(ingress.get("securityGroups", []))]:
                 link(src, sg, ingress.get("fromPort", ""))
 
@@ -437,10 +376,10 @@ def main(argv: list[str]) -> int:
         args = p.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
-    refs = args.refs or [f"{e}/{s}" for e in ("dev", "prod") for s in STAGES]
+    refs = args.refs or [f"{e}/{s}" for e in ENVIRONMENTS for s in STAGES]
     for ref in refs:
         try:
-            plan = load_ref(ref)
+            plan = load_or_build(ref)
         except PlanRefError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

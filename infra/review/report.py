@@ -23,15 +23,16 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from infra import REPO_ROOT
 from infra.capacity.checks import capacity_tables
-from infra.config import STACKS_DIR, ConfigError, load_stage_spec
+from infra.capacity.inputs import ModelError, Workload
+from infra.config import ENVIRONMENTS as ENVS
+from infra.config import STACKS_DIR, STAGES, ConfigError, load_stage_spec
+from infra.plans.build import load_or_build
+from infra.plans.load import PlanRefError
 from infra.review import cost, diagram, diff
-from infra.review.diff import PlanRefError, load_ref
 
 ROOT = REPO_ROOT
 OUT = ROOT / "build" / "report"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-STAGES = cost.STAGES
-ENVS = cost.ENVS
 
 CATEGORY = {
     # short type prefix -> column in the resource-count table
@@ -269,6 +270,14 @@ def _env() -> Environment:
     return env
 
 
+def _workload_text(w: Workload) -> dict[str, Any]:
+    """The workload figures the templates print, as whole numbers where they are."""
+    return {
+        "today": {"hits_per_day": int(w.hits_per_day), "movies": int(w.movies)},
+        "target_multiplier": f"{w.multiplier:g}",
+    }
+
+
 def render(rows: list[StageRow], out: Path = OUT) -> tuple[Path, Path]:
     out.mkdir(parents=True, exist_ok=True)
     env = _env()
@@ -277,7 +286,7 @@ def render(rows: list[StageRow], out: Path = OUT) -> tuple[Path, Path]:
         "categories": CATEGORIES,
         "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "usage": cost.load_assumptions().usage,
-        "workload": cost.load_assumptions().workload,
+        "workload": _workload_text(cost.load_assumptions().workload),
         "has_capacity": any(r.capacity is not None for r in rows),
         "capacity_rows": capacity_rows,
         "cost_parts": cost_parts,
@@ -295,7 +304,7 @@ def render(rows: list[StageRow], out: Path = OUT) -> tuple[Path, Path]:
 
 
 def load_all() -> dict[tuple[str, str], dict]:
-    return {(e, s): load_ref(f"{e}/{s}") for e in ENVS for s in STAGES}
+    return {(e, s): load_or_build(f"{e}/{s}") for e in ENVS for s in STAGES}
 
 
 def main(argv: list[str]) -> int:
@@ -307,7 +316,7 @@ def main(argv: list[str]) -> int:
         return int(exc.code or 0)
     try:
         rows = collect(load_all(), args.out)
-    except (PlanRefError, cost.CostError, ConfigError) as exc:
+    except (PlanRefError, cost.CostError, ConfigError, ModelError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     html, md = render(rows, args.out)

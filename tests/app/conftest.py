@@ -4,7 +4,11 @@ moto S3 server, all on free 127.0.0.1 ports in a temp dir that is removed at the
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -155,3 +159,98 @@ def flush_redis(servers: Servers) -> None:
     client = redis.Redis.from_url(servers.redis.url)
     client.flushall()
     client.close()
+
+
+@dataclass
+class Live:
+    """A `python -m movies_api serve` process (the server stack production runs)."""
+
+    base: str
+    port: int
+    pid: int
+    writer_key: str
+    reader_key: str
+    log: Path  # the server's stdout and stderr
+
+    def log_text(self, since: int = 0) -> str:
+        return self.log.read_bytes()[since:].decode("utf-8", "replace")
+
+
+async def _fresh_database(admin_url: str, db: str) -> tuple[str, dict[str, dict[str, str]]]:
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f"DROP DATABASE IF EXISTS {db}")
+        await conn.execute(f"CREATE DATABASE {db}")
+    finally:
+        await conn.close()
+    url = admin_url.rsplit("/", 1)[0] + f"/{db}"
+    conn = await asyncpg.connect(url)
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()
+    keys = (await run_seed(url, 300, 3, reset=False, users=0, keys_out=None)).keys
+    return url, keys
+
+
+@pytest.fixture(scope="session")
+def live(servers: Servers) -> Iterator[Live]:
+    # Its own database and Redis db: the fuzzers delete and rewrite movies other tests read.
+    url, keys = asyncio.run(_fresh_database(servers.primary.url(), "fuzz"))
+    port = free_port()
+    # A file, not a pipe: nobody drains a pipe while the tests run, and the warnings hostile
+    # requests cause would fill it and stall the server.
+    log = servers.root / "live-serve.log"
+    env = {**os.environ, **servers.env(MOVIES_DATABASE_URL=url, MOVIES_DATABASE_READER_URLS="",
+                                        MOVIES_REDIS_URL=servers.redis.url[:-1] + "1"),
+           "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+           "PYTHONPATH": "app_image"}  # fmt: skip
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "movies_api", "serve", "--port", str(port), "--log-level",
+             "warning"],
+            env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                tail = log.read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"serve did not start: {tail}")
+            time.sleep(0.1)
+        yield Live(
+            base,
+            port,
+            proc.pid,
+            keys["demo-writer"]["api_key"],
+            keys["demo-reader"]["api_key"],
+            log,
+        )
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+@pytest.fixture(scope="session")
+def alb_base(live: Live, servers: Servers) -> Iterator[str]:
+    """The lab's ALB stand-in (nginx, `lab.nginx.alb_conf`: no retries, the `/metrics*`
+    404 rule, its own JSON 400/413) in front of the live service, as at load-balanced."""
+    from lab import nginx
+    from lab.procs import stop
+    from lab.state import Registry
+
+    prefix = servers.root / "alb"
+    registry = Registry(path=prefix / "registry.json")
+    port = free_port()
+    try:
+        nginx.start(registry, "alb", prefix, port, nginx.alb_conf(prefix, port, [live.port]))
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        for record in registry.processes:
+            stop(record)

@@ -48,3 +48,100 @@ async def wait_for_replica(primary_url: str, replica_url: str, timeout: float = 
     finally:
         await p.close()
         await r.close()
+
+
+class Reply:
+    def __init__(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.status, self.headers, self.body = status, headers, body
+
+    def header(self, name: str) -> str | None:
+        found = [v for k, v in self.headers if k == name.lower()]
+        return ", ".join(found) if found else None
+
+    @property
+    def closes(self) -> bool:
+        return "close" in (self.header("connection") or "").lower()
+
+    def __repr__(self) -> str:
+        return f"Reply({self.status}, {self.headers}, {self.body[:200]!r})"
+
+
+class RawHTTP:
+    """One HTTP/1.1 connection to 127.0.0.1 that sends exactly the bytes it is given.
+
+    httpx and h11 refuse to *send* malformed requests, which is what the hostile-input
+    tests need to send; responses are parsed here (Content-Length, chunked, or no body).
+    """
+
+    def __init__(self, port: int, timeout: float = 10.0) -> None:
+        import socket
+
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.buffer = b""
+
+    def __enter__(self) -> RawHTTP:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.sock.close()
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def _fill(self) -> bool:
+        chunk = self.sock.recv(65536)
+        self.buffer += chunk
+        return bool(chunk)
+
+    def _read_until(self, marker: bytes) -> bytes:
+        while marker not in self.buffer:
+            if not self._fill():
+                raise ConnectionError(f"closed before {marker!r}; got {self.buffer[:200]!r}")
+        head, self.buffer = self.buffer.split(marker, 1)
+        return head
+
+    def _read_exactly(self, n: int) -> bytes:
+        while len(self.buffer) < n:
+            if not self._fill():
+                raise ConnectionError(f"closed after {len(self.buffer)} of {n} body bytes")
+        data, self.buffer = self.buffer[:n], self.buffer[n:]
+        return data
+
+    def response(self, method: bytes = b"GET") -> Reply:
+        while True:
+            head = self._read_until(b"\r\n\r\n").decode("latin-1")
+            status_line, *lines = head.split("\r\n")
+            status = int(status_line.split(" ", 2)[1])
+            headers = [
+                (k.strip().lower(), v.strip()) for k, _, v in (ln.partition(":") for ln in lines)
+            ]
+            if status >= 200:  # skip 100 Continue and other interim responses
+                break
+        reply = Reply(status, headers, b"")
+        if method == b"HEAD" or status in (204, 304):
+            return reply
+        if reply.header("content-length") is not None:
+            reply.body = self._read_exactly(int(reply.header("content-length") or 0))
+        elif "chunked" in (reply.header("transfer-encoding") or ""):
+            parts = []
+            while size := int(self._read_until(b"\r\n").split(b";")[0], 16):
+                parts.append(self._read_exactly(size))
+                self._read_exactly(2)
+            self._read_until(b"\r\n")
+            reply.body = b"".join(parts)
+        else:
+            while self._fill():
+                pass
+            reply.body, self.buffer = self.buffer, b""
+        return reply
+
+    def request(self, data: bytes) -> Reply:
+        self.send(data)
+        return self.response(data.split(b" ", 1)[0])
+
+    def still_serves(self) -> bool:
+        """Whether this same connection answers one more ordinary request."""
+        try:
+            return self.request(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n").status == 200
+        except OSError:
+            return False

@@ -1,106 +1,75 @@
-"""Schemathesis fuzzes /openapi.json against a live `python -m movies_api serve` process:
-valid and invalid inputs on every operation, anonymous and as a writer, never a 5xx, and
-every response matches the documented status codes, content types and schemas."""
+"""Schemathesis, `schemathesis run --checks all`, against a live `python -m movies_api serve`
+process (the `live` fixture in conftest.py), through the lab's ALB stand-in (nginx, as at
+load-balanced: what a client meets) and directly (what nginx would hide, e.g. a `%00` path
+it refuses itself), each anonymous and with a writer key.
+
+`--checks all` adds to "no 5xx, documented status codes, content types and schemas" the
+checks that hold the spec and the service to each other both ways: data the spec forbids
+must be refused (negative_data_rejection), data it allows must be accepted
+(positive_data_acceptance), the 405's Allow header, declared auth enforced, and, in the
+stateful phase, that what a POST created is there (and gone after its DELETE) along the
+links the spec declares. Inferred links are off (schemathesis.toml): they guessed that a new
+movie has a poster.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import os
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
+import tempfile
+from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
-import schemathesis
-from hypothesis import HealthCheck, settings
 from movies_api import __version__
-from movies_api.localservers import free_port
-from movies_api.migrate import migrate
 from movies_api.openapi import openapi_spec
-from movies_api.seed import run_seed
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
 pytestmark = pytest.mark.servers
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_schema_conformance]  # fmt: skip
+CONFIG = Path(__file__).with_name("schemathesis.toml")
+MAX_EXAMPLES = 15
 
 
-async def _fresh_database(admin_url: str, db: str) -> tuple[str, str]:
-    conn = await asyncpg.connect(admin_url)
-    try:
-        await conn.execute(f"DROP DATABASE IF EXISTS {db}")
-        await conn.execute(f"CREATE DATABASE {db}")
-    finally:
-        await conn.close()
-    url = admin_url.rsplit("/", 1)[0] + f"/{db}"
-    conn = await asyncpg.connect(url)
-    try:
-        await migrate(conn)
-    finally:
-        await conn.close()
-    keys = (await run_seed(url, 300, 3, reset=False, users=0, keys_out=None)).keys
-    return url, keys["demo-writer"]["api_key"]
-
-
-@pytest.fixture(scope="module")
-def live(servers) -> Iterator[tuple[str, str]]:
-    # Its own database: the fuzzer deletes and rewrites movies the other tests read.
-    url, writer_key = asyncio.run(_fresh_database(servers.primary.url(), "fuzz"))
-    port = free_port()
-    env = {**os.environ, **servers.env(MOVIES_DATABASE_URL=url, MOVIES_DATABASE_READER_URLS="",
-                                        MOVIES_REDIS_URL=servers.redis.url[:-1] + "1"),
-           "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-           "PYTHONPATH": "app_image"}  # fmt: skip
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "movies_api", "serve", "--port", str(port), "--log-level",
-         "warning"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                out = proc.stdout.read().decode() if proc.stdout else ""
-                raise RuntimeError(f"serve did not start: {out[-2000:]}")
-            time.sleep(0.1)
-        yield base, writer_key
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
-
-
-# The spec is static, so it loads at import; test_served_spec_is_the_fuzzed_spec checks the
-# live server serves exactly this.
-schema = schemathesis.openapi.from_dict(openapi_spec(__version__))
+def run_schemathesis(
+    base: str, *headers: str, exclude: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    command = [
+        sys.executable, "-c", "from schemathesis.cli import schemathesis; schemathesis()",
+        "--config-file", str(CONFIG), "--no-color",
+        "run", f"{base}/openapi.json", "--checks", "all", "--workers", "1",
+        "--max-examples", str(MAX_EXAMPLES), "--request-timeout", "10",
+        "--generation-database", "none",
+    ]  # fmt: skip
+    for header in headers:
+        command += ["--header", header]
+    if exclude:
+        command += ["--exclude-checks", ",".join(exclude)]
+    # In a temp dir: schemathesis keeps a `.schemathesis/` cache in its working directory.
+    with tempfile.TemporaryDirectory(prefix="schemathesis-") as cwd:
+        return subprocess.run(
+            command, capture_output=True, text=True, timeout=600, check=False, cwd=cwd
+        )
 
 
 def test_served_spec_is_the_fuzzed_spec(live) -> None:
-    assert httpx.get(f"{live[0]}/openapi.json").json() == openapi_spec(__version__)
+    assert httpx.get(f"{live.base}/openapi.json").json() == openapi_spec(__version__)
 
 
-@schema.parametrize()
-@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
-def test_fuzz_anonymous(case, live) -> None:
-    case.call_and_validate(base_url=live[0], checks=CHECKS, timeout=10)
+def _passed(result: subprocess.CompletedProcess[str]) -> None:
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out[-8000:]
+    assert "Test cases:" in out and "passed" in out, out[-2000:]
+    # Every phase ran: a phase that was skipped would pass vacuously.
+    for phase in ("Coverage", "Fuzzing", "Stateful"):
+        assert f"✅ {phase}" in out, out[-3000:]
 
 
-@schema.parametrize()
-@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
-def test_fuzz_as_writer(case, live) -> None:
-    case.call_and_validate(
-        base_url=live[0], headers={"X-API-Key": live[1]}, checks=CHECKS, timeout=10
-    )
+@pytest.mark.parametrize("via", ["alb", "service"])
+@pytest.mark.parametrize("who", ["anonymous", "writer"])
+def test_checks_all(live, request, via: str, who: str) -> None:
+    base = request.getfixturevalue("alb_base") if via == "alb" else live.base
+    headers = [f"X-API-Key: {live.writer_key}"] if who == "writer" else []
+    # One check off through the stand-in only: nginx answers TRACE itself, 405 in HTML
+    # without `Allow`; that is nginx's, not the service's (which answers TRACE with 405 and
+    # `Allow`, checked directly), and what the real ALB does with TRACE is not modelled.
+    exclude = ("unsupported_method",) if via == "alb" else ()
+    _passed(run_schemathesis(base, *headers, exclude=exclude))

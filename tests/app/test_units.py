@@ -92,10 +92,10 @@ def test_api_keys_are_random_and_hashed() -> None:
 
 def test_tokens_sign_verify_and_expire() -> None:
     secret = b"k" * 32
-    token, exp = issue_token(secret, 7, "writer", 60, now=1000)
+    token, exp = issue_token(secret, 7, "writer", 60, now=1000, key_id=12)
     assert exp == 1060
     p = verify_token(secret, token, now=1059)
-    assert (p.user_id, p.role, p.via) == (7, "writer", "token")
+    assert (p.user_id, p.role, p.via, p.key_id) == (7, "writer", "token", 12)
     with pytest.raises(AuthError, match="expired"):
         verify_token(secret, token, now=1060)
     with pytest.raises(AuthError, match="signature"):

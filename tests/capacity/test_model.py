@@ -22,6 +22,7 @@ from infra.capacity.inputs import (
     load_rates,
     ttl_cache_hit_ratio,
 )
+from infra.catalog import CLASSES_FILE
 from infra.config import ENVIRONMENTS, STAGES, load_stack_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -152,7 +153,7 @@ def test_ec2_entries_match_the_aws_catalogue_moto_ships() -> None:
 
     catalogue_file = Path(moto.__file__).parent / "ec2" / "resources" / "instance_types.json.gz"
     catalogue = json.loads(gzip.decompress(catalogue_file.read_bytes()))
-    table = yaml.safe_load(CAPACITY_FILE.read_text())["ec2"]
+    table = yaml.safe_load(CLASSES_FILE.read_text())["ec2"]
     for kind, entry in table.items():
         aws = catalogue[kind]
         assert entry["vcpus"] == aws["VCpuInfo"]["DefaultVCpus"], kind

@@ -79,22 +79,34 @@ def test_timeline_and_recovery():
 
 
 def test_targets_report_met_and_not_met_with_the_figure():
+    def sat(rps, tier="app"):
+        return {"rps": rps, "bottleneck": {"tier": tier}}
+
     rows = [
-        {"stage": "split-db", "rps": 100.0, "requests_per_lab_cpu_second": 200.0},
+        {"stage": "load-balanced", "saturation": sat(100.0, "db-primary")},
         {
             "stage": "cached",
-            "rps": 250.0,
+            "saturation": sat(250.0),
             "db_reads_per_request": 0.05,
-            "requests_per_lab_cpu_second": 700.0,
+            "model": {"rps": 180.0, "bottleneck": "app"},
         },
-        {"stage": "read-replicas", "replica_read_share": 0.97},
-        {"stage": "edge", "edge_hit_ratio": 0.5},
+        {
+            "stage": "read-replicas",
+            "replica_read_share": 0.97,
+            "saturation": sat(240.0),
+            "model": {"rps": 230.0, "bottleneck": "db-primary"},
+        },
+        {"stage": "edge", "edge_hit_ratio": 0.5, "saturation": sat(300.0)},
     ]
-    got = {t["target"]: t for t in targets(rows)}
-    assert got["DB reads per request at cached"]["met"] is True
-    ratio = got["cached / split-db throughput"]
-    assert ratio["figure"] == 2.5 and ratio["met"] is False
-    per_cpu = got["cached / split-db, requests per lab CPU-second (contention-independent)"]
-    assert per_cpu["figure"] == 3.5 and per_cpu["met"] is True
-    assert got["DB reads served by replicas"]["met"] is True
-    assert got["anonymous requests answered by the edge"]["met"] is False
+    got = {(t["target"], t["stage"]): t for t in targets(rows, wall_seconds=950)}
+    assert got["DB reads per request at cached, steady state", "cached"]["met"] is True
+    ratio = got["cached / load-balanced saturation at tier budgets", "cached"]
+    assert ratio["figure"] == 2.5 and ratio["met"] is True
+    assert got["DB reads served by replicas", "read-replicas"]["met"] is True
+    assert got["anonymous requests answered by the edge, steady state", "edge"]["met"] is False
+    # 250 measured vs 180 modelled is 1.39x: outside +-25%; 240 vs 230 is inside.
+    assert got["measured / model saturation", "cached"]["met"] is False
+    assert got["measured / model saturation", "read-replicas"]["met"] is True
+    assert got["same bottleneck tier as the model", "cached"]["met"] is True
+    assert got["same bottleneck tier as the model", "read-replicas"]["met"] is False
+    assert got["whole bench", "all"]["met"] is False

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from infra.config import load_stack_config
 from infra.plans import build as plan_cli
-from infra.plans.build import build_plan, dumps_plan, kind, kind_counts
+from infra.plans.build import build_plan, dumps_plan, kind, kind_counts, load_or_build
 from infra.plans.load import PlanRefError, load_plan, newest_source_mtime
 
 REPO = Path(__file__).resolve().parents[2]
@@ -93,22 +94,63 @@ def test_kind_counts(plans) -> None:
     assert kind("movies:infra:Network") == "component"
     assert kind("random:index/randomPassword:RandomPassword") == "random"
     counts = kind_counts(plans[("prod", "scale-5x")])
-    assert counts["rds"] == 1 + 3 + 2  # primary, 3 replicas, subnet + parameter groups
+    replicas = load_stack_config("prod", "scale-5x").stage.database.read_replicas
+    assert counts["rds"] == 1 + replicas + 2  # primary, replicas, subnet + parameter groups
     assert counts["lb"] >= 5
     assert sum(counts.values()) == len(plans[("prod", "scale-5x")]["resources"]) - 1
 
 
-def test_load_plan_by_stack_builds_when_missing(tmp_path: Path, plans) -> None:
-    loaded = load_plan("dev/single-box", plan_dir=tmp_path)
-    assert (tmp_path / "dev-single-box.json").is_file()
-    assert loaded == json.loads(dumps_plan(plans[("dev", "single-box")]))
-    # a file newer than the sources is read as it is
+def test_load_plan_never_runs_the_program(
+    tmp_path: Path, plans, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A missing or stale stack plan is refused with the command that rebuilds it."""
+    import infra.program.composer
+
+    def no_program(*_args, **_kwargs):
+        raise AssertionError("load_plan ran the program")
+
+    monkeypatch.setattr(infra.program.composer, "declare_stage", no_program)
+    with pytest.raises(PlanRefError) as missing:
+        load_plan("dev/single-box", plan_dir=tmp_path)
+    assert "is missing; run `python -m infra plan --env dev --stage single-box`" in str(
+        missing.value
+    )
+    assert list(tmp_path.iterdir()) == []
     path = tmp_path / "dev-single-box.json"
     path.write_text(json.dumps({"env": "dev", "stage": "x", "resources": []}))
     assert load_plan("dev/single-box", plan_dir=tmp_path)["stage"] == "x"
+    old = newest_source_mtime() - 60
+    os.utime(path, (old, old))
+    with pytest.raises(PlanRefError, match="older than its sources; run `python -m infra plan"):
+        load_plan("dev/single-box", plan_dir=tmp_path)
+
+
+def test_load_or_build_plans_when_missing_or_stale_and_says_so(
+    tmp_path: Path, plans, capsys: pytest.CaptureFixture[str]
+) -> None:
+    loaded = load_or_build("dev/single-box", plan_dir=tmp_path)
+    assert (tmp_path / "dev-single-box.json").is_file()
+    assert loaded == json.loads(dumps_plan(plans[("dev", "single-box")]))
+    assert "planning dev/single-box (its plan file is missing)" in capsys.readouterr().err
+    # a file newer than the sources is read as it is, without a word
+    path = tmp_path / "dev-single-box.json"
+    path.write_text(json.dumps({"env": "dev", "stage": "x", "resources": []}))
+    assert load_or_build("dev/single-box", plan_dir=tmp_path)["stage"] == "x"
+    assert capsys.readouterr().err == ""
     # one older than the sources is rebuilt
     old = newest_source_mtime() - 60
     os.utime(path, (old, old))
+    assert load_or_build("dev/single-box", plan_dir=tmp_path)["stage"] == "single-box"
+    assert "older than its sources" in capsys.readouterr().err
+
+
+def test_a_stale_plan_whose_rebuild_is_identical_becomes_current(tmp_path: Path, plans) -> None:
+    """A source edit that changes no plan (a comment) must not leave the plan stale."""
+    path = tmp_path / "dev-single-box.json"
+    path.write_text(dumps_plan(plans[("dev", "single-box")]))
+    old = newest_source_mtime() - 60
+    os.utime(path, (old, old))
+    assert load_or_build("dev/single-box", plan_dir=tmp_path)["stage"] == "single-box"
     assert load_plan("dev/single-box", plan_dir=tmp_path)["stage"] == "single-box"
 
 

@@ -7,15 +7,14 @@ import re
 
 import pytest
 
+from infra.config import ENVIRONMENTS, STAGES
 from infra.review import cost, report
 from tests.review.plans import wired_stack
-
-STAGES = cost.STAGES
 
 
 def crafted_plans() -> dict[tuple[str, str], dict]:
     plans = {}
-    for env in cost.ENVS:
+    for env in ENVIRONMENTS:
         for i, stage in enumerate(STAGES):
             doc = wired_stack(env, stage)
             if i < 5:  # no CDN and no bucket before the edge stage
@@ -64,7 +63,7 @@ def test_stage_text_reads_the_spec() -> None:
 @pytest.fixture(scope="session")
 def real_plans(stack_plans: dict[tuple[str, str], dict]) -> dict[tuple[str, str], dict]:
     """The session's 14 plans (tests/conftest.py), copied: the report must not see edits."""
-    return {(e, s): copy.deepcopy(stack_plans[(e, s)]) for e in cost.ENVS for s in STAGES}
+    return {(e, s): copy.deepcopy(stack_plans[(e, s)]) for e in ENVIRONMENTS for s in STAGES}
 
 
 def test_report_renders_every_stage_from_real_plans(real_plans, tmp_path) -> None:

@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from infra.catalog import CatalogError, class_size, pg_default_max_connections
+from infra.program.components.snapshots import final_snapshot_name
+
 SUPPORTED_MAJOR_VERSIONS = ("13", "14", "15", "16", "17")
 # Burstable classes on which RDS does not offer Performance Insights for every engine;
 # dev runs these and loses nothing it needs without PI.
@@ -25,21 +28,6 @@ _NO_PERFORMANCE_INSIGHTS = (
     "db.t4g.micro",
     "db.t4g.small",
 )
-# Memory in GiB per class, for PostgreSQL's default max_connections
-# (LEAST(DBInstanceClassMemory / 9531392, 5000)); used for the connections alarm.
-_CLASS_MEMORY_GIB = {
-    "db.t4g.micro": 1,
-    "db.t4g.small": 2,
-    "db.t4g.medium": 4,
-    "db.t4g.large": 8,
-    "db.m7g.large": 8,
-    "db.m7g.xlarge": 16,
-    "db.m7g.2xlarge": 32,
-    "db.r7g.large": 16,
-    "db.r7g.xlarge": 32,
-    "db.r7g.2xlarge": 64,
-    "db.r7g.4xlarge": 128,
-}
 _ENGINE_PORT = 5432
 _LOG_EXPORTS = ("postgresql", "upgrade")
 # Short TTL so a replica added or removed reaches the app's resolver within seconds.
@@ -139,14 +127,15 @@ def performance_insights_supported(instance_class: str) -> bool:
 
 
 def default_max_connections(instance_class: str) -> int:
-    """PostgreSQL's default max_connections on RDS for a class, from its memory."""
-    if instance_class not in _CLASS_MEMORY_GIB:
-        raise ValueError(
-            f"instance_class: {instance_class!r} has no memory figure; "
-            f"known: {', '.join(sorted(_CLASS_MEMORY_GIB))}"
-        )
-    # DBInstanceClassMemory is a little below the nominal memory; the formula is RDS's.
-    return min(_CLASS_MEMORY_GIB[instance_class] * 1024**3 // 9531392, 5000)
+    """PostgreSQL's default max_connections on RDS for a class, from its memory
+    (LEAST({DBInstanceClassMemory/9531392}, 5000) in the default parameter group)."""
+    if not instance_class.startswith("db."):
+        raise ValueError(f"instance_class: {instance_class!r} is not an RDS class (db.*)")
+    try:
+        memory_gib = class_size(instance_class).memory_gib
+    except CatalogError as exc:
+        raise ValueError(f"instance_class: {exc}") from None
+    return pg_default_max_connections(memory_gib)
 
 
 class Database(pulumi.ComponentResource):
@@ -239,7 +228,9 @@ class Database(pulumi.ComponentResource):
             deletion_protection=args.deletion_protection,
             skip_final_snapshot=args.skip_final_snapshot,
             final_snapshot_identifier=(
-                None if args.skip_final_snapshot else f"{args.identifier}-final"
+                None
+                if args.skip_final_snapshot
+                else final_snapshot_name(self, name, args.identifier)
             ),
             auto_minor_version_upgrade=True,
             allow_major_version_upgrade=False,

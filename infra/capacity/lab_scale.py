@@ -1,0 +1,192 @@
+"""The capacity model at the lab's scale: each stage's saturation rate and bottleneck tier
+when every tier has `lab_cpu_per_vcpu` x its spec vCPUs of CPU (the lab's budgets).
+
+Each tier's CPU-seconds per API request come from the model's own flow (infra/capacity/flow.py
+`flow`: what share of requests reach the app, the DB, Redis) and per-unit rates (the app's
+requests per vCPU, pgbench's per-query costs, redis-benchmark's GET rate), with the lab's
+workload shape put in: its catalogue size, and the hit ratios the lab measured at steady
+state (how many requests miss a cache is the workload's, not a capacity). A tier saturates
+at budget / cost per request; the stage at the lowest of its tiers.
+
+The lab's own tier CPU per request (cgroup CPU time / requests) is not an input: it is
+what the prediction is checked against (lab/results/saturation.json)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from infra.capacity.checks import _db_cpu_seconds, model_inputs
+from infra.capacity.flow import flow
+from infra.capacity.inputs import SECONDS_PER_DAY, Observed, Rates, Workload
+from infra.config import load_stack_config
+
+# Tiers with no fixed CPU in AWS: the lab measures them but gives them no budget.
+ELASTIC = ("alb", "edge")
+
+
+@dataclass(frozen=True)
+class TierVcpus:
+    tier: str
+    vcpus: float | None  # None: elastic
+    basis: str
+
+
+def tier_vcpus(
+    stage: str, env: str, rates: Rates, replicas_run: int | None = None
+) -> list[TierVcpus]:
+    """The tiers of a stage with the vCPUs the spec gives each (the lab budgets these)."""
+    spec = load_stack_config(env, stage).stage
+    out: list[TierVcpus] = []
+    if spec.single_box is not None:
+        kind = spec.single_box.instance_type
+        n = rates.machine(kind).vcpus
+        if spec.database is None:
+            out.append(TierVcpus("box", n, f"1 x {kind} ({n:g} vCPU), API + PostgreSQL"))
+        else:
+            out.append(TierVcpus("app", n, f"1 x {kind} ({n:g} vCPU), API only"))
+    if spec.web is not None:
+        n = rates.machine(spec.web.instance_type).vcpus
+        c = spec.web.desired_capacity
+        out.append(TierVcpus("app", c * n, f"desired {c} x {spec.web.instance_type} ({n:g} vCPU)"))
+        out.append(TierVcpus("alb", None, "ALB: elastic, not budgeted"))
+    if spec.search is not None:
+        n = rates.machine(spec.search.instance_type).vcpus
+        c = spec.search.desired_capacity
+        out.append(
+            TierVcpus("search", c * n, f"desired {c} x {spec.search.instance_type} ({n:g} vCPU)")
+        )
+    if spec.database is not None:
+        db = spec.database
+        n = rates.machine(db.instance_class).vcpus
+        out.append(TierVcpus("db-primary", n, f"{db.instance_class} ({n:g} vCPU)"))
+        count = db.read_replicas if replicas_run is None else replicas_run
+        if count and db.replica_instance_class:
+            r = rates.machine(db.replica_instance_class).vcpus
+            for i in range(1, count + 1):
+                out.append(
+                    TierVcpus(f"db-replica{i}", r, f"{db.replica_instance_class} ({r:g} vCPU)")
+                )
+    if spec.cache is not None:
+        n = rates.machine(spec.cache.node_type).vcpus
+        # The service sends every command to the primary node; replicas stand by.
+        out.append(TierVcpus("redis", n, f"primary {spec.cache.node_type} ({n:g} vCPU)"))
+    if spec.edge is not None:
+        out.append(TierVcpus("edge", None, "CloudFront + S3: elastic, not budgeted"))
+    return out
+
+
+@dataclass(frozen=True)
+class LabWorkload:
+    """What the lab's load looks like where it differs from the AWS workload."""
+
+    movies: int
+    cache_hit_ratio: float | None = None  # measured at steady state, key reads
+    search_cache_hit_ratio: float | None = None  # measured at steady state, searches
+    edge_hit_ratio: float | None = None  # measured at steady state, anonymous requests
+    replica_read_share: float | None = None
+    search_matches: float | None = None  # rows a lab search matches, on average
+
+
+def tier_costs(
+    stage: str,
+    env: str,
+    lab: LabWorkload,
+    w: Workload,
+    rates: Rates,
+    obs: Observed,
+    replicas: int,
+) -> dict[str, float]:
+    """CPU-seconds (of one lab CPU = one vCPU) each budgeted tier spends per API request."""
+    spec = load_stack_config(env, stage).stage
+    lab_w = dataclasses.replace(w, movies=float(lab.movies))
+    lab_obs = dataclasses.replace(
+        obs,
+        cache_hit_ratio=lab.cache_hit_ratio,
+        search_cache_hit_ratio=None,
+        edge_hit_ratio=lab.edge_hit_ratio,
+        replica_read_share=lab.replica_read_share,
+    )
+    fl = flow(lab_w, lab_obs, spec, "today")
+    rps = w.hits_per_day / SECONDS_PER_DAY * w.peak_factor  # flow's request rate, "today"
+    if lab.search_matches is not None:
+        fl = dataclasses.replace(fl, db_search_matches=lab.search_matches)
+    if spec.cache is not None and lab.search_cache_hit_ratio is not None:
+        # flow() lets a lab figure only lower its derived search hit ratio (the lab draws
+        # from 42 terms); at the lab's own scale the lab's ratio is the workload's.
+        all_reads, all_searches = rps * w.read_share, rps * w.search_share
+        edge_hit = lab.edge_hit_ratio or 0.0
+        absorbed = rps * w.cacheable_share * edge_hit if spec.edge is not None else 0.0
+        searches = all_searches * (all_reads - absorbed) / all_reads  # as flow() counts them
+        fl = dataclasses.replace(
+            fl, db_searches=min(all_searches * (1 - lab.search_cache_hit_ratio), searches)
+        )
+    cost = 1 + (rates.search_app_cost - 1) * fl.web_search_share
+    app = fl.web_rps * cost / rates.app_rps_per_vcpu / rps
+    out: dict[str, float] = {}
+    db_share = 1.0
+    if spec.database is not None and replicas:
+        share = lab.replica_read_share
+        if share is None:
+            share = (
+                obs.replica_read_share
+                if obs.replica_read_share is not None
+                else w.replica_read_share
+            )
+        db_share = 1 - share
+        for i in range(1, replicas + 1):
+            out[f"db-replica{i}"] = (
+                _db_cpu_seconds(rates, fl, reads=share / replicas, replay=True) / rps
+            )
+    db = _db_cpu_seconds(rates, fl, reads=db_share) / rps
+    if spec.single_box is not None and spec.database is None:
+        out["box"] = app + db
+    else:
+        out["app"] = app
+        out["db-primary"] = db
+    if spec.cache is not None:
+        out["redis"] = fl.redis_ops / rates.redis_ops_per_node / rps
+    return out
+
+
+def predict(
+    stage: str,
+    env: str,
+    lab_cpu_per_vcpu: float,
+    lab: LabWorkload,
+    replicas_run: int | None = None,
+    inputs: tuple[Workload, Rates, Observed] | None = None,
+) -> dict[str, Any]:
+    """The model's saturation rate (API requests/s) and bottleneck tier at the lab's budgets."""
+    w, rates, obs = inputs or model_inputs()
+    tiers = tier_vcpus(stage, env, rates, replicas_run)
+    replicas = sum(1 for t in tiers if t.tier.startswith("db-replica"))
+    costs = tier_costs(stage, env, lab, w, rates, obs, replicas)
+    detail: dict[str, Mapping[str, float | str | None]] = {}
+    for t in tiers:
+        if t.vcpus is None or t.tier not in costs:
+            continue
+        budget = t.vcpus * lab_cpu_per_vcpu
+        per_request = costs[t.tier]
+        detail[t.tier] = {
+            "budget_cpus": round(budget, 4),
+            "cpu_ms_per_request": round(per_request * 1000, 4),
+            "capacity_rps": round(budget / per_request, 1) if per_request > 0 else None,
+        }
+    limited = {k: v["capacity_rps"] for k, v in detail.items() if v["capacity_rps"]}
+    bottleneck = min(limited, key=lambda k: limited[k]) if limited else None
+    return {
+        "rps": limited[bottleneck] if bottleneck else None,
+        "bottleneck": bottleneck,
+        "tiers": detail,
+        "basis": {
+            "app_rps_per_vcpu": round(rates.app_rps_per_vcpu, 1),
+            "app_source": rates.sources.get("app"),
+            "db_point_read_ms": round(rates.db_point_read_s * 1000, 4),
+            "db_write_ms": round(rates.db_write_s * 1000, 4),
+            "redis_ops_per_cpu_s": round(rates.redis_ops_per_node),
+            "lab_workload": dataclasses.asdict(lab),
+        },
+    }

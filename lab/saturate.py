@@ -1,0 +1,291 @@
+"""Saturation search: the highest constant arrival rate a stage holds within the SLO, and
+the tier that runs out first.
+
+A probe sends open-loop load (lab/openloop.py) at one rate for a short window; it passes
+when p99 (from the intended send times) is under the SLO, errors are under the SLO's
+share, and the rate achieved is within 5% of the rate offered. The search ramps the rate
+geometrically until a probe fails, then bisects between the last pass and the first fail.
+
+The bottleneck is read from the tiers' cgroups during the probes: each budgeted tier's CPU
+time against its quota (busy = used / (quota x seconds)), and its throttled periods; the
+tier busiest at the first failing rate is the one that ran out. Redis's and PostgreSQL's
+own counters (commands processed, transactions committed) are kept beside it."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from lab.cgroups import LabGroups
+
+SLO_P99_MS = 100.0
+SLO_MAX_ERROR_RATE = 0.001
+MIN_ACHIEVED_SHARE = 0.95  # the rate achieved must be within 5% of the rate offered
+# A tier this busy at the failing rate has run out of CPU; below it, the failure is
+# latency without a full tier (named, but marked not CPU-bound).
+CPU_BOUND = 0.85
+
+
+@dataclass(frozen=True)
+class Slo:
+    p99_ms: float = SLO_P99_MS
+    max_error_rate: float = SLO_MAX_ERROR_RATE
+
+    def as_dict(self) -> dict[str, float]:
+        return {"p99_ms": self.p99_ms, "max_error_rate": self.max_error_rate}
+
+
+@dataclass
+class Probe:
+    rate: float
+    summary: dict[str, Any]  # OpenLoopResult.summary()
+    tiers: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    counters: dict[str, float] = field(default_factory=dict)
+    ok: bool = False
+    why: str = ""
+
+    def judge(self, slo: Slo) -> Probe:
+        s = self.summary
+        p99, errors, achieved = s.get("p99_ms"), s["error_rate"], s["achieved_rps"]
+        if p99 is None:
+            self.ok, self.why = False, "no successful request"
+        elif errors > slo.max_error_rate:
+            self.ok, self.why = False, f"errors {errors:.2%} > {slo.max_error_rate:.1%}"
+        elif p99 > slo.p99_ms:
+            self.ok, self.why = False, f"p99 {p99:.0f} ms > {slo.p99_ms:.0f} ms"
+        elif achieved < MIN_ACHIEVED_SHARE * self.rate:
+            self.ok, self.why = False, f"achieved {achieved:.0f} < 95% of {self.rate:.0f} rps"
+        else:
+            self.ok, self.why = True, "within SLO"
+        return self
+
+    def busiest(self) -> tuple[str | None, float]:
+        """The budgeted tier with the highest busy share in this probe."""
+        best, share = None, -1.0
+        for tier, t in self.tiers.items():
+            busy = t.get("busy")
+            if busy is not None and busy > share:
+                best, share = tier, busy
+        return best, max(share, 0.0)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rate": round(self.rate, 1),
+            "ok": self.ok,
+            "why": self.why,
+            **self.summary,
+            "tiers": self.tiers,
+            "counters": self.counters,
+        }
+
+
+@dataclass
+class SearchResult:
+    probes: list[Probe]
+    best: Probe | None  # the highest rate that passed
+    first_fail: Probe | None  # the lowest rate that failed
+
+    @property
+    def rps(self) -> float:
+        return self.best.rate if self.best else 0.0
+
+    def bottleneck(self) -> dict[str, Any]:
+        """The tier that saturates first: the busiest budgeted tier at the lowest failing
+        rate (else at the best passing one, when no probe failed within the search)."""
+        at = self.first_fail or self.best
+        if at is None:
+            return {"tier": None, "busy": None, "cpu_bound": False, "at_rps": None}
+        tier, busy = at.busiest()
+        return {
+            "tier": tier,
+            "busy": round(busy, 3),
+            "cpu_bound": busy >= CPU_BOUND,
+            "at_rps": round(at.rate, 1),
+            "why_failed": at.why if not at.ok else None,
+        }
+
+
+def search(
+    probe: Callable[[float], Probe],
+    start: float,
+    *,
+    growth: float = 1.5,
+    precision: float = 0.08,
+    max_probes: int = 9,
+    floor: float = 2.0,
+    ceiling: float = 20_000.0,
+    say: Callable[[str], None] = lambda _m: None,
+) -> SearchResult:
+    """Ramp by `growth` from `start` until a probe fails (or down from it until one
+    passes), then bisect (geometric mean) until fail/pass <= 1 + precision or the probes
+    run out. Returns every probe, the best pass and the first fail."""
+    if not floor <= start <= ceiling:
+        raise ValueError(f"start={start}; allowed {floor}..{ceiling}")
+    probes: list[Probe] = []
+
+    def run(rate: float) -> Probe:
+        p = probe(rate)
+        probes.append(p)
+        say(f"    {rate:8.1f} rps: {'ok  ' if p.ok else 'FAIL'} {p.why}")
+        return p
+
+    lo: Probe | None = None
+    hi: Probe | None = None
+    p = run(start)
+    if p.ok:
+        lo = p
+        while len(probes) < max_probes and lo.rate * growth <= ceiling:
+            p = run(lo.rate * growth)
+            if not p.ok:
+                hi = p
+                break
+            lo = p
+    else:
+        hi = p
+        while len(probes) < max_probes and hi.rate / growth >= floor:
+            p = run(hi.rate / growth)
+            if p.ok:
+                lo = p
+                break
+            hi = p
+    while lo is not None and hi is not None and len(probes) < max_probes:
+        if hi.rate / lo.rate <= 1 + precision:
+            break
+        p = run(math.sqrt(lo.rate * hi.rate))
+        if p.ok:
+            lo = p
+        else:
+            hi = p
+    return SearchResult(probes, lo, hi)
+
+
+# --- what the tiers used -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TierMark:
+    at: float
+    usage: dict[str, float]  # CPU-seconds per tier since its group was made
+    throttled: dict[str, tuple[int, float]]
+
+
+def mark(groups: LabGroups | None, tiers: list[str]) -> TierMark:
+    now = time.perf_counter()
+    if groups is None:
+        return TierMark(now, {}, {})
+    return TierMark(
+        now,
+        {t: groups.usage_seconds(t) for t in tiers},
+        {t: groups.throttled(t) for t in tiers},
+    )
+
+
+def tier_use(
+    before: TierMark, after: TierMark, budgets: dict[str, float | None]
+) -> dict[str, dict[str, float | None]]:
+    """Per tier: CPUs used on average, its budget, the busy share (used / budget) and the
+    share of CFS periods it was throttled in."""
+    seconds = max(after.at - before.at, 1e-9)
+    out: dict[str, dict[str, float | None]] = {}
+    for tier, budget in budgets.items():
+        if tier not in after.usage or tier not in before.usage:
+            continue
+        cpus = (after.usage[tier] - before.usage[tier]) / seconds
+        throttled_s = after.throttled[tier][1] - before.throttled[tier][1]
+        out[tier] = {
+            "cpus": round(cpus, 4),
+            "budget": budget,
+            "busy": None if budget is None else round(cpus / budget, 3),
+            "throttled_s_per_s": round(throttled_s / seconds, 3),
+        }
+    return out
+
+
+# --- a real stage ---------------------------------------------------------------------
+
+
+def server_counters(endpoints: dict[str, Any]) -> dict[str, float]:
+    """Redis's and PostgreSQL's own counters: commands processed and Redis's CPU seconds;
+    transactions on the primary and on all replicas (pg_stat_database)."""
+    from lab import postgres
+    from lab.procs import LabError
+
+    out: dict[str, float] = {}
+    if endpoints.get("redis_port"):
+        import redis
+
+        try:
+            info = redis.Redis(
+                host="127.0.0.1", port=endpoints["redis_port"], socket_timeout=2
+            ).info()
+            out["redis_commands"] = float(info["total_commands_processed"])
+            out["redis_cpu_s"] = float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+        except redis.RedisError:
+            pass
+    sql = "SELECT coalesce(sum(xact_commit + xact_rollback), 0) FROM pg_stat_database"
+    ports = [("pg_primary_xacts", endpoints.get("primary_port"))] + [
+        ("pg_replica_xacts", p) for p in endpoints.get("replica_ports", [])
+    ]
+    for key, port in ports:
+        if port:
+            with contextlib.suppress(LabError, ValueError):
+                out[key] = out.get(key, 0.0) + float(postgres.psql(port, sql, timeout=10))
+    return out
+
+
+def counter_rates(before: dict[str, float], after: dict[str, float], seconds: float) -> dict:
+    return {
+        f"{k}_per_s": round((after[k] - before[k]) / seconds, 2)
+        for k in after
+        if k in before and seconds > 0
+    }
+
+
+def stage_probe(
+    endpoints: dict[str, Any],
+    groups: LabGroups | None,
+    budgets: dict[str, float | None],
+    maker,
+    slo: Slo,
+    seconds: float = 5.0,
+    warmup: float = 1.0,
+) -> Callable[[float], Probe]:
+    """A probe at the stage that is up: open loop at `rate` for warmup + `seconds`, with the
+    tiers' CPU and the servers' counters marked at the measured window's ends."""
+    from lab.openloop import OpenLoopConfig
+    from lab.openloop import run as run_open_loop
+
+    tiers = [t for t in budgets if groups is not None and t in groups.tiers()]
+    counter = {"seed": 0}
+
+    def probe(rate: float) -> Probe:
+        marks: dict[str, Any] = {}
+
+        def start() -> None:
+            marks["tiers0"] = mark(groups, tiers)
+            marks["c0"] = server_counters(endpoints)
+
+        def end() -> None:
+            marks["tiers1"] = mark(groups, tiers)
+            marks["c1"] = server_counters(endpoints)
+
+        counter["seed"] += 1
+        config = OpenLoopConfig(
+            endpoints["entry"],
+            rate=rate,
+            duration=seconds,
+            warmup=warmup,
+            follow_media=True,
+            seed=counter["seed"],
+        )
+        result = run_open_loop(config, maker, events=[(warmup, start), (warmup + seconds, end)])
+        used = tier_use(marks["tiers0"], marks["tiers1"], budgets)
+        window = marks["tiers1"].at - marks["tiers0"].at
+        p = Probe(rate, result.summary(), used, counter_rates(marks["c0"], marks["c1"], window))
+        return p.judge(slo)
+
+    return probe

@@ -1,0 +1,84 @@
+"""The saturation search: against a probe whose limit is known, and against a stand-in
+HTTP server whose capacity the test sets (open-loop probes, real sockets)."""
+
+from __future__ import annotations
+
+import pytest
+
+from lab.load import Mix, RequestMaker
+from lab.saturate import Probe, SearchResult, Slo, TierMark, search, stage_probe, tier_use
+from lab.standin import CapacityStandIn
+
+SLO = Slo()
+
+
+def limit_probe(limit: float, calls: list[float]):
+    """Passes below `limit` rps, fails above: p99 jumps past the SLO there."""
+
+    def probe(rate: float) -> Probe:
+        calls.append(rate)
+        p99 = 20.0 if rate <= limit else 400.0
+        summary = {"p99_ms": p99, "error_rate": 0.0, "achieved_rps": rate}
+        busy = min(1.0, rate / limit)
+        return Probe(rate, summary, {"app": {"busy": busy}, "db": {"busy": busy / 3}}).judge(SLO)
+
+    return probe
+
+
+@pytest.mark.parametrize("start", [10.0, 50.0, 400.0, 2000.0])
+def test_search_brackets_the_limit_from_below_or_above(start):
+    calls: list[float] = []
+    result = search(limit_probe(137.0, calls), start, precision=0.08, max_probes=20)
+    assert result.best is not None and result.first_fail is not None
+    assert result.best.rate <= 137.0 < result.first_fail.rate
+    assert result.first_fail.rate / result.best.rate <= 1.08
+    assert len(calls) == len(result.probes) <= 20
+    assert result.bottleneck()["tier"] == "app"
+    assert result.bottleneck()["cpu_bound"] is True
+
+
+def test_search_stops_at_its_probe_budget_with_what_it_found():
+    calls: list[float] = []
+    result = search(limit_probe(10_000.0, calls), 10.0, max_probes=4)
+    assert len(calls) == 4
+    assert result.first_fail is None
+    assert result.best is not None and result.best.rate == pytest.approx(10 * 1.5**3)
+
+
+def test_a_probe_fails_on_errors_latency_or_a_rate_it_could_not_send():
+    def judge(**summary):
+        base = {"p99_ms": 10.0, "error_rate": 0.0, "achieved_rps": 100.0}
+        return Probe(100.0, {**base, **summary}).judge(SLO)
+
+    assert judge().ok
+    assert not judge(error_rate=0.002).ok and "errors" in judge(error_rate=0.002).why
+    assert not judge(p99_ms=150.0).ok and "p99" in judge(p99_ms=150.0).why
+    assert not judge(achieved_rps=80.0).ok and "achieved" in judge(achieved_rps=80.0).why
+    assert not judge(p99_ms=None).ok
+
+
+def test_tier_use_is_cpu_time_against_the_quota():
+    before = TierMark(10.0, {"app": 1.0, "alb": 0.0}, {"app": (0, 0.0), "alb": (0, 0.0)})
+    after = TierMark(12.0, {"app": 1.36, "alb": 0.1}, {"app": (50, 0.2), "alb": (0, 0.0)})
+    use = tier_use(before, after, {"app": 0.2, "alb": None})
+    assert use["app"]["cpus"] == pytest.approx(0.18)
+    assert use["app"]["busy"] == pytest.approx(0.9)
+    assert use["app"]["throttled_s_per_s"] == pytest.approx(0.1)
+    assert use["alb"]["busy"] is None and use["alb"]["cpus"] == pytest.approx(0.05)
+
+
+def test_bottleneck_without_any_probe_is_unknown():
+    assert SearchResult([], None, None).bottleneck()["tier"] is None
+
+
+def test_search_finds_a_stand_in_servers_capacity():
+    # 2 workers x 10 ms: 200 requests/s, whatever the machine's CPU is doing.
+    with CapacityStandIn(workers=2, service_s=0.01) as server:
+        maker = RequestMaker(Mix(1.0, 1.0, 0.0, 0.0), 100)
+        probe = stage_probe({"entry": server.url}, None, {}, maker, SLO, seconds=1.5, warmup=0.3)
+        result = search(probe, 50.0, max_probes=7)
+    assert result.best is not None
+    # Under the SLO it holds most of its capacity and never more than it has.
+    assert 0.6 * server.capacity_rps <= result.rps <= 1.05 * server.capacity_rps
+    assert result.first_fail is not None and result.first_fail.rate > result.rps
+    assert not result.first_fail.ok

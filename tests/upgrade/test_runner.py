@@ -1,0 +1,316 @@
+"""`python -m infra upgrade`: order of steps and refusals, against the CLI stand-in.
+
+The Automation API runs tests/standins/pulumi_cli_standin/bin/pulumi (a STAND-IN for
+the Pulumi CLI: it records the command lines it gets and answers with fixture JSON),
+through ``PulumiCommand(root=...)`` as it would run the real CLI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from infra.upgrade import Request, Runner
+
+ROOT = Path(__file__).resolve().parents[2]
+STANDIN = ROOT / "tests" / "standins" / "pulumi_cli_standin"
+FIX = ROOT / "tests" / "fixtures" / "engine"
+RDS_URN = (
+    "urn:pulumi:dev::movies::movies:infra:Database$aws:rds/instance:Instance::database-primary"
+)
+REDIS_URN = (
+    "urn:pulumi:prod::movies::movies:infra:Cache"
+    "$aws:elasticache/replicationGroup:ReplicationGroup::cache-redis"
+)
+BUCKET_URN = "urn:pulumi:prod::movies::movies:infra:Release$aws:s3/bucket:Bucket::release-artifacts"
+
+
+class CLI:
+    """The stand-in's files: its stacks' config, and the commands it was given."""
+
+    def __init__(
+        self,
+        tmp: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        stack: str,
+        stage: str,
+        preview: str,
+        export: str,
+    ) -> None:
+        self.state, self.log = tmp / "standin-state.json", tmp / "standin-log.jsonl"
+        self.state.write_text(
+            json.dumps(
+                {
+                    "stacks": {
+                        stack: {
+                            "config": {
+                                "movies:stage": stage,
+                                "movies:environment": stack,
+                                "aws:region": "us-east-1",
+                            }
+                        }
+                    }
+                }
+            )
+        )
+        self.env = {
+            "STANDIN_STATE": str(self.state),
+            "STANDIN_LOG": str(self.log),
+            "STANDIN_PREVIEW": str(FIX / preview),
+            "STANDIN_EXPORT": str(FIX / export),
+        }
+        for key, value in self.env.items():
+            monkeypatch.setenv(key, value)
+        self.stack = stack
+
+    def commands(self) -> list[list[str]]:
+        """Each command line without the flags every call carries."""
+        out = []
+        for line in self.log.read_text().splitlines():
+            argv = [a for a in json.loads(line) if a != "--non-interactive"]
+            if "--event-log" in argv:  # a temporary path: say only that it was there
+                i = argv.index("--event-log")
+                argv[i + 1] = "<event log>"
+            out.append(argv)
+        return out
+
+    def verbs(self) -> list[str]:
+        return [" ".join(w for w in argv[:2] if not w.startswith("-")) for argv in self.commands()]
+
+    def config(self) -> dict[str, str]:
+        return json.loads(self.state.read_text())["stacks"][self.stack]["config"]
+
+    def applied(self) -> dict[str, str] | None:
+        return json.loads(self.state.read_text())["stacks"][self.stack].get("applied")
+
+
+def _run(tmp: Path, env: str, to: str, **kw) -> tuple[int, list[str], list[tuple[str, Path]]]:
+    lines: list[str] = []
+    verified: list[tuple[str, Path]] = []
+
+    def verify_recorder(e: str, outputs: Path) -> int:  # stands in for boto3 checks
+        verified.append((e, outputs))
+        return 0
+
+    request = Request(env=env, to=to, pulumi_root=STANDIN, out_dir=tmp / "out", **kw)
+    code = Runner(request, say=lines.append, verify=verify_recorder).run()
+    return code, lines, verified
+
+
+def test_dry_run_selects_diffs_sets_previews_judges_and_restores(tmp_path, monkeypatch) -> None:
+    cli = CLI(
+        tmp_path,
+        monkeypatch,
+        "dev",
+        "single-box",
+        "preview-dev-split-db.json",
+        "state-dev-single-box.json",
+    )
+    code, lines, verified = _run(tmp_path, "dev", "split-db", dry_run=True)
+    assert code == 0, lines
+    assert cli.verbs() == [
+        "version",
+        "stack select",
+        "config get",
+        "config set",
+        "preview",
+        "stack export",
+        "config set",
+    ]
+    cmds = cli.commands()
+    assert cmds[3][-2:] == ["--", "split-db"] and cmds[-1][-2:] == ["--", "single-box"]
+    preview = cmds[4]
+    assert "--save-plan" in preview and "--json" in preview and "--policy-pack" in preview
+    assert preview[preview.index("--policy-pack-config") + 1].endswith("policy-config.dev.json")
+    assert cli.config()["movies:stage"] == "single-box" and cli.applied() is None
+    assert verified == []
+    assert [ln.split("]")[0] for ln in lines if ln.startswith("[")] == [
+        f"[{i}/7" for i in range(1, 6)
+    ]
+    assert "dry run: stopped after the preview; nothing applied" in lines
+
+
+def test_full_run_applies_exactly_the_saved_plan_then_verifies(tmp_path, monkeypatch) -> None:
+    cli = CLI(
+        tmp_path,
+        monkeypatch,
+        "dev",
+        "single-box",
+        "preview-dev-split-db.json",
+        "state-dev-single-box.json",
+    )
+    code, lines, verified = _run(tmp_path, "dev", "split-db")
+    assert code == 0, lines
+    verbs = cli.verbs()
+    assert verbs[:6] == [
+        "version",
+        "stack select",
+        "config get",
+        "config set",
+        "preview",
+        "stack export",
+    ]
+    assert verbs[6] == "up" and "stack output" in verbs[7:]
+    preview, up = cli.commands()[4], cli.commands()[6]
+    saved = preview[preview.index("--save-plan") + 1]
+    assert up[up.index("--plan") + 1] == saved
+    assert cli.applied()["movies:stage"] == "split-db"
+    assert cli.config()["movies:stage"] == "split-db"  # not restored: the stack moved
+    assert verified and verified[0][0] == "dev" and verified[0][1].is_file()
+
+
+def test_refuses_a_preview_that_replaces_a_database_and_restores(tmp_path, monkeypatch) -> None:
+    cli = CLI(
+        tmp_path,
+        monkeypatch,
+        "dev",
+        "single-box",
+        "preview-dev-default-flags.json",
+        "state-dev-single-box.json",
+    )
+    code, lines, _ = _run(tmp_path, "dev", "split-db")
+    assert code == 1
+    assert any(
+        ln.startswith("refused: the preview replaces or deletes 1 resource(s)") and RDS_URN in ln
+        for ln in lines
+    ), lines
+    assert "up" not in cli.verbs()
+    assert cli.config()["movies:stage"] == "single-box"
+
+
+def test_allow_replace_urn_lets_that_replacement_through(tmp_path, monkeypatch) -> None:
+    cli = CLI(
+        tmp_path,
+        monkeypatch,
+        "dev",
+        "single-box",
+        "preview-dev-default-flags.json",
+        "state-dev-single-box.json",
+    )
+    code, lines, _ = _run(tmp_path, "dev", "split-db", allow_replace=(RDS_URN,))
+    assert code == 0, lines
+    assert "up" in cli.verbs()
+
+
+def test_refuses_a_mandatory_policy_violation_on_the_new_state(tmp_path, monkeypatch) -> None:
+    cli = CLI(
+        tmp_path,
+        monkeypatch,
+        "prod",
+        "load-balanced",
+        "preview-prod-cached-replacements.json",
+        "state-prod-before-provider-upgrade.json",
+    )
+    code, lines, _ = _run(tmp_path, "prod", "cached", allow_replace=(REDIS_URN, BUCKET_URN))
+    assert code == 1
+    refused = [ln for ln in lines if ln.startswith("refused:")]
+    assert refused and "mandatory policy violation" in refused[0]
+    assert "elasticache-encrypted" in refused[0]  # the replacement drops TLS
+    assert "up" not in cli.verbs()
+    assert cli.config()["movies:stage"] == "load-balanced"
+
+
+@pytest.mark.parametrize(
+    ("stage", "to", "expected"),
+    [
+        ("split-db", "single-box", "--to single-box is an earlier stage than split-db"),
+        ("split-db", "split-db", "already at split-db"),
+        ("huge-box", "split-db", "movies:stage is 'huge-box' on stack dev; allowed: single-box"),
+    ],
+)
+def test_refuses_bad_moves_before_touching_config(
+    tmp_path, monkeypatch, stage, to, expected
+) -> None:
+    cli = CLI(
+        tmp_path,
+        monkeypatch,
+        "dev",
+        stage,
+        "preview-dev-split-db.json",
+        "state-dev-single-box.json",
+    )
+    code, lines, _ = _run(tmp_path, "dev", to)
+    assert code == 1 and any(expected in ln for ln in lines), lines
+    assert "config set" not in cli.verbs()
+
+
+def test_a_failing_preview_restores_the_config(tmp_path, monkeypatch) -> None:
+    cli = CLI(
+        tmp_path,
+        monkeypatch,
+        "dev",
+        "single-box",
+        "preview-dev-split-db.json",
+        "state-dev-single-box.json",
+    )
+    monkeypatch.setenv("STANDIN_FAIL_AT", "preview")
+    code, lines, _ = _run(tmp_path, "dev", "split-db")
+    assert code == 1 and any(ln.startswith("error: CommandError") for ln in lines), lines
+    assert cli.config()["movies:stage"] == "single-box"
+
+
+def _subprocess(tmp: Path, cli: CLI, sigint_at: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **cli.env, "STANDIN_SIGINT_AT": sigint_at}
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "infra.upgrade",
+            "dev",
+            "--to",
+            "split-db",
+            "--pulumi-root",
+            str(STANDIN),
+            "--out",
+            str(tmp / "out"),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_ctrl_c_during_the_preview_restores_the_config(tmp_path, monkeypatch) -> None:
+    cli = CLI(
+        tmp_path,
+        monkeypatch,
+        "dev",
+        "single-box",
+        "preview-dev-split-db.json",
+        "state-dev-single-box.json",
+    )
+    done = _subprocess(tmp_path, cli, "preview")
+    assert done.returncode == 130, done.stdout + done.stderr
+    assert "interrupted: nothing was applied" in done.stdout
+    assert cli.config()["movies:stage"] == "single-box"
+    assert cli.verbs()[-1] == "config set" and "up" not in cli.verbs()
+
+
+def test_ctrl_c_during_up_leaves_the_new_stage_and_says_how_to_go_on(tmp_path, monkeypatch) -> None:
+    cli = CLI(
+        tmp_path,
+        monkeypatch,
+        "dev",
+        "single-box",
+        "preview-dev-split-db.json",
+        "state-dev-single-box.json",
+    )
+    done = _subprocess(tmp_path, cli, "up")
+    assert done.returncode == 130, done.stdout + done.stderr
+    assert "interrupted during pulumi up" in done.stdout
+    assert cli.config()["movies:stage"] == "split-db"
+
+
+def test_bad_arguments_are_one_line_exit_2(capsys) -> None:
+    from infra.upgrade import main
+
+    assert main(["dev", "--to", "huge-box"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "invalid choice: 'huge-box'" in err[-1]
