@@ -9,7 +9,8 @@ nginx notice a close that arrived while the connection sat idle, so the 502 is a
 the instant of the service's close: the fault sends bursts of requests after idle gaps
 swept across that instant. When the service's keep-alive is longer than the ALB's idle
 timeout, the first close is the ALB's own (nginx's `keepalive_timeout`), and no request
-can race it.
+can race it. Both values come from the stack's environment profile (`alb_idle_timeout_s`
+and `http_keepalive_s`, what infra renders); `--keepalive` overrides the service's.
 """
 
 from __future__ import annotations
@@ -20,15 +21,12 @@ import time
 from collections import Counter
 from typing import Any
 
-from lab import nginx, stack
+from lab import stack
 from lab.httpclient import RawClient
 
 STAGE = "load-balanced"
 CONNECTIONS = 64  # client connections, each sending one request per burst
-MARGIN_S = 0.015
-# The service's default MOVIES_HTTP_KEEPALIVE_S (app_image/movies_api/settings.py; a test
-# keeps the two equal: the lab does not import the service).
-SERVICE_DEFAULT_KEEPALIVE_S = 75  # the sweep starts this long before the earliest possible close
+MARGIN_S = 0.015  # the sweep reaches this far past either end of the window
 
 
 def rounds_for(close_s: float) -> int:
@@ -93,7 +91,6 @@ async def probe(entry: str, close_s: float, rounds: int, connections: int) -> di
 
 
 def fault_keepalive(args: argparse.Namespace) -> dict[str, Any]:
-    alb_idle = nginx.ALB_IDLE_TIMEOUT_S
     overrides = {}
     if args.keepalive is not None:
         overrides["MOVIES_HTTP_KEEPALIVE_S"] = str(args.keepalive)
@@ -102,8 +99,10 @@ def fault_keepalive(args: argparse.Namespace) -> dict[str, Any]:
         service_overrides=overrides,
     )  # fmt: skip
     try:
-        env = reg.endpoints["service_env"]
-        keepalive = int(env.get("MOVIES_HTTP_KEEPALIVE_S", SERVICE_DEFAULT_KEEPALIVE_S))
+        # Both from the stack's environment profile (what infra renders), unless
+        # --keepalive overrides the service's.
+        alb_idle = int(reg.endpoints["topology"]["alb_idle_timeout_s"])
+        keepalive = int(reg.endpoints["service_env"]["MOVIES_HTTP_KEEPALIVE_S"])
         close_s = float(min(keepalive, alb_idle))
         rounds = args.rounds or rounds_for(close_s)
         result = asyncio.run(probe(reg.endpoints["entry"], close_s, rounds, CONNECTIONS))
@@ -120,9 +119,7 @@ def fault_keepalive(args: argparse.Namespace) -> dict[str, Any]:
         "alb_idle_timeout_s": alb_idle,
         "first_close_by": first,
         **result,
-        "result_key": "keepalive"
-        if keepalive == SERVICE_DEFAULT_KEEPALIVE_S
-        else f"keepalive@{keepalive}s",
+        "result_key": "keepalive" if args.keepalive is None else f"keepalive@{keepalive}s",
     }
 
 

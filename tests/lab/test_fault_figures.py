@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from movies_api.settings import load_settings
 
+from infra.config import load_stack_config
 from lab import keepalive
 from lab.faults import HITS_SUSTAIN_S, HITS_TICK_S, hits_again
+from lab.topology import topology
 
 
 def _ticks(pattern: str) -> list[tuple[float, int]]:
@@ -32,9 +33,15 @@ def test_hits_again_is_none_when_hits_never_last():
     assert hits_again(_ticks("")) is None
 
 
-def test_the_labs_idea_of_the_services_keep_alive_default_is_the_services():
-    settings = load_settings({"MOVIES_DATABASE_URL": "postgresql://u@127.0.0.1/movies"})
-    assert settings.http_keepalive_seconds == keepalive.SERVICE_DEFAULT_KEEPALIVE_S
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_the_lab_takes_idle_timeout_and_keep_alive_from_the_stacks_profile(env):
+    profile = load_stack_config(env, "load-balanced").env
+    topo = topology("load-balanced", env)
+    assert (topo.alb_idle_timeout_s, topo.http_keepalive_s) == (
+        profile.alb_idle_timeout_s,
+        profile.http_keepalive_s,
+    )
+    assert topo.http_keepalive_s > topo.alb_idle_timeout_s
 
 
 def test_keepalive_sweep_crosses_every_idle_close_of_the_last_burst():
