@@ -86,6 +86,10 @@ class Rules:
 
 
 def rules_for(env: EnvProfile, rates: Rates) -> Rules:
+    # Burstable (T) classes stay out of prod: the model credits them only their baseline,
+    # a cold cache or a failover surge spends credits they may not have, and the RDS User
+    # Guide ("DB instance class types") recommends T classes for development, test and
+    # other non-production servers only.
     return Rules(
         headroom=rates.required_headroom,
         azs=env.az_count,
