@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "infra.upgrade",
         "move a live stack to a later stage: judged preview, then up (Automation API)",
     ),
+    "ami": ("infra.program.ami", "pinned Amazon Linux 2023 AMIs vs the current ones; --write"),
 }
 
 

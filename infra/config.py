@@ -36,6 +36,12 @@ APP_PORT = 8000  # behind the ALB
 BOX_PORT = 80  # the single box faces the internet itself
 DB_PORT = 5432
 REDIS_PORT = 6379
+# How much longer the service keeps an idle connection than the ALB: the ALB must always
+# be the one to close it (see EnvProfile.alb_idle_timeout_s).
+KEEPALIVE_MARGIN_S = 15
+APPLY_CHANGES: tuple[str, ...] = ("immediately", "maintenance-window")
+ARCHITECTURES: tuple[str, ...] = ("arm64", "x86_64")
+_AMI_ID = re.compile(r"^ami-[0-9a-f]{8}([0-9a-f]{9})?$")
 STACKS_DIR = REPO_ROOT / "stacks"
 # The Redis hit-rate alarm sums CacheHits and CacheMisses of every node in one metric-math
 # expression; CloudWatch allows 10 metrics per alarm (observability.MAX_METRICS_PER_ALARM).
@@ -82,6 +88,29 @@ class EnvProfile:
     # on any certificate you can hold).
     alb_origin_domain: str | None
     alarm_email: str | None
+    # The ALB's connection idle timeout. The service's HTTP keep-alive is derived from it
+    # (http_keepalive_s), so one setting decides both: a target that closes an idle
+    # connection first makes the ALB answer 502 ("Edit load balancer attributes",
+    # connection idle timeout, in the ELB user guide).
+    alb_idle_timeout_s: int
+    # When RDS and ElastiCache apply a modification (a class change, an engine upgrade):
+    # "immediately", with the failover or reboot it costs, or "maintenance-window".
+    apply_changes: str
+    # (architecture, pinned Amazon Linux 2023 AMI) pairs, a tuple so the profile stays
+    # hashable; bumped on purpose with `python -m infra ami --write` (a new id refreshes
+    # every fleet).
+    ami_ids: tuple[tuple[str, str], ...]
+
+    def ami_for(self, arch: str) -> str:
+        return dict(self.ami_ids)[arch]
+
+    @property
+    def http_keepalive_s(self) -> int:
+        return self.alb_idle_timeout_s + KEEPALIVE_MARGIN_S
+
+    @property
+    def apply_immediately(self) -> bool:
+        return self.apply_changes == "immediately"
 
 
 @dataclass(frozen=True)
@@ -400,6 +429,10 @@ def load_env_profile(env: str, root: Path = STACKS_DIR) -> EnvProfile:
             "alb_origin_domain", str, _matches(_HOSTNAME, "a lower-case DNS name")
         ),
         alarm_email=doc.optional("alarm_email", str, _matches(_EMAIL, "an e-mail address")),
+        # 1-4000 s: the range the ALB attribute idle_timeout.timeout_seconds accepts.
+        alb_idle_timeout_s=doc.get("alb_idle_timeout_s", int, _between(1, 4000)),
+        apply_changes=doc.get("apply_changes", str, _one_of(APPLY_CHANGES)),
+        ami_ids=_ami_ids(doc),
     )
     doc.finish()
     if profile.alb_origin_domain is not None and profile.certificate_arn is None:
@@ -412,6 +445,19 @@ def load_env_profile(env: str, root: Path = STACKS_DIR) -> EnvProfile:
             f"az_count: invalid value {profile.az_count} with multi_az: true; allowed: >= 2"
         )
     return profile
+
+
+def _ami_ids(doc: _Section) -> tuple[tuple[str, str], ...]:
+    section = doc.section("ami_ids")
+    if section is None:
+        raise ConfigError(
+            f"{doc.key('ami_ids')}: required key is missing; allowed: a mapping of "
+            f"{', '.join(ARCHITECTURES)} to AMI ids (python -m infra ami --write pins them)"
+        )
+    ami = _matches(_AMI_ID, "an AMI id such as ami-0123456789abcdef0")
+    pins = tuple((arch, section.get(arch, str, ami)) for arch in ARCHITECTURES)
+    section.finish()
+    return pins
 
 
 def _one_of_int(choices: tuple[int, ...]) -> Callable[[int], str | None]:

@@ -15,6 +15,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.catalog import CatalogError, class_size, pg_default_max_connections
+from infra.program.components.snapshots import final_snapshot_name
 
 SUPPORTED_MAJOR_VERSIONS = ("13", "14", "15", "16", "17")
 # Burstable classes on which RDS does not offer Performance Insights for every engine;
@@ -227,7 +228,9 @@ class Database(pulumi.ComponentResource):
             deletion_protection=args.deletion_protection,
             skip_final_snapshot=args.skip_final_snapshot,
             final_snapshot_identifier=(
-                None if args.skip_final_snapshot else f"{args.identifier}-final"
+                None
+                if args.skip_final_snapshot
+                else final_snapshot_name(self, name, args.identifier)
             ),
             auto_minor_version_upgrade=True,
             allow_major_version_upgrade=False,

@@ -24,6 +24,8 @@ class SingleBoxArgs:
     user_data: pulumi.Input[str]
     holds_data: bool  # PostgreSQL lives on this box's root volume (stage 1)
     protect: bool = False
+    # What the first boot needs from the network (the public route, the S3 endpoint).
+    boot_dependencies: Sequence[pulumi.Resource] = ()
     tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -58,8 +60,10 @@ class SingleBox(pulumi.ComponentResource):
             volume_tags={**args.tags, "Name": f"{args.name_prefix}-box-root"},
             opts=pulumi.ResourceOptions(
                 parent=self,
-                # A newer AMI in the SSM parameter must not replace a running box.
+                # A bumped AMI pin (python -m infra ami) must not replace a running box:
+                # the ami is ForceNew and the box may hold the only PostgreSQL copy.
                 ignore_changes=["ami"],
+                depends_on=list(args.boot_dependencies),
                 # Kept at split-db too: Pulumi allows a replace in the very update that lifts
                 # protect, and the single-box -> split-db update is when the box is most at
                 # risk (its volume still holds the only PostgreSQL copy until the restore).
