@@ -119,6 +119,7 @@ class Rule:
 
 
 _RDS = "aws:rds/instance:Instance"
+_RDS_PARAMS = "aws:rds/parameterGroup:ParameterGroup"
 _EC = "aws:elasticache/replicationGroup:ReplicationGroup"
 _ASG = "aws:autoscaling/group:Group"
 _LT = "aws:ec2/launchTemplate:LaunchTemplate"
@@ -461,7 +462,8 @@ def classify(
     apply_now = _apply_immediately(new_inputs, profile)
     multi_az = _multi_az(type_, new_inputs, profile)
     findings = [
-        _finding(type_, path, new_inputs, ignore_changes, holds_data, apply_now, multi_az)
+        _special(type_, path, old_inputs, new_inputs, multi_az)
+        or _finding(type_, path, new_inputs, ignore_changes, holds_data, apply_now, multi_az)
         for path in paths
     ]
     return _combine(type_, findings, multi_az)
@@ -511,6 +513,43 @@ def rule_for(type_: str, path: str) -> Rule | None:
             rule.paths == ("*",) or any(stateful.path_matches(path, p) for p in rule.paths)
         ):
             return rule
+    return None
+
+
+def _special(
+    type_: str,
+    path: str,
+    old_inputs: Mapping[str, Any],
+    new_inputs: Mapping[str, Any],
+    multi_az: bool,
+) -> Finding | None:
+    """Changes whose impact depends on the values, not only on the input's name."""
+    if type_ == _RDS and path == "backupRetentionPeriod":
+        # "An outage occurs if you change the backup retention period from 0 to a nonzero
+        # value or from a nonzero value to 0" (Settings for DB instances).
+        before, after = old_inputs.get(path) or 0, new_inputs.get(path) or 0
+        if (before == 0) != (after == 0):
+            kind = FAILOVER if multi_az else REBOOT
+            return Finding(
+                path,
+                kind,
+                "turning automated backups on or off restarts the instance",
+                SRC_RDS_SETTINGS,
+            )
+    if type_ == _RDS_PARAMS and (path == "parameters" or path.startswith("parameters[")):
+        # Dynamic parameters apply at once; static ones (applyMethod pending-reboot) wait
+        # for the next reboot of every instance that uses the group.
+        old_p = {p.get("name"): p for p in old_inputs.get("parameters") or []}
+        changed = [p for p in new_inputs.get("parameters") or [] if old_p.get(p.get("name")) != p]
+        if any(p.get("applyMethod") == "pending-reboot" for p in changed):
+            return Finding(
+                path,
+                REBOOT,
+                "a static parameter takes effect at the next reboot of each instance using "
+                "the group (pending-reboot); RDS does not reboot by itself",
+                SRC_RDS_PARAMS,
+            )
+        return Finding(path, IN_PLACE, "dynamic parameters apply at once", SRC_RDS_PARAMS)
     return None
 
 

@@ -194,3 +194,33 @@ def test_edge_runbook_moves_dns_before_the_alb_closes_to_the_internet() -> None:
     dns = section.index("DNS")
     up = section.index("pulumi up")
     assert dns < up, "the runbook must move DNS to the distribution before the up"
+
+
+def test_healthy_after_is_the_target_groups_health_check(plans) -> None:
+    from infra.program.components.instance import HEALTHY_AFTER_SECONDS
+
+    groups = of_type(plans[("prod", "scale-5x")], "aws:lb/targetGroup:TargetGroup")
+    assert groups
+    for group in groups:
+        check = group["inputs"]["healthCheck"]
+        assert check["healthyThreshold"] * check["interval"] == HEALTHY_AFTER_SECONDS
+
+
+def test_an_ami_bump_in_the_profile_is_a_refresh_of_every_fleet(plans) -> None:
+    import copy
+
+    from infra.review import diff, impacts
+
+    old = plans[("prod", "scale-5x")]
+    new = copy.deepcopy(old)
+    for template in of_type(new, LT):
+        template["inputs"]["imageId"] = "ami-0123456789abcdef0"
+    d = diff.diff_plans(old, new)
+    kinds = {e.name: e.impact.impact for e in d.entries}
+    assert kinds == {
+        "web-lt": impacts.IN_PLACE,
+        "search-lt": impacts.IN_PLACE,
+        "web-asg": impacts.ROLLING,
+        "search-asg": impacts.ROLLING,
+    }
+    assert d.move_summary().line().startswith("refreshes 2 fleet(s)")

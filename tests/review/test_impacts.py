@@ -230,3 +230,25 @@ def test_summary_of_nothing_and_of_data_loss() -> None:
     assert im.summarize([]).line() == "no interruption; loses no data"
     loss = im.classify(RDS, _db(), _db(identifier="other"))
     assert im.summarize([(RDS, loss)]).line().endswith("LOSES DATA in 1 resource(s)")
+
+
+def test_backups_switched_on_or_off_restart_the_instance_other_retentions_do_not() -> None:
+    on = im.classify(RDS, _db(backupRetentionPeriod=0), _db(backupRetentionPeriod=7))
+    longer = im.classify(RDS, _db(backupRetentionPeriod=7), _db(backupRetentionPeriod=14))
+    assert on.impact == im.FAILOVER  # Multi-AZ
+    assert longer.impact == im.IN_PLACE
+
+
+def test_a_static_parameter_needs_a_reboot_a_dynamic_one_does_not() -> None:
+    params = "aws:rds/parameterGroup:ParameterGroup"
+    old = {"parameters": [{"name": "log_min_duration_statement", "value": "500"}]}
+    dynamic = {"parameters": [{"name": "log_min_duration_statement", "value": "250"}]}
+    static = {
+        "parameters": [
+            *old["parameters"],
+            {"name": "shared_buffers", "value": "65536", "applyMethod": "pending-reboot"},
+        ]
+    }
+    assert im.classify(params, old, dynamic).impact == im.IN_PLACE
+    got = im.classify(params, old, static)
+    assert got.impact == im.REBOOT and "pending-reboot" in got.reason
