@@ -101,6 +101,9 @@ class EnvProfile:
     # every fleet).
     ami_ids: tuple[tuple[str, str], ...]
 
+    # What was read off the hand-made box that single-box imports (infra/adopt.py).
+    adopt: Any = None
+
     def ami_for(self, arch: str) -> str:
         return dict(self.ami_ids)[arch]
 
@@ -433,6 +436,7 @@ def load_env_profile(env: str, root: Path = STACKS_DIR) -> EnvProfile:
         alb_idle_timeout_s=doc.get("alb_idle_timeout_s", int, _between(1, 4000)),
         apply_changes=doc.get("apply_changes", str, _one_of(APPLY_CHANGES)),
         ami_ids=_ami_ids(doc),
+        adopt=_adopt(doc.raw("adopt", optional=True)),
     )
     doc.finish()
     if profile.alb_origin_domain is not None and profile.certificate_arn is None:
@@ -445,6 +449,12 @@ def load_env_profile(env: str, root: Path = STACKS_DIR) -> EnvProfile:
             f"az_count: invalid value {profile.az_count} with multi_az: true; allowed: >= 2"
         )
     return profile
+
+
+def _adopt(raw: Any) -> Any:
+    from infra.adopt import parse_adopt
+
+    return parse_adopt(raw)
 
 
 def _ami_ids(doc: _Section) -> tuple[tuple[str, str], ...]:
@@ -725,6 +735,17 @@ def load_stack_config(env: str, stage: str, root: Path = STACKS_DIR) -> StackCon
     profile = load_env_profile(env, root)
     spec = load_stage_spec(stage, env, root)
     _check_combination(profile, spec)
+    if profile.adopt is not None:
+        from infra.adopt import check_adoption
+
+        box = spec.single_box
+        check_adoption(
+            profile.adopt,
+            stage=spec.name,
+            instance_type=box.instance_type if box else None,
+            root_volume_gb=box.root_volume_gb if box else None,
+            holds_data=spec.local_postgres,
+        )
     return StackConfig(env=profile, stage=spec)
 
 

@@ -107,6 +107,7 @@ def declare_stage(
             cache=spec.cache is not None,
             private_endpoints=private_compute,
             tags=tags,
+            adopt_app=env.adopt,
         ),
     )
     endpoints = None
@@ -342,6 +343,7 @@ def _declare_compute(stage: Stage, prefix: str) -> None:
                 # Its boot reaches S3 (artifact) and the internet (packages) this way.
                 boot_dependencies=net.public_boot_dependencies,
                 tags=tags,
+                adopt=config.env.adopt,
             ),
         )
         return

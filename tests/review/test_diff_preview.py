@@ -148,3 +148,11 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path: Path, capsys) -> None:
     bad.write_text('{"steps": [{"op": "create"}], "changeSummary": {}}')
     code, _, err = _cli(["--preview", str(bad)], capsys)
     assert code == 2 and err.count("\n") == 1 and "steps[0].urn: missing" in err
+
+
+def test_an_adoption_preview_shows_imports_and_no_replacement() -> None:
+    d, by = _entries(FIX / "preview-dev-adopt.json")
+    imports = {n: e for n, e in by.items() if e.action == "import"}
+    assert set(imports) == {"box-instance", "box-eip", "security-app"}
+    assert imports["box-instance"].reasons == ["adopted by import of i-0a1b2c3d4e5f60718"]
+    assert not d.diff.blocking and not d.diff.of("replace") and not d.diff.of("recreate")
