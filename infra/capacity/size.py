@@ -477,11 +477,11 @@ def choose(tier: str, section: str, options: Iterable[Option], where: str) -> Ti
     why = "no other class in the catalogue"
     if cheaper_short:
         runner = cheaper_short[0]
-        c = min(runner.failing, key=lambda c: c.headroom("target") or 0.0)
-        why = (
-            f"{c.measure}: {_pct(c.headroom('target'))} headroom at the target "
-            f"(needs {runner.required:.0%})"
+        short = ", ".join(
+            f"{c.measure} {_pct(c.headroom('target'))}"
+            for c in sorted(runner.failing, key=lambda c: c.headroom("target") or 0.0)
         )
+        why = f"short at the target (needs {runner.required:.0%} headroom): {short}"
     elif dearer:
         runner = dearer[0]
         why = f"costs ${runner.monthly_usd - best.monthly_usd:,.0f} a month more"
