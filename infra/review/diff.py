@@ -244,7 +244,15 @@ def diff_plans(
             entry.reasons.append("moved by alias (same resource, new URN)")
         if _holds_data(a, old_plan):
             triggers = stateful.triggers_for(b["type"], b.get("inputs") or {})
-            hits = [c for c in rest if any(stateful.path_matches(c.path, t) for t in triggers)]
+            # An ignored input never reaches the provider: the engine keeps the live value,
+            # so it cannot replace anything (the single box's ami).
+            ignored = (b.get("options") or {}).get("ignoreChanges") or ()
+            hits = [
+                c
+                for c in rest
+                if any(stateful.path_matches(c.path, t) for t in triggers)
+                and not any(stateful.path_matches(c.path, i) for i in ignored)
+            ]
             if hits:
                 entry.action = "replace"
                 entry.reasons = [f"{c.path} changes (forces replacement)" for c in hits]
@@ -344,6 +352,8 @@ def _assign_impacts(
                 ignore_changes=(b.get("options") or {}).get("ignoreChanges") or (),
                 profile=profile,
                 holds_data=_holds_data(a, old_plan),
+                old_outputs=a.get("outputs") or {},
+                new_outputs=b.get("outputs") or {},
             )
         else:  # a stateful resource whose URN changes without an alias
             e.impact = impacts.Impact(impacts.REPLACE_DATA_LOSS, "; ".join(e.reasons), SRC_ALIASES)

@@ -120,6 +120,7 @@ class Rule:
 
 _RDS = "aws:rds/instance:Instance"
 _RDS_PARAMS = "aws:rds/parameterGroup:ParameterGroup"
+_SUBNET = "aws:ec2/subnet:Subnet"
 _EC = "aws:elasticache/replicationGroup:ReplicationGroup"
 _ASG = "aws:autoscaling/group:Group"
 _LT = "aws:ec2/launchTemplate:LaunchTemplate"
@@ -446,13 +447,17 @@ def classify(
     ignore_changes: Sequence[str] = (),
     profile: ApplyProfile | None = None,
     holds_data: bool | None = None,
+    old_outputs: Mapping[str, Any] | None = None,
+    new_outputs: Mapping[str, Any] | None = None,
 ) -> Impact:
     """The impact of updating a ``type_`` resource from ``old_inputs`` to ``new_inputs``.
 
     ``changed_paths`` are the differing input paths (``infra.diff.compare_values``); when
     omitted, the top-level keys that differ. ``holds_data`` overrides the
     ``infra.stateful`` answer (an RDS read replica holds no data of its own; the single
-    box does only while PostgreSQL lives on it).
+    box does only while PostgreSQL lives on it). ``old_outputs``/``new_outputs``, when
+    known, let a subnet that now names its zone by ID instead of by name (or back) be
+    recognised as the same zone.
     """
     paths = list(changed_paths) if changed_paths is not None else _top_level(old_inputs, new_inputs)
     if not paths:
@@ -461,12 +466,36 @@ def classify(
         holds_data = stateful.is_stateful(type_) and not new_inputs.get("replicateSourceDb")
     apply_now = _apply_immediately(new_inputs, profile)
     multi_az = _multi_az(type_, new_inputs, profile)
+    if type_ == _SUBNET and _same_zone(old_inputs, new_inputs, old_outputs, new_outputs):
+        paths = [p for p in paths if p not in ("availabilityZone", "availabilityZoneId")]
+        if not paths:
+            return Impact(
+                IN_PLACE,
+                "availabilityZone, availabilityZoneId: the same zone, now named by its ID "
+                "(the provider computes both; nothing changes)",
+                TF + "internal/service/ec2/vpc_subnet.go",
+            )
     findings = [
         _special(type_, path, old_inputs, new_inputs, multi_az)
         or _finding(type_, path, new_inputs, ignore_changes, holds_data, apply_now, multi_az)
         for path in paths
     ]
     return _combine(type_, findings, multi_az)
+
+
+def _same_zone(
+    old_inputs: Mapping[str, Any],
+    new_inputs: Mapping[str, Any],
+    old_outputs: Mapping[str, Any] | None,
+    new_outputs: Mapping[str, Any] | None,
+) -> bool:
+    """Both sides name the same zone, one by name and one by ID, as their outputs show."""
+    before = {**(old_outputs or {}), **{k: v for k, v in old_inputs.items() if v is not None}}
+    after = {**(new_outputs or {}), **{k: v for k, v in new_inputs.items() if v is not None}}
+    for key in ("availabilityZoneId", "availabilityZone"):
+        if before.get(key) and after.get(key):
+            return bool(before[key] == after[key])
+    return False
 
 
 def _top_level(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:

@@ -261,3 +261,46 @@ def test_maintenance_window_defers_the_scale_5x_resizes(stack_plans) -> None:
         "refreshes 1 fleet(s) (~4.5 min, full capacity), defers 5 change(s) to the window, "
         "loses no data"
     )
+
+
+def test_an_ignored_replace_trigger_replaces_nothing() -> None:
+    # The single box holds PostgreSQL and ignores its ami: a new pin must not read as a loss.
+    def box(ami: str, user_data: str) -> dict:
+        return res(
+            "aws:ec2/instance:Instance",
+            "box-instance",
+            {"ami": ami, "userData": user_data, "instanceType": "t4g.medium"},
+            options={"ignoreChanges": ["ami"]},
+        )
+
+    d = diff.diff_plans(
+        plan("single-box", [box("ami-1", "a")]), plan("single-box", [box("ami-2", "b")])
+    )
+
+    [entry] = d.entries
+    assert entry.action == "change" and not d.blocking
+    assert entry.impact.impact == impacts.REBOOT  # the user data: stop/start
+    assert {f.path: f.impact for f in entry.impact.findings}["ami"] == impacts.IGNORED
+    assert entry.notes["ami"] == "ignored: ignore_changes keeps the live value"
+
+
+def test_a_subnet_named_by_id_in_the_same_zone_is_no_change() -> None:
+    subnet = "aws:ec2/subnet:Subnet"
+    by_name = res(
+        subnet,
+        "network-public-0",
+        {"availabilityZone": "us-east-1a", "cidrBlock": "10.0.0.0/24"},
+        outputs={"availabilityZoneId": "use1-az1"},
+    )
+    same = res(
+        subnet, "network-public-0", {"availabilityZoneId": "use1-az1", "cidrBlock": "10.0.0.0/24"}
+    )
+    other = res(
+        subnet, "network-public-0", {"availabilityZoneId": "use1-az4", "cidrBlock": "10.0.0.0/24"}
+    )
+
+    kept = diff.diff_plans(plan("edge", [by_name]), plan("edge", [same]))
+    moved = diff.diff_plans(plan("edge", [by_name]), plan("edge", [other]))
+
+    assert kept.entries[0].impact.impact == impacts.IN_PLACE
+    assert moved.entries[0].impact.impact == impacts.REPLACE
