@@ -14,14 +14,25 @@ file and the models drift apart).
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from infra import REPO_ROOT
@@ -43,6 +54,12 @@ APP_PORT = 8000  # behind the ALB
 BOX_PORT = 80  # the single box faces the internet itself
 DB_PORT = 5432
 REDIS_PORT = 6379
+# How much longer the service keeps an idle connection than the ALB: the ALB must always
+# be the one to close it (see EnvProfile.alb_idle_timeout_s).
+KEEPALIVE_MARGIN_S = 15
+APPLY_CHANGES: tuple[str, ...] = ("immediately", "maintenance-window")
+ARCHITECTURES: tuple[str, ...] = ("arm64", "x86_64")
+_AMI_ID = re.compile(r"^ami-[0-9a-f]{8}([0-9a-f]{9})?$")
 STACKS_DIR = REPO_ROOT / "stacks"
 # The Redis hit-rate alarm sums CacheHits and CacheMisses of every node in one metric-math
 # expression; CloudWatch allows 10 metrics per alarm (observability.MAX_METRICS_PER_ALARM).
@@ -151,6 +168,74 @@ StorageGb = Annotated[int, *between(20, 65536)]
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731)
 
 
+_AMI_IDS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {arch: {"type": "string", "pattern": _AMI_ID.pattern} for arch in ARCHITECTURES},
+    "required": list(ARCHITECTURES),
+    "additionalProperties": False,
+}
+
+# The keys `python -m infra size` derives per section, which `override:` may name.
+SIZED_KEYS: dict[str, tuple[str, ...]] = {
+    "single_box": ("instance_type",),
+    "web": ("instance_type", "min_size", "max_size", "desired_capacity", "scale_target_rps"),
+    "search": ("instance_type", "min_size", "max_size", "desired_capacity", "scale_target_rps"),
+    "database": ("instance_class", "read_replicas", "replica_instance_class"),
+    "cache": ("node_type", "node_count"),
+}
+
+
+def _override(raw: Any, section: str, env: str | None) -> tuple[tuple[str, str], ...]:
+    """`override: {key: reason}`; a reason is one line, or `{dev: ..., prod: ...}` with
+    the environments it applies to."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict) or not raw:
+        raise _fail("", f"expected a mapping of key -> reason, got {_describe(raw)}")
+    allowed = SIZED_KEYS[section]
+    found = []
+    for key, reason in raw.items():
+        if key not in allowed:
+            raise _fail("", f"unknown key {key!r}; allowed: {', '.join(allowed)}")
+        if isinstance(reason, dict):
+            extra = set(reason) - set(ENVIRONMENTS)
+            if extra:
+                raise _fail(
+                    str(key),
+                    f"unknown environment {sorted(extra)[0]!r}; allowed: {', '.join(ENVIRONMENTS)}",
+                )
+            reason = reason.get(env) if env else None
+            if reason is None:
+                continue
+        if not isinstance(reason, str) or _sentence(reason):
+            raise _fail(str(key), f"invalid reason {reason!r}; allowed: one line of text")
+        found.append((str(key), reason.strip()))
+    return tuple(found)
+
+
+def _override_schema(section: str) -> dict[str, Any]:
+    reason = {"type": "string", "pattern": "\\S"}
+    return {
+        "type": "object",
+        "propertyNames": {"enum": list(SIZED_KEYS[section])},
+        "additionalProperties": {
+            "anyOf": [
+                reason,
+                {
+                    "type": "object",
+                    "properties": {env: reason for env in ENVIRONMENTS},
+                    "additionalProperties": False,
+                },
+            ]
+        },
+    }
+
+
+def Override(section: str) -> Any:
+    """`override:` of a sized section: (key, reason) pairs for the environment loaded."""
+    return Annotated[tuple[tuple[str, str], ...], WithJsonSchema(_override_schema(section))]
+
+
 class _Model(BaseModel):
     # strict: a YAML "2" is not an int and `true` is not a size; forbid: a misspelt key
     # is an error, not a silently ignored line.
@@ -183,6 +268,76 @@ class EnvProfile(_Model):
     # on any certificate you can hold).
     alb_origin_domain: Annotated[str, *matches(_HOSTNAME, "a lower-case DNS name")] | None = None
     alarm_email: Annotated[str, *matches(_EMAIL, "an e-mail address")] | None = None
+    # The ALB's connection idle timeout. The service's HTTP keep-alive is derived from it
+    # (http_keepalive_s), so one setting decides both: a target that closes an idle
+    # connection first makes the ALB answer 502 ("Edit load balancer attributes",
+    # connection idle timeout, in the ELB user guide). 1-4000 s: the range the ALB
+    # attribute idle_timeout.timeout_seconds accepts.
+    alb_idle_timeout_s: Annotated[int, *between(1, 4000)]
+    # When RDS and ElastiCache apply a modification (a class change, an engine upgrade):
+    # "immediately", with the failover or reboot it costs, or "maintenance-window".
+    apply_changes: Annotated[str, *one_of(APPLY_CHANGES)]
+    # (architecture, pinned Amazon Linux 2023 AMI) pairs, a tuple so the profile stays
+    # hashable; bumped on purpose with `python -m infra ami --write` (a new id refreshes
+    # every fleet). In the YAML: `ami_ids: {arm64: ami-..., x86_64: ami-...}`.
+    ami_ids: Annotated[tuple[tuple[str, str], ...], WithJsonSchema(_AMI_IDS_SCHEMA)]
+    # What was read off the hand-made box that single-box imports (infra/adopt.py).
+    adopt: Annotated[Any, WithJsonSchema({"type": ["object", "null"]})] = None
+
+    def ami_for(self, arch: str) -> str:
+        return dict(self.ami_ids)[arch]
+
+    @property
+    def http_keepalive_s(self) -> int:
+        return self.alb_idle_timeout_s + KEEPALIVE_MARGIN_S
+
+    @property
+    def apply_immediately(self) -> bool:
+        return self.apply_changes == "immediately"
+
+    @field_validator("ami_ids", mode="before")
+    @classmethod
+    def _ami_pins(cls, raw: Any) -> tuple[tuple[str, str], ...]:
+        if not isinstance(raw, dict):
+            raise _fail("", f"expected a mapping, got {_describe(raw)}")
+        for arch in raw:
+            if arch not in ARCHITECTURES:
+                raise _fail(str(arch), f"unknown key {arch!r}; allowed: {', '.join(ARCHITECTURES)}")
+        pins = []
+        for arch in ARCHITECTURES:
+            if arch not in raw:
+                raise _fail(arch, "required key is missing")
+            ami = raw[arch]
+            if not isinstance(ami, str):
+                raise _fail(arch, f"expected str, got {_describe(ami)}")
+            if not _AMI_ID.match(ami):
+                raise _fail(
+                    arch,
+                    f"invalid value {ami!r}; allowed: an AMI id such as ami-0123456789abcdef0",
+                )
+            pins.append((arch, ami))
+        return tuple(pins)
+
+    @field_validator("adopt", mode="before")
+    @classmethod
+    def _adopt(cls, raw: Any) -> Any:
+        from infra.adopt import AdoptError, parse_adopt
+
+        try:
+            return parse_adopt(raw)
+        except AdoptError as exc:
+            raise PydanticCustomError("config_line", "{line}", {"line": str(exc)}) from None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _pins_present(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "ami_ids" not in data:
+            raise _fail(
+                "ami_ids",
+                f"required key is missing; allowed: a mapping of {', '.join(ARCHITECTURES)} "
+                "to AMI ids (python -m infra ami --write pins them)",
+            )
+        return data
 
     @model_validator(mode="after")
     def _combination(self) -> EnvProfile:
@@ -202,13 +357,31 @@ class EnvProfile(_Model):
 # --- stage spec -------------------------------------------------------------------------
 
 
-class SingleBoxSpec(_Model):
+class _Sized(_Model):
+    """A section whose sizes `python -m infra size` derives; `override:` names the keys
+    set by hand and why (checked by `size --check`)."""
+
+    SECTION: ClassVar[str]
+
+    @field_validator("override", mode="before", check_fields=False)
+    @classmethod
+    def _override(cls, raw: Any, info: ValidationInfo) -> tuple[tuple[str, str], ...]:
+        env = (info.context or {}).get("env")
+        return _override(raw, cls.SECTION, env)
+
+
+class SingleBoxSpec(_Sized):
+    SECTION: ClassVar[str] = "single_box"
+
     instance_type: Ec2Type
     root_volume_gb: VolumeGb
+    override: Override("single_box") = ()
 
 
-class WebTierSpec(_Model):
+class WebTierSpec(_Sized):
     """One autoscaling group behind the ALB."""
+
+    SECTION: ClassVar[str] = "web"
 
     instance_type: Ec2Type
     min_size: Count
@@ -216,6 +389,7 @@ class WebTierSpec(_Model):
     desired_capacity: Count
     scale_target_rps: Count
     root_volume_gb: VolumeGb
+    override: Override("web") = ()
 
     @property
     def scale_target_per_minute(self) -> int:
@@ -238,11 +412,15 @@ class WebTierSpec(_Model):
 class SearchTierSpec(WebTierSpec):
     """The search ASG; the ALB routes `GET <path>?<query_key>=...` to it."""
 
+    SECTION: ClassVar[str] = "search"
+
     path: Annotated[str, *matches(_URL_PATH, "a URL path such as /movies")]
     query_key: Annotated[str, *matches(_QUERY_KEY, "a query key such as q")]
 
 
-class DatabaseSpec(_Model):
+class DatabaseSpec(_Sized):
+    SECTION: ClassVar[str] = "database"
+
     engine_version: Annotated[str, *matches(_VERSION, "e.g. '16' or '16.4'")]
     instance_class: DbClass
     allocated_storage_gb: StorageGb
@@ -250,6 +428,7 @@ class DatabaseSpec(_Model):
     db_name: Annotated[str, *matches(_DB_NAME, "lower-case identifier")]
     read_replicas: Annotated[int, *between(0, 15)]
     replica_instance_class: DbClass | None = None
+    override: Override("database") = ()
 
     @model_validator(mode="after")
     def _storage_and_replicas(self) -> DatabaseSpec:
@@ -268,10 +447,13 @@ class DatabaseSpec(_Model):
         return self
 
 
-class CacheSpec(_Model):
+class CacheSpec(_Sized):
+    SECTION: ClassVar[str] = "cache"
+
     engine_version: Annotated[str, *matches(_VERSION, "e.g. '7.1'")]
     node_type: Annotated[str, *matches(_CACHE_NODE, "a node type such as cache.r7g.large")]
     node_count: Annotated[int, *_rule(_cache_nodes, {"minimum": 1, "maximum": MAX_CACHE_NODES})]
+    override: Override("cache") = ()
 
 
 class StorageSpec(_Model):
@@ -362,6 +544,14 @@ class StackConfig(BaseModel):
         return BOX_PORT if self.stage.single_box is not None else self.app_port
 
 
+def replace(obj: Any, /, **changes: Any) -> Any:
+    """`dataclasses.replace` for the config models too (a changed copy, not re-validated,
+    as `dataclasses.replace` never validated): the sizing tools try variants of a spec."""
+    if isinstance(obj, BaseModel):
+        return obj.model_copy(update=changes)
+    return dataclasses.replace(obj, **changes)
+
+
 # --- reading ----------------------------------------------------------------------------
 
 _TYPE_NAMES = {"int_type": "int", "string_type": "str", "bool_type": "bool", "float_type": "float"}
@@ -372,6 +562,8 @@ def _error_line(exc: ValidationError, model: type[BaseModel]) -> str:
     err = exc.errors(include_url=False)[0]
     loc = [str(part) for part in err["loc"]]
     kind = err["type"]
+    if kind == "config_line":
+        return str(err["ctx"]["line"])
     if kind == "config":
         extra = err["ctx"]["key"]
         key = ".".join([*loc, extra] if extra else loc)
@@ -404,9 +596,9 @@ def _by_alias(model: type[BaseModel]) -> dict[str, str]:
     return {f.alias: name for name, f in model.model_fields.items() if f.alias}
 
 
-def _validated(model: type[BaseModel], data: Any) -> Any:
+def _validated(model: type[BaseModel], data: Any, env: str | None = None) -> Any:
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context={"env": env})
     except ValidationError as exc:
         raise ConfigError(_error_line(exc, model)) from None
 
@@ -484,7 +676,7 @@ def load_stage_spec(stage: str, env: str, root: Path = STACKS_DIR) -> StageSpec:
         raise ConfigError(f"stage: expected str, got {_describe(name)}")
     if name != stage and isinstance(name, str):
         raise ConfigError(f"stage: {path.name} says {name!r}; allowed: {stage!r}")
-    return _validated(StageSpec, doc)
+    return _validated(StageSpec, doc, env)
 
 
 def _check_combination(env: EnvProfile, stage: StageSpec) -> None:
@@ -527,6 +719,17 @@ def load_stack_config(env: str, stage: str, root: Path = STACKS_DIR) -> StackCon
     profile = load_env_profile(env, root)
     spec = load_stage_spec(stage, env, root)
     _check_combination(profile, spec)
+    if profile.adopt is not None:
+        from infra.adopt import check_adoption
+
+        box = spec.single_box
+        check_adoption(
+            profile.adopt,
+            stage=spec.name,
+            instance_type=box.instance_type if box else None,
+            root_volume_gb=box.root_volume_gb if box else None,
+            holds_data=spec.local_postgres,
+        )
     return StackConfig(env=profile, stage=spec)
 
 
