@@ -5,7 +5,8 @@ name the resources (keys in docs/architecture.md, "Stack outputs"); their `envir
 `stage` select the stage spec (`infra.config.load_stack_config`) that says what to expect.
 boto3 then checks, read-only:
 
-- ALB: every target group has at least its ASG's spec minimum of healthy targets;
+- ALB: every target group has at least its ASG's spec minimum of healthy targets; the idle
+  timeout is the profile's, shorter than the keep-alive the instances were given;
 - ASG: min/max as the spec says, desired within them, no failed instance refresh;
 - single box: the instance is running with passing status checks;
 - RDS: primary and replicas available, class, Multi-AZ and replica count as the spec says,
@@ -295,7 +296,29 @@ def check_target_groups(
         lbs = clients("elbv2").describe_load_balancers(LoadBalancerArns=[alb])["LoadBalancers"]
         state = lbs[0]["State"]["Code"] if lbs else "missing"
         findings.append(Finding("alb", alb.rsplit("/", 2)[-2], state == "active", f"state {state}"))
+        if lbs:
+            findings.append(_idle_timeout(clients, alb, cfg))
     return findings
+
+
+# The ALB's idle timeout when the attribute was never set (ELB guide, "Edit load balancer
+# attributes": connection idle timeout, default 60 seconds).
+ALB_DEFAULT_IDLE_TIMEOUT_S = 60
+
+
+def _idle_timeout(clients: Clients, alb: str, cfg: StackConfig) -> Finding:
+    """The ALB must close idle connections before the targets do, or it answers 502."""
+    attrs = clients("elbv2").describe_load_balancer_attributes(LoadBalancerArn=alb)
+    values = {a["Key"]: a["Value"] for a in attrs.get("Attributes", [])}
+    idle = int(values.get("idle_timeout.timeout_seconds", ALB_DEFAULT_IDLE_TIMEOUT_S))
+    want, keepalive = cfg.env.alb_idle_timeout_s, cfg.env.http_keepalive_s
+    ok = idle == want and keepalive > idle
+    return Finding(
+        "alb",
+        alb.rsplit("/", 2)[-2],
+        ok,
+        f"idle timeout {idle} s (profile {want} s); the service keeps connections {keepalive} s",
+    )
 
 
 def check_instance(clients: Clients, outputs: Mapping[str, Any], cfg: StackConfig, _: Settings):

@@ -86,6 +86,10 @@ class Rules:
 
 
 def rules_for(env: EnvProfile, rates: Rates) -> Rules:
+    # Burstable (T) classes stay out of prod: the model credits them only their baseline,
+    # a cold cache or a failover surge spends credits they may not have, and the RDS User
+    # Guide ("DB instance class types") recommends T classes for development, test and
+    # other non-production servers only.
     return Rules(
         headroom=rates.required_headroom,
         azs=env.az_count,
@@ -473,11 +477,11 @@ def choose(tier: str, section: str, options: Iterable[Option], where: str) -> Ti
     why = "no other class in the catalogue"
     if cheaper_short:
         runner = cheaper_short[0]
-        c = min(runner.failing, key=lambda c: c.headroom("target") or 0.0)
-        why = (
-            f"{c.measure}: {_pct(c.headroom('target'))} headroom at the target "
-            f"(needs {runner.required:.0%})"
+        short = ", ".join(
+            f"{c.measure} {_pct(c.headroom('target'))}"
+            for c in sorted(runner.failing, key=lambda c: c.headroom("target") or 0.0)
         )
+        why = f"short at the target (needs {runner.required:.0%} headroom): {short}"
     elif dearer:
         runner = dearer[0]
         why = f"costs ${runner.monthly_usd - best.monthly_usd:,.0f} a month more"

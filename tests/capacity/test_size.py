@@ -112,7 +112,8 @@ def test_picks_the_cheapest_class_that_holds_the_hot_set_and_says_why_the_cheape
     assert redis.chosen.count == 2  # prod: a failover replica in a second AZ
     assert redis.chosen.monthly_usd == pytest.approx(2 * 0.40 * 730)
     assert redis.runner_up is not None and redis.runner_up.cls == "cache.r7g.large"
-    assert redis.why_runner_up_lost.startswith("hot set in memory: ")
+    assert redis.why_runner_up_lost.startswith("short at the target (needs 30% headroom): ")
+    assert "hot set in memory" in redis.why_runner_up_lost
 
 
 def test_of_two_feasible_classes_the_cheaper_wins_and_the_dearer_loses_on_cost() -> None:

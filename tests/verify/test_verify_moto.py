@@ -113,6 +113,20 @@ def test_unhealthy_targets_fail_the_alb_check(prod_5x: Deployed) -> None:
     )
 
 
+def test_alb_idle_timeout_at_or_above_the_keepalive_fails(prod_5x: Deployed) -> None:
+    env = prod_5x.cfg.env
+    prod_5x.client("elbv2").modify_load_balancer_attributes(
+        LoadBalancerArn=prod_5x.outputs["alb_arn"],
+        Attributes=[{"Key": "idle_timeout.timeout_seconds", "Value": str(env.http_keepalive_s)}],
+    )
+    only(
+        prod_5x.failures(),
+        "alb",
+        f"idle timeout {env.http_keepalive_s} s (profile {env.alb_idle_timeout_s} s); "
+        f"the service keeps connections {env.http_keepalive_s} s",
+    )
+
+
 def test_desired_outside_bounds_fails_the_asg_check(prod_5x: Deployed) -> None:
     asg = prod_5x.client("autoscaling")
     name = prod_5x.outputs["asg_names"][0]
