@@ -1,4 +1,4 @@
-"""``python -m infra upgrade ENV --to STAGE``: move a live stack one stage on, with gates.
+"""``python -m infra upgrade ENV --to STAGE``: move a live stack to a later stage, with gates.
 
 Through the Automation API (``pulumi.automation``), each step printed before it runs:
 
