@@ -25,14 +25,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from infra.capacity import size as sizing
 from infra.capacity.checks import TierCheck
 from infra.capacity.flow import flow
 from infra.capacity.inputs import GB, GIB
 from infra.capacity.size import HOURS_PER_MONTH, Inputs, Option, SizingError
-from infra.config import StageSpec
+
+# replace: dataclasses.replace that also copies the (pydantic) config models
+from infra.config import StageSpec, replace
 
 FINAL_STAGE = "scale-5x"
 GP3_IOPS_STEP_GB = 400  # RDS gp3: 12,000 baseline IOPS from 400 GiB allocated

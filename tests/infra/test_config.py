@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from infra.config import (
     ENVIRONMENTS,
@@ -22,7 +23,8 @@ def test_every_pair_loads_and_is_frozen() -> None:
     configs = all_stack_configs()
     assert [c.name for c in configs] == [f"{e}/{s}" for e in ENVIRONMENTS for s in STAGES]
     cfg = configs[0]
-    with pytest.raises(AttributeError):
+    # pydantic's frozen models refuse assignment (ValidationError "Instance is frozen")
+    with pytest.raises(ValidationError, match="frozen"):
         cfg.env.region = "eu-west-1"  # type: ignore[misc]
     # hashable: usable as a cache key by the lab and the capacity model
     assert len({hash(c) for c in configs}) == len(configs)
