@@ -123,7 +123,7 @@ def test_more_instances_mean_more_headroom() -> None:
     assert web is not None
     bigger = capacity._asg_checks(
         "app",
-        replace(web, max_size=web.max_size * 2),
+        web.model_copy(update={"max_size": web.max_size * 2}),
         rates,
         (cpu.load_today, cpu.load_target),
         (0.15, 0.15),

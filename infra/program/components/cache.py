@@ -16,6 +16,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from infra.program.components.snapshots import final_snapshot_name
+
 # ElastiCache AUTH tokens: 16-128 printable characters, and the only non-alphanumerics
 # allowed are these (AWS ElastiCache "Authenticating with AUTH"; "@", '"', "/" break it).
 AUTH_TOKEN_SPECIALS = "!&#$^<>-"
@@ -38,6 +40,9 @@ class CacheArgs:
     multi_az: bool
     snapshot_retention_days: int
     apply_immediately: bool
+    # A destroy takes a final snapshot (prod); dev's cache is disposable and a final
+    # snapshot would stay behind, billed, after every destroy.
+    final_snapshot: bool = False
     engine: str = "redis"
     tags: dict[str, str] = field(default_factory=dict)
     protect: bool = False
@@ -50,19 +55,10 @@ class CacheArgs:
                 f"CacheArgs.engine/engine_version: {self.engine} {self.engine_version!r} "
                 f"is not supported; allowed: {allowed}"
             )
-        if not 1 <= self.node_count <= 6:
-            raise ValueError(f"CacheArgs.node_count: {self.node_count}; allowed: 1..6")
-        if self.multi_az and self.node_count < 2:
-            raise ValueError(
-                f"CacheArgs.multi_az: true with node_count={self.node_count}; "
-                "Multi-AZ failover needs node_count >= 2"
-            )
         if not 0 <= self.snapshot_retention_days <= 35:
             raise ValueError(
                 f"CacheArgs.snapshot_retention_days: {self.snapshot_retention_days}; allowed: 0..35"
             )
-        if not self.node_type.startswith("cache."):
-            raise ValueError(f"CacheArgs.node_type: {self.node_type!r}; allowed: a cache.* type")
         if not self.subnet_ids:
             raise ValueError("CacheArgs.subnet_ids: empty; allowed: the data subnets (>= 1)")
 
@@ -155,7 +151,7 @@ class Cache(pulumi.ComponentResource):
             snapshot_window="05:00-06:00",
             maintenance_window="sun:06:30-sun:07:30",
             final_snapshot_identifier=(
-                f"{group_id}-final" if args.snapshot_retention_days > 0 else None
+                final_snapshot_name(self, name, group_id) if args.final_snapshot else None
             ),
             auto_minor_version_upgrade=True,
             apply_immediately=args.apply_immediately,

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from infra.catalog import CatalogError, class_size
+from infra.catalog import CatalogError, class_size, pg_default_max_connections
+from infra.program.components.snapshots import final_snapshot_name
 
 SUPPORTED_MAJOR_VERSIONS = ("13", "14", "15", "16", "17")
 # Burstable classes on which RDS does not offer Performance Insights for every engine;
@@ -73,40 +74,8 @@ class DatabaseArgs:
                 f"DatabaseArgs.subnet_ids: {len(self.subnet_ids)} subnet(s) given; "
                 "an RDS subnet group needs subnets in at least 2 AZs"
             )
-        if self.read_replicas < 0:
-            raise ValueError(f"DatabaseArgs.read_replicas: {self.read_replicas}; allowed: >= 0")
-        if self.read_replicas > 0 and self.backup_retention_days < 1:
-            raise ValueError(
-                f"DatabaseArgs.backup_retention_days: {self.backup_retention_days} with "
-                f"read_replicas={self.read_replicas}; replicas need backups >= 1 on the primary"
-            )
-        if self.read_replicas > 0 and not self.replica_instance_class:
-            raise ValueError(
-                f"DatabaseArgs.replica_instance_class: {self.replica_instance_class!r} with "
-                f"read_replicas={self.read_replicas}; allowed: a db.* instance class"
-            )
-        if self.log_retention_days < 1:
-            raise ValueError(
-                f"DatabaseArgs.log_retention_days: {self.log_retention_days}; allowed: >= 1"
-            )
-        if not 0 <= self.backup_retention_days <= 35:
-            raise ValueError(
-                f"DatabaseArgs.backup_retention_days: {self.backup_retention_days}; allowed: 0..35"
-            )
-        if self.allocated_storage_gb < 20:
-            raise ValueError(
-                f"DatabaseArgs.allocated_storage_gb: {self.allocated_storage_gb}; "
-                "allowed: >= 20 (gp3 minimum for PostgreSQL)"
-            )
-        if self.max_allocated_storage_gb < self.allocated_storage_gb:
-            raise ValueError(
-                f"DatabaseArgs.max_allocated_storage_gb: {self.max_allocated_storage_gb} < "
-                f"allocated_storage_gb {self.allocated_storage_gb}; allowed: >= allocated"
-            )
-        for attr in ("instance_class", "replica_instance_class"):
-            value = getattr(self, attr)
-            if value is not None and not value.startswith("db."):
-                raise ValueError(f"DatabaseArgs.{attr}: {value!r}; allowed: a db.* instance class")
+        # Sizes, classes, replica and backup rules are the stage spec's and profile's
+        # (infra/config.py), checked before the composer builds these arguments.
 
     @property
     def engine_major(self) -> str:
@@ -134,8 +103,7 @@ def default_max_connections(instance_class: str) -> int:
         memory_gib = class_size(instance_class).memory_gib
     except CatalogError as exc:
         raise ValueError(f"instance_class: {exc}") from None
-    # DBInstanceClassMemory is a little below the nominal memory; the formula is RDS's.
-    return min(int(memory_gib * 1024**3) // 9531392, 5000)
+    return pg_default_max_connections(memory_gib)
 
 
 class Database(pulumi.ComponentResource):
@@ -228,7 +196,9 @@ class Database(pulumi.ComponentResource):
             deletion_protection=args.deletion_protection,
             skip_final_snapshot=args.skip_final_snapshot,
             final_snapshot_identifier=(
-                None if args.skip_final_snapshot else f"{args.identifier}-final"
+                None
+                if args.skip_final_snapshot
+                else final_snapshot_name(self, name, args.identifier)
             ),
             auto_minor_version_upgrade=True,
             allow_major_version_upgrade=False,

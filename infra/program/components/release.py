@@ -49,6 +49,7 @@ TEMPLATE_VARIABLES = (
     "cdn_base_url",
     "metrics_allow_cidrs",
     "log_group",
+    "http_keepalive_s",
 )
 
 
@@ -146,8 +147,15 @@ class ReleaseArgs:
     # MOVIES_METRICS_ALLOW_CIDRS): the VPC, where a scraper and the ALB live. The ALB
     # itself answers /metrics* with 404, so this does not open it to the internet.
     metrics_allow_cidrs: tuple[str, ...] = ()
+    # The service's HTTP keep-alive (MOVIES_HTTP_KEEPALIVE_S -> uvicorn timeout_keep_alive):
+    # longer than the ALB's idle timeout, so the ALB is always the side that closes.
+    http_keepalive_s: int = 75
     artifact_dir: Path = ARTIFACT_DIR
     template_path: Path = TEMPLATE_PATH
+    # The artifacts bucket is stateful (infra.catalog: a bucket): every instance that
+    # launches (scale-out, replacement, refresh) fetches the release from it, and its
+    # versions are the rollback path. Protected like the other stateful resources.
+    protect: bool = False
     tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -221,7 +229,7 @@ class Release(pulumi.ComponentResource):
             bucket=bucket_name,
             force_destroy=True,  # every object is rebuilt by app_image/build.py
             tags={**args.tags, "Name": bucket_name},
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
         )
         bucket_child = pulumi.ResourceOptions(parent=self.bucket)
         harden_bucket(
@@ -339,6 +347,7 @@ class Release(pulumi.ComponentResource):
                     "local_postgres": args.local_postgres,
                     "db_name": ep.db_name,
                     "metrics_allow_cidrs": ",".join(args.metrics_allow_cidrs),
+                    "http_keepalive_s": str(args.http_keepalive_s),
                 },
             )
         )

@@ -70,15 +70,6 @@ def test_replicas_declared_by_source_with_instance_settings_only(runner):
     assert run.exports["replicas"] == ["movies-dev-db-replica-1", "movies-dev-db-replica-2"]
 
 
-def test_primary_backups_required_when_replicas():
-    with pytest.raises(ValueError, match=r"backup_retention_days: 0 .*read_replicas=1"):
-        args(backup_retention_days=0, read_replicas=1, replica_instance_class="db.t4g.small")
-    with pytest.raises(ValueError, match="replica_instance_class"):
-        args(read_replicas=1)
-    # Without replicas, backups off is allowed (dev may choose it).
-    assert args(backup_retention_days=0).read_replicas == 0
-
-
 @pytest.mark.parametrize("env", ["dev", "prod"])
 def test_primary_is_encrypted_private_managed_secret(runner, env):
     run = runner(lambda: declare(args(env)), env=env)
@@ -101,9 +92,12 @@ def test_primary_is_encrypted_private_managed_secret(runner, env):
 
 
 def test_final_snapshot_unless_skip(runner):
-    prod = runner.one(runner(lambda: declare(args("prod")), env="prod"), INSTANCE, "db-primary")
+    run = runner(lambda: declare(args("prod")), env="prod")
+    prod = runner.one(run, INSTANCE, "db-primary")
     assert prod.inputs["skipFinalSnapshot"] is False
-    assert prod.inputs["finalSnapshotIdentifier"] == "movies-prod-db-final"
+    suffix = runner.one(run, "random:index/randomId:RandomId")
+    assert suffix.inputs["keepers"] == {"identifier": "movies-prod-db"}
+    assert prod.inputs["finalSnapshotIdentifier"] == f"movies-prod-db-final-{suffix.outputs['hex']}"
     dev = runner.one(runner(lambda: declare(args("dev"))), INSTANCE, "db-primary")
     assert dev.inputs["skipFinalSnapshot"] is True
     assert "finalSnapshotIdentifier" not in dev.inputs
