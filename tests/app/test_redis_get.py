@@ -103,7 +103,8 @@ async def test_a_killed_redis_fails_waiting_gets_at_once(locked_redis) -> None:
         results = await asyncio.gather(*pending, return_exceptions=True)
         assert all(isinstance(r, RedisConnectionError) for r in results), results
         assert time.monotonic() - started < 1.0  # not the 5 s timeout
-        with pytest.raises(RedisConnectionError, match="cannot connect"):
+        # refused, or (while the dying server's socket is torn down) accepted then reset
+        with pytest.raises(RedisConnectionError):
             await getter.get("k")
     finally:
         getter.close()
