@@ -79,9 +79,7 @@ def declare_stage(
     private_compute = spec.web is not None
     # The profile's pinned zone IDs, checked (never replaced) against AWS's offerings for
     # the stage's instance types: a subnet's zone is ForceNew (infra/program/zones.py).
-    zones = stack_zones(
-        stage_instance_types(spec), env.zone_ids, region=env.region, env=env.name
-    )
+    zones = stack_zones(stage_instance_types(spec), env.zone_ids, region=env.region, env=env.name)
 
     network = Network(
         "network",

@@ -22,7 +22,8 @@ migration (that zone's subnets are replaced), which the command says.
 
 ``--source moto-stand-in`` reads moto's bundled copy of the zones and offerings (offline;
 a stand-in for AWS, as old as the installed moto); ``aws`` asks EC2 with boto3; ``auto``
-(the default) is ``aws`` when boto3 finds credentials, else the stand-in.
+(the default) is ``aws`` when boto3 finds credentials without asking the network (not an
+instance role: say ``--source aws`` there), else the stand-in. The table names the source.
 
 Exit codes: 0 done, 1 with ``--check`` when a pin is missing, unknown in the region or
 lacks a type of some stage, 2 on a bad argument or when a profile or AWS cannot be read.
@@ -219,12 +220,25 @@ def aws_reader() -> Reader:
     return read
 
 
+# Credential providers that answer over the network (the EC2 instance metadata service,
+# the ECS container endpoint); "auto" does not probe them, so deciding the source sends
+# no request. On an instance role, say --source aws.
+_NETWORK_PROVIDERS = ("container-role", "iam-role")
+
+
 def resolve_source(source: str) -> str:
+    """``auto``: ``aws`` when boto3 finds credentials (environment, config or shared
+    files, SSO, a process), else ``moto-stand-in``."""
     if source != "auto":
         return source
-    import boto3
+    import botocore.session
 
-    return "aws" if boto3.Session().get_credentials() is not None else "moto-stand-in"
+    session = botocore.session.get_session()
+    resolver = session.get_component("credential_provider")
+    for method in _NETWORK_PROVIDERS:
+        if resolver.get_provider(method) is not None:
+            resolver.remove(method)
+    return "aws" if session.get_credentials() is not None else "moto-stand-in"
 
 
 @contextlib.contextmanager
@@ -280,7 +294,9 @@ def write_pins(path: Path, zone_ids: Sequence[str]) -> None:
     if _PIN_LINE.search(text):
         text = _PIN_LINE.sub(line, text, count=1)
     elif re.search(r"^az_count:[^\n]*$", text, re.M):
-        text = re.sub(r"^(az_count:[^\n]*)$", lambda m: f"{m.group(1)}\n{line}", text, 1, re.M)
+        text = re.sub(
+            r"^(az_count:[^\n]*)$", lambda m: f"{m.group(1)}\n{line}", text, count=1, flags=re.M
+        )
     else:
         text = text.rstrip("\n") + "\n" + line + "\n"
     tmp = path.with_name(f".{path.name}.tmp")
@@ -391,7 +407,11 @@ def main(argv: list[str], env_dir: Path = ENV_DIR, root: Path = STACKS_DIR) -> i
         console.print(_table(r, source))
         pinned = r.profile.pinned
         if pinned == r.proposed:
-            console.print(f"{r.profile.env}: pinned {pinned}: each offers every type")
+            console.print(
+                f"{r.profile.env}: pinned {pinned}: each offers every type",
+                soft_wrap=True,
+                markup=False,
+            )
             continue
         moved = [
             i for i in range(len(r.proposed)) if i >= len(pinned) or pinned[i] != r.proposed[i]
@@ -403,13 +423,17 @@ def main(argv: list[str], env_dir: Path = ENV_DIR, root: Path = STACKS_DIR) -> i
                 "is in them would be REPLACED: a migration (docs/infra.md, Zones)"
                 if pinned
                 else "new pins"
-            )
+            ),
+            soft_wrap=True,
+            markup=False,
         )
     if args.write:
         for r in reviews:
             if r.profile.pinned != r.proposed:
                 write_pins(r.profile.path, r.proposed)
-                console.print(f"wrote {r.profile.path}: zone_ids {r.proposed}")
+                console.print(
+                    f"wrote {r.profile.path}: zone_ids {r.proposed}", soft_wrap=True, markup=False
+                )
         return 0
     problems = [line for r in reviews for line in r.problems]
     if args.check and problems:
