@@ -595,7 +595,7 @@ def main_scale(env: str, scales: list[str], out: str) -> int:
             raise SizingError("--scale: the road is a prod question; allowed: --env prod")
         spec = load_stack_config(env, FINAL_STAGE).stage
         steps = road(inputs, spec, mults)
-        marks = thresholds(inputs, spec, inputs.workload.key_zipf_s)
+        marks = thresholds(inputs, spec, inputs.workload.popularity_zipf_s)
     except (SizingError, ModelError, ConfigError) as exc:
         text = str(exc).replace("--target", "--scale", 1)
         print(f"error: {text}", file=sys.stderr)

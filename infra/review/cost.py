@@ -722,9 +722,6 @@ PRICERS: dict[str, Callable[[_Ctx, dict], list[Line]]] = {
     "aws:cloudwatch/logGroup:LogGroup": _log_group_lines,
     "aws:route53/zone:Zone": _zone_lines,
     "aws:kms/key:Key": lambda ctx, r: [ctx.line(r, "kms.key", 1, "1 customer managed key")],
-    "aws:cloudwatch/dashboard:Dashboard": lambda ctx, r: [
-        ctx.line(r, "cw.dashboard", 1, "1 dashboard")
-    ],
 }
 
 

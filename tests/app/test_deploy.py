@@ -226,6 +226,21 @@ def _load_build():
     return module
 
 
+def test_the_artifact_pins_what_the_venv_pins() -> None:
+    """Every runtime dependency of the artifact (whose wheelhouse the instances install)
+    is pinned to the same version in requirements.txt, which the tests and the lab run on:
+    what was measured is what is deployed (uvloop, httptools, orjson, hiredis included)."""
+    venv = {}
+    for line in (DEPLOY.parents[1] / "requirements.txt").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if "==" in line:
+            name, version = line.split("==", 1)
+            venv[re.sub(r"\[.*\]", "", name).lower()] = version
+    runtime = dict(r.lower().split("==", 1) for r in _load_build().runtime_requirements())
+    assert {"uvloop", "httptools", "orjson", "hiredis"} <= set(runtime)
+    assert {name: venv.get(name) for name in runtime} == runtime
+
+
 def test_artifact_name_follows_the_package_version() -> None:
     assert _load_build().artifact_name() == f"movies-api-{__version__}.tar.gz"
 
