@@ -206,13 +206,14 @@ STATEFUL: dict[str, StatefulType] = {
             ("name",),
             TF + "elasticache/subnet_group.go",
         ),
+        # What a bucket holds depends on which one it is: holds() below.
         StatefulType(
-            "aws:s3/bucket:Bucket", "media objects (posters)", _BUCKET_TRIGGERS, TF + "s3/bucket.go"
+            "aws:s3/bucket:Bucket", "bucket objects", _BUCKET_TRIGGERS, TF + "s3/bucket.go"
         ),
         # pulumi-aws 7 keeps BucketV2 as a deprecated alias of the same TF resource.
         StatefulType(
             "aws:s3/bucketV2:BucketV2",
-            "media objects (posters)",
+            "bucket objects",
             _BUCKET_TRIGGERS,
             TF + "s3/bucket.go",
         ),
@@ -260,6 +261,34 @@ NO_SHRINK: dict[str, tuple[str, ...]] = {
     "aws:ec2/instance:Instance": ("rootBlockDevice.volumeSize",),
     "aws:rds/instance:Instance": ("allocatedStorage",),
 }
+
+
+# What a bucket holds, by the component that declares it (the parent type in its URN):
+# the resource type alone cannot tell the media bucket from the release artifacts one.
+BUCKET_CONTENTS: dict[str, str] = {
+    "movies:infra:MediaStorage": "media objects (posters)",
+    "movies:infra:Release": (
+        "release artifacts (the service builds every launching instance fetches; "
+        "their versions are the rollback path)"
+    ),
+}
+
+
+def holds(resource: Mapping[str, Any]) -> str:
+    """What deleting or replacing this stateful resource loses, in words.
+
+    ``resource`` is a plan entry (``type`` and ``urn``); a bucket is told apart by the
+    component that declares it, any other type by its type alone.
+    """
+    type_ = str(resource["type"])
+    described = STATEFUL[type_].holds
+    if type_ in BUCKETS:
+        # urn:pulumi:<stack>::<project>::<parent types $-joined>$<type>::<name>
+        chain = str(resource.get("urn") or "").split("::")
+        parents = chain[2].split("$")[:-1] if len(chain) >= 4 else []
+        if parents:
+            return BUCKET_CONTENTS.get(parents[-1], described)
+    return described
 
 
 def is_stateful(type_: str) -> bool:

@@ -60,6 +60,10 @@ KEEPALIVE_MARGIN_S = 15
 APPLY_CHANGES: tuple[str, ...] = ("immediately", "maintenance-window")
 ARCHITECTURES: tuple[str, ...] = ("arm64", "x86_64")
 _AMI_ID = re.compile(r"^ami-[0-9a-f]{8}([0-9a-f]{9})?$")
+# An availability zone ID: the region's short code, "-az", a number (use1-az1, apne1-az4).
+# IDs, unlike names, denote the same physical zone in every account ("Availability Zone
+# IDs for your AWS resources", AWS RAM user guide).
+ZONE_ID = re.compile(r"^([a-z]{2,}[0-9]+)-az[0-9]+$")
 STACKS_DIR = REPO_ROOT / "stacks"
 # The Redis hit-rate alarm sums CacheHits and CacheMisses of every node in one metric-math
 # expression; CloudWatch allows 10 metrics per alarm (observability.MAX_METRICS_PER_ALARM).
@@ -175,6 +179,15 @@ _AMI_IDS_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
 }
 
+_ZONE_IDS_SCHEMA: dict[str, Any] = {
+    "type": "array",
+    "items": {"type": "string", "pattern": ZONE_ID.pattern},
+    "minItems": 1,
+    "maxItems": 4,
+    "uniqueItems": True,
+    "description": "pinned availability zone IDs, one per az_count (python -m infra zones)",
+}
+
 # The keys `python -m infra size` derives per section, which `override:` may name.
 SIZED_KEYS: dict[str, tuple[str, ...]] = {
     "single_box": ("instance_type",),
@@ -281,6 +294,13 @@ class EnvProfile(_Model):
     # hashable; bumped on purpose with `python -m infra ami --write` (a new id refreshes
     # every fleet). In the YAML: `ami_ids: {arm64: ami-..., x86_64: ami-...}`.
     ami_ids: Annotated[tuple[tuple[str, str], ...], WithJsonSchema(_AMI_IDS_SCHEMA)]
+    # The availability zone IDs of the stack's subnets, in subnet order (subnet i of each
+    # tier is in zone_ids[i]), one per az_count. Pinned, never looked up at `pulumi up`: a
+    # subnet's zone is ForceNew (availability_zone_id in the Terraform provider's
+    # internal/service/ec2/vpc_subnet.go), so a zone chosen live would replace subnets,
+    # and the NAT gateway, RDS standby and Redis nodes in them, whenever a stage or AWS's
+    # offerings changed. Chosen on purpose with `python -m infra zones --write`.
+    zone_ids: Annotated[tuple[str, ...], WithJsonSchema(_ZONE_IDS_SCHEMA)]
     # What was read off the hand-made box that single-box imports (infra/adopt.py).
     adopt: Annotated[Any, WithJsonSchema({"type": ["object", "null"]})] = None
 
@@ -318,6 +338,35 @@ class EnvProfile(_Model):
             pins.append((arch, ami))
         return tuple(pins)
 
+    @field_validator("zone_ids", mode="before")
+    @classmethod
+    def _zone_pins(cls, raw: Any) -> tuple[str, ...]:
+        allowed = "a list of zone IDs such as [use1-az1, use1-az2]"
+        if not isinstance(raw, list) or not raw:
+            raise _fail("", f"expected a non-empty list, got {_describe(raw)}; allowed: {allowed}")
+        prefixes = set()
+        for i, zone in enumerate(raw):
+            if not isinstance(zone, str):
+                raise _fail(str(i), f"expected str, got {_describe(zone)}")
+            found = ZONE_ID.match(zone)
+            if found is None:
+                raise _fail(
+                    str(i),
+                    f"invalid value {zone!r}; allowed: a zone ID such as use1-az1 "
+                    "(not a zone name such as us-east-1a)",
+                )
+            prefixes.add(found.group(1))
+        if len(set(raw)) != len(raw):
+            twice = next(z for z in raw if raw.count(z) > 1)
+            raise _fail("", f"invalid value {raw!r}: {twice!r} twice; allowed: distinct zone IDs")
+        if len(prefixes) > 1:
+            raise _fail(
+                "",
+                f"invalid value {raw!r}: zones of regions {', '.join(sorted(prefixes))}; "
+                "allowed: zone IDs of the profile's region",
+            )
+        return tuple(raw)
+
     @field_validator("adopt", mode="before")
     @classmethod
     def _adopt(cls, raw: Any) -> Any:
@@ -337,6 +386,12 @@ class EnvProfile(_Model):
                 f"required key is missing; allowed: a mapping of {', '.join(ARCHITECTURES)} "
                 "to AMI ids (python -m infra ami --write pins them)",
             )
+        if isinstance(data, dict) and "zone_ids" not in data:
+            raise _fail(
+                "zone_ids",
+                "required key is missing; allowed: a list of az_count zone IDs "
+                "(python -m infra zones --write pins them)",
+            )
         return data
 
     @model_validator(mode="after")
@@ -346,6 +401,13 @@ class EnvProfile(_Model):
                 "alb_origin_domain",
                 f"invalid value {self.alb_origin_domain!r} without certificate_arn; "
                 "allowed: only with a certificate that covers it",
+            )
+        if len(self.zone_ids) != self.az_count:
+            raise _fail(
+                "zone_ids",
+                f"invalid value {list(self.zone_ids)!r} ({len(self.zone_ids)} zones) with "
+                f"az_count {self.az_count}; allowed: exactly {self.az_count} zone IDs "
+                "(python -m infra zones lists those offering every instance type)",
             )
         if self.multi_az and self.az_count < 2:
             raise _fail(
