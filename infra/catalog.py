@@ -41,9 +41,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from infra import ASSUMPTIONS_DIR
+from infra.yamlfile import YamlError, load_yaml, shown
 
 TF = "https://github.com/hashicorp/terraform-provider-aws/blob/main/internal/service/"
 CLASSES_FILE = ASSUMPTIONS_DIR / "instance_classes.yaml"
@@ -86,10 +85,10 @@ def _size(family: str, name: str, entry: Any) -> ClassSize:
             raise CatalogError(f"{where}.{key}: required key is missing")
         value = entry[key]
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise CatalogError(f"{where}.{key}: expected a number, got {value!r}")
+            raise CatalogError(f"{where}.{key}: expected a number, got {shown(value)}")
         if value < low or (high is not None and value > high):
             allowed = f"{low}..{high}" if high is not None else f">= {low}"
-            raise CatalogError(f"{where}.{key}: invalid value {value!r}; allowed: {allowed}")
+            raise CatalogError(f"{where}.{key}: invalid value {shown(value)}; allowed: {allowed}")
         values[key] = value
     return ClassSize(values["vcpus"], values["memory_gib"], values.get("burstable_baseline", 1.0))
 
@@ -98,9 +97,9 @@ def _size(family: str, name: str, entry: Any) -> ClassSize:
 def class_sizes(path: Path = CLASSES_FILE) -> dict[str, ClassSize]:
     """Every class in assumptions/instance_classes.yaml, by name (db.r7g.large, ...)."""
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise CatalogError(f"{path.name}: cannot read: {exc}".splitlines()[0]) from exc
+        doc = load_yaml(path)
+    except YamlError as exc:
+        raise CatalogError(str(exc)) from None
     if not isinstance(doc, Mapping):
         raise CatalogError(f"{path.name}: expected a mapping at the top level")
     return {

@@ -21,7 +21,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -36,6 +35,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from infra import REPO_ROOT
+from infra.yamlfile import YamlError, load_yaml, shown
 
 PROJECT = "movies"
 STAGES: tuple[str, ...] = (
@@ -91,12 +91,12 @@ class ConfigError(ValueError):
 
 
 def _describe(value: Any) -> str:
-    return f"{value!r} ({type(value).__name__})"
+    return f"{shown(value)} ({type(value).__name__})"
 
 
 def _invalid(value: Any, problem: str) -> PydanticCustomError:
     return PydanticCustomError(
-        "config", "{detail}", {"key": "", "detail": f"invalid value {value!r}; {problem}"}
+        "config", "{detail}", {"key": "", "detail": f"invalid value {shown(value)}; {problem}"}
     )
 
 
@@ -209,19 +209,20 @@ def _override(raw: Any, section: str, env: str | None) -> tuple[tuple[str, str],
     found = []
     for key, reason in raw.items():
         if key not in allowed:
-            raise _fail("", f"unknown key {key!r}; allowed: {', '.join(allowed)}")
+            raise _fail("", f"unknown key {shown(key)}; allowed: {', '.join(allowed)}")
         if isinstance(reason, dict):
             extra = set(reason) - set(ENVIRONMENTS)
             if extra:
                 raise _fail(
                     str(key),
-                    f"unknown environment {sorted(extra)[0]!r}; allowed: {', '.join(ENVIRONMENTS)}",
+                    f"unknown environment {shown(sorted(extra)[0])}; "
+                    f"allowed: {', '.join(ENVIRONMENTS)}",
                 )
             reason = reason.get(env) if env else None
             if reason is None:
                 continue
         if not isinstance(reason, str) or _sentence(reason):
-            raise _fail(str(key), f"invalid reason {reason!r}; allowed: one line of text")
+            raise _fail(str(key), f"invalid reason {shown(reason)}; allowed: one line of text")
         found.append((str(key), reason.strip()))
     return tuple(found)
 
@@ -322,7 +323,9 @@ class EnvProfile(_Model):
             raise _fail("", f"expected a mapping, got {_describe(raw)}")
         for arch in raw:
             if arch not in ARCHITECTURES:
-                raise _fail(str(arch), f"unknown key {arch!r}; allowed: {', '.join(ARCHITECTURES)}")
+                raise _fail(
+                    str(arch), f"unknown key {shown(arch)}; allowed: {', '.join(ARCHITECTURES)}"
+                )
         pins = []
         for arch in ARCHITECTURES:
             if arch not in raw:
@@ -333,7 +336,7 @@ class EnvProfile(_Model):
             if not _AMI_ID.match(ami):
                 raise _fail(
                     arch,
-                    f"invalid value {ami!r}; allowed: an AMI id such as ami-0123456789abcdef0",
+                    f"invalid value {shown(ami)}; allowed: an AMI id such as ami-0123456789abcdef0",
                 )
             pins.append((arch, ami))
         return tuple(pins)
@@ -352,17 +355,19 @@ class EnvProfile(_Model):
             if found is None:
                 raise _fail(
                     str(i),
-                    f"invalid value {zone!r}; allowed: a zone ID such as use1-az1 "
+                    f"invalid value {shown(zone)}; allowed: a zone ID such as use1-az1 "
                     "(not a zone name such as us-east-1a)",
                 )
             prefixes.add(found.group(1))
         if len(set(raw)) != len(raw):
             twice = next(z for z in raw if raw.count(z) > 1)
-            raise _fail("", f"invalid value {raw!r}: {twice!r} twice; allowed: distinct zone IDs")
+            raise _fail(
+                "", f"invalid value {shown(raw)}: {shown(twice)} twice; allowed: distinct zone IDs"
+            )
         if len(prefixes) > 1:
             raise _fail(
                 "",
-                f"invalid value {raw!r}: zones of regions {', '.join(sorted(prefixes))}; "
+                f"invalid value {shown(raw)}: zones of regions {', '.join(sorted(prefixes))}; "
                 "allowed: zone IDs of the profile's region",
             )
         return tuple(raw)
@@ -399,13 +404,13 @@ class EnvProfile(_Model):
         if self.alb_origin_domain is not None and self.certificate_arn is None:
             raise _fail(
                 "alb_origin_domain",
-                f"invalid value {self.alb_origin_domain!r} without certificate_arn; "
+                f"invalid value {shown(self.alb_origin_domain)} without certificate_arn; "
                 "allowed: only with a certificate that covers it",
             )
         if len(self.zone_ids) != self.az_count:
             raise _fail(
                 "zone_ids",
-                f"invalid value {list(self.zone_ids)!r} ({len(self.zone_ids)} zones) with "
+                f"invalid value {shown(list(self.zone_ids))} ({len(self.zone_ids)} zones) with "
                 f"az_count {self.az_count}; allowed: exactly {self.az_count} zone IDs "
                 "(python -m infra zones lists those offering every instance type)",
             )
@@ -622,7 +627,7 @@ _TYPE_NAMES = {"int_type": "int", "string_type": "str", "bool_type": "bool", "fl
 def _error_line(exc: ValidationError, model: type[BaseModel]) -> str:
     """The first problem as one line: `key: what is wrong; what is allowed`."""
     err = exc.errors(include_url=False)[0]
-    loc = [str(part) for part in err["loc"]]
+    loc = [shown(part)[1:-1] if isinstance(part, str) else str(part) for part in err["loc"]]
     kind = err["type"]
     if kind == "config_line":
         return str(err["ctx"]["line"])
@@ -635,13 +640,13 @@ def _error_line(exc: ValidationError, model: type[BaseModel]) -> str:
         return f"{key}: required key is missing"
     if kind == "extra_forbidden":
         allowed = ", ".join(sorted(_field_names(model, loc[:-1])))
-        return f"{key}: unknown key {loc[-1]!r}; allowed: {allowed}"
+        return f"{key}: unknown key {shown(loc[-1])}; allowed: {allowed}"
     if kind in _TYPE_NAMES:
         return f"{key}: expected {_TYPE_NAMES[kind]}, got {_describe(err['input'])}"
     if kind in ("model_type", "model_attributes_type", "dict_type"):
         return f"{key}: expected a mapping, got {_describe(err['input'])}"
     if kind == "literal_error":
-        return f"{key}: invalid value {err['input']!r}; allowed: {err['ctx']['expected']}"
+        return f"{key}: invalid value {shown(err['input'])}; allowed: {err['ctx']['expected']}"
     return f"{key}: {err['msg']}"
 
 
@@ -667,12 +672,9 @@ def _validated(model: type[BaseModel], data: Any, env: str | None = None) -> Any
 
 def _read_yaml(path: Path, what: str) -> Any:
     try:
-        with path.open(encoding="utf-8") as handle:
-            return yaml.safe_load(handle)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}:{where}: {what} is not valid YAML") from exc
+        return load_yaml(path, what)
+    except YamlError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _mapping(data: Any, path: str) -> dict[str, Any]:
@@ -710,7 +712,7 @@ def resolve_environment(doc: Mapping[str, Any], env: str) -> dict[str, Any]:
 
 def load_env_profile(env: str, root: Path = STACKS_DIR) -> EnvProfile:
     if env not in ENVIRONMENTS:
-        raise ConfigError(f"environment: unknown {env!r}; allowed: {', '.join(ENVIRONMENTS)}")
+        raise ConfigError(f"environment: unknown {shown(env)}; allowed: {', '.join(ENVIRONMENTS)}")
     path = root / "env" / f"{env}.yaml"
     if not path.is_file():
         raise ConfigError(f"environment: profile {path} is missing")
@@ -719,16 +721,16 @@ def load_env_profile(env: str, root: Path = STACKS_DIR) -> EnvProfile:
     if name is not None and not isinstance(name, str):
         raise ConfigError(f"environment: expected str, got {_describe(name)}")
     if name != env and name is not None:
-        raise ConfigError(f"environment: {path.name} says {name!r}; allowed: {env!r}")
+        raise ConfigError(f"environment: {path.name} says {shown(name)}; allowed: {shown(env)}")
     return _validated(EnvProfile, doc)
 
 
 def load_stage_spec(stage: str, env: str, root: Path = STACKS_DIR) -> StageSpec:
     """The stage spec with per-environment values resolved for `env`."""
     if stage not in STAGES:
-        raise ConfigError(f"stage: unknown {stage!r}; allowed: {', '.join(STAGES)}")
+        raise ConfigError(f"stage: unknown {shown(stage)}; allowed: {', '.join(STAGES)}")
     if env not in ENVIRONMENTS:
-        raise ConfigError(f"environment: unknown {env!r}; allowed: {', '.join(ENVIRONMENTS)}")
+        raise ConfigError(f"environment: unknown {shown(env)}; allowed: {', '.join(ENVIRONMENTS)}")
     path = root / f"{stage}.yaml"
     if not path.is_file():
         raise ConfigError(f"stage: spec {path} is missing")
@@ -737,7 +739,7 @@ def load_stage_spec(stage: str, env: str, root: Path = STACKS_DIR) -> StageSpec:
     if name is not None and not isinstance(name, str):
         raise ConfigError(f"stage: expected str, got {_describe(name)}")
     if name != stage and isinstance(name, str):
-        raise ConfigError(f"stage: {path.name} says {name!r}; allowed: {stage!r}")
+        raise ConfigError(f"stage: {path.name} says {shown(name)}; allowed: {shown(stage)}")
     return _validated(StageSpec, doc, env)
 
 
