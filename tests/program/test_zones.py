@@ -288,3 +288,29 @@ def test_auto_source_uses_aws_only_with_credentials(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "example")
     assert zones.resolve_source("auto") == "aws"
     assert zones.resolve_source("moto-stand-in") == "moto-stand-in"
+
+
+def _plan(root: Path, env: str, stage: str) -> dict:
+    config = load_stack_config(env, stage, root)
+    run = run_program(
+        lambda: declare_stage(config), project="movies", stack=env, region=config.env.region
+    )
+    resources = sorted((r.to_plan() for r in run.resources), key=lambda r: r["urn"])
+    return {"env": env, "stage": stage, "resources": resources}
+
+
+def test_changing_a_pinned_zone_replaces_that_zones_subnets_and_only_those(stacks: Path) -> None:
+    """What docs/infra.md calls a migration: the diff shows it as replacements."""
+    from infra.review import diff, impacts
+
+    old = _plan(stacks, "prod", "cached")
+    _edit(
+        stacks / "env" / "prod.yaml",
+        lambda d: d.update(zone_ids=["use1-az1", "use1-az2", "use1-az5"]),
+    )
+    changes = diff.diff_plans(old, _plan(stacks, "prod", "cached"))
+    replaced = sorted(
+        e.name for e in changes.entries if e.impact and e.impact.impact == impacts.REPLACE
+    )
+    assert replaced == ["network-data-2", "network-private-2", "network-public-2"]
+    assert changes.move_summary().replaced == 3
