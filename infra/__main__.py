@@ -36,6 +36,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "move a live stack to a later stage: judged preview, then up (Automation API)",
     ),
     "ami": ("infra.program.ami", "pinned Amazon Linux 2023 AMIs vs the current ones; --write"),
+    "zones": (
+        "infra.program.zones",
+        "pinned zone IDs vs those offering every stage's instance types; --write, --check",
+    ),
 }
 
 

@@ -21,7 +21,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -36,6 +35,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from infra import REPO_ROOT
+from infra.yamlfile import YamlError, load_yaml, shown
 
 PROJECT = "movies"
 STAGES: tuple[str, ...] = (
@@ -60,6 +60,10 @@ KEEPALIVE_MARGIN_S = 15
 APPLY_CHANGES: tuple[str, ...] = ("immediately", "maintenance-window")
 ARCHITECTURES: tuple[str, ...] = ("arm64", "x86_64")
 _AMI_ID = re.compile(r"^ami-[0-9a-f]{8}([0-9a-f]{9})?$")
+# An availability zone ID: the region's short code, "-az", a number (use1-az1, apne1-az4).
+# IDs, unlike names, denote the same physical zone in every account ("Availability Zone
+# IDs for your AWS resources", AWS RAM user guide).
+ZONE_ID = re.compile(r"^([a-z]{2,}[0-9]+)-az[0-9]+$")
 STACKS_DIR = REPO_ROOT / "stacks"
 # The Redis hit-rate alarm sums CacheHits and CacheMisses of every node in one metric-math
 # expression; CloudWatch allows 10 metrics per alarm (observability.MAX_METRICS_PER_ALARM).
@@ -87,12 +91,12 @@ class ConfigError(ValueError):
 
 
 def _describe(value: Any) -> str:
-    return f"{value!r} ({type(value).__name__})"
+    return f"{shown(value)} ({type(value).__name__})"
 
 
 def _invalid(value: Any, problem: str) -> PydanticCustomError:
     return PydanticCustomError(
-        "config", "{detail}", {"key": "", "detail": f"invalid value {value!r}; {problem}"}
+        "config", "{detail}", {"key": "", "detail": f"invalid value {shown(value)}; {problem}"}
     )
 
 
@@ -175,6 +179,15 @@ _AMI_IDS_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
 }
 
+_ZONE_IDS_SCHEMA: dict[str, Any] = {
+    "type": "array",
+    "items": {"type": "string", "pattern": ZONE_ID.pattern},
+    "minItems": 1,
+    "maxItems": 4,
+    "uniqueItems": True,
+    "description": "pinned availability zone IDs, one per az_count (python -m infra zones)",
+}
+
 # The keys `python -m infra size` derives per section, which `override:` may name.
 SIZED_KEYS: dict[str, tuple[str, ...]] = {
     "single_box": ("instance_type",),
@@ -196,19 +209,20 @@ def _override(raw: Any, section: str, env: str | None) -> tuple[tuple[str, str],
     found = []
     for key, reason in raw.items():
         if key not in allowed:
-            raise _fail("", f"unknown key {key!r}; allowed: {', '.join(allowed)}")
+            raise _fail("", f"unknown key {shown(key)}; allowed: {', '.join(allowed)}")
         if isinstance(reason, dict):
             extra = set(reason) - set(ENVIRONMENTS)
             if extra:
                 raise _fail(
                     str(key),
-                    f"unknown environment {sorted(extra)[0]!r}; allowed: {', '.join(ENVIRONMENTS)}",
+                    f"unknown environment {shown(sorted(extra)[0])}; "
+                    f"allowed: {', '.join(ENVIRONMENTS)}",
                 )
             reason = reason.get(env) if env else None
             if reason is None:
                 continue
         if not isinstance(reason, str) or _sentence(reason):
-            raise _fail(str(key), f"invalid reason {reason!r}; allowed: one line of text")
+            raise _fail(str(key), f"invalid reason {shown(reason)}; allowed: one line of text")
         found.append((str(key), reason.strip()))
     return tuple(found)
 
@@ -281,6 +295,13 @@ class EnvProfile(_Model):
     # hashable; bumped on purpose with `python -m infra ami --write` (a new id refreshes
     # every fleet). In the YAML: `ami_ids: {arm64: ami-..., x86_64: ami-...}`.
     ami_ids: Annotated[tuple[tuple[str, str], ...], WithJsonSchema(_AMI_IDS_SCHEMA)]
+    # The availability zone IDs of the stack's subnets, in subnet order (subnet i of each
+    # tier is in zone_ids[i]), one per az_count. Pinned, never looked up at `pulumi up`: a
+    # subnet's zone is ForceNew (availability_zone_id in the Terraform provider's
+    # internal/service/ec2/vpc_subnet.go), so a zone chosen live would replace subnets,
+    # and the NAT gateway, RDS standby and Redis nodes in them, whenever a stage or AWS's
+    # offerings changed. Chosen on purpose with `python -m infra zones --write`.
+    zone_ids: Annotated[tuple[str, ...], WithJsonSchema(_ZONE_IDS_SCHEMA)]
     # What was read off the hand-made box that single-box imports (infra/adopt.py).
     adopt: Annotated[Any, WithJsonSchema({"type": ["object", "null"]})] = None
 
@@ -302,7 +323,9 @@ class EnvProfile(_Model):
             raise _fail("", f"expected a mapping, got {_describe(raw)}")
         for arch in raw:
             if arch not in ARCHITECTURES:
-                raise _fail(str(arch), f"unknown key {arch!r}; allowed: {', '.join(ARCHITECTURES)}")
+                raise _fail(
+                    str(arch), f"unknown key {shown(arch)}; allowed: {', '.join(ARCHITECTURES)}"
+                )
         pins = []
         for arch in ARCHITECTURES:
             if arch not in raw:
@@ -313,10 +336,41 @@ class EnvProfile(_Model):
             if not _AMI_ID.match(ami):
                 raise _fail(
                     arch,
-                    f"invalid value {ami!r}; allowed: an AMI id such as ami-0123456789abcdef0",
+                    f"invalid value {shown(ami)}; allowed: an AMI id such as ami-0123456789abcdef0",
                 )
             pins.append((arch, ami))
         return tuple(pins)
+
+    @field_validator("zone_ids", mode="before")
+    @classmethod
+    def _zone_pins(cls, raw: Any) -> tuple[str, ...]:
+        allowed = "a list of zone IDs such as [use1-az1, use1-az2]"
+        if not isinstance(raw, list) or not raw:
+            raise _fail("", f"expected a non-empty list, got {_describe(raw)}; allowed: {allowed}")
+        prefixes = set()
+        for i, zone in enumerate(raw):
+            if not isinstance(zone, str):
+                raise _fail(str(i), f"expected str, got {_describe(zone)}")
+            found = ZONE_ID.match(zone)
+            if found is None:
+                raise _fail(
+                    str(i),
+                    f"invalid value {shown(zone)}; allowed: a zone ID such as use1-az1 "
+                    "(not a zone name such as us-east-1a)",
+                )
+            prefixes.add(found.group(1))
+        if len(set(raw)) != len(raw):
+            twice = next(z for z in raw if raw.count(z) > 1)
+            raise _fail(
+                "", f"invalid value {shown(raw)}: {shown(twice)} twice; allowed: distinct zone IDs"
+            )
+        if len(prefixes) > 1:
+            raise _fail(
+                "",
+                f"invalid value {shown(raw)}: zones of regions {', '.join(sorted(prefixes))}; "
+                "allowed: zone IDs of the profile's region",
+            )
+        return tuple(raw)
 
     @field_validator("adopt", mode="before")
     @classmethod
@@ -337,6 +391,12 @@ class EnvProfile(_Model):
                 f"required key is missing; allowed: a mapping of {', '.join(ARCHITECTURES)} "
                 "to AMI ids (python -m infra ami --write pins them)",
             )
+        if isinstance(data, dict) and "zone_ids" not in data:
+            raise _fail(
+                "zone_ids",
+                "required key is missing; allowed: a list of az_count zone IDs "
+                "(python -m infra zones --write pins them)",
+            )
         return data
 
     @model_validator(mode="after")
@@ -344,8 +404,15 @@ class EnvProfile(_Model):
         if self.alb_origin_domain is not None and self.certificate_arn is None:
             raise _fail(
                 "alb_origin_domain",
-                f"invalid value {self.alb_origin_domain!r} without certificate_arn; "
+                f"invalid value {shown(self.alb_origin_domain)} without certificate_arn; "
                 "allowed: only with a certificate that covers it",
+            )
+        if len(self.zone_ids) != self.az_count:
+            raise _fail(
+                "zone_ids",
+                f"invalid value {shown(list(self.zone_ids))} ({len(self.zone_ids)} zones) with "
+                f"az_count {self.az_count}; allowed: exactly {self.az_count} zone IDs "
+                "(python -m infra zones lists those offering every instance type)",
             )
         if self.multi_az and self.az_count < 2:
             raise _fail(
@@ -560,7 +627,7 @@ _TYPE_NAMES = {"int_type": "int", "string_type": "str", "bool_type": "bool", "fl
 def _error_line(exc: ValidationError, model: type[BaseModel]) -> str:
     """The first problem as one line: `key: what is wrong; what is allowed`."""
     err = exc.errors(include_url=False)[0]
-    loc = [str(part) for part in err["loc"]]
+    loc = [shown(part)[1:-1] if isinstance(part, str) else str(part) for part in err["loc"]]
     kind = err["type"]
     if kind == "config_line":
         return str(err["ctx"]["line"])
@@ -573,13 +640,13 @@ def _error_line(exc: ValidationError, model: type[BaseModel]) -> str:
         return f"{key}: required key is missing"
     if kind == "extra_forbidden":
         allowed = ", ".join(sorted(_field_names(model, loc[:-1])))
-        return f"{key}: unknown key {loc[-1]!r}; allowed: {allowed}"
+        return f"{key}: unknown key {shown(loc[-1])}; allowed: {allowed}"
     if kind in _TYPE_NAMES:
         return f"{key}: expected {_TYPE_NAMES[kind]}, got {_describe(err['input'])}"
     if kind in ("model_type", "model_attributes_type", "dict_type"):
         return f"{key}: expected a mapping, got {_describe(err['input'])}"
     if kind == "literal_error":
-        return f"{key}: invalid value {err['input']!r}; allowed: {err['ctx']['expected']}"
+        return f"{key}: invalid value {shown(err['input'])}; allowed: {err['ctx']['expected']}"
     return f"{key}: {err['msg']}"
 
 
@@ -605,12 +672,9 @@ def _validated(model: type[BaseModel], data: Any, env: str | None = None) -> Any
 
 def _read_yaml(path: Path, what: str) -> Any:
     try:
-        with path.open(encoding="utf-8") as handle:
-            return yaml.safe_load(handle)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}:{where}: {what} is not valid YAML") from exc
+        return load_yaml(path, what)
+    except YamlError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _mapping(data: Any, path: str) -> dict[str, Any]:
@@ -648,7 +712,7 @@ def resolve_environment(doc: Mapping[str, Any], env: str) -> dict[str, Any]:
 
 def load_env_profile(env: str, root: Path = STACKS_DIR) -> EnvProfile:
     if env not in ENVIRONMENTS:
-        raise ConfigError(f"environment: unknown {env!r}; allowed: {', '.join(ENVIRONMENTS)}")
+        raise ConfigError(f"environment: unknown {shown(env)}; allowed: {', '.join(ENVIRONMENTS)}")
     path = root / "env" / f"{env}.yaml"
     if not path.is_file():
         raise ConfigError(f"environment: profile {path} is missing")
@@ -657,16 +721,16 @@ def load_env_profile(env: str, root: Path = STACKS_DIR) -> EnvProfile:
     if name is not None and not isinstance(name, str):
         raise ConfigError(f"environment: expected str, got {_describe(name)}")
     if name != env and name is not None:
-        raise ConfigError(f"environment: {path.name} says {name!r}; allowed: {env!r}")
+        raise ConfigError(f"environment: {path.name} says {shown(name)}; allowed: {shown(env)}")
     return _validated(EnvProfile, doc)
 
 
 def load_stage_spec(stage: str, env: str, root: Path = STACKS_DIR) -> StageSpec:
     """The stage spec with per-environment values resolved for `env`."""
     if stage not in STAGES:
-        raise ConfigError(f"stage: unknown {stage!r}; allowed: {', '.join(STAGES)}")
+        raise ConfigError(f"stage: unknown {shown(stage)}; allowed: {', '.join(STAGES)}")
     if env not in ENVIRONMENTS:
-        raise ConfigError(f"environment: unknown {env!r}; allowed: {', '.join(ENVIRONMENTS)}")
+        raise ConfigError(f"environment: unknown {shown(env)}; allowed: {', '.join(ENVIRONMENTS)}")
     path = root / f"{stage}.yaml"
     if not path.is_file():
         raise ConfigError(f"stage: spec {path} is missing")
@@ -675,7 +739,7 @@ def load_stage_spec(stage: str, env: str, root: Path = STACKS_DIR) -> StageSpec:
     if name is not None and not isinstance(name, str):
         raise ConfigError(f"stage: expected str, got {_describe(name)}")
     if name != stage and isinstance(name, str):
-        raise ConfigError(f"stage: {path.name} says {name!r}; allowed: {stage!r}")
+        raise ConfigError(f"stage: {path.name} says {shown(name)}; allowed: {shown(stage)}")
     return _validated(StageSpec, doc, env)
 
 

@@ -14,7 +14,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     AliasPath,
     BaseModel,
@@ -29,6 +28,7 @@ from infra import ASSUMPTIONS_DIR, REPO_ROOT
 
 # A class's size (vCPUs, memory, burstable baseline) is the catalogue's.
 from infra.catalog import CLASSES_FILE, CatalogError, ClassSize, class_sizes
+from infra.yamlfile import YamlError, load_yaml, shown
 
 ROOT = REPO_ROOT
 WORKLOAD_FILE = ASSUMPTIONS_DIR / "workload.yaml"
@@ -49,9 +49,9 @@ class ModelError(ValueError):
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ModelError(f"{path}: cannot read: {exc}".splitlines()[0]) from exc
+        data = load_yaml(path)
+    except YamlError as exc:
+        raise ModelError(str(exc)) from None
     if not isinstance(data, dict):
         raise ModelError(f"{path}: expected a mapping at the top level")
     return data
@@ -65,10 +65,10 @@ def _number(
 
     def check(value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise _problem(f"expected a number, got {value!r}")
+            raise _problem(f"expected a number, got {shown(value)}")
         if value < low or (high is not None and value > high):
             allowed = f"{low}..{high}" if high is not None else f">= {low}"
-            raise _problem(f"invalid value {value!r}; allowed: {allowed}")
+            raise _problem(f"invalid value {shown(value)}; allowed: {allowed}")
         return float(value)
 
     kind = float | None if optional else float
@@ -84,7 +84,7 @@ def _share(dotted: str) -> Any:
 def _flag(dotted: str) -> Any:
     def check(value: Any) -> bool:
         if not isinstance(value, bool):
-            raise _problem(f"invalid value {value!r}; allowed: true, false")
+            raise _problem(f"invalid value {shown(value)}; allowed: true, false")
         return value
 
     return Annotated[
@@ -308,7 +308,7 @@ def _machines() -> dict[str, ClassSize]:
 def _text(dotted: str) -> Any:
     def check(value: Any) -> str:
         if not isinstance(value, str) or not value:
-            raise _problem(f"expected a non-empty string, got {value!r}")
+            raise _problem(f"expected a non-empty string, got {shown(value)}")
         return value
 
     return Annotated[

@@ -183,7 +183,7 @@ def test_systemd_unit_verifies(tmp_path: Path) -> None:
 def test_single_box_database_setup_sql_is_idempotent(tmp_path: Path) -> None:
     """Run the boot script's psql block twice against a real server, then log in with the
     generated password, as the service will."""
-    from movies_api.localservers import Postgres, pg_bin, temp_root
+    from lab.localservers import Postgres, pg_bin, temp_root
 
     script = written(render(SINGLE_BOX), "/usr/local/sbin/movies-api-bootstrap")
     sql = script.split("<<'SQL'\n", 1)[1].split("\nSQL\n", 1)[0]

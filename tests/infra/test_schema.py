@@ -58,6 +58,9 @@ def test_every_yaml_names_the_schema_and_passes_it(path: Path, validator) -> Non
         ("env/dev.yaml", lambda d: d.update(nat="gateway")),
         ("env/dev.yaml", lambda d: d.update(az_count=9)),
         ("env/dev.yaml", lambda d: d.pop("region")),
+        ("env/dev.yaml", lambda d: d.update(zone_ids=["us-east-1a", "us-east-1b"])),  # names
+        ("env/dev.yaml", lambda d: d.update(zone_ids=["use1-az1", "use1-az1"])),
+        ("env/dev.yaml", lambda d: d.pop("zone_ids")),
     ],
 )
 def test_schema_refuses_what_the_loader_refuses(rel: str, change, validator) -> None:
