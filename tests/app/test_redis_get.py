@@ -13,10 +13,11 @@ from collections.abc import Iterator
 
 import pytest
 import redis
-from movies_api.localservers import free_port
 from movies_api.redis_get import PipelinedGet
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from lab.localservers import free_port
 
 pytestmark = [pytest.mark.servers, pytest.mark.anyio]
 
