@@ -46,11 +46,14 @@ class BenchSettings:
     budgets: bool = True
     scale: float = LAB_CPU_PER_VCPU  # lab CPU per AWS vCPU
     # Steady state: closed-loop windows of `window` seconds until no tracked hit ratio,
-    # averaged over the last two windows, rose by `rise` or more from the two before
-    # (one window alone is too noisy), at most `bound` seconds. A TTL cache needs about
+    # averaged over the last two windows, rose by `rise` or more over `span` seconds (two
+    # windows against two windows `span` earlier: one window alone is too noisy, and a
+    # cache that fills slowly rises by less than a point per window), at most `bound`
+    # seconds. A TTL cache needs about
     # one TTL (300 s for movies) to fill from cold; the bench carries Redis from one
     # stage to the next, so the first cached stage is the one that meets the bound.
     window: float = 5.0
+    span: float = 30.0
     bound: float = 180.0
     rise: float = 0.01
     warm_concurrency: int = 8
@@ -118,8 +121,9 @@ def warm_to_steady(
             "edge": row["edge_hit_ratio"],
         }
         history.append(point)
-        if len(history) >= 4 and tracked:
-            rising = [k for k in tracked if _rise(history, k) >= bs.rise]
+        back = max(2, round(bs.span / bs.window))
+        if len(history) >= back + 2 and tracked:
+            rising = [k for k in tracked if _rise(history, k, back) >= bs.rise]
             steady = not rising
         if steady or time.perf_counter() - started >= bs.bound:
             break
@@ -129,15 +133,18 @@ def warm_to_steady(
         "window_s": bs.window,
         "bound_s": bs.bound,
         "rise_below": bs.rise,
+        "over_s": bs.span,
         "windows": history,
     }
     return row
 
 
-def _rise(history: list[dict[str, Any]], key: str) -> float:
-    """Mean of the last two windows' ratio minus the mean of the two before them."""
-    values = [h[key] or 0.0 for h in history[-4:]]
-    return (values[2] + values[3]) / 2 - (values[0] + values[1]) / 2
+def _rise(history: list[dict[str, Any]], key: str, back: int) -> float:
+    """Mean of the last two windows' ratio minus the mean of the two `back` windows
+    earlier."""
+    now = [h[key] or 0.0 for h in history[-2:]]
+    then = [h[key] or 0.0 for h in history[-back - 2 : -back]]
+    return sum(now) / 2 - sum(then) / 2
 
 
 def _usage(groups, tiers: list[str]) -> dict[str, float]:
@@ -361,6 +368,9 @@ def saturation_doc(report: dict[str, Any]) -> dict[str, Any]:
             "measured_bottleneck": r["saturation"]["bottleneck"]["tier"],
             "model_rps": model.get("rps"),
             "model_bottleneck": model.get("bottleneck"),
+            # The model's CPU ceiling (bottleneck tier at 100% of its budget); model_rps
+            # is that tier at the model's required 30% headroom.
+            "model_ceiling_rps": model.get("ceiling_rps"),
             "p99_ms": r["saturation"]["p99_ms"],
             # Each tier's CPU at the highest rate held, as a share of its budget (busy);
             # unbudgeted tiers (ALB, edge) as CPUs used.
@@ -476,8 +486,8 @@ def table_text(report: dict[str, Any]) -> str:
         f"errors <= {Slo().max_error_rate:.1%}; bottleneck = the budgeted tier busiest "
         "(CPU used / budget) at the lowest failing rate. Steady state: closed-loop windows "
         f"of {s['window']:g}s with {s['warm_concurrency']} connections until no hit ratio "
-        f"rose by {s['rise']:.0%} or more, bound {s['bound']:g}s. gen. CPU: the load "
-        "generator's own CPU (cores) at the saturation rate, outside every budget. "
+        f"rose by {s['rise']:.0%} or more in {s['span']:g}s, bound {s['bound']:g}s. gen. CPU: "
+        "the load generator's own CPU (cores) at the saturation rate, outside every budget. "
         f"{s['movies']:,} movies, Zipf s={s['mix']['zipf_s']}, {s['env']} sizes. The machine "
         f"is shared: 1-minute load {m['loadavg_1m_at_end']} at the end."
     )

@@ -5,8 +5,13 @@ Each tier's CPU-seconds per API request come from the model's own flow (infra/ca
 `flow`: what share of requests reach the app, the DB, Redis) and per-unit rates (the app's
 requests per vCPU, pgbench's per-query costs, redis-benchmark's GET rate), with the lab's
 workload shape put in: its catalogue size, and the hit ratios the lab measured at steady
-state (how many requests miss a cache is the workload's, not a capacity). A tier saturates
-at budget / cost per request; the stage at the lowest of its tiers.
+state (how many requests miss a cache is the workload's, not a capacity). A tier's CPU runs out
+at budget / cost per request (its ceiling); the stage's bottleneck is the tier with the
+lowest ceiling. The rate the model says a stage *holds* is where that tier keeps the
+model's required headroom (`required_headroom`, 30%: the same margin every AWS tier is
+checked against), so the prediction is the ceiling x 0.7. That is what the lab's
+saturation (p99 <= 100 ms, errors <= 0.1%) is compared with: a tier at 100% of its
+budget queues without bound, so no SLO holds at the ceiling itself.
 
 The lab's own tier CPU per request (cgroup CPU time / requests) is not an input: it is
 what the prediction is checked against (lab/results/saturation.json)."""
@@ -177,8 +182,12 @@ def predict(
         }
     limited = {k: v["capacity_rps"] for k, v in detail.items() if v["capacity_rps"]}
     bottleneck = min(limited, key=lambda k: limited[k]) if limited else None
+    ceiling = limited[bottleneck] if bottleneck else None
+    holds = 1 - rates.required_headroom
     return {
-        "rps": limited[bottleneck] if bottleneck else None,
+        "rps": round(ceiling * holds, 1) if ceiling else None,
+        "ceiling_rps": ceiling,
+        "busy_at_rps": round(holds, 3),
         "bottleneck": bottleneck,
         "tiers": detail,
         "basis": {
