@@ -62,14 +62,9 @@ CREATE INDEX movies_tsv ON movies USING gin (tsv);
 CREATE INDEX movies_year ON movies (year);
 """
 
-# The service's own search shape (app_image/movies_api/repository.py `search`): matches
-# ordered by id, one page of 20 plus one to tell whether a next page exists. An earlier
-# script ordered by popularity, a full sort of every match the service never does; the
-# lab's tier budgets (issue 13) showed the model charging PostgreSQL ~3x what the
-# service's searches cost it.
 SEARCH = (
-    "SELECT id, title, year, doc FROM movies"
-    " WHERE tsv @@ to_tsquery('simple', '{prefix}' || :t) ORDER BY id LIMIT 21;\n"
+    "SELECT id, title, year FROM movies WHERE tsv @@ to_tsquery('simple', '{prefix}' || :t)"
+    " ORDER BY popularity DESC LIMIT 20;\n"
 )
 SCRIPTS = {
     "point_read": "\\set id random(1, {rows})\nSELECT doc FROM movies WHERE id = :id;\n",
