@@ -25,11 +25,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("infra.review.report", "HTML + Markdown report comparing every stage"),
     "policy": ("infra.guard.runner", "run the CrossGuard rules and value checks on every plan"),
     "capacity": ("infra.capacity.cli", "per-tier load and headroom per stage, today and at 5x"),
+    "size": (
+        "infra.capacity.size",
+        "each tier's cheapest class and count meeting headroom and availability",
+    ),
     "verify": ("infra.verify", "check a live deployment against its stage (boto3)"),
     "upgrade": (
         "infra.upgrade",
         "move a live stack to a later stage: judged preview, then up (Automation API)",
     ),
+    "ami": ("infra.program.ami", "pinned Amazon Linux 2023 AMIs vs the current ones; --write"),
 }
 
 

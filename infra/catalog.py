@@ -110,6 +110,18 @@ def class_sizes(path: Path = CLASSES_FILE) -> dict[str, ClassSize]:
     }
 
 
+# RDS for PostgreSQL's default parameter group: max_connections =
+# LEAST({DBInstanceClassMemory/9531392}, 5000) (RDS User Guide, "Quotas and constraints for
+# Amazon RDS", maximum number of database connections). DBInstanceClassMemory is a little
+# below the nominal memory (RDS keeps some for the OS); the class memory stands in for it.
+PG_BYTES_PER_CONNECTION = 9_531_392
+PG_MAX_CONNECTIONS = 5_000
+
+
+def pg_default_max_connections(memory_gib: float) -> int:
+    return min(int(memory_gib * 1024**3) // PG_BYTES_PER_CONNECTION, PG_MAX_CONNECTIONS)
+
+
 def class_size(name: str) -> ClassSize:
     sizes = class_sizes()
     if name not in sizes:

@@ -36,6 +36,12 @@ APP_PORT = 8000  # behind the ALB
 BOX_PORT = 80  # the single box faces the internet itself
 DB_PORT = 5432
 REDIS_PORT = 6379
+# How much longer the service keeps an idle connection than the ALB: the ALB must always
+# be the one to close it (see EnvProfile.alb_idle_timeout_s).
+KEEPALIVE_MARGIN_S = 15
+APPLY_CHANGES: tuple[str, ...] = ("immediately", "maintenance-window")
+ARCHITECTURES: tuple[str, ...] = ("arm64", "x86_64")
+_AMI_ID = re.compile(r"^ami-[0-9a-f]{8}([0-9a-f]{9})?$")
 STACKS_DIR = REPO_ROOT / "stacks"
 # The Redis hit-rate alarm sums CacheHits and CacheMisses of every node in one metric-math
 # expression; CloudWatch allows 10 metrics per alarm (observability.MAX_METRICS_PER_ALARM).
@@ -82,12 +88,41 @@ class EnvProfile:
     # on any certificate you can hold).
     alb_origin_domain: str | None
     alarm_email: str | None
+    # The ALB's connection idle timeout. The service's HTTP keep-alive is derived from it
+    # (http_keepalive_s), so one setting decides both: a target that closes an idle
+    # connection first makes the ALB answer 502 ("Edit load balancer attributes",
+    # connection idle timeout, in the ELB user guide).
+    alb_idle_timeout_s: int
+    # When RDS and ElastiCache apply a modification (a class change, an engine upgrade):
+    # "immediately", with the failover or reboot it costs, or "maintenance-window".
+    apply_changes: str
+    # (architecture, pinned Amazon Linux 2023 AMI) pairs, a tuple so the profile stays
+    # hashable; bumped on purpose with `python -m infra ami --write` (a new id refreshes
+    # every fleet).
+    ami_ids: tuple[tuple[str, str], ...]
+
+    # What was read off the hand-made box that single-box imports (infra/adopt.py).
+    adopt: Any = None
+
+    def ami_for(self, arch: str) -> str:
+        return dict(self.ami_ids)[arch]
+
+    @property
+    def http_keepalive_s(self) -> int:
+        return self.alb_idle_timeout_s + KEEPALIVE_MARGIN_S
+
+    @property
+    def apply_immediately(self) -> bool:
+        return self.apply_changes == "immediately"
 
 
 @dataclass(frozen=True)
 class SingleBoxSpec:
     instance_type: str
     root_volume_gb: int
+    # `override:` in the spec: key -> the one-line reason this size differs from what
+    # `python -m infra size` derives (checked by `size --check`).
+    override: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -100,6 +135,9 @@ class WebTierSpec:
     desired_capacity: int
     scale_target_rps: int
     root_volume_gb: int
+    # `override:` in the spec: key -> the one-line reason this size differs from what
+    # `python -m infra size` derives (checked by `size --check`).
+    override: tuple[tuple[str, str], ...] = ()
 
     @property
     def scale_target_per_minute(self) -> int:
@@ -124,6 +162,9 @@ class DatabaseSpec:
     db_name: str
     read_replicas: int
     replica_instance_class: str | None
+    # `override:` in the spec: key -> the one-line reason this size differs from what
+    # `python -m infra size` derives (checked by `size --check`).
+    override: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -131,6 +172,9 @@ class CacheSpec:
     engine_version: str
     node_type: str
     node_count: int
+    # `override:` in the spec: key -> the one-line reason this size differs from what
+    # `python -m infra size` derives (checked by `size --check`).
+    override: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -388,6 +432,11 @@ def load_env_profile(env: str, root: Path = STACKS_DIR) -> EnvProfile:
             "alb_origin_domain", str, _matches(_HOSTNAME, "a lower-case DNS name")
         ),
         alarm_email=doc.optional("alarm_email", str, _matches(_EMAIL, "an e-mail address")),
+        # 1-4000 s: the range the ALB attribute idle_timeout.timeout_seconds accepts.
+        alb_idle_timeout_s=doc.get("alb_idle_timeout_s", int, _between(1, 4000)),
+        apply_changes=doc.get("apply_changes", str, _one_of(APPLY_CHANGES)),
+        ami_ids=_ami_ids(doc),
+        adopt=_adopt(doc.raw("adopt", optional=True)),
     )
     doc.finish()
     if profile.alb_origin_domain is not None and profile.certificate_arn is None:
@@ -402,6 +451,25 @@ def load_env_profile(env: str, root: Path = STACKS_DIR) -> EnvProfile:
     return profile
 
 
+def _adopt(raw: Any) -> Any:
+    from infra.adopt import parse_adopt
+
+    return parse_adopt(raw)
+
+
+def _ami_ids(doc: _Section) -> tuple[tuple[str, str], ...]:
+    section = doc.section("ami_ids")
+    if section is None:
+        raise ConfigError(
+            f"{doc.key('ami_ids')}: required key is missing; allowed: a mapping of "
+            f"{', '.join(ARCHITECTURES)} to AMI ids (python -m infra ami --write pins them)"
+        )
+    ami = _matches(_AMI_ID, "an AMI id such as ami-0123456789abcdef0")
+    pins = tuple((arch, section.get(arch, str, ami)) for arch in ARCHITECTURES)
+    section.finish()
+    return pins
+
+
 def _one_of_int(choices: tuple[int, ...]) -> Callable[[int], str | None]:
     def check(value: int) -> str | None:
         return None if value in choices else f"allowed: {', '.join(map(str, choices))}"
@@ -411,11 +479,53 @@ def _one_of_int(choices: tuple[int, ...]) -> Callable[[int], str | None]:
 
 # --- stage spec -------------------------------------------------------------------------
 
+# The keys `python -m infra size` derives per section, which `override:` may name.
+SIZED_KEYS: dict[str, tuple[str, ...]] = {
+    "single_box": ("instance_type",),
+    "web": ("instance_type", "min_size", "max_size", "desired_capacity", "scale_target_rps"),
+    "search": ("instance_type", "min_size", "max_size", "desired_capacity", "scale_target_rps"),
+    "database": ("instance_class", "read_replicas", "replica_instance_class"),
+    "cache": ("node_type", "node_count"),
+}
+
+
+def _override(sec: _Section, section: str) -> tuple[tuple[str, str], ...]:
+    """`override: {key: reason}`; a reason is one line, or `{dev: ..., prod: ...}` with
+    the environments it applies to."""
+    raw = sec.raw("override", optional=True)
+    if raw is None:
+        return ()
+    where = sec.key("override")
+    if not isinstance(raw, dict) or not raw:
+        raise ConfigError(f"{where}: expected a mapping of key -> reason, got {_describe(raw)}")
+    allowed = SIZED_KEYS[section]
+    found = []
+    for key, reason in raw.items():
+        if key not in allowed:
+            raise ConfigError(f"{where}: unknown key {key!r}; allowed: {', '.join(allowed)}")
+        if isinstance(reason, dict):
+            extra = set(reason) - set(ENVIRONMENTS)
+            if extra:
+                raise ConfigError(
+                    f"{where}.{key}: unknown environment {sorted(extra)[0]!r}; allowed: "
+                    f"{', '.join(ENVIRONMENTS)}"
+                )
+            reason = reason.get(sec.env) if sec.env else None
+            if reason is None:
+                continue
+        if not isinstance(reason, str) or _sentence(reason):
+            raise ConfigError(
+                f"{where}.{key}: invalid reason {reason!r}; allowed: one line of text"
+            )
+        found.append((key, reason.strip()))
+    return tuple(found)
+
 
 def _single_box(sec: _Section) -> SingleBoxSpec:
     spec = SingleBoxSpec(
         instance_type=sec.get("instance_type", str, _matches(_EC2_TYPE, "an EC2 type")),
         root_volume_gb=sec.get("root_volume_gb", int, _between(8, 16384)),
+        override=_override(sec, "single_box"),
     )
     sec.finish()
     return spec
@@ -444,7 +554,7 @@ def _tier_fields(sec: _Section) -> dict[str, Any]:
 
 
 def _web(sec: _Section) -> WebTierSpec:
-    spec = WebTierSpec(**_tier_fields(sec))
+    spec = WebTierSpec(**_tier_fields(sec), override=_override(sec, "web"))
     sec.finish()
     return spec
 
@@ -454,6 +564,7 @@ def _search(sec: _Section) -> SearchTierSpec:
         **_tier_fields(sec),
         path=sec.get("path", str, _matches(_URL_PATH, "a URL path such as /movies")),
         query_key=sec.get("query_key", str, _matches(_QUERY_KEY, "a query key such as q")),
+        override=_override(sec, "search"),
     )
     sec.finish()
     return spec
@@ -469,6 +580,7 @@ def _database(sec: _Section) -> DatabaseSpec:
         db_name=sec.get("db_name", str, _matches(_DB_NAME, "lower-case identifier")),
         read_replicas=sec.get("read_replicas", int, _between(0, 15)),
         replica_instance_class=sec.optional("replica_instance_class", str, db_class),
+        override=_override(sec, "database"),
     )
     sec.finish()
     if spec.max_allocated_storage_gb < spec.allocated_storage_gb:
@@ -501,6 +613,7 @@ def _cache(sec: _Section) -> CacheSpec:
             "node_type", str, _matches(_CACHE_NODE, "a node type such as cache.r7g.large")
         ),
         node_count=sec.get("node_count", int, _cache_nodes),
+        override=_override(sec, "cache"),
     )
     sec.finish()
     return spec
@@ -622,6 +735,17 @@ def load_stack_config(env: str, stage: str, root: Path = STACKS_DIR) -> StackCon
     profile = load_env_profile(env, root)
     spec = load_stage_spec(stage, env, root)
     _check_combination(profile, spec)
+    if profile.adopt is not None:
+        from infra.adopt import check_adoption
+
+        box = spec.single_box
+        check_adoption(
+            profile.adopt,
+            stage=spec.name,
+            instance_type=box.instance_type if box else None,
+            root_volume_gb=box.root_volume_gb if box else None,
+            holds_data=spec.local_postgres,
+        )
     return StackConfig(env=profile, stage=spec)
 
 

@@ -31,9 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from infra import REPO_ROOT
 from infra.config import ENVIRONMENTS, STAGES, ConfigError, load_stack_config
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO_ROOT
 OUT_DIR = ROOT / "build" / "upgrade"
 STAGE_KEY = "movies:stage"
 STEPS = 7

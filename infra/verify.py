@@ -5,7 +5,8 @@ name the resources (keys in docs/architecture.md, "Stack outputs"); their `envir
 `stage` select the stage spec (`infra.config.load_stack_config`) that says what to expect.
 boto3 then checks, read-only:
 
-- ALB: every target group has at least its ASG's spec minimum of healthy targets;
+- ALB: every target group has at least its ASG's spec minimum of healthy targets; the idle
+  timeout is the profile's, shorter than the keep-alive the instances were given;
 - ASG: min/max as the spec says, desired within them, no failed instance refresh;
 - single box: the instance is running with passing status checks;
 - RDS: primary and replicas available, class, Multi-AZ and replica count as the spec says,
@@ -37,6 +38,7 @@ from typing import Any
 
 from infra import REPO_ROOT
 from infra.config import ENVIRONMENTS, STAGES, ConfigError, StackConfig, load_stack_config
+from infra.program.outputs import StackOutput
 
 ROOT = REPO_ROOT
 REFRESH_FAILED = {"Failed", "Cancelled", "RollbackFailed", "RollbackSuccessful"}
@@ -140,14 +142,14 @@ def parse_outputs(text: str, where: str) -> dict[str, Any]:
 
 def stack_config(stack: str, outputs: Mapping[str, Any]) -> StackConfig:
     """The stage spec the outputs claim, checked against the STACK argument."""
-    for key, allowed in (("environment", ENVIRONMENTS), ("stage", STAGES)):
+    for key, allowed in ((StackOutput.ENVIRONMENT, ENVIRONMENTS), (StackOutput.STAGE, STAGES)):
         value = outputs.get(key)
         if value not in allowed:
             raise InputError(
                 f"outputs.{key}: {value!r}; allowed: {', '.join(allowed)} "
                 "(the stack must export it, see docs/architecture.md)"
             )
-    env, stage = outputs["environment"], outputs["stage"]
+    env, stage = outputs[StackOutput.ENVIRONMENT], outputs[StackOutput.STAGE]
     wanted = stack.split("/") if "/" in stack else [stack]
     if len(wanted) == 2 and wanted != [env, stage]:
         raise InputError(f"STACK {stack!r}: the outputs are for {env}/{stage}")
@@ -172,20 +174,20 @@ def check_outputs(outputs: Mapping[str, Any], cfg: StackConfig) -> list[Finding]
     stage = cfg.stage
     db = stage.database
     needed = {
-        "alarm_names": True,
-        "instance_id": stage.single_box is not None,
-        "alb_arn": stage.web is not None,
-        "target_group_arns": stage.web is not None,
-        "asg_names": stage.web is not None,
-        "db_primary_identifier": db is not None,
-        "db_replica_identifiers": db is not None and db.read_replicas > 0,
-        "redis_replication_group_id": stage.cache is not None,
-        "media_bucket": stage.storage is not None,
-        "cdn_distribution_id": stage.edge is not None,
+        StackOutput.ALARM_NAMES: True,
+        StackOutput.INSTANCE_ID: stage.single_box is not None,
+        StackOutput.ALB_ARN: stage.web is not None,
+        StackOutput.TARGET_GROUP_ARNS: stage.web is not None,
+        StackOutput.ASG_NAMES: stage.web is not None,
+        StackOutput.DB_PRIMARY_IDENTIFIER: db is not None,
+        StackOutput.DB_REPLICA_IDENTIFIERS: db is not None and db.read_replicas > 0,
+        StackOutput.REDIS_REPLICATION_GROUP_ID: stage.cache is not None,
+        StackOutput.MEDIA_BUCKET: stage.storage is not None,
+        StackOutput.CDN_DISTRIBUTION_ID: stage.edge is not None,
     }
     missing = [k for k, want in needed.items() if want and not outputs.get(k)]
     return [
-        Finding("outputs", key, False, f"missing: stage {stage.name} should export it")
+        Finding("outputs", key.value, False, f"missing: stage {stage.name} should export it")
         for key in missing
     ]
 
@@ -201,7 +203,7 @@ def _role(group: Mapping[str, Any]) -> str:
 
 
 def check_asgs(clients: Clients, outputs: Mapping[str, Any], cfg: StackConfig, _: Settings):
-    names = _list(outputs, "asg_names")
+    names = _list(outputs, StackOutput.ASG_NAMES)
     if not names:
         return []
     asg = clients("autoscaling")
@@ -273,14 +275,14 @@ def check_target_groups(
     clients: Clients, outputs: Mapping[str, Any], cfg: StackConfig, _: Settings
 ):
     """Every target group in the outputs must be served by one of the stack's ASGs."""
-    arns = _list(outputs, "target_group_arns")
+    arns = _list(outputs, StackOutput.TARGET_GROUP_ARNS)
     if not arns:
         return []
     groups = (
         clients("autoscaling").describe_auto_scaling_groups(
-            AutoScalingGroupNames=_list(outputs, "asg_names")
+            AutoScalingGroupNames=_list(outputs, StackOutput.ASG_NAMES)
         )["AutoScalingGroups"]
-        if _list(outputs, "asg_names")
+        if _list(outputs, StackOutput.ASG_NAMES)
         else []
     )
     attached = {arn for g in groups for arn in g.get("TargetGroupARNs", [])}
@@ -289,16 +291,38 @@ def check_target_groups(
         for arn in arns
         if arn not in attached
     ]
-    alb = outputs.get("alb_arn")
+    alb = outputs.get(StackOutput.ALB_ARN)
     if alb:
         lbs = clients("elbv2").describe_load_balancers(LoadBalancerArns=[alb])["LoadBalancers"]
         state = lbs[0]["State"]["Code"] if lbs else "missing"
         findings.append(Finding("alb", alb.rsplit("/", 2)[-2], state == "active", f"state {state}"))
+        if lbs:
+            findings.append(_idle_timeout(clients, alb, cfg))
     return findings
 
 
+# The ALB's idle timeout when the attribute was never set (ELB guide, "Edit load balancer
+# attributes": connection idle timeout, default 60 seconds).
+ALB_DEFAULT_IDLE_TIMEOUT_S = 60
+
+
+def _idle_timeout(clients: Clients, alb: str, cfg: StackConfig) -> Finding:
+    """The ALB must close idle connections before the targets do, or it answers 502."""
+    attrs = clients("elbv2").describe_load_balancer_attributes(LoadBalancerArn=alb)
+    values = {a["Key"]: a["Value"] for a in attrs.get("Attributes", [])}
+    idle = int(values.get("idle_timeout.timeout_seconds", ALB_DEFAULT_IDLE_TIMEOUT_S))
+    want, keepalive = cfg.env.alb_idle_timeout_s, cfg.env.http_keepalive_s
+    ok = idle == want and keepalive > idle
+    return Finding(
+        "alb",
+        alb.rsplit("/", 2)[-2],
+        ok,
+        f"idle timeout {idle} s (profile {want} s); the service keeps connections {keepalive} s",
+    )
+
+
 def check_instance(clients: Clients, outputs: Mapping[str, Any], cfg: StackConfig, _: Settings):
-    instance_id = outputs.get("instance_id")
+    instance_id = outputs.get(StackOutput.INSTANCE_ID)
     box = cfg.stage.single_box
     if not instance_id or box is None:
         return []
@@ -357,7 +381,7 @@ def replica_lag(clients: Clients, identifier: str, settings: Settings) -> float 
 
 def check_rds(clients: Clients, outputs: Mapping[str, Any], cfg: StackConfig, settings: Settings):
     spec = cfg.stage.database
-    primary_id = outputs.get("db_primary_identifier")
+    primary_id = outputs.get(StackOutput.DB_PRIMARY_IDENTIFIER)
     if spec is None or not primary_id:
         return []
     rds = clients("rds")
@@ -380,7 +404,7 @@ def check_rds(clients: Clients, outputs: Mapping[str, Any], cfg: StackConfig, se
             f"Multi-AZ {bool(primary.get('MultiAZ'))} (expected {cfg.env.multi_az})",
         ),
     ]
-    replica_ids = _list(outputs, "db_replica_identifiers")
+    replica_ids = _list(outputs, StackOutput.DB_REPLICA_IDENTIFIERS)
     findings.append(
         Finding(
             "rds",
@@ -434,7 +458,7 @@ def _replica(clients: Clients, rds: Any, rid: str, primary_id: str, settings: Se
 
 def check_redis(clients: Clients, outputs: Mapping[str, Any], cfg: StackConfig, _: Settings):
     spec = cfg.stage.cache
-    group_id = outputs.get("redis_replication_group_id")
+    group_id = outputs.get(StackOutput.REDIS_REPLICATION_GROUP_ID)
     if spec is None or not group_id:
         return []
     try:
@@ -487,7 +511,7 @@ def check_redis(clients: Clients, outputs: Mapping[str, Any], cfg: StackConfig, 
 
 
 def check_cloudfront(clients: Clients, outputs: Mapping[str, Any], cfg: StackConfig, _: Settings):
-    dist_id = outputs.get("cdn_distribution_id")
+    dist_id = outputs.get(StackOutput.CDN_DISTRIBUTION_ID)
     if cfg.stage.edge is None or not dist_id:
         return []
     try:
@@ -505,7 +529,7 @@ def check_cloudfront(clients: Clients, outputs: Mapping[str, Any], cfg: StackCon
 
 
 def check_bucket(clients: Clients, outputs: Mapping[str, Any], cfg: StackConfig, _: Settings):
-    bucket = outputs.get("media_bucket")
+    bucket = outputs.get(StackOutput.MEDIA_BUCKET)
     if cfg.stage.storage is None or not bucket:
         return []
     s3 = clients("s3")
@@ -548,7 +572,7 @@ def check_bucket(clients: Clients, outputs: Mapping[str, Any], cfg: StackConfig,
 
 
 def check_alarms(clients: Clients, outputs: Mapping[str, Any], cfg: StackConfig, _: Settings):
-    names = _list(outputs, "alarm_names")
+    names = _list(outputs, StackOutput.ALARM_NAMES)
     if not names:
         return []
     found: dict[str, dict[str, Any]] = {}

@@ -3,19 +3,24 @@ GET, and nginx serving a static file; the service's throughput as a share of eac
 
 All three run as one process on 127.0.0.1 (one uvicorn process, one nginx worker), so the
 ratios compare per-process costs; the load generator shares the cores with each of them.
-`lab clientcheck` runs the raw asyncio client and httpx against the same nginx."""
+The minimal app runs on the service's server stack (uvloop, httptools, one worker), so the
+ratio is the service's own overhead. On the same load the service's app CPU per request is
+read from /proc/<pid>/stat twice: answered from the cache, and by a second API process with
+the cache off (every request a database read). `lab clientcheck` runs the raw asyncio
+client and httpx against the same nginx."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from typing import Any
 
 from lab import nginx, observe, redis_server, stack
 from lab.load import LoadConfig, Mix, RequestMaker, run_with_progress
-from lab.procs import LOOPBACK, free_port, port_open, spawn, stop, wait_until
+from lab.procs import LOOPBACK, free_port, pin, port_open, spawn, stop, wait_until
 from lab.results import RESULTS, machine
 from lab.state import Registry, lab_dir
 from lab.stats import summarize
@@ -25,6 +30,29 @@ READ_ONLY = Mix(read_share=1.0, anonymous_share=1.0, search_share=0.0, poster_sh
 # A key space the warm-up fills: the service is then measured on cache hits, as the
 # minimal app always is, and the ratio compares per-request overhead, not hit ratios.
 LIMIT_KEYS = 1000
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of one process so far (/proc/<pid>/stat fields 14 and 15)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _app_cpu(reg: Registry, name: str, port: int, run) -> dict[str, Any]:
+    """Runs `run()` and reports the CPU the API process `name` spent per request it served
+    meanwhile (warm-up included on both sides, so the count and the CPU match)."""
+    pid = next(p.pid for p in reg.processes if p.name == name)
+    before_n = observe.total(observe.service_counters(port), "movies_requests_total")
+    before_cpu = cpu_seconds(pid)
+    result = run()
+    cpu = cpu_seconds(pid) - before_cpu
+    # the two /metrics scrapes are requests too
+    served = observe.total(observe.service_counters(port), "movies_requests_total") - before_n - 1
+    result["app_cpu_seconds"] = round(cpu, 3)
+    result["app_requests"] = int(served)
+    result["app_cpu_ms_per_request"] = round(1000 * cpu / served, 4) if served > 0 else None
+    return result
 
 
 def _measure(
@@ -87,7 +115,12 @@ def run_limit(args: argparse.Namespace) -> int:
         ep = reg.endpoints
         api = f"http://{LOOPBACK}:{ep['api_ports'][0]}"
         before = observe.service_counters(ep["api_ports"][0])
-        results["service"] = _measure(api, args, LIMIT_KEYS, "service (1 process)", reg=reg)
+        results["service"] = _app_cpu(
+            reg,
+            "api1",
+            ep["api_ports"][0],
+            lambda: _measure(api, args, LIMIT_KEYS, "service (1 process)", reg=reg),
+        )
         after = observe.service_counters(ep["api_ports"][0])
         hits = observe.total(after, "movies_cache_hits_total") - observe.total(
             before, "movies_cache_hits_total"
@@ -96,28 +129,30 @@ def run_limit(args: argparse.Namespace) -> int:
             before, "movies_cache_misses_total"
         )
         results["service"]["cache_hit_ratio_incl_warmup"] = round(hits / (hits + misses), 4)
-        # The minimal app reads the very entries the service just cached, envelope and all.
+        # The same service with the cache off: every request is a database read.
+        nocache = {**ep["service_env"], "MOVIES_CACHE_ENABLED": "false"}
+        cpus = ep["topology"].get("api_cpus")
+        dport = stack._start_api(reg, "api-db-reads", nocache, cpus, lab_dir() / "run")
+        results["service_db_reads"] = _app_cpu(
+            reg,
+            "api-db-reads",
+            dport,
+            lambda: _measure(
+                f"http://{LOOPBACK}:{dport}", args, LIMIT_KEYS, "service, cache off", reg=reg
+            ),
+        )
+        stop(next(p for p in reg.processes if p.name == "api-db-reads"))
+        reg.remove("api-db-reads")
+        # The minimal app reads the very entries the service just cached, header and all.
         port = free_port()
         record = spawn(
             reg,
             "minimal",
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "lab.minimal_app:app",
-                "--host",
-                LOOPBACK,
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-                "--no-access-log",
-            ],
+            [*pin(cpus), sys.executable, "-m", "lab.minimal_app", "--port", str(port)],
             log=lab_dir() / "run" / "minimal.log",
             env={
                 **stack.service_env({}),
-                "PYTHONPATH": str(stack.REPO),
+                "PYTHONPATH": f"{stack.REPO}{os.pathsep}{stack.APP_DIR}",
                 "LAB_MINIMAL_REDIS_URL": redis_server.url(ep["redis_port"]),
             },
             cwd=stack.REPO,
@@ -137,9 +172,12 @@ def run_limit(args: argparse.Namespace) -> int:
     finally:
         stack.down(say=lambda _m: None)
     svc = results["service"]["rps"]
+    hit_ms = results["service"]["app_cpu_ms_per_request"]
+    db_ms = results["service_db_reads"]["app_cpu_ms_per_request"]
     results["ratios"] = {
         "service_vs_minimal_asgi": round(svc / results["minimal_asgi_redis_get"]["rps"], 3),
         "service_vs_nginx_static": round(svc / results["nginx_static"]["rps"], 3),
+        "app_cpu_hit_vs_db_read": round(hit_ms / db_ms, 3) if hit_ms and db_ms else None,
     }
     report = {
         "key_space": LIMIT_KEYS,
@@ -153,7 +191,7 @@ def run_limit(args: argparse.Namespace) -> int:
         },
         "results": results,
     }
-    for name in ("service", "minimal_asgi_redis_get", "nginx_static"):
+    for name in ("service", "service_db_reads", "minimal_asgi_redis_get", "nginx_static"):
         r = results[name]
         print(
             f"{name:<24} {r['rps']:>9,.0f} rps  p50 {r['p50_ms']} ms  p99 {r['p99_ms']} ms  "
@@ -162,7 +200,13 @@ def run_limit(args: argparse.Namespace) -> int:
         )
     print(
         f"service / minimal ASGI + Redis GET = {results['ratios']['service_vs_minimal_asgi']}"
-        f"; service / nginx static = {results['ratios']['service_vs_nginx_static']}"
+        f" (target >= 0.85); service / nginx static = "
+        f"{results['ratios']['service_vs_nginx_static']}"
+    )
+    print(
+        f"app CPU per request on one API process: cache hit {hit_ms} ms, database read "
+        f"{db_ms} ms; hit / read = {results['ratios']['app_cpu_hit_vs_db_read']} "
+        "(target <= 0.5)"
     )
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "limit.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -173,14 +217,14 @@ def _fill_redis(port: int, movies: int, redis_mod) -> None:
     """Every id gets an entry: the one the service cached if there is one, else a copy."""
     client = redis_mod.Redis(host=LOOPBACK, port=port)
     sample = None
-    for key in client.scan_iter("movie:*", count=1000):
+    for key in client.scan_iter("c2:movie:*", count=1000):
         sample = client.get(key)
         if sample:
             break
-    sample = sample or b'{"id":1}'
+    sample = sample or b'0 0 + \n{"id":1}'
     pipe = client.pipeline(transaction=False)
     for movie_id in range(1, movies + 1):
-        pipe.set(f"movie:{movie_id}", sample, nx=True)
+        pipe.set(f"c2:movie:{movie_id}", sample, nx=True)
         if movie_id % 5000 == 0:
             pipe.execute()
     pipe.execute()

@@ -1,10 +1,14 @@
 """The floor for `lab limit`: a bare ASGI app whose whole work is one Redis GET.
 
-GET /movies/{id} answers the bytes stored at `movie:{id}` (404 when absent). Whatever the
-service does beyond this (routing, auth, JSON, metrics, cache envelope) is its overhead."""
+GET /movies/{id} answers the body of the cache entry at `c2:movie:{id}` (the bytes after
+its one-line header; 404 when absent). It runs on the service's server stack and settings
+(`python -m lab.minimal_app --port N`: uvicorn, uvloop, httptools, one worker, the same
+uvicorn options as `movies_api serve`), so whatever the service does beyond this (routing,
+auth, metrics, the cache's checks) is its overhead."""
 
 from __future__ import annotations
 
+import argparse
 import os
 
 import redis.asyncio as aioredis
@@ -27,13 +31,39 @@ async def app(scope, receive, send) -> None:
                 return
     assert _redis is not None
     path = scope["path"]
-    body = None
+    raw = None
     if path.startswith("/movies/"):
-        body = await _redis.get("movie:" + path[len("/movies/") :])
-    status = 200 if body is not None else 404
+        raw = await _redis.get("c2:movie:" + path[len("/movies/") :])
+    body = None if raw is None else raw[raw.find(b"\n") + 1 :]
+    status = 200 if body else 404
     await send({
         "type": "http.response.start",
         "status": status,
         "headers": [(b"content-type", b"application/json")],
     })  # fmt: skip
     await send({"type": "http.response.body", "body": body or b'{"error":"not found"}'})
+
+
+def main() -> None:
+    import uvicorn
+    from movies_api.__main__ import SERVER_STACK
+    from movies_api.settings import load_settings
+
+    parser = argparse.ArgumentParser(description="the minimal ASGI + one Redis GET app")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    # The options `movies_api serve` passes, minus the proxy list (no proxy in front here).
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=args.port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=20,
+        timeout_keep_alive=load_settings(need_db=False).http_keepalive_seconds,
+        **SERVER_STACK,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -41,7 +41,7 @@ class BodyTooLarge(ValidationError):
 def nesting_depth(raw: bytes) -> int:
     """The deepest `[`/`{` nesting outside string literals (unbalanced input included)."""
     brackets = _STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
-    # map/accumulate/max all run in C: a 64 kB body of brackets takes about a millisecond.
+    # map/accumulate/max all run in C, no Python loop per byte.
     return max(accumulate(map(_STEP.__getitem__, brackets), initial=0))
 
 
@@ -50,7 +50,11 @@ def _reject_constant(name: str) -> Any:
 
 
 def parse_json(raw: bytes, max_depth: int = MAX_DEPTH) -> Any:
-    depth = nesting_depth(raw)
+    # Fewer brackets than the limit cannot nest past it: the usual body (a movie has two)
+    # skips the scan, which costs ~2-3 ms of CPU on 64 kB of brackets (measured on the
+    # shared, loaded 2-core box; bytes.count is ~100x cheaper).
+    few = raw.count(b"[") + raw.count(b"{") <= max_depth
+    depth = 0 if few else nesting_depth(raw)
     if depth > max_depth:
         raise ValidationError(
             f"body nests {depth} levels deep; at most {max_depth} allowed", status=400

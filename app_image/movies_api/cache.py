@@ -1,26 +1,45 @@
 """Cache-aside in Redis: TTL jitter, negative entries, single-flight fills, stale-while-
-revalidate, and a circuit breaker that sends everything to the database while Redis is down.
+revalidate, versioned fills, a small in-process cache for hot keys, and a circuit breaker
+that sends everything to the database while Redis is down.
 
-An entry is JSON `{"s": soft_expiry_epoch, "v": value}`; `v` null is a cached 404. Redis
-keeps it `stale_seconds` past its soft expiry so one caller can refresh it while the others
-are still answered from the stale copy.
+An entry is one Redis string, a one-line header and the response body exactly as sent:
+
+    b"<version> <soft-expiry ms> <+|-> <meta>\\n<body>"
+
+- version: when the row was last written on the primary, in microseconds (0 = unknown: a
+  search page, or a miss read from a replica that has no row). A fill stores its entry
+  only if the entry in Redis is not newer (`_STORE`, one Lua script, so atomic): a read
+  that missed and read a lagging replica cannot overwrite a concurrent write's
+  write-through (issue 15 item 1, the cache-aside race memcache's leases exist for).
+- soft expiry: after it one caller refreshes the entry while the others are still
+  answered from it; Redis keeps the key `stale_seconds` longer.
+- `-` is a cached 404 (no body); `+` an entry whose body is the response.
+- meta: what the handler needs but does not send (a movie's poster key); no newline.
+
+A hit parses the header only and hands back the body bytes, which go to the client as
+they are: no JSON decode, no envelope, no encode.
+
+Entries live under `c2:<key>`. Until every instance runs this format, writes also delete
+the key the previous format used (`<key>`), so an instance still on it cannot keep
+serving a row a newer instance changed.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 import logging
 import random
 import secrets
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from .metrics import Metrics
@@ -28,14 +47,63 @@ from .settings import Settings
 
 log = logging.getLogger("movies_api.cache")
 
-Loader = Callable[[], Awaitable[Any]]
 REDIS_ERRORS = (RedisError, OSError, TimeoutError)
 _RELEASE = (
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) "
     "else return 0 end"
 )
+# KEYS[1] the entry, KEYS[2] the previous format's key; ARGV: entry, its version, TTL ms.
+# Returns nil when stored, else the (newer) entry that is kept. An entry whose header does
+# not parse (another format) counts as older. Versions are < 2^53, exact as Lua numbers.
+_STORE = """
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local v = tonumber(string.match(cur, '^(%d+) '))
+  if v and v > tonumber(ARGV[2]) then return cur end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+redis.call('DEL', KEYS[2])
+return false
+"""
 _POLL_SECONDS = 0.01
+_PREFIX = "c2:"
 SEARCH_GENERATION_KEY = "search:gen"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A cached answer: `body` is the response body, None for a 404."""
+
+    body: bytes | None
+    version: int = 0
+    meta: str = ""
+
+
+Loader = Callable[[], Awaitable[Entry]]
+
+
+def encode_entry(entry: Entry, soft_expiry_ms: int) -> bytes:
+    if "\n" in entry.meta:
+        raise ValueError(f"cache entry meta must be one line, got {entry.meta!r}")
+    flag = b"-" if entry.body is None else b"+"
+    head = b"%d %d %s %s\n" % (entry.version, soft_expiry_ms, flag, entry.meta.encode())
+    return head if entry.body is None else head + entry.body
+
+
+def decode_entry(raw: bytes) -> tuple[Entry, int] | None:
+    """(entry, soft expiry ms), or None for bytes that are not an entry of this format."""
+    end = raw.find(b"\n")
+    if end < 0:
+        return None
+    parts = raw[:end].split(b" ", 3)
+    if len(parts) != 4 or parts[2] not in (b"+", b"-"):
+        return None
+    try:
+        version, soft = int(parts[0]), int(parts[1])
+    except ValueError:
+        return None
+    body = None if parts[2] == b"-" else raw[end + 1 :]
+    return Entry(body, version, parts[3].decode()), soft
 
 
 def make_redis(settings: Settings, password: str | None = None) -> aioredis.Redis:
@@ -57,8 +125,22 @@ class Cache:
     metrics: Metrics
     client: aioredis.Redis | None = None
     _open_until: float = 0.0
-    _inflight: dict[str, asyncio.Future[Any]] = field(default_factory=dict)
+    _inflight: dict[str, asyncio.Future[Entry]] = field(default_factory=dict)
     _background: set[asyncio.Task[None]] = field(default_factory=set)
+    _probe: asyncio.Task[None] | None = None
+    # key -> (monotonic expiry, entry): the hot keys, answered without a Redis round trip.
+    _local: OrderedDict[str, tuple[float, Entry]] = field(default_factory=OrderedDict)
+
+    def __post_init__(self) -> None:
+        self._store_script = None if self.client is None else self.client.register_script(_STORE)
+        m = self.metrics
+        # Label lookups take a lock and a dict walk: done once here, not per request.
+        self._hits = {k: m.cache_hits.labels(kind=k) for k in ("movie", "search")}
+        self._misses = {k: m.cache_misses.labels(kind=k) for k in ("movie", "search")}
+        self._stale = {k: m.cache_stale.labels(kind=k) for k in ("movie", "search")}
+        self._local_hits = {k: m.cache_local_hits.labels(kind=k) for k in ("movie", "search")}
+        self._local_seconds = self.settings.hot_cache_ms / 1000
+        self._local_size = self.settings.hot_cache_size if self._local_seconds > 0 else 0
 
     @property
     def active(self) -> bool:
@@ -68,10 +150,12 @@ class Cache:
     def _usable(self) -> bool:
         if not self.active:
             return False
-        if time.monotonic() < self._open_until:
+        if self._open_until and time.monotonic() < self._open_until:
             self.metrics.cache_bypassed.inc()
             return False
-        self.metrics.redis_breaker_open.set(0)
+        if self._open_until:
+            self._open_until = 0.0
+            self.metrics.redis_breaker_open.set(0)
         return True
 
     def _trip(self, exc: BaseException) -> None:
@@ -79,11 +163,41 @@ class Cache:
         self.metrics.redis_breaker_open.set(1)
         self._open_until = time.monotonic() + self.settings.redis_breaker_seconds
         log.warning(
-            "redis error %s: %s; bypassing cache for %.1fs",
+            "redis error %s: %s; bypassing cache for up to %.1fs",
             type(exc).__name__,
             exc,
             self.settings.redis_breaker_seconds,
         )
+        # After a Redis restart every pooled connection is dead, and each would fail (and
+        # trip the breaker again) the first time it is used: drop them all, and let a probe
+        # close the breaker as soon as a fresh connection answers (issue 15 item 8).
+        if self.client is not None and isinstance(exc, (RedisConnectionError, OSError)):
+            self._spawn(self.client.connection_pool.disconnect(inuse_connections=False))
+        if self._probe is None or self._probe.done():
+            self._probe = asyncio.create_task(self._probe_until_closed())
+
+    async def _probe_until_closed(self) -> None:
+        assert self.client is not None
+        interval = max(0.05, min(0.5, self.settings.redis_breaker_seconds / 4))
+        while time.monotonic() < self._open_until:
+            await asyncio.sleep(interval)
+            try:
+                await self.client.ping()
+            except REDIS_ERRORS:
+                continue
+            self._open_until = 0.0
+            self.metrics.redis_breaker_open.set(0)
+            log.info("redis answers again; cache back on")
+            return
+
+    def _spawn(self, work: Awaitable[object]) -> None:
+        async def run() -> None:
+            with contextlib.suppress(*REDIS_ERRORS):
+                await work
+
+        task = asyncio.create_task(run())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     # -- entries ---------------------------------------------------------------------
     def _ttl(self, base: int) -> float:
@@ -96,36 +210,46 @@ class Cache:
             return self.settings.search_ttl_seconds
         return self.settings.cache_ttl_seconds
 
-    def _encode(self, key: str, value: Any) -> tuple[bytes, int]:
-        if value is None:
+    def _encode(self, key: str, entry: Entry) -> tuple[bytes, int]:
+        if entry.body is None:
             soft = self._ttl(self.settings.cache_negative_ttl_seconds)
             hard = soft
         else:
             soft = self._ttl(self._base_ttl(key))
             hard = soft + self.settings.cache_stale_seconds
-        body = json.dumps({"s": time.time() + soft, "v": value}, separators=(",", ":"))
-        return body.encode(), max(1, int(hard * 1000))
+        soft_ms = int((time.time() + soft) * 1000)
+        return encode_entry(entry, soft_ms), max(1, int(hard * 1000))
 
-    async def _store(self, key: str, value: Any) -> None:
-        body, ttl_ms = self._encode(key, value)
-        assert self.client is not None
-        await self.client.set(key, body, px=ttl_ms)
+    async def _store(self, key: str, entry: Entry) -> Entry | None:
+        """Store unless Redis holds a newer version; returns that newer entry if so."""
+        data, ttl_ms = self._encode(key, entry)
+        assert self._store_script is not None
+        kept = await self._store_script(
+            keys=[_PREFIX + key, key], args=[data, entry.version, ttl_ms]
+        )
+        if kept is None:
+            return None
+        decoded = decode_entry(kept)
+        return None if decoded is None else decoded[0]
 
-    async def set(self, key: str, value: Any) -> None:
-        """Write-through after a write on the primary (value None caches a 404)."""
+    async def set(self, key: str, entry: Entry) -> None:
+        """Write-through after a write on the primary (a body of None caches a 404)."""
+        self._local.pop(key, None)
         if not self._usable():
             return
         try:
-            await self._store(key, value)
+            await self._store(key, entry)
         except REDIS_ERRORS as exc:
             self._trip(exc)
 
     async def delete(self, *keys: str) -> None:
+        for key in keys:
+            self._local.pop(key, None)
         if not self._usable():
             return
         assert self.client is not None
         try:
-            await self.client.delete(*keys)
+            await self.client.delete(*(_PREFIX + k for k in keys), *keys)
         except REDIS_ERRORS as exc:
             self._trip(exc)
 
@@ -161,14 +285,39 @@ class Cache:
             return f"error: {type(exc).__name__}"
 
     async def close(self) -> None:
+        if self._probe is not None:
+            self._probe.cancel()
         for task in list(self._background):
             task.cancel()
         if self.client is not None:
             await self.client.aclose()
 
+    # -- the in-process hot-key cache -----------------------------------------------
+    def _local_get(self, key: str) -> Entry | None:
+        found = self._local.get(key)
+        if found is None:
+            return None
+        if found[0] < time.monotonic():
+            del self._local[key]
+            return None
+        self._local.move_to_end(key)
+        return found[1]
+
+    def _local_put(self, key: str, entry: Entry) -> None:
+        self._local[key] = (time.monotonic() + self._local_seconds, entry)
+        self._local.move_to_end(key)
+        if len(self._local) > self._local_size:
+            self._local.popitem(last=False)  # least recently used
+
     # -- reads -----------------------------------------------------------------------
-    async def get_or_load(self, kind: str, key: str, loader: Loader) -> Any:
-        """The cached value for `key`, loading it with `loader` on a miss (None = 404)."""
+    async def get_or_load(self, kind: str, key: str, loader: Loader) -> Entry:
+        """The cached entry for `key`, loading it with `loader` on a miss."""
+        if self._local_size:
+            local = self._local_get(key)
+            if local is not None:
+                self._hits[kind].inc()
+                self._local_hits[kind].inc()
+                return local
         if not self.settings.stampede_protection:
             return await self._fetch(kind, key, loader) if self._usable() else await loader()
         # In-process single flight, with or without Redis: concurrent callers in this process
@@ -185,7 +334,7 @@ class Cache:
                     raise  # this caller itself is being cancelled
                 # The leader was cancelled (its client went away): load for ourselves.
                 return await self.get_or_load(kind, key, loader)
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Entry] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
             value = await (self._fetch(kind, key, loader) if self._usable() else loader())
@@ -202,29 +351,42 @@ class Cache:
         finally:
             del self._inflight[key]
 
-    async def _get(self, key: str) -> dict[str, Any] | None:
+    async def _get(self, key: str) -> tuple[Entry, int] | None:
         assert self.client is not None
-        raw = await self.client.get(key)
-        return None if raw is None else json.loads(raw)
+        raw = await self.client.get(_PREFIX + key)
+        return None if raw is None else decode_entry(raw)
 
-    async def _fetch(self, kind: str, key: str, loader: Loader) -> Any:
+    async def _fetch(self, kind: str, key: str, loader: Loader) -> Entry:
         try:
-            entry = await self._get(key)
+            found = await self._get(key)
         except REDIS_ERRORS as exc:
             self._trip(exc)
             return await loader()
-        if entry is not None:
-            self.metrics.cache_hits.labels(kind=kind).inc()
-            if entry["s"] < time.time() and entry["v"] is not None:
-                self.metrics.cache_stale.labels(kind=kind).inc()
-                await self._refresh_in_background(key, loader)
-            return entry["v"]
-        self.metrics.cache_misses.labels(kind=kind).inc()
+        if found is not None:
+            entry, soft_ms = found
+            self._hits[kind].inc()
+            if soft_ms < time.time() * 1000:
+                if entry.body is not None:
+                    self._stale[kind].inc()
+                    await self._refresh_in_background(key, loader)
+            elif self._local_size:
+                self._local_put(key, entry)
+            return entry
+        self._misses[kind].inc()
         if not self.settings.stampede_protection:
-            value = await loader()
-            await self.set(key, value)
-            return value
+            return await self._fill(key, await loader())
         return await self._fill_single_flight(key, loader)
+
+    async def _fill(self, key: str, loaded: Entry) -> Entry:
+        """Store what a miss loaded; if Redis has a newer write, answer with that instead."""
+        if not self._usable():
+            return loaded
+        try:
+            newer = await self._store(key, loaded)
+        except REDIS_ERRORS as exc:
+            self._trip(exc)
+            return loaded
+        return loaded if newer is None else newer
 
     async def _lock(self, key: str) -> str | None:
         assert self.client is not None
@@ -239,7 +401,7 @@ class Cache:
         except REDIS_ERRORS as exc:
             self._trip(exc)
 
-    async def _fill_single_flight(self, key: str, loader: Loader) -> Any:
+    async def _fill_single_flight(self, key: str, loader: Loader) -> Entry:
         deadline = time.monotonic() + self.settings.cache_lock_ms / 1000
         waited = False
         while True:
@@ -250,9 +412,9 @@ class Cache:
                         self.metrics.cache_lock_waits.inc()
                         waited = True
                     await asyncio.sleep(_POLL_SECONDS)
-                    entry = await self._get(key)
-                    if entry is not None:
-                        return entry["v"]
+                    found = await self._get(key)
+                    if found is not None:
+                        return found[0]
                     if time.monotonic() < deadline:
                         continue
                     # The holder is slow or died: answer from the database rather than wait.
@@ -265,15 +427,13 @@ class Cache:
                 # the lock between our miss and our SET NX; loading again would be the
                 # duplicate query this lock exists to prevent.
                 try:
-                    entry = await self._get(key)
+                    found = await self._get(key)
                 except REDIS_ERRORS as exc:
                     self._trip(exc)
-                    entry = None
-                if entry is not None:
-                    return entry["v"]
-                value = await loader()
-                await self.set(key, value)
-                return value
+                    found = None
+                if found is not None:
+                    return found[0]
+                return await self._fill(key, await loader())
             finally:
                 await self._unlock(key, token)
 
@@ -288,7 +448,7 @@ class Cache:
 
         async def refresh() -> None:
             try:
-                await self.set(key, await loader())
+                await self._fill(key, await loader())
             except Exception:
                 log.exception("background refresh of %s failed", key)
             finally:

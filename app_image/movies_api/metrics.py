@@ -71,6 +71,12 @@ class Metrics:
             ["kind"],
             registry=r,
         )
+        self.cache_local_hits = Counter(
+            "movies_cache_local_hits",
+            "Cache hits answered by the in-process hot-key cache (also counted as hits)",
+            ["kind"],
+            registry=r,
+        )
         self.cache_errors = Counter(
             "movies_cache_errors", "Redis errors (each opens the breaker)", registry=r
         )
@@ -109,6 +115,7 @@ class Metrics:
             self.cache_hits.labels(kind=kind)
             self.cache_misses.labels(kind=kind)
             self.cache_stale.labels(kind=kind)
+            self.cache_local_hits.labels(kind=kind)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -123,6 +123,10 @@ def openapi_spec(version: str) -> dict[str, Any]:
                 "operationId": "metrics",
                 "summary": "Prometheus metrics",
                 "responses": {"200": {"description": "Prometheus text format",
+                                      "content": {"text/plain": {"schema": {"type": "string"}}}},
+                              # As for an unknown path: to clients outside the allowed
+                              # networks, and always at the ALB (its /metrics* rule).
+                              "404": {"description": "not served to this client",
                                       "content": {"text/plain": {"schema": {"type": "string"}}}}},
             }},
             "/movies": {

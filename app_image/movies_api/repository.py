@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -25,13 +26,32 @@ def movie_json(row: asyncpg.Record) -> dict[str, Any]:
     }
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+# Every write moves the row's updated_at forward by at least a microsecond, even if the
+# clock did not (or went back on a failover): the cache compares these as versions, and a
+# newer write must never look older than the one before it.
+_NEXT_VERSION = "GREATEST(clock_timestamp(), updated_at + interval '1 microsecond')"
+
+
+def version_of(ts: datetime) -> int:
+    """A row version for the cache: its updated_at in whole microseconds since the epoch."""
+    return (ts - _EPOCH) // _MICROSECOND
+
+
+def _with_private(row: asyncpg.Record) -> dict[str, Any]:
+    """The public movie plus what the service keeps to itself: poster_key and version."""
+    movie = movie_json(row)
+    movie["poster_key"] = row["poster_key"]
+    movie["version"] = version_of(row["updated_at"])
+    return movie
+
+
 async def get_movie(conn: asyncpg.Connection, movie_id: int) -> dict[str, Any] | None:
     row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM movies WHERE id = $1", movie_id)
     if row is None:
         return None
-    movie = movie_json(row)
-    movie["poster_key"] = row["poster_key"]
-    return movie
+    return _with_private(row)
 
 
 async def search(conn: asyncpg.Connection, p: SearchParams, page_size: int) -> dict[str, Any]:
@@ -69,9 +89,7 @@ async def insert_movie(conn: asyncpg.Connection, m: MovieInput) -> dict[str, Any
         f"VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_COLUMNS}",
         m.title, m.year, m.genres, m.runtime_minutes, m.rating, m.overview,
     )  # fmt: skip
-    movie = movie_json(row)
-    movie["poster_key"] = row["poster_key"]
-    return movie
+    return _with_private(row)
 
 
 async def update_movie(
@@ -79,32 +97,34 @@ async def update_movie(
 ) -> dict[str, Any] | None:
     row = await conn.fetchrow(
         "UPDATE movies SET title = $2, year = $3, genres = $4, runtime_minutes = $5, "
-        f"rating = $6, overview = $7, updated_at = now() WHERE id = $1 RETURNING {_COLUMNS}",
+        f"rating = $6, overview = $7, updated_at = {_NEXT_VERSION} "
+        f"WHERE id = $1 RETURNING {_COLUMNS}",
         movie_id, m.title, m.year, m.genres, m.runtime_minutes, m.rating, m.overview,
     )  # fmt: skip
     if row is None:
         return None
-    movie = movie_json(row)
-    movie["poster_key"] = row["poster_key"]
-    return movie
+    return _with_private(row)
 
 
-async def delete_movie(conn: asyncpg.Connection, movie_id: int) -> bool:
-    return await conn.fetchval("DELETE FROM movies WHERE id = $1 RETURNING true", movie_id) is True
+async def delete_movie(conn: asyncpg.Connection, movie_id: int) -> int | None:
+    """The deletion's version (newer than any the row had), or None if there was no row."""
+    ts = await conn.fetchval(
+        f"DELETE FROM movies WHERE id = $1 RETURNING {_NEXT_VERSION}", movie_id
+    )
+    return None if ts is None else version_of(ts)
 
 
 async def set_poster_key(
     conn: asyncpg.Connection, movie_id: int, key: str
 ) -> dict[str, Any] | None:
     row = await conn.fetchrow(
-        f"UPDATE movies SET poster_key = $2, updated_at = now() WHERE id = $1 RETURNING {_COLUMNS}",
+        "UPDATE movies SET poster_key = $2, "
+        f"updated_at = {_NEXT_VERSION} WHERE id = $1 RETURNING {_COLUMNS}",
         movie_id, key,
     )  # fmt: skip
     if row is None:
         return None
-    movie = movie_json(row)
-    movie["poster_key"] = row["poster_key"]
-    return movie
+    return _with_private(row)
 
 
 async def user_by_key_hash(

@@ -44,6 +44,9 @@ class Settings:
     cache_lock_ms: int = 3000
     redis_timeout_seconds: float = 0.25
     redis_breaker_seconds: float = 5.0
+    # The in-process hot-key cache in front of Redis: entry lifetime (0 = off) and size.
+    hot_cache_ms: int = 0
+    hot_cache_size: int = 1000
     replica_retry_seconds: float = 10.0
     db_pool_max: int = 10
     db_connect_timeout_seconds: float = 3.0
@@ -202,6 +205,9 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_db: bool = True)
         cache_lock_ms=_int(env, "MOVIES_CACHE_LOCK_MS", 3000, 50, 60000),
         redis_timeout_seconds=_float(env, "MOVIES_REDIS_TIMEOUT_SECONDS", 0.25, 0.01, 10.0),
         redis_breaker_seconds=_float(env, "MOVIES_REDIS_BREAKER_SECONDS", 5.0, 0.0, 300.0),
+        # A write made through another process is seen here after at most this long.
+        hot_cache_ms=_int(env, "MOVIES_HOT_CACHE_MS", 0, 0, 10_000),
+        hot_cache_size=_int(env, "MOVIES_HOT_CACHE_SIZE", 1000, 1, 1_000_000),
         replica_retry_seconds=_float(env, "MOVIES_REPLICA_RETRY_SECONDS", 10.0, 0.0, 600.0),
         # Pools open connections lazily (min 0), so a database that is down at boot does
         # not stop the service from starting; this caps each pool.

@@ -30,6 +30,7 @@ from infra.capacity.inputs import (
     Workload,
     load_rates,
 )
+from infra.catalog import pg_default_max_connections
 from infra.config import STAGES, StageSpec, load_stack_config
 
 
@@ -135,6 +136,12 @@ def stage_capacity(
     if rates is None or obs is None:
         rates, obs = load_rates()
     stage = load_stack_config(env, stage_name).stage
+    checks = stage_checks(stage, w, rates, obs)
+    return StageCapacity(env, stage.name, tuple(checks), rates.required_headroom, w.multiplier)
+
+
+def stage_checks(stage: StageSpec, w: Workload, rates: Rates, obs: Observed) -> list[TierCheck]:
+    """Every tier's checks for a stage spec as given (the sizer passes candidate specs)."""
     today, target = flow(w, obs, stage, "today"), flow(w, obs, stage, "target")
     both = (today, target)
 
@@ -150,12 +157,14 @@ def stage_capacity(
                 "rps",
                 rates.cloudfront_rps,
                 *pair("cdn_rps"),
-                rates.sources["cloudfront"],
+                rates.sources.get("cloudfront", ""),
             )
         )
     if stage.web is not None:
         checks.append(
-            TierCheck("alb", "requests", "rps", None, *pair("origin_rps"), rates.sources["alb"])
+            TierCheck(
+                "alb", "requests", "rps", None, *pair("origin_rps"), rates.sources.get("alb", "")
+            )
         )
         checks += _asg_checks("app", stage.web, rates, pair("web_rps"), pair("web_search_share"))
     if stage.search is not None:
@@ -166,7 +175,64 @@ def stage_capacity(
         checks += _redis_checks(stage, rates, both)
     if stage.database is not None:
         checks += _db_checks(stage, rates, both, w, obs)
-    return StageCapacity(env, stage.name, tuple(checks), rates.required_headroom, w.multiplier)
+        checks += connection_checks(stage, rates)
+    return checks
+
+
+def max_connections(rates: Rates, db_class: str) -> float:
+    """RDS's default max_connections for the class (infra.catalog has the formula)."""
+    return float(pg_default_max_connections(rates.machine(db_class).memory_gib))
+
+
+def fleet_connections(stage: StageSpec, rates: Rates) -> tuple[float, str]:
+    """The most connections the app fleet may open to one DB endpoint: each instance runs
+    one worker per vCPU (the boot script sets MOVIES_WORKERS to nproc), each with a pool of
+    up to `db_pool_per_worker` connections per endpoint; ASGs count at max_size."""
+    pool = rates.db_pool_per_worker
+    total, parts = 0.0, []
+    for name, tier in (("web", stage.web), ("search", stage.search)):
+        if tier is not None:
+            vcpus = rates.machine(tier.instance_type).vcpus
+            total += tier.max_size * vcpus * pool
+            parts.append(f"{name} max {tier.max_size} x {vcpus:g} workers")
+    if stage.single_box is not None:
+        vcpus = rates.machine(stage.single_box.instance_type).vcpus
+        total += vcpus * pool
+        parts.append(f"box {vcpus:g} workers")
+    return total, f"{' + '.join(parts)} x {pool:g} pooled connections"
+
+
+def connection_checks(stage: StageSpec, rates: Rates) -> list[TierCheck]:
+    db = stage.database
+    if db is None:
+        return []
+    fleet, how = fleet_connections(stage, rates)
+    checks = [
+        TierCheck(
+            "db-primary",
+            "connections",
+            "conns",
+            max_connections(rates, db.instance_class),
+            fleet,
+            fleet,
+            f"max_connections default of {db.instance_class}; {how}",
+        )
+    ]
+    if db.read_replicas and db.replica_instance_class:
+        # One reader name over every replica: DNS may hand every pool the same replica.
+        checks.append(
+            TierCheck(
+                "db-replicas",
+                "connections",
+                "conns",
+                max_connections(rates, db.replica_instance_class),
+                fleet,
+                fleet,
+                f"max_connections default of {db.replica_instance_class}; {how}, all of "
+                "which may resolve to one replica",
+            )
+        )
+    return checks
 
 
 def _box_checks(

@@ -88,6 +88,12 @@ def main(argv: list[str]) -> int:
     out = parser.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print the figures as JSON")
     out.add_argument("--markdown", action="store_true", help="print a Markdown summary")
+    parser.add_argument(
+        "--scale",
+        action="append",
+        metavar="N",
+        help="the road past 5x: where prod/scale-5x runs out at N x today (repeatable)",
+    )
     args = parser.parse_args(argv)
     if args.env not in ENVIRONMENTS:
         print(f"error: --env {args.env!r}; allowed: {', '.join(ENVIRONMENTS)}", file=sys.stderr)
@@ -96,6 +102,11 @@ def main(argv: list[str]) -> int:
         if stage not in STAGES:
             print(f"error: --stage {stage!r}; allowed: {', '.join(STAGES)}", file=sys.stderr)
             return 2
+    if args.scale:
+        from infra.capacity import road
+
+        out = "json" if args.json else "markdown" if args.markdown else "rich"
+        return road.main_scale(args.env, args.scale, out)
     try:
         tables = capacity_tables(args.env, args.stage)
     except (ModelError, ConfigError) as exc:

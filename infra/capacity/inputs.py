@@ -10,6 +10,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -116,6 +117,8 @@ class Workload:
     search_page_bytes: float
     movie_json_bytes: float
     poster_bytes: float
+    # Zipf exponent of movie popularity (the lab's load model): how hot the hottest key is.
+    key_zipf_s: float = 1.0
 
     @classmethod
     def load(cls, path: Path = WORKLOAD_FILE) -> Workload:
@@ -158,6 +161,7 @@ class Workload:
             search_page_bytes=_num(d, "objects.search_page_bytes", low=1),
             movie_json_bytes=_num(d, "objects.movie_json_bytes", low=1),
             poster_bytes=_num(d, "objects.poster_bytes", low=1),
+            key_zipf_s=_num(d, "traffic.zipf_s", low=0.01, high=3.0),
         )
 
     def factor(self, scale: Scale) -> float:
@@ -186,6 +190,9 @@ class Workload:
         return self.search_ttl_s * (1 + self.search_ttl_jitter) + self.search_stale_s
 
 
+# A pure function of its arguments: the sizer and the road ask for the same figures many
+# times while they search classes and multipliers.
+@lru_cache(maxsize=4096)
 def ttl_cache_hit_ratio(
     rate: float, ttl: float, keys: int, zipf_s: float, *, head: int = 2_000, steps: int = 4_000
 ) -> float:
@@ -254,6 +261,9 @@ class Rates:
     required_headroom: float
     machines: Mapping[str, ClassSize]
     sources: Mapping[str, str] = field(default_factory=dict)
+    # DB connections one service worker may hold per endpoint (MOVIES_DB_POOL_MAX); each
+    # instance runs one worker per vCPU.
+    db_pool_per_worker: float = 10.0
 
     def machine(self, kind: str) -> ClassSize:
         if kind not in self.machines:
@@ -379,6 +389,7 @@ def load_rates(capacity_file: Path = CAPACITY_FILE, root: Path = ROOT) -> tuple[
         db_search_per_match_s=per_match,
         redis_ops_per_node=redis_get,
         cloudfront_rps=_num(doc, "edge.cloudfront_rps_quota", low=1),
+        db_pool_per_worker=_num(doc, "app.db_pool_per_worker", low=1),
         db_cache_memory_share=_num(doc, "database.cache_memory_share", high=1),
         gp3_iops=_num(doc, "database.gp3_iops", low=1),
         gp3_iops_large=_num(doc, "database.gp3_iops_from_400_gib", low=1),

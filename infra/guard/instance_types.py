@@ -32,8 +32,13 @@ def known_types() -> frozenset[str]:
 
 @cache
 def offerings(region: str) -> dict[str, frozenset[str]]:
-    """Instance type -> the zones of ``region`` that offer it."""
-    path = f"ec2/resources/instance_type_offerings/availability-zone/{region}.json"
+    """Instance type -> the zone IDs of ``region`` that offer it.
+
+    Keyed by zone ID, never by name: a name (us-east-1c) is a different physical zone in
+    each account, an ID (use1-az3) the same everywhere (AWS RAM user guide, "Availability
+    Zone IDs for your AWS resources").
+    """
+    path = f"ec2/resources/instance_type_offerings/availability-zone-id/{region}.json"
     try:
         rows = load_resource(path)
     except FileNotFoundError as error:
@@ -44,11 +49,19 @@ def offerings(region: str) -> dict[str, frozenset[str]]:
     return {type_: frozenset(found) for type_, found in zones.items()}
 
 
-def region_of(zone: str) -> str:
-    match = _ZONE.match(zone)
-    if not match:
-        raise ValueError(f"availability zone {zone!r} is not like us-east-1a")
-    return match.group(1)
+@cache
+def _zone_regions() -> dict[str, str]:
+    from moto.ec2.models.availability_zones_and_regions import RegionsAndZonesBackend
+
+    return {z.zone_id: region for region, zs in RegionsAndZonesBackend.zones.items() for z in zs}
+
+
+def region_of(zone_id: str) -> str:
+    """The region of a zone ID (``use1-az3`` -> ``us-east-1``), from moto's zone table."""
+    region = _zone_regions().get(zone_id)
+    if region is None:
+        raise ValueError(f"availability zone ID {zone_id!r} is unknown (like use1-az1)")
+    return region
 
 
 def _launch_template_uses(
@@ -74,8 +87,6 @@ def _launch_template_uses(
 def _uses(plan: Plan) -> Iterator[tuple[Mapping[str, Any], str, set[str]]]:
     for instance in resources(plan, INSTANCE):
         zones = subnet_zones(plan, value(instance, "subnetId"))
-        if value(instance, "availabilityZone"):
-            zones.add(str(value(instance, "availabilityZone")))
         if value(instance, "instanceType"):
             yield instance, str(value(instance, "instanceType")), zones
     for template in resources(plan, LAUNCH_TEMPLATE):
@@ -98,7 +109,17 @@ def check(plan: Plan) -> list[Finding]:
         if not zones:
             findings.append(Finding.on(CHECK, resource, f"no availability zone known for {type_}"))
             continue
-        for zone in sorted(zones):
+        named = sorted(z for z in zones if _ZONE.match(z))
+        if named:
+            findings.append(
+                Finding.on(
+                    CHECK,
+                    resource,
+                    f"{type_} runs in zone(s) given by name only ({', '.join(named)}): a name "
+                    "is a different zone in each account; declare availability_zone_id",
+                )
+            )
+        for zone in sorted(set(zones) - set(named)):
             offered = offerings(region_of(zone)).get(type_, frozenset())
             if zone not in offered:
                 where = ", ".join(sorted(offered)) or "no zone of the region"

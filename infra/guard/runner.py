@@ -60,6 +60,46 @@ def evaluate(plan: dict[str, Any], checks: list[str] | None = None) -> StackRepo
     return report
 
 
+def evaluate_live(plan: dict[str, Any], label: str) -> StackReport:
+    """The pack on a live stack's resources (a state export, or the new state a real
+    preview leads to), at the environment's enforcement, the way the engine runs it in a
+    preview: a rule that reads a value not known until apply is an advisory "can't run
+    policy ... during preview". Reads (resources this stack does not manage) and providers
+    are left out; the value checks are not run (they judge planned user data and classes
+    offline)."""
+    from infra.plans.preview import priceable
+    from policies.offline import analyze, enforcement_levels, load_config
+
+    env = plan["env"]
+    levels = enforcement_levels(load_config(env))
+    resources = priceable(plan)["resources"]
+    return StackReport(env, label, analyze(resources, levels, preview=True))
+
+
+def _main_live(args: argparse.Namespace) -> int:
+    from infra.plans.preview import PreviewError, load_state
+    from infra.review.preview_diff import load_inputs
+
+    try:
+        if args.preview:
+            preview, state = load_inputs(args.preview, args.state)
+            plan = preview.new_plan(state)
+            label = f"{preview.stage or '?'} (after the preview)"
+        else:
+            plan = load_state(args.state)
+            label = f"{plan['stage']} (live)"
+        if plan["env"] not in ENVIRONMENTS:
+            raise PreviewError(
+                f"environment {plan['env']!r} unknown; allowed: {', '.join(ENVIRONMENTS)}"
+            )
+        report = evaluate_live(plan, label)
+    except (ValueError, RuntimeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    render([report])
+    return 1 if report.failed else 0
+
+
 def default_refs() -> list[str]:
     return [f"{env}/{stage}" for env in ENVIRONMENTS for stage in STAGES]
 
@@ -145,11 +185,26 @@ def _parser() -> argparse.ArgumentParser:
         help="run only this value check (repeatable): instance-types, node-classes, "
         "user-data, iam-documents",
     )
+    parser.add_argument(
+        "--preview",
+        metavar="FILE",
+        help="run the pack on the new state of a real `pulumi preview --json`",
+    )
+    parser.add_argument(
+        "--state",
+        metavar="FILE",
+        help="a `pulumi stack export`: the live stack (with --preview: the before side)",
+    )
     return parser
 
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
+    if args.preview or args.state:
+        if args.refs:
+            print("error: give stacks or --preview/--state, not both", file=sys.stderr)
+            return 2
+        return _main_live(args)
     from infra.plans.build import load_or_build
 
     checks: list[str] | None = [] if args.no_checks else args.checks

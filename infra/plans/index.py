@@ -105,19 +105,26 @@ def find(plan: Mapping[str, Any], reference: Any, *types: str) -> Mapping[str, A
     return PlanIndex(plan).ref(reference, *types)
 
 
+def zone_of(subnet: Mapping[str, Any]) -> str | None:
+    """A subnet's zone ID (``use1-az1``); the zone name only when no ID is known."""
+    inputs = subnet.get("inputs") or {}
+    for key in ("availabilityZoneId", "availabilityZone"):
+        if inputs.get(key):
+            return str(inputs[key])
+    found = value(subnet, "availabilityZoneId") or value(subnet, "availabilityZone")
+    return str(found) if found else None
+
+
 def subnet_zones(plan: Mapping[str, Any], subnet_ids: Any) -> set[str]:
     ix = PlanIndex(plan)
     zones = set()
     for subnet_id in subnet_ids if isinstance(subnet_ids, list) else [subnet_ids]:
         subnet = ix.ref(subnet_id, SUBNET)
-        if subnet and value(subnet, "availabilityZone"):
-            zones.add(str(value(subnet, "availabilityZone")))
+        zone = zone_of(subnet) if subnet else None
+        if zone:
+            zones.add(zone)
     return zones
 
 
 def all_subnet_zones(plan: Mapping[str, Any]) -> set[str]:
-    return {
-        str(value(subnet, "availabilityZone"))
-        for subnet in resources(plan, SUBNET)
-        if value(subnet, "availabilityZone")
-    }
+    return {zone for subnet in resources(plan, SUBNET) if (zone := zone_of(subnet))}

@@ -18,7 +18,7 @@ from infra.config import StackConfig
 from infra.program.components.cache import Cache, CacheArgs
 from infra.program.components.database import Database, DatabaseArgs, default_max_connections
 from infra.program.components.edge import Edge, EdgeArgs
-from infra.program.components.instance import ami_parameter
+from infra.program.components.instance import architecture
 from infra.program.components.load_balancer import LoadBalancer, LoadBalancerArgs, SearchRoute
 from infra.program.components.network import (
     Network,
@@ -38,7 +38,9 @@ from infra.program.components.security import Security, SecurityArgs
 from infra.program.components.single_box import SingleBox, SingleBoxArgs
 from infra.program.components.storage import MediaStorage, MediaStorageArgs
 from infra.program.components.web_tier import WebTier, WebTierArgs
+from infra.program.outputs import StackOutput
 from infra.program.tags import register_tagging
+from infra.program.zones import stack_zones
 
 
 @dataclass
@@ -74,8 +76,9 @@ def declare_stage(
     register_tagging(tags)
     prefix = f"{config.project}-{env.name}"
     account_id = aws.get_caller_identity().account_id
-    zones = aws.get_availability_zones(state="available").names[: env.az_count]
     private_compute = spec.web is not None
+    # By zone ID, among the zones that offer every instance type the stage launches.
+    zones = stack_zones(_instance_types(config), env.az_count)
 
     network = Network(
         "network",
@@ -83,7 +86,7 @@ def declare_stage(
             name_prefix=prefix,
             region=env.region,
             vpc_cidr=env.vpc_cidr,
-            availability_zones=zones,
+            availability_zone_ids=[z.zone_id for z in zones],
             nat=env.nat,
             private_compute=private_compute,
             tags=tags,
@@ -104,6 +107,7 @@ def declare_stage(
             cache=spec.cache is not None,
             private_endpoints=private_compute,
             tags=tags,
+            adopt_app=env.adopt,
         ),
     )
     endpoints = None
@@ -164,8 +168,9 @@ def declare_stage(
                 backup_retention_days=env.backup_retention_days,
                 deletion_protection=env.deletion_protection,
                 skip_final_snapshot=env.skip_final_snapshot,
-                # prod changes wait for the maintenance window; dev applies at once
-                apply_immediately=not env.protect,
+                # The profile's apply_changes: a class change now (failover or reboot) or
+                # queued for the maintenance window; the diff states which.
+                apply_immediately=env.apply_immediately,
                 read_replicas=db.read_replicas,
                 replica_instance_class=db.replica_instance_class,
                 log_retention_days=env.log_retention_days,
@@ -189,7 +194,9 @@ def declare_stage(
                 node_count=spec.cache.node_count,
                 multi_az=env.multi_az,
                 snapshot_retention_days=min(env.backup_retention_days, 35),
-                apply_immediately=not env.protect,
+                # A destroy takes a final snapshot only where the profile keeps one.
+                final_snapshot=not env.skip_final_snapshot,
+                apply_immediately=env.apply_immediately,
                 tags=tags,
                 protect=env.protect,
             ),
@@ -213,6 +220,7 @@ def declare_stage(
                     else None
                 ),
                 deletion_protection=env.deletion_protection,
+                idle_timeout_s=env.alb_idle_timeout_s,
                 tags=tags,
             ),
         )
@@ -251,7 +259,10 @@ def declare_stage(
             log_retention_days=env.log_retention_days,
             artifact_name=artifact or artifact_name(),
             metrics_allow_cidrs=(env.vpc_cidr,),
+            # Longer than the ALB's idle timeout by construction (EnvProfile).
+            http_keepalive_s=env.http_keepalive_s,
             template_path=template or TEMPLATE_PATH,
+            protect=env.protect,
             tags=tags,
         ),
     )
@@ -313,6 +324,7 @@ def _declare_compute(stage: Stage, prefix: str) -> None:
         stage.release,
     )
     tags = config.tags
+    pins = dict(config.env.ami_ids)
     if spec.single_box is not None:
         box = spec.single_box
         stage.box = SingleBox(
@@ -321,21 +333,29 @@ def _declare_compute(stage: Stage, prefix: str) -> None:
                 name_prefix=prefix,
                 instance_type=box.instance_type,
                 root_volume_gb=box.root_volume_gb,
-                ami_id=_ami(box.instance_type),
+                ami_id=pins[architecture(box.instance_type)],
                 subnet_id=net.public_subnet_ids[0],
                 security_group_ids=[sec.app_sg_id],
                 instance_profile_name=rel.instance_profile_name,
                 user_data=rel.user_data,
                 holds_data=spec.local_postgres,
                 protect=config.env.protect,
+                # Its boot reaches S3 (artifact) and the internet (packages) this way.
+                boot_dependencies=net.public_boot_dependencies,
                 tags=tags,
+                adopt=config.env.adopt,
             ),
         )
         return
     assert spec.web is not None and stage.load_balancer is not None
     lb = stage.load_balancer
     tiers = [("web", spec.web)] + ([("search", spec.search)] if spec.search else [])
-    amis: dict[str, str] = {}
+    # An instance booting before its NAT route and endpoints exist retries for minutes and
+    # fails its health checks; the groups wait for them.
+    boot = [
+        *net.private_boot_dependencies,
+        *(stage.endpoints.boot_dependencies if stage.endpoints else []),
+    ]
     for role, tier in tiers:
         group = lb.target_groups[role]
         web_tier = WebTier(
@@ -349,7 +369,7 @@ def _declare_compute(stage: Stage, prefix: str) -> None:
                 desired_capacity=tier.desired_capacity,
                 scale_target_per_minute=tier.scale_target_per_minute,
                 root_volume_gb=tier.root_volume_gb,
-                ami_id=_ami(tier.instance_type, amis),
+                ami_id=pins[architecture(tier.instance_type)],
                 subnet_ids=net.private_subnet_ids,
                 security_group_ids=[sec.app_sg_id],
                 instance_profile_name=rel.instance_profile_name,
@@ -357,20 +377,18 @@ def _declare_compute(stage: Stage, prefix: str) -> None:
                 target_group_arn=group.arn,
                 target_group_arn_suffix=group.arn_suffix,
                 alb_arn_suffix=lb.alb_arn_suffix,
+                boot_dependencies=boot,
                 tags=tags,
             ),
         )
         setattr(stage, role, web_tier)
 
 
-def _ami(instance_type: str, seen: dict[str, str] | None = None) -> str:
-    """The current Amazon Linux 2023 AMI for the type's architecture (one lookup each)."""
-    parameter = ami_parameter(instance_type)
-    if seen is None:
-        return aws.ssm.get_parameter(name=parameter).value
-    if parameter not in seen:
-        seen[parameter] = aws.ssm.get_parameter(name=parameter).value
-    return seen[parameter]
+def _instance_types(config: StackConfig) -> list[str]:
+    """Every EC2 instance type the stage launches (the zones must offer all of them)."""
+    spec = config.stage
+    tiers = [spec.single_box, spec.web, spec.search]
+    return sorted({tier.instance_type for tier in tiers if tier is not None})
 
 
 def _declare_observability(stage: Stage, account_id: str) -> Observability:
@@ -409,45 +427,47 @@ def _declare_observability(stage: Stage, account_id: str) -> Observability:
 def export_outputs(stage: Stage) -> dict[str, Any]:
     """The stack outputs named in docs/architecture.md; absent when the stage lacks the part."""
     config = stage.config
-    out: dict[str, Any] = {
-        "stage": config.stage.name,
-        "environment": config.env.name,
-        "vpc_id": stage.network.vpc_id,
+    out: dict[StackOutput, Any] = {
+        StackOutput.STAGE: config.stage.name,
+        StackOutput.ENVIRONMENT: config.env.name,
+        StackOutput.VPC_ID: stage.network.vpc_id,
     }
     if stage.observability is not None:
-        out["sns_topic_arn"] = stage.observability.topic_arn
-        out["alarm_names"] = stage.observability.alarm_names
+        out[StackOutput.SNS_TOPIC_ARN] = stage.observability.topic_arn
+        out[StackOutput.ALARM_NAMES] = stage.observability.alarm_names
     if stage.box is not None:
-        out["instance_id"] = stage.box.instance_id
-        out["public_ip"] = stage.box.public_ip
+        out[StackOutput.INSTANCE_ID] = stage.box.instance_id
+        out[StackOutput.PUBLIC_IP] = stage.box.public_ip
         # The box serves on port 80 (config.service_port): no port in the URL.
-        out["url"] = stage.box.public_ip.apply(lambda ip: f"http://{ip}")
+        out[StackOutput.URL] = stage.box.public_ip.apply(lambda ip: f"http://{ip}")
     if stage.load_balancer is not None:
         lb = stage.load_balancer
-        out["alb_arn"] = lb.alb_arn
-        out["alb_dns_name"] = lb.dns_name
-        out["target_group_arns"] = [tg.arn for _, tg in sorted(lb.target_groups.items())]
-        out["asg_names"] = [t.asg_name for t in (stage.web, stage.search) if t is not None]
-        out["url"] = lb.url
+        out[StackOutput.ALB_ARN] = lb.alb_arn
+        out[StackOutput.ALB_DNS_NAME] = lb.dns_name
+        out[StackOutput.TARGET_GROUP_ARNS] = [tg.arn for _, tg in sorted(lb.target_groups.items())]
+        out[StackOutput.ASG_NAMES] = [
+            t.asg_name for t in (stage.web, stage.search) if t is not None
+        ]
+        out[StackOutput.URL] = lb.url
     if stage.database is not None:
         db = stage.database
-        out["db_primary_identifier"] = db.identifier
-        out["db_replica_identifiers"] = db.replica_identifiers
-        out["db_endpoint"] = db.endpoint
-        out["db_secret_arn"] = db.secret_arn
+        out[StackOutput.DB_PRIMARY_IDENTIFIER] = db.identifier
+        out[StackOutput.DB_REPLICA_IDENTIFIERS] = db.replica_identifiers
+        out[StackOutput.DB_ENDPOINT] = db.endpoint
+        out[StackOutput.DB_SECRET_ARN] = db.secret_arn
         if db.reader_endpoint is not None:
-            out["db_reader_endpoint"] = db.reader_endpoint
+            out[StackOutput.DB_READER_ENDPOINT] = db.reader_endpoint
     if stage.cache is not None:
-        out["redis_replication_group_id"] = stage.cache.replication_group_id
-        out["redis_primary_endpoint"] = stage.cache.primary_endpoint
-        out["redis_reader_endpoint"] = stage.cache.reader_endpoint
-        out["redis_auth_secret_arn"] = stage.cache.auth_secret_arn
+        out[StackOutput.REDIS_REPLICATION_GROUP_ID] = stage.cache.replication_group_id
+        out[StackOutput.REDIS_PRIMARY_ENDPOINT] = stage.cache.primary_endpoint
+        out[StackOutput.REDIS_READER_ENDPOINT] = stage.cache.reader_endpoint
+        out[StackOutput.REDIS_AUTH_SECRET_ARN] = stage.cache.auth_secret_arn
     if stage.storage is not None:
-        out["media_bucket"] = stage.storage.bucket_name
+        out[StackOutput.MEDIA_BUCKET] = stage.storage.bucket_name
     if stage.edge is not None:
-        out["cdn_domain"] = stage.edge.domain_name
-        out["cdn_distribution_id"] = stage.edge.distribution_id
-        out["url"] = stage.edge.domain_name.apply(lambda d: f"https://{d}")
+        out[StackOutput.CDN_DOMAIN] = stage.edge.domain_name
+        out[StackOutput.CDN_DISTRIBUTION_ID] = stage.edge.distribution_id
+        out[StackOutput.URL] = stage.edge.domain_name.apply(lambda d: f"https://{d}")
     for key, value in out.items():
-        pulumi.export(key, value)
+        pulumi.export(key.value, value)
     return out

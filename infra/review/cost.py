@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from infra.config import STAGES
 from infra.plans.build import load_or_build
 from infra.plans.index import PlanIndex, inp
 from infra.plans.load import PlanRefError
+from infra.plans.preview import SECRET, UNKNOWN
 
 PRICES = ASSUMPTIONS_DIR / "prices.yaml"
 USAGE = ASSUMPTIONS_DIR / "usage.yaml"
@@ -37,6 +38,82 @@ GB = 1e9
 
 class CostError(ValueError):
     """A plan the cost model cannot price; the message is one line naming what is missing."""
+
+
+# ------------------------------------------------- values a real preview does not know yet
+
+
+class UnpricedValue(Exception):
+    """A pricer read a value the engine does not know yet, or a secret."""
+
+    def __init__(self, path: str, why: str) -> None:
+        super().__init__(f"{path}: {why}")
+        self.path, self.why = path, why
+
+
+def _check(value: Any, path: str) -> Any:
+    if value == UNKNOWN:
+        raise UnpricedValue(path, "known only after apply")
+    if value == SECRET:
+        raise UnpricedValue(path, "a secret")
+    if isinstance(value, dict):
+        return _Guarded(value, path)
+    if isinstance(value, list):
+        return _GuardedList(value, path)
+    return value
+
+
+class _Guarded(Mapping[str, Any]):
+    """Read-only view of a resource's inputs or outputs that raises ``UnpricedValue`` when
+    a pricer touches an unknown or secret value, so nothing is priced as if it were known
+    (plan files hold no unknowns, and no pricer reads a secret: they price as before)."""
+
+    def __init__(self, target: dict[str, Any], path: str) -> None:
+        self._target, self._path = target, path
+
+    def __getitem__(self, key: str) -> Any:
+        return _check(self._target[key], f"{self._path}.{key}")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._target)
+
+    def __len__(self) -> int:
+        return len(self._target)
+
+    def raw(self, key: str) -> Any:
+        return self._target.get(key)
+
+
+class _GuardedList(Sequence[Any]):
+    def __init__(self, target: list[Any], path: str) -> None:
+        self._target, self._path = target, path
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self._target)))]
+        return _check(self._target[index], f"{self._path}[{index}]")
+
+    def __len__(self) -> int:
+        return len(self._target)
+
+
+def _guarded(r: dict) -> dict:
+    return {
+        **r,
+        "inputs": _Guarded(r.get("inputs") or {}, f"{r['name']}.inputs"),
+        "outputs": _Guarded(r.get("outputs") or {}, f"{r['name']}.outputs"),
+    }
+
+
+def _known(mapping: Any, key: str) -> Any:
+    """A value for matching only: None when unknown or secret (it names nothing yet)."""
+    value = mapping.raw(key) if isinstance(mapping, _Guarded) else (mapping or {}).get(key)
+    return None if value in (UNKNOWN, SECRET) else value
+
+
+def _depends_on(r: dict, other: dict) -> bool:
+    """The engine's dependency edge: a fact even when the linking value is unknown."""
+    return other["urn"] in (r.get("dependencies") or [])
 
 
 # ------------------------------------------------------------------------ price table
@@ -245,6 +322,9 @@ class StackCost:
     lines: list[Line]
     traffic: Traffic
     free: list[tuple[str, str]] = field(default_factory=list)
+    # (resource, type, why): its price depends on a value known only after apply, or a
+    # secret; the total leaves it out and says so.
+    unpriced: list[tuple[str, str, str]] = field(default_factory=list)
 
     @property
     def total(self) -> float:
@@ -262,9 +342,25 @@ class _Ctx:
         self.plan, self.table, self.a, self.scenario = plan, table, a, scenario
         self.traffic = traffic_for(plan, scenario, a)
         self.index = PlanIndex(plan)
-        self.by_urn = self.index.by_urn
-        self.of_type = self.index.of_type
-        self.ref = self.index.ref
+        for nameless in (UNKNOWN, SECRET):  # neither names a resource
+            self.index.by_value.pop(nameless, None)
+        self.by_urn = {urn: _guarded(r) for urn, r in self.index.by_urn.items()}
+
+    def of_type(self, *types: str) -> list[dict]:
+        return [self.by_urn[r["urn"]] for r in self.index.of_type(*types)]
+
+    def ref(self, reference: Any, *types: str) -> dict | None:
+        found = self.index.ref(reference, *types)
+        return None if found is None else self.by_urn[found["urn"]]
+
+    def dependency(self, r: dict, *types: str) -> dict | None:
+        """The one resource of `types` that `r` depends on, if there is exactly one."""
+        hits = [
+            self.by_urn[u]
+            for u in r.get("dependencies") or []
+            if u in self.by_urn and self.by_urn[u]["type"] in types
+        ]
+        return hits[0] if len(hits) == 1 else None
 
     def line(self, r: dict, row_id: str, qty: float, how: str) -> Line:
         usd, arithmetic = self.table.charge(row_id, qty, f"{r['type']} {r['name']}")
@@ -292,10 +388,11 @@ def _asg_instances(ctx: _Ctx, asg: dict, itype: str) -> tuple[float, str]:
     """Average instance count over the month: target tracking on ALB requests per target."""
     lo, hi = int(inp(asg, "minSize", 1)), int(inp(asg, "maxSize", 1))
     desired = int(inp(asg, "desiredCapacity", lo))
-    names = {inp(asg, "name"), asg.get("id"), (asg.get("outputs") or {}).get("name")}
+    names = {_known(asg["inputs"], "name"), _known(asg, "id"), _known(asg["outputs"], "name")}
+    names.discard(None)
     target_rps = None
     for pol in ctx.of_type("aws:autoscaling/policy:Policy"):
-        if inp(pol, "autoscalingGroupName") not in names:
+        if not _depends_on(pol, asg) and _known(pol["inputs"], "autoscalingGroupName") not in names:
             continue
         ttc = inp(pol, "targetTrackingConfiguration", {})
         metric = (ttc.get("predefinedMetricSpecification") or {}).get("predefinedMetricType")
@@ -343,7 +440,12 @@ def _asg_share(ctx: _Ctx, asg: dict) -> float:
 def _asg_lines(ctx: _Ctx, r: dict) -> list[Line]:
     spec = inp(r, "launchTemplate", {})
     lt_type = "aws:ec2/launchTemplate:LaunchTemplate"
-    lt = ctx.ref(spec.get("id"), lt_type) or ctx.ref(spec.get("name"), lt_type)
+    lt = (
+        ctx.ref(_known(spec, "id"), lt_type)
+        or ctx.ref(_known(spec, "name"), lt_type)
+        # a template created in the same update: its id is unknown, the edge is not
+        or ctx.dependency(r, lt_type)
+    )
     if lt is None:
         raise CostError(f"{r['type']} {r['name']}: its launch template is not in the plan")
     itype = inp(lt, "instanceType")
@@ -480,11 +582,10 @@ def _redis_lines(ctx: _Ctx, r: dict) -> list[Line]:
 
 
 def _is_cdn_origin(ctx: _Ctx, bucket: dict) -> bool:
-    domains = {
-        o.get("domainName")
-        for d in ctx.of_type("aws:cloudfront/distribution:Distribution")
-        for o in inp(d, "origins", [])
-    }
+    distributions = ctx.of_type("aws:cloudfront/distribution:Distribution")
+    if any(_depends_on(d, bucket) for d in distributions):
+        return True
+    domains = {o.get("domainName") for d in distributions for o in inp(d, "origins", [])}
     outputs = bucket.get("outputs") or {}
     return bool(
         domains & {outputs.get("bucketRegionalDomainName"), outputs.get("bucketDomainName")}
@@ -650,13 +751,25 @@ def price_plan(
             f"resource type(s) neither priced nor listed as free in {PRICES.name}: "
             + ", ".join(unpriced)
         )
-    for r in plan["resources"]:
+    unknown: list[tuple[str, str, str]] = []
+    for raw in plan["resources"]:
+        r = ctx.by_urn[raw["urn"]]
         if r["type"] in PRICERS:
-            lines += PRICERS[r["type"]](ctx, r)
-        elif not _is_component(r):
+            try:
+                lines += PRICERS[r["type"]](ctx, r)
+            except UnpricedValue as exc:
+                unknown.append((r["name"], r["type"], str(exc)))
+        elif not _is_component(raw):
             free.append((r["name"], r["type"]))
     return StackCost(
-        ref, plan.get("env", "?"), plan.get("stage", "?"), scenario, lines, ctx.traffic, free
+        ref,
+        plan.get("env", "?"),
+        plan.get("stage", "?"),
+        scenario,
+        lines,
+        ctx.traffic,
+        free,
+        unknown,
     )
 
 
@@ -840,10 +953,27 @@ def main(argv: list[str]) -> int:
         metavar="PLAN_DIR",
         help="compare with the plans in this directory (CI: the base branch's build/plan)",
     )
+    p.add_argument(
+        "--preview",
+        metavar="FILE",
+        help="price a real `pulumi preview --json`: the stack after it, and the change",
+    )
+    p.add_argument(
+        "--state", metavar="FILE", help="a `pulumi stack export`: the live stack (the before side)"
+    )
     try:
         args = p.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
+    if args.preview or args.state:
+        if args.refs or args.against:
+            print(
+                "error: give stacks (or --against) or --preview/--state, not both", file=sys.stderr
+            )
+            return 2
+        from infra.review.preview_cost import main_preview
+
+        return main_preview(args)
     try:
         table, a = load_prices(), load_assumptions()
         costs = [cost_stack(ref, table, a) for ref in (args.refs or _default_refs())]

@@ -7,6 +7,12 @@ matched pair the planned inputs are compared property by property (nested paths 
 of the same type appears (a rename or a new parent, without an alias), or when one of its
 replace-triggering inputs changes. The command exits 1 on such a replacement unless it is
 allowed (``--allow-replace`` or ``--allow-replace-urn URN``), and 2 on a bad argument.
+
+Every changed resource also gets an *impact*, what AWS does when the change is applied
+(``infra.review.impacts``: replace, failover or reboot, rolling refresh, deferred to the
+maintenance window, in place, ignored), with its reason and source; an Auto Scaling group
+whose launch template changes shows the rolling refresh it starts. One line per diff sums
+up the move ("refreshes 1 fleet(s) (~5 min, full capacity), ..., loses no data").
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from infra import catalog as stateful
 from infra.plans.build import load_or_build
 from infra.plans.index import inp
 from infra.plans.load import PlanRefError
+from infra.review import impacts
 
 SECRET = "[secret]"
 _SECRET_KEY = re.compile(r"password|secret|token|privatekey|passphrase", re.I)
@@ -35,6 +42,11 @@ _SECRET_IN_TEXT = re.compile(
 )
 _LOUD_HEAD = re.compile(r"^(REPLACE: data loss(?: \(allowed\))?|DELETE: stateful|WARN)")
 _STAGE_TAG = re.compile(r"(^|\.)(tags|tagsAll|volumeTags)(\.stage|\[stage\]\.value)$", re.I)
+ASG = "aws:autoscaling/group:Group"
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+_WORLD = ("0.0.0.0/0", "::/0")
+SRC_ALIASES = "https://www.pulumi.com/docs/iac/concepts/options/aliases/"
 
 
 # ---------------------------------------------------------------------- the diff model
@@ -60,6 +72,10 @@ class Entry:
     reasons: list[str] = field(default_factory=list)
     allowed: bool = False
     warnings: list[str] = field(default_factory=list)
+    # What applying it does (infra.review.impacts); set for every entry by diff_plans.
+    impact: impacts.Impact | None = None
+    # Per changed path, what actually happens when it differs from the change shown.
+    notes: dict[str, str] = field(default_factory=dict)
 
     @property
     def blocking(self) -> bool:
@@ -80,6 +96,9 @@ class PlanDiff:
     @property
     def blocking(self) -> list[Entry]:
         return [e for e in self.entries if e.blocking]
+
+    def move_summary(self) -> impacts.MoveSummary:
+        return impacts.summarize((e.type, e.impact) for e in self.entries if e.impact)
 
 
 def compare_values(old: Any, new: Any, path: str = "") -> list[Change]:
@@ -174,8 +193,13 @@ def diff_plans(
     allow_urns: Iterable[str] = (),
     old_label: str = "A",
     new_label: str = "B",
+    profile: impacts.ApplyProfile | None = None,
 ) -> PlanDiff:
-    """Compare two plans; see the module docstring for the replacement rules."""
+    """Compare two plans; see the module docstring for the replacement rules.
+
+    ``profile`` says when RDS/ElastiCache modifications apply where the inputs do not
+    (``applyImmediately``); the plans' own inputs win.
+    """
     allow = set(allow_urns)
     old_by = {r["urn"]: r for r in old_plan["resources"]}
     new_by = {r["urn"]: r for r in new_plan["resources"]}
@@ -198,17 +222,20 @@ def diff_plans(
     entries: list[Entry] = []
     stage_pairs: set[tuple[str, str]] = set()
     retagged = 0
+    paired: dict[str, tuple[dict, dict]] = {}
     for old_urn, new_urn in pairs:
         a, b = old_by[old_urn], new_by[new_urn]
+        paired[new_urn] = (a, b)
         changes = _compare_resources(a, b)
         stage = [c for c in changes if _STAGE_TAG.search(c.path)]
         rest = [c for c in changes if not _STAGE_TAG.search(c.path)]
         for c in stage:
             stage_pairs.add((str(c.old), str(c.new)))
+        # A group whose launch template changes refreshes even with no change of its own.
+        refresh = not rest and _refreshes(b, old_by, new_by)
         if stage and not rest:
             retagged += 1
-            continue
-        if not rest and old_urn == new_urn:
+        if not rest and old_urn == new_urn and not refresh:
             continue
         entry = Entry("change", new_urn, b["type"], b["name"], changes=rest)
         entry.warnings = _shrinks(b["type"], rest)
@@ -217,7 +244,15 @@ def diff_plans(
             entry.reasons.append("moved by alias (same resource, new URN)")
         if _holds_data(a, old_plan):
             triggers = stateful.triggers_for(b["type"], b.get("inputs") or {})
-            hits = [c for c in rest if any(stateful.path_matches(c.path, t) for t in triggers)]
+            # An ignored input never reaches the provider: the engine keeps the live value,
+            # so it cannot replace anything (the single box's ami).
+            ignored = (b.get("options") or {}).get("ignoreChanges") or ()
+            hits = [
+                c
+                for c in rest
+                if any(stateful.path_matches(c.path, t) for t in triggers)
+                and not any(stateful.path_matches(c.path, i) for i in ignored)
+            ]
             if hits:
                 entry.action = "replace"
                 entry.reasons = [f"{c.path} changes (forces replacement)" for c in hits]
@@ -257,11 +292,121 @@ def diff_plans(
     for e in entries:
         if e.action == "replace":
             e.allowed = allow_all or bool({e.urn, e.old_urn, e.name} & allow)
+    _assign_impacts(entries, paired, old_plan, profile)
+    for res in removed:
+        if res["type"] == INGRESS_RULE and _world_open(res):
+            entry = next(e for e in entries if e.urn == res["urn"])
+            entry.warnings.append(
+                "public ingress ends with this update: clients still using this address "
+                "lose service; point DNS at the new entry point first (docs/infra.md)"
+            )
 
     order = {"replace": 0, "delete": 1, "remove": 2, "add": 3, "change": 4}
     entries.sort(key=lambda e: (order[e.action], e.type, e.urn))
     stage_tags = sorted(stage_pairs)[0] if stage_pairs else None
     return PlanDiff(old_label, new_label, entries, stage_tags, retagged)
+
+
+def _refreshes(group: dict, old_by: dict[str, dict], new_by: dict[str, dict]) -> bool:
+    """True when ``group`` is an ASG whose launch template's inputs change."""
+    if group["type"] != ASG:
+        return False
+    lt_id = ((group.get("inputs") or {}).get("launchTemplate") or {}).get("id")
+    for urn, template in new_by.items():
+        if template["type"] == LAUNCH_TEMPLATE and template.get("id") == lt_id and urn in old_by:
+            changes = _compare_resources(old_by[urn], template)
+            if [c for c in changes if not _STAGE_TAG.search(c.path)]:
+                return True
+    return False
+
+
+def _world_open(rule: dict) -> bool:
+    inputs = rule.get("inputs") or {}
+    return inputs.get("cidrIpv4") in _WORLD or inputs.get("cidrIpv6") in _WORLD
+
+
+def _assign_impacts(
+    entries: list[Entry],
+    paired: dict[str, tuple[dict, dict]],
+    old_plan: dict,
+    profile: impacts.ApplyProfile | None,
+) -> None:
+    """Set every entry's impact; an ASG whose launch template changed refreshes."""
+    for e in entries:
+        if e.action == "add":
+            e.impact = impacts.Impact(impacts.CREATE, "new resource", impacts.SRC_PULUMI_UPDATE)
+        elif e.action == "remove":
+            e.impact = impacts.Impact(
+                impacts.DELETE, "no longer declared", impacts.SRC_PULUMI_UPDATE
+            )
+        elif e.action == "delete":
+            spec = stateful.STATEFUL[e.type]
+            e.impact = impacts.Impact(impacts.DELETE_DATA_LOSS, "; ".join(e.reasons), spec.source)
+        elif e.urn in paired and (e.action == "change" or e.old_urn is None):
+            a, b = paired[e.urn]
+            e.impact = impacts.classify(
+                e.type,
+                a.get("inputs") or {},
+                b.get("inputs") or {},
+                changed_paths=[c.path for c in e.changes if not _STAGE_TAG.search(c.path)],
+                ignore_changes=(b.get("options") or {}).get("ignoreChanges") or (),
+                profile=profile,
+                holds_data=_holds_data(a, old_plan),
+                old_outputs=a.get("outputs") or {},
+                new_outputs=b.get("outputs") or {},
+            )
+        else:  # a stateful resource whose URN changes without an alias
+            e.impact = impacts.Impact(impacts.REPLACE_DATA_LOSS, "; ".join(e.reasons), SRC_ALIASES)
+    for e in entries:
+        if e.impact is None or e.urn not in paired:
+            continue
+        a, b = paired[e.urn]
+        for finding in e.impact.findings:
+            if finding.impact != impacts.IGNORED:
+                continue
+            e.notes[finding.path] = "ignored: ignore_changes keeps the live value"
+            if e.type == ASG and finding.path == "desiredCapacity":
+                ignore = (b.get("options") or {}).get("ignoreChanges") or ()
+                count = impacts.running_count(a.get("inputs") or {}, b["inputs"], ignore)
+                e.notes[finding.path] = (
+                    f"ignored: AWS keeps the running count, raised to a new minimum: {count}"
+                )
+    templates = {
+        paired[e.urn][1].get("id"): e
+        for e in entries
+        if e.type == LAUNCH_TEMPLATE and e.action == "change" and e.urn in paired
+    }
+    for e in entries:
+        if e.type != ASG or e.urn not in paired or e.impact is None:
+            continue
+        a, b = paired[e.urn]
+        lt_id = ((b.get("inputs") or {}).get("launchTemplate") or {}).get("id")
+        template = templates.get(lt_id)
+        if template is None and e.impact.impact != impacts.ROLLING:
+            continue
+        if impacts.SEVERITY[e.impact.impact] < impacts.SEVERITY[impacts.ROLLING]:
+            continue  # something worse (a replace) already says what happens
+        if template is not None:
+            paths = sorted(
+                {_top(c.path) for c in template.changes if not c.path.startswith("options.")}
+            )
+            cause = f"launch template {template.name} changes ({', '.join(paths)})"
+        else:
+            cause = e.impact.reason.split(": ", 1)[0] + " changes"
+        ignore = (b.get("options") or {}).get("ignoreChanges") or ()
+        count = impacts.running_count(a.get("inputs") or {}, b.get("inputs") or {}, ignore)
+        refresh = impacts.refresh_impact(b.get("inputs") or {}, count, cause)
+        e.impact = impacts.Impact(
+            refresh.impact,
+            refresh.reason,
+            refresh.source,
+            e.impact.findings + refresh.findings,
+            refresh.refresh,
+        )
+
+
+def _top(path: str) -> str:
+    return re.split(r"[.\[]", path, maxsplit=1)[0]
 
 
 def _shrinks(type_: str, changes: list[Change]) -> list[str]:
@@ -389,6 +534,36 @@ def summary_line(d: PlanDiff) -> str:
     return ", ".join(parts)
 
 
+def impact_line(d: PlanDiff) -> str:
+    """What applying the whole diff does, in one line (impacts.MoveSummary)."""
+    return "applying it " + d.move_summary().line()
+
+
+def impact_cell(e: Entry) -> str:
+    """The impact and its reason, for one row of a table."""
+    if e.impact is None:
+        return ""
+    if e.impact.impact in (impacts.CREATE, impacts.DELETE):
+        return e.impact.impact
+    if e.impact.impact in (impacts.IN_PLACE, impacts.IGNORED):
+        # Short: the changes column says what changes; only a rule's own words are news.
+        notes = sorted(
+            {
+                f.note
+                for f in e.impact.findings
+                if f.impact == e.impact.impact and f.note != impacts.DEFAULT_NOTE and f.source
+            }
+        )
+        return e.impact.impact + (": " + "; ".join(notes) if notes else "")
+    return f"{e.impact.impact}: {e.impact.reason}"
+
+
+def _ignored_note(e: Entry, change: Change) -> str:
+    """` (ignored: ...)` after a change the engine will not apply (ignore_changes)."""
+    note = e.notes.get(change.path)
+    return f" ({note})" if note else ""
+
+
 def loud_lines(d: PlanDiff) -> list[str]:
     lines = []
     for e in d.of("replace"):
@@ -406,6 +581,8 @@ def render_markdown(d: PlanDiff, *, title: str | None = None) -> str:
     out = [f"### {title or f'Infrastructure diff: `{d.old_label}` → `{d.new_label}`'}", ""]
     out.append(f"**{summary_line(d)}**")
     out.append("")
+    out.append(f"**{impact_line(d)}**")
+    out.append("")
     loud = loud_lines(d)
     if loud:
         out += [_md_loud(line) for line in loud]
@@ -414,14 +591,22 @@ def render_markdown(d: PlanDiff, *, title: str | None = None) -> str:
         out += ["No stateful resource is replaced or deleted.", ""]
     rows = [e for e in d.entries if e.action in SYMBOL]
     if rows:
-        out += ["| | type | name | what changes |", "|---|---|---|---|"]
+        out += ["| | type | name | impact | what changes |", "|---|---|---|---|---|"]
         for e in rows:
-            what = "<br>".join(_md_escape(describe(c)).replace("\n", "<br>") for c in e.changes[:8])
+            what = "<br>".join(
+                _md_escape(describe(c) + _ignored_note(e, c)).replace("\n", "<br>")
+                for c in e.changes[:8]
+            )
             if len(e.changes) > 8:
                 what += f"<br>… {len(e.changes) - 8} more"
             if e.action in REASONED:
                 what = f"**{'; '.join(e.reasons)}**" + (f"<br>{what}" if what else "")
-            out.append(f"| {SYMBOL[e.action]} {e.action} | `{e.type}` | `{e.name}` | {what} |")
+            impact = _md_escape(impact_cell(e))
+            if e.impact is not None and e.impact.source:
+                impact += f" ([source]({e.impact.source}))"
+            out.append(
+                f"| {SYMBOL[e.action]} {e.action} | `{e.type}` | `{e.name}` | {impact} | {what} |"
+            )
         out.append("")
     return "\n".join(out)
 
@@ -436,6 +621,21 @@ def _md_escape(text: str) -> str:
     return text.replace("|", "\\|").replace("<", "&lt;")
 
 
+IMPACT_STYLE = {
+    impacts.REPLACE_DATA_LOSS: "bold red",
+    impacts.DELETE_DATA_LOSS: "bold red",
+    impacts.REPLACE: "red",
+    impacts.FAILOVER: "magenta",
+    impacts.REBOOT: "magenta",
+    impacts.ROLLING: "cyan",
+    impacts.DEFERRED: "yellow",
+    impacts.IN_PLACE: "default",
+    impacts.IGNORED: "dim",
+    impacts.CREATE: "green",
+    impacts.DELETE: "red",
+}
+
+
 def render_rich(d: PlanDiff) -> None:
     from rich.console import Console
     from rich.markup import escape
@@ -446,6 +646,7 @@ def render_rich(d: PlanDiff) -> None:
     table.add_column("", no_wrap=True)
     table.add_column("type", no_wrap=True)
     table.add_column("name", no_wrap=True)
+    table.add_column("impact", max_width=60)
     table.add_column("what changes")
     style = {
         "add": "green",
@@ -457,7 +658,7 @@ def render_rich(d: PlanDiff) -> None:
         "import": "cyan",
     }
     for e in d.entries:
-        what = "\n".join(describe(c) for c in e.changes[:12])
+        what = "\n".join(describe(c) + _ignored_note(e, c) for c in e.changes[:12])
         if len(e.changes) > 12:
             what += f"\n… {len(e.changes) - 12} more"
         if e.action in REASONED:
@@ -466,10 +667,13 @@ def render_rich(d: PlanDiff) -> None:
             f"[{style[e.action]}]{SYMBOL[e.action]} {e.action}[/]",
             escape(short_type(e.type)),
             escape(e.name),
+            f"[{IMPACT_STYLE.get(e.impact.impact if e.impact else '', 'default')}]"
+            f"{escape(impact_cell(e))}[/]",
             escape(what),
         )
     console.print(table)
     console.print(escape(summary_line(d)))
+    console.print(f"[bold]{escape(impact_line(d))}[/]")
     for line in loud_lines(d):
         console.print(f"[bold white on red]{escape(line)}[/]")
 
@@ -588,8 +792,12 @@ def _main_dirs(args: argparse.Namespace) -> int:
         if not changed:
             out.append(f"No resource changes in any of the {len(diffs)} stacks.")
         else:
-            out += ["| stack | summary |", "|---|---|"]
-            out += [f"| `{d.new_label.split(' ', 1)[1]}` | {summary_line(d)} |" for d in changed]
+            out += ["| stack | summary | applying it |", "|---|---|---|"]
+            out += [
+                f"| `{d.new_label.split(' ', 1)[1]}` | {summary_line(d)} | "
+                f"{_md_escape(d.move_summary().line())} |"
+                for d in changed
+            ]
             out.append("")
             for d in changed:
                 out += [_md_loud(line) for line in loud_lines(d)]
@@ -622,6 +830,7 @@ def _as_json(d: PlanDiff) -> dict[str, Any]:
         "old": d.old_label,
         "new": d.new_label,
         "summary": summary_line(d),
+        "impactSummary": d.move_summary().line(),
         "entries": [
             {
                 "action": e.action,
@@ -632,6 +841,7 @@ def _as_json(d: PlanDiff) -> dict[str, Any]:
                 "reasons": e.reasons,
                 "allowed": e.allowed,
                 "warnings": e.warnings,
+                **(e.impact.as_json() if e.impact else {}),
                 "changes": [
                     {"path": c.path, "old": mask(c.path, c.old), "new": mask(c.path, c.new)}
                     for c in e.changes

@@ -40,9 +40,21 @@ from infra.plans.preview import (
     unknown_paths,
     urn_parts,
 )
-from infra.review.diff import Change, Entry, PlanDiff, _holds_data, _shrinks, compare_values
+from infra.review import impacts
+from infra.review.diff import (
+    Change,
+    Entry,
+    PlanDiff,
+    _assign_impacts,
+    _holds_data,
+    _shrinks,
+    compare_values,
+)
 
 UNKNOWN_TEXT = "(known after apply)"
+# The engine's own word: replaceReasons in `pulumi preview --json` (pkg/display/json.go).
+SRC_PREVIEW = "https://www.pulumi.com/docs/iac/cli/commands/pulumi_preview/"
+SRC_IMPORT = "https://www.pulumi.com/docs/iac/concepts/options/import/"
 PROVIDER_SAYS = "the provider reports a change; the values shown are equal"
 
 
@@ -131,6 +143,7 @@ def diff_preview(
     allow = set(allow_urns)
     before = preview.old_plan(state)
     entries: list[Entry] = []
+    paired: dict[str, tuple[dict, dict]] = {}
     reads = 0
     for urn, steps in _by_urn(preview.steps).items():
         ops = {s.op for s in steps}
@@ -180,6 +193,8 @@ def diff_preview(
             changes = step_changes(old, new, detailed)
             entry = Entry("change", urn, head.type, head.name, changes=changes)
             entry.warnings = _shrinks(head.type, changes)
+            if old is not None and new is not None:
+                paired[urn] = (old, new)
         else:
             reads += sum(1 for s in steps if s.op in ("read", "read-replacement"))
             continue
@@ -190,6 +205,7 @@ def diff_preview(
             entry.allowed = allow_all or bool({entry.urn, entry.old_urn, entry.name} & allow)
         entries.append(entry)
 
+    _impacts(entries, paired, before)
     order = {
         "replace": 0,
         "delete": 1,
@@ -208,6 +224,25 @@ def diff_preview(
         0,
     )
     return PreviewDiff(d, preview_notes(preview), reads)
+
+
+def _impacts(entries: list[Entry], paired: dict[str, tuple[dict, dict]], before: dict) -> None:
+    """The offline diff's impacts (infra.review.impacts) for creates, deletes and updates;
+    for what only the engine decides (a replacement, an import) the engine is the source."""
+    offline = [e for e in entries if e.action in ("add", "remove", "change")]
+    _assign_impacts(offline, paired, before, None)
+    for e in entries:
+        reason = "; ".join(e.reasons)
+        if e.action == "replace":
+            deleted = reason.startswith("deleted")
+            kind = impacts.DELETE_DATA_LOSS if deleted else impacts.REPLACE_DATA_LOSS
+            e.impact = impacts.Impact(kind, reason, SRC_PREVIEW)
+        elif e.action == "recreate":
+            e.impact = impacts.Impact(impacts.REPLACE, reason, SRC_PREVIEW)
+        elif e.action == "import":
+            e.impact = impacts.Impact(
+                impacts.IN_PLACE, f"{reason}; the live resource is not changed", SRC_IMPORT
+            )
 
 
 def preview_notes(preview: Preview) -> list[str]:

@@ -235,3 +235,22 @@ def live(servers: Servers) -> Iterator[Live]:
     finally:
         proc.terminate()
         proc.wait(timeout=15)
+
+
+@pytest.fixture(scope="session")
+def alb_base(live: Live, servers: Servers) -> Iterator[str]:
+    """The lab's ALB stand-in (nginx, `lab.nginx.alb_conf`: no retries, the `/metrics*`
+    404 rule, its own JSON 400/413) in front of the live service, as at load-balanced."""
+    from lab import nginx
+    from lab.procs import stop
+    from lab.state import Registry
+
+    prefix = servers.root / "alb"
+    registry = Registry(path=prefix / "registry.json")
+    port = free_port()
+    try:
+        nginx.start(registry, "alb", prefix, port, nginx.alb_conf(prefix, port, [live.port]))
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        for record in registry.processes:
+            stop(record)

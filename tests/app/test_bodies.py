@@ -131,3 +131,39 @@ def test_the_scan_is_linear_on_hostile_shapes() -> None:
         started = time.process_time()
         nesting_depth(raw)
         assert time.process_time() - started < 0.5, raw[:20]
+
+
+# -- the other parsers a hostile request reaches, without a server -------------------------
+LATIN1 = st.text(st.characters(min_codepoint=0, max_codepoint=255), max_size=120)
+
+
+@settings(max_examples=400, deadline=None, database=None)
+@given(authorization=st.none() | LATIN1, x_api_key=st.none() | LATIN1, prefix=st.sampled_from(
+    ["", "Bearer ", "Bearer mt_", "Bearer mk_", "bearer  mt_"]))  # fmt: skip
+def test_credential_parsing_raises_only_auth_error(authorization, x_api_key, prefix) -> None:
+    """Starlette hands header values over as latin-1 text: whatever they hold, the auth
+    functions answer a credential, None, or AuthError (a 401), never anything else."""
+    from movies_api.auth import AuthError, credential_from_headers, is_api_key_shaped, verify_token
+
+    header = None if authorization is None else prefix + authorization
+    try:
+        cred = credential_from_headers(header, x_api_key)
+        if cred is not None:
+            is_api_key_shaped(cred)
+            verify_token(b"k" * 32, cred)
+    except AuthError as exc:
+        assert "\n" not in str(exc)
+
+
+@settings(max_examples=400, deadline=None, database=None)
+@given(st.dictionaries(st.sampled_from(["q", "genre", "year", "page", "x"]), LATIN1 | st.text()))
+def test_search_params_raise_only_a_422(params) -> None:
+    from movies_api.validation import search_params
+
+    try:
+        parsed = search_params(params, 500)
+    except ValidationError as exc:
+        assert exc.status == 422 and "\n" not in str(exc)
+    else:
+        assert parsed.q is None or "\x00" not in parsed.q
+        assert 1 <= parsed.page <= 500

@@ -26,6 +26,7 @@ SINGLE_BOX = {
     "db_reader_host": "", "db_secret_arn": "", "redis_host": "", "redis_port": 6379,
     "redis_auth_secret_arn": "", "media_bucket": "", "cdn_base_url": "",
     "metrics_allow_cidrs": "10.0.0.0/16", "log_group": "/movies/dev/app",
+    "http_keepalive_s": 75,
 }  # fmt: skip
 SPLIT_DB = {
     **SINGLE_BOX, "stage": "split-db", "local_postgres": False,

@@ -1,5 +1,7 @@
 """Schemathesis, `schemathesis run --checks all`, against a live `python -m movies_api serve`
-process (the `live` fixture in conftest.py), once anonymous and once with a writer key.
+process (the `live` fixture in conftest.py), through the lab's ALB stand-in (nginx, as at
+load-balanced: what a client meets) and directly (what nginx would hide, e.g. a `%00` path
+it refuses itself), each anonymous and with a writer key.
 
 `--checks all` adds to "no 5xx, documented status codes, content types and schemas" the
 checks that hold the spec and the service to each other both ways: data the spec forbids
@@ -8,16 +10,13 @@ must be refused (negative_data_rejection), data it allows must be accepted
 stateful phase, that what a POST created is there (and gone after its DELETE) along the
 links the spec declares. Inferred links are off (schemathesis.toml): they guessed that a new
 movie has a poster.
-
-Run at the service directly, not through the lab's ALB stand-in (nginx), which is i15lab's
-and had not landed when this was written; the CLI line is printed so it can be pointed at
-any base URL.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import httpx
@@ -27,10 +26,12 @@ from movies_api.openapi import openapi_spec
 
 pytestmark = pytest.mark.servers
 CONFIG = Path(__file__).with_name("schemathesis.toml")
-MAX_EXAMPLES = 25
+MAX_EXAMPLES = 15
 
 
-def run_schemathesis(base: str, *headers: str) -> subprocess.CompletedProcess[str]:
+def run_schemathesis(
+    base: str, *headers: str, exclude: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
     command = [
         sys.executable, "-c", "from schemathesis.cli import schemathesis; schemathesis()",
         "--config-file", str(CONFIG), "--no-color",
@@ -40,7 +41,13 @@ def run_schemathesis(base: str, *headers: str) -> subprocess.CompletedProcess[st
     ]  # fmt: skip
     for header in headers:
         command += ["--header", header]
-    return subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    if exclude:
+        command += ["--exclude-checks", ",".join(exclude)]
+    # In a temp dir: schemathesis keeps a `.schemathesis/` cache in its working directory.
+    with tempfile.TemporaryDirectory(prefix="schemathesis-") as cwd:
+        return subprocess.run(
+            command, capture_output=True, text=True, timeout=600, check=False, cwd=cwd
+        )
 
 
 def test_served_spec_is_the_fuzzed_spec(live) -> None:
@@ -56,9 +63,13 @@ def _passed(result: subprocess.CompletedProcess[str]) -> None:
         assert f"✅ {phase}" in out, out[-3000:]
 
 
-def test_checks_all_anonymous(live) -> None:
-    _passed(run_schemathesis(live.base))
-
-
-def test_checks_all_as_writer(live) -> None:
-    _passed(run_schemathesis(live.base, f"X-API-Key: {live.writer_key}"))
+@pytest.mark.parametrize("via", ["alb", "service"])
+@pytest.mark.parametrize("who", ["anonymous", "writer"])
+def test_checks_all(live, request, via: str, who: str) -> None:
+    base = request.getfixturevalue("alb_base") if via == "alb" else live.base
+    headers = [f"X-API-Key: {live.writer_key}"] if who == "writer" else []
+    # One check off through the stand-in only: nginx answers TRACE itself, 405 in HTML
+    # without `Allow`; that is nginx's, not the service's (which answers TRACE with 405 and
+    # `Allow`, checked directly), and what the real ALB does with TRACE is not modelled.
+    exclude = ("unsupported_method",) if via == "alb" else ()
+    _passed(run_schemathesis(base, *headers, exclude=exclude))

@@ -355,3 +355,23 @@ def test_a_declared_oversize_body_is_refused_before_it_is_sent(server) -> None:
     assert head.startswith(b"HTTP/1.1 413 "), head[:200]
     assert b"connection: close" in head.lower()
     assert b"body is 104857600 bytes; at most 65536 allowed" in head
+
+
+@pytest.mark.anyio
+async def test_an_unexpected_error_is_answered_not_raised_to_the_server(
+    app_client, monkeypatch, caplog
+) -> None:
+    """A bug must not reach uvicorn, which answers it by closing the keep-alive connection
+    (and a proxy counts closed connections against the whole target). Over ASGI, httpx
+    re-raises anything the app raises, so an answer here means nothing was raised."""
+    from movies_api import repository
+
+    async def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(repository, "search", broken)
+    async with app_client(MOVIES_CACHE_ENABLED="false") as (client, _):
+        r = await client.get("/movies", params={"q": "anything"})
+    assert r.status_code == 500 and r.json() == {"error": "internal error"}
+    assert r.headers["cache-control"] == "no-store"
+    assert "unhandled error in GET /movies" in caplog.text and "a bug" in caplog.text

@@ -9,7 +9,7 @@ import shutil
 import time
 
 import pytest
-from movies_api.cache import Cache, make_redis
+from movies_api.cache import Cache, Entry, decode_entry, make_redis
 from movies_api.localservers import Redis
 from movies_api.metrics import Metrics
 
@@ -44,11 +44,11 @@ async def test_redis_lock_makes_one_query_across_instances(servers, flush_redis)
     caches = [Cache(settings, Metrics(), make_redis(settings)) for _ in range(4)]
     calls = 0
 
-    async def loader() -> dict[str, int]:
+    async def loader() -> Entry:
         nonlocal calls
         calls += 1
         await asyncio.sleep(0.3)  # a slow query: the other instances miss while it runs
-        return {"id": 1}
+        return Entry(b'{"id":1}')
 
     try:
         results = await asyncio.gather(
@@ -56,7 +56,7 @@ async def test_redis_lock_makes_one_query_across_instances(servers, flush_redis)
         )
         errors = [metric_value(c, "movies_cache_errors_total") for c in caches]
         assert calls == 1, f"redis errors per instance: {errors}"
-        assert results == [{"id": 1}] * 200
+        assert [r.body for r in results] == [b'{"id":1}'] * 200
         # each of the three other instances waited on the lock (or, if it was scheduled
         # after the fill, found the value): none of them queried
         waits = sum(metric_value(c, "movies_cache_lock_waits_total") for c in caches)
@@ -81,21 +81,21 @@ async def test_stale_entry_is_served_while_one_caller_refreshes(servers, flush_r
     cache = Cache(settings, Metrics(), make_redis(settings))
     version = 0
 
-    async def loader() -> dict[str, int]:
+    async def loader() -> Entry:
         nonlocal version
         version += 1
         await asyncio.sleep(0.05)
-        return {"v": version}
+        return Entry(b"%d" % version, version)
 
     try:
-        assert await cache.get_or_load("movie", "movie:swr", loader) == {"v": 1}
+        assert (await cache.get_or_load("movie", "movie:swr", loader)).body == b"1"
         await asyncio.sleep(1.1)  # past the soft TTL, inside the stale window
         stale = await asyncio.gather(
             *(cache.get_or_load("movie", "movie:swr", loader) for _ in range(20))
         )
-        assert stale == [{"v": 1}] * 20  # nobody waited for the refresh
+        assert [e.body for e in stale] == [b"1"] * 20  # nobody waited for the refresh
         await asyncio.sleep(0.2)
-        assert await cache.get_or_load("movie", "movie:swr", loader) == {"v": 2}
+        assert (await cache.get_or_load("movie", "movie:swr", loader)).body == b"2"
         assert version == 2  # exactly one background refresh
         # the 20 concurrent callers shared one in-process fetch, which found the stale entry
         assert (
@@ -117,13 +117,15 @@ async def test_ttl_has_jitter(servers, flush_redis) -> None:
     cache = Cache(settings, Metrics(), make_redis(settings))
     try:
         for i in range(30):
-            await cache.set(f"movie:j{i}", {"i": i})
+            await cache.set(f"movie:j{i}", Entry(b"%d" % i, i + 1))
         assert cache.client is not None
-        ttls = [await cache.client.pttl(f"movie:j{i}") for i in range(30)]
+        ttls = [await cache.client.pttl(f"c2:movie:j{i}") for i in range(30)]
         assert all(80_000 - 50 <= t <= 120_000 for t in ttls)
         assert max(ttls) - min(ttls) > 5_000  # spread out, so keys do not expire together
-        raw = json.loads(await cache.client.get("movie:j0"))
-        assert raw["v"] == {"i": 0} and raw["s"] > time.time()
+        decoded = decode_entry(await cache.client.get("c2:movie:j0"))
+        assert decoded is not None
+        entry, soft_ms = decoded
+        assert entry == Entry(b"0", 1) and soft_ms > time.time() * 1000
     finally:
         await cache.close()
 
@@ -267,13 +269,13 @@ async def test_search_pages_use_the_search_ttl(servers, flush_redis) -> None:
     )
     cache = Cache(settings, Metrics(), make_redis(settings))
     try:
-        await cache.set("search:0:q=x", {"items": []})
-        await cache.set("movie:1", {"id": 1})
-        await cache.set("movie:2", None)
+        await cache.set("search:0:q=x", Entry(b'{"items":[]}'))
+        await cache.set("movie:1", Entry(b'{"id":1}', 1))
+        await cache.set("movie:2", Entry(None))
         assert cache.client is not None
-        assert 14_000 < await cache.client.pttl("search:0:q=x") <= 15_000  # 10 + 5 stale
-        assert 1_004_000 < await cache.client.pttl("movie:1") <= 1_005_000
-        assert 2_000 < await cache.client.pttl("movie:2") <= 3_000  # 404s: no stale window
+        assert 14_000 < await cache.client.pttl("c2:search:0:q=x") <= 15_000  # 10 + 5 stale
+        assert 1_004_000 < await cache.client.pttl("c2:movie:1") <= 1_005_000
+        assert 2_000 < await cache.client.pttl("c2:movie:2") <= 3_000  # 404s: no stale window
     finally:
         await cache.close()
 
@@ -283,11 +285,11 @@ async def test_waiters_survive_a_cancelled_leader(servers, flush_redis) -> None:
     cache = Cache(settings, Metrics(), make_redis(settings))
     calls = 0
 
-    async def loader() -> dict[str, int]:
+    async def loader() -> Entry:
         nonlocal calls
         calls += 1
         await asyncio.sleep(0.2)
-        return {"n": calls}
+        return Entry(b"%d" % calls)
 
     try:
         leader = asyncio.create_task(cache.get_or_load("movie", "movie:cancel", loader))
@@ -301,6 +303,6 @@ async def test_waiters_survive_a_cancelled_leader(servers, flush_redis) -> None:
         results = await asyncio.gather(*waiters)
         assert leader.cancelled()
         # the waiters did not fail with the leader's cancellation; one of them reloaded
-        assert results == [{"n": 2}] * 5 and calls == 2
+        assert [r.body for r in results] == [b"2"] * 5 and calls == 2
     finally:
         await cache.close()

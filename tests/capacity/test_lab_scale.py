@@ -7,6 +7,7 @@ import pytest
 
 from infra.capacity.checks import model_inputs
 from infra.capacity.lab_scale import LabWorkload, predict, tier_vcpus
+from infra.config import load_stack_config
 
 LAB = LabWorkload(movies=100_000, cache_hit_ratio=0.7, search_cache_hit_ratio=0.95)
 
@@ -24,7 +25,8 @@ def test_tiers_and_vcpus_come_from_the_stage_spec():
         "redis": 2,
     }
     box = {t.tier: t.vcpus for t in tier_vcpus("single-box", "prod", rates)}
-    assert box == {"box": 4}
+    single = load_stack_config("prod", "single-box").stage.single_box
+    assert box == {"box": rates.machine(single.instance_type).vcpus}  # the spec's box
 
 
 def test_the_bottleneck_is_the_tier_with_the_lowest_capacity():

@@ -18,9 +18,8 @@ def plan(*resources: dict[str, Any], env: str = "prod") -> dict[str, Any]:
 
 
 def subnet(zone: str) -> dict[str, Any]:
-    return resource(
-        "aws:ec2/subnet:Subnet", f"private-{zone}", {"availabilityZone": zone}, id_=f"subnet-{zone}"
-    )
+    key = "availabilityZone" if zone.startswith("us-") else "availabilityZoneId"
+    return resource("aws:ec2/subnet:Subnet", f"private-{zone}", {key: zone}, id_=f"subnet-{zone}")
 
 
 def box(instance_type: str, zone: str) -> dict[str, Any]:
@@ -31,29 +30,37 @@ def box(instance_type: str, zone: str) -> dict[str, Any]:
     )
 
 
-# --- instance types (moto's catalogue) ----------------------------------------------
+# --- instance types (moto's catalogue, by zone ID) ------------------------------------
 
 
 def test_catalogue_is_read_from_moto_not_copied() -> None:
     assert len(instance_types.known_types()) > 500
-    assert "us-east-1a" in instance_types.offerings("us-east-1")["t4g.small"]
+    assert "use1-az1" in instance_types.offerings("us-east-1")["t4g.small"]
+    assert instance_types.region_of("use1-az3") == "us-east-1"
 
 
 def test_known_type_offered_in_its_zone_passes() -> None:
-    assert instance_types.check(plan(subnet("us-east-1a"), box("t4g.small", "us-east-1a"))) == []
+    assert instance_types.check(plan(subnet("use1-az1"), box("t4g.small", "use1-az1"))) == []
 
 
 def test_unknown_instance_type_is_caught_with_a_suggestion() -> None:
-    found = instance_types.check(plan(subnet("us-east-1a"), box("t4g.smal", "us-east-1a")))
+    found = instance_types.check(plan(subnet("use1-az1"), box("t4g.smal", "use1-az1")))
     assert len(found) == 1
     assert "'t4g.smal' does not exist" in found[0].message and "t4g.small" in found[0].message
 
 
 def test_type_not_offered_in_the_zone_is_caught() -> None:
-    # moto's us-east-1 offerings list c7g in a-d and f, not in us-east-1e.
-    assert "us-east-1e" not in instance_types.offerings("us-east-1")["c7g.large"]
-    found = instance_types.check(plan(subnet("us-east-1e"), box("c7g.large", "us-east-1e")))
-    assert [f.message.split(" (")[0] for f in found] == ["c7g.large is not offered in us-east-1e"]
+    # moto's us-east-1 offerings list no Graviton type in use1-az3.
+    assert "use1-az3" not in instance_types.offerings("us-east-1")["c7g.large"]
+    found = instance_types.check(plan(subnet("use1-az3"), box("c7g.large", "use1-az3")))
+    assert [f.message.split(" (")[0] for f in found] == ["c7g.large is not offered in use1-az3"]
+
+
+def test_a_zone_given_by_name_only_is_a_finding() -> None:
+    # A name is a different physical zone in each account: the offering cannot be known.
+    found = instance_types.check(plan(subnet("us-east-1a"), box("t4g.small", "us-east-1a")))
+    assert len(found) == 1
+    assert "zone(s) given by name only (us-east-1a)" in found[0].message
 
 
 def test_launch_template_type_is_checked_in_its_asg_zones() -> None:
@@ -65,12 +72,12 @@ def test_launch_template_type_is_checked_in_its_asg_zones() -> None:
         "web",
         {
             "launchTemplate": {"id": "lt-1", "version": "1"},
-            "vpcZoneIdentifiers": ["subnet-us-east-1a", "subnet-us-east-1e"],
+            "vpcZoneIdentifiers": ["subnet-use1-az1", "subnet-use1-az3"],
         },
     )
-    zones = (subnet("us-east-1a"), subnet("us-east-1e"))
+    zones = (subnet("use1-az1"), subnet("use1-az3"))
     found = instance_types.check(plan(template, group, *zones))
-    assert len(found) == 1 and "us-east-1e" in found[0].message
+    assert len(found) == 1 and "use1-az3" in found[0].message
 
 
 # --- node classes (kept list) -------------------------------------------------------

@@ -97,8 +97,10 @@ def test_asg_min_greater_than_max(stacks: Path) -> None:
 
 
 def test_desired_outside_min_max(stacks: Path) -> None:
-    edit(stacks, "cached.yaml", lambda d: d["web"].update(desired_capacity=9))
-    fails(stacks, "prod", "cached", "web.desired_capacity", "9", "2..6")
+    web = load_stack_config("prod", "cached", stacks).stage.web
+    edit(stacks, "cached.yaml", lambda d: d["web"].update(desired_capacity=web.max_size + 7))
+    bounds = f"{web.min_size}..{web.max_size}"
+    fails(stacks, "prod", "cached", "web.desired_capacity", str(web.max_size + 7), bounds)
 
 
 def test_search_tier_is_validated_too(stacks: Path) -> None:
@@ -269,3 +271,20 @@ def test_cache_nodes_are_capped_by_the_hit_rate_alarm(stacks: Path) -> None:
     assert load_stack_config("prod", "cached", stacks).stage.cache.node_count == 5
     edit(stacks, "cached.yaml", lambda d: d["cache"].update(node_count=6))
     fails(stacks, "prod", "cached", "cache.node_count", "6", "1..5", "2 metrics per node", "10")
+
+
+def test_apply_time_settings_are_checked(stacks: Path) -> None:
+    profile = load_stack_config("prod", "edge", stacks).env
+    assert profile.http_keepalive_s == profile.alb_idle_timeout_s + 15
+    assert profile.apply_immediately is (profile.apply_changes == "immediately")
+    edit(stacks, "env/dev.yaml", lambda d: d.update(alb_idle_timeout_s=0))
+    fails(stacks, "dev", "edge", "alb_idle_timeout_s", "0", "1..4000")
+    edit(stacks, "env/dev.yaml", lambda d: d.update(alb_idle_timeout_s=60, apply_changes="now"))
+    fails(stacks, "dev", "edge", "apply_changes", "'now'", "immediately, maintenance-window")
+
+
+def test_ami_pins_are_required_and_checked(stacks: Path) -> None:
+    edit(stacks, "env/prod.yaml", lambda d: d["ami_ids"].update(arm64="ami-nothex"))
+    fails(stacks, "prod", "edge", "ami_ids.arm64", "'ami-nothex'", "an AMI id")
+    edit(stacks, "env/prod.yaml", lambda d: d.pop("ami_ids"))
+    fails(stacks, "prod", "edge", "ami_ids", "required", "python -m infra ami --write")

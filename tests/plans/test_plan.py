@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from infra.config import load_stack_config
 from infra.plans import build as plan_cli
 from infra.plans.build import build_plan, dumps_plan, kind, kind_counts, load_or_build
 from infra.plans.load import PlanRefError, load_plan, newest_source_mtime
@@ -93,7 +94,8 @@ def test_kind_counts(plans) -> None:
     assert kind("movies:infra:Network") == "component"
     assert kind("random:index/randomPassword:RandomPassword") == "random"
     counts = kind_counts(plans[("prod", "scale-5x")])
-    assert counts["rds"] == 1 + 3 + 2  # primary, 3 replicas, subnet + parameter groups
+    replicas = load_stack_config("prod", "scale-5x").stage.database.read_replicas
+    assert counts["rds"] == 1 + replicas + 2  # primary, replicas, subnet + parameter groups
     assert counts["lb"] >= 5
     assert sum(counts.values()) == len(plans[("prod", "scale-5x")]["resources"]) - 1
 

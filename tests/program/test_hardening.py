@@ -69,7 +69,7 @@ def test_scale_5x_prod_is_multi_az_everywhere(plans) -> None:
     plan = plans[("prod", "scale-5x")]
     cfg = load_stack_config("prod", "scale-5x")
     subnets_by_id = {
-        s["id"]: s["inputs"]["availabilityZone"] for s in of_type(plan, "aws:ec2/subnet:Subnet")
+        s["id"]: s["inputs"]["availabilityZoneId"] for s in of_type(plan, "aws:ec2/subnet:Subnet")
     }
     for asg in of_type(plan, "aws:autoscaling/group:Group"):
         zones = {subnets_by_id[s] for s in asg["inputs"]["vpcZoneIdentifiers"]}

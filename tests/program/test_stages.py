@@ -146,6 +146,6 @@ def test_subnets_span_the_profile_azs(plans, env: str) -> None:
     cfg = load_stack_config(env, "edge").env
     subnets = of_type(plans[(env, "edge")], "aws:ec2/subnet:Subnet")
     assert len(subnets) == 3 * cfg.az_count
-    zones = {s["inputs"]["availabilityZone"] for s in subnets}
+    zones = {s["inputs"]["availabilityZoneId"] for s in subnets}
     assert len(zones) == cfg.az_count
     assert not any(s["inputs"].get("mapPublicIpOnLaunch") for s in subnets)

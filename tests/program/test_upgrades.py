@@ -95,7 +95,7 @@ def test_dev_and_prod_never_share_a_physical_name(plans) -> None:
 
 NETWORK_TRIGGERS = {
     "aws:ec2/vpc:Vpc": ("cidrBlock",),
-    "aws:ec2/subnet:Subnet": ("cidrBlock", "availabilityZone", "vpcId"),
+    "aws:ec2/subnet:Subnet": ("cidrBlock", "availabilityZoneId", "vpcId"),
     "aws:ec2/securityGroup:SecurityGroup": ("description", "vpcId"),
 }
 
@@ -113,7 +113,7 @@ def test_upgrade_keeps_the_network_and_groups(plans, env: str, before: str, afte
 
 def shrink_warnings(old: dict, new: dict) -> list[str]:
     """infra.review.diff's WARN lines for sizes AWS cannot shrink (EBS root volume, RDS storage)."""
-    return [w for e in diff_plans(old, new).entries for w in e.warnings]
+    return [w for e in diff_plans(old, new).entries for w in e.warnings if " shrinks " in w]
 
 
 def template_volumes(plan) -> dict[str, int]:

@@ -148,3 +148,30 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path: Path, capsys) -> None:
     bad.write_text('{"steps": [{"op": "create"}], "changeSummary": {}}')
     code, _, err = _cli(["--preview", str(bad)], capsys)
     assert code == 2 and err.count("\n") == 1 and "steps[0].urn: missing" in err
+
+
+def test_an_adoption_preview_shows_imports_and_no_replacement() -> None:
+    d, by = _entries(FIX / "preview-dev-adopt.json")
+    imports = {n: e for n, e in by.items() if e.action == "import"}
+    assert set(imports) == {"box-instance", "box-eip", "security-app"}
+    assert imports["box-instance"].reasons == ["adopted by import of i-0a1b2c3d4e5f60718"]
+    assert not d.diff.blocking and not d.diff.of("replace") and not d.diff.of("recreate")
+
+
+def test_every_entry_gets_the_offline_diffs_impact() -> None:
+    from infra.review import impacts
+
+    _, by = _entries(PROD)
+    assert by["cache-redis"].impact.impact == impacts.REPLACE_DATA_LOSS
+    assert by["release-artifacts"].impact.impact == impacts.DELETE_DATA_LOSS
+    assert by["observability-box-cpu"].impact.impact == impacts.DELETE
+    # the launch template's new version rolls the group that uses it
+    assert by["web-asg"].impact.impact == impacts.ROLLING
+    assert "launch template web-lt changes" in by["web-asg"].impact.reason
+    _, by = _entries(SPLIT, state=load_state(STATE))
+    assert by["database-primary"].impact.impact == impacts.CREATE
+    # new user data on the box: AWS stops and starts it (user_data_replace_on_change off)
+    assert by["box-instance"].impact.impact == impacts.REBOOT
+    _, by = _entries(FIX / "preview-dev-adopt.json")
+    assert by["box-instance"].impact.impact == impacts.IN_PLACE
+    assert by["security-app"].impact.source.endswith("/options/import/")

@@ -43,6 +43,12 @@ def _web(cfg: StackConfig, region: str, vpc: str, subnets: list[str]) -> dict[st
     alb = elb.create_load_balancer(Name=f"{name}-alb", Subnets=subnets, Type="application")[
         "LoadBalancers"
     ][0]["LoadBalancerArn"]
+    elb.modify_load_balancer_attributes(
+        LoadBalancerArn=alb,
+        Attributes=[
+            {"Key": "idle_timeout.timeout_seconds", "Value": str(cfg.env.alb_idle_timeout_s)}
+        ],
+    )
     tiers = [("web", cfg.stage.web)] + ([("search", cfg.stage.search)] if cfg.stage.search else [])
     tg_arns, asg_names = [], []
     for role, tier in tiers:

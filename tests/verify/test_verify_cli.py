@@ -9,6 +9,7 @@ import boto3
 import pytest
 
 from infra import verify
+from infra.config import load_stack_config
 
 GOOD = {"stage": "edge", "environment": "prod", "alarm_names": ["a"]}
 
@@ -126,7 +127,10 @@ def test_aws_endpoint_url_points_verify_at_a_moto_server(
         )  # fmt: skip
         ec2 = boto3.client("ec2", region_name="us-east-1", endpoint_url=url)
         instance = ec2.run_instances(
-            ImageId="ami-0123456789abcdef0", InstanceType="m7g.xlarge", MinCount=1, MaxCount=1
+            ImageId="ami-0123456789abcdef0",
+            InstanceType=load_stack_config("prod", "single-box").stage.single_box.instance_type,
+            MinCount=1,
+            MaxCount=1,
         )["Instances"][0]["InstanceId"]
         outputs = {
             "stage": "single-box",

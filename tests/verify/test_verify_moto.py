@@ -79,9 +79,11 @@ def test_healthy_scale_5x_passes_every_check(prod_5x: Deployed) -> None:
     areas = {f.area for f in findings}
     assert areas == {"alb", "asg", "rds", "redis", "cloudfront", "s3", "alarms"}
     healthy = [f.detail for f in findings if f.area == "alb" and "healthy" in f.detail]
+    tiers = (prod_5x.cfg.stage.web, prod_5x.cfg.stage.search)
     assert healthy == [
-        "6 healthy of 6 (minimum 4); other states: none",
-        "3 healthy of 3 (minimum 3); other states: none",
+        f"{t.desired_capacity} healthy of {t.desired_capacity} (minimum {t.min_size}); "
+        "other states: none"
+        for t in tiers
     ]
 
 
@@ -91,18 +93,38 @@ def test_deregistered_targets_fail_the_alb_check(prod_5x: Deployed) -> None:
     targets = [
         d["Target"]
         for d in elb.describe_target_health(TargetGroupArn=tg)["TargetHealthDescriptions"]
-    ][:3]
-    elb.deregister_targets(TargetGroupArn=tg, Targets=targets)
-    only(prod_5x.failures(), "alb", "3 healthy of 3 (minimum 4)")
+    ]
+    web = prod_5x.cfg.stage.web
+    left = web.min_size - 1  # one short of the spec's minimum
+    elb.deregister_targets(TargetGroupArn=tg, Targets=targets[left:])
+    only(prod_5x.failures(), "alb", f"{left} healthy of {left} (minimum {web.min_size})")
 
 
 def test_unhealthy_targets_fail_the_alb_check(prod_5x: Deployed) -> None:
     elb, ec2 = prod_5x.client("elbv2"), prod_5x.client("ec2")
-    tg = prod_5x.outputs["target_group_arns"][1]  # search: minimum 3 of 3
+    tg = prod_5x.outputs["target_group_arns"][1]  # search
     target = elb.describe_target_health(TargetGroupArn=tg)["TargetHealthDescriptions"][0]
     # moto reports a stopped instance's target as "unused" (not healthy).
     ec2.stop_instances(InstanceIds=[target["Target"]["Id"]])
-    only(prod_5x.failures(), "alb", "2 healthy of 3 (minimum 3); other states: unused")
+    search = prod_5x.cfg.stage.search
+    n, least = search.desired_capacity, search.min_size
+    only(
+        prod_5x.failures(), "alb", f"{n - 1} healthy of {n} (minimum {least}); other states: unused"
+    )
+
+
+def test_alb_idle_timeout_at_or_above_the_keepalive_fails(prod_5x: Deployed) -> None:
+    env = prod_5x.cfg.env
+    prod_5x.client("elbv2").modify_load_balancer_attributes(
+        LoadBalancerArn=prod_5x.outputs["alb_arn"],
+        Attributes=[{"Key": "idle_timeout.timeout_seconds", "Value": str(env.http_keepalive_s)}],
+    )
+    only(
+        prod_5x.failures(),
+        "alb",
+        f"idle timeout {env.http_keepalive_s} s (profile {env.alb_idle_timeout_s} s); "
+        f"the service keeps connections {env.http_keepalive_s} s",
+    )
 
 
 def test_desired_outside_bounds_fails_the_asg_check(prod_5x: Deployed) -> None:
@@ -111,7 +133,9 @@ def test_desired_outside_bounds_fails_the_asg_check(prod_5x: Deployed) -> None:
     # AWS refuses this; moto does not, which lets the check's logic be exercised.
     asg.set_desired_capacity(AutoScalingGroupName=name, DesiredCapacity=40)
     failures = prod_5x.failures()
-    assert any(f.area == "asg" and f.detail == "desired 40 outside 4..16" for f in failures)
+    web = prod_5x.cfg.stage.web
+    bounds = f"{web.min_size}..{web.max_size}"
+    assert any(f.area == "asg" and f.detail == f"desired 40 outside {bounds}" for f in failures)
 
 
 def test_asg_bounds_drifted_from_the_spec_fail(prod_5x: Deployed) -> None:
@@ -119,7 +143,10 @@ def test_asg_bounds_drifted_from_the_spec_fail(prod_5x: Deployed) -> None:
     asg.update_auto_scaling_group(
         AutoScalingGroupName=prod_5x.outputs["asg_names"][0], MaxSize=8, DesiredCapacity=6
     )
-    only(prod_5x.failures(), "asg", "size 4..8; the spec says 4..16")
+    web = prod_5x.cfg.stage.web
+    assert web.max_size != 8
+    spec = f"{web.min_size}..{web.max_size}"
+    only(prod_5x.failures(), "asg", f"size {web.min_size}..8; the spec says {spec}")
 
 
 @pytest.mark.parametrize("status", ["Failed", "RollbackSuccessful", "Cancelled"])
@@ -130,14 +157,15 @@ def test_failed_instance_refresh_fails_the_asg_check(prod_5x: Deployed, refresh_
 
 
 def test_deleted_replica_fails_the_rds_check(prod_5x: Deployed) -> None:
-    replica = prod_5x.outputs["db_replica_identifiers"][2]
+    replica = prod_5x.outputs["db_replica_identifiers"][-1]
     prod_5x.client("rds").delete_db_instance(DBInstanceIdentifier=replica, SkipFinalSnapshot=True)
     only(prod_5x.failures(), "rds", "replica not found")
 
 
 def test_replica_missing_from_the_outputs_fails_the_count(prod_5x: Deployed) -> None:
-    prod_5x.outputs["db_replica_identifiers"] = prod_5x.outputs["db_replica_identifiers"][:2]
-    only(prod_5x.failures(), "rds", "2 replicas in the outputs (spec 3)")
+    n = prod_5x.cfg.stage.database.read_replicas
+    prod_5x.outputs["db_replica_identifiers"] = prod_5x.outputs["db_replica_identifiers"][:-1]
+    only(prod_5x.failures(), "rds", f"{n - 1} replicas in the outputs (spec {n})")
 
 
 def test_replica_lag_over_the_threshold_fails(prod_5x: Deployed) -> None:
@@ -293,4 +321,6 @@ def test_cli_json_lists_every_finding(prod_5x: Deployed, tmp_path: Path, capsys)
     doc = json.loads(capsys.readouterr().out)
     assert doc["stack"] == "prod/scale-5x" and doc["failed"] == 1
     (bad,) = [f for f in doc["findings"] if not f["ok"]]
-    assert bad["area"] == "alb" and bad["detail"].startswith("0 healthy of 3 (minimum 3)")
+    search = prod_5x.cfg.stage.search
+    zero = f"0 healthy of {search.desired_capacity} (minimum {search.min_size})"
+    assert bad["area"] == "alb" and bad["detail"].startswith(zero)

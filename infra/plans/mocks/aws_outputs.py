@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from infra.plans.mocks.invokes import AZ_LETTERS
 from infra.plans.mocks.registry import MockContext, resource_outputs
 
 # --- network ------------------------------------------------------------------------------
@@ -34,11 +35,19 @@ def _vpc(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
 @resource_outputs("aws:ec2/subnet:Subnet")
 def _subnet(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     subnet_id = ctx.physical_id("subnet")
-    az = str(inputs.get("availabilityZone", f"{ctx.region}a"))
+    # The mock account maps zone names to IDs in order (us-east-1a = use1-az1, ...), as
+    # getAvailabilityZones answers (invokes.py); the real mapping differs per account.
+    zone_id = inputs.get("availabilityZoneId")
+    az = str(inputs.get("availabilityZone") or "")
+    if zone_id:
+        az = f"{ctx.region}{AZ_LETTERS[int(str(zone_id).rsplit('az', 1)[1]) - 1]}"
+    elif not az:
+        az = f"{ctx.region}a"
     return {
         "id": subnet_id,
         "arn": ctx.arn("ec2", f"subnet/{subnet_id}"),
-        "availabilityZoneId": f"use1-az{ord(az[-1]) - ord('a') + 1}",
+        "availabilityZone": az,
+        "availabilityZoneId": zone_id or f"use1-az{ord(az[-1]) - ord('a') + 1}",
         "ownerId": ctx.account,
     }
 

@@ -105,6 +105,8 @@ class MoviesMocks(pulumi_mocks.Mocks):
         builder = RESOURCE_OUTPUTS.get(args.typ, _generic_outputs)
         computed = builder(ctx, reveal(inputs))
         resource_id = str(computed.pop("id", "") or ctx.physical_id(_short_type(args.typ)))
+        if args.resource_id:  # `import_`: the engine keeps the adopted resource's own id
+            resource_id = args.resource_id
         state = {**inputs, **computed}
         if "tags" in inputs and "tagsAll" not in state:
             state["tagsAll"] = inputs["tags"]
@@ -207,6 +209,7 @@ class _CapturedOptions:
     delete_before_replace: bool
     ignore_changes: list[str]
     aliases: list[pulumi.Output[str]]
+    import_id: str | None = None
 
 
 class OptionsRecorder:
@@ -235,6 +238,7 @@ class OptionsRecorder:
                 delete_before_replace=bool(opts.delete_before_replace),
                 ignore_changes=[_camel(p) for p in (opts.ignore_changes or [])],
                 aliases=aliases,
+                import_id=opts.import_,
             )
         )
         return None
@@ -251,6 +255,8 @@ class OptionsRecorder:
                 "ignoreChanges": sorted(cap.ignore_changes),
                 "deleteBeforeReplace": cap.delete_before_replace,
             }
+            if cap.import_id:  # only adopted resources carry it: other plans stay as they were
+                result[urn]["import"] = cap.import_id
         return result
 
 

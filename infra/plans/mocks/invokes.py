@@ -26,6 +26,42 @@ def _azs(ctx: MockContext, args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+@invoke_answer("aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings")
+def _instance_type_offerings(ctx: MockContext, args: dict[str, Any]) -> dict[str, Any]:
+    """DescribeInstanceTypeOfferings from moto's copy of AWS's catalogue, per location type.
+
+    Zone IDs name the same physical zone in every account, so the catalogue keyed by zone
+    ID is the mock account's too (us-east-1's use1-az3 offers no Graviton type in it).
+    """
+    from moto.utilities.utils import load_resource
+
+    location_type = str(args.get("locationType") or "region")
+    try:
+        rows = load_resource(
+            f"ec2/resources/instance_type_offerings/{location_type}/{ctx.region}.json"
+        )
+    except FileNotFoundError as exc:
+        raise KeyError(
+            f"mock instance type offerings: no {location_type!r} data for {ctx.region}"
+        ) from exc
+    wanted: dict[str, set[str]] = {}
+    for item in args.get("filters") or []:
+        wanted[str(item["name"])] = {str(v) for v in item.get("values") or []}
+    found = [
+        row
+        for row in rows
+        if row["InstanceType"] in wanted.get("instance-type", {row["InstanceType"]})
+        and row["Location"] in wanted.get("location", {row["Location"]})
+    ]
+    found.sort(key=lambda row: (row["Location"], row["InstanceType"]))
+    return {
+        "id": ctx.region,
+        "instanceTypes": [row["InstanceType"] for row in found],
+        "locations": [row["Location"] for row in found],
+        "locationTypes": [location_type] * len(found),
+    }
+
+
 @invoke_answer("aws:index/getCallerIdentity:getCallerIdentity")
 def _caller(ctx: MockContext, args: dict[str, Any]) -> dict[str, Any]:
     return {

@@ -16,6 +16,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from infra.program.components.snapshots import final_snapshot_name
+
 # ElastiCache AUTH tokens: 16-128 printable characters, and the only non-alphanumerics
 # allowed are these (AWS ElastiCache "Authenticating with AUTH"; "@", '"', "/" break it).
 AUTH_TOKEN_SPECIALS = "!&#$^<>-"
@@ -38,6 +40,9 @@ class CacheArgs:
     multi_az: bool
     snapshot_retention_days: int
     apply_immediately: bool
+    # A destroy takes a final snapshot (prod); dev's cache is disposable and a final
+    # snapshot would stay behind, billed, after every destroy.
+    final_snapshot: bool = False
     engine: str = "redis"
     tags: dict[str, str] = field(default_factory=dict)
     protect: bool = False
@@ -155,7 +160,7 @@ class Cache(pulumi.ComponentResource):
             snapshot_window="05:00-06:00",
             maintenance_window="sun:06:30-sun:07:30",
             final_snapshot_identifier=(
-                f"{group_id}-final" if args.snapshot_retention_days > 0 else None
+                final_snapshot_name(self, name, group_id) if args.final_snapshot else None
             ),
             auto_minor_version_upgrade=True,
             apply_immediately=args.apply_immediately,

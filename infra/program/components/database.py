@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from infra.catalog import CatalogError, class_size
+from infra.catalog import CatalogError, class_size, pg_default_max_connections
+from infra.program.components.snapshots import final_snapshot_name
 
 SUPPORTED_MAJOR_VERSIONS = ("13", "14", "15", "16", "17")
 # Burstable classes on which RDS does not offer Performance Insights for every engine;
@@ -134,8 +135,7 @@ def default_max_connections(instance_class: str) -> int:
         memory_gib = class_size(instance_class).memory_gib
     except CatalogError as exc:
         raise ValueError(f"instance_class: {exc}") from None
-    # DBInstanceClassMemory is a little below the nominal memory; the formula is RDS's.
-    return min(int(memory_gib * 1024**3) // 9531392, 5000)
+    return pg_default_max_connections(memory_gib)
 
 
 class Database(pulumi.ComponentResource):
@@ -228,7 +228,9 @@ class Database(pulumi.ComponentResource):
             deletion_protection=args.deletion_protection,
             skip_final_snapshot=args.skip_final_snapshot,
             final_snapshot_identifier=(
-                None if args.skip_final_snapshot else f"{args.identifier}-final"
+                None
+                if args.skip_final_snapshot
+                else final_snapshot_name(self, name, args.identifier)
             ),
             auto_minor_version_upgrade=True,
             allow_major_version_upgrade=False,

@@ -39,6 +39,10 @@ class LoadBalancerArgs:
     certificate_arn: str | None = None
     search: SearchRoute | None = None
     deletion_protection: bool = False
+    # The connection idle timeout (1-4000 s). The targets' HTTP keep-alive must be longer
+    # (EnvProfile.http_keepalive_s): else the ALB reuses a connection the target has
+    # closed and answers 502 ("Edit load balancer attributes", connection idle timeout).
+    idle_timeout_s: int = 60
     tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -63,7 +67,7 @@ class LoadBalancer(pulumi.ComponentResource):
             security_groups=[args.security_group_id],
             drop_invalid_header_fields=True,
             enable_deletion_protection=args.deletion_protection,
-            idle_timeout=30,
+            idle_timeout=args.idle_timeout_s,
             tags={**args.tags, "Name": f"{args.name_prefix}-alb"},
             opts=child,
         )

@@ -46,7 +46,9 @@ class NetworkArgs:
     name_prefix: str  # e.g. "movies-dev": physical names and Name tags
     region: str
     vpc_cidr: str
-    availability_zones: Sequence[str]
+    # Zone IDs (use1-az1), not names: names map to different zones in each account
+    # (infra.program.zones chooses them).
+    availability_zone_ids: Sequence[str]
     nat: str  # none | single | per-az
     private_compute: bool  # the stage runs instances in private subnets (NAT is for them)
     tags: dict[str, str] = field(default_factory=dict)
@@ -64,7 +66,7 @@ class Network(pulumi.ComponentResource):
                 f"nat: invalid value {args.nat!r}; allowed: {', '.join(NAT_STRATEGIES)}"
             )
         child = pulumi.ResourceOptions(parent=self)
-        azs = list(args.availability_zones)
+        azs = list(args.availability_zone_ids)
         plan = plan_subnets(args.vpc_cidr, len(azs))
 
         def tags(label: str) -> dict[str, str]:
@@ -89,7 +91,7 @@ class Network(pulumi.ComponentResource):
                     f"{name}-{tier}-{i}",
                     vpc_id=self.vpc.id,
                     cidr_block=cidr,
-                    availability_zone=az,
+                    availability_zone_id=az,
                     map_public_ip_on_launch=False,  # the single box gets an Elastic IP instead
                     tags={**tags(f"{tier}-{az}"), "tier": tier},
                     opts=vpc_child,
@@ -104,7 +106,7 @@ class Network(pulumi.ComponentResource):
         self.public_route_table = aws.ec2.RouteTable(
             f"{name}-public-rt", vpc_id=self.vpc.id, tags=tags("public"), opts=vpc_child
         )
-        aws.ec2.Route(
+        public_default = aws.ec2.Route(
             f"{name}-public-default",
             route_table_id=self.public_route_table.id,
             destination_cidr_block="0.0.0.0/0",
@@ -121,6 +123,7 @@ class Network(pulumi.ComponentResource):
 
         self.nat_gateways = self._nat_gateways(name, args, tags)
         self.private_route_tables: list[aws.ec2.RouteTable] = []
+        private_defaults: list[aws.ec2.Route] = []
         for i, (subnet, az) in enumerate(zip(self.private_subnets, azs, strict=True)):
             table = aws.ec2.RouteTable(
                 f"{name}-private-rt-{i}",
@@ -130,13 +133,14 @@ class Network(pulumi.ComponentResource):
             )
             if self.nat_gateways:
                 nat = self.nat_gateways[i % len(self.nat_gateways)]
-                aws.ec2.Route(
+                route = aws.ec2.Route(
                     f"{name}-private-default-{i}",
                     route_table_id=table.id,
                     destination_cidr_block="0.0.0.0/0",
                     nat_gateway_id=nat.id,
                     opts=pulumi.ResourceOptions(parent=table),
                 )
+                private_defaults.append(route)
             aws.ec2.RouteTableAssociation(
                 f"{name}-private-{i}",
                 subnet_id=subnet.id,
@@ -168,6 +172,13 @@ class Network(pulumi.ComponentResource):
             opts=vpc_child,
         )
 
+        # What an instance's first boot reaches the outside through (packages, the release
+        # artifact in S3, secrets, SSM): instances declare depends_on on these.
+        self.public_boot_dependencies: list[pulumi.Resource] = [public_default, self.s3_endpoint]
+        self.private_boot_dependencies: list[pulumi.Resource] = [
+            *private_defaults,
+            self.s3_endpoint,
+        ]
         self.vpc_id = self.vpc.id
         self.vpc_cidr = args.vpc_cidr
         self.public_subnet_ids = [s.id for s in self.public_subnets]
@@ -246,4 +257,5 @@ class PrivateEndpoints(pulumi.ComponentResource):
             for service in endpoint_services(args.with_nat)
         }
         self.endpoint_ids = {s: e.id for s, e in self.endpoints.items()}
+        self.boot_dependencies: list[pulumi.Resource] = list(self.endpoints.values())
         self.register_outputs({"endpointIds": self.endpoint_ids})

@@ -22,7 +22,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra import REPO_ROOT
-from infra.program.components.storage import bucket_policy_document
+from infra.program.components.bucket import BucketNames, harden_bucket, tls_only_policy
 
 TEMPLATE_PATH = REPO_ROOT / "app_image" / "deploy" / "user-data.yaml.j2"
 BUILD_SCRIPT = REPO_ROOT / "app_image" / "build.py"
@@ -49,6 +49,7 @@ TEMPLATE_VARIABLES = (
     "cdn_base_url",
     "metrics_allow_cidrs",
     "log_group",
+    "http_keepalive_s",
 )
 
 
@@ -146,8 +147,15 @@ class ReleaseArgs:
     # MOVIES_METRICS_ALLOW_CIDRS): the VPC, where a scraper and the ALB live. The ALB
     # itself answers /metrics* with 404, so this does not open it to the internet.
     metrics_allow_cidrs: tuple[str, ...] = ()
+    # The service's HTTP keep-alive (MOVIES_HTTP_KEEPALIVE_S -> uvicorn timeout_keep_alive):
+    # longer than the ALB's idle timeout, so the ALB is always the side that closes.
+    http_keepalive_s: int = 75
     artifact_dir: Path = ARTIFACT_DIR
     template_path: Path = TEMPLATE_PATH
+    # The artifacts bucket is stateful (infra.catalog: a bucket): every instance that
+    # launches (scale-out, replacement, refresh) fetches the release from it, and its
+    # versions are the rollback path. Protected like the other stateful resources.
+    protect: bool = False
     tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -221,47 +229,25 @@ class Release(pulumi.ComponentResource):
             bucket=bucket_name,
             force_destroy=True,  # every object is rebuilt by app_image/build.py
             tags={**args.tags, "Name": bucket_name},
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
         )
         bucket_child = pulumi.ResourceOptions(parent=self.bucket)
-        aws.s3.BucketPublicAccessBlock(
-            f"{name}-artifacts-public-access",
-            bucket=self.bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=bucket_child,
-        )
-        aws.s3.BucketOwnershipControls(
-            f"{name}-artifacts-ownership",
-            bucket=self.bucket.id,
-            rule={"object_ownership": "BucketOwnerEnforced"},
-            opts=bucket_child,
-        )
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-artifacts-encryption",
-            bucket=self.bucket.id,
-            rules=[
-                {
-                    "apply_server_side_encryption_by_default": {"sse_algorithm": "aws:kms"},
-                    "bucket_key_enabled": True,
-                }
-            ],
-            opts=bucket_child,
-        )
-        aws.s3.BucketVersioning(
-            f"{name}-artifacts-versioning",
-            bucket=self.bucket.id,
-            versioning_configuration={"status": "Enabled"},
-            opts=bucket_child,
-        )
-        aws.s3.BucketPolicy(
-            f"{name}-artifacts-tls-only",
-            bucket=self.bucket.id,
+        harden_bucket(
+            self.bucket,
+            BucketNames(
+                public_access=f"{name}-artifacts-public-access",
+                ownership=f"{name}-artifacts-ownership",
+                encryption=f"{name}-artifacts-encryption",
+                versioning=f"{name}-artifacts-versioning",
+                policy=f"{name}-artifacts-tls-only",
+            ),
+            encryption_rule={
+                "apply_server_side_encryption_by_default": {"sse_algorithm": "aws:kms"},
+                "bucket_key_enabled": True,
+            },
             # The same TLS-only statement as the media bucket, with no reader to allow.
-            policy=self.bucket.arn.apply(
-                lambda arn: json.dumps(bucket_policy_document(arn, None), sort_keys=True)
+            policy=tls_only_policy(
+                self.bucket.arn, dumps=lambda doc: json.dumps(doc, sort_keys=True)
             ),
             opts=bucket_child,
         )
@@ -361,6 +347,7 @@ class Release(pulumi.ComponentResource):
                     "local_postgres": args.local_postgres,
                     "db_name": ep.db_name,
                     "metrics_allow_cidrs": ",".join(args.metrics_allow_cidrs),
+                    "http_keepalive_s": str(args.http_keepalive_s),
                 },
             )
         )

@@ -9,6 +9,7 @@ has; their descriptions never mention a stage (a description change replaces a g
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -32,6 +33,9 @@ class SecurityArgs:
     cache: bool = False
     private_endpoints: bool = False
     tags: dict[str, str] = field(default_factory=dict)
+    # The hand-made box's group, imported as the app group (infra/adopt.py): its VPC, name
+    # and description are the live ones, since changing any of them replaces a group.
+    adopt_app: Any = None  # infra.adopt.Adopt
 
 
 class Security(pulumi.ComponentResource):
@@ -103,6 +107,17 @@ class Security(pulumi.ComponentResource):
         )
 
     def _group(self, role: str, description: str) -> aws.ec2.SecurityGroup:
+        adopt = self._args.adopt_app if role == "app" else None
+        if adopt is not None:
+            live = adopt.security_group
+            return aws.ec2.SecurityGroup(
+                f"{self._rule_prefix}-{role}",
+                vpc_id=adopt.vpc_id,
+                name=live.name,
+                description=live.description,
+                tags={**self._args.tags, "Name": f"{self._args.name_prefix}-{role}"},
+                opts=pulumi.ResourceOptions(parent=self, import_=live.id),
+            )
         return aws.ec2.SecurityGroup(
             f"{self._rule_prefix}-{role}",
             vpc_id=self._args.vpc_id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -24,7 +25,12 @@ class SingleBoxArgs:
     user_data: pulumi.Input[str]
     holds_data: bool  # PostgreSQL lives on this box's root volume (stage 1)
     protect: bool = False
+    # What the first boot needs from the network (the public route, the S3 endpoint).
+    boot_dependencies: Sequence[pulumi.Resource] = ()
     tags: dict[str, str] = field(default_factory=dict)
+    # The hand-made box to import instead of launching one (infra/adopt.py); its record
+    # was checked against this stage before any resource was declared.
+    adopt: Any = None  # infra.adopt.Adopt
 
 
 class SingleBox(pulumi.ComponentResource):
@@ -34,14 +40,25 @@ class SingleBox(pulumi.ComponentResource):
         self, name: str, args: SingleBoxArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("movies:infra:SingleBox", name, None, opts)
+        adopt = args.adopt
+        placement: dict[str, Any] = {
+            "subnet_id": args.subnet_id,
+            "associate_public_ip_address": False,  # the Elastic IP is the public address
+        }
+        ignore = ["ami"]  # see ignore_changes below
+        if adopt is not None:
+            # The live subnet (ForceNew); the live public-IP setting (ForceNew, left
+            # undeclared); the user data it booted with (it ran once; changing it stops and
+            # starts the box).
+            placement = {"subnet_id": adopt.subnet_id}
+            ignore += ["userData"]
         self.instance = aws.ec2.Instance(
             f"{name}-instance",
             ami=args.ami_id,
             instance_type=args.instance_type,
-            subnet_id=args.subnet_id,
             vpc_security_group_ids=list(args.security_group_ids),
             iam_instance_profile=args.instance_profile_name,
-            associate_public_ip_address=False,  # the Elastic IP is the public address
+            **placement,
             user_data=args.user_data,
             user_data_replace_on_change=False,  # a new release must not replace the box
             metadata_options=metadata_options(),
@@ -58,8 +75,11 @@ class SingleBox(pulumi.ComponentResource):
             volume_tags={**args.tags, "Name": f"{args.name_prefix}-box-root"},
             opts=pulumi.ResourceOptions(
                 parent=self,
-                # A newer AMI in the SSM parameter must not replace a running box.
-                ignore_changes=["ami"],
+                # A bumped AMI pin (python -m infra ami) must not replace a running box:
+                # the ami is ForceNew and the box may hold the only PostgreSQL copy.
+                ignore_changes=ignore,
+                depends_on=list(args.boot_dependencies),
+                import_=adopt.instance_id if adopt is not None else None,
                 # Kept at split-db too: Pulumi allows a replace in the very update that lifts
                 # protect, and the single-box -> split-db update is when the box is most at
                 # risk (its volume still holds the only PostgreSQL copy until the restore).
@@ -71,7 +91,10 @@ class SingleBox(pulumi.ComponentResource):
             domain="vpc",
             instance=self.instance.id,
             tags={**args.tags, "Name": f"{args.name_prefix}-box"},
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                import_=adopt.elastic_ip.allocation_id if adopt is not None else None,
+            ),
         )
         self.instance_id = self.instance.id
         self.public_ip = self.eip.public_ip

@@ -6,13 +6,13 @@ the stage): a changed name replaces the bucket and loses the posters.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import pulumi
 import pulumi_aws as aws
+
+from infra.program.components.bucket import BucketNames, harden_bucket, tls_only_policy
 
 # S3 will not move objects to STANDARD_IA before they are 30 days old.
 _MIN_IA_DAYS = 30
@@ -66,32 +66,6 @@ class MediaStorageArgs:
         )
 
 
-def bucket_policy_document(bucket_arn: str, distribution_arn: str | None) -> dict[str, Any]:
-    """TLS only for everyone; read for exactly one CloudFront distribution (OAC)."""
-    statements: list[dict[str, Any]] = [
-        {
-            "Sid": "DenyInsecureTransport",
-            "Effect": "Deny",
-            "Principal": "*",
-            "Action": "s3:*",
-            "Resource": [bucket_arn, f"{bucket_arn}/*"],
-            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-        }
-    ]
-    if distribution_arn:
-        statements.append(
-            {
-                "Sid": "AllowCloudFrontOriginAccessControlRead",
-                "Effect": "Allow",
-                "Principal": {"Service": "cloudfront.amazonaws.com"},
-                "Action": "s3:GetObject",
-                "Resource": f"{bucket_arn}/*",
-                "Condition": {"StringEquals": {"AWS:SourceArn": distribution_arn}},
-            }
-        )
-    return {"Version": "2012-10-17", "Statement": statements}
-
-
 class MediaStorage(pulumi.ComponentResource):
     """Outputs: bucket_name, bucket_arn, bucket_regional_domain_name."""
 
@@ -116,44 +90,24 @@ class MediaStorage(pulumi.ComponentResource):
                 parent=self, protect=args.protect, retain_on_delete=args.protect
             ),
         )
-        # ACLs off: the bucket owner owns every object; access is by policy only.
-        ownership = aws.s3.BucketOwnershipControls(
-            f"{name}-ownership",
-            bucket=bucket.id,
-            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
-            opts=child,
-        )
-        public_block = aws.s3.BucketPublicAccessBlock(
-            f"{name}-public-access-block",
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=child,
-        )
-        aws.s3.BucketVersioning(
-            f"{name}-versioning",
-            bucket=bucket.id,
-            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(
-                status="Enabled"
-            ),
-            opts=child,
-        )
         # SSE-S3 rather than SSE-KMS: CloudFront's OAC reads SSE-S3 objects as they are,
         # while a KMS key would need a key policy for cloudfront.amazonaws.com and KMS
         # request charges on every edge miss; posters are public images.
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-encryption",
-            bucket=bucket.id,
-            rules=[
-                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                        sse_algorithm="AES256"
-                    ),
-                )
-            ],
+        harden_bucket(
+            bucket,
+            BucketNames(
+                public_access=f"{name}-public-access-block",
+                ownership=f"{name}-ownership",
+                encryption=f"{name}-encryption",
+                versioning=f"{name}-versioning",
+                policy=f"{name}-policy",
+            ),
+            encryption_rule={
+                "apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}
+            },
+            policy=tls_only_policy(bucket.arn, args.cloudfront_distribution_arn),
             opts=child,
+            policy_after_guards=True,
         )
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-lifecycle",
@@ -176,22 +130,6 @@ class MediaStorage(pulumi.ComponentResource):
                 ],
                 opts=child,
             )
-        distribution_arn = (
-            pulumi.Output.from_input(args.cloudfront_distribution_arn)
-            if args.cloudfront_distribution_arn is not None
-            else pulumi.Output.from_input(None)
-        )
-        aws.s3.BucketPolicy(
-            f"{name}-policy",
-            bucket=bucket.id,
-            policy=pulumi.Output.all(bucket.arn, distribution_arn).apply(
-                lambda values: json.dumps(bucket_policy_document(values[0], values[1]))
-            ),
-            # With BlockPublicPolicy on first, a policy that slipped into being public
-            # would be refused rather than applied.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[public_block, ownership]),
-        )
-
         self.bucket_name = bucket.bucket
         self.bucket_arn = bucket.arn
         self.bucket_regional_domain_name = bucket.bucket_regional_domain_name

@@ -11,7 +11,13 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from infra.program.components.instance import ROOT_DEVICE, metadata_options
+from infra.program.components.instance import READY_SECONDS, ROOT_DEVICE, metadata_options
+
+# Launch before terminate: a rollout never goes below the running count, and may go up to
+# twice it (StartInstanceRefresh; without these AWS's defaults are min 90% / max 100%,
+# which terminates first: "Understand the default values for an instance refresh").
+MIN_HEALTHY_PERCENTAGE = 100
+MAX_HEALTHY_PERCENTAGE = 200
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,8 @@ class WebTierArgs:
     target_group_arn: pulumi.Input[str]
     target_group_arn_suffix: pulumi.Input[str]
     alb_arn_suffix: pulumi.Input[str]
+    # What the first boot needs from the network (NAT routes, VPC endpoints).
+    boot_dependencies: Sequence[pulumi.Resource] = ()
     tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -100,11 +108,21 @@ class WebTier(pulumi.ComponentResource):
             },
             target_group_arns=[args.target_group_arn],
             health_check_type="ELB",
-            health_check_grace_period=180,
-            default_instance_warmup=120,
+            health_check_grace_period=READY_SECONDS,
+            default_instance_warmup=READY_SECONDS,
             instance_refresh={
                 "strategy": "Rolling",
-                "preferences": {"min_healthy_percentage": 90, "instance_warmup": "120"},
+                "preferences": {
+                    "min_healthy_percentage": MIN_HEALTHY_PERCENTAGE,
+                    "max_healthy_percentage": MAX_HEALTHY_PERCENTAGE,
+                    "instance_warmup": str(READY_SECONDS),
+                },
+            },
+            # The same range for every other replacement (an unhealthy instance, a
+            # rebalance): launch the new one before the old one goes.
+            instance_maintenance_policy={
+                "min_healthy_percentage": MIN_HEALTHY_PERCENTAGE,
+                "max_healthy_percentage": MAX_HEALTHY_PERCENTAGE,
             },
             enabled_metrics=["GroupInServiceInstances", "GroupDesiredCapacity"],
             tags=[
@@ -115,6 +133,7 @@ class WebTier(pulumi.ComponentResource):
                 parent=self,
                 # Target tracking owns the running count between deployments.
                 ignore_changes=["desired_capacity"],
+                depends_on=list(args.boot_dependencies),
             ),
         )
         resource_label = pulumi.Output.concat(
@@ -124,7 +143,7 @@ class WebTier(pulumi.ComponentResource):
             f"{name}-requests",
             autoscaling_group_name=self.group.name,
             policy_type="TargetTrackingScaling",
-            estimated_instance_warmup=120,
+            estimated_instance_warmup=READY_SECONDS,
             target_tracking_configuration={
                 "predefined_metric_specification": {
                     "predefined_metric_type": "ALBRequestCountPerTarget",

@@ -26,6 +26,7 @@ def args(env: str = "dev", **overrides) -> CacheArgs:
         multi_az=env == "prod",
         snapshot_retention_days=0 if env == "dev" else 7,
         apply_immediately=env == "dev",
+        final_snapshot=env == "prod",
         tags={"project": "movies"},
         protect=env == "prod",
     )
@@ -127,6 +128,16 @@ def test_protect_and_snapshots_in_prod(runner, env, protected):
     assert runner.one(run, "aws:secretsmanager/secret:Secret").options["protect"] is protected
     assert group.inputs["snapshotRetentionLimit"] == (7 if env == "prod" else 0)
     assert ("finalSnapshotIdentifier" in group.inputs) is protected
+    if protected:
+        # Unique per life of the stack: a second destroy finds no snapshot of that name.
+        suffix = runner.one(run, "random:index/randomId:RandomId").outputs["hex"]
+        assert group.inputs["finalSnapshotIdentifier"] == f"movies-prod-redis-final-{suffix}"
+
+
+def test_no_final_snapshot_of_a_cache_that_keeps_daily_snapshots_unless_asked(runner):
+    # dev keeps automatic snapshots a day; a destroy must still leave none behind.
+    run = runner(lambda: declare(args("dev", snapshot_retention_days=1)), env="dev")
+    assert "finalSnapshotIdentifier" not in runner.one(run, GROUP).inputs
 
 
 def test_growing_the_group_keeps_urn_and_replacing_inputs(runner):

@@ -101,9 +101,12 @@ def test_primary_is_encrypted_private_managed_secret(runner, env):
 
 
 def test_final_snapshot_unless_skip(runner):
-    prod = runner.one(runner(lambda: declare(args("prod")), env="prod"), INSTANCE, "db-primary")
+    run = runner(lambda: declare(args("prod")), env="prod")
+    prod = runner.one(run, INSTANCE, "db-primary")
     assert prod.inputs["skipFinalSnapshot"] is False
-    assert prod.inputs["finalSnapshotIdentifier"] == "movies-prod-db-final"
+    suffix = runner.one(run, "random:index/randomId:RandomId")
+    assert suffix.inputs["keepers"] == {"identifier": "movies-prod-db"}
+    assert prod.inputs["finalSnapshotIdentifier"] == f"movies-prod-db-final-{suffix.outputs['hex']}"
     dev = runner.one(runner(lambda: declare(args("dev"))), INSTANCE, "db-primary")
     assert dev.inputs["skipFinalSnapshot"] is True
     assert "finalSnapshotIdentifier" not in dev.inputs
