@@ -152,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--stages",
         type=_stage_list,
         default=None,
-        help="comma-separated subset (default: every stage but scale-5x)",
+        help="comma-separated subset (default: every stage)",
     )
     bench.add_argument("--out", default=None, help="results directory (default lab/results)")
     _movies_arg(bench)

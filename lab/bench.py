@@ -32,9 +32,10 @@ from lab.results import RESULTS, machine, ratio, round_or_none, stage_row
 from lab.saturate import Slo, search, stage_probe
 from lab.state import Registry, lab_dir
 
-# The default bench: every stage but scale-5x (its prod tiers, 56 vCPU, would need 2.8 of
-# this machine's 2 cores at the lab's scale factor; docs/lab.md).
-BENCH_STAGES = tuple(stage for stage in STAGES if stage != "scale-5x")
+# The default bench: every stage. scale-5x's prod tiers (24 vCPU since `infra size`
+# derived its sizes) are budgeted 1.2 of this machine's 2 cores at the lab's scale factor;
+# lab/budgets.py refuses nothing, docs/lab.md says what fits.
+BENCH_STAGES = STAGES
 SCHEMA_VERSION = 2
 BENCH_BUDGET_S = 900  # the bound on the whole bench
 

@@ -146,6 +146,9 @@ def tier_costs(
                 _db_cpu_seconds(rates, fl, reads=share / replicas, replay=True) / rps
             )
     db = _db_cpu_seconds(rates, fl, reads=db_share) / rps
+    if spec.search is not None:
+        # scale-5x: the ALB sends searches to their own ASG; flow() counts them apart.
+        out["search"] = fl.search_rps * rates.search_app_cost / rates.app_rps_per_vcpu / rps
     if spec.single_box is not None and spec.database is None:
         out["box"] = app + db
     else:

@@ -71,3 +71,9 @@ def test_replicas_take_the_reads_the_lab_sends_them():
     ]
     # Every read on the replicas: the primary keeps only the writes.
     assert got["db-primary"]["cpu_ms_per_request"] < got["db-replica1"]["cpu_ms_per_request"]
+
+
+def test_scale_5x_budgets_its_search_tier_apart():
+    got = predict("scale-5x", "prod", 0.05, LAB)["tiers"]
+    assert {"app", "search", "db-primary", "redis"} <= set(got)
+    assert got["search"]["cpu_ms_per_request"] > 0
