@@ -1,4 +1,4 @@
-"""``python -m infra upgrade ENV --to STAGE``: move a live stack one stage on, with gates.
+"""``python -m infra upgrade ENV --to STAGE``: move a live stack to a later stage, with gates.
 
 Through the Automation API (``pulumi.automation``), each step printed before it runs:
 
@@ -145,7 +145,13 @@ class Runner:
 
             self._head(f"pulumi up --plan {plan_file}")
             self.applying = True
-            stack.up(plan=str(plan_file), on_output=self._echo)
+            stack.up(
+                plan=str(plan_file),
+                on_output=self._echo,
+                # the same pack as the preview: the engine enforces it while applying too
+                policy_packs=[str(ROOT / "policies")],
+                policy_pack_configs=[str(self._pack_config())],
+            )
             self.applying = False
             self.config_changed = False  # the stack is at the new stage now
 
@@ -223,9 +229,12 @@ class Runner:
                 + " (pass --allow-replace URN for each if the data loss is intended)"
             )
 
-    def _preview(self, stack: Any) -> tuple[Path, Path]:
+    def _pack_config(self) -> Path:
         from policies.offline import config_path
 
+        return config_path(self.request.env)
+
+    def _preview(self, stack: Any) -> tuple[Path, Path]:
         r = self.request
         r.out_dir.mkdir(parents=True, exist_ok=True)
         plan_file = r.out_dir / f"{r.env}-{r.to}.plan.json"
@@ -234,7 +243,7 @@ class Runner:
             plan=str(plan_file),
             json=True,
             policy_packs=[str(ROOT / "policies")],
-            policy_pack_configs=[str(config_path(r.env))],
+            policy_pack_configs=[str(self._pack_config())],
         )
         preview_file.write_text(result.stdout + "\n", encoding="utf-8")
         changes = ", ".join(f"{k} {v}" for k, v in sorted(result.change_summary.items()))

@@ -7,7 +7,8 @@ load [--duration S] [--concurrency C] ...            drive the load at the stage
 bench [--stages a,b] ...                             every stage: steady state, saturation,
                                                      model beside it (bench.json, saturation.json)
 saturate STAGE                                       one stage's saturation point and bottleneck
-fault redis|replica|primary|herd                     a fault mid-run, with its figure
+fault redis|replica|primary|primary-crash|keepalive|race|herd|all
+                                                     a fault mid-run, with its figure
 limit                                                the service vs a minimal ASGI app vs nginx
 clientcheck                                          raw asyncio client vs httpx vs nginx
 """
@@ -178,7 +179,40 @@ def build_parser() -> argparse.ArgumentParser:
     _search_args(sat)
     sat.add_argument("--out", default=None, help="write the stage's figures as JSON here")
     fault = sub.add_parser("fault", help="a fault injected mid-run, with its figure")
-    fault.add_argument("kind", choices=("redis", "replica", "primary", "herd", "all"))
+    fault.add_argument(
+        "kind",
+        choices=(
+            "redis",
+            "replica",
+            "primary",
+            "primary-crash",
+            "keepalive",
+            "race",
+            "herd",
+            "all",
+        ),
+    )
+    fault.add_argument(
+        "--keepalive",
+        type=_int_between("--keepalive", 1, 4100),
+        default=None,
+        help="keepalive only: the service's MOVIES_HTTP_KEEPALIVE_S for this run (default: "
+        "the service's own, 75 s); 5 is uvicorn's default, the fault it shows",
+    )
+    fault.add_argument(
+        "--rounds",
+        type=_int_between("--rounds", 1, 200),
+        default=None,
+        help="keepalive only: bursts in the sweep (default 21 for a close a few seconds "
+        "out, 3 around the ALB's 60 s)",
+    )
+    fault.add_argument(
+        "--synchronous-commit",
+        choices=("on", "off"),
+        default="on",
+        help="primary-crash only: run with the primary's synchronous_commit off, to show "
+        "that the fault catches lost writes (the lab and RDS run with on)",
+    )
     fault.add_argument("--herd-size", type=_int_between("--herd-size", 2, 1000), default=200)
     _movies_arg(fault)
     _load_args(fault, 24, 3)

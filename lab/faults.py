@@ -3,6 +3,12 @@
 - redis: Redis is stopped mid-run and started again (empty) later;
 - replica: one streaming replica is stopped mid-run and stays down;
 - primary: the primary is restarted (fast shutdown, then started on the same port);
+- primary-crash: every primary process SIGKILLed under a watchlist-writing load, then
+  every acknowledged write looked up on the primary (lab/crash.py);
+- keepalive: idle keep-alive connections reused through the ALB stand-in across the
+  instant the service's keep-alive closes them, counting 502s (lab/keepalive.py);
+- race: a cold read's cache fill raced against a write with replica replay paused,
+  counting reads that still serve the old value afterwards (lab/race.py);
 - herd: a cold key, N concurrent requests for it, and the DB queries that follow, with the
   service's stampede protection on and then off.
 """
@@ -11,13 +17,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import itertools
 import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lab import observe, postgres, redis_server, stack
+from lab import crash, keepalive, observe, postgres, race, redis_server, stack
 from lab.httpclient import RawClient
 from lab.load import LoadConfig, LoadResult, Mix, RequestMaker, run_with_progress
 from lab.procs import LOOPBACK, stop
@@ -81,13 +89,51 @@ def _phases(result: LoadResult, marks: dict[str, float]) -> dict[str, float]:
 # --- redis ------------------------------------------------------------------------------
 
 
+# After Redis is back, the cache "serves hits again" once Redis answers hits in every
+# HITS_TICK_S for HITS_SUSTAIN_S in a row: longer than the service's breaker stays open
+# (MOVIES_REDIS_BREAKER_SECONDS, 5 s), so a breaker that trips again and again on stale
+# pooled connections (issue 15, item 8: trips at +2, +7, ..., +28 s) cannot pass for
+# recovery, as the first hit after the restart did.
+HITS_TICK_S = 0.25
+HITS_SUSTAIN_S = 6.0
+REDIS_OUT_S = 6.0  # Redis stays down this long
+REDIS_AFTER_S = 40.0  # measured after the restart, at least
+
+
+def hits_again(ticks: list[tuple[float, int]], sustain: float = HITS_SUSTAIN_S) -> float | None:
+    """The first time t in `ticks` ((time, keyspace_hits) polls) from which hits grew at
+    every poll for `sustain` seconds; None if they never did."""
+    start = None
+    for (t0, h0), (t1, h1) in itertools.pairwise(ticks):
+        if h1 > h0:
+            start = t0 if start is None else start
+            if t1 - start >= sustain:
+                return start
+        else:
+            start = None
+    return None
+
+
 def fault_redis(args: argparse.Namespace) -> dict[str, Any]:
     reg = stack.up("cached", args.movies, args.env, not args.no_pin, say=lambda _m: None)
     try:
         port = reg.endpoints["redis_port"]
-        stop_at, start_at = args.warmup + args.duration * 0.25, args.warmup + args.duration * 0.55
+        api_ports = reg.endpoints["api_ports"]
+        # At least REDIS_AFTER_S measured after the restart, whatever --duration says.
+        duration = max(args.duration, 5 + REDIS_OUT_S + REDIS_AFTER_S)
+        stop_at = args.warmup + 5
+        start_at = stop_at + REDIS_OUT_S
         marks: dict[str, float] = {}
         clock: dict[str, float] = {}
+        ticks: list[tuple[float, int]] = []
+        trips: dict[str, float] = {}
+
+        def errors() -> float:
+            found = 0.0
+            for p in api_ports:
+                with contextlib.suppress(OSError):
+                    found += observe.service_counters(p).get("movies_cache_errors_total", 0)
+            return found
 
         def kill() -> None:
             stop(reg.get("redis"))
@@ -98,33 +144,45 @@ def fault_redis(args: argparse.Namespace) -> dict[str, Any]:
             marks["restarted"] = time.perf_counter() - clock["t0"]
             redis_server.start(reg, "redis", port, Path(reg.path.parent) / "run" / "redis")
             marks["listening"] = time.perf_counter() - clock["t0"]
-            # When does the service use Redis again (its breaker closes)? First new hit.
-            base = observe.redis_keyspace(port)[0]
-            while time.perf_counter() - clock["t0"] < args.warmup + args.duration:
-                if observe.redis_keyspace(port)[0] > base:
-                    marks["first_hit"] = time.perf_counter() - clock["t0"]
-                    return
-                time.sleep(0.05)
+            trips["at_restart"] = errors()
+            # Redis's own count of GETs that found their key, polled: a new server starts
+            # at 0, so any growth is the service reading from it again.
+            while time.perf_counter() - clock["t0"] < args.warmup + duration:
+                ticks.append((time.perf_counter() - clock["t0"], observe.redis_keyspace(port)[0]))
+                time.sleep(HITS_TICK_S)
+            trips["at_end"] = errors()
 
-        result = _run(reg, args, "fault redis", [(stop_at, kill), (start_at, restart)], clock)
+        bs = argparse.Namespace(**{**vars(args), "duration": duration})
+        result = _run(reg, bs, "fault redis", [(stop_at, kill), (start_at, restart)], clock)
     finally:
         stack.down(say=lambda _m: None)
     m = _phases(result, marks)
     s = result.samples
     line = timeline(s, result.measured_seconds)
     before = _window(s, 0, m["stopped"])
+    first_hit = next((t for t, h in ticks if h > 0), None)
+    sustained = hits_again(ticks)
+    listening = marks["listening"]
     return {
         "fault": "redis",
         "stage": "cached",
-        "what": "Redis stopped mid-run, started again (empty) later; the service's breaker "
-        "sends reads to PostgreSQL meanwhile",
+        "what": f"Redis stopped mid-run for {REDIS_OUT_S:g}s, started again (empty); the "
+        "service's breaker sends reads to PostgreSQL meanwhile; after the restart, Redis's "
+        f"keyspace_hits polled every {HITS_TICK_S:g}s",
         "before": before,
         "outage": _window(s, m["stopped"], m["restarted"]),
         "after": _window(s, m["restarted"], result.measured_seconds),
-        "seconds_until_service_uses_redis_again": (
-            round(m["first_hit"] - m["listening"], 2) if "first_hit" in m else None
+        "seconds_until_first_hit": None if first_hit is None else round(first_hit - listening, 2),
+        # The figure: hits in every poll for HITS_SUSTAIN_S from this point on.
+        "seconds_until_cache_serves_hits_again": (
+            None if sustained is None else round(sustained - listening, 2)
         ),
+        "sustain_seconds": HITS_SUSTAIN_S,
+        "observed_after_restart_seconds": round(ticks[-1][0] - listening, 1) if ticks else 0,
+        "breaker_trips_after_restart": trips.get("at_end", 0) - trips.get("at_restart", 0),
         "recovery_seconds": recovery_seconds(line, m["restarted"], before.get("rps", 0.0)),
+        "duration_used": duration,
+        "hits_timeline": [(round(t - listening, 2), h) for t, h in ticks],
         "timeline": [(x.t, x.requests, x.errors) for x in line],
     }
 
@@ -304,20 +362,34 @@ FAULTS = {
     "replica": fault_replica,
     "primary": fault_primary,
     "herd": fault_herd,
+    "primary-crash": crash.fault_primary_crash,
+    "keepalive": keepalive.fault_keepalive,
+    "race": race.fault_race,
 }
 
 
 def headline(r: dict[str, Any]) -> str:
     kind = r["fault"]
+    if kind == "primary-crash":
+        return crash.headline(r)
+    if kind == "keepalive":
+        return keepalive.headline(r)
+    if kind == "race":
+        return race.headline(r)
     if kind == "redis":
         o, a = r["outage"], r["after"]
+        again = r["seconds_until_cache_serves_hits_again"]
+        if again is None:
+            again = f"more than {r['observed_after_restart_seconds']}"
         return (
             f"redis stopped {o['seconds']}s: {o.get('errors', 0)} errors "
             f"({o.get('error_rate', 0):.2%}), {o.get('rps', 0):,.0f} rps vs "
             f"{r['before'].get('rps', 0):,.0f} before, p99 {o.get('p99_ms')} ms; back: "
-            f"service uses Redis again after {r['seconds_until_service_uses_redis_again']}s,"
-            f" recovered (error-free, >=80% rps) after {r['recovery_seconds']}s, "
-            f"{a.get('errors', 0)} errors after restart"
+            f"first hit after {r['seconds_until_first_hit']}s, cache serving hits again "
+            f"(hits every {HITS_TICK_S:g}s for {r['sustain_seconds']:g}s) after "
+            f"{again}s, "
+            f"{r['breaker_trips_after_restart']:.0f} breaker trips after the restart, "
+            f"{a.get('errors', 0)} errors after"
         )
     if kind == "replica":
         f5, a = r["first_5s_after"], r["after"]
@@ -352,7 +424,17 @@ def run_faults(args: argparse.Namespace) -> int:
     for kind in kinds:
         r = FAULTS[kind](args)
         r["date"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        report["faults"][kind] = r
+        # Per fault: `fault KIND` rewrites one entry, so the top-level settings describe
+        # only the last run.
+        r["settings"] = {
+            "duration": r.pop("duration_used", args.duration),
+            "warmup": args.warmup,
+            "concurrency": args.concurrency,
+            "movies": args.movies,
+        }
+        # A run with a non-default setting (keepalive --keepalive 5, primary-crash
+        # --synchronous-commit off) is kept beside the default one, not over it.
+        report["faults"][r.pop("result_key", kind)] = r
         print(f"fault {headline(r)}")
     report["machine"] = machine()
     report["settings"] = {

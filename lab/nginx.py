@@ -55,7 +55,8 @@ def _upstream(name: str, ports: list[int], idle_timeout: int) -> str:
 
 
 # The ALB's defaults: idle timeout 60 s, HTTP client keepalive duration 3600 s ("Edit
-# attributes for your Application Load Balancer", ELB user guide).
+# attributes for your Application Load Balancer", ELB user guide). `lab up` passes the
+# stack's alb_idle_timeout_s (stacks/env/*.yaml).
 ALB_IDLE_TIMEOUT_S = 60
 ALB_CLIENT_KEEPALIVE_S = 3600
 

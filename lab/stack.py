@@ -238,6 +238,8 @@ def _bring_up(
         "MOVIES_DATABASE_READER_URLS": ",".join(postgres.url(p) for p in ep["replica_ports"]),
         "MOVIES_STAGE": topo.stage,
         "MOVIES_DB_POOL_MAX": "10",
+        # As the instances' user data sets it: longer than the ALB's idle timeout.
+        "MOVIES_HTTP_KEEPALIVE_S": str(topo.http_keepalive_s),
     }
     if topo.redis:
         ep["redis_port"] = rport = free_port()
@@ -274,6 +276,7 @@ def _bring_up(
             ep["search_ports"],
             topo.search_path,
             topo.search_query_key,
+            idle_timeout=topo.alb_idle_timeout_s,
         )
         nginx.start(reg, "alb", run_dir / "alb", aport, conf, enter=enter("alb"))
         entry = f"http://{LOOPBACK}:{aport}"

@@ -32,6 +32,10 @@ class Topology:
     api_cpus: str | None  # taskset CPU list for the API, None = anywhere
     db_cpus: str | None
     api_workers: int = 1  # uvicorn --workers per API process (the single box's vCPUs)
+    # From the environment profile, as infra renders them: the ALB's idle timeout and the
+    # service's keep-alive (MOVIES_HTTP_KEEPALIVE_S), which is longer.
+    alb_idle_timeout_s: int = 60
+    http_keepalive_s: int = 75
 
     @property
     def describe(self) -> str:
@@ -66,7 +70,8 @@ def topology(stage: str, env: str = "prod", pin: bool = True) -> Topology:
     """The lab topology of one stage; `env` picks the sizes (prod has >= 2 of everything)."""
     if stage not in STAGES:
         raise ConfigError(f"stage: unknown {stage!r}; allowed: {', '.join(STAGES)}")
-    spec = load_stack_config(env, stage).stage
+    config = load_stack_config(env, stage)
+    spec = config.stage
     api_cpus = db_cpus = None
     pair = _cpu_pair() if pin else None
     if spec.single_box is not None and pair is not None:
@@ -101,6 +106,8 @@ def topology(stage: str, env: str = "prod", pin: bool = True) -> Topology:
         api_cpus=api_cpus,
         db_cpus=db_cpus,
         api_workers=workers,
+        alb_idle_timeout_s=config.env.alb_idle_timeout_s,
+        http_keepalive_s=config.env.http_keepalive_s,
     )
 
 

@@ -97,6 +97,12 @@ def _main_live(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     render([report])
+    if args.preview and args.state is None and not preview.has_sames:
+        print(
+            "note: no `same` steps in the preview and no --state: the stack-wide rules saw "
+            "only the resources that change (run `pulumi preview --json --show-sames`, or "
+            "give --state)"
+        )
     return 1 if report.failed else 0
 
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from infra.catalog import class_size
+from infra.config import load_stack_config
 from lab import cgroups, stack
 from lab.budgets import LAB_CPU_PER_VCPU, budget_map
 from lab.state import Registry
@@ -67,7 +69,9 @@ def test_budgets_keep_the_spec_proportions_at_one_scale():
         "db-primary": pytest.approx(2 * LAB_CPU_PER_VCPU),
         "redis": pytest.approx(2 * LAB_CPU_PER_VCPU),
     }
-    assert budget_map("single-box", "prod") == {"box": pytest.approx(4 * LAB_CPU_PER_VCPU)}
+    box_type = load_stack_config("prod", "single-box").stage.single_box.instance_type
+    box_vcpus = class_size(box_type).vcpus  # the spec's box (sized by python -m infra size)
+    assert budget_map("single-box", "prod") == {"box": pytest.approx(box_vcpus * LAB_CPU_PER_VCPU)}
     replicas = budget_map("read-replicas", "prod", replicas_run=2)
     assert replicas["db-replica1"] == replicas["db-replica2"] == replicas["db-primary"]
     assert budget_map("cached", "prod", scale=0.1)["app"] == pytest.approx(0.4)

@@ -159,6 +159,7 @@ def test_full_run_applies_exactly_the_saved_plan_then_verifies(tmp_path, monkeyp
     preview, up = cli.commands()[4], cli.commands()[6]
     saved = preview[preview.index("--save-plan") + 1]
     assert up[up.index("--plan") + 1] == saved
+    assert up[up.index("--policy-pack-config") + 1].endswith("policy-config.dev.json")
     assert cli.applied()["movies:stage"] == "split-db"
     assert cli.config()["movies:stage"] == "split-db"  # not restored: the stack moved
     assert verified and verified[0][0] == "dev" and verified[0][1].is_file()

@@ -1,0 +1,56 @@
+"""The lab's PostgreSQL has RDS's durability, and `lab fault primary-crash` proves it:
+every process of the primary SIGKILLed under a write load loses no acknowledged write;
+with synchronous_commit off, the same fault finds lost writes (issue 15, item 2)."""
+
+from __future__ import annotations
+
+import pytest
+
+from lab import crash, postgres, stack
+
+pytestmark = pytest.mark.servers
+
+MOVIES = 20_000  # enough distinct (user, movie) rows that every acknowledged write is new
+
+
+@pytest.fixture(scope="module")
+def split_db(lab_root):
+    # One stage for the module, in file order: the settings, a crash with them, then the
+    # crashes with synchronous_commit off (which stays off for the rest of the stage).
+    reg = stack.up("split-db", movies=MOVIES, say=lambda _m: None)
+    try:
+        yield reg
+    finally:
+        stack.down(say=lambda _m: None)
+
+
+def test_lab_primary_runs_with_rds_durability_settings(split_db):
+    port = split_db.endpoints["primary_port"]
+    assert postgres.settings(port) == {
+        "synchronous_commit": "on",
+        "fsync": "on",
+        "full_page_writes": "on",
+    }
+
+
+def test_primary_crash_loses_no_acknowledged_write(split_db):
+    r = crash.run_crash(split_db, crash_after=2, write_after=2)
+    assert r["primary_settings"]["synchronous_commit"] == "on"
+    assert r["killed_processes"] > 1  # the postmaster and its backends
+    assert r["acknowledged_before_crash"] > 100
+    assert r["acknowledged"] > r["acknowledged_before_crash"]  # writes resumed after it
+    assert r["lost"] == 0
+
+
+def test_primary_crash_finds_lost_writes_when_commits_are_not_flushed(split_db):
+    # Whether the last unflushed commits are lost depends on where the WAL writer was
+    # (it flushes every 200 ms): one crash has lost 0 here once in a few runs, so up to
+    # three crashes on the same stage (the setting persists in postgresql.auto.conf).
+    lost = []
+    for _ in range(3):
+        r = crash.run_crash(split_db, crash_after=2, write_after=1, synchronous_commit="off")
+        assert r["primary_settings"]["synchronous_commit"] == "off"
+        lost.append(r["lost"])
+        if r["lost"]:
+            break
+    assert any(lost), f"no acknowledged write lost in {len(lost)} crashes: {lost}"
