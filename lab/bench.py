@@ -369,9 +369,9 @@ def saturation_doc(report: dict[str, Any]) -> dict[str, Any]:
             "measured_bottleneck": r["saturation"]["bottleneck"]["tier"],
             "model_rps": model.get("rps"),
             "model_bottleneck": model.get("bottleneck"),
-            # The model's CPU ceiling (bottleneck tier at 100% of its budget); model_rps
-            # is that tier at the model's required 30% headroom.
-            "model_ceiling_rps": model.get("ceiling_rps"),
+            # model_rps is the model's CPU ceiling (its bottleneck tier at 100% of its
+            # budget); this is the same tier at the model's required 30% headroom.
+            "model_at_required_headroom_rps": model.get("at_required_headroom_rps"),
             "p99_ms": r["saturation"]["p99_ms"],
             # Each tier's CPU at the highest rate held, as a share of its budget (busy);
             # unbudgeted tiers (ALB, edge) as CPUs used.

@@ -6,12 +6,10 @@ Each tier's CPU-seconds per API request come from the model's own flow (infra/ca
 requests per vCPU, pgbench's per-query costs, redis-benchmark's GET rate), with the lab's
 workload shape put in: its catalogue size, and the hit ratios the lab measured at steady
 state (how many requests miss a cache is the workload's, not a capacity). A tier's CPU runs out
-at budget / cost per request (its ceiling); the stage's bottleneck is the tier with the
-lowest ceiling. The rate the model says a stage *holds* is where that tier keeps the
-model's required headroom (`required_headroom`, 30%: the same margin every AWS tier is
-checked against), so the prediction is the ceiling x 0.7. That is what the lab's
-saturation (p99 <= 100 ms, errors <= 0.1%) is compared with: a tier at 100% of its
-budget queues without bound, so no SLO holds at the ceiling itself.
+at budget / cost per request; the stage saturates at the lowest of its tiers (its
+bottleneck). That ceiling is the prediction: the lab's saturation (p99 <= 100 ms, errors
+<= 0.1%) sits at or under it, and the bottleneck's busy share at the lab's failing rate
+says how far under (lab/results/saturation.json `bottleneck_busy`).
 
 The lab's own tier CPU per request (cgroup CPU time / requests) is not an input: it is
 what the prediction is checked against (lab/results/saturation.json)."""
@@ -186,11 +184,12 @@ def predict(
     limited = {k: v["capacity_rps"] for k, v in detail.items() if v["capacity_rps"]}
     bottleneck = min(limited, key=lambda k: limited[k]) if limited else None
     ceiling = limited[bottleneck] if bottleneck else None
-    holds = 1 - rates.required_headroom
     return {
-        "rps": round(ceiling * holds, 1) if ceiling else None,
-        "ceiling_rps": ceiling,
-        "busy_at_rps": round(holds, 3),
+        "rps": ceiling,
+        # At the capacity model's required 30% headroom (how it plans AWS tiers).
+        "at_required_headroom_rps": (
+            round(ceiling * (1 - rates.required_headroom), 1) if ceiling else None
+        ),
         "bottleneck": bottleneck,
         "tiers": detail,
         "basis": {

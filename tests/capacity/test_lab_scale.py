@@ -33,9 +33,9 @@ def test_the_bottleneck_is_the_tier_with_the_lowest_capacity():
     got = predict("cached", "prod", 0.05, LAB)
     capacities = {t: d["capacity_rps"] for t, d in got["tiers"].items()}
     assert got["bottleneck"] == min(capacities, key=capacities.get)
-    assert got["ceiling_rps"] == min(capacities.values())
-    # What the stage holds: its bottleneck at the model's required 30% headroom.
-    assert got["rps"] == pytest.approx(0.7 * got["ceiling_rps"], abs=0.1)
+    assert got["rps"] == min(capacities.values())
+    # Beside it, the same bottleneck at the model's required 30% headroom.
+    assert got["at_required_headroom_rps"] == pytest.approx(0.7 * got["rps"], abs=0.1)
     for tier, d in got["tiers"].items():
         assert d["capacity_rps"] == pytest.approx(
             d["budget_cpus"] / (d["cpu_ms_per_request"] / 1000), rel=1e-2
