@@ -14,14 +14,17 @@ import sys
 import time
 from pathlib import Path
 
+# The service's package (app_image/) and the dev-only servers (lab/, at the repo root).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import asyncpg
-from movies_api.localservers import Postgres, temp_root
 from movies_api.migrate import migrate
 from movies_api.repository import search
 from movies_api.seed import seed_movies
 from movies_api.validation import SearchParams
+
+from lab.localservers import Postgres, temp_root
 
 SEARCHES = [
     SearchParams("silent", None, None, 1),

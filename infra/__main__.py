@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("infra.review.report", "HTML + Markdown report comparing every stage"),
     "policy": ("infra.guard.runner", "run the CrossGuard rules and value checks on every plan"),
     "capacity": ("infra.capacity.cli", "per-tier load and headroom per stage, today and at 5x"),
+    "schema": ("infra.config", "write stacks/schema.json from the config models (--check)"),
     "size": (
         "infra.capacity.size",
         "each tier's cheapest class and count meeting headroom and availability",
@@ -35,6 +36,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "move a live stack to a later stage: judged preview, then up (Automation API)",
     ),
     "ami": ("infra.program.ami", "pinned Amazon Linux 2023 AMIs vs the current ones; --write"),
+    "zones": (
+        "infra.program.zones",
+        "pinned zone IDs vs those offering every stage's instance types; --write, --check",
+    ),
 }
 
 

@@ -41,9 +41,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from infra import ASSUMPTIONS_DIR
+from infra.yamlfile import YamlError, load_yaml, shown
 
 TF = "https://github.com/hashicorp/terraform-provider-aws/blob/main/internal/service/"
 CLASSES_FILE = ASSUMPTIONS_DIR / "instance_classes.yaml"
@@ -86,10 +85,10 @@ def _size(family: str, name: str, entry: Any) -> ClassSize:
             raise CatalogError(f"{where}.{key}: required key is missing")
         value = entry[key]
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise CatalogError(f"{where}.{key}: expected a number, got {value!r}")
+            raise CatalogError(f"{where}.{key}: expected a number, got {shown(value)}")
         if value < low or (high is not None and value > high):
             allowed = f"{low}..{high}" if high is not None else f">= {low}"
-            raise CatalogError(f"{where}.{key}: invalid value {value!r}; allowed: {allowed}")
+            raise CatalogError(f"{where}.{key}: invalid value {shown(value)}; allowed: {allowed}")
         values[key] = value
     return ClassSize(values["vcpus"], values["memory_gib"], values.get("burstable_baseline", 1.0))
 
@@ -98,9 +97,9 @@ def _size(family: str, name: str, entry: Any) -> ClassSize:
 def class_sizes(path: Path = CLASSES_FILE) -> dict[str, ClassSize]:
     """Every class in assumptions/instance_classes.yaml, by name (db.r7g.large, ...)."""
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise CatalogError(f"{path.name}: cannot read: {exc}".splitlines()[0]) from exc
+        doc = load_yaml(path)
+    except YamlError as exc:
+        raise CatalogError(str(exc)) from None
     if not isinstance(doc, Mapping):
         raise CatalogError(f"{path.name}: expected a mapping at the top level")
     return {
@@ -206,13 +205,14 @@ STATEFUL: dict[str, StatefulType] = {
             ("name",),
             TF + "elasticache/subnet_group.go",
         ),
+        # What a bucket holds depends on which one it is: holds() below.
         StatefulType(
-            "aws:s3/bucket:Bucket", "media objects (posters)", _BUCKET_TRIGGERS, TF + "s3/bucket.go"
+            "aws:s3/bucket:Bucket", "bucket objects", _BUCKET_TRIGGERS, TF + "s3/bucket.go"
         ),
         # pulumi-aws 7 keeps BucketV2 as a deprecated alias of the same TF resource.
         StatefulType(
             "aws:s3/bucketV2:BucketV2",
-            "media objects (posters)",
+            "bucket objects",
             _BUCKET_TRIGGERS,
             TF + "s3/bucket.go",
         ),
@@ -260,6 +260,34 @@ NO_SHRINK: dict[str, tuple[str, ...]] = {
     "aws:ec2/instance:Instance": ("rootBlockDevice.volumeSize",),
     "aws:rds/instance:Instance": ("allocatedStorage",),
 }
+
+
+# What a bucket holds, by the component that declares it (the parent type in its URN):
+# the resource type alone cannot tell the media bucket from the release artifacts one.
+BUCKET_CONTENTS: dict[str, str] = {
+    "movies:infra:MediaStorage": "media objects (posters)",
+    "movies:infra:Release": (
+        "release artifacts (the service builds every launching instance fetches; "
+        "their versions are the rollback path)"
+    ),
+}
+
+
+def holds(resource: Mapping[str, Any]) -> str:
+    """What deleting or replacing this stateful resource loses, in words.
+
+    ``resource`` is a plan entry (``type`` and ``urn``); a bucket is told apart by the
+    component that declares it, any other type by its type alone.
+    """
+    type_ = str(resource["type"])
+    described = STATEFUL[type_].holds
+    if type_ in BUCKETS:
+        # urn:pulumi:<stack>::<project>::<parent types $-joined>$<type>::<name>
+        chain = str(resource.get("urn") or "").split("::")
+        parents = chain[2].split("$")[:-1] if len(chain) >= 4 else []
+        if parents:
+            return BUCKET_CONTENTS.get(parents[-1], described)
+    return described
 
 
 def is_stateful(type_: str) -> bool:

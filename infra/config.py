@@ -4,20 +4,38 @@
 resolves per-environment values (`{dev: x, prod: y}`), checks every key, type, size and
 combination, and returns a frozen `StackConfig`. Anything wrong raises `ConfigError` with
 one line naming the key, the bad value and what is allowed.
+
+The checks are declared once, as pydantic v2 models (`EnvProfile`, `StageSpec` and its
+sections): each constrained field carries its rule (`between`, `positive`, `matches`,
+`one_of`), which both validates and appears in the JSON Schema published as
+`stacks/schema.json` (`python -m infra schema`; tests/infra/test_schema.py fails when the
+file and the models drift apart).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, ClassVar, Literal
 
-import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from infra import REPO_ROOT
+from infra.yamlfile import YamlError, load_yaml, shown
 
 PROJECT = "movies"
 STAGES: tuple[str, ...] = (
@@ -42,6 +60,10 @@ KEEPALIVE_MARGIN_S = 15
 APPLY_CHANGES: tuple[str, ...] = ("immediately", "maintenance-window")
 ARCHITECTURES: tuple[str, ...] = ("arm64", "x86_64")
 _AMI_ID = re.compile(r"^ami-[0-9a-f]{8}([0-9a-f]{9})?$")
+# An availability zone ID: the region's short code, "-az", a number (use1-az1, apne1-az4).
+# IDs, unlike names, denote the same physical zone in every account ("Availability Zone
+# IDs for your AWS resources", AWS RAM user guide).
+ZONE_ID = re.compile(r"^([a-z]{2,}[0-9]+)-az[0-9]+$")
 STACKS_DIR = REPO_ROOT / "stacks"
 # The Redis hit-rate alarm sums CacheHits and CacheMisses of every node in one metric-math
 # expression; CloudWatch allows 10 metrics per alarm (observability.MAX_METRICS_PER_ALARM).
@@ -65,44 +87,223 @@ class ConfigError(ValueError):
     """A stage spec or environment profile is invalid; the message is one line."""
 
 
-# --- the frozen model -------------------------------------------------------------------
+# --- field rules: each validates and says what it allows (message and JSON Schema) --------
 
 
-@dataclass(frozen=True)
-class EnvProfile:
-    name: str
-    region: str
-    az_count: int
-    vpc_cidr: str
-    nat: str
+def _describe(value: Any) -> str:
+    return f"{shown(value)} ({type(value).__name__})"
+
+
+def _invalid(value: Any, problem: str) -> PydanticCustomError:
+    return PydanticCustomError(
+        "config", "{detail}", {"key": "", "detail": f"invalid value {shown(value)}; {problem}"}
+    )
+
+
+def _rule(check: Callable[[Any], str | None], schema: dict[str, Any]) -> tuple[Any, ...]:
+    def validate(value: Any) -> Any:
+        problem = check(value)
+        if problem:
+            raise _invalid(value, problem)
+        return value
+
+    return (AfterValidator(validate), Field(json_schema_extra=schema))
+
+
+def between(low: int, high: int) -> tuple[Any, ...]:
+    return _rule(
+        lambda v: None if low <= v <= high else f"allowed: {low}..{high}",
+        {"minimum": low, "maximum": high},
+    )
+
+
+def positive() -> tuple[Any, ...]:
+    return _rule(lambda v: None if v > 0 else "must be a positive integer", {"minimum": 1})
+
+
+def matches(pattern: re.Pattern[str], what: str) -> tuple[Any, ...]:
+    return _rule(
+        lambda v: None if pattern.match(v) else f"allowed: {what}",
+        {"pattern": pattern.pattern, "description": what},
+    )
+
+
+def one_of(choices: tuple[Any, ...]) -> tuple[Any, ...]:
+    return _rule(
+        lambda v: None if v in choices else f"allowed: {', '.join(map(str, choices))}",
+        {"enum": list(choices)},
+    )
+
+
+def _sentence(value: str) -> str | None:
+    return None if value.strip() and "\n" not in value.strip() else "allowed: one line of text"
+
+
+def _cidr(value: str) -> str | None:
+    try:
+        net = ipaddress.ip_network(value)
+    except ValueError:
+        return "allowed: an IPv4 CIDR such as 10.40.0.0/16"
+    if net.version != 4 or not 16 <= net.prefixlen <= 20:
+        return "allowed: an IPv4 CIDR with a prefix length of /16 to /20"
+    return None
+
+
+def _cache_nodes(value: int) -> str | None:
+    if 1 <= value <= MAX_CACHE_NODES:
+        return None
+    return (
+        f"allowed: 1..{MAX_CACHE_NODES} (the Redis hit-rate alarm reads 2 metrics per node "
+        f"and CloudWatch allows {ALARM_METRICS_LIMIT} per alarm)"
+    )
+
+
+def _fail(key: str, detail: str) -> PydanticCustomError:
+    """A cross-field problem, reported at `key` inside the model being validated."""
+    return PydanticCustomError("config", "{detail}", {"key": key, "detail": detail})
+
+
+Sentence = Annotated[str, *_rule(_sentence, {"pattern": "\\S", "description": "one line"})]
+Ec2Type = Annotated[str, *matches(_EC2_TYPE, "an EC2 type")]
+DbClass = Annotated[str, *matches(_DB_CLASS, "an RDS class such as db.r7g.large")]
+VolumeGb = Annotated[int, *between(8, 16384)]
+Count = Annotated[int, *positive()]
+StorageGb = Annotated[int, *between(20, 65536)]
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731)
+
+
+_AMI_IDS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {arch: {"type": "string", "pattern": _AMI_ID.pattern} for arch in ARCHITECTURES},
+    "required": list(ARCHITECTURES),
+    "additionalProperties": False,
+}
+
+_ZONE_IDS_SCHEMA: dict[str, Any] = {
+    "type": "array",
+    "items": {"type": "string", "pattern": ZONE_ID.pattern},
+    "minItems": 1,
+    "maxItems": 4,
+    "uniqueItems": True,
+    "description": "pinned availability zone IDs, one per az_count (python -m infra zones)",
+}
+
+# The keys `python -m infra size` derives per section, which `override:` may name.
+SIZED_KEYS: dict[str, tuple[str, ...]] = {
+    "single_box": ("instance_type",),
+    "web": ("instance_type", "min_size", "max_size", "desired_capacity", "scale_target_rps"),
+    "search": ("instance_type", "min_size", "max_size", "desired_capacity", "scale_target_rps"),
+    "database": ("instance_class", "read_replicas", "replica_instance_class"),
+    "cache": ("node_type", "node_count"),
+}
+
+
+def _override(raw: Any, section: str, env: str | None) -> tuple[tuple[str, str], ...]:
+    """`override: {key: reason}`; a reason is one line, or `{dev: ..., prod: ...}` with
+    the environments it applies to."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict) or not raw:
+        raise _fail("", f"expected a mapping of key -> reason, got {_describe(raw)}")
+    allowed = SIZED_KEYS[section]
+    found = []
+    for key, reason in raw.items():
+        if key not in allowed:
+            raise _fail("", f"unknown key {shown(key)}; allowed: {', '.join(allowed)}")
+        if isinstance(reason, dict):
+            extra = set(reason) - set(ENVIRONMENTS)
+            if extra:
+                raise _fail(
+                    str(key),
+                    f"unknown environment {shown(sorted(extra)[0])}; "
+                    f"allowed: {', '.join(ENVIRONMENTS)}",
+                )
+            reason = reason.get(env) if env else None
+            if reason is None:
+                continue
+        if not isinstance(reason, str) or _sentence(reason):
+            raise _fail(str(key), f"invalid reason {shown(reason)}; allowed: one line of text")
+        found.append((str(key), reason.strip()))
+    return tuple(found)
+
+
+def _override_schema(section: str) -> dict[str, Any]:
+    reason = {"type": "string", "pattern": "\\S"}
+    return {
+        "type": "object",
+        "propertyNames": {"enum": list(SIZED_KEYS[section])},
+        "additionalProperties": {
+            "anyOf": [
+                reason,
+                {
+                    "type": "object",
+                    "properties": {env: reason for env in ENVIRONMENTS},
+                    "additionalProperties": False,
+                },
+            ]
+        },
+    }
+
+
+def Override(section: str) -> Any:
+    """`override:` of a sized section: (key, reason) pairs for the environment loaded."""
+    return Annotated[tuple[tuple[str, str], ...], WithJsonSchema(_override_schema(section))]
+
+
+class _Model(BaseModel):
+    # strict: a YAML "2" is not an int and `true` is not a size; forbid: a misspelt key
+    # is an error, not a silently ignored line.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
+
+
+# --- environment profile ----------------------------------------------------------------
+
+
+class EnvProfile(_Model):
+    """stacks/env/<env>.yaml."""
+
+    name: Literal["dev", "prod"] = Field(alias="environment")
+    region: Annotated[str, *matches(_REGION, "an AWS region such as us-east-1")]
+    az_count: Annotated[int, *between(1, 4)]
+    vpc_cidr: Annotated[
+        str, *_rule(_cidr, {"description": "an IPv4 CIDR with a prefix length of /16 to /20"})
+    ]
+    nat: Annotated[str, *one_of(NAT_STRATEGIES)]
     multi_az: bool
-    backup_retention_days: int
+    backup_retention_days: Annotated[int, *between(0, 35)]
     deletion_protection: bool
     protect: bool
     skip_final_snapshot: bool
-    owner: str
-    log_retention_days: int
-    certificate_arn: str | None
+    owner: Annotated[str, *matches(re.compile(r"^[\w.@-]{1,64}$"), "1-64 of [\\w.@-]")]
+    log_retention_days: Annotated[int, *one_of(LOG_RETENTION_DAYS)]
+    certificate_arn: Annotated[str, *matches(_ACM_ARN, "an ACM certificate ARN")] | None = None
     # A DNS name the certificate covers that points at the ALB: CloudFront's origin name,
     # so it can reach the ALB over HTTPS (the ALB's own *.elb.amazonaws.com name is not
     # on any certificate you can hold).
-    alb_origin_domain: str | None
-    alarm_email: str | None
+    alb_origin_domain: Annotated[str, *matches(_HOSTNAME, "a lower-case DNS name")] | None = None
+    alarm_email: Annotated[str, *matches(_EMAIL, "an e-mail address")] | None = None
     # The ALB's connection idle timeout. The service's HTTP keep-alive is derived from it
     # (http_keepalive_s), so one setting decides both: a target that closes an idle
     # connection first makes the ALB answer 502 ("Edit load balancer attributes",
-    # connection idle timeout, in the ELB user guide).
-    alb_idle_timeout_s: int
+    # connection idle timeout, in the ELB user guide). 1-4000 s: the range the ALB
+    # attribute idle_timeout.timeout_seconds accepts.
+    alb_idle_timeout_s: Annotated[int, *between(1, 4000)]
     # When RDS and ElastiCache apply a modification (a class change, an engine upgrade):
     # "immediately", with the failover or reboot it costs, or "maintenance-window".
-    apply_changes: str
+    apply_changes: Annotated[str, *one_of(APPLY_CHANGES)]
     # (architecture, pinned Amazon Linux 2023 AMI) pairs, a tuple so the profile stays
     # hashable; bumped on purpose with `python -m infra ami --write` (a new id refreshes
-    # every fleet).
-    ami_ids: tuple[tuple[str, str], ...]
-
+    # every fleet). In the YAML: `ami_ids: {arm64: ami-..., x86_64: ami-...}`.
+    ami_ids: Annotated[tuple[tuple[str, str], ...], WithJsonSchema(_AMI_IDS_SCHEMA)]
+    # The availability zone IDs of the stack's subnets, in subnet order (subnet i of each
+    # tier is in zone_ids[i]), one per az_count. Pinned, never looked up at `pulumi up`: a
+    # subnet's zone is ForceNew (availability_zone_id in the Terraform provider's
+    # internal/service/ec2/vpc_subnet.go), so a zone chosen live would replace subnets,
+    # and the NAT gateway, RDS standby and Redis nodes in them, whenever a stage or AWS's
+    # offerings changed. Chosen on purpose with `python -m infra zones --write`.
+    zone_ids: Annotated[tuple[str, ...], WithJsonSchema(_ZONE_IDS_SCHEMA)]
     # What was read off the hand-made box that single-box imports (infra/adopt.py).
-    adopt: Any = None
+    adopt: Annotated[Any, WithJsonSchema({"type": ["object", "null"]})] = None
 
     def ami_for(self, arch: str) -> str:
         return dict(self.ami_ids)[arch]
@@ -115,118 +316,274 @@ class EnvProfile:
     def apply_immediately(self) -> bool:
         return self.apply_changes == "immediately"
 
+    @field_validator("ami_ids", mode="before")
+    @classmethod
+    def _ami_pins(cls, raw: Any) -> tuple[tuple[str, str], ...]:
+        if not isinstance(raw, dict):
+            raise _fail("", f"expected a mapping, got {_describe(raw)}")
+        for arch in raw:
+            if arch not in ARCHITECTURES:
+                raise _fail(
+                    str(arch), f"unknown key {shown(arch)}; allowed: {', '.join(ARCHITECTURES)}"
+                )
+        pins = []
+        for arch in ARCHITECTURES:
+            if arch not in raw:
+                raise _fail(arch, "required key is missing")
+            ami = raw[arch]
+            if not isinstance(ami, str):
+                raise _fail(arch, f"expected str, got {_describe(ami)}")
+            if not _AMI_ID.match(ami):
+                raise _fail(
+                    arch,
+                    f"invalid value {shown(ami)}; allowed: an AMI id such as ami-0123456789abcdef0",
+                )
+            pins.append((arch, ami))
+        return tuple(pins)
 
-@dataclass(frozen=True)
-class SingleBoxSpec:
-    instance_type: str
-    root_volume_gb: int
-    # `override:` in the spec: key -> the one-line reason this size differs from what
-    # `python -m infra size` derives (checked by `size --check`).
-    override: tuple[tuple[str, str], ...] = ()
+    @field_validator("zone_ids", mode="before")
+    @classmethod
+    def _zone_pins(cls, raw: Any) -> tuple[str, ...]:
+        allowed = "a list of zone IDs such as [use1-az1, use1-az2]"
+        if not isinstance(raw, list) or not raw:
+            raise _fail("", f"expected a non-empty list, got {_describe(raw)}; allowed: {allowed}")
+        prefixes = set()
+        for i, zone in enumerate(raw):
+            if not isinstance(zone, str):
+                raise _fail(str(i), f"expected str, got {_describe(zone)}")
+            found = ZONE_ID.match(zone)
+            if found is None:
+                raise _fail(
+                    str(i),
+                    f"invalid value {shown(zone)}; allowed: a zone ID such as use1-az1 "
+                    "(not a zone name such as us-east-1a)",
+                )
+            prefixes.add(found.group(1))
+        if len(set(raw)) != len(raw):
+            twice = next(z for z in raw if raw.count(z) > 1)
+            raise _fail(
+                "", f"invalid value {shown(raw)}: {shown(twice)} twice; allowed: distinct zone IDs"
+            )
+        if len(prefixes) > 1:
+            raise _fail(
+                "",
+                f"invalid value {shown(raw)}: zones of regions {', '.join(sorted(prefixes))}; "
+                "allowed: zone IDs of the profile's region",
+            )
+        return tuple(raw)
+
+    @field_validator("adopt", mode="before")
+    @classmethod
+    def _adopt(cls, raw: Any) -> Any:
+        from infra.adopt import AdoptError, parse_adopt
+
+        try:
+            return parse_adopt(raw)
+        except AdoptError as exc:
+            raise PydanticCustomError("config_line", "{line}", {"line": str(exc)}) from None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _pins_present(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "ami_ids" not in data:
+            raise _fail(
+                "ami_ids",
+                f"required key is missing; allowed: a mapping of {', '.join(ARCHITECTURES)} "
+                "to AMI ids (python -m infra ami --write pins them)",
+            )
+        if isinstance(data, dict) and "zone_ids" not in data:
+            raise _fail(
+                "zone_ids",
+                "required key is missing; allowed: a list of az_count zone IDs "
+                "(python -m infra zones --write pins them)",
+            )
+        return data
+
+    @model_validator(mode="after")
+    def _combination(self) -> EnvProfile:
+        if self.alb_origin_domain is not None and self.certificate_arn is None:
+            raise _fail(
+                "alb_origin_domain",
+                f"invalid value {shown(self.alb_origin_domain)} without certificate_arn; "
+                "allowed: only with a certificate that covers it",
+            )
+        if len(self.zone_ids) != self.az_count:
+            raise _fail(
+                "zone_ids",
+                f"invalid value {shown(list(self.zone_ids))} ({len(self.zone_ids)} zones) with "
+                f"az_count {self.az_count}; allowed: exactly {self.az_count} zone IDs "
+                "(python -m infra zones lists those offering every instance type)",
+            )
+        if self.multi_az and self.az_count < 2:
+            raise _fail(
+                "az_count", f"invalid value {self.az_count} with multi_az: true; allowed: >= 2"
+            )
+        return self
 
 
-@dataclass(frozen=True)
-class WebTierSpec:
+# --- stage spec -------------------------------------------------------------------------
+
+
+class _Sized(_Model):
+    """A section whose sizes `python -m infra size` derives; `override:` names the keys
+    set by hand and why (checked by `size --check`)."""
+
+    SECTION: ClassVar[str]
+
+    @field_validator("override", mode="before", check_fields=False)
+    @classmethod
+    def _override(cls, raw: Any, info: ValidationInfo) -> tuple[tuple[str, str], ...]:
+        env = (info.context or {}).get("env")
+        return _override(raw, cls.SECTION, env)
+
+
+class SingleBoxSpec(_Sized):
+    SECTION: ClassVar[str] = "single_box"
+
+    instance_type: Ec2Type
+    root_volume_gb: VolumeGb
+    override: Override("single_box") = ()
+
+
+class WebTierSpec(_Sized):
     """One autoscaling group behind the ALB."""
 
-    instance_type: str
-    min_size: int
-    max_size: int
-    desired_capacity: int
-    scale_target_rps: int
-    root_volume_gb: int
-    # `override:` in the spec: key -> the one-line reason this size differs from what
-    # `python -m infra size` derives (checked by `size --check`).
-    override: tuple[tuple[str, str], ...] = ()
+    SECTION: ClassVar[str] = "web"
+
+    instance_type: Ec2Type
+    min_size: Count
+    max_size: Count
+    desired_capacity: Count
+    scale_target_rps: Count
+    root_volume_gb: VolumeGb
+    override: Override("web") = ()
 
     @property
     def scale_target_per_minute(self) -> int:
         # ALBRequestCountPerTarget is a per-minute count per target.
         return self.scale_target_rps * 60
 
+    @model_validator(mode="after")
+    def _sizes(self) -> WebTierSpec:
+        low, high, want = self.min_size, self.max_size, self.desired_capacity
+        if low > high:
+            raise _fail("min_size", f"invalid value {low} > max_size {high}; allowed: <= max_size")
+        if not low <= want <= high:
+            raise _fail(
+                "desired_capacity",
+                f"invalid value {want}; allowed: {low}..{high} (min_size..max_size)",
+            )
+        return self
 
-@dataclass(frozen=True)
+
 class SearchTierSpec(WebTierSpec):
     """The search ASG; the ALB routes `GET <path>?<query_key>=...` to it."""
 
-    path: str = "/movies"
-    query_key: str = "q"
+    SECTION: ClassVar[str] = "search"
+
+    path: Annotated[str, *matches(_URL_PATH, "a URL path such as /movies")]
+    query_key: Annotated[str, *matches(_QUERY_KEY, "a query key such as q")]
 
 
-@dataclass(frozen=True)
-class DatabaseSpec:
-    engine_version: str
-    instance_class: str
-    allocated_storage_gb: int
-    max_allocated_storage_gb: int
-    db_name: str
-    read_replicas: int
-    replica_instance_class: str | None
-    # `override:` in the spec: key -> the one-line reason this size differs from what
-    # `python -m infra size` derives (checked by `size --check`).
-    override: tuple[tuple[str, str], ...] = ()
+class DatabaseSpec(_Sized):
+    SECTION: ClassVar[str] = "database"
+
+    engine_version: Annotated[str, *matches(_VERSION, "e.g. '16' or '16.4'")]
+    instance_class: DbClass
+    allocated_storage_gb: StorageGb
+    max_allocated_storage_gb: StorageGb
+    db_name: Annotated[str, *matches(_DB_NAME, "lower-case identifier")]
+    read_replicas: Annotated[int, *between(0, 15)]
+    replica_instance_class: DbClass | None = None
+    override: Override("database") = ()
+
+    @model_validator(mode="after")
+    def _storage_and_replicas(self) -> DatabaseSpec:
+        if self.max_allocated_storage_gb < self.allocated_storage_gb:
+            raise _fail(
+                "max_allocated_storage_gb",
+                f"invalid value {self.max_allocated_storage_gb}; allowed: >= "
+                f"allocated_storage_gb {self.allocated_storage_gb}",
+            )
+        if self.read_replicas > 0 and self.replica_instance_class is None:
+            raise _fail(
+                "replica_instance_class",
+                f"required when read_replicas is {self.read_replicas}; "
+                "allowed: an RDS class such as db.r7g.large",
+            )
+        return self
 
 
-@dataclass(frozen=True)
-class CacheSpec:
-    engine_version: str
-    node_type: str
-    node_count: int
-    # `override:` in the spec: key -> the one-line reason this size differs from what
-    # `python -m infra size` derives (checked by `size --check`).
-    override: tuple[tuple[str, str], ...] = ()
+class CacheSpec(_Sized):
+    SECTION: ClassVar[str] = "cache"
+
+    engine_version: Annotated[str, *matches(_VERSION, "e.g. '7.1'")]
+    node_type: Annotated[str, *matches(_CACHE_NODE, "a node type such as cache.r7g.large")]
+    node_count: Annotated[int, *_rule(_cache_nodes, {"minimum": 1, "maximum": MAX_CACHE_NODES})]
+    override: Override("cache") = ()
 
 
-@dataclass(frozen=True)
-class StorageSpec:
-    noncurrent_version_expiration_days: int
-    infrequent_access_after_days: int
+class StorageSpec(_Model):
+    noncurrent_version_expiration_days: Count
+    # S3 refuses a transition to STANDARD_IA before 30 days.
+    infrequent_access_after_days: Annotated[int, *between(30, 3650)]
 
 
-@dataclass(frozen=True)
-class EdgeSpec:
-    price_class: str
+class EdgeSpec(_Model):
+    price_class: Annotated[str, *one_of(PRICE_CLASSES)]
 
 
-@dataclass(frozen=True)
-class StageSpec:
-    name: str
-    index: int  # 1-based position in STAGES
-    summary: str  # what the stage adds
-    bottleneck: str  # why: the bottleneck the stage removes (DESIGN.md's stage table)
-    single_box: SingleBoxSpec | None
-    web: WebTierSpec | None
-    search: SearchTierSpec | None
-    database: DatabaseSpec | None
-    cache: CacheSpec | None
-    storage: StorageSpec | None
-    edge: EdgeSpec | None
+class StageSpec(_Model):
+    """stacks/<stage>.yaml, with per-environment values resolved for one environment."""
+
+    name: Literal[STAGES] = Field(alias="stage")  # type: ignore[valid-type]
+    summary: Sentence  # what the stage adds
+    bottleneck: Sentence  # why: the bottleneck the stage removes (the stage table)
+    single_box: SingleBoxSpec | None = None
+    web: WebTierSpec | None = None
+    search: SearchTierSpec | None = None
+    database: DatabaseSpec | None = None
+    cache: CacheSpec | None = None
+    storage: StorageSpec | None = None
+    edge: EdgeSpec | None = None
+
+    @property
+    def index(self) -> int:
+        """1-based position in STAGES."""
+        return STAGES.index(self.name) + 1
 
     @property
     def local_postgres(self) -> bool:
         """PostgreSQL runs on the single box itself (stage 1 only)."""
         return self.single_box is not None and self.database is None
 
-    @property
-    def components(self) -> tuple[str, ...]:
-        """The components this stage declares, in declaration order."""
-        names = ["network", "security"]
-        names += [
-            name
-            for name, present in (
-                ("storage", self.storage is not None),
-                ("database", self.database is not None),
-                ("cache", self.cache is not None),
-                ("compute", True),
-                ("edge", self.edge is not None),
+    @model_validator(mode="after")
+    def _shape(self) -> StageSpec:
+        if (self.single_box is None) == (self.web is None):
+            got = "both" if self.web else "neither"
+            raise _fail(
+                "web",
+                f"a stage has exactly one of single_box or web, got {got}; "
+                "allowed: single_box (stages 1-2) or web (ALB + ASG)",
             )
-            if present
-        ]
-        return (*names, "release", "observability")
+        requires = (
+            ("search", self.search, "web", self.web),
+            ("edge", self.edge, "storage", self.storage),
+            ("edge", self.edge, "web", self.web),
+            ("cache", self.cache, "web", self.web),
+        )
+        for key, present, needed_key, needed in requires:
+            if present is not None and needed is None:
+                raise _fail(
+                    key,
+                    f"present without {needed_key}; allowed only with a {needed_key} section",
+                )
+        return self
 
 
-@dataclass(frozen=True)
-class StackConfig:
+class StackConfig(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
     env: EnvProfile
     stage: StageSpec
     project: str = PROJECT
@@ -253,446 +610,137 @@ class StackConfig:
         directly (the unit's CAP_NET_BIND_SERVICE allows it), the app port behind an ALB."""
         return BOX_PORT if self.stage.single_box is not None else self.app_port
 
-    def physical_name(self, suffix: str) -> str:
-        """Physical name of a stateful resource: project + environment, never the stage."""
-        return f"{self.project}-{self.env.name}-{suffix}"
+
+def replace(obj: Any, /, **changes: Any) -> Any:
+    """`dataclasses.replace` for the config models too (a changed copy, not re-validated,
+    as `dataclasses.replace` never validated): the sizing tools try variants of a spec."""
+    if isinstance(obj, BaseModel):
+        return obj.model_copy(update=changes)
+    return dataclasses.replace(obj, **changes)
 
 
-# --- reading helpers --------------------------------------------------------------------
+# --- reading ----------------------------------------------------------------------------
 
-T = TypeVar("T")
-
-
-def _describe(value: Any) -> str:
-    return f"{value!r} ({type(value).__name__})"
+_TYPE_NAMES = {"int_type": "int", "string_type": "str", "bool_type": "bool", "float_type": "float"}
 
 
-class _Section:
-    """A YAML mapping being consumed key by key, so leftovers are reported as unknown."""
-
-    def __init__(self, data: Any, path: str, env: str | None) -> None:
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: expected a mapping, got {_describe(data)}")
-        self.data = dict(data)
-        self.path = path
-        self.env = env
-        self.seen: set[str] = set()
-
-    def key(self, name: str) -> str:
-        return f"{self.path}.{name}" if self.path else name
-
-    def raw(self, name: str, *, optional: bool = False) -> Any:
-        self.seen.add(name)
-        if name not in self.data:
-            if optional:
-                return None
-            raise ConfigError(f"{self.key(name)}: required key is missing")
-        return self._per_env(name, self.data[name])
-
-    def _per_env(self, name: str, value: Any) -> Any:
-        # A mapping whose keys are environments is a per-environment scalar.
-        if self.env is None or not isinstance(value, dict):
-            return value
-        keys = set(value)
-        if not keys & set(ENVIRONMENTS):
-            return value
-        if keys != set(ENVIRONMENTS):
-            raise ConfigError(
-                f"{self.key(name)}: per-environment value must give exactly "
-                f"{', '.join(ENVIRONMENTS)}; got keys {sorted(keys)}"
-            )
-        return value[self.env]
-
-    def section(self, name: str) -> _Section | None:
-        value = self.raw(name, optional=True)
-        if value is None:
-            return None
-        return _Section(value, self.key(name), self.env)
-
-    def get(self, name: str, kind: type[T], check: Callable[[T], str | None] | None = None) -> T:
-        value = self.raw(name)
-        return _typed(self.key(name), value, kind, check)
-
-    def optional(
-        self, name: str, kind: type[T], check: Callable[[T], str | None] | None = None
-    ) -> T | None:
-        value = self.raw(name, optional=True)
-        if value is None:
-            return None
-        return _typed(self.key(name), value, kind, check)
-
-    def finish(self) -> None:
-        unknown = sorted(set(self.data) - self.seen)
-        if unknown:
-            allowed = ", ".join(sorted(self.seen))
-            raise ConfigError(
-                f"{self.key(unknown[0])}: unknown key {unknown[0]!r}; allowed: {allowed}"
-            )
+def _error_line(exc: ValidationError, model: type[BaseModel]) -> str:
+    """The first problem as one line: `key: what is wrong; what is allowed`."""
+    err = exc.errors(include_url=False)[0]
+    loc = [shown(part)[1:-1] if isinstance(part, str) else str(part) for part in err["loc"]]
+    kind = err["type"]
+    if kind == "config_line":
+        return str(err["ctx"]["line"])
+    if kind == "config":
+        extra = err["ctx"]["key"]
+        key = ".".join([*loc, extra] if extra else loc)
+        return f"{key}: {err['ctx']['detail']}"
+    key = ".".join(loc)
+    if kind == "missing":
+        return f"{key}: required key is missing"
+    if kind == "extra_forbidden":
+        allowed = ", ".join(sorted(_field_names(model, loc[:-1])))
+        return f"{key}: unknown key {shown(loc[-1])}; allowed: {allowed}"
+    if kind in _TYPE_NAMES:
+        return f"{key}: expected {_TYPE_NAMES[kind]}, got {_describe(err['input'])}"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return f"{key}: expected a mapping, got {_describe(err['input'])}"
+    if kind == "literal_error":
+        return f"{key}: invalid value {shown(err['input'])}; allowed: {err['ctx']['expected']}"
+    return f"{key}: {err['msg']}"
 
 
-def _typed(key: str, value: Any, kind: type[T], check: Callable[[T], str | None] | None) -> T:
-    # bool is an int subclass in Python; a YAML `true` is never a size.
-    ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
-    if not ok:
-        raise ConfigError(f"{key}: expected {kind.__name__}, got {_describe(value)}")
-    if check is not None:
-        problem = check(value)
-        if problem:
-            raise ConfigError(f"{key}: invalid value {value!r}; {problem}")
-    return value
+def _field_names(model: type[BaseModel], path: list[str]) -> list[str]:
+    """The keys a section allows (by their YAML names)."""
+    for part in path:
+        field = model.model_fields[_by_alias(model).get(part, part)]
+        inner = [a for a in getattr(field.annotation, "__args__", (field.annotation,))]
+        model = next(a for a in inner if isinstance(a, type) and issubclass(a, BaseModel))
+    return [f.alias or name for name, f in model.model_fields.items()]
 
 
-def _positive(value: int) -> str | None:
-    return None if value > 0 else "must be a positive integer"
+def _by_alias(model: type[BaseModel]) -> dict[str, str]:
+    return {f.alias: name for name, f in model.model_fields.items() if f.alias}
 
 
-def _non_negative(value: int) -> str | None:
-    return None if value >= 0 else "must be >= 0"
-
-
-def _between(low: int, high: int) -> Callable[[int], str | None]:
-    def check(value: int) -> str | None:
-        return None if low <= value <= high else f"allowed: {low}..{high}"
-
-    return check
-
-
-def _matches(pattern: re.Pattern[str], what: str) -> Callable[[str], str | None]:
-    def check(value: str) -> str | None:
-        return None if pattern.match(value) else f"allowed: {what}"
-
-    return check
-
-
-def _sentence(value: str) -> str | None:
-    return None if value.strip() and "\n" not in value.strip() else "allowed: one line of text"
-
-
-def _one_of(choices: tuple[str, ...]) -> Callable[[str], str | None]:
-    def check(value: str) -> str | None:
-        return None if value in choices else f"allowed: {', '.join(choices)}"
-
-    return check
-
-
-def _cidr(value: str) -> str | None:
+def _validated(model: type[BaseModel], data: Any, env: str | None = None) -> Any:
     try:
-        net = ipaddress.ip_network(value)
-    except ValueError:
-        return "allowed: an IPv4 CIDR such as 10.40.0.0/16"
-    if net.version != 4 or not 16 <= net.prefixlen <= 20:
-        return "allowed: an IPv4 CIDR with a prefix length of /16 to /20"
-    return None
+        return model.model_validate(data, context={"env": env})
+    except ValidationError as exc:
+        raise ConfigError(_error_line(exc, model)) from None
 
 
 def _read_yaml(path: Path, what: str) -> Any:
     try:
-        with path.open(encoding="utf-8") as handle:
-            return yaml.safe_load(handle)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}:{where}: {what} is not valid YAML") from exc
+        return load_yaml(path, what)
+    except YamlError as exc:
+        raise ConfigError(str(exc)) from None
 
 
-# --- environment profile ----------------------------------------------------------------
+def _mapping(data: Any, path: str) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path or 'document'}: expected a mapping, got {_describe(data)}")
+    return data
+
+
+def _per_env(value: Any, key: str, env: str) -> Any:
+    """A mapping whose keys are environments is a per-environment value: pick `env`'s."""
+    if not isinstance(value, dict):
+        return value
+    keys = set(value)
+    if not keys & set(ENVIRONMENTS):
+        return value
+    if keys != set(ENVIRONMENTS):
+        raise ConfigError(
+            f"{key}: per-environment value must give exactly "
+            f"{', '.join(ENVIRONMENTS)}; got keys {sorted(keys)}"
+        )
+    return value[env]
+
+
+def resolve_environment(doc: Mapping[str, Any], env: str) -> dict[str, Any]:
+    """A stage spec with every `{dev: x, prod: y}` (a key's value, or a section's key's
+    value) replaced by `env`'s."""
+    out: dict[str, Any] = {}
+    for key, value in doc.items():
+        value = _per_env(value, str(key), env)
+        if isinstance(value, dict):
+            value = {k: _per_env(v, f"{key}.{k}", env) for k, v in value.items()}
+        out[key] = value
+    return out
 
 
 def load_env_profile(env: str, root: Path = STACKS_DIR) -> EnvProfile:
     if env not in ENVIRONMENTS:
-        raise ConfigError(f"environment: unknown {env!r}; allowed: {', '.join(ENVIRONMENTS)}")
+        raise ConfigError(f"environment: unknown {shown(env)}; allowed: {', '.join(ENVIRONMENTS)}")
     path = root / "env" / f"{env}.yaml"
     if not path.is_file():
         raise ConfigError(f"environment: profile {path} is missing")
-    doc = _Section(_read_yaml(path, "environment profile"), "", None)
-    name = doc.get("environment", str)
-    if name != env:
-        raise ConfigError(f"environment: {path.name} says {name!r}; allowed: {env!r}")
-    profile = EnvProfile(
-        name=name,
-        region=doc.get("region", str, _matches(_REGION, "an AWS region such as us-east-1")),
-        az_count=doc.get("az_count", int, _between(1, 4)),
-        vpc_cidr=doc.get("vpc_cidr", str, _cidr),
-        nat=doc.get("nat", str, _one_of(NAT_STRATEGIES)),
-        multi_az=doc.get("multi_az", bool),
-        backup_retention_days=doc.get("backup_retention_days", int, _between(0, 35)),
-        deletion_protection=doc.get("deletion_protection", bool),
-        protect=doc.get("protect", bool),
-        skip_final_snapshot=doc.get("skip_final_snapshot", bool),
-        owner=doc.get("owner", str, _matches(re.compile(r"^[\w.@-]{1,64}$"), "1-64 of [\\w.@-]")),
-        log_retention_days=doc.get(
-            "log_retention_days",
-            int,
-            _one_of_int((1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731)),
-        ),
-        certificate_arn=doc.optional(
-            "certificate_arn", str, _matches(_ACM_ARN, "an ACM certificate ARN")
-        ),
-        alb_origin_domain=doc.optional(
-            "alb_origin_domain", str, _matches(_HOSTNAME, "a lower-case DNS name")
-        ),
-        alarm_email=doc.optional("alarm_email", str, _matches(_EMAIL, "an e-mail address")),
-        # 1-4000 s: the range the ALB attribute idle_timeout.timeout_seconds accepts.
-        alb_idle_timeout_s=doc.get("alb_idle_timeout_s", int, _between(1, 4000)),
-        apply_changes=doc.get("apply_changes", str, _one_of(APPLY_CHANGES)),
-        ami_ids=_ami_ids(doc),
-        adopt=_adopt(doc.raw("adopt", optional=True)),
-    )
-    doc.finish()
-    if profile.alb_origin_domain is not None and profile.certificate_arn is None:
-        raise ConfigError(
-            f"alb_origin_domain: invalid value {profile.alb_origin_domain!r} without "
-            "certificate_arn; allowed: only with a certificate that covers it"
-        )
-    if profile.multi_az and profile.az_count < 2:
-        raise ConfigError(
-            f"az_count: invalid value {profile.az_count} with multi_az: true; allowed: >= 2"
-        )
-    return profile
-
-
-def _adopt(raw: Any) -> Any:
-    from infra.adopt import parse_adopt
-
-    return parse_adopt(raw)
-
-
-def _ami_ids(doc: _Section) -> tuple[tuple[str, str], ...]:
-    section = doc.section("ami_ids")
-    if section is None:
-        raise ConfigError(
-            f"{doc.key('ami_ids')}: required key is missing; allowed: a mapping of "
-            f"{', '.join(ARCHITECTURES)} to AMI ids (python -m infra ami --write pins them)"
-        )
-    ami = _matches(_AMI_ID, "an AMI id such as ami-0123456789abcdef0")
-    pins = tuple((arch, section.get(arch, str, ami)) for arch in ARCHITECTURES)
-    section.finish()
-    return pins
-
-
-def _one_of_int(choices: tuple[int, ...]) -> Callable[[int], str | None]:
-    def check(value: int) -> str | None:
-        return None if value in choices else f"allowed: {', '.join(map(str, choices))}"
-
-    return check
-
-
-# --- stage spec -------------------------------------------------------------------------
-
-# The keys `python -m infra size` derives per section, which `override:` may name.
-SIZED_KEYS: dict[str, tuple[str, ...]] = {
-    "single_box": ("instance_type",),
-    "web": ("instance_type", "min_size", "max_size", "desired_capacity", "scale_target_rps"),
-    "search": ("instance_type", "min_size", "max_size", "desired_capacity", "scale_target_rps"),
-    "database": ("instance_class", "read_replicas", "replica_instance_class"),
-    "cache": ("node_type", "node_count"),
-}
-
-
-def _override(sec: _Section, section: str) -> tuple[tuple[str, str], ...]:
-    """`override: {key: reason}`; a reason is one line, or `{dev: ..., prod: ...}` with
-    the environments it applies to."""
-    raw = sec.raw("override", optional=True)
-    if raw is None:
-        return ()
-    where = sec.key("override")
-    if not isinstance(raw, dict) or not raw:
-        raise ConfigError(f"{where}: expected a mapping of key -> reason, got {_describe(raw)}")
-    allowed = SIZED_KEYS[section]
-    found = []
-    for key, reason in raw.items():
-        if key not in allowed:
-            raise ConfigError(f"{where}: unknown key {key!r}; allowed: {', '.join(allowed)}")
-        if isinstance(reason, dict):
-            extra = set(reason) - set(ENVIRONMENTS)
-            if extra:
-                raise ConfigError(
-                    f"{where}.{key}: unknown environment {sorted(extra)[0]!r}; allowed: "
-                    f"{', '.join(ENVIRONMENTS)}"
-                )
-            reason = reason.get(sec.env) if sec.env else None
-            if reason is None:
-                continue
-        if not isinstance(reason, str) or _sentence(reason):
-            raise ConfigError(
-                f"{where}.{key}: invalid reason {reason!r}; allowed: one line of text"
-            )
-        found.append((key, reason.strip()))
-    return tuple(found)
-
-
-def _single_box(sec: _Section) -> SingleBoxSpec:
-    spec = SingleBoxSpec(
-        instance_type=sec.get("instance_type", str, _matches(_EC2_TYPE, "an EC2 type")),
-        root_volume_gb=sec.get("root_volume_gb", int, _between(8, 16384)),
-        override=_override(sec, "single_box"),
-    )
-    sec.finish()
-    return spec
-
-
-def _tier_fields(sec: _Section) -> dict[str, Any]:
-    fields = {
-        "instance_type": sec.get("instance_type", str, _matches(_EC2_TYPE, "an EC2 type")),
-        "min_size": sec.get("min_size", int, _positive),
-        "max_size": sec.get("max_size", int, _positive),
-        "desired_capacity": sec.get("desired_capacity", int, _positive),
-        "scale_target_rps": sec.get("scale_target_rps", int, _positive),
-        "root_volume_gb": sec.get("root_volume_gb", int, _between(8, 16384)),
-    }
-    low, high, want = fields["min_size"], fields["max_size"], fields["desired_capacity"]
-    if low > high:
-        raise ConfigError(
-            f"{sec.key('min_size')}: invalid value {low} > max_size {high}; allowed: <= max_size"
-        )
-    if not low <= want <= high:
-        raise ConfigError(
-            f"{sec.key('desired_capacity')}: invalid value {want}; allowed: {low}..{high}"
-            " (min_size..max_size)"
-        )
-    return fields
-
-
-def _web(sec: _Section) -> WebTierSpec:
-    spec = WebTierSpec(**_tier_fields(sec), override=_override(sec, "web"))
-    sec.finish()
-    return spec
-
-
-def _search(sec: _Section) -> SearchTierSpec:
-    spec = SearchTierSpec(
-        **_tier_fields(sec),
-        path=sec.get("path", str, _matches(_URL_PATH, "a URL path such as /movies")),
-        query_key=sec.get("query_key", str, _matches(_QUERY_KEY, "a query key such as q")),
-        override=_override(sec, "search"),
-    )
-    sec.finish()
-    return spec
-
-
-def _database(sec: _Section) -> DatabaseSpec:
-    db_class = _matches(_DB_CLASS, "an RDS class such as db.r7g.large")
-    spec = DatabaseSpec(
-        engine_version=sec.get("engine_version", str, _matches(_VERSION, "e.g. '16' or '16.4'")),
-        instance_class=sec.get("instance_class", str, db_class),
-        allocated_storage_gb=sec.get("allocated_storage_gb", int, _between(20, 65536)),
-        max_allocated_storage_gb=sec.get("max_allocated_storage_gb", int, _between(20, 65536)),
-        db_name=sec.get("db_name", str, _matches(_DB_NAME, "lower-case identifier")),
-        read_replicas=sec.get("read_replicas", int, _between(0, 15)),
-        replica_instance_class=sec.optional("replica_instance_class", str, db_class),
-        override=_override(sec, "database"),
-    )
-    sec.finish()
-    if spec.max_allocated_storage_gb < spec.allocated_storage_gb:
-        raise ConfigError(
-            f"{sec.key('max_allocated_storage_gb')}: invalid value "
-            f"{spec.max_allocated_storage_gb}; allowed: >= allocated_storage_gb "
-            f"{spec.allocated_storage_gb}"
-        )
-    if spec.read_replicas > 0 and spec.replica_instance_class is None:
-        raise ConfigError(
-            f"{sec.key('replica_instance_class')}: required when read_replicas is "
-            f"{spec.read_replicas}; allowed: an RDS class such as db.r7g.large"
-        )
-    return spec
-
-
-def _cache_nodes(value: int) -> str | None:
-    if 1 <= value <= MAX_CACHE_NODES:
-        return None
-    return (
-        f"allowed: 1..{MAX_CACHE_NODES} (the Redis hit-rate alarm reads 2 metrics per node "
-        f"and CloudWatch allows {ALARM_METRICS_LIMIT} per alarm)"
-    )
-
-
-def _cache(sec: _Section) -> CacheSpec:
-    spec = CacheSpec(
-        engine_version=sec.get("engine_version", str, _matches(_VERSION, "e.g. '7.1'")),
-        node_type=sec.get(
-            "node_type", str, _matches(_CACHE_NODE, "a node type such as cache.r7g.large")
-        ),
-        node_count=sec.get("node_count", int, _cache_nodes),
-        override=_override(sec, "cache"),
-    )
-    sec.finish()
-    return spec
-
-
-def _storage(sec: _Section) -> StorageSpec:
-    spec = StorageSpec(
-        noncurrent_version_expiration_days=sec.get(
-            "noncurrent_version_expiration_days", int, _positive
-        ),
-        # S3 refuses a transition to STANDARD_IA before 30 days.
-        infrequent_access_after_days=sec.get(
-            "infrequent_access_after_days", int, _between(30, 3650)
-        ),
-    )
-    sec.finish()
-    return spec
-
-
-def _edge(sec: _Section) -> EdgeSpec:
-    spec = EdgeSpec(price_class=sec.get("price_class", str, _one_of(PRICE_CLASSES)))
-    sec.finish()
-    return spec
+    doc = _mapping(_read_yaml(path, "environment profile"), "")
+    name = doc.get("environment")
+    if name is not None and not isinstance(name, str):
+        raise ConfigError(f"environment: expected str, got {_describe(name)}")
+    if name != env and name is not None:
+        raise ConfigError(f"environment: {path.name} says {shown(name)}; allowed: {shown(env)}")
+    return _validated(EnvProfile, doc)
 
 
 def load_stage_spec(stage: str, env: str, root: Path = STACKS_DIR) -> StageSpec:
     """The stage spec with per-environment values resolved for `env`."""
     if stage not in STAGES:
-        raise ConfigError(f"stage: unknown {stage!r}; allowed: {', '.join(STAGES)}")
+        raise ConfigError(f"stage: unknown {shown(stage)}; allowed: {', '.join(STAGES)}")
     if env not in ENVIRONMENTS:
-        raise ConfigError(f"environment: unknown {env!r}; allowed: {', '.join(ENVIRONMENTS)}")
+        raise ConfigError(f"environment: unknown {shown(env)}; allowed: {', '.join(ENVIRONMENTS)}")
     path = root / f"{stage}.yaml"
     if not path.is_file():
         raise ConfigError(f"stage: spec {path} is missing")
-    doc = _Section(_read_yaml(path, "stage spec"), "", env)
-    name = doc.get("stage", str)
-    if name != stage:
-        raise ConfigError(f"stage: {path.name} says {name!r}; allowed: {stage!r}")
-
-    def build(key: str, reader: Callable[[_Section], T]) -> T | None:
-        sec = doc.section(key)
-        return None if sec is None else reader(sec)
-
-    spec = StageSpec(
-        name=name,
-        index=STAGES.index(name) + 1,
-        summary=doc.get("summary", str, _sentence),
-        bottleneck=doc.get("bottleneck", str, _sentence),
-        single_box=build("single_box", _single_box),
-        web=build("web", _web),
-        search=build("search", _search),
-        database=build("database", _database),
-        cache=build("cache", _cache),
-        storage=build("storage", _storage),
-        edge=build("edge", _edge),
-    )
-    doc.finish()
-    _check_stage_shape(spec)
-    return spec
-
-
-def _check_stage_shape(spec: StageSpec) -> None:
-    if (spec.single_box is None) == (spec.web is None):
-        got = "both" if spec.web else "neither"
-        raise ConfigError(
-            f"web: a stage has exactly one of single_box or web, got {got}; "
-            "allowed: single_box (stages 1-2) or web (ALB + ASG)"
-        )
-    requires = (
-        ("search", spec.search, "web", spec.web),
-        ("edge", spec.edge, "storage", spec.storage),
-        ("edge", spec.edge, "web", spec.web),
-        ("cache", spec.cache, "web", spec.web),
-    )
-    for key, present, needed_key, needed in requires:
-        if present is not None and needed is None:
-            raise ConfigError(
-                f"{key}: present without {needed_key}; allowed only with a {needed_key} section"
-            )
+    doc = resolve_environment(_mapping(_read_yaml(path, "stage spec"), ""), env)
+    name = doc.get("stage")
+    if name is not None and not isinstance(name, str):
+        raise ConfigError(f"stage: expected str, got {_describe(name)}")
+    if name != stage and isinstance(name, str):
+        raise ConfigError(f"stage: {path.name} says {shown(name)}; allowed: {shown(stage)}")
+    return _validated(StageSpec, doc, env)
 
 
 def _check_combination(env: EnvProfile, stage: StageSpec) -> None:
@@ -752,3 +800,77 @@ def load_stack_config(env: str, stage: str, root: Path = STACKS_DIR) -> StackCon
 def all_stack_configs(root: Path = STACKS_DIR) -> list[StackConfig]:
     """Every (environment, stage) pair, environments first, stages in order."""
     return [load_stack_config(env, stage, root) for env in ENVIRONMENTS for stage in STAGES]
+
+
+# --- the published JSON Schema (stacks/schema.json) -------------------------------------
+
+SCHEMA_FILE = STACKS_DIR / "schema.json"
+
+
+def _per_env_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """A value, or `{dev: value, prod: value}` (resolved by `resolve_environment`)."""
+    per_env = {
+        "type": "object",
+        "properties": {env: schema for env in ENVIRONMENTS},
+        "required": list(ENVIRONMENTS),
+        "additionalProperties": False,
+    }
+    return {"anyOf": [schema, per_env]}
+
+
+def stack_schema() -> dict[str, Any]:
+    """The JSON Schema of a stage spec or an environment profile, from the models.
+
+    A file with an `environment` key is a profile, any other a stage spec. In a stage
+    spec every section, and every key of a section, may be given per environment.
+    """
+    defs: dict[str, Any] = {}
+    for model in (EnvProfile, StageSpec):
+        schema = model.model_json_schema(ref_template="#/$defs/{model}")
+        defs.update(schema.pop("$defs", {}))
+        defs[model.__name__] = schema
+    sections = {"SingleBoxSpec", "WebTierSpec", "SearchTierSpec", "DatabaseSpec"}
+    sections |= {"CacheSpec", "StorageSpec", "EdgeSpec"}
+    for name in sections:
+        props = defs[name]["properties"]
+        for key in props:
+            props[key] = _per_env_schema(props[key])
+    stage_props = defs["StageSpec"]["properties"]
+    for key in list(stage_props):
+        if key != "stage":
+            stage_props[key] = _per_env_schema(stage_props[key])
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "movies-scaling-blueprint stage spec or environment profile",
+        "description": "Generated from infra/config.py by `python -m infra schema`; do not edit.",
+        "if": {"required": ["environment"]},
+        "then": {"$ref": "#/$defs/EnvProfile"},
+        "else": {"$ref": "#/$defs/StageSpec"},
+        "$defs": dict(sorted(defs.items())),
+    }
+
+
+def schema_text() -> str:
+    import json
+
+    return json.dumps(stack_schema(), indent=2, sort_keys=False) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    """`python -m infra schema [--check]`: write stacks/schema.json (or check it is current)."""
+    import sys
+
+    if argv not in ([], ["--check"]):
+        print("usage: python -m infra schema [--check]", file=sys.stderr)
+        return 2
+    text = schema_text()
+    if argv == ["--check"]:
+        current = SCHEMA_FILE.read_text(encoding="utf-8") if SCHEMA_FILE.is_file() else ""
+        if current != text:
+            print(f"{SCHEMA_FILE.name} differs from the models; run `python -m infra schema`")
+            return 1
+        print(f"{SCHEMA_FILE.name} matches the models")
+        return 0
+    SCHEMA_FILE.write_text(text, encoding="utf-8")
+    print(f"wrote {SCHEMA_FILE}")
+    return 0

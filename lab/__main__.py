@@ -202,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_int_between("--keepalive", 1, 4100),
         default=None,
         help="keepalive only: the service's MOVIES_HTTP_KEEPALIVE_S for this run (default: "
-        "the service's own, 75 s); 5 is uvicorn's default, the fault it shows",
+        "the profile's http_keepalive_s, 75 s); 5 is uvicorn's default, the fault it shows",
     )
     fault.add_argument(
         "--rounds",

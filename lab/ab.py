@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from lab import observe, stack
-from lab.limit import READ_ONLY, cpu_seconds
+from lab.limit import READ_ONLY, cpu_seconds, touch_all
 from lab.load import LoadConfig, RequestMaker, run_with_progress
 from lab.procs import LOOPBACK, free_port, pin, spawn, stop, wait_until
 from lab.results import RESULTS, machine
@@ -40,18 +40,6 @@ def _redis_commands(port: int) -> int:
         return int(client.info("stats")["total_commands_processed"])
     finally:
         client.close()
-
-
-def _touch_all(port: int, keys: int) -> None:
-    import http.client
-
-    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=10)
-    try:
-        for movie_id in range(1, keys + 1):
-            conn.request("GET", f"/movies/{movie_id}")
-            conn.getresponse().read()
-    finally:
-        conn.close()
 
 
 def _top(raw: Path, n: int = 12) -> list[dict[str, Any]]:
@@ -103,7 +91,7 @@ def _run_variant(
         # Warm the cache first (not measured), so the rounds compare steady states: every
         # id once when that is quick, else a Zipf warm-up.
         if args.keys <= 10_000:
-            _touch_all(port, args.keys)
+            touch_all(port, args.keys)
         else:
             warm = LoadConfig(base_url=url, duration=args.warmup, warmup=0, concurrency=8)
             run_with_progress(warm, maker, f"{name}: warm-up", quiet=args.quiet)

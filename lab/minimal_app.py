@@ -3,17 +3,18 @@
 GET /movies/{id} answers the body of the cache entry at `c2:movie:{id}` (the bytes after
 its one-line header; 404 when absent). It runs on the service's server stack and settings
 (`python -m lab.minimal_app --port N`: uvicorn, uvloop, httptools, one worker, the same
-uvicorn options as `movies_api serve`), so whatever the service does beyond this (routing,
-auth, metrics, the cache's checks) is its overhead."""
+uvicorn options as `movies_api serve`) and reads Redis with the service's own GET (the
+pipelined connection of movies_api/redis_get.py), so whatever the service does beyond this
+(routing, auth, metrics, the cache's checks) is its overhead."""
 
 from __future__ import annotations
 
 import argparse
 import os
 
-import redis.asyncio as aioredis
+from movies_api.redis_get import PipelinedGet
 
-_redis: aioredis.Redis | None = None
+_redis: PipelinedGet | None = None
 
 
 async def app(scope, receive, send) -> None:
@@ -22,11 +23,11 @@ async def app(scope, receive, send) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                _redis = aioredis.Redis.from_url(os.environ["LAB_MINIMAL_REDIS_URL"])
+                _redis = PipelinedGet(os.environ["LAB_MINIMAL_REDIS_URL"], None, 2.0)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 if _redis is not None:
-                    await _redis.aclose()
+                    _redis.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
     assert _redis is not None

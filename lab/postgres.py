@@ -196,14 +196,6 @@ def in_recovery(port: int) -> bool:
     return psql(port, "SELECT pg_is_in_recovery()").strip() == "t"
 
 
-def replay_lag_bytes(primary_port: int) -> list[int]:
-    out = psql(
-        primary_port,
-        "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn) FROM pg_stat_replication",
-    )
-    return [int(float(line)) for line in out.split() if line]
-
-
 def copy_datadir(source: Path, dest: Path) -> None:
     """Copy a stopped cluster (the seeded template) into place, keeping ownership."""
     if dest.exists():

@@ -56,9 +56,6 @@ class Summary:
     media_edge_hit_ratio: float | None  # poster bytes (media) answered by the edge cache
     by_kind: dict[str, int]
 
-    def as_dict(self) -> dict[str, object]:
-        return dict(self.__dict__)
-
 
 def summarize(samples: Sequence[Sample], seconds: float) -> Summary:
     """Figures over the measured window (`seconds` long, warm-up already left out)."""

@@ -43,6 +43,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from .metrics import Metrics
+from .redis_get import PipelinedGet
 from .settings import Settings
 
 log = logging.getLogger("movies_api.cache")
@@ -119,11 +120,20 @@ def make_redis(settings: Settings, password: str | None = None) -> aioredis.Redi
     )
 
 
+def make_getter(settings: Settings, password: str | None = None) -> PipelinedGet | None:
+    """The cache-hit path's GET on one pipelined connection (redis_get.py), unless
+    MOVIES_REDIS_PIPELINED_GET=false leaves it to redis-py like every other command."""
+    if not settings.redis_pipelined_get:
+        return None
+    return PipelinedGet(settings.redis_url, password, settings.redis_timeout_seconds)
+
+
 @dataclass
 class Cache:
     settings: Settings
     metrics: Metrics
     client: aioredis.Redis | None = None
+    getter: PipelinedGet | None = None
     _open_until: float = 0.0
     _inflight: dict[str, asyncio.Future[Entry]] = field(default_factory=dict)
     _background: set[asyncio.Task[None]] = field(default_factory=set)
@@ -173,6 +183,8 @@ class Cache:
         # close the breaker as soon as a fresh connection answers (issue 15 item 8).
         if self.client is not None and isinstance(exc, (RedisConnectionError, OSError)):
             self._spawn(self.client.connection_pool.disconnect(inuse_connections=False))
+        if self.getter is not None:
+            self.getter.close()
         if self._probe is None or self._probe.done():
             self._probe = asyncio.create_task(self._probe_until_closed())
 
@@ -289,6 +301,8 @@ class Cache:
             self._probe.cancel()
         for task in list(self._background):
             task.cancel()
+        if self.getter is not None:
+            self.getter.close()
         if self.client is not None:
             await self.client.aclose()
 
@@ -352,8 +366,11 @@ class Cache:
             del self._inflight[key]
 
     async def _get(self, key: str) -> tuple[Entry, int] | None:
-        assert self.client is not None
-        raw = await self.client.get(_PREFIX + key)
+        if self.getter is not None:
+            raw = await self.getter.get(_PREFIX + key)
+        else:
+            assert self.client is not None
+            raw = await self.client.get(_PREFIX + key)
         return None if raw is None else decode_entry(raw)
 
     async def _fetch(self, kind: str, key: str, loader: Loader) -> Entry:

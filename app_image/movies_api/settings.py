@@ -47,6 +47,8 @@ class Settings:
     # The in-process hot-key cache in front of Redis: entry lifetime (0 = off) and size.
     hot_cache_ms: int = 0
     hot_cache_size: int = 1000
+    # The cache-hit GET on one pipelined connection (redis_get.py) instead of redis-py.
+    redis_pipelined_get: bool = True
     replica_retry_seconds: float = 10.0
     db_pool_max: int = 10
     db_connect_timeout_seconds: float = 3.0
@@ -208,6 +210,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_db: bool = True)
         # A write made through another process is seen here after at most this long.
         hot_cache_ms=_int(env, "MOVIES_HOT_CACHE_MS", 0, 0, 10_000),
         hot_cache_size=_int(env, "MOVIES_HOT_CACHE_SIZE", 1000, 1, 1_000_000),
+        redis_pipelined_get=_bool(env, "MOVIES_REDIS_PIPELINED_GET", True),
         replica_retry_seconds=_float(env, "MOVIES_REPLICA_RETRY_SECONDS", 10.0, 0.0, 600.0),
         # Pools open connections lazily (min 0), so a database that is down at boot does
         # not stop the service from starting; this caps each pool.

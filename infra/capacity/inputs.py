@@ -12,14 +12,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-import yaml
+from pydantic import (
+    AliasPath,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+)
+from pydantic_core import PydanticCustomError
 
 from infra import ASSUMPTIONS_DIR, REPO_ROOT
 
 # A class's size (vCPUs, memory, burstable baseline) is the catalogue's.
 from infra.catalog import CLASSES_FILE, CatalogError, ClassSize, class_sizes
+from infra.yamlfile import YamlError, load_yaml, shown
 
 ROOT = REPO_ROOT
 WORKLOAD_FILE = ASSUMPTIONS_DIR / "workload.yaml"
@@ -40,129 +49,111 @@ class ModelError(ValueError):
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ModelError(f"{path}: cannot read: {exc}".splitlines()[0]) from exc
+        data = load_yaml(path)
+    except YamlError as exc:
+        raise ModelError(str(exc)) from None
     if not isinstance(data, dict):
         raise ModelError(f"{path}: expected a mapping at the top level")
     return data
 
 
-def _flag(doc: Mapping[str, Any], dotted: str) -> bool:
-    value: Any = doc
-    for part in dotted.split("."):
-        if not isinstance(value, Mapping) or part not in value:
-            raise ModelError(f"{dotted}: required key is missing")
-        value = value[part]
-    if not isinstance(value, bool):
-        raise ModelError(f"{dotted}: invalid value {value!r}; allowed: true, false")
-    return value
+def _number(
+    dotted: str, low: float = 0.0, high: float | None = None, *, optional: bool = False
+) -> Any:
+    """A number at `dotted` in the YAML, checked to lie in [low, high] (as one rule: the
+    check, its one-line error and the field's place in the file are declared together)."""
+
+    def check(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _problem(f"expected a number, got {shown(value)}")
+        if value < low or (high is not None and value > high):
+            allowed = f"{low}..{high}" if high is not None else f">= {low}"
+            raise _problem(f"invalid value {shown(value)}; allowed: {allowed}")
+        return float(value)
+
+    kind = float | None if optional else float
+    return Annotated[
+        kind, BeforeValidator(check), Field(validation_alias=AliasPath(*dotted.split(".")))
+    ]
 
 
-def _num(
-    doc: Mapping[str, Any],
-    dotted: str,
-    *,
-    low: float = 0.0,
-    high: float | None = None,
-    path: tuple[str, ...] | None = None,
-) -> float:
-    """The number at `a.b.c` (or at `path`) in doc, checked to lie in [low, high]."""
-    value: Any = doc
-    for part in path or dotted.split("."):
-        if not isinstance(value, Mapping) or part not in value:
-            raise ModelError(f"{dotted}: required key is missing")
-        value = value[part]
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ModelError(f"{dotted}: expected a number, got {value!r}")
-    if value < low or (high is not None and value > high):
-        allowed = f"{low}..{high}" if high is not None else f">= {low}"
-        raise ModelError(f"{dotted}: invalid value {value!r}; allowed: {allowed}")
-    return float(value)
+def _share(dotted: str) -> Any:
+    return _number(dotted, high=1.0)
 
 
-@dataclass(frozen=True)
-class Workload:
+def _flag(dotted: str) -> Any:
+    def check(value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise _problem(f"invalid value {shown(value)}; allowed: true, false")
+        return value
+
+    return Annotated[
+        bool, BeforeValidator(check), Field(validation_alias=AliasPath(*dotted.split(".")))
+    ]
+
+
+def _problem(detail: str) -> PydanticCustomError:
+    return PydanticCustomError("model", "{detail}", {"detail": detail})
+
+
+def _model_error(exc: ValidationError) -> ModelError:
+    """The first problem as `dotted.key: what is wrong`, one line."""
+    err = exc.errors(include_url=False)[0]
+    key = ".".join(str(part) for part in err["loc"])
+    if err["type"] == "missing":
+        return ModelError(f"{key}: required key is missing")
+    if err["type"] == "model":
+        return ModelError(f"{key}: {err['ctx']['detail']}")
+    return ModelError(f"{key}: {err['msg']}")
+
+
+class Workload(BaseModel):
     """assumptions/workload.yaml, read here only: the capacity model, the cost model and the
-    lab's request mix all take their figures from this (shares are 0..1)."""
+    lab's request mix all take their figures from this (shares are 0..1). Each field names
+    its place in the file and its allowed range."""
 
-    movies: float
-    hits_per_day: float
-    multiplier: float
-    peak_factor: float
-    read_share: float
-    search_share: float
-    poster_share: float
-    anonymous_share: float
-    popularity_zipf_s: float  # movie popularity, as the lab's load draws movie ids
-    hot_set_share: float
-    cacheable_share: float
-    app_cache_hit_ratio: float
-    edge_cache_hit_ratio: float
-    search_ttl_s: float
-    search_ttl_jitter: float
-    search_stale_s: float
-    search_invalidate_on_write: bool
-    search_zipf_s: float
-    search_keys_per_movie: float
-    search_match_share: float
-    replica_read_share: float
-    redis_ops_per_read: float
-    redis_ops_per_miss: float
-    redis_ops_per_write: float
-    redis_ops_per_search: float
-    db_statements_per_write: float
-    movie_row_bytes: float
-    redis_entry_bytes: float
-    search_page_bytes: float
-    movie_json_bytes: float
-    poster_bytes: float
-    # Zipf exponent of movie popularity (the lab's load model): how hot the hottest key is.
-    key_zipf_s: float = 1.0
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    movies: _number("today.movies", low=1)
+    hits_per_day: _number("today.hits_per_day", low=1)
+    multiplier: _number("target_multiplier", low=1)
+    peak_factor: _number("traffic.peak_factor", low=1)
+    read_share: _share("traffic.read_share")
+    search_share: _share("traffic.search_share")
+    poster_share: _share("traffic.poster_share")
+    anonymous_share: _share("traffic.anonymous_share")
+    # Zipf exponent of movie popularity (the lab's load model draws movie ids with it; the
+    # road past 5x reads how hot the hottest key is from it).
+    popularity_zipf_s: _number("traffic.zipf_s", low=0.01, high=3.0)
+    hot_set_share: _share("traffic.hot_set_share")
+    cacheable_share: _share("caching.cacheable_share")
+    app_cache_hit_ratio: _share("caching.app_cache_hit_ratio")
+    edge_cache_hit_ratio: _share("caching.edge_cache_hit_ratio")
+    search_ttl_s: _number("requests.search_cache.ttl_seconds", low=1)
+    search_ttl_jitter: _number("requests.search_cache.ttl_jitter", high=0.5)
+    search_stale_s: _number("requests.search_cache.stale_seconds")
+    search_invalidate_on_write: _flag("requests.search_cache.invalidate_on_write")
+    search_zipf_s: _number("requests.search_cache.zipf_s", low=0.01, high=3.0)
+    search_keys_per_movie: _number("requests.search_cache.distinct_keys_per_movie", low=0.001)
+    search_match_share: _share("requests.search_match_share")
+    replica_read_share: _share("requests.replica_read_share")
+    redis_ops_per_read: _number("requests.redis_ops_per_read")
+    redis_ops_per_miss: _number("requests.redis_ops_per_miss")
+    redis_ops_per_write: _number("requests.redis_ops_per_write")
+    redis_ops_per_search: _number("requests.redis_ops_per_search")
+    db_statements_per_write: _number("requests.db_statements_per_write")
+    movie_row_bytes: _number("objects.movie_row_bytes", low=1)
+    redis_entry_bytes: _number("objects.redis_entry_bytes", low=1)
+    search_page_bytes: _number("objects.search_page_bytes", low=1)
+    movie_json_bytes: _number("objects.movie_json_bytes", low=1)
+    poster_bytes: _number("objects.poster_bytes", low=1)
 
     @classmethod
     def load(cls, path: Path = WORKLOAD_FILE) -> Workload:
-        d = _read_yaml(path)
-
-        def share(key: str) -> float:
-            return _num(d, key, high=1.0)
-
-        return cls(
-            movies=_num(d, "today.movies", low=1),
-            hits_per_day=_num(d, "today.hits_per_day", low=1),
-            multiplier=_num(d, "target_multiplier", low=1),
-            peak_factor=_num(d, "traffic.peak_factor", low=1),
-            read_share=share("traffic.read_share"),
-            search_share=share("traffic.search_share"),
-            poster_share=share("traffic.poster_share"),
-            anonymous_share=share("traffic.anonymous_share"),
-            popularity_zipf_s=_num(d, "traffic.zipf_s", low=0.01, high=3.0),
-            hot_set_share=share("traffic.hot_set_share"),
-            cacheable_share=share("caching.cacheable_share"),
-            app_cache_hit_ratio=share("caching.app_cache_hit_ratio"),
-            edge_cache_hit_ratio=share("caching.edge_cache_hit_ratio"),
-            search_ttl_s=_num(d, "requests.search_cache.ttl_seconds", low=1),
-            search_ttl_jitter=_num(d, "requests.search_cache.ttl_jitter", high=0.5),
-            search_stale_s=_num(d, "requests.search_cache.stale_seconds"),
-            search_invalidate_on_write=_flag(d, "requests.search_cache.invalidate_on_write"),
-            search_zipf_s=_num(d, "requests.search_cache.zipf_s", low=0.01, high=3.0),
-            search_keys_per_movie=_num(
-                d, "requests.search_cache.distinct_keys_per_movie", low=0.001
-            ),
-            search_match_share=share("requests.search_match_share"),
-            replica_read_share=share("requests.replica_read_share"),
-            redis_ops_per_read=_num(d, "requests.redis_ops_per_read"),
-            redis_ops_per_miss=_num(d, "requests.redis_ops_per_miss"),
-            redis_ops_per_write=_num(d, "requests.redis_ops_per_write"),
-            redis_ops_per_search=_num(d, "requests.redis_ops_per_search"),
-            db_statements_per_write=_num(d, "requests.db_statements_per_write"),
-            movie_row_bytes=_num(d, "objects.movie_row_bytes", low=1),
-            redis_entry_bytes=_num(d, "objects.redis_entry_bytes", low=1),
-            search_page_bytes=_num(d, "objects.search_page_bytes", low=1),
-            movie_json_bytes=_num(d, "objects.movie_json_bytes", low=1),
-            poster_bytes=_num(d, "objects.poster_bytes", low=1),
-            key_zipf_s=_num(d, "traffic.zipf_s", low=0.01, high=3.0),
-        )
+        try:
+            return cls.model_validate(_read_yaml(path))
+        except ValidationError as exc:
+            raise _model_error(exc) from None
 
     def factor(self, scale: Scale) -> float:
         return self.multiplier if scale == "target" else 1.0
@@ -314,12 +305,56 @@ def _machines() -> dict[str, ClassSize]:
         raise ModelError(str(exc)) from exc
 
 
+def _text(dotted: str) -> Any:
+    def check(value: Any) -> str:
+        if not isinstance(value, str) or not value:
+            raise _problem(f"expected a non-empty string, got {shown(value)}")
+        return value
+
+    return Annotated[
+        str, BeforeValidator(check), Field(validation_alias=AliasPath(*dotted.split(".")))
+    ]
+
+
+class CapacityFile(BaseModel):
+    """assumptions/capacity.yaml: the per-unit capacities that are not measured here (AWS
+    documentation and stated assumptions), and where the measured ones are read from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    lab_vcpus: _number("lab.vcpus", low=1)
+    aws_vcpu_per_lab_vcpu: _number("lab.aws_vcpu_per_lab_vcpu", low=0.1)
+    measured_backends: _text("measured.backends")
+    measured_bench: _text("measured.bench")
+    app_bench_stage: _text("app.bench_stage")
+    # Read only while the lab bench has no row for app_bench_stage.
+    app_fallback_rps_per_vcpu: _number("app.fallback_rps_per_vcpu", low=1, optional=True) = None
+    search_cost_factor: _number("app.search_cost_factor", low=1)
+    cloudfront_rps_quota: _number("edge.cloudfront_rps_quota", low=1)
+    db_pool_per_worker: _number("app.db_pool_per_worker", low=1)
+    db_cache_memory_share: _number("database.cache_memory_share", high=1)
+    gp3_iops: _number("database.gp3_iops", low=1)
+    gp3_iops_from_400_gib: _number("database.gp3_iops_from_400_gib", low=1)
+    iops_per_write: _number("database.iops_per_write")
+    replica_replay_cost_factor: _number("database.replica_replay_cost_factor")
+    cache_usable_memory_share: _number("cache.usable_memory_share", high=1)
+    cache_nodes_serving: _number("cache.nodes_serving", low=1)
+    required_headroom: _number("required_headroom", high=1)
+
+    @classmethod
+    def load(cls, path: Path = CAPACITY_FILE) -> CapacityFile:
+        try:
+            return cls.model_validate(_read_yaml(path))
+        except ValidationError as exc:
+            raise _model_error(exc) from None
+
+
 def load_rates(capacity_file: Path = CAPACITY_FILE, root: Path = ROOT) -> tuple[Rates, Observed]:
     """Per-unit rates from assumptions/capacity.yaml, the measured backends and the bench."""
-    doc = _read_yaml(capacity_file)
-    lab_vcpus = _num(doc, "lab.vcpus", low=1)
-    per_aws_vcpu = _num(doc, "lab.aws_vcpu_per_lab_vcpu", low=0.1)
-    backends_path = root / str(doc.get("measured", {}).get("backends", ""))
+    doc = CapacityFile.load(capacity_file)
+    lab_vcpus = doc.lab_vcpus
+    per_aws_vcpu = doc.aws_vcpu_per_lab_vcpu
+    backends_path = root / doc.measured_backends
     if not backends_path.is_file():
         raise ModelError(
             f"measured.backends: {backends_path} is missing; run "
@@ -337,16 +372,15 @@ def load_rates(capacity_file: Path = CAPACITY_FILE, root: Path = ROOT) -> tuple[
     per_match = (wide_s - narrow_s) / (matches["search_wide"] - matches["search"])
     fixed = max(narrow_s - per_match * matches["search"], 0.0)
 
-    bench = _bench_rows(root / str(doc.get("measured", {}).get("bench", "")))
-    app_stage = str(doc["app"]["bench_stage"])
+    bench = _bench_rows(root / doc.measured_bench)
+    app_stage = doc.app_bench_stage
     row = bench.get(app_stage)
     per_cpu_s = _positive(row, "requests_per_lab_cpu_second")
     bench_rps = _positive(row, "rps")
     app_ms = _positive((row or {}).get("tier_cpu_ms_per_request"), "app")
     when = measured.get("measured_at", "?")
-    search_factor = _num(doc, "app.search_cost_factor", low=1)
-    workload_doc = _read_yaml(WORKLOAD_FILE)
-    search_share = _num(workload_doc, "traffic.search_share", high=1.0)
+    search_factor = doc.search_cost_factor
+    search_share = Workload.load().search_share
     if app_ms is not None:
         # The API processes' own CPU per request, from their cgroup at the bench's steady
         # state (lab/bench.py): the lab's mix has `search_share` searches at
@@ -373,7 +407,9 @@ def load_rates(capacity_file: Path = CAPACITY_FILE, root: Path = ROOT) -> tuple[
             f"vCPUs = {app_rate:,.0f} rps per vCPU (servers and load generator shared them)"
         )
     else:
-        app_rate = _num(doc, "app.fallback_rps_per_vcpu", low=1)
+        if doc.app_fallback_rps_per_vcpu is None:
+            raise ModelError("app.fallback_rps_per_vcpu: required key is missing")
+        app_rate = doc.app_fallback_rps_per_vcpu
         app_source = (
             f"assumption: {app_rate:,.0f} rps per vCPU (no {app_stage} row in the lab bench yet)"
         )
@@ -382,22 +418,22 @@ def load_rates(capacity_file: Path = CAPACITY_FILE, root: Path = ROOT) -> tuple[
     redis_get = float(measured["redis"]["ops"]["get"]["per_cpu_second"])
     rates = Rates(
         app_rps_per_vcpu=app_rate,
-        search_app_cost=search_factor,
+        search_app_cost=doc.search_cost_factor,
         db_point_read_s=1 / per_vcpu["point_read"],
         db_write_s=1 / per_vcpu["write"],
         db_search_fixed_s=fixed,
         db_search_per_match_s=per_match,
         redis_ops_per_node=redis_get,
-        cloudfront_rps=_num(doc, "edge.cloudfront_rps_quota", low=1),
-        db_pool_per_worker=_num(doc, "app.db_pool_per_worker", low=1),
-        db_cache_memory_share=_num(doc, "database.cache_memory_share", high=1),
-        gp3_iops=_num(doc, "database.gp3_iops", low=1),
-        gp3_iops_large=_num(doc, "database.gp3_iops_from_400_gib", low=1),
-        iops_per_write=_num(doc, "database.iops_per_write"),
-        replay_cost_factor=_num(doc, "database.replica_replay_cost_factor"),
-        redis_usable_share=_num(doc, "cache.usable_memory_share", high=1),
-        redis_nodes_serving=_num(doc, "cache.nodes_serving", low=1),
-        required_headroom=_num(doc, "required_headroom", high=1),
+        cloudfront_rps=doc.cloudfront_rps_quota,
+        db_pool_per_worker=doc.db_pool_per_worker,
+        db_cache_memory_share=doc.db_cache_memory_share,
+        gp3_iops=doc.gp3_iops,
+        gp3_iops_large=doc.gp3_iops_from_400_gib,
+        iops_per_write=doc.iops_per_write,
+        replay_cost_factor=doc.replica_replay_cost_factor,
+        redis_usable_share=doc.cache_usable_memory_share,
+        redis_nodes_serving=doc.cache_nodes_serving,
+        required_headroom=doc.required_headroom,
         machines=_machines(),
         sources={
             "app": app_source,

@@ -104,7 +104,7 @@ def tier_costs(
 ) -> dict[str, float]:
     """CPU-seconds (of one lab CPU = one vCPU) each budgeted tier spends per API request."""
     spec = load_stack_config(env, stage).stage
-    lab_w = dataclasses.replace(w, movies=float(lab.movies))
+    lab_w = w.model_copy(update={"movies": float(lab.movies)})
     lab_obs = dataclasses.replace(
         obs,
         cache_hit_ratio=lab.cache_hit_ratio,

@@ -25,14 +25,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from infra.capacity import size as sizing
 from infra.capacity.checks import TierCheck
 from infra.capacity.flow import flow
 from infra.capacity.inputs import GB, GIB
 from infra.capacity.size import HOURS_PER_MONTH, Inputs, Option, SizingError
-from infra.config import StageSpec
+
+# replace: dataclasses.replace that also copies the (pydantic) config models
+from infra.config import StageSpec, replace
 
 FINAL_STAGE = "scale-5x"
 GP3_IOPS_STEP_GB = 400  # RDS gp3: 12,000 baseline IOPS from 400 GiB allocated
@@ -593,7 +595,7 @@ def main_scale(env: str, scales: list[str], out: str) -> int:
             raise SizingError("--scale: the road is a prod question; allowed: --env prod")
         spec = load_stack_config(env, FINAL_STAGE).stage
         steps = road(inputs, spec, mults)
-        marks = thresholds(inputs, spec, inputs.workload.key_zipf_s)
+        marks = thresholds(inputs, spec, inputs.workload.popularity_zipf_s)
     except (SizingError, ModelError, ConfigError) as exc:
         text = str(exc).replace("--target", "--scale", 1)
         print(f"error: {text}", file=sys.stderr)

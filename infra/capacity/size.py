@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +32,9 @@ from infra.capacity.checks import TierCheck, model_inputs, stage_checks
 from infra.capacity.flow import Flow, flow
 from infra.capacity.inputs import ModelError, Observed, Rates, Workload
 from infra.catalog import ClassSize
-from infra.config import MAX_CACHE_NODES, STAGES, EnvProfile, StageSpec
+
+# replace: dataclasses.replace that also copies the (pydantic) config models
+from infra.config import MAX_CACHE_NODES, STAGES, EnvProfile, StageSpec, replace
 from infra.guard import node_classes
 
 if TYPE_CHECKING:

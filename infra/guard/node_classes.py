@@ -7,11 +7,10 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
-import yaml
-
 from infra import ASSUMPTIONS_DIR
 from infra.guard.checks import Finding, Plan
 from infra.plans.index import find, resources, value
+from infra.yamlfile import load_yaml
 
 CHECK = "node-classes"
 RDS_INSTANCE = "aws:rds/instance:Instance"
@@ -24,7 +23,7 @@ LIST_PATH = ASSUMPTIONS_DIR / "node_classes.yaml"
 
 @cache
 def kept_list() -> dict[str, Any]:
-    return yaml.safe_load(LIST_PATH.read_text())
+    return load_yaml(LIST_PATH, "node class list")
 
 
 def _version(text: Any) -> tuple[int, ...]:

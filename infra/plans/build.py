@@ -18,6 +18,7 @@ from typing import Any
 
 from infra.config import ENVIRONMENTS, PROJECT, STAGES, ConfigError, load_stack_config
 from infra.plans.load import PLAN_DIR, PlanRefError, load_plan, plan_path, stack_of, stale_reason
+from infra.yamlfile import shown
 
 STACK_TYPE = "pulumi:pulumi:Stack"
 
@@ -75,7 +76,7 @@ def load_or_build(ref: str, plan_dir: Path | None = None) -> dict[str, Any]:
             try:
                 write_plan(build_plan(env, stage), directory)
             except ConfigError as exc:
-                raise PlanRefError(f"cannot load plan {ref!r}: {exc}") from exc
+                raise PlanRefError(f"cannot load plan {shown(ref)}: {exc}") from exc
     return load_plan(ref, plan_dir)
 
 
@@ -159,15 +160,18 @@ def main(argv: list[str]) -> int:
         console = Console(width=200)
     started = time.perf_counter()
     plans = []
+    # All or none: every stack is planned before any file is written, so one bad spec
+    # leaves build/plan/ as it was instead of a mix of old and new plans.
     for env in envs:
         for stage in stages:
             try:
-                plan = build_plan(env, stage)
+                plans.append(build_plan(env, stage))
             except (ConfigError, ValueError) as exc:
                 print(f"error: {env}/{stage}: {exc}", file=sys.stderr)
+                print(f"error: nothing written to {args.out}", file=sys.stderr)
                 return 1
-            write_plan(plan, args.out)
-            plans.append(plan)
+    for plan in plans:
+        write_plan(plan, args.out)
     elapsed = time.perf_counter() - started
     console.print(_table(plans))
     console.print(

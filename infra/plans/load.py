@@ -14,8 +14,11 @@ import re
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
 from infra import REPO_ROOT
 from infra.config import ENVIRONMENTS, STAGES
+from infra.yamlfile import shown
 
 PLAN_DIR = REPO_ROOT / "build" / "plan"
 PLAN_KEYS = ("env", "stage", "resources")
@@ -45,7 +48,7 @@ def stack_of(ref: str) -> tuple[str, str] | None:
     env, stage = match.groups()
     if env not in ENVIRONMENTS or stage not in STAGES:
         raise PlanRefError(
-            f"cannot load plan {ref!r}: unknown stack; allowed: ENV/STAGE with ENV in "
+            f"cannot load plan {shown(ref)}: unknown stack; allowed: ENV/STAGE with ENV in "
             f"{', '.join(ENVIRONMENTS)} and STAGE in {', '.join(STAGES)}, or a plan JSON path"
         )
     return env, stage
@@ -69,7 +72,7 @@ def load_plan(ref: str, plan_dir: Path | None = None) -> dict[str, Any]:
         reason = stale_reason(path)
         if reason is not None:
             raise PlanRefError(
-                f"cannot load plan {ref!r}: {path.name} is {reason}; "
+                f"cannot load plan {shown(ref)}: {path.name} is {reason}; "
                 f"run `python -m infra plan --env {env} --stage {stage}`"
             )
         return _read(path, ref)
@@ -77,7 +80,7 @@ def load_plan(ref: str, plan_dir: Path | None = None) -> dict[str, Any]:
     if path.suffix == ".json" and path.is_file():
         return _read(path, ref)
     raise PlanRefError(
-        f"cannot load plan {ref!r}: neither ENV/STAGE (e.g. dev/cached) "
+        f"cannot load plan {shown(ref)}: neither ENV/STAGE (e.g. dev/cached) "
         "nor an existing plan .json file"
     )
 
@@ -89,21 +92,71 @@ def newest_source_mtime(root: Path = REPO_ROOT) -> float:
     )
 
 
+class _Strict(BaseModel):
+    # strict: a number is not a string; extra keys are allowed (a newer writer may add some).
+    model_config = ConfigDict(strict=True, extra="allow")
+
+
+class PlanResource(_Strict):
+    """One resource of a plan file (docs/architecture.md, "The plan file")."""
+
+    urn: str
+    type: str
+    name: str
+    parent: str | None
+    id: str
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    dependencies: list[str]
+    options: dict[str, Any]
+
+
+class PlanFile(_Strict):
+    env: str
+    stage: str
+    resources: list[PlanResource]
+
+
+_EXPECTED = {
+    "string_type": "a string",
+    "list_type": "a list",
+    "dict_type": "an object",
+    "model_type": "an object",
+    "model_attributes_type": "an object",
+}
+
+
+def _problem(exc: ValidationError) -> str:
+    """The first problem as `resources[3].urn: what was expected, got what`."""
+    err = exc.errors(include_url=False)[0]
+    place = ""
+    for part in err["loc"]:
+        place += f"[{part}]" if isinstance(part, int) else (f".{part}" if place else str(part))
+    if err["type"] == "missing":
+        return f"{place}: required key is missing"
+    expected = _EXPECTED.get(err["type"], err["msg"])
+    return f"{place or 'document'}: expected {expected}, got {shown(err['input'])}"
+
+
 def _read(path: Path, ref: str) -> dict[str, Any]:
+    where = f"cannot load plan {shown(ref)}"
     try:
         plan = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise PlanRefError(f"cannot load plan {ref!r}: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise PlanRefError(f"cannot load plan {ref!r}: not UTF-8 text") from exc
+        raise PlanRefError(f"{where}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise PlanRefError(f"{where}: not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise PlanRefError(
-            f"cannot load plan {ref!r}: invalid JSON at line {exc.lineno} column {exc.colno}"
-        ) from exc
+            f"{where}: invalid JSON at line {exc.lineno} column {exc.colno}"
+        ) from None
+    except RecursionError:
+        raise PlanRefError(f"{where}: JSON nests too deeply") from None
     if not isinstance(plan, dict) or any(key not in plan for key in PLAN_KEYS):
-        raise PlanRefError(
-            f"cannot load plan {ref!r}: not a plan file; expected keys {', '.join(PLAN_KEYS)}"
-        )
-    if not isinstance(plan["resources"], list):
-        raise PlanRefError(f"cannot load plan {ref!r}: 'resources' must be a list")
+        raise PlanRefError(f"{where}: not a plan file; expected keys {', '.join(PLAN_KEYS)}")
+    try:
+        PlanFile.model_validate(plan)
+    except ValidationError as exc:
+        file = "" if str(path) == ref else f" ({path.name})"
+        raise PlanRefError(f"{where}{file}: {_problem(exc)}") from None
     return plan

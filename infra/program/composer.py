@@ -40,7 +40,7 @@ from infra.program.components.storage import MediaStorage, MediaStorageArgs
 from infra.program.components.web_tier import WebTier, WebTierArgs
 from infra.program.outputs import StackOutput
 from infra.program.tags import register_tagging
-from infra.program.zones import stack_zones
+from infra.program.zones import stack_zones, stage_instance_types
 
 
 @dataclass
@@ -77,8 +77,9 @@ def declare_stage(
     prefix = f"{config.project}-{env.name}"
     account_id = aws.get_caller_identity().account_id
     private_compute = spec.web is not None
-    # By zone ID, among the zones that offer every instance type the stage launches.
-    zones = stack_zones(_instance_types(config), env.az_count)
+    # The profile's pinned zone IDs, checked (never replaced) against AWS's offerings for
+    # the stage's instance types: a subnet's zone is ForceNew (infra/program/zones.py).
+    zones = stack_zones(stage_instance_types(spec), env.zone_ids, region=env.region, env=env.name)
 
     network = Network(
         "network",
@@ -86,7 +87,7 @@ def declare_stage(
             name_prefix=prefix,
             region=env.region,
             vpc_cidr=env.vpc_cidr,
-            availability_zone_ids=[z.zone_id for z in zones],
+            availability_zone_ids=zones,
             nat=env.nat,
             private_compute=private_compute,
             tags=tags,
@@ -382,13 +383,6 @@ def _declare_compute(stage: Stage, prefix: str) -> None:
             ),
         )
         setattr(stage, role, web_tier)
-
-
-def _instance_types(config: StackConfig) -> list[str]:
-    """Every EC2 instance type the stage launches (the zones must offer all of them)."""
-    spec = config.stage
-    tiers = [spec.single_box, spec.web, spec.search]
-    return sorted({tier.instance_type for tier in tiers if tier is not None})
 
 
 def _declare_observability(stage: Stage, account_id: str) -> Observability:

@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from infra import ASSUMPTIONS_DIR
 from infra.capacity.inputs import WORKLOAD_FILE, ModelError, Workload
 from infra.config import ENVIRONMENTS as ENVS
@@ -30,6 +28,7 @@ from infra.plans.build import load_or_build
 from infra.plans.index import PlanIndex, inp
 from infra.plans.load import PlanRefError
 from infra.plans.preview import SECRET, UNKNOWN
+from infra.yamlfile import YamlError, load_yaml
 
 PRICES = ASSUMPTIONS_DIR / "prices.yaml"
 USAGE = ASSUMPTIONS_DIR / "usage.yaml"
@@ -145,8 +144,15 @@ class PriceTable:
         return total, " + ".join(parts) or f"0 {row['unit']}"
 
 
+def _yaml(path: Path, what: str) -> Any:
+    try:
+        return load_yaml(path, what)
+    except YamlError as exc:
+        raise CostError(str(exc)) from None
+
+
 def load_prices(path: Path = PRICES) -> PriceTable:
-    doc = yaml.safe_load(path.read_text())
+    doc = _yaml(path, "price table")
     for row_id, row in doc["prices"].items():
         for key in ("unit", "what", "source", "date"):
             if key not in row:
@@ -221,7 +227,7 @@ class Assumptions:
 
 
 def load_assumptions(workload: Path = WORKLOAD_FILE, usage: Path = USAGE) -> Assumptions:
-    return Assumptions(Workload.load(workload), yaml.safe_load(usage.read_text()))
+    return Assumptions(Workload.load(workload), _yaml(usage, "usage assumptions"))
 
 
 @dataclass(frozen=True)
@@ -722,9 +728,6 @@ PRICERS: dict[str, Callable[[_Ctx, dict], list[Line]]] = {
     "aws:cloudwatch/logGroup:LogGroup": _log_group_lines,
     "aws:route53/zone:Zone": _zone_lines,
     "aws:kms/key:Key": lambda ctx, r: [ctx.line(r, "kms.key", 1, "1 customer managed key")],
-    "aws:cloudwatch/dashboard:Dashboard": lambda ctx, r: [
-        ctx.line(r, "cw.dashboard", 1, "1 dashboard")
-    ],
 }
 
 

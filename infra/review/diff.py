@@ -281,9 +281,7 @@ def diff_plans(
                 )
             else:
                 entry.action = "delete"
-                entry.reasons = [
-                    f"stateful resource removed: {stateful.STATEFUL[res['type']].holds}"
-                ]
+                entry.reasons = [f"stateful resource removed: {stateful.holds(res)}"]
         entries.append(entry)
     for res in added:
         if res["urn"] not in paired_new:

@@ -170,7 +170,7 @@ def diff_preview(
                 entry.action = "replace"
                 entry.reasons = [
                     f"the engine replaces it (provider's replaceReasons: {said}): "
-                    f"lost: {catalog.STATEFUL[old['type']].holds}"
+                    f"lost: {catalog.holds(old)}"
                 ]
             else:
                 entry.reasons = [f"replaced (provider's replaceReasons: {said})"]
@@ -178,10 +178,7 @@ def diff_preview(
             entry = Entry("remove", urn, head.type, head.name)
             if old is not None and _holds_data(old, before):
                 entry.action = "replace"
-                entry.reasons = [
-                    "deleted with nothing in its place; lost: "
-                    + catalog.STATEFUL[old["type"]].holds
-                ]
+                entry.reasons = ["deleted with nothing in its place; lost: " + catalog.holds(old)]
         elif "import" in ops:
             import_id = (new or {}).get("importId") or (new or {}).get("id") or "?"
             entry = Entry(

@@ -20,10 +20,11 @@ import boto3
 import httpx
 import pytest
 from movies_api.app import create_app
-from movies_api.localservers import Postgres, Redis, free_port, temp_root
 from movies_api.migrate import migrate
 from movies_api.seed import run_seed
 from movies_api.settings import Settings, load_settings
+
+from lab.localservers import Postgres, Redis, free_port, temp_root
 
 SEED_MOVIES = 2000
 BUCKET = "movies-media-test"

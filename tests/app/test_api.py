@@ -26,7 +26,7 @@ async def test_healthz_and_readyz(app_client, servers) -> None:
 
 
 async def test_readyz_fails_when_primary_is_unreachable(app_client, servers) -> None:
-    from movies_api.localservers import free_port
+    from lab.localservers import free_port
 
     dead = f"postgresql://movies:x@127.0.0.1:{free_port()}/movies"
     async with app_client(

@@ -11,9 +11,9 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 from movies_api.cache import decode_entry
-from movies_api.localservers import Redis
 from starlette.routing import Route
 
+from lab.localservers import Redis
 from tests.app.support import MOVIE, auth, metric
 
 pytestmark = [pytest.mark.servers, pytest.mark.anyio]

@@ -183,7 +183,7 @@ def test_systemd_unit_verifies(tmp_path: Path) -> None:
 def test_single_box_database_setup_sql_is_idempotent(tmp_path: Path) -> None:
     """Run the boot script's psql block twice against a real server, then log in with the
     generated password, as the service will."""
-    from movies_api.localservers import Postgres, pg_bin, temp_root
+    from lab.localservers import Postgres, pg_bin, temp_root
 
     script = written(render(SINGLE_BOX), "/usr/local/sbin/movies-api-bootstrap")
     sql = script.split("<<'SQL'\n", 1)[1].split("\nSQL\n", 1)[0]
@@ -224,6 +224,21 @@ def _load_build():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def test_the_artifact_pins_what_the_venv_pins() -> None:
+    """Every runtime dependency of the artifact (whose wheelhouse the instances install)
+    is pinned to the same version in requirements.txt, which the tests and the lab run on:
+    what was measured is what is deployed (uvloop, httptools, orjson, hiredis included)."""
+    venv = {}
+    for line in (DEPLOY.parents[1] / "requirements.txt").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if "==" in line:
+            name, version = line.split("==", 1)
+            venv[re.sub(r"\[.*\]", "", name).lower()] = version
+    runtime = dict(r.lower().split("==", 1) for r in _load_build().runtime_requirements())
+    assert {"uvloop", "httptools", "orjson", "hiredis"} <= set(runtime)
+    assert {name: venv.get(name) for name in runtime} == runtime
 
 
 def test_artifact_name_follows_the_package_version() -> None:

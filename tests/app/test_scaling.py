@@ -10,9 +10,9 @@ import time
 
 import pytest
 from movies_api.cache import Cache, Entry, decode_entry, make_redis
-from movies_api.localservers import Redis
 from movies_api.metrics import Metrics
 
+from lab.localservers import Redis
 from tests.app.support import db_queries, metric
 
 pytestmark = [pytest.mark.servers, pytest.mark.anyio]
@@ -195,7 +195,7 @@ async def test_dead_redis_falls_back_to_db_behind_a_breaker(app_client, servers,
 
 
 async def test_concurrent_reads_coalesce_even_with_redis_down(app_client, servers) -> None:
-    from movies_api.localservers import free_port
+    from lab.localservers import free_port
 
     dead = f"redis://127.0.0.1:{free_port()}/0"
     async with app_client(MOVIES_REDIS_URL=dead) as (client, app):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -123,7 +122,7 @@ def test_more_instances_mean_more_headroom() -> None:
     assert web is not None
     bigger = capacity._asg_checks(
         "app",
-        replace(web, max_size=web.max_size * 2),
+        web.model_copy(update={"max_size": web.max_size * 2}),
         rates,
         (cpu.load_today, cpu.load_target),
         (0.15, 0.15),
@@ -355,7 +354,7 @@ def test_the_workload_matches_the_service_search_cache_defaults() -> None:
 
 
 def test_invalidation_on_write_means_no_search_hits_and_a_generation_key(workload) -> None:
-    on = replace(workload, search_invalidate_on_write=True)
+    on = workload.model_copy(update={"search_invalidate_on_write": True})
     assert on.search_hit_ratio("target") == 0.0
     off_fl = flow(workload, Observed(), spec("cached"), "target")
     on_fl = flow(on, Observed(), spec("cached"), "target")

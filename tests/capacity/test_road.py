@@ -4,7 +4,6 @@ imply, and each remedy, applied, carries the load it was priced for."""
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 import pytest
 
@@ -13,7 +12,7 @@ from infra.capacity import size as sizing
 from infra.capacity.checks import TierCheck
 from infra.capacity.cli import main as capacity_main
 from infra.capacity.inputs import GB, GIB
-from infra.config import load_stack_config
+from infra.config import load_stack_config, replace
 
 MULTIPLIERS = [10.0, 25.0, 100.0]
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -14,7 +13,7 @@ from infra.capacity import size as sizing
 from infra.capacity.flow import Flow, flow
 from infra.capacity.inputs import Observed, Workload
 from infra.catalog import ClassSize as Machine
-from infra.config import load_env_profile, load_stack_config
+from infra.config import load_env_profile, load_stack_config, replace
 from infra.review.cost import PriceTable
 
 OBS = Observed(cache_hit_ratio=0.9, edge_hit_ratio=0.8, replica_read_share=0.95)

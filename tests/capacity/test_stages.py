@@ -1,5 +1,5 @@
 """The capacity model on the real stage specs: scale-5x carries 5x, earlier stages fall short
-where the next stage's reason says they do (stage table in DESIGN.md)."""
+where the next stage's reason says they do (each stage spec's bottleneck)."""
 
 from __future__ import annotations
 

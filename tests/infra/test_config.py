@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from infra.config import (
     ENVIRONMENTS,
@@ -22,7 +23,8 @@ def test_every_pair_loads_and_is_frozen() -> None:
     configs = all_stack_configs()
     assert [c.name for c in configs] == [f"{e}/{s}" for e in ENVIRONMENTS for s in STAGES]
     cfg = configs[0]
-    with pytest.raises(AttributeError):
+    # pydantic's frozen models refuse assignment (ValidationError "Instance is frozen")
+    with pytest.raises(ValidationError, match="frozen"):
         cfg.env.region = "eu-west-1"  # type: ignore[misc]
     # hashable: usable as a cache key by the lab and the capacity model
     assert len({hash(c) for c in configs}) == len(configs)
@@ -127,7 +129,7 @@ def test_unknown_nat_strategy(stacks: Path) -> None:
 
 
 def test_one_az_with_alb_or_rds(stacks: Path) -> None:
-    edit(stacks, "env/dev.yaml", lambda d: d.update(az_count=1))
+    edit(stacks, "env/dev.yaml", lambda d: d.update(az_count=1, zone_ids=["use1-az1"]))
     assert load_stack_config("dev", "single-box", stacks).env.az_count == 1
     fails(stacks, "dev", "split-db", "az_count", "1", "RDS subnet group", ">= 2")
     fails(stacks, "dev", "load-balanced", "az_count", "ALB")
@@ -288,3 +290,25 @@ def test_ami_pins_are_required_and_checked(stacks: Path) -> None:
     fails(stacks, "prod", "edge", "ami_ids.arm64", "'ami-nothex'", "an AMI id")
     edit(stacks, "env/prod.yaml", lambda d: d.pop("ami_ids"))
     fails(stacks, "prod", "edge", "ami_ids", "required", "python -m infra ami --write")
+
+
+def test_zone_pins_are_required_and_checked(stacks: Path) -> None:
+    assert load_stack_config("prod", "edge", stacks).env.zone_ids == (
+        "use1-az1",
+        "use1-az2",
+        "use1-az4",
+    )
+    edit(stacks, "env/prod.yaml", lambda d: d.update(zone_ids=["use1-az1", "use1-az2"]))
+    fails(stacks, "prod", "edge", "zone_ids", "(2 zones) with az_count 3", "exactly 3 zone IDs")
+    edit(stacks, "env/prod.yaml", lambda d: d.update(zone_ids=["use1-az1", "us-east-1b", "x"]))
+    fails(stacks, "prod", "edge", "zone_ids.1", "'us-east-1b'", "a zone ID such as use1-az1")
+    edit(stacks, "env/prod.yaml", lambda d: d.update(zone_ids=["use1-az1", "use1-az2", "use1-az1"]))
+    fails(stacks, "prod", "edge", "zone_ids", "'use1-az1' twice", "distinct zone IDs")
+    edit(stacks, "env/prod.yaml", lambda d: d.update(zone_ids=["use1-az1", "usw2-az2", "use1-az4"]))
+    fails(stacks, "prod", "edge", "zone_ids", "regions use1, usw2", "the profile's region")
+    edit(stacks, "env/prod.yaml", lambda d: d.update(zone_ids="use1-az1"))
+    fails(stacks, "prod", "edge", "zone_ids", "expected a non-empty list", "'use1-az1'")
+    edit(stacks, "env/prod.yaml", lambda d: d.update(zone_ids=["use1-az1", 2, "use1-az4"]))
+    fails(stacks, "prod", "edge", "zone_ids.1", "expected str, got 2 (int)")
+    edit(stacks, "env/prod.yaml", lambda d: d.pop("zone_ids"))
+    fails(stacks, "prod", "edge", "zone_ids", "required", "python -m infra zones --write")

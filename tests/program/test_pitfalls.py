@@ -1,4 +1,4 @@
-"""Each DESIGN.md pitfall, as a test that fails if it comes back (every stage, both envs)."""
+"""Each known pitfall of the design as a test that fails if it comes back (every stage, env)."""
 
 from __future__ import annotations
 

@@ -105,7 +105,7 @@ def test_without_certificate_cloudfront_reaches_the_alb_over_http(stacks: Path) 
 
 
 def test_one_az_single_box(stacks: Path) -> None:
-    profile(stacks, "dev", az_count=1)
+    profile(stacks, "dev", az_count=1, zone_ids=["use1-az1"])
     resources, _ = plan(stacks, "dev", "single-box")
     subnets = [r for r in resources.values() if r.type == "aws:ec2/subnet:Subnet"]
     assert len(subnets) == 3

@@ -86,7 +86,7 @@ def bucket(name: str = "movies-dev-media", res_name: str = "media-bucket") -> di
         "aws:s3/bucket:Bucket",
         res_name,
         {"bucket": name, "tags": {"stage": "edge"}},
-        parents=("movies:infra:Storage",),
+        parents=("movies:infra:MediaStorage",),  # the program's component type
     )
 
 

@@ -344,12 +344,6 @@ def _log_group(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     return {"id": name, "name": name, "arn": ctx.arn("logs", f"log-group:{name}")}
 
 
-@resource_outputs("aws:cloudwatch/dashboard:Dashboard")
-def _dashboard(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
-    name = str(inputs.get("dashboardName", ctx.name))
-    return {"id": name, "dashboardArn": ctx.arn("cloudwatch", f"dashboard/{name}", region=False)}
-
-
 # --- data tier ----------------------------------------------------------------------------
 
 # CloudFront's hosted zone id is the same for every distribution (Route 53 alias target).
@@ -532,12 +526,6 @@ def _topic_subscription(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, A
 def _kms_key(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     key_id = _uuid(ctx)
     return {"id": key_id, "keyId": key_id, "arn": ctx.arn("kms", f"key/{key_id}")}
-
-
-@resource_outputs("aws:kms/alias:Alias")
-def _kms_alias(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
-    name = ctx.auto_name(inputs)
-    return {"id": name, "arn": ctx.arn("kms", name), "targetKeyArn": inputs.get("targetKeyId")}
 
 
 @resource_outputs("aws:cloudwatch/metricAlarm:MetricAlarm")

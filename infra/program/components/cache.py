@@ -55,19 +55,10 @@ class CacheArgs:
                 f"CacheArgs.engine/engine_version: {self.engine} {self.engine_version!r} "
                 f"is not supported; allowed: {allowed}"
             )
-        if not 1 <= self.node_count <= 6:
-            raise ValueError(f"CacheArgs.node_count: {self.node_count}; allowed: 1..6")
-        if self.multi_az and self.node_count < 2:
-            raise ValueError(
-                f"CacheArgs.multi_az: true with node_count={self.node_count}; "
-                "Multi-AZ failover needs node_count >= 2"
-            )
         if not 0 <= self.snapshot_retention_days <= 35:
             raise ValueError(
                 f"CacheArgs.snapshot_retention_days: {self.snapshot_retention_days}; allowed: 0..35"
             )
-        if not self.node_type.startswith("cache."):
-            raise ValueError(f"CacheArgs.node_type: {self.node_type!r}; allowed: a cache.* type")
         if not self.subnet_ids:
             raise ValueError("CacheArgs.subnet_ids: empty; allowed: the data subnets (>= 1)")
 

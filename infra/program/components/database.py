@@ -74,40 +74,8 @@ class DatabaseArgs:
                 f"DatabaseArgs.subnet_ids: {len(self.subnet_ids)} subnet(s) given; "
                 "an RDS subnet group needs subnets in at least 2 AZs"
             )
-        if self.read_replicas < 0:
-            raise ValueError(f"DatabaseArgs.read_replicas: {self.read_replicas}; allowed: >= 0")
-        if self.read_replicas > 0 and self.backup_retention_days < 1:
-            raise ValueError(
-                f"DatabaseArgs.backup_retention_days: {self.backup_retention_days} with "
-                f"read_replicas={self.read_replicas}; replicas need backups >= 1 on the primary"
-            )
-        if self.read_replicas > 0 and not self.replica_instance_class:
-            raise ValueError(
-                f"DatabaseArgs.replica_instance_class: {self.replica_instance_class!r} with "
-                f"read_replicas={self.read_replicas}; allowed: a db.* instance class"
-            )
-        if self.log_retention_days < 1:
-            raise ValueError(
-                f"DatabaseArgs.log_retention_days: {self.log_retention_days}; allowed: >= 1"
-            )
-        if not 0 <= self.backup_retention_days <= 35:
-            raise ValueError(
-                f"DatabaseArgs.backup_retention_days: {self.backup_retention_days}; allowed: 0..35"
-            )
-        if self.allocated_storage_gb < 20:
-            raise ValueError(
-                f"DatabaseArgs.allocated_storage_gb: {self.allocated_storage_gb}; "
-                "allowed: >= 20 (gp3 minimum for PostgreSQL)"
-            )
-        if self.max_allocated_storage_gb < self.allocated_storage_gb:
-            raise ValueError(
-                f"DatabaseArgs.max_allocated_storage_gb: {self.max_allocated_storage_gb} < "
-                f"allocated_storage_gb {self.allocated_storage_gb}; allowed: >= allocated"
-            )
-        for attr in ("instance_class", "replica_instance_class"):
-            value = getattr(self, attr)
-            if value is not None and not value.startswith("db."):
-                raise ValueError(f"DatabaseArgs.{attr}: {value!r}; allowed: a db.* instance class")
+        # Sizes, classes, replica and backup rules are the stage spec's and profile's
+        # (infra/config.py), checked before the composer builds these arguments.
 
     @property
     def engine_major(self) -> str:

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-PRICE_CLASSES = ("PriceClass_100", "PriceClass_200", "PriceClass_All")
 # Managed policies, looked up by name (docs/data-tier.md lists them for the mocks).
 POSTERS_CACHE_POLICY = "Managed-CachingOptimized"
 API_ORIGIN_REQUEST_POLICY = "Managed-AllViewerExceptHostHeader"
@@ -43,10 +42,6 @@ class EdgeArgs:
     tags: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.price_class not in PRICE_CLASSES:
-            raise ValueError(
-                f"EdgeArgs.price_class: {self.price_class!r}; allowed: {', '.join(PRICE_CLASSES)}"
-            )
         if self.aliases and not self.certificate_arn:
             raise ValueError(
                 f"EdgeArgs.aliases: {list(self.aliases)} without certificate_arn; "

@@ -47,7 +47,7 @@ class NetworkArgs:
     region: str
     vpc_cidr: str
     # Zone IDs (use1-az1), not names: names map to different zones in each account
-    # (infra.program.zones chooses them).
+    # (pinned in the profile as zone_ids; infra.program.zones checks them).
     availability_zone_ids: Sequence[str]
     nat: str  # none | single | per-az
     private_compute: bool  # the stage runs instances in private subnets (NAT is for them)

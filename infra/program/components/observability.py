@@ -69,10 +69,6 @@ class ObservabilityArgs:
     tags: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.alarm_email is not None and "@" not in self.alarm_email:
-            raise ValueError(
-                f"ObservabilityArgs.alarm_email: {self.alarm_email!r}; allowed: an email address"
-            )
         if self.target_group_arn_suffixes and self.alb_arn_suffix is None:
             raise ValueError(
                 "ObservabilityArgs.target_group_arn_suffixes: given without alb_arn_suffix; "

@@ -14,8 +14,6 @@ import pulumi_aws as aws
 
 from infra.program.components.bucket import BucketNames, harden_bucket, tls_only_policy
 
-# S3 will not move objects to STANDARD_IA before they are 30 days old.
-_MIN_IA_DAYS = 30
 _ABORT_MULTIPART_DAYS = 7
 
 
@@ -37,17 +35,6 @@ class MediaStorageArgs:
     protect: bool = False
 
     def __post_init__(self) -> None:
-        if self.noncurrent_version_expiration_days < 1:
-            raise ValueError(
-                "MediaStorageArgs.noncurrent_version_expiration_days: "
-                f"{self.noncurrent_version_expiration_days}; allowed: >= 1"
-            )
-        days = self.infrequent_access_after_days
-        if days is not None and days < _MIN_IA_DAYS:
-            raise ValueError(
-                f"MediaStorageArgs.infrequent_access_after_days: {days}; "
-                f"allowed: >= {_MIN_IA_DAYS} (S3's minimum for STANDARD_IA) or null"
-            )
         if self.force_destroy and self.protect:
             raise ValueError(
                 "MediaStorageArgs.force_destroy: true with protect=true; "

@@ -50,11 +50,6 @@ class WebTier(pulumi.ComponentResource):
         self, name: str, args: WebTierArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("movies:infra:WebTier", name, None, opts)
-        if not args.min_size <= args.desired_capacity <= args.max_size:
-            raise ValueError(
-                f"desired_capacity: invalid value {args.desired_capacity}; "
-                f"allowed: {args.min_size}..{args.max_size}"
-            )
         child = pulumi.ResourceOptions(parent=self)
         instance_tags = {**args.tags, "Name": f"{args.name_prefix}-{args.role}"}
         self.launch_template = aws.ec2.LaunchTemplate(

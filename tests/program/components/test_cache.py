@@ -85,11 +85,6 @@ def test_token_uses_only_characters_elasticache_accepts(runner):
     assert password["overrideSpecial"] == AUTH_TOKEN_SPECIALS
 
 
-def test_multi_az_with_one_node_is_rejected():
-    with pytest.raises(ValueError, match=r"multi_az: true with node_count=1"):
-        args(multi_az=True, node_count=1)
-
-
 @pytest.mark.parametrize(
     ("multi_az", "nodes", "failover"), [(True, 2, True), (False, 2, False), (False, 1, False)]
 )

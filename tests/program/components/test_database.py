@@ -70,15 +70,6 @@ def test_replicas_declared_by_source_with_instance_settings_only(runner):
     assert run.exports["replicas"] == ["movies-dev-db-replica-1", "movies-dev-db-replica-2"]
 
 
-def test_primary_backups_required_when_replicas():
-    with pytest.raises(ValueError, match=r"backup_retention_days: 0 .*read_replicas=1"):
-        args(backup_retention_days=0, read_replicas=1, replica_instance_class="db.t4g.small")
-    with pytest.raises(ValueError, match="replica_instance_class"):
-        args(read_replicas=1)
-    # Without replicas, backups off is allowed (dev may choose it).
-    assert args(backup_retention_days=0).read_replicas == 0
-
-
 @pytest.mark.parametrize("env", ["dev", "prod"])
 def test_primary_is_encrypted_private_managed_secret(runner, env):
     run = runner(lambda: declare(args(env)), env=env)

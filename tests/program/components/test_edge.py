@@ -114,8 +114,6 @@ def test_tls_default_certificate_or_custom_with_tls12(runner):
 
 
 def test_bad_arguments_fail_with_one_line():
-    with pytest.raises(ValueError, match="price_class: 'PriceClass_1'"):
-        args(price_class="PriceClass_1")
     with pytest.raises(ValueError, match="aliases"):
         args(aliases=["cdn.movies.example"])
     with pytest.raises(ValueError, match="us-east-1"):

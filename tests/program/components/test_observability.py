@@ -180,8 +180,6 @@ def test_bad_arguments_fail_with_one_line():
         args(target_group_arn_suffixes={"web": "targetgroup/x/1"})
     with pytest.raises(ValueError, match="db_replica_identifiers"):
         args(db_replica_identifiers=["r-1"])
-    with pytest.raises(ValueError, match="alarm_email: 'nobody'"):
-        args(alarm_email="nobody")
     with pytest.raises(ValueError, match="redis_node_ids: 6 nodes"):
         args(redis_node_ids=[f"movies-prod-redis-00{i}" for i in range(1, 7)])
 

@@ -145,7 +145,5 @@ def test_cors_only_for_explicit_https_origins(runner):
 
 
 def test_bad_arguments_fail_with_one_line():
-    with pytest.raises(ValueError, match="infrequent_access_after_days: 10"):
-        args(infrequent_access_after_days=10)
     with pytest.raises(ValueError, match="force_destroy: true with protect=true"):
         args("prod", force_destroy=True)

@@ -1,5 +1,6 @@
-"""`python -m movies_api.devserver`: PostgreSQL + Redis in a temp dir, migrated, seeded,
-and the API served on 127.0.0.1 until Ctrl-C, after which everything is removed.
+"""`PYTHONPATH=app_image python -m lab.devserver`: PostgreSQL + Redis in a temp dir,
+migrated, seeded, and the API served on 127.0.0.1 until Ctrl-C, after which everything is
+removed. Dev-only: it lives in lab/, outside the service's wheel.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .localservers import Postgres, Redis, temp_root
+from lab.localservers import Postgres, Redis, temp_root
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m movies_api.devserver", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m lab.devserver", description=__doc__)
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--count", type=int, default=100_000, help="movies to seed")
     p.add_argument("--replica", action="store_true", help="also start a streaming replica")
@@ -37,8 +38,8 @@ def main(argv: list[str] | None = None) -> int:
         redis.start()
         env = {**os.environ, "MOVIES_DATABASE_URL": pg.url(), "MOVIES_REDIS_URL": redis.url,
                "MOVIES_STAGE": "local"}  # fmt: skip
-        from .migrate import migrate
-        from .seed import run_seed
+        from movies_api.migrate import migrate
+        from movies_api.seed import run_seed
 
         async def prepare() -> None:
             import asyncpg

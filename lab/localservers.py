@@ -1,12 +1,15 @@
-"""Throwaway PostgreSQL and Redis servers on 127.0.0.1 for tests and the dev server.
+"""Throwaway PostgreSQL and Redis servers on 127.0.0.1 for the service's tests, the dev
+server (`python -m lab.devserver`) and app_image/bench_seed.py. Dev-only: not in the
+service's wheel.
 
 PostgreSQL refuses to run as root, so when we are root it runs as the `postgres` user
-with a data directory that user owns.
+with a data directory that user owns. Where the binaries are and which user runs them is
+the lab's (`lab.postgres.pg_bin`, `pg_user`); these servers differ from the lab's on
+purpose: fsync off and password auth for fast, isolated tests, no process registry.
 """
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
 import signal
@@ -17,25 +20,25 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-PG_USER = "postgres"
+from lab.postgres import pg_bin as lab_pg_bin
+from lab.postgres import pg_user
+from lab.procs import LabError, free_port
+
 DB_NAME = "movies"
 DB_PASSWORD = "local-dev-only"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def pg_bin(name: str) -> str:
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    if found:
-        return found[-1]
-    path = shutil.which(name)
-    if path is None:
-        raise FileNotFoundError(f"PostgreSQL binary {name!r} not found; install postgresql")
-    return path
+    """A PostgreSQL binary from the lab's PostgreSQL (the newest installed, or LAB_PG_BIN)."""
+    try:
+        return str(lab_pg_bin() / name)
+    except LabError:
+        path = shutil.which(name)
+        if path is None:
+            raise FileNotFoundError(
+                f"PostgreSQL binary {name!r} not found; install postgresql"
+            ) from None
+        return path
 
 
 def _as_pg() -> dict[str, object]:
@@ -44,9 +47,10 @@ def _as_pg() -> dict[str, object]:
     Popen(user=...) execs the server itself (unlike runuser, which stays as a parent that
     does not pass signals on), so stop() signals the postmaster directly.
     """
-    if os.geteuid() != 0:
+    user = pg_user()
+    if user is None:
         return {}
-    return {"user": PG_USER, "group": PG_USER, "extra_groups": [], "cwd": "/tmp"}
+    return {"user": user, "group": user, "extra_groups": [], "cwd": "/tmp"}
 
 
 def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str, timeout: float = 30) -> None:
@@ -62,8 +66,9 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str, timeout: flo
 
 
 def _chown_pg(path: Path) -> None:
-    if os.geteuid() == 0:
-        shutil.chown(path, PG_USER, PG_USER)
+    user = pg_user()
+    if user is not None:
+        shutil.chown(path, user, user)
 
 
 @dataclass

@@ -1,0 +1,113 @@
+"""The one YAML reader of the offline tools: safe, strict about duplicate keys, bounded.
+
+PyYAML's `safe_load` keeps the last of two equal keys without a word (a second `max_size`
+silently wins) and expands aliases without limit (a few lines of nested aliases make a
+value whose repr() runs out of memory). `load_yaml` refuses both with one line naming the
+file and the line. `shown(value)` is the bounded repr every error line uses for a value
+it quotes.
+"""
+
+from __future__ import annotations
+
+import reprlib
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+# A stage spec has a few hundred nodes; aliases may share structure, but not blow it up.
+MAX_EXPANDED_NODES = 100_000
+MAX_SHOWN = 80
+
+
+class YamlError(ValueError):
+    """A YAML file that cannot be read as data; the message is one line."""
+
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = MAX_SHOWN
+_REPR.maxother = MAX_SHOWN
+_REPR.maxlevel = 3
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 6
+
+
+def shown(value: Any) -> str:
+    """repr(value), cut to about MAX_SHOWN characters and 3 levels deep: an error line
+    never carries (or spends time building) a huge value."""
+    text = _REPR.repr(value)
+    return text if len(text) <= 2 * MAX_SHOWN else text[: 2 * MAX_SHOWN] + "...'"
+
+
+def _expanded_size(node: Node, memo: dict[int, int], limit: int, open_: set[int]) -> int:
+    """How many nodes `node` stands for once every alias is expanded (stops past limit)."""
+    key = id(node)
+    if key in open_:
+        raise YamlError("an alias refers to itself; allowed: plain data")
+    if key in memo:
+        return memo[key]
+    if isinstance(node, SequenceNode):
+        children: list[Node] = list(node.value)
+    elif isinstance(node, MappingNode):
+        children = [part for pair in node.value for part in pair]
+    else:
+        children = []
+    open_.add(key)
+    total = 1
+    for child in children:
+        total += _expanded_size(child, memo, limit, open_)
+        if total > limit:
+            break
+    open_.discard(key)
+    memo[key] = total
+    return total
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate mapping keys and alias expansions past a bound."""
+
+    def compose_document(self) -> Node | None:
+        node = super().compose_document()
+        if (
+            node is not None
+            and _expanded_size(node, {}, MAX_EXPANDED_NODES, set()) > MAX_EXPANDED_NODES
+        ):
+            raise YamlError(
+                f"aliases expand to more than {MAX_EXPANDED_NODES:,} values; "
+                "allowed: plain data (an alias may repeat a small part)"
+            )
+        return node
+
+    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if isinstance(key_node, ScalarNode):
+                key = self.construct_object(key_node, deep=deep)
+                line = key_node.start_mark.line + 1
+                if key in seen:
+                    raise YamlError(
+                        f"line {line}: duplicate key {shown(key)} (first at line {seen[key]}); "
+                        "allowed: each key once"
+                    )
+                seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(path: Path, what: str = "file") -> Any:
+    """The data in `path`; YamlError (one line, naming the file) when it is not usable."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise YamlError(f"{path}: cannot read {what}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise YamlError(f"{path}: {what} is not UTF-8 text") from None
+    try:
+        return yaml.load(text, Loader=_StrictLoader)
+    except YamlError as exc:
+        raise YamlError(f"{path}: {what}: {exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}:" if mark is not None else ""
+        raise YamlError(f"{path}:{where} {what} is not valid YAML") from None
+    except RecursionError:
+        raise YamlError(f"{path}: {what} nests too deeply; allowed: plain data") from None
