@@ -30,7 +30,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from infra.config import ConfigError
+from infra.errors import ConfigError
 
 _ID = r"^{}-[0-9a-f]{{8,17}}$"
 

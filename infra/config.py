@@ -35,6 +35,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from infra import REPO_ROOT
+from infra.errors import ConfigError
 from infra.yamlfile import YamlError, load_yaml, shown
 
 PROJECT = "movies"
@@ -81,10 +82,6 @@ _DB_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _VERSION = re.compile(r"^\d+(\.\d+)*$")
 _URL_PATH = re.compile(r"^/[A-Za-z0-9/_-]*$")
 _QUERY_KEY = re.compile(r"^[A-Za-z0-9_]+$")
-
-
-class ConfigError(ValueError):
-    """A stage spec or environment profile is invalid; the message is one line."""
 
 
 # --- field rules: each validates and says what it allows (message and JSON Schema) --------

@@ -115,7 +115,7 @@ def run_race(reg: Registry, trials: int = TRIALS) -> dict[str, Any]:
             r["stale_reads"] = stale
             r["reads_after"] = ["new" if t == new_title else "old" for t in r["reads_after"]]
             if stale:
-                ttl = cache.ttl(f"movie:{mid}")
+                ttl = cache.ttl(f"c2:movie:{mid}")  # the service's entry key (cache.py)
                 r["cache_ttl_s"] = ttl if ttl >= 0 else None
             results.append(r)
         # The stand-in for lag held: no replica has replayed any of the writes.

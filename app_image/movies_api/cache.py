@@ -54,6 +54,8 @@ _RELEASE = (
     "else return 0 end"
 )
 # KEYS[1] the entry, KEYS[2] the previous format's key; ARGV: entry, its version, TTL ms.
+# Two keys in one script need a Redis that is not in cluster mode (they would hash to
+# different slots); the stages' ElastiCache replication groups are not (num_cache_clusters).
 # Returns nil when stored, else the (newer) entry that is kept. An entry whose header does
 # not parse (another format) counts as older. Versions are < 2^53, exact as Lua numbers.
 _STORE = """

@@ -8,24 +8,9 @@ in prod.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
 
-Plan = Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class Finding:
-    check: str
-    message: str
-    urn: str | None = None
-    resource_type: str | None = None
-    resource_name: str | None = None
-
-    @classmethod
-    def on(cls, check: str, resource: Mapping[str, Any], message: str) -> Finding:
-        return cls(check, message, resource["urn"], resource["type"], resource["name"])
+from infra.guard.findings import Finding, Plan
 
 
 def all_checks() -> dict[str, Callable[[Plan], list[Finding]]]:

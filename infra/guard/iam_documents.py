@@ -25,7 +25,7 @@ from typing import Any
 
 import parliament
 
-from infra.guard.checks import Finding, Plan
+from infra.guard.findings import Finding, Plan
 from infra.plans.index import resources, value
 from policies.documents import DocumentKind, policy_documents
 from policies.props import as_list, parse_document, statements

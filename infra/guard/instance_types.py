@@ -15,7 +15,7 @@ from typing import Any
 
 from moto.utilities.utils import load_resource
 
-from infra.guard.checks import Finding, Plan
+from infra.guard.findings import Finding, Plan
 from infra.plans.index import all_subnet_zones, find, resources, subnet_zones, value
 
 CHECK = "instance-types"

@@ -8,7 +8,7 @@ from functools import cache
 from typing import Any
 
 from infra import ASSUMPTIONS_DIR
-from infra.guard.checks import Finding, Plan
+from infra.guard.findings import Finding, Plan
 from infra.plans.index import find, resources, value
 from infra.yamlfile import load_yaml
 

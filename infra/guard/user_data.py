@@ -17,7 +17,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from infra.guard.checks import Finding, Plan
+from infra.guard.findings import Finding, Plan
 from infra.plans.index import resources, value
 
 CHECK = "user-data"

@@ -13,10 +13,11 @@ from collections.abc import Iterator
 
 import pytest
 import redis
-from movies_api.localservers import free_port
 from movies_api.redis_get import PipelinedGet
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from lab.localservers import free_port
 
 pytestmark = [pytest.mark.servers, pytest.mark.anyio]
 
@@ -103,7 +104,8 @@ async def test_a_killed_redis_fails_waiting_gets_at_once(locked_redis) -> None:
         results = await asyncio.gather(*pending, return_exceptions=True)
         assert all(isinstance(r, RedisConnectionError) for r in results), results
         assert time.monotonic() - started < 1.0  # not the 5 s timeout
-        with pytest.raises(RedisConnectionError, match="cannot connect"):
+        # refused, or (while the dying server's socket is torn down) accepted then reset
+        with pytest.raises(RedisConnectionError):
             await getter.get("k")
     finally:
         getter.close()

@@ -1,0 +1,22 @@
+"""What a value check reports: a `Finding` on a plan resource (`Plan` is the plan-file dict)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+Plan = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str
+    message: str
+    urn: str | None = None
+    resource_type: str | None = None
+    resource_name: str | None = None
+
+    @classmethod
+    def on(cls, check: str, resource: Mapping[str, Any], message: str) -> Finding:
+        return cls(check, message, resource["urn"], resource["type"], resource["name"])
