@@ -25,6 +25,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from infra import ASSUMPTIONS_DIR, REPO_ROOT
+from infra.capacity.app_paths import AppPaths, app_paths
 
 # A class's size (vCPUs, memory, burstable baseline) is the catalogue's.
 from infra.catalog import CLASSES_FILE, CatalogError, ClassSize, class_sizes
@@ -255,6 +256,9 @@ class Rates:
     # DB connections one service worker may hold per endpoint (MOVIES_DB_POOL_MAX); each
     # instance runs one worker per vCPU.
     db_pool_per_worker: float = 10.0
+    # The API's CPU per request by path (no cache, Redis hit, Redis miss), from the bench;
+    # None while the bench has no rows to read them from.
+    app_paths: AppPaths | None = None
 
     def machine(self, kind: str) -> ClassSize:
         if kind not in self.machines:
@@ -426,6 +430,7 @@ def load_rates(capacity_file: Path = CAPACITY_FILE, root: Path = ROOT) -> tuple[
         redis_ops_per_node=redis_get,
         cloudfront_rps=doc.cloudfront_rps_quota,
         db_pool_per_worker=doc.db_pool_per_worker,
+        app_paths=app_paths(bench),
         db_cache_memory_share=doc.db_cache_memory_share,
         gp3_iops=doc.gp3_iops,
         gp3_iops_large=doc.gp3_iops_from_400_gib,

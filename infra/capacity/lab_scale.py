@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from infra.capacity.checks import _db_cpu_seconds, model_inputs
-from infra.capacity.flow import flow
+from infra.capacity.flow import Flow, flow
 from infra.capacity.inputs import SECONDS_PER_DAY, Observed, Rates, Workload
 from infra.config import load_stack_config
 
@@ -86,11 +86,48 @@ class LabWorkload:
     """What the lab's load looks like where it differs from the AWS workload."""
 
     movies: int
-    cache_hit_ratio: float | None = None  # measured at steady state, key reads
+    # measured at steady state, key reads, by the service (behind the edge where one is)
+    cache_hit_ratio: float | None = None
     search_cache_hit_ratio: float | None = None  # measured at steady state, searches
     edge_hit_ratio: float | None = None  # measured at steady state, anonymous requests
     replica_read_share: float | None = None
     search_matches: float | None = None  # rows a lab search matches, on average
+
+
+def before_edge_hit_ratio(at_service: float, w: Workload, edge_hit: float) -> float:
+    """The key-read hit ratio flow() takes (of all reads, before the edge) from the one the
+    lab measures at a stage with an edge (of the lookups that reach the service).
+
+    flow() counts Redis misses on the traffic before the edge, because what the edge answers
+    are hot objects Redis would have answered too. The lab's ratio is the service's: of the
+    reads the edge let through. The misses are the same; only the denominator differs. Read
+    as a before-the-edge ratio it would count the misses once per read the edge absorbed too
+    (edge at 73%: twice the misses, and twice the app's dear miss path)."""
+    reaching = max(0.0, 1 - w.cacheable_share * edge_hit / w.read_share)  # as flow() counts
+    return 1 - (1 - at_service) * reaching
+
+
+def origin_hit_share(w: Workload, fl: Flow, rps: float) -> float:
+    """Share of the reads reaching the app that Redis answers, in the model's flow: what the
+    edge absorbs are hits Redis would have served too (flow() counts misses before the
+    edge), so behind an edge fewer of the remaining reads hit."""
+    reads = fl.origin_rps - rps * (1 - w.read_share)
+    if reads <= 0:
+        return 0.0
+    return max(0.0, 1 - (fl.db_point_reads + fl.db_searches) / reads)
+
+
+def _plain_request_s(rates: Rates, w: Workload, fl: Flow, rps: float, *, cached: bool) -> float:
+    """CPU-seconds of the API per plain (non-search) request that reaches it, by the path
+    requests take (infra/capacity/app_paths.py); one cost for every path while the bench
+    has no per-path figures."""
+    paths = rates.app_paths
+    if paths is None:
+        return 1 / rates.app_rps_per_vcpu
+    ms = paths.cached_ms(origin_hit_share(w, fl, rps)) if cached else paths.no_cache_ms
+    # The bench's figures are per request of the lab's mix, `search_share` of them searches
+    # at `search_app_cost` each.
+    return ms / 1000 / (1 + (rates.search_app_cost - 1) * w.search_share)
 
 
 def tier_costs(
@@ -105,9 +142,12 @@ def tier_costs(
     """CPU-seconds (of one lab CPU = one vCPU) each budgeted tier spends per API request."""
     spec = load_stack_config(env, stage).stage
     lab_w = w.model_copy(update={"movies": float(lab.movies)})
+    key_hit = lab.cache_hit_ratio
+    if spec.edge is not None and key_hit is not None and lab.edge_hit_ratio is not None:
+        key_hit = before_edge_hit_ratio(key_hit, w, lab.edge_hit_ratio)
     lab_obs = dataclasses.replace(
         obs,
-        cache_hit_ratio=lab.cache_hit_ratio,
+        cache_hit_ratio=key_hit,
         search_cache_hit_ratio=None,
         edge_hit_ratio=lab.edge_hit_ratio,
         replica_read_share=lab.replica_read_share,
@@ -127,7 +167,8 @@ def tier_costs(
             fl, db_searches=min(all_searches * (1 - lab.search_cache_hit_ratio), searches)
         )
     cost = 1 + (rates.search_app_cost - 1) * fl.web_search_share
-    app = fl.web_rps * cost / rates.app_rps_per_vcpu / rps
+    plain_s = _plain_request_s(rates, w, fl, rps, cached=spec.cache is not None)
+    app = fl.web_rps * cost * plain_s / rps
     out: dict[str, float] = {}
     db_share = 1.0
     if spec.database is not None and replicas:
@@ -146,7 +187,7 @@ def tier_costs(
     db = _db_cpu_seconds(rates, fl, reads=db_share) / rps
     if spec.search is not None:
         # scale-5x: the ALB sends searches to their own ASG; flow() counts them apart.
-        out["search"] = fl.search_rps * rates.search_app_cost / rates.app_rps_per_vcpu / rps
+        out["search"] = fl.search_rps * rates.search_app_cost * plain_s / rps
     if spec.single_box is not None and spec.database is None:
         out["box"] = app + db
     else:
@@ -194,7 +235,9 @@ def predict(
         "tiers": detail,
         "basis": {
             "app_rps_per_vcpu": round(rates.app_rps_per_vcpu, 1),
-            "app_source": rates.sources.get("app"),
+            "app_source": rates.app_paths.source
+            if rates.app_paths is not None
+            else rates.sources.get("app"),
             "db_point_read_ms": round(rates.db_point_read_s * 1000, 4),
             "db_write_ms": round(rates.db_write_s * 1000, 4),
             "redis_ops_per_cpu_s": round(rates.redis_ops_per_node),

@@ -3,9 +3,9 @@
 `python -m infra.capacity.measure [--rows N] [--seconds S] [--repeat R]` starts a
 throwaway PostgreSQL and redis-server on free loopback ports, runs pgbench with four custom
 scripts (primary-key read of a ~2 kB movie document; a full-text search page of 20 over two
-selectivities, in the service's query shape; a single-row update) and redis-benchmark GET/SET with 2.4 kB values, each R
-times, and writes the median of each (and every run) to ``assumptions/measured.json``.
-The capacity model reads that file; it never invents these numbers.
+selectivities, in the service's query shape; a single-row update) and redis-benchmark
+GET/SET with 2.4 kB values, each R times, and writes the median of each (and every run) to
+``assumptions/measured.json``. The capacity model reads that file; it never invents these numbers.
 
 The load generators run on the same vCPUs as the servers, so the per-vCPU figures are
 pessimistic (a real client runs elsewhere): the model errs on the safe side. On a shared

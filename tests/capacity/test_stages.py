@@ -1,5 +1,6 @@
-"""The capacity model on the real stage specs: scale-5x carries 5x, earlier stages fall short
-where the next stage's reason says they do (each stage spec's bottleneck)."""
+"""The capacity model on the real stage specs: scale-5x carries 5x; what runs out first at 5x
+at each earlier stage, and what the next stage changes (which is not always a shortfall the
+model scores: see the cached and read-replicas tests)."""
 
 from __future__ import annotations
 
@@ -59,39 +60,58 @@ def test_single_box_fails_at_5x_because_api_and_db_share_one_machine(prod) -> No
     assert {c.tier for c in prod["split-db"].checks} >= {"app", "db-primary"}
 
 
-def test_split_db_fails_at_5x_and_its_app_tier_is_one_machine(prod) -> None:
+# With the service's search shape (ORDER BY id LIMIT 21; assumptions/measured.json) a search
+# costs the primary about half a millisecond whatever it matches, and the primary no longer
+# runs out of CPU at 5x at any stage: what runs out first is memory (the hot set against the
+# instance's cache memory), the app tier, and the app's scaling ceiling.
+PRIMARY_CPU = ("db-primary", "cpu (reads + writes)")
+PRIMARY_MEMORY = ("db-primary", "hot set in memory")
+
+
+def test_split_db_fails_at_5x_on_its_one_app_machine_and_primary_memory(prod) -> None:
     sc = prod["split-db"]
-    # With the lab's quiet-machine figures (lab/results/bench.json) one m7g.xlarge carries
-    # the 5x peak by CPU, with a thin margin, so split-db's shortfall at 5x is the primary;
-    # the case for load-balanced is the single point of failure and a ceiling that only
-    # max_size can lift. On a busier lab run the app CPU was short too: either way the
-    # stage does not carry 5x.
-    assert ("db-primary", "cpu (reads + writes)") in short(sc)
+    # One machine runs the API: its CPU is short at 5x, and it is a single point of
+    # failure; load-balanced puts an ASG behind an ALB.
+    assert ("app", "cpu") in short(sc)
+    assert PRIMARY_MEMORY in short(sc)
+    assert PRIMARY_CPU not in short(sc)
     assert headroom(sc, "app", "cpu") < headroom(prod["scale-5x"], "app", "cpu")
     # Behind the ALB the ceiling is the ASG's max_size, not one machine: load-balanced's
     # app capacity is a multiple of split-db's box (and grows with max_size, test_model).
     assert capacity_of(prod["load-balanced"], "app", "cpu") >= 2 * capacity_of(sc, "app", "cpu")
+    assert ("app", "cpu") not in short(prod["load-balanced"])
 
 
-def test_load_balanced_fails_at_5x_on_db_reads_that_a_cache_absorbs(prod) -> None:
-    assert ("db-primary", "cpu (reads + writes)") in short(prod["load-balanced"])
-    # The cache answers the repeated key reads: the DB sees (1 - hit ratio) of them. Searches
-    # are barely absorbed (a 60 s TTL over a long tail of distinct queries,
-    # assumptions/workload.yaml requests.search_cache), so the primary stays short at cached,
-    # which is the next test.
+def test_load_balanced_fails_at_5x_on_its_scaling_ceiling_and_memory_not_primary_cpu(
+    prod,
+) -> None:
+    sc = prod["load-balanced"]
+    assert {("app", "scaling ceiling"), PRIMARY_MEMORY} <= short(sc)
+    assert PRIMARY_CPU not in short(sc)
+    # The case for the cache is the DB's work, not a shortfall at 5x: it answers the
+    # repeated key reads, so the DB sees (1 - hit ratio) of them (the lab: DB reads per
+    # request 1.02 at load-balanced, 0.26 at cached; lab/results/bench.json).
     w, _, obs = model_inputs()
     before = flow(w, obs, load_stack_config("prod", "load-balanced").stage, "target")
     after = flow(w, obs, load_stack_config("prod", "cached").stage, "target")
     hit = obs.cache_hit_ratio if obs.cache_hit_ratio is not None else w.app_cache_hit_ratio
     assert after.db_point_reads == pytest.approx(before.db_point_reads * (1 - hit))
     assert after.db_point_reads < 0.5 * before.db_point_reads
+    assert headroom(prod["cached"], *PRIMARY_CPU) > headroom(sc, *PRIMARY_CPU)
 
 
-def test_cached_without_replicas_fails_at_5x_on_primary_reads(prod) -> None:
-    assert ("db-primary", "cpu (reads + writes)") in short(prod["cached"])
+def test_cached_fails_at_5x_on_memory_and_the_ceiling_not_on_primary_reads(prod) -> None:
+    sc = prod["cached"]
+    assert {("app", "scaling ceiling"), ("redis", "hot set in memory"), PRIMARY_MEMORY} <= short(sc)
+    assert PRIMARY_CPU not in short(sc)
+    # read-replicas takes the reads off the primary (it keeps the writes); at this workload
+    # that is not needed for CPU at 5x: the stage's case is read capacity beyond the model's
+    # workload and serving reads from a second machine, which the model does not score.
     replicas = prod["read-replicas"]
-    assert ("db-primary", "cpu (reads + writes)") not in short(replicas)
+    assert headroom(replicas, *PRIMARY_CPU) > headroom(sc, *PRIMARY_CPU)
     assert headroom(replicas, "db-replicas", "cpu per replica") >= 0.30
+    # Every replica holds the same hot set as the primary: replicas do not fix the memory.
+    assert PRIMARY_MEMORY in short(replicas)
 
 
 def test_read_replicas_fails_at_5x_on_the_app_tier_that_the_edge_offloads(prod) -> None:
