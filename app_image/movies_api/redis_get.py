@@ -9,7 +9,7 @@ command, queue a future, and resolve the futures in order as hiredis parses the 
 (the way pipelining clients work): ~6 µs per GET on the same machine. The GETs issued in
 one turn of the event loop also leave in one write (one send() system call, where the
 profile showed one per GET as the largest single cost). A miss's lock, double-check and
-store scripts use `execute` here too (a miss made five redis-py round trips, ~250 µs of
+store scripts use `execute` here too (a miss made five redis-py round trips, each ~50 µs of
 CPU); write-throughs share the store script. The rest (search generations, deletes,
 PING) stays on redis-py.
 
