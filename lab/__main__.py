@@ -7,6 +7,7 @@ load [--duration S] [--concurrency C] ...            drive the load at the stage
 bench [--stages a,b] ...                             every stage: steady state, saturation,
                                                      model beside it (bench.json, saturation.json)
 saturate STAGE                                       one stage's saturation point and bottleneck
+remodel                                              the model's predictions again for bench.json
 fault redis|replica|primary|primary-crash|keepalive|race|herd|all
                                                      a fault mid-run, with its figure
 limit                                                the service vs a minimal ASGI app vs nginx
@@ -153,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--stages",
         type=_stage_list,
         default=None,
-        help="comma-separated subset (default: every stage but scale-5x)",
+        help="comma-separated subset (default: every stage)",
     )
     bench.add_argument("--out", default=None, help="results directory (default lab/results)")
     _movies_arg(bench)
@@ -172,6 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="start Redis empty at every stage (default: carried from the previous stage)",
     )
+    remodel = sub.add_parser(
+        "remodel", help="the model's predictions again for lab/results/bench.json"
+    )
+    remodel.add_argument("--out", default=None, help="results directory (default lab/results)")
     sat = sub.add_parser("saturate", help="one stage's saturation point and bottleneck tier")
     sat.add_argument("stage", choices=STAGES)
     _movies_arg(sat)
@@ -257,6 +262,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         from lab.load_command import load_current
 
         return load_current(args)
+    if args.command == "remodel":
+        from pathlib import Path
+
+        from lab.bench import remodel
+        from lab.results import RESULTS
+
+        remodel(Path(args.out) if args.out else RESULTS)
+        return 0
     if args.command in ("bench", "saturate"):
         return _bench_or_saturate(args)
     if args.command == "fault":

@@ -102,7 +102,7 @@ class OpenLoopResult:
         return self.generator_cpu_s / self.wall_s if self.wall_s > 0 else 0.0
 
     def edge_hit_ratio(self) -> float | None:
-        anon = [s for s in self.samples if s.anonymous and s.edge is not None]
+        anon = [s for s in self.samples if s.anonymous and s.edge is not None and s.kind != "media"]
         return sum(1 for s in anon if s.edge in EDGE_HITS) / len(anon) if anon else None
 
     def summary(self) -> dict[str, float | int | None]:

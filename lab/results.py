@@ -12,7 +12,7 @@ from typing import Any
 
 from lab import observe
 from lab.state import REPO, Registry
-from lab.stats import EDGE_HITS, summarize
+from lab.stats import summarize
 
 RESULTS = REPO / "lab" / "results"
 
@@ -78,6 +78,7 @@ def stage_row(stage: str, reg: Registry, result, delta: observe.Snapshot) -> dic
         "cache_hit_ratio": round_or_none(ratio(hits, hits + misses), 4),
         "cache_hit_ratio_by_kind": hit_ratio_by_kind(svc),
         "edge_hit_ratio": round_or_none(summary.edge_hit_ratio, 4),
+        "media_edge_hit_ratio": round_or_none(summary.media_edge_hit_ratio, 4),
         "pg_stat_statements": {
             "primary_reads": delta.primary_reads,
             "primary_writes": delta.primary_writes,
@@ -89,23 +90,6 @@ def stage_row(stage: str, reg: Registry, result, delta: observe.Snapshot) -> dic
             "replica": observe.total(svc, "movies_db_queries_total", role="replica"),
         },
         "primary_top_statements": delta.top_primary_statements(),
-    }
-
-
-def window_figures(samples, delta: observe.Snapshot) -> dict[str, float | None]:
-    """The cache figures over a late part of the window: caches start cold at every stage,
-    so these show where the ratios are heading when the run ends."""
-    api_requests = sum(1 for s in samples if s.kind != "media")
-    hits = observe.total(delta.service, "movies_cache_hits_total")
-    misses = observe.total(delta.service, "movies_cache_misses_total")
-    db_reads = delta.primary_reads + delta.replica_reads
-    anon = [s for s in samples if s.anonymous and s.edge is not None]
-    return {
-        "db_reads_per_request": round_or_none(ratio(db_reads, api_requests), 4),
-        "cache_hit_ratio": round_or_none(ratio(hits, hits + misses), 4),
-        "edge_hit_ratio": round_or_none(
-            ratio(sum(1 for s in anon if s.edge in EDGE_HITS), len(anon)), 4
-        ),
     }
 
 

@@ -259,7 +259,7 @@ def _bring_up(
         env["MOVIES_CDN_BASE_URL"] = f"http://{LOOPBACK}:{ep['cdn_port']}/media"
     env.update(overrides)
     ep["api_ports"] = [
-        _start_api(reg, f"api{i}", env, topo.api_cpus, run_dir, enter(app_tier))
+        _start_api(reg, f"api{i}", env, topo.api_cpus, run_dir, enter(app_tier), topo.api_workers)
         for i in range(1, topo.api_processes + 1)
     ]
     ep["search_ports"] = [
@@ -298,6 +298,7 @@ def _start_api(
     cpus: str | None,
     run_dir: Path,
     enter: Enter | None = None,
+    workers: int = 1,
 ) -> int:
     port = free_port()
     record = spawn(
@@ -313,6 +314,7 @@ def _start_api(
             LOOPBACK,
             "--port",
             str(port),
+            *(["--workers", str(workers)] if workers > 1 else []),
         ],
         log=run_dir / f"{name}.log",
         env=service_env(env),

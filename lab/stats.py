@@ -52,7 +52,8 @@ class Summary:
     errors: int
     error_rate: float
     client_errors: int  # 4xx: counted apart, a 4xx is an answer, not a failure
-    edge_hit_ratio: float | None  # anonymous requests answered by the edge cache
+    edge_hit_ratio: float | None  # anonymous API requests answered by the edge cache
+    media_edge_hit_ratio: float | None  # poster bytes (media) answered by the edge cache
     by_kind: dict[str, int]
 
 
@@ -63,7 +64,11 @@ def summarize(samples: Sequence[Sample], seconds: float) -> Summary:
     latencies = [s.latency for s in samples if not is_error(s.status)]
     errors = sum(1 for s in samples if is_error(s.status))
     client_errors = sum(1 for s in samples if 400 <= s.status < 500)
-    edge_seen = [s for s in samples if s.anonymous and s.edge is not None]
+    # API requests only: the poster bytes a redirect leads to (`media`) are not API
+    # requests, and counting their hits would credit the edge with requests it never
+    # took off the origin (the capacity model counts absorbed API requests).
+    edge_seen = [s for s in samples if s.anonymous and s.edge is not None and s.kind != "media"]
+    media = [s for s in samples if s.kind == "media" and s.edge is not None]
     by_kind: dict[str, int] = {}
     for s in samples:
         by_kind[s.kind] = by_kind.get(s.kind, 0) + 1
@@ -78,6 +83,9 @@ def summarize(samples: Sequence[Sample], seconds: float) -> Summary:
         client_errors=client_errors,
         edge_hit_ratio=(
             sum(1 for s in edge_seen if s.edge in EDGE_HITS) / len(edge_seen) if edge_seen else None
+        ),
+        media_edge_hit_ratio=(
+            sum(1 for s in media if s.edge in EDGE_HITS) / len(media) if media else None
         ),
         by_kind=by_kind,
     )

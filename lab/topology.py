@@ -18,7 +18,10 @@ MAX_REPLICAS = 2
 class Topology:
     stage: str
     env: str
-    api_processes: int  # the ASG's desired capacity (1 for a single box), capped
+    # API processes: behind the ALB stand-in one per worker the ASG would run (desired
+    # instances x vCPUs, as the boot script runs one uvicorn worker per vCPU), capped; a
+    # single box has no balancer: one process with `api_workers` uvicorn workers.
+    api_processes: int
     search_processes: int  # scale-5x: the search ASG behind its own target group
     search_path: str
     search_query_key: str
@@ -28,6 +31,7 @@ class Topology:
     edge: bool  # moto S3 + the nginx CloudFront stand-in
     api_cpus: str | None  # taskset CPU list for the API, None = anywhere
     db_cpus: str | None
+    api_workers: int = 1  # uvicorn --workers per API process (the single box's vCPUs)
     # From the environment profile, as infra renders them: the ALB's idle timeout and the
     # service's keep-alive (MOVIES_HTTP_KEEPALIVE_S), which is longer.
     alb_idle_timeout_s: int = 60
@@ -36,6 +40,9 @@ class Topology:
     @property
     def describe(self) -> str:
         parts = [f"{self.api_processes} API process(es)"]
+        if self.api_workers > 1:
+            parts[0] += f" with {self.api_workers} workers"
+
         if self.search_processes:
             parts.append(f"{self.search_processes} search process(es)")
         parts.append("PostgreSQL primary")
@@ -72,8 +79,18 @@ def topology(stage: str, env: str = "prod", pin: bool = True) -> Topology:
         # same core; split-db gives PostgreSQL a core of its own, as RDS gives it a machine.
         api_cpus = pair[0]
         db_cpus = pair[0] if spec.local_postgres else pair[1]
-    api = min(spec.web.desired_capacity, MAX_API_PROCESSES) if spec.web is not None else 1
-    search = min(spec.search.desired_capacity, MAX_SEARCH_PROCESSES) if spec.search else 0
+    workers = 1
+    if spec.web is not None:
+        per = _vcpus(spec.web.instance_type)
+        api = min(spec.web.desired_capacity * per, MAX_API_PROCESSES)
+    else:
+        api = 1
+        if spec.single_box is not None:
+            workers = min(_vcpus(spec.single_box.instance_type), MAX_API_PROCESSES)
+    search = 0
+    if spec.search is not None:
+        per = _vcpus(spec.search.instance_type)
+        search = min(spec.search.desired_capacity * per, MAX_SEARCH_PROCESSES)
     replicas = min(spec.database.read_replicas, MAX_REPLICAS) if spec.database else 0
     return Topology(
         stage=stage,
@@ -88,6 +105,13 @@ def topology(stage: str, env: str = "prod", pin: bool = True) -> Topology:
         edge=spec.edge is not None,
         api_cpus=api_cpus,
         db_cpus=db_cpus,
+        api_workers=workers,
         alb_idle_timeout_s=config.env.alb_idle_timeout_s,
         http_keepalive_s=config.env.http_keepalive_s,
     )
+
+
+def _vcpus(kind: str) -> int:
+    from infra.catalog import class_size
+
+    return max(1, int(class_size(kind).vcpus))

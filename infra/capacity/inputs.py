@@ -377,8 +377,22 @@ def load_rates(capacity_file: Path = CAPACITY_FILE, root: Path = ROOT) -> tuple[
     row = bench.get(app_stage)
     per_cpu_s = _positive(row, "requests_per_lab_cpu_second")
     bench_rps = _positive(row, "rps")
+    app_ms = _positive((row or {}).get("tier_cpu_ms_per_request"), "app")
     when = measured.get("measured_at", "?")
-    if per_cpu_s is not None:
+    search_factor = doc.search_cost_factor
+    search_share = Workload.load().search_share
+    if app_ms is not None:
+        # The API processes' own CPU per request, from their cgroup at the bench's steady
+        # state (lab/bench.py): the lab's mix has `search_share` searches at
+        # `search_cost_factor` each, so a plain request costs that much less.
+        mix_cost = 1 + (search_factor - 1) * search_share
+        app_rate = 1000 / app_ms * mix_cost * per_aws_vcpu
+        app_source = (
+            f"measured: lab bench {app_stage} stage at steady state, {app_ms:.3f} ms of the "
+            f"API processes' own CPU (their cgroup) per request of the lab's mix = "
+            f"{app_rate:,.0f} plain requests/s per vCPU"
+        )
+    elif per_cpu_s is not None:
         # Requests per CPU-second the lab's servers and load generator burnt: unlike rps it
         # does not move with what else the shared machine runs meanwhile.
         app_rate = per_cpu_s * per_aws_vcpu

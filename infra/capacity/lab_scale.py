@@ -5,8 +5,11 @@ Each tier's CPU-seconds per API request come from the model's own flow (infra/ca
 `flow`: what share of requests reach the app, the DB, Redis) and per-unit rates (the app's
 requests per vCPU, pgbench's per-query costs, redis-benchmark's GET rate), with the lab's
 workload shape put in: its catalogue size, and the hit ratios the lab measured at steady
-state (how many requests miss a cache is the workload's, not a capacity). A tier saturates
-at budget / cost per request; the stage at the lowest of its tiers.
+state (how many requests miss a cache is the workload's, not a capacity). A tier's CPU runs out
+at budget / cost per request; the stage saturates at the lowest of its tiers (its
+bottleneck). That ceiling is the prediction: the lab's saturation (p99 <= 100 ms, errors
+<= 0.1%) sits at or under it, and the bottleneck's busy share at the lab's failing rate
+says how far under (lab/results/saturation.json `bottleneck_busy`).
 
 The lab's own tier CPU per request (cgroup CPU time / requests) is not an input: it is
 what the prediction is checked against (lab/results/saturation.json)."""
@@ -141,6 +144,9 @@ def tier_costs(
                 _db_cpu_seconds(rates, fl, reads=share / replicas, replay=True) / rps
             )
     db = _db_cpu_seconds(rates, fl, reads=db_share) / rps
+    if spec.search is not None:
+        # scale-5x: the ALB sends searches to their own ASG; flow() counts them apart.
+        out["search"] = fl.search_rps * rates.search_app_cost / rates.app_rps_per_vcpu / rps
     if spec.single_box is not None and spec.database is None:
         out["box"] = app + db
     else:
@@ -177,8 +183,13 @@ def predict(
         }
     limited = {k: v["capacity_rps"] for k, v in detail.items() if v["capacity_rps"]}
     bottleneck = min(limited, key=lambda k: limited[k]) if limited else None
+    ceiling = limited[bottleneck] if bottleneck else None
     return {
-        "rps": limited[bottleneck] if bottleneck else None,
+        "rps": ceiling,
+        # At the capacity model's required 30% headroom (how it plans AWS tiers).
+        "at_required_headroom_rps": (
+            round(ceiling * (1 - rates.required_headroom), 1) if ceiling else None
+        ),
         "bottleneck": bottleneck,
         "tiers": detail,
         "basis": {

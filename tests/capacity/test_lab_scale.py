@@ -34,6 +34,8 @@ def test_the_bottleneck_is_the_tier_with_the_lowest_capacity():
     capacities = {t: d["capacity_rps"] for t, d in got["tiers"].items()}
     assert got["bottleneck"] == min(capacities, key=capacities.get)
     assert got["rps"] == min(capacities.values())
+    # Beside it, the same bottleneck at the model's required 30% headroom.
+    assert got["at_required_headroom_rps"] == pytest.approx(0.7 * got["rps"], abs=0.1)
     for tier, d in got["tiers"].items():
         assert d["capacity_rps"] == pytest.approx(
             d["budget_cpus"] / (d["cpu_ms_per_request"] / 1000), rel=1e-2
@@ -69,3 +71,9 @@ def test_replicas_take_the_reads_the_lab_sends_them():
     ]
     # Every read on the replicas: the primary keeps only the writes.
     assert got["db-primary"]["cpu_ms_per_request"] < got["db-replica1"]["cpu_ms_per_request"]
+
+
+def test_scale_5x_budgets_its_search_tier_apart():
+    got = predict("scale-5x", "prod", 0.05, LAB)["tiers"]
+    assert {"app", "search", "db-primary", "redis"} <= set(got)
+    assert got["search"]["cpu_ms_per_request"] > 0

@@ -190,6 +190,16 @@ def _lab_root(tmp_path: Path, bench: dict | None) -> Path:
     return tmp_path
 
 
+def test_app_rate_prefers_the_api_processes_own_cpu_per_request(tmp_path: Path) -> None:
+    row = {"stage": "cached", "rps": 300.0, "requests_per_lab_cpu_second": 640.0}
+    bench = {"stages": [{**row, "tier_cpu_ms_per_request": {"app": 0.8, "redis": 0.1}}]}
+    rates, _ = load_rates(CAPACITY_FILE, _lab_root(tmp_path, bench))
+    # 1 / 0.8 ms = 1,250 requests of the lab's mix per CPU-second; 15% of them searches
+    # at 2x: a plain request costs 1 / 1.15 of a mixed one.
+    assert rates.app_rps_per_vcpu == pytest.approx(1250.0 * 1.15)
+    assert "0.800 ms of the API processes' own CPU" in rates.sources["app"]
+
+
 def test_app_rate_prefers_requests_per_lab_cpu_second(tmp_path: Path) -> None:
     bench = {"stages": [{"stage": "cached", "rps": 300.0, "requests_per_lab_cpu_second": 640.0}]}
     rates, _ = load_rates(CAPACITY_FILE, _lab_root(tmp_path, bench))

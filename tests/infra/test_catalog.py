@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from infra import catalog
 from infra.review import diff
-from tests.review.plans import plan, res
+from tests.plans.fake import plan, res
 
 BUCKET = "aws:s3/bucket:Bucket"
 

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from lab import cgroups
-from lab.bench import BenchSettings, bench, measure_stage, model_prediction
+from lab.bench import BenchSettings, bench, measure_stage, model_prediction, remodel
 from lab.procs import group_members
 from lab.state import Registry
 
@@ -70,6 +70,11 @@ def test_bench_of_the_cached_stage_writes_bench_and_saturation(lab_root, tmp_pat
         "measured / model saturation",
         "whole bench",
     }
+    # The model again from the same bench.json: same measurement, a prediction beside it.
+    again = remodel(tmp_path, say=lambda _m: None)
+    assert again["stages"][0]["saturation"] == row["saturation"]
+    assert again["stages"][0]["model"]["bottleneck"] in {"app", "db-primary", "redis"}
+    assert json.loads((tmp_path / "saturation.json").read_text())["stages"]["cached"]["model_rps"]
     # The bench took its stage down again, cgroups included.
     assert Registry.load(lab_root).processes == []
     assert not cgroups.LabGroups.for_lab(lab_root).exists()

@@ -35,25 +35,29 @@ def _samples() -> list[Sample]:
     out.append(Sample(9.9, 10.0, 0, "search", False, None))
     out.append(Sample(9.95, 0.002, 404, "poster", True, "MISS"))
     out.append(Sample(9.97, 0.002, 404, "poster", True, "HIT"))
+    # Poster bytes from the edge are not API requests: not in the edge's API hit ratio.
+    out.append(Sample(9.98, 0.001, 200, "media", True, "HIT"))
+    out.append(Sample(9.99, 0.001, 200, "media", True, "MISS"))
     return out
 
 
 def test_summary_error_rate_percentiles_and_edge_ratio():
     s = summarize(_samples(), 10.0)
-    assert s.requests == 102
-    assert s.rps == pytest.approx(10.2)
+    assert s.requests == 104
+    assert s.rps == pytest.approx(10.4)
     assert s.errors == 2
-    assert s.error_rate == pytest.approx(2 / 102)
+    assert s.error_rate == pytest.approx(2 / 104)
     assert s.client_errors == 2
-    # Latencies of errors are left out: 98 successes (1..98 ms) + two 2 ms 404s.
-    ok = sorted([0.001 * (i + 1) for i in range(98)] + [0.002, 0.002])
+    # Latencies of errors are left out: 98 successes (1..98 ms), two 2 ms 404s, 2 media.
+    ok = sorted([0.001 * (i + 1) for i in range(98)] + [0.002, 0.002, 0.001, 0.001])
     assert s.p50_ms == pytest.approx(percentile(ok, 50) * 1000)
     assert s.p99_ms == pytest.approx(percentile(ok, 99) * 1000)
     # Anonymous with an edge status: 49 successes (HIT when i % 4 == 0) + the two 404s.
     anon = [i for i in range(98) if i % 2 == 0]
     hits = sum(1 for i in anon if i % 4 == 0) + 1
     assert s.edge_hit_ratio == pytest.approx(hits / (len(anon) + 2))
-    assert s.by_kind == {"movie": 99, "search": 1, "poster": 2}
+    assert s.media_edge_hit_ratio == 0.5
+    assert s.by_kind == {"movie": 99, "search": 1, "poster": 2, "media": 2}
 
 
 def test_summary_rejects_an_empty_window():

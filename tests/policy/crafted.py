@@ -9,8 +9,7 @@ from pulumi_policy import EnforcementLevel
 
 from policies.offline import Violation, analyze
 from policies.rules import ALL_POLICIES
-
-STACK = "urn:pulumi:test::movies::"
+from tests.plans.fake import res
 
 
 def tags(env: str = "prod", stage: str = "load-balanced") -> dict[str, str]:
@@ -27,17 +26,17 @@ def resource(
     dependencies: list[dict[str, Any]] | None = None,
     id_: str | None = None,
 ) -> dict[str, Any]:
-    return {
-        "urn": f"{STACK}{type_}::{name}",
-        "type": type_,
-        "name": name,
-        "parent": None,
-        "id": id_ or f"{name}-id",
-        "inputs": inputs or {},
-        "outputs": outputs or {},
-        "dependencies": [dep["urn"] for dep in dependencies or []],
-        "options": {"protect": protect, "aliases": [], "ignoreChanges": []},
-    }
+    """A resource of the stack `test`, from the one fake-plan builder."""
+    return res(
+        type_,
+        name,
+        inputs,
+        outputs=outputs,
+        protect=protect,
+        dependencies=dependencies,
+        id_=id_,
+        stack="test",
+    )
 
 
 def run(policy: str, *resources: dict[str, Any]) -> list[Violation]:

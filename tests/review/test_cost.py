@@ -6,7 +6,7 @@ import pytest
 
 from infra.config import STACKS_DIR, STAGES
 from infra.review import cost
-from tests.review.plans import plan, res, write
+from tests.plans.fake import plan, res, write
 
 HOURS = 730
 DAYS = 30.4167

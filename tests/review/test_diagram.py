@@ -7,7 +7,8 @@ import shutil
 import pytest
 
 from infra.review import diagram
-from tests.review.plans import plan, res, wired_stack
+from tests.plans.fake import plan, res
+from tests.review.plans import wired_stack
 
 
 def test_request_path_follows_the_wiring() -> None:

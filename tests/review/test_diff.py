@@ -8,7 +8,8 @@ import pytest
 
 from infra import catalog as stateful
 from infra.review import diff
-from tests.review.plans import DB, bucket, db_primary, plan, res, urn, write
+from tests.plans.fake import plan, res, urn, write
+from tests.review.plans import DB, bucket, db_primary
 
 SG = res("aws:ec2/securityGroup:SecurityGroup", "app-sg", {"ingress": [{"fromPort": 80}]})
 

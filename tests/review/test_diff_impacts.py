@@ -10,7 +10,7 @@ import pytest
 
 from infra.config import ENVIRONMENTS, STAGES
 from infra.review import diff, impacts
-from tests.review.plans import plan, res, write
+from tests.plans.fake import plan, res, write
 
 LT = "aws:ec2/launchTemplate:LaunchTemplate"
 ASG = "aws:autoscaling/group:Group"
