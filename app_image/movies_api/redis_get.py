@@ -2,11 +2,12 @@
 lock and store scripts.
 
 redis-py's asyncio client checks a connection out of its pool, takes two locks and
-awaits a stream reader for every command: measured here at ~50 µs of CPU per GET at 32
-concurrent callers, a third of a whole cache-hit request. Redis answers the commands of
-one connection in order, so every concurrent GET can share one connection: write the
-command, queue a future, and resolve the futures in order as hiredis parses the replies
-(the way pipelining clients work): ~6 µs per GET on the same machine. The GETs issued in
+awaits a stream reader for every command: measured here at 40 to 50 µs of CPU per GET at
+32 concurrent callers (`python -m lab.asgi_cost`), a third of a whole cache-hit request.
+Redis answers the commands of one connection in order, so every concurrent GET can share
+one connection: write the command, queue a future, and resolve the futures in order as
+hiredis parses the replies (the way pipelining clients work): 3.5 to 6.5 µs per GET on
+the same machine. The GETs issued in
 one turn of the event loop also leave in one write (one send() system call, where the
 profile showed one per GET as the largest single cost). A miss's lock, double-check and
 store scripts use `execute` here too (a miss made five redis-py round trips, each ~50 µs of
