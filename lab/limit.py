@@ -20,7 +20,7 @@ from typing import Any
 
 from lab import nginx, observe, redis_server, stack
 from lab.load import LoadConfig, Mix, RequestMaker, run_with_progress
-from lab.procs import LOOPBACK, free_port, pin, port_open, spawn, stop, wait_until
+from lab.procs import LOOPBACK, LabError, free_port, pin, port_open, spawn, stop, wait_until
 from lab.results import RESULTS, machine
 from lab.state import Registry, lab_dir
 from lab.stats import summarize
@@ -127,6 +127,9 @@ def run_limit(args: argparse.Namespace) -> int:
     results: dict[str, Any] = {}
     try:
         ep = reg.endpoints
+        if ep["topology"].get("api_workers", 1) != 1:
+            # /proc/<pid>/stat of a uvicorn supervisor would leave its workers' CPU out.
+            raise LabError("lab limit measures one API worker process; the topology has more")
         api = f"http://{LOOPBACK}:{ep['api_ports'][0]}"
         # Every id cached first, so "per cache hit" is just that (the warm-up alone left
         # ~5% misses in the figure, each costing a database read and five Redis commands).

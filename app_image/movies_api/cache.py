@@ -68,6 +68,8 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
 redis.call('DEL', KEYS[2])
 return false
 """
+_STORE_BYTES = _STORE.encode()
+_RELEASE_BYTES = _RELEASE.encode()
 _POLL_SECONDS = 0.01
 _PREFIX = "c2:"
 SEARCH_GENERATION_KEY = "search:gen"
@@ -144,7 +146,6 @@ class Cache:
     _local: OrderedDict[str, tuple[float, Entry]] = field(default_factory=OrderedDict)
 
     def __post_init__(self) -> None:
-        self._store_script = None if self.client is None else self.client.register_script(_STORE)
         m = self.metrics
         # Label lookups take a lock and a dict walk: done once here, not per request.
         self._hits = {k: m.cache_hits.labels(kind=k) for k in ("movie", "search")}
@@ -237,10 +238,12 @@ class Cache:
     async def _store(self, key: str, entry: Entry) -> Entry | None:
         """Store unless Redis holds a newer version; returns that newer entry if so."""
         data, ttl_ms = self._encode(key, entry)
-        assert self._store_script is not None
-        kept = await self._store_script(
-            keys=[_PREFIX + key, key], args=[data, entry.version, ttl_ms]
-        )
+        # EVAL with the script's text, not EVALSHA: no NOSCRIPT after a Redis restart, and
+        # Redis keeps the compiled script by its hash either way.
+        kept = await self._command(
+            b"EVAL", _STORE_BYTES, b"2", (_PREFIX + key).encode(), key.encode(),
+            data, b"%d" % entry.version, b"%d" % ttl_ms,
+        )  # fmt: skip
         if kept is None:
             return None
         decoded = decode_entry(kept)
@@ -367,6 +370,13 @@ class Cache:
         finally:
             del self._inflight[key]
 
+    async def _command(self, *parts: bytes) -> object:
+        """One command of the read path: on the pipelined connection when there is one."""
+        if self.getter is not None:
+            return await self.getter.execute(*parts)
+        assert self.client is not None
+        return await self.client.execute_command(*parts)
+
     async def _get(self, key: str) -> tuple[Entry, int] | None:
         if self.getter is not None:
             raw = await self.getter.get(_PREFIX + key)
@@ -410,13 +420,18 @@ class Cache:
     async def _lock(self, key: str) -> str | None:
         assert self.client is not None
         token = secrets.token_hex(8)
-        got = await self.client.set(f"lock:{key}", token, nx=True, px=self.settings.cache_lock_ms)
+        got = await self._command(
+            b"SET", f"lock:{key}".encode(), token.encode(), b"NX", b"PX",
+            b"%d" % self.settings.cache_lock_ms,
+        )  # fmt: skip
         return token if got else None
 
     async def _unlock(self, key: str, token: str) -> None:
         assert self.client is not None
         try:
-            await self.client.eval(_RELEASE, 1, f"lock:{key}", token)
+            await self._command(
+                b"EVAL", _RELEASE_BYTES, b"1", f"lock:{key}".encode(), token.encode()
+            )
         except REDIS_ERRORS as exc:
             self._trip(exc)
 

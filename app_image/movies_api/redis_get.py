@@ -1,14 +1,18 @@
-"""GET on one pipelined Redis connection: the cache-hit path's only Redis command.
+"""The cache's read path on one pipelined Redis connection: the hit's GET, and a miss's
+lock and store scripts.
 
 redis-py's asyncio client checks a connection out of its pool, takes two locks and
-awaits a stream reader for every command: measured here at ~50 µs of CPU per GET at 32
-concurrent callers, a third of a whole cache-hit request. Redis answers the commands of
-one connection in order, so every concurrent GET can share one connection: write the
-command, queue a future, and resolve the futures in order as hiredis parses the replies
-(the way pipelining clients work): ~6 µs per GET on the same machine. The GETs issued in
+awaits a stream reader for every command: measured here at 40 to 50 µs of CPU per GET at
+32 concurrent callers (`python -m lab.asgi_cost`), a third of a whole cache-hit request.
+Redis answers the commands of one connection in order, so every concurrent GET can share
+one connection: write the command, queue a future, and resolve the futures in order as
+hiredis parses the replies (the way pipelining clients work): 3.5 to 6.5 µs per GET on
+the same machine. The GETs issued in
 one turn of the event loop also leave in one write (one send() system call, where the
-profile showed one per GET as the largest single cost). Everything else (SET, the Lua
-scripts, locks, PING) stays on redis-py.
+profile showed one per GET as the largest single cost). A miss's lock, double-check and
+store scripts use `execute` here too (a miss made five redis-py round trips, each ~50 µs of
+CPU); write-throughs share the store script. The rest (search generations, deletes,
+PING) stays on redis-py.
 
 A lost connection fails every GET waiting on it (the breaker then skips Redis) and the
 next GET connects again; a GET that times out closes the connection, since replies after
@@ -135,13 +139,17 @@ class PipelinedGet:
         self._connecting: asyncio.Future[_Protocol] | None = None
 
     async def get(self, key: str) -> bytes | None:
+        return await self.execute(b"GET", key.encode())  # type: ignore[return-value]
+
+    async def execute(self, *parts: bytes) -> object:
+        """Any command, as bytes; the raw reply (bytes, int, None or a list)."""
         protocol = self._protocol
         if protocol is None or protocol.lost is not None:
             protocol = await self._connect()
-        reply = await protocol.send(_command(b"GET", key.encode()))
+        reply = await protocol.send(_command(*parts))
         if isinstance(reply, Exception):
             raise ResponseError(str(reply))
-        return reply  # type: ignore[return-value]
+        return reply
 
     async def _connect(self) -> _Protocol:
         # Concurrent callers share one connection attempt.

@@ -7,6 +7,7 @@ import asyncio
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -109,3 +110,49 @@ async def test_a_killed_redis_fails_waiting_gets_at_once(locked_redis) -> None:
             await getter.get("k")
     finally:
         getter.close()
+
+
+async def test_rediss_verifies_the_server_certificate(tmp_path, monkeypatch) -> None:
+    """rediss:// (ElastiCache's in-transit encryption): TLS with the certificate checked
+    against the trusted CAs and the host name; an untrusted certificate is refused."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+         "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    port = free_port()
+    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+    proc = subprocess.Popen(
+        [binary, "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1",
+         "--tls-cert-file", str(cert), "--tls-key-file", str(key),
+         "--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no", "--save", "",
+         "--dir", str(tmp_path), "--requirepass", "tok"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 10
+        while True:  # listening yet? (a TCP connect; the TLS handshake comes later)
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "redis-server did not listen with TLS"
+                await asyncio.sleep(0.05)
+        untrusted = PipelinedGet(f"rediss://127.0.0.1:{port}/0", "tok", 2.0)
+        with pytest.raises(RedisConnectionError, match="cannot connect"):
+            await untrusted.get("k")
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # trust the test's own CA
+        getter = PipelinedGet(f"rediss://127.0.0.1:{port}/0", "tok", 2.0)
+        try:
+            assert await getter.execute(b"SET", b"k", b"v") == b"OK"
+            assert await getter.get("k") == b"v"
+        finally:
+            getter.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
