@@ -106,7 +106,9 @@ def main_preview(args: argparse.Namespace) -> int:
                 raise CostError(f"{args.state}: environment {env!r} unknown; allowed: dev, prod")
             live = price_both(state, env, f"{env} live ({state['stage']})", table, a)
     except (CostError, ModelError, PreviewError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        # Name the file the resource came from when the message does not already.
+        source, text = str(args.preview or args.state), str(exc)
+        print(f"error: {text if source in text else f'{source}: {text}'}", file=sys.stderr)
         return 2
     if not args.preview:
         if args.format == "markdown":
