@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -705,6 +705,17 @@ def resolve_environment(doc: Mapping[str, Any], env: str) -> dict[str, Any]:
             value = {k: _per_env(v, f"{key}.{k}", env) for k, v in value.items()}
         out[key] = value
     return out
+
+
+def choice_error(env: str, stages: Iterable[str] = ()) -> str | None:
+    """The one-line error for a command's unknown --env or --stage, or None when both are
+    known (the commands print it and exit 2)."""
+    if env not in ENVIRONMENTS:
+        return f"--env {shown(env)}; allowed: {', '.join(ENVIRONMENTS)}"
+    for stage in stages:
+        if stage not in STAGES:
+            return f"--stage {shown(stage)}; allowed: {', '.join(STAGES)}"
+    return None
 
 
 def load_env_profile(env: str, root: Path = STACKS_DIR) -> EnvProfile:

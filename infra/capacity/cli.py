@@ -17,7 +17,7 @@ from infra.capacity.checks import (
     model_sources,
 )
 from infra.capacity.inputs import ModelError, Scale
-from infra.config import ENVIRONMENTS, STAGES, ConfigError
+from infra.config import ENVIRONMENTS, ConfigError, choice_error
 
 
 def _fmt(value: float, unit: str) -> str:
@@ -95,13 +95,9 @@ def main(argv: list[str]) -> int:
         help="the road past 5x: where prod/scale-5x runs out at N x today (repeatable)",
     )
     args = parser.parse_args(argv)
-    if args.env not in ENVIRONMENTS:
-        print(f"error: --env {args.env!r}; allowed: {', '.join(ENVIRONMENTS)}", file=sys.stderr)
+    if (bad := choice_error(args.env, args.stage or [])) is not None:
+        print(f"error: {bad}", file=sys.stderr)
         return 2
-    for stage in args.stage or []:
-        if stage not in STAGES:
-            print(f"error: --stage {stage!r}; allowed: {', '.join(STAGES)}", file=sys.stderr)
-            return 2
     if args.scale:
         from infra.capacity import road
 

@@ -698,7 +698,7 @@ def main(argv: list[str]) -> int:
     from pathlib import Path
 
     from infra.capacity import spec_edit
-    from infra.config import ENVIRONMENTS, STACKS_DIR, ConfigError, load_stack_config
+    from infra.config import ENVIRONMENTS, STACKS_DIR, ConfigError, choice_error, load_stack_config
 
     parser = argparse.ArgumentParser(
         prog="python -m infra size",
@@ -721,13 +721,9 @@ def main(argv: list[str]) -> int:
         "--check", action="store_true", help="exit 1 if a spec differs without an override"
     )
     args = parser.parse_args(argv)
-    if args.env not in ENVIRONMENTS:
-        print(f"error: --env {args.env!r}; allowed: {', '.join(ENVIRONMENTS)}", file=sys.stderr)
+    if (bad := choice_error(args.env, args.stage or [])) is not None:
+        print(f"error: {bad}", file=sys.stderr)
         return 2
-    for stage in args.stage or []:
-        if stage not in STAGES:
-            print(f"error: --stage {stage!r}; allowed: {', '.join(STAGES)}", file=sys.stderr)
-            return 2
     from rich.console import Console
 
     console = Console(width=max(Console().width, 160))

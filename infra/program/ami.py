@@ -23,14 +23,13 @@ import argparse
 import contextlib
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from infra.config import STACKS_DIR
+from infra.program import pins as pins_io
 
 ENV_DIR = STACKS_DIR / "env"
 ARCHITECTURES = ("arm64", "x86_64")
@@ -67,12 +66,7 @@ def parameter_name(arch: str) -> str:
 
 def read_profile(path: Path) -> tuple[str, dict[str, str]]:
     """The profile's region and its ``ami_ids`` (empty when none are pinned yet)."""
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise AmiError(f"{path}: cannot read: {str(exc).splitlines()[0]}") from exc
-    if not isinstance(doc, dict) or not isinstance(doc.get("region"), str):
-        raise AmiError(f"{path}: no 'region' in it; is this an environment profile?")
+    doc = pins_io.read_profile(path, AmiError)
     pins = doc.get("ami_ids") or {}
     if not isinstance(pins, dict):
         raise AmiError(f"{path}: ami_ids must be a mapping of architecture to AMI id")
@@ -87,14 +81,7 @@ def write_pins(path: Path, pins: dict[str, str]) -> None:
             raise AmiError(f"ami_ids.{arch}: {ami!r} is not an AMI id (ami- and 8 or 17 hex)")
     body = ", ".join(f"{arch}: {pins[arch]}" for arch in sorted(pins))
     line = f"ami_ids: {{{body}}}   # AL2023; bump: python -m infra ami --write"
-    text = path.read_text(encoding="utf-8")
-    if _PIN_LINE.search(text):
-        text = _PIN_LINE.sub(line, text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n" + line + "\n"
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    pins_io.write_line(path, _PIN_LINE, line)
 
 
 Reader = Callable[[str, str], str]  # (region, parameter name) -> value
@@ -116,16 +103,8 @@ def aws_reader() -> Reader:
     return read
 
 
-@contextlib.contextmanager
-def reader_for(source: str) -> Iterator[Reader]:
-    if source == "aws":
-        yield aws_reader()
-        return
-    # moto answers the public AMI parameters from the copy it ships (a stand-in for AWS).
-    from moto import mock_aws
-
-    with mock_aws():
-        yield aws_reader()
+def reader_for(source: str) -> contextlib.AbstractContextManager[Reader]:
+    return pins_io.reading(source, aws_reader)
 
 
 def current_pins(envs: list[str], read: Reader, env_dir: Path = ENV_DIR) -> list[Pin]:

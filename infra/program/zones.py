@@ -35,12 +35,10 @@ import argparse
 import contextlib
 import re
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from infra.config import (
     ENVIRONMENTS,
@@ -51,6 +49,7 @@ from infra.config import (
     StageSpec,
     load_stage_spec,
 )
+from infra.program import pins as pins_io
 
 ENV_DIR = STACKS_DIR / "env"
 SOURCES = ("auto", "aws", "moto-stand-in")
@@ -220,37 +219,12 @@ def aws_reader() -> Reader:
     return read
 
 
-# Credential providers that answer over the network (the EC2 instance metadata service,
-# the ECS container endpoint); "auto" does not probe them, so deciding the source sends
-# no request. On an instance role, say --source aws.
-_NETWORK_PROVIDERS = ("container-role", "iam-role")
+resolve_source = pins_io.resolve_source
 
 
-def resolve_source(source: str) -> str:
-    """``auto``: ``aws`` when boto3 finds credentials (environment, config or shared
-    files, SSO, a process), else ``moto-stand-in``."""
-    if source != "auto":
-        return source
-    import botocore.session
-
-    session = botocore.session.get_session()
-    resolver = session.get_component("credential_provider")
-    for method in _NETWORK_PROVIDERS:
-        if resolver.get_provider(method) is not None:
-            resolver.remove(method)
-    return "aws" if session.get_credentials() is not None else "moto-stand-in"
-
-
-@contextlib.contextmanager
-def reader_for(source: str) -> Iterator[Reader]:
-    if source == "aws":
-        yield aws_reader()
-        return
-    # moto answers from the zones and offerings it ships (a stand-in for AWS).
-    from moto import mock_aws
-
-    with mock_aws():
-        yield aws_reader()
+def reader_for(source: str) -> contextlib.AbstractContextManager[Reader]:
+    """Against AWS, or moto's bundled copy of the zones and offerings (a stand-in)."""
+    return pins_io.reading(source, aws_reader)
 
 
 # --- the profiles -----------------------------------------------------------------------
@@ -268,12 +242,7 @@ class Profile:
 def read_profile(path: Path, env: str) -> Profile:
     """The profile's region, az_count and zone_ids (empty when none are pinned yet);
     read as plain YAML so a profile without pins can still get them."""
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ZoneError(f"{path}: cannot read: {str(exc).splitlines()[0]}") from exc
-    if not isinstance(doc, dict) or not isinstance(doc.get("region"), str):
-        raise ZoneError(f"{path}: no 'region' in it; is this an environment profile?")
+    doc = pins_io.read_profile(path, ZoneError)
     count = doc.get("az_count")
     if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= 4:
         raise ZoneError(f"{path}: az_count: invalid value {count!r}; allowed: 1..4")
@@ -290,18 +259,7 @@ def write_pins(path: Path, zone_ids: Sequence[str]) -> None:
         if not ZONE_ID.match(zone):
             raise ZoneError(f"zone_ids: {zone!r} is not a zone ID; allowed: e.g. use1-az1")
     line = f"zone_ids: [{', '.join(zone_ids)}]"
-    text = path.read_text(encoding="utf-8")
-    if _PIN_LINE.search(text):
-        text = _PIN_LINE.sub(line, text, count=1)
-    elif re.search(r"^az_count:[^\n]*$", text, re.M):
-        text = re.sub(
-            r"^(az_count:[^\n]*)$", lambda m: f"{m.group(1)}\n{line}", text, count=1, flags=re.M
-        )
-    else:
-        text = text.rstrip("\n") + "\n" + line + "\n"
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    pins_io.write_line(path, _PIN_LINE, line, after="az_count:")
 
 
 def environment_types(env: str, root: Path = STACKS_DIR) -> dict[str, list[str]]:
