@@ -126,8 +126,8 @@ def _search_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--steady-bound",
         type=_positive_float("--steady-bound", 600),
-        default=180.0,
-        help="at most this many seconds of warm-up until the hit ratios stop rising",
+        default=120.0,
+        help="warm-up bound in seconds: windows run until the hit ratios stop rising (default 120)",
     )
     p.add_argument("--quiet", action="store_true", help="fewer progress lines")
 
@@ -268,7 +268,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         from lab.bench import remodel
         from lab.results import RESULTS
 
-        remodel(Path(args.out) if args.out else RESULTS)
+        out = Path(args.out) if args.out else RESULTS
+        if not (out / "bench.json").is_file():
+            # --out is a directory (it rewrites bench.json, bench.txt and saturation.json
+            # there); a file or an empty directory used to end in a traceback.
+            raise LabError(
+                f"remodel --out {out}: no bench.json there; allowed: a results directory "
+                f"holding a bench's bench.json (default {RESULTS})"
+            )
+        remodel(out)
         return 0
     if args.command in ("bench", "saturate"):
         return _bench_or_saturate(args)
