@@ -126,8 +126,8 @@ def _search_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--steady-bound",
         type=_positive_float("--steady-bound", 600),
-        default=180.0,
-        help="at most this many seconds of warm-up until the hit ratios stop rising",
+        default=120.0,
+        help="warm-up bound in seconds: windows run until the hit ratios stop rising (default 120)",
     )
     p.add_argument("--quiet", action="store_true", help="fewer progress lines")
 
