@@ -184,6 +184,15 @@ class Runner:
             if stack is not None:
                 self._restore(stack)
             return 1
+        except FileNotFoundError as exc:
+            # The Automation API runs the `pulumi` binary; without one nothing can start.
+            self.say(
+                f"error: no Pulumi CLI to run ({exc.filename or 'pulumi'} not found); allowed: "
+                "a `pulumi` on PATH, or --pulumi-root DIR holding bin/pulumi"
+            )
+            if stack is not None and not self.applying:
+                self._restore(stack)
+            return 1
         except Exception as exc:  # CommandError and friends: say it in one line, restore
             first = str(exc).strip().splitlines()
             self.say(f"error: {type(exc).__name__}: {first[0] if first else ''}"[:400])

@@ -21,7 +21,7 @@ from typing import Any
 
 from lab import postgres, stack
 from lab.httpclient import RawClient
-from lab.procs import LabError
+from lab.procs import LabError, live_processes
 from lab.state import Registry
 
 STAGE = "read-replicas"
@@ -82,15 +82,8 @@ def descendants(pid: int) -> list[int]:
     they are not in the postmaster's process group: a killpg would miss them, and they
     would go on finishing their commits until they noticed the postmaster had died."""
     children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] != "Z":
-            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    for child, parent, _ in live_processes():
+        children.setdefault(parent, []).append(child)
     found, todo = [], [pid]
     while todo:
         current = todo.pop()

@@ -35,6 +35,19 @@ class LoopbackOnly(ValueError):
     pass
 
 
+# What a request to a server under test raises when the server, not the client, fails: a
+# refused or reset connection, a timeout, or a response cut short or malformed (the raw
+# client's parser raises ValueError/IndexError on a broken status line or header).
+TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncio.IncompleteReadError,
+    asyncio.LimitOverrunError,
+    ValueError,
+    IndexError,
+)
+
+
 def check_loopback(url: str) -> tuple[str, int]:
     parts = urlsplit(url)
     if parts.hostname not in (LOOPBACK, "localhost"):

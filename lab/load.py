@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from infra.capacity.inputs import WORKLOAD_FILE, Workload
-from lab.httpclient import CLIENTS, check_loopback
+from lab.httpclient import CLIENTS, TRANSPORT_ERRORS, check_loopback
 from lab.stats import TRANSPORT_ERROR, Sample
 
 MAX_DURATION = 600.0
@@ -266,14 +266,7 @@ async def _one(
         status = resp.status
         edge = resp.headers.get("x-cache-status")
         location = resp.headers.get("location")
-    except (
-        OSError,
-        TimeoutError,
-        asyncio.IncompleteReadError,
-        asyncio.LimitOverrunError,
-        ValueError,
-        IndexError,
-    ):
+    except TRANSPORT_ERRORS:
         status, location = TRANSPORT_ERROR, None
     except Exception as exc:  # httpx's own transport errors
         if type(exc).__module__.startswith("httpx"):

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from hdrh.histogram import HdrHistogram
 
-from lab.httpclient import RawClient, check_loopback
+from lab.httpclient import TRANSPORT_ERRORS, RawClient, check_loopback
 from lab.load import RequestMaker
 from lab.stats import EDGE_HITS, TRANSPORT_ERROR, Sample, is_error
 
@@ -190,14 +190,7 @@ async def run_open_loop(
             status = resp.status
             edge = resp.headers.get("x-cache-status")
             location = resp.headers.get("location")
-        except (
-            OSError,
-            TimeoutError,
-            asyncio.IncompleteReadError,
-            asyncio.LimitOverrunError,
-            ValueError,
-            IndexError,
-        ):
+        except TRANSPORT_ERRORS:
             status = TRANSPORT_ERROR
         done = time.perf_counter()
         if measured:

@@ -10,7 +10,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from lab.state import ProcessRecord, Registry
@@ -116,19 +116,23 @@ def alive(record: ProcessRecord) -> bool:
     return state != "Z"
 
 
-def group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) pids whose process group is `pgid`."""
-    members: list[int] = []
+def live_processes() -> Iterator[tuple[int, int, int]]:
+    """(pid, parent pid, process group) of every live (non-zombie) process, from
+    /proc/<pid>/stat (the fields after the command name, which may hold spaces or ')')."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            members.append(int(entry.name))
-    return members
+            continue  # the process ended while we looked
+        if fields[0] != "Z":
+            yield int(entry.name), int(fields[1]), int(fields[2])
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) pids whose process group is `pgid`."""
+    return [pid for pid, _, group in live_processes() if group == pgid]
 
 
 def stop(record: ProcessRecord, timeout: float = 10.0) -> None:

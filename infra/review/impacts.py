@@ -762,7 +762,7 @@ class MoveSummary:
             "loses no data" if not self.data_loss else f"LOSES DATA in {self.data_loss} resource(s)"
         )
         if len(parts) == 1:
-            return "no interruption; " + parts[0]
+            return "interrupts nothing, " + parts[0]
         return ", ".join(parts)
 
 

@@ -3,8 +3,8 @@
 For each of the seven stages: what it adds and the bottleneck it removes (from its spec in
 ``stacks/<stage>.yaml``), its resource counts in dev and prod, its monthly cost (dev;
 prod today and at 5x; cost per million requests), its diagram (inline SVG, generated from
-the prod plan), its diff from the stage before (prod), and, when ``infra.capacity``
-provides ``capacity_tables()``, each tier's headroom today and at 5x. Written to
+the prod plan), its diff from the stage before (prod), and each tier's headroom today
+and at 5x (``infra.capacity.checks.capacity_tables``). Written to
 ``build/report/index.html`` (self-contained) and ``build/report/report.md`` (diagrams
 alongside in ``build/report/diagrams/``).
 """

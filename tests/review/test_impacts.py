@@ -227,7 +227,7 @@ def test_summary_line_counts_each_kind() -> None:
 
 
 def test_summary_of_nothing_and_of_data_loss() -> None:
-    assert im.summarize([]).line() == "no interruption; loses no data"
+    assert im.summarize([]).line() == "interrupts nothing, loses no data"
     loss = im.classify(RDS, _db(), _db(identifier="other"))
     assert im.summarize([(RDS, loss)]).line().endswith("LOSES DATA in 1 resource(s)")
 

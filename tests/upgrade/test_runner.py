@@ -315,3 +315,13 @@ def test_bad_arguments_are_one_line_exit_2(capsys) -> None:
     assert main(["dev", "--to", "huge-box"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert "invalid choice: 'huge-box'" in err[-1]
+
+
+def test_no_pulumi_cli_is_one_line_that_says_what_is_needed(tmp_path, capsys) -> None:
+    from infra.upgrade import main
+
+    code = main(["dev", "--to", "split-db", "--dry-run", "--pulumi-root", str(tmp_path)])
+    out = capsys.readouterr()
+    lines = [line for line in (out.out + out.err).splitlines() if line.startswith("error")]
+    assert code == 1 and len(lines) == 1
+    assert f"{tmp_path}/bin/pulumi not found" in lines[0] and "--pulumi-root" in lines[0]
