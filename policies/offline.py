@@ -223,3 +223,12 @@ def _run(
             return
         # Offline plans hold no unknowns; one here means the plan is incomplete.
         raise RuntimeError(f"policy {policy.name} on {where}: {error.message}") from error
+    except (AttributeError, KeyError, IndexError, TypeError, ValueError) as error:
+        # A rule reads inputs of the provider's types; a value of another type (a hand-edited
+        # or truncated preview) makes it fail. The engine fails the run when a policy throws;
+        # so does this, in one line that names the rule and the resource.
+        detail = str(error).splitlines()[0][:200] if str(error) else ""
+        raise RuntimeError(
+            f"policy {policy.name} on {where}: an input is not of the provider's type "
+            f"({type(error).__name__}: {detail})"
+        ) from error

@@ -94,7 +94,9 @@ def _main_live(args: argparse.Namespace) -> int:
             )
         report = evaluate_live(plan, label)
     except (ValueError, RuntimeError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        # Name the file the resources came from when the message does not already.
+        source, text = str(args.preview or args.state), str(error)
+        print(f"error: {text if source in text else f'{source}: {text}'}", file=sys.stderr)
         return 2
     render([report])
     if args.preview and args.state is None and not preview.has_sames:

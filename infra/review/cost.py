@@ -762,6 +762,16 @@ def price_plan(
                 lines += PRICERS[r["type"]](ctx, r)
             except UnpricedValue as exc:
                 unknown.append((r["name"], r["type"], str(exc)))
+            except CostError:
+                raise
+            except (AttributeError, IndexError, KeyError, TypeError, ValueError) as exc:
+                # A pricer reads inputs of the provider's types; a hand-edited or truncated
+                # plan or preview can hold another type: one line, not a traceback.
+                detail = str(exc).splitlines()[0][:200] if str(exc) else ""
+                raise CostError(
+                    f"{r['type']} {r['name']}: an input is not of the provider's type "
+                    f"({type(exc).__name__}: {detail})"
+                ) from exc
         elif not _is_component(raw):
             free.append((r["name"], r["type"]))
     return StackCost(

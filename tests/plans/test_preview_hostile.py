@@ -130,3 +130,35 @@ def test_the_tools_answer_a_mutated_preview_without_a_traceback(
         capsys.readouterr()
         code = tool(["--preview", str(path)])
         _one_line_or_ok(code, capsys.readouterr().err, path)
+
+
+def test_policy_on_an_input_of_the_wrong_type_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by the property above: a rule reading a network interface as a mapping met a bool.
+    doc = json.loads((FIX / "preview-prod-cached-replacements.json").read_text())
+    steps = [s for s in doc["steps"] if ":ec2/launchTemplate:" in s["urn"] and s.get("newState")]
+    assert steps, "the fixture has a launch template"
+    steps[0]["newState"]["inputs"]["networkInterfaces"] = [True]
+    path = tmp_path / "preview.json"
+    path.write_text(json.dumps(doc))
+    code = runner.main(["--preview", str(path)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err and "Traceback" not in err
+    assert str(path) in err and "not of the provider's type" in err
+
+
+def test_cost_on_an_input_of_the_wrong_type_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by the property above: a pricer read a list where the provider has a number.
+    doc = json.loads((FIX / "preview-prod-cached-replacements.json").read_text())
+    steps = [s for s in doc["steps"] if ":rds/instance:" in s["urn"] and s.get("newState")]
+    assert steps, "the fixture has an RDS instance"
+    steps[0]["newState"]["inputs"]["allocatedStorage"] = [100]
+    path = tmp_path / "preview.json"
+    path.write_text(json.dumps(doc))
+    code = cost.main(["--preview", str(path)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err and "Traceback" not in err
+    assert str(path) in err and "not of the provider's type" in err
