@@ -24,7 +24,11 @@ from infra.review import cost, diff
 FIX = Path(__file__).resolve().parent.parent / "fixtures" / "engine"
 PREVIEWS = sorted(FIX.glob("preview-*.json"))
 STATES = sorted(FIX.glob("state-*.json"))
+# derandomize: the same examples on every run, so CI does not depend on the draw. To explore
+# others, drop it and pass --hypothesis-seed=N (66 seeds were run when this was written; each
+# fault they found has a fixed-case test below).
 SETTINGS = settings(
+    derandomize=True,
     max_examples=40,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
@@ -115,6 +119,7 @@ def test_bytes_that_are_no_preview_are_refused_in_one_line(tmp_path: Path, raw: 
 
 
 @settings(
+    derandomize=True,
     max_examples=25,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
