@@ -129,8 +129,13 @@ def with_suppressed_child(pid: int) -> None:
 def run_crash(
     reg: Registry, *, writers: int = WRITERS, crash_after: float = CRASH_AFTER_S,
     write_after: float = WRITE_AFTER_S, synchronous_commit: str = "on",
+    wal_writer_delay: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """The fault against the stage `reg` describes (it must have a primary and an entry)."""
+    """The fault against the stage `reg` describes (it must have a primary and an entry).
+
+    `wal_writer_delay` (with synchronous_commit off only) widens the window in which
+    acknowledged commits sit unwritten in PostgreSQL's WAL buffers: at the default 200 ms
+    a crash can fall just after a flush and lose nothing, which a test cannot wait on."""
     ep = reg.endpoints
     port, movies, entry = ep["primary_port"], int(ep["movies"]), ep["entry"]
     run_dir = Path(reg.path.parent) / "run"
@@ -138,6 +143,8 @@ def run_crash(
         # Only to show that the fault catches what it is for: auto.conf wins over the
         # durability block in postgresql.conf.
         postgres.psql(port, f"ALTER SYSTEM SET synchronous_commit = {synchronous_commit}")
+        if wal_writer_delay is not None:
+            postgres.psql(port, f"ALTER SYSTEM SET wal_writer_delay = '{wal_writer_delay}'")
         postgres.psql(port, "SELECT pg_reload_conf()")
     settings_before = postgres.settings(port)
     users = lab_users(movies, writers)
