@@ -281,6 +281,28 @@ async def _one(
         await _media(client, location, req.anonymous, t0, samples, counter)
 
 
+async def fetch_media(client, location: str) -> tuple[int, str | None, float, float] | None:
+    """GET the poster bytes a redirect points at (loopback only): (status, edge cache
+    status, send time, latency), or None when the location is not on loopback (a real S3
+    URL is never followed). Both load generators time media this way."""
+    started = time.perf_counter()
+    edge = None
+    try:
+        resp = await client.request("GET", location)
+        status = resp.status
+        edge = resp.headers.get("x-cache-status")
+    except ValueError:
+        return None
+    except (OSError, TimeoutError, asyncio.IncompleteReadError):
+        status = TRANSPORT_ERROR
+    except Exception as exc:
+        if type(exc).__module__.startswith("httpx"):
+            status = TRANSPORT_ERROR
+        else:
+            raise
+    return status, edge, started, time.perf_counter() - started
+
+
 async def _media(
     client,
     location: str,
@@ -290,24 +312,11 @@ async def _media(
     counter: dict[str, int],
 ) -> None:
     """The poster bytes themselves, from wherever the redirect points (loopback only)."""
-    started = time.perf_counter()
-    edge = None
-    try:
-        resp = await client.request("GET", location)
-        status = resp.status
-        edge = resp.headers.get("x-cache-status")
-    except ValueError:
-        return  # not on loopback (a real S3 URL): never followed
-    except (OSError, TimeoutError, asyncio.IncompleteReadError):
-        status = TRANSPORT_ERROR
-    except Exception as exc:
-        if type(exc).__module__.startswith("httpx"):
-            status = TRANSPORT_ERROR
-        else:
-            raise
-    samples.append(
-        Sample(started - t0, time.perf_counter() - started, status, "media", anonymous, edge)
-    )
+    got = await fetch_media(client, location)
+    if got is None:
+        return
+    status, edge, started, latency = got
+    samples.append(Sample(started - t0, latency, status, "media", anonymous, edge))
     if status == TRANSPORT_ERROR or status >= 500:
         counter["errors"] += 1
 

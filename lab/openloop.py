@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from hdrh.histogram import HdrHistogram
 
 from lab.httpclient import TRANSPORT_ERRORS, RawClient, check_loopback
-from lab.load import RequestMaker
+from lab.load import RequestMaker, fetch_media
 from lab.stats import EDGE_HITS, TRANSPORT_ERROR, Sample, is_error
 
 LOWEST_US = 1
@@ -254,18 +254,9 @@ async def _media(
     samples: list[Sample],
 ) -> None:
     """The poster bytes a redirect points at (loopback only), timed from their own send."""
-    started = time.perf_counter()
-    edge = None
-    try:
-        resp = await client.request("GET", location)
-        status = resp.status
-        edge = resp.headers.get("x-cache-status")
-    except ValueError:
-        return  # not on loopback: never followed
-    except (OSError, TimeoutError, asyncio.IncompleteReadError):
-        status = TRANSPORT_ERROR
-    if measured:
-        latency = time.perf_counter() - started
+    got = await fetch_media(client, location)
+    if got is not None and measured:
+        status, edge, _started, latency = got
         samples.append(Sample(at - warmup, latency, status, "media", anonymous, edge))
 
 
