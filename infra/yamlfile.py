@@ -3,12 +3,15 @@
 PyYAML's `safe_load` keeps the last of two equal keys without a word (a second `max_size`
 silently wins) and expands aliases without limit (a few lines of nested aliases make a
 value whose repr() runs out of memory). `load_yaml` refuses both with one line naming the
-file and the line. `shown(value)` is the bounded repr every error line uses for a value
-it quotes.
+file and the line. It also refuses numbers no model can use: `.nan` and `.inf` (every
+comparison with NaN is false, so a NaN workload once read as "carries 5x") and integers
+longer than MAX_INT_DIGITS (Python refuses to convert past 4,300 digits with a traceback).
+`shown(value)` is the bounded repr every error line uses for a value it quotes.
 """
 
 from __future__ import annotations
 
+import math
 import reprlib
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,9 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 # A stage spec has a few hundred nodes; aliases may share structure, but not blow it up.
 MAX_EXPANDED_NODES = 100_000
 MAX_SHOWN = 80
+# int64's 19 digits less one: every count, size and price the models read is far below it,
+# and one home for the bound the JSON reader (infra/jsonfile.py) shares.
+MAX_INT_DIGITS = 18
 
 
 class YamlError(ValueError):
@@ -78,6 +84,24 @@ class _StrictLoader(yaml.SafeLoader):
             )
         return node
 
+    def construct_yaml_int(self, node: ScalarNode) -> int:
+        digits = sum(ch.isdigit() for ch in str(node.value))
+        if digits > MAX_INT_DIGITS:
+            raise YamlError(
+                f"line {node.start_mark.line + 1}: an integer of {digits:,} digits; "
+                f"allowed: at most {MAX_INT_DIGITS} digits"
+            )
+        return super().construct_yaml_int(node)
+
+    def construct_yaml_float(self, node: ScalarNode) -> float:
+        value = super().construct_yaml_float(node)
+        if not math.isfinite(value):
+            raise YamlError(
+                f"line {node.start_mark.line + 1}: {shown(node.value)} is not a finite number; "
+                "allowed: finite numbers"
+            )
+        return value
+
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
@@ -111,3 +135,7 @@ def load_yaml(path: Path, what: str = "file") -> Any:
         raise YamlError(f"{path}:{where} {what} is not valid YAML") from None
     except RecursionError:
         raise YamlError(f"{path}: {what} nests too deeply; allowed: plain data") from None
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", _StrictLoader.construct_yaml_int)
+_StrictLoader.add_constructor("tag:yaml.org,2002:float", _StrictLoader.construct_yaml_float)

@@ -87,7 +87,9 @@ SCALARS = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(min_value=-(10**12), max_value=10**12),
-    st.floats(allow_nan=False, allow_infinity=False),
+    # out of range for any model (issue 22): more digits than an int64, NaN, infinities
+    st.integers(min_value=10**18, max_value=10**40),
+    st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=40),
 )
 VALUES = st.recursive(
