@@ -243,11 +243,7 @@ class Preview:
         if not parts:
             return ""
         hint = " (unchanged: run with --show-sames)" if "same" in self.unseen else ""
-        return (
-            "the engine counted "
-            + ", ".join(parts)
-            + f" resource(s) it does not show{hint}"
-        )
+        return "the engine counted " + ", ".join(parts) + f" resource(s) it does not show{hint}"
 
     def of(self, *ops: str) -> list[Step]:
         return [s for s in self.steps if s.op in ops]
