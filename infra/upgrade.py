@@ -38,6 +38,28 @@ ROOT = REPO_ROOT
 OUT_DIR = ROOT / "build" / "upgrade"
 STAGE_KEY = "movies:stage"
 STEPS = 7
+# A move that one `pulumi up` cannot do safely: the ALB closes to the internet while DNS
+# may still point at it (issue 20). Allowed only when the operator says the documented
+# runbook (docs/infra.md) is being followed, step by step.
+RUNBOOK_MOVES = {("read-replicas", "edge"): "--follows-edge-runbook"}
+
+
+def engine_text(exc: BaseException, diagnostics: list[str]) -> list[str]:
+    """The engine's own words for a failed command: its error diagnostics (from the event
+    stream) and the ``error:`` lines of its stderr. ``str(CommandError)`` is
+    ``"\n code: N\n stdout: ...\n stderr: ..."`` (pulumi/automation/_cmd.py
+    CommandResult.__str__), so its first line alone says nothing."""
+    text = str(exc)
+    stderr = text.split("\n stderr: ", 1)[1] if "\n stderr: " in text else ""
+    lines = list(dict.fromkeys(d.strip() for d in diagnostics if d.strip()))
+    for line in stderr.splitlines():
+        line = line.strip()
+        if line and line not in lines and not any(line in d for d in lines):
+            lines.append(line)
+    if not lines:
+        code = text.split("\n code: ", 1)[1].split("\n", 1)[0] if "\n code: " in text else "?"
+        lines = [f"no message from the engine (exit code {code})"]
+    return lines
 
 
 class Refused(Exception):
@@ -54,6 +76,7 @@ class Request:
     work_dir: Path = ROOT
     pulumi_root: Path | None = None
     out_dir: Path = OUT_DIR
+    follows_edge_runbook: bool = False
 
     @property
     def stack_name(self) -> str:
@@ -77,6 +100,8 @@ class Runner:
     config_changed: bool = False
     applying: bool = False
     log: list[str] = field(default_factory=list)
+    diagnostics: list[str] = field(default_factory=list)
+    command: str = ""
 
     # ----------------------------------------------------------------- plumbing
 
@@ -145,9 +170,11 @@ class Runner:
 
             self._head(f"pulumi up --plan {plan_file}")
             self.applying = True
+            self.command = "up"
             stack.up(
                 plan=str(plan_file),
                 on_output=self._echo,
+                on_event=self._on_event,
                 # the same pack as the preview: the engine enforces it while applying too
                 policy_packs=[str(ROOT / "policies")],
                 policy_pack_configs=[str(self._pack_config())],
@@ -193,12 +220,29 @@ class Runner:
             if stack is not None and not self.applying:
                 self._restore(stack)
             return 1
-        except Exception as exc:  # CommandError and friends: say it in one line, restore
-            first = str(exc).strip().splitlines()
-            self.say(f"error: {type(exc).__name__}: {first[0] if first else ''}"[:400])
+        except Exception as exc:  # CommandError and friends: one line, the engine's text, restore
+            from pulumi.automation import CommandError
+
+            if isinstance(exc, CommandError):
+                lines = engine_text(exc, self.diagnostics)
+                self.say(f"error: pulumi {self.command or 'command'} failed: {lines[0]}"[:400])
+                for line in lines[1:6]:
+                    self.say(f"      engine: {line}"[:400])
+            else:
+                first = str(exc).strip().splitlines()
+                self.say(f"error: {type(exc).__name__}: {first[0] if first else ''}"[:400])
             if stack is not None and not self.applying:
                 self._restore(stack)
             return 1
+
+    def _on_event(self, event: Any) -> None:
+        """Keep the engine's error diagnostics (apitype DiagnosticEvent) for the message."""
+        diag = getattr(event, "diagnostic_event", None)
+        if diag is not None and getattr(diag, "severity", "") == "error":
+            urn = getattr(diag, "urn", None) or ""
+            where = f"{urn.rsplit('::', 1)[-1]}: " if urn else ""
+            prefix = getattr(diag, "prefix", None) or ""
+            self.diagnostics.append(where + prefix + str(getattr(diag, "message", "")).strip())
 
     def _echo(self, line: str) -> None:
         self.say(f"      | {line}")
@@ -211,6 +255,13 @@ class Runner:
             )
         if current == target:
             raise Refused(f"stack {self.request.stack_name} is already at {target}")
+        flag = RUNBOOK_MOVES.get((current, target))
+        if flag and not self.request.follows_edge_runbook:
+            raise Refused(
+                f"{current} → {target} is not one `pulumi up`: the ALB would close to the "
+                "internet while DNS may still point at it; follow the runbook in docs/infra.md "
+                f"and pass {flag} to say so"
+            )
         if STAGES.index(target) < STAGES.index(current):
             later = STAGES[STAGES.index(current) + 1 :]
             raise Refused(
@@ -248,9 +299,11 @@ class Runner:
         r.out_dir.mkdir(parents=True, exist_ok=True)
         plan_file = r.out_dir / f"{r.env}-{r.to}.plan.json"
         preview_file = r.out_dir / f"{r.env}-{r.to}.preview.json"
+        self.command = "preview"
         result = stack.preview(
             plan=str(plan_file),
             json=True,
+            on_event=self._on_event,
             policy_packs=[str(ROOT / "policies")],
             policy_pack_configs=[str(self._pack_config())],
         )
@@ -318,6 +371,11 @@ def _parser() -> argparse.ArgumentParser:
         help="accept the replacement or deletion of this stateful resource (URN or name); "
         "repeatable",
     )
+    p.add_argument(
+        "--follows-edge-runbook",
+        action="store_true",
+        help="read-replicas → edge only: the operator follows the edge runbook in docs/infra.md",
+    )
     p.add_argument("--stack", help="the Pulumi stack name (default: ENV), e.g. my-org/movies/prod")
     p.add_argument(
         "--out", type=Path, default=OUT_DIR, help="where the plan and preview go (build/upgrade)"
@@ -343,6 +401,7 @@ def main(argv: list[str]) -> int:
         stack=args.stack,
         pulumi_root=args.pulumi_root,
         out_dir=args.out,
+        follows_edge_runbook=args.follows_edge_runbook,
     )
     return Runner(request, say=lambda line: print(line, flush=True)).run()
 

@@ -99,12 +99,8 @@ def _main_live(args: argparse.Namespace) -> int:
         print(f"error: {text if source in text else f'{source}: {text}'}", file=sys.stderr)
         return 2
     render([report])
-    if args.preview and args.state is None and not preview.has_sames:
-        print(
-            "note: no `same` steps in the preview and no --state: the stack-wide rules saw "
-            "only the resources that change (run `pulumi preview --json --show-sames`, or "
-            "give --state)"
-        )
+    if args.preview and args.state is None and preview.partial:
+        print(f"note: partial preview, no --state: not judged: {preview.unseen_text()}")
     return 1 if report.failed else 0
 
 

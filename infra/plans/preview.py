@@ -20,6 +20,32 @@ Two inputs, both written by the Pulumi CLI (field names from pulumi/pulumi,
   object ``{"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270",
   "ciphertext": ...}`` (``plaintext`` with ``--show-secrets``).
 
+What the engine writes, and what this module accepts (pulumi/pulumi at
+1b5949891b3cefcb9974752b24a5ecef0acc86c8; the shapes and real files are listed in
+tests/plans/test_preview_shapes.py):
+
+- the digest leaves out *internal* steps (default providers, ``remove-pending-replace``,
+  ``extend-parameterize``: ``pkg/backend/display/display.go`` filters ``e.Internal()``),
+  always shows the root stack's step (``isRootStack``), hides ``same`` steps without
+  ``--show-sames`` and the non-logical halves of a replacement without
+  ``--show-replacement-steps`` (``shouldShow``);
+- ``changeSummary`` counts every *logical*, non-internal step, shown or not
+  (``pkg/engine/update.go``, ``previewActions.OnResourceStepPost``: ``acts.Ops[op]++``), so
+  a preview is **partial** when the engine counted more steps of an op than the file
+  shows: ``same: 41`` with one ``same`` step means 40 unchanged resources are not in it.
+  That is decided here (``Preview.partial``, ``Preview.unseen``), from the counts, never
+  from whether some ``same`` step happens to be present (the root stack's always is);
+- the streaming form (``PULUMI_ENABLE_STREAMING_JSON_PREVIEW``: ``ShowJSONEvents``): one
+  ``apitype.EngineEvent`` per line (``preludeEvent``, ``resourcePreEvent``,
+  ``resOutputsEvent``, ``diagnosticEvent``, ``summaryEvent``, ``cancelEvent``...), every
+  non-internal step with its ``logical`` flag, states as ``StepEventStateMetadata``;
+- ``pulumi stack export`` at version 3, or 4 with ``features`` (the CLI writes 4 only
+  when a resource uses one: ``refreshBeforeUpdate``, ``views``, ``hooks``, ``taint``,
+  ``replaceWith``, ...; it refuses a feature it does not know, and so does this module),
+  and the file backend's ``{version, checkpoint: {stack, latest}}``;
+- ``pendingReplacement: true`` on a state resource: deleted already (delete-before-replace
+  interrupted), recreated by the next update: not in the cloud, so not priced.
+
 Both become plan-shaped resources (``urn, type, name, parent, id, inputs, outputs,
 dependencies, options``, as ``build/plan/*.json``), with every secret replaced by
 ``"[secret]"`` (a plaintext from ``--show-secrets`` never leaves this module) and every
@@ -43,6 +69,19 @@ SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 SECRET = "[secret]"  # what `pulumi preview --json` prints, and what plan files hold
 STACK_TYPE = "pulumi:pulumi:Stack"
+# pkg/resource/stack/deployment.go: apitype.DeploymentSchemaVersionCurrent (3) and
+# DeploymentSchemaVersionLatest (4, written only with `features`), and supportedFeatures.
+DEPLOYMENT_VERSIONS = (3, 4)
+DEPLOYMENT_FEATURES: tuple[str, ...] = (
+    "refreshBeforeUpdate",
+    "views",
+    "hooks",
+    "taint",
+    "replaceWith",
+    "snippets-prototype",
+    "extensionParameterization",
+    "byteString",
+)
 PROVIDER_PREFIX = "pulumi:providers:"
 
 # pkg/resource/deploy/step.go: every StepOp the engine emits.
@@ -63,6 +102,20 @@ STEP_OPS: tuple[str, ...] = (
     "import",
     "import-replacement",
     "diff",
+    "extend-parameterize",
+)
+# Steps whose Logical() is true (pkg/resource/deploy/step.go) and so counted in
+# changeSummary; the replacement halves are not (ReplaceStep stands for the pair).
+LOGICAL_OPS: frozenset[str] = frozenset(
+    {"same", "create", "update", "delete", "replace", "read", "import", "diff", "discard"}
+)
+# Ops the engine counts for every step it takes: a file showing more of them than the
+# count was not written by the engine. (A `read` is counted only when its outputs
+# changed, pkg/engine/update.go shouldRecordReadStep, so it may show more.)
+EXACT_OPS: frozenset[str] = frozenset({"same", "create", "update", "delete", "replace", "import"})
+# The halves shown with --show-replacement-steps, each beside its logical `replace`.
+HALF_OPS: frozenset[str] = frozenset(
+    {"create-replacement", "import-replacement", "read-replacement", "discard-replaced"}
 )
 REPLACE_OPS: frozenset[str] = frozenset(
     {"replace", "create-replacement", "delete-replaced", "import-replacement"}
@@ -146,6 +199,7 @@ class Step:
     diff_reasons: tuple[str, ...] = ()
     replace_reasons: tuple[str, ...] = ()
     detailed_diff: dict[str, dict[str, Any]] = field(default_factory=dict)
+    logical: bool | None = None  # the streaming form says; the digest does not
 
 
 @dataclass
@@ -157,10 +211,39 @@ class Preview:
     env: str | None
     stage: str | None
     diagnostics: list[str] = field(default_factory=list)
+    counts_known: bool = True  # False: no changeSummary (the preview did not finish)
 
     @property
-    def has_sames(self) -> bool:
-        return any(s.op == "same" for s in self.steps)
+    def unseen(self) -> dict[str, int]:
+        """Per op, how many steps the engine counted that the file does not show."""
+        shown: dict[str, int] = {}
+        for s in self.steps:
+            logical = s.logical if s.logical is not None else s.op in LOGICAL_OPS
+            if logical:
+                shown[s.op] = shown.get(s.op, 0) + 1
+        return {
+            op: n - shown.get(op, 0)
+            for op, n in sorted(self.change_summary.items())
+            if n > shown.get(op, 0)
+        }
+
+    @property
+    def partial(self) -> bool:
+        """Some resource of the stack is not in this preview (by the engine's counts)."""
+        return not self.counts_known or bool(self.unseen)
+
+    def unseen_text(self) -> str:
+        """Which resources the preview could not show, in words (empty when whole)."""
+        if not self.counts_known:
+            return (
+                "it has no changeSummary, so which resources it leaves out is not known "
+                "(a preview that did not finish?)"
+            )
+        parts = [f"{n} `{op}`" for op, n in self.unseen.items()]
+        if not parts:
+            return ""
+        hint = " (unchanged: run with --show-sames)" if "same" in self.unseen else ""
+        return "the engine counted " + ", ".join(parts) + f" resource(s) it does not show{hint}"
 
     def of(self, *ops: str) -> list[Step]:
         return [s for s in self.steps if s.op in ops]
@@ -286,11 +369,13 @@ def _resource(state: Any, where: _Where) -> dict[str, Any]:
         "urn": urn,
         "type": type_,
         "name": name,
-        "parent": where.get(state, "parent", str, "a parent URN string"),
+        # The event stream writes "" for no parent; the digest leaves the key out.
+        "parent": where.get(state, "parent", str, "a parent URN string") or None,
         "id": scrub(resource_id or ""),
         "custom": bool(state.get("custom", False)),
         "external": bool(state.get("external", False)),
         "delete": bool(state.get("delete", False)),
+        "pendingReplacement": bool(state.get("pendingReplacement", False)),
         "importId": where.get(state, "importID", str, "an import id string"),
         "inputs": scrub(inputs),
         "outputs": scrub(outputs),
@@ -375,17 +460,65 @@ def _env_stage(
     return env, stage
 
 
+def _read_text(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PreviewError(f"{path}: no such file; expected {what}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PreviewError(
+            f"{path}: cannot read it ({type(exc).__name__}); expected {what}"
+        ) from None
+
+
+def _json_values(text: str, path: Path, what: str) -> list[Any]:
+    """One JSON document, or a stream of them (the CLI's one event per line)."""
+    decoder, values, i = json.JSONDecoder(), [], 0
+    while True:
+        while i < len(text) and text[i].isspace():
+            i += 1
+        if i >= len(text):
+            break
+        try:
+            value, i = decoder.raw_decode(text, i)
+        except json.JSONDecodeError as exc:
+            raise PreviewError(
+                f"{path}: invalid JSON at line {exc.lineno} column {exc.colno} ({exc.msg}); "
+                f"expected {what}"
+            ) from None
+        values.append(value)
+    if not values:
+        raise PreviewError(f"{path}: empty; expected {what}")
+    return values
+
+
+EVENT_KEYS = ("sequence", "timestamp")
+WHAT_PREVIEW = "the JSON that `pulumi preview --json` prints"
+
+
 def load_preview(path: str | Path) -> Preview:
-    """Read what ``pulumi preview --json`` printed."""
+    """Read what ``pulumi preview --json`` printed: the digest, or the event stream."""
     path = Path(path)
-    doc = _read_json(path, "the JSON that `pulumi preview --json` prints")
+    values = _json_values(_read_text(path, WHAT_PREVIEW), path, WHAT_PREVIEW)
+    first = values[0]
+    if isinstance(first, dict) and any(k in first for k in EVENT_KEYS):
+        return _from_events(values, path)
+    if len(values) > 1:
+        raise PreviewError(
+            f"{path}: {len(values)} JSON documents; expected one preview digest, or engine "
+            "events ({sequence, timestamp, ...Event}) one per line"
+        )
+    return _from_digest(first, path)
+
+
+def _from_digest(doc: Any, path: Path) -> Preview:
     top = _Where(path)
     if not isinstance(doc, dict):
         raise top.fail("a preview digest object {steps, changeSummary, ...}", doc)
     if "steps" not in doc and "changeSummary" not in doc:
         hint = (
             " (this looks like a `pulumi stack export`: pass it as --state)"
-            if "deployment" in doc
+            if "deployment" in doc or "checkpoint" in doc
             else ""
         )
         raise PreviewError(
@@ -393,24 +526,148 @@ def load_preview(path: str | Path) -> Preview:
         )
     raw_steps = top.get(doc, "steps", list, "a list of steps") or []
     steps = [_step(raw, i, top.at("steps").at(i)) for i, raw in enumerate(raw_steps)]
-    summary = top.get(doc, "changeSummary", dict, "an object {op: count}") or {}
-    for op, count in summary.items():
-        if not isinstance(count, int) or isinstance(count, bool):
-            raise top.at("changeSummary").at(op).fail("a count", count)
+    summary = _counts(doc, "changeSummary", top)
     config = {
         k: v
         for k, v in (top.get(doc, "config", dict, "an object of config values") or {}).items()
         if isinstance(v, str)
     }
-    stack_step = next((s for s in steps if s.type == STACK_TYPE), None)
-    stack_name = urn_parts(steps[0].urn)[0] if steps else None
-    env, stage = _env_stage(config, stack_step and (stack_step.new or stack_step.old), stack_name)
     diagnostics = [
         str(d.get("message", "")).strip()
         for d in (doc.get("diagnostics") or [])
         if isinstance(d, dict) and d.get("severity") in ("error", "warning")
     ]
-    return Preview(str(path), steps, summary, config, env, stage, diagnostics)
+    return _preview(path, steps, summary, config, diagnostics)
+
+
+def _counts(doc: dict[str, Any], key: str, where: _Where) -> dict[str, int] | None:
+    if doc.get(key) is None:
+        return None
+    summary = where.get(doc, key, dict, "an object {op: count}")
+    for op, count in summary.items():
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise where.at(key).at(op).fail("a count >= 0", count)
+    return summary
+
+
+def _from_events(events: list[Any], path: Path) -> Preview:
+    """The streaming form: ``apitype.EngineEvent`` objects (sdk/go/common/apitype/events.go)."""
+    steps: list[Step] = []
+    by_urn: dict[str, int] = {}
+    summary: dict[str, int] | None = None
+    config: dict[str, str] = {}
+    diagnostics: list[str] = []
+    for n, event in enumerate(events):
+        where = _Where(path, f"event {n + 1}")
+        if not isinstance(event, dict):
+            raise where.fail("an engine event object {sequence, timestamp, ...Event}", event)
+        if isinstance(event.get("preludeEvent"), dict):
+            raw = event["preludeEvent"].get("config") or {}
+            config = {k: v for k, v in raw.items() if isinstance(v, str)}
+        elif isinstance(event.get("diagnosticEvent"), dict):
+            d = event["diagnosticEvent"]
+            if d.get("severity") in ("error", "warning") and not d.get("ephemeral"):
+                diagnostics.append(str(d.get("prefix", "")) + str(d.get("message", "")).strip())
+        elif isinstance(event.get("summaryEvent"), dict):
+            summary = _counts(event["summaryEvent"], "resourceChanges", where.at("summaryEvent"))
+            summary = summary or {}
+        for kind in ("resourcePreEvent", "resOutputsEvent"):
+            body = event.get(kind)
+            if body is None:
+                continue
+            w = where.at(kind).at("metadata")
+            meta = body.get("metadata") if isinstance(body, dict) else None
+            if not isinstance(meta, dict):
+                raise w.fail("step metadata {op, urn, old, new, ...}", meta)
+            digest_step = {
+                "op": meta.get("op"),
+                "urn": meta.get("urn"),
+                "oldState": meta.get("old"),
+                "newState": meta.get("new"),
+                "diffReasons": meta.get("diffs"),
+                "replaceReasons": meta.get("keys"),
+                "detailedDiff": _event_diff(meta.get("detailedDiff"), w.at("detailedDiff")),
+            }
+            if kind == "resOutputsEvent":
+                # The outputs of a step already seen: same step, final states.
+                urn = meta.get("urn")
+                if isinstance(urn, str) and urn in by_urn:
+                    i = by_urn[urn]
+                    step = _step(digest_step, i, w)
+                    steps[i] = Step(**{**step.__dict__, "logical": steps[i].logical})
+                continue
+            step = _step(digest_step, len(steps), w)
+            step = Step(**{**step.__dict__, "logical": bool(meta.get("logical", False))})
+            by_urn[step.urn] = len(steps)
+            steps.append(step)
+    return _preview(path, steps, summary, config, diagnostics)
+
+
+def _event_diff(raw: Any, where: _Where) -> dict[str, Any] | None:
+    """Events name a diff's kind ``diffKind``; the digest ``kind``."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise where.fail("an object {path: {diffKind, inputDiff}}", raw)
+    return {
+        k: {"kind": v.get("diffKind"), "inputDiff": v.get("inputDiff", False)}
+        if isinstance(v, dict)
+        else v
+        for k, v in raw.items()
+    }
+
+
+def _check_op_mix(steps: list[Step], summary: dict[str, int] | None, path: Path) -> None:
+    """Refuse an op mix the engine cannot write (a hand-made or edited file)."""
+    replaced = {s.urn for s in steps if s.op == "replace"}
+    for s in steps:
+        half = s.op in HALF_OPS or (
+            # delete-replaced alone is the engine removing a resource left pending
+            # delete by an earlier update; its old state then says delete: true.
+            s.op == "delete-replaced" and not (s.old or {}).get("delete")
+        )
+        if half and s.urn not in replaced:
+            raise PreviewError(
+                f"{path}: steps[{s.index}]: a {s.op!r} step of {s.name} without the "
+                "`replace` step the engine writes beside it; this file was not written by "
+                "`pulumi preview --json` (or was edited)"
+            )
+    if summary is None:
+        return
+    shown: dict[str, int] = {}
+    for s in steps:
+        if (s.logical if s.logical is not None else s.op in LOGICAL_OPS) and s.op in EXACT_OPS:
+            shown[s.op] = shown.get(s.op, 0) + 1
+    for op, n in sorted(shown.items()):
+        if n > summary.get(op, 0):
+            raise PreviewError(
+                f"{path}: changeSummary counts {summary.get(op, 0)} {op!r} but the file shows "
+                f"{n} such steps; the engine counts every step it takes, so this file was "
+                "not written by `pulumi preview --json` (or was edited)"
+            )
+
+
+def _preview(
+    path: Path,
+    steps: list[Step],
+    summary: dict[str, int] | None,
+    config: dict[str, str],
+    diagnostics: list[str],
+) -> Preview:
+    _check_op_mix(steps, summary, path)
+    stack_step = next((s for s in steps if s.type == STACK_TYPE), None)
+    stack_name = urn_parts(steps[0].urn)[0] if steps else None
+    env, stage = _env_stage(config, stack_step and (stack_step.new or stack_step.old), stack_name)
+    return Preview(
+        str(path),
+        steps,
+        summary or {},
+        config,
+        env,
+        stage,
+        diagnostics,
+        counts_known=summary is not None,
+    )
 
 
 def load_state(path: str | Path) -> dict[str, Any]:
@@ -425,18 +682,36 @@ def parse_state(doc: Any, path: str | Path) -> dict[str, Any]:
     top = _Where(path)
     if not isinstance(doc, dict):
         raise top.fail("a deployment object {version, deployment}", doc)
-    if "deployment" not in doc:
+    if "deployment" not in doc and "checkpoint" not in doc:
         hint = " (this looks like a preview: pass it as --preview)" if "steps" in doc else ""
         raise PreviewError(
             f"{path}: top level: expected {{version, deployment}} from `pulumi stack export`{hint}"
         )
     version = doc.get("version")
-    if version != 3:
+    if version not in DEPLOYMENT_VERSIONS:
         raise PreviewError(
-            f"{path}: version: expected deployment schema 3 (DeploymentV3), got {version!r}"
+            f"{path}: version: expected deployment schema 3, or 4 with features "
+            f"(what the CLI writes), got {version!r}"
         )
-    deployment = top.get(doc, "deployment", dict, "a DeploymentV3 object", required=True)
-    where = top.at("deployment")
+    features = doc.get("features") or []
+    if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
+        raise top.at("features").fail("a list of feature names", features)
+    unknown = [f for f in features if f not in DEPLOYMENT_FEATURES]
+    if unknown:
+        # The CLI refuses these too (stack.ErrDeploymentUnsupportedFeatures).
+        raise PreviewError(
+            f"{path}: features: {', '.join(unknown)} not known; allowed: "
+            + ", ".join(DEPLOYMENT_FEATURES)
+        )
+    if "checkpoint" in doc:  # the file backend's own file (.pulumi/stacks/...)
+        checkpoint = top.get(doc, "checkpoint", dict, "a checkpoint {stack, latest}")
+        deployment = top.at("checkpoint").get(
+            checkpoint, "latest", dict, "a DeploymentV3 object", required=True
+        )
+        where = top.at("checkpoint").at("latest")
+    else:
+        deployment = top.get(doc, "deployment", dict, "a DeploymentV3 object", required=True)
+        where = top.at("deployment")
     raw = where.get(deployment, "resources", list, "a list of resources") or []
     resources = [_resource(r, where.at("resources").at(i)) for i, r in enumerate(raw)]
     live = [r for r in resources if not r["delete"]]
@@ -452,10 +727,13 @@ def parse_state(doc: Any, path: str | Path) -> dict[str, Any]:
 
 
 def priceable(plan: dict[str, Any]) -> dict[str, Any]:
-    """The resources this stack pays for: not read-only (external) ones, not providers."""
+    """The resources this stack pays for: not read-only (external) ones, not providers,
+    not the ones deleted already and waiting to be recreated (pendingReplacement)."""
     kept = [
         r
         for r in plan["resources"]
-        if not r.get("external") and not r["type"].startswith(PROVIDER_PREFIX)
+        if not r.get("external")
+        and not r.get("pendingReplacement")
+        and not r["type"].startswith(PROVIDER_PREFIX)
     ]
     return {**plan, "resources": kept}

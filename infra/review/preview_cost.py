@@ -41,11 +41,10 @@ def price_both(
 def before_after(
     preview: Preview, state: dict[str, Any] | None, table: PriceTable, a: Assumptions
 ) -> tuple[tuple[StackCost, StackCost], tuple[StackCost, StackCost]]:
-    if state is None and not preview.has_sames:
+    if state is None and preview.partial:
         raise CostError(
-            f"{preview.source}: no `same` steps, so the unchanged resources are not in it "
-            "and neither side can be priced; allowed: a preview run with "
-            "`pulumi preview --json --show-sames`, or --state FILE from `pulumi stack export`"
+            f"{preview.source}: a partial preview cannot be priced: {preview.unseen_text()}; "
+            "allowed: --state FILE from `pulumi stack export`, or a whole preview"
         )
     env = preview.env or "?"
     if env not in ("dev", "prod"):

@@ -274,11 +274,8 @@ def preview_notes(preview: Preview) -> list[str]:
             + ", ".join(secrets[:6])
             + (f", … {len(secrets) - 6} more" if len(secrets) > 6 else "")
         )
-    if not preview.has_sames:
-        notes.append(
-            "no `same` steps in this preview (run `pulumi preview --json --show-sames`, or give "
-            "--state): unchanged resources are not in it"
-        )
+    if preview.partial:
+        notes.append(f"partial preview: {preview.unseen_text()} (or give --state)")
     for message in preview.diagnostics:
         notes.append(f"engine: {message.splitlines()[0][:200]}")
     return notes

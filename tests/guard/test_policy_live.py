@@ -32,8 +32,10 @@ def test_dev_is_advisory_and_reads_are_not_judged() -> None:
 
 def test_an_unknown_value_a_rule_reads_is_the_engines_preview_advisory(tmp_path) -> None:
     doc = json.loads(PROD.read_text())
-    step = next(s for s in doc["steps"] if s["op"] == "create-replacement")
-    step["newState"]["inputs"]["transitEncryptionEnabled"] = UNKNOWN
+    # the logical `replace` and its `create-replacement` half carry the same new state
+    for step in doc["steps"]:
+        if step["op"] in ("replace", "create-replacement"):
+            step["newState"]["inputs"]["transitEncryptionEnabled"] = UNKNOWN
     path = tmp_path / "p.json"
     path.write_text(json.dumps(doc))
     report = evaluate_live(load_preview(path).new_plan(), "cached")

@@ -36,7 +36,7 @@ def test_preview_steps_env_and_stage_come_from_the_digest() -> None:
     p = load_preview(SPLIT)
     assert (p.env, p.stage) == ("dev", "split-db")
     assert [s.op for s in p.steps].count("create") == 6
-    assert p.has_sames
+    assert not p.partial and p.unseen == {}
     box = next(s for s in p.steps if s.name == "box-instance")
     assert box.op == "update"
     assert box.diff_reasons == ("tags", "userData")
@@ -102,24 +102,24 @@ def test_a_replacement_keeps_the_new_resource_and_a_delete_removes_the_old() -> 
 @pytest.mark.parametrize(
     ("mutate", "expected"),
     [
-        (lambda d: d["steps"][2].update(op="upsert"), "steps[2].op: unknown op 'upsert'; allowed:"),
-        (lambda d: d["steps"][2].pop("urn"), "steps[2].urn: missing; expected a URN string"),
+        (lambda d: d["steps"][4].update(op="upsert"), "steps[4].op: unknown op 'upsert'; allowed:"),
+        (lambda d: d["steps"][4].pop("urn"), "steps[4].urn: missing; expected a URN string"),
         (
-            lambda d: d["steps"][2]["newState"].update(inputs=[1]),
-            "steps[2].newState.inputs: expected an object of inputs, got a list",
+            lambda d: d["steps"][4]["newState"].update(inputs=[1]),
+            "steps[4].newState.inputs: expected an object of inputs, got a list",
         ),
         (
-            lambda d: d["steps"][2].pop("oldState"),
-            "steps[2].oldState: missing; a 'update' step has one",
+            lambda d: d["steps"][4].pop("oldState"),
+            "steps[4].oldState: missing; a 'update' step has one",
         ),
-        (lambda d: d["steps"][2].update(urn="i-0123"), "steps[2].urn: expected a URN"),
+        (lambda d: d["steps"][4].update(urn="i-0123"), "steps[4].urn: expected a URN"),
         (
             lambda d: d.update(changeSummary={"create": "six"}),
-            "changeSummary.create: expected a count, got a string",
+            "changeSummary.create: expected a count >= 0, got a string",
         ),
         (
-            lambda d: d["steps"][2].update(diffReasons=[3]),
-            "steps[2].diffReasons[0]: expected a property name string",
+            lambda d: d["steps"][4].update(diffReasons=[3]),
+            "steps[4].diffReasons[0]: expected a property name string",
         ),
     ],
 )

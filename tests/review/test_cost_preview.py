@@ -71,7 +71,7 @@ def test_replacement_prices_the_new_resource_and_deletes_drop_out(model) -> None
 
 def test_a_preview_without_sames_and_no_state_is_refused(model) -> None:
     table, a = model
-    with pytest.raises(CostError, match=r"no `same` steps.*--show-sames.*--state FILE"):
+    with pytest.raises(CostError, match=r"partial preview cannot be priced: the engine counted 40 `same` resource.*--state FILE"):
         before_after(load_preview(DEFAULT), None, table, a)
 
 
@@ -85,7 +85,7 @@ def test_cli(capsys, model) -> None:
     delta = after.total - before.total
     assert f"| today | {before.total:,.0f} | {after.total:,.0f} | {delta:+,.0f} |" in out
     assert main(["--preview", str(DEFAULT)]) == 2
-    assert "no `same` steps" in capsys.readouterr().err
+    assert "partial preview cannot be priced" in capsys.readouterr().err
     assert main(["dev/cached", "--preview", str(SPLIT)]) == 2
     assert "not both" in capsys.readouterr().err
     assert main(["--state", str(STATE), "--format", "markdown"]) == 0

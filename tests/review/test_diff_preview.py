@@ -86,9 +86,9 @@ def test_a_secret_is_never_shown_and_its_change_is_reported(tmp_path: Path) -> N
 
 def test_a_preview_without_sames_says_so() -> None:
     d, _ = _entries(DEFAULT)
-    assert any("no `same` steps" in n for n in d.notes)
+    assert any("partial preview" in n for n in d.notes)
     d, _ = _entries(SPLIT)
-    assert not any("no `same` steps" in n for n in d.notes)
+    assert not any("partial preview" in n for n in d.notes)
 
 
 def test_provider_reported_change_with_equal_values_is_said() -> None:
@@ -133,7 +133,7 @@ def test_cli_json_carries_the_notes(capsys) -> None:
     doc = json.loads(out)
     assert code == 1
     assert {e["action"] for e in doc["entries"]} == {"replace", "recreate"}
-    assert any("no `same` steps" in n for n in doc["notes"])
+    assert any("partial preview" in n for n in doc["notes"])
 
 
 def test_cli_bad_input_is_one_line_exit_2(tmp_path: Path, capsys) -> None:

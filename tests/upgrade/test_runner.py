@@ -251,8 +251,50 @@ def test_a_failing_preview_restores_the_config(tmp_path, monkeypatch) -> None:
     )
     monkeypatch.setenv("STANDIN_FAIL_AT", "preview")
     code, lines, _ = _run(tmp_path, "dev", "split-db")
-    assert code == 1 and any(ln.startswith("error: CommandError") for ln in lines), lines
+    assert code == 1 and (
+        "error: pulumi preview failed: error: preview failed (stand-in told to fail it)" in lines
+    ), lines
+    assert not any("code: 255" in ln for ln in lines), lines
     assert cli.config()["movies:stage"] == "single-box"
+
+
+PROTECTED = (
+    'unable to delete resource "' + RDS_URN + '" as it is currently marked for protection. '
+    "To unprotect the resource, remove the `protect` flag from the resource in your Pulumi "
+    "program and run `pulumi up`"
+)
+
+
+def test_an_engine_error_in_the_preview_reaches_the_user(tmp_path, monkeypatch) -> None:
+    """The stand-in fails the preview as the CLI does (a diagnosticEvent, stderr's
+    `error:` line, exit 255): the engine's own sentence is what the user reads."""
+    cli = CLI(
+        tmp_path, monkeypatch, "dev", "single-box",
+        "preview-dev-split-db.json", "state-dev-single-box.json",
+    )  # fmt: skip
+    monkeypatch.setenv("STANDIN_FAIL_AT", "preview")
+    monkeypatch.setenv("STANDIN_FAIL_DIAG", f"{RDS_URN}|{PROTECTED}")
+    code, lines, _ = _run(tmp_path, "dev", "split-db")
+    head = next(ln for ln in lines if ln.startswith("error: "))
+    assert code == 1 and head.startswith("error: pulumi preview failed: database-primary: error: ")
+    assert "marked for protection" in head, lines
+    assert "      engine: error: preview failed" in lines, lines
+    assert cli.config()["movies:stage"] == "single-box"
+
+
+def test_read_replicas_to_edge_as_one_up_is_refused_without_the_runbook_flag(
+    tmp_path, monkeypatch
+) -> None:
+    cli = CLI(
+        tmp_path, monkeypatch, "prod", "read-replicas",
+        "preview-prod-cached-replacements.json", "state-prod-before-provider-upgrade.json",
+    )  # fmt: skip
+    code, lines, _ = _run(tmp_path, "prod", "edge")
+    refusal = [ln for ln in lines if ln.startswith("refused: ")]
+    assert code == 1 and len(refusal) == 1 and "--follows-edge-runbook" in refusal[0], lines
+    assert "config set" not in cli.verbs()
+    code, lines, _ = _run(tmp_path, "prod", "edge", follows_edge_runbook=True, dry_run=True)
+    assert not any("--follows-edge-runbook" in ln for ln in lines), lines
 
 
 def _subprocess(tmp: Path, cli: CLI, sigint_at: str) -> subprocess.CompletedProcess[str]:
