@@ -6,7 +6,7 @@ Each step of a real ``pulumi preview --json`` gets the offline diff's classifica
   (property changes from the states, plus every path the engine's ``detailedDiff``
   names: a secret that changed shows as ``[secret] (changed)``), ``delete`` -> remove;
 - a replacement (``replace``, or ``create-replacement`` + ``delete-replaced``, one entry
-  per URN) of a resource that holds data (``infra.stateful``, the one list) is
+  per URN) of a resource that holds data (``infra.catalog``, the one list) is
   ``replace: data loss`` with the provider's ``replaceReasons``; of any other resource,
   ``recreate``;
 - a ``delete`` of a resource that holds data is ``replace: data loss`` too (nothing takes

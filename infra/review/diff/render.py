@@ -10,10 +10,10 @@ import json
 import re
 from typing import Any
 
+from infra.plans.preview import SECRET
 from infra.review import impacts
 from infra.review.diff.model import Change, Entry, PlanDiff
 
-SECRET = "[secret]"
 _SECRET_KEY = re.compile(r"password|secret|token|privatekey|passphrase", re.I)
 _NOT_SECRET_KEY = re.compile(r"(arn|id|ids|name|version|kmskeyid|enabled|strategy)$", re.I)
 _SECRET_IN_TEXT = re.compile(
