@@ -39,11 +39,11 @@ def _id(prefix: str) -> Any:
     return Annotated[str, Field(pattern=_ID.format(prefix))]
 
 
-class _Strict(BaseModel):
+class _StrictAdoptModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
-class RootVolume(_Strict):
+class RootVolume(_StrictAdoptModel):
     volume_id: _id("vol")  # type: ignore[valid-type]
     size_gb: Annotated[int, Field(gt=0, le=16384)]
     type: Literal["gp2", "gp3", "io1", "io2", "st1", "sc1", "standard"]
@@ -51,17 +51,17 @@ class RootVolume(_Strict):
     delete_on_termination: bool
 
 
-class ElasticIp(_Strict):
+class ElasticIp(_StrictAdoptModel):
     allocation_id: _id("eipalloc")  # type: ignore[valid-type]
 
 
-class SecurityGroup(_Strict):
+class SecurityGroup(_StrictAdoptModel):
     id: _id("sg")  # type: ignore[valid-type]
     name: Annotated[str, Field(min_length=1, max_length=255)]
     description: Annotated[str, Field(min_length=1, max_length=255)]
 
 
-class Adopt(_Strict):
+class Adopt(_StrictAdoptModel):
     """What was read off the live box (docs/infra.md, "Adopting the existing box")."""
 
     instance_id: _id("i")  # type: ignore[valid-type]

@@ -315,7 +315,7 @@ class Runner:
     def _judge(self, stack: Any, preview_file: Path) -> None:
         from infra.plans.preview import load_preview, parse_state, priceable
         from infra.review.diff import loud_lines, summary_line
-        from infra.review.preview_diff import diff_preview
+        from infra.review.diff import diff_preview
         from policies.offline import analyze, enforcement_levels, load_config
 
         r = self.request

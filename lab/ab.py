@@ -82,7 +82,7 @@ def _run_variant(
         port=port,
     )  # fmt: skip
     try:
-        wait_until(lambda: stack._healthy(port), f"ab-{name}", 60, record)
+        wait_until(lambda: stack.healthy(port), f"ab-{name}", 60, record)
         url = f"http://{LOOPBACK}:{port}"
         config = LoadConfig(
             base_url=url, duration=args.duration, warmup=args.warmup, concurrency=args.concurrency

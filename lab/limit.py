@@ -152,7 +152,7 @@ def run_limit(args: argparse.Namespace) -> int:
         # The same service with the cache off: every request is a database read.
         nocache = {**ep["service_env"], "MOVIES_CACHE_ENABLED": "false"}
         cpus = ep["topology"].get("api_cpus")
-        dport = stack._start_api(reg, "api-db-reads", nocache, cpus, lab_dir() / "run")
+        dport = stack.start_api(reg, "api-db-reads", nocache, cpus, lab_dir() / "run")
         results["service_db_reads"] = _app_cpu(
             reg,
             "api-db-reads",

@@ -259,11 +259,11 @@ def _bring_up(
         env["MOVIES_CDN_BASE_URL"] = f"http://{LOOPBACK}:{ep['cdn_port']}/media"
     env.update(overrides)
     ep["api_ports"] = [
-        _start_api(reg, f"api{i}", env, topo.api_cpus, run_dir, enter(app_tier), topo.api_workers)
+        start_api(reg, f"api{i}", env, topo.api_cpus, run_dir, enter(app_tier), topo.api_workers)
         for i in range(1, topo.api_processes + 1)
     ]
     ep["search_ports"] = [
-        _start_api(reg, f"search{i}", env, topo.api_cpus, run_dir, enter("search"))
+        start_api(reg, f"search{i}", env, topo.api_cpus, run_dir, enter("search"))
         for i in range(1, topo.search_processes + 1)
     ]
     entry = f"http://{LOOPBACK}:{ep['api_ports'][0]}"
@@ -291,7 +291,7 @@ def _bring_up(
     say(f"{topo.stage} up in {time.perf_counter() - t:.1f}s: {topo.describe}; entry {entry}")
 
 
-def _start_api(
+def start_api(
     reg: Registry,
     name: str,
     env: dict[str, str],
@@ -322,11 +322,11 @@ def _start_api(
         port=port,
         enter=enter,
     )
-    wait_until(lambda: _healthy(port), f"{name} /healthz on port {port}", 60, record)
+    wait_until(lambda: healthy(port), f"{name} /healthz on port {port}", 60, record)
     return port
 
 
-def _healthy(port: int) -> bool:
+def healthy(port: int) -> bool:
     import urllib.request
 
     try:

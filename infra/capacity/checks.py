@@ -114,7 +114,7 @@ def _asg_checks(
     ]
 
 
-def _db_cpu_seconds(rates: Rates, fl: Flow, *, reads: float, replay: bool = False) -> float:
+def db_cpu_seconds(rates: Rates, fl: Flow, *, reads: float, replay: bool = False) -> float:
     """vCPU-seconds per second the DB spends on a `reads` share of the reads, plus writes."""
     read_s = (
         fl.db_point_reads * rates.db_point_read_s
@@ -264,7 +264,7 @@ def _box_checks(
 
     # single-box: the API and PostgreSQL share the box's vCPUs, memory and volume.
     def cpu(fl: Flow) -> float:
-        return app_s(fl) + _db_cpu_seconds(rates, fl, reads=1.0)
+        return app_s(fl) + db_cpu_seconds(rates, fl, reads=1.0)
 
     cache_bytes = m.memory_gib * GIB * rates.db_cache_memory_share
     return [
@@ -353,7 +353,7 @@ def _db_checks(
     name = f"{db.instance_class} ({m.vcpus:g} vCPU)"
 
     def primary_cpu(fl: Flow) -> float:
-        return _db_cpu_seconds(rates, fl, reads=1 - to_replicas)
+        return db_cpu_seconds(rates, fl, reads=1 - to_replicas)
 
     checks = [
         TierCheck(
@@ -400,7 +400,7 @@ def _db_checks(
         r = rates.machine(db.replica_instance_class)
 
         def replica_cpu(fl: Flow) -> float:
-            return _db_cpu_seconds(rates, fl, reads=to_replicas / replicas, replay=True)
+            return db_cpu_seconds(rates, fl, reads=to_replicas / replicas, replay=True)
 
         checks += [
             TierCheck(

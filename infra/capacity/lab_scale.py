@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from infra.capacity.checks import _db_cpu_seconds, model_inputs
+from infra.capacity.checks import db_cpu_seconds, model_inputs
 from infra.capacity.flow import Flow, flow
 from infra.capacity.inputs import SECONDS_PER_DAY, Observed, Rates, Workload
 from infra.config import load_stack_config
@@ -182,9 +182,9 @@ def tier_costs(
         db_share = 1 - share
         for i in range(1, replicas + 1):
             out[f"db-replica{i}"] = (
-                _db_cpu_seconds(rates, fl, reads=share / replicas, replay=True) / rps
+                db_cpu_seconds(rates, fl, reads=share / replicas, replay=True) / rps
             )
-    db = _db_cpu_seconds(rates, fl, reads=db_share) / rps
+    db = db_cpu_seconds(rates, fl, reads=db_share) / rps
     if spec.search is not None:
         # scale-5x: the ALB sends searches to their own ASG; flow() counts them apart.
         out["search"] = fl.search_rps * rates.search_app_cost * plain_s / rps

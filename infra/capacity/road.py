@@ -31,10 +31,11 @@ from infra.capacity import size as sizing
 from infra.capacity.checks import TierCheck
 from infra.capacity.flow import flow
 from infra.capacity.inputs import GB, GIB
-from infra.capacity.size import HOURS_PER_MONTH, Inputs, Option, SizingError
+from infra.capacity.size import Inputs, Option, SizingError
 
 # replace: dataclasses.replace that also copies the (pydantic) config models
 from infra.config import StageSpec, replace
+from infra.pricing.usage import HOURS_PER_MONTH
 
 FINAL_STAGE = "scale-5x"
 GP3_IOPS_STEP_GB = 400  # RDS gp3: 12,000 baseline IOPS from 400 GiB allocated
@@ -130,18 +131,18 @@ def _now_cost(tier: str, spec: StageSpec, inputs: Inputs, mult: float) -> float:
     if tier == "redis" and cache is not None:
         return (
             cache.node_count
-            * sizing._hourly(inputs, "elasticache", cache.node_type)
+            * sizing.hourly_usd(inputs, "elasticache", cache.node_type)
             * HOURS_PER_MONTH
         )
     if tier == "db-primary" and db is not None:
         return (
-            sizing._hourly(inputs, "rds", db.instance_class, multi_az=rules.multi_az)
+            sizing.hourly_usd(inputs, "rds", db.instance_class, multi_az=rules.multi_az)
             * HOURS_PER_MONTH
         )
     if tier == "db-replicas" and db is not None and db.replica_instance_class:
         return (
             db.read_replicas
-            * sizing._hourly(inputs, "rds", db.replica_instance_class)
+            * sizing.hourly_usd(inputs, "rds", db.replica_instance_class)
             * HOURS_PER_MONTH
         )
     return 0.0
@@ -154,15 +155,15 @@ def _options(tier: str, spec: StageSpec, inputs: Inputs, mult: float) -> list[Op
     rules = sizing.rules_for(inputs.env, inputs.rates)
     w = sizing.at_multiplier(inputs.workload, mult)
     if tier == "app":
-        return sizing._size_asg("app", "web", spec, w, inputs, rules)
+        return sizing.size_asg("app", "web", spec, w, inputs, rules)
     if tier == "search":
-        return sizing._size_asg("search", "search", spec, w, inputs, rules)
+        return sizing.size_asg("search", "search", spec, w, inputs, rules)
     if tier == "redis":
-        return sizing._size_cache(spec, w, inputs, rules)
+        return sizing.size_cache(spec, w, inputs, rules)
     if tier == "db-primary":
-        return sizing._size_primary(spec, w, inputs, rules)
+        return sizing.size_primary(spec, w, inputs, rules)
     if tier == "db-replicas":
-        return sizing._size_replicas(spec, w, inputs, rules)
+        return sizing.size_replicas(spec, w, inputs, rules)
     return []
 
 
@@ -207,7 +208,7 @@ def _redis_cluster(spec: StageSpec, inputs: Inputs, mult: float, shorts: list[Sh
             math.ceil(ops / (thread * (1 - rules.headroom))),
             1,
         )
-        usd = shards * per_shard * sizing._hourly(inputs, "elasticache", cls) * HOURS_PER_MONTH
+        usd = shards * per_shard * sizing.hourly_usd(inputs, "elasticache", cls) * HOURS_PER_MONTH
         if shards <= MAX_SHARDS and (best is None or usd < best[0]):
             best = (usd, shards, cls)
     now = _now_cost("redis", spec, inputs, mult)
@@ -457,8 +458,8 @@ def thresholds(inputs: Inputs, spec: StageSpec, key_zipf_s: float) -> list[Thres
 # --- output ------------------------------------------------------------------------------------
 
 
-def _amount(value: float, unit: str) -> str:
-    return sizing._amount(value, unit)
+def amount_text(value: float, unit: str) -> str:
+    return sizing.amount_text(value, unit)
 
 
 def _usd(value: float | None) -> str:
@@ -488,7 +489,7 @@ def rows(step: RoadStep) -> list[list[str]]:
                 s.tier,
                 s.measure,
                 f"{s.runs_out_at:.1f}x",
-                f"{_amount(s.load, s.unit)} / {_amount(s.capacity, s.unit)}",
+                f"{amount_text(s.load, s.unit)} / {amount_text(s.capacity, s.unit)}",
                 f"{s.needs:.2f}x",
                 "" if r is None else f"{r.kind}: {r.detail}",
                 "" if r is None else f"{_usd(r.monthly_usd)} (now {_usd(r.now_usd)})",

@@ -26,7 +26,7 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from infra.capacity.checks import TierCheck, model_inputs, stage_checks
 from infra.capacity.flow import Flow, flow
@@ -36,11 +36,9 @@ from infra.catalog import ClassSize
 # replace: dataclasses.replace that also copies the (pydantic) config models
 from infra.config import MAX_CACHE_NODES, STAGES, EnvProfile, StageSpec, replace
 from infra.guard import node_classes
+from infra.pricing.prices import PriceTable, load_prices
+from infra.pricing.usage import HOURS_PER_MONTH, hourly_profile, load_usage
 
-if TYPE_CHECKING:
-    from infra.review.cost import PriceTable
-
-HOURS_PER_MONTH = 730.0
 MAX_ASG_INSTANCES = 500  # search bound; a fleet past this is a design question, not a size
 MAX_READ_REPLICAS = 15  # RDS for PostgreSQL: up to 15 read replicas per source instance
 REPLICAS_FROM = STAGES.index("read-replicas")
@@ -197,10 +195,10 @@ def candidates(
         ):
             continue
         found.append(cls)
-    return sorted(found, key=lambda c: _hourly(inputs, family, c))
+    return sorted(found, key=lambda c: hourly_usd(inputs, family, c))
 
 
-def _hourly(inputs: Inputs, family: str, cls: str, *, multi_az: bool = False) -> float:
+def hourly_usd(inputs: Inputs, family: str, cls: str, *, multi_az: bool = False) -> float:
     return float(inputs.prices.rows[price_row(family, cls, multi_az=multi_az)]["usd"])
 
 
@@ -277,7 +275,7 @@ def asg_monthly(plan: AsgPlan, peak: float, inputs: Inputs, root_gb: int) -> tup
         for f in inputs.profile
     ]
     avg = sum(counts) / len(counts)
-    hourly = _hourly(inputs, "ec2", plan.instance_type)
+    hourly = hourly_usd(inputs, "ec2", plan.instance_type)
     ebs = (
         float(inputs.prices.rows["ebs.gp3.gb"]["usd"])
         if "ebs.gp3.gb" in inputs.prices.rows
@@ -303,7 +301,7 @@ def _n_plus_one(tier: str, plan: AsgPlan, rules: Rules, flows: tuple[float, floa
     )
 
 
-def _size_asg(
+def size_asg(
     tier: str, section: str, spec: StageSpec, w: Workload, inputs: Inputs, rules: Rules
 ) -> list[Option]:
     current = getattr(spec, section)
@@ -356,7 +354,7 @@ def _count_helps(option: Option) -> bool:
 # --- single box -------------------------------------------------------------------------
 
 
-def _size_box(spec: StageSpec, w: Workload, inputs: Inputs, rules: Rules) -> list[Option]:
+def size_box(spec: StageSpec, w: Workload, inputs: Inputs, rules: Rules) -> list[Option]:
     box = spec.single_box
     assert box is not None
     tier = "box" if spec.database is None else "app"
@@ -366,7 +364,7 @@ def _size_box(spec: StageSpec, w: Workload, inputs: Inputs, rules: Rules) -> lis
     for cls in candidates("ec2", inputs, rules):
         trial = replace(spec, single_box=replace(box, instance_type=cls))
         checks = tuple(c for c in model_checks(trial, w, inputs) if c.tier == tier)
-        hourly = _hourly(inputs, "ec2", cls)
+        hourly = hourly_usd(inputs, "ec2", cls)
         usd = hourly * HOURS_PER_MONTH
         how = f"1 x {cls} (${hourly:g}/h) x {HOURS_PER_MONTH:g} h"
         options.append(
@@ -378,14 +376,14 @@ def _size_box(spec: StageSpec, w: Workload, inputs: Inputs, rules: Rules) -> lis
 # --- data tiers ---------------------------------------------------------------------------
 
 
-def _size_primary(spec: StageSpec, w: Workload, inputs: Inputs, rules: Rules) -> list[Option]:
+def size_primary(spec: StageSpec, w: Workload, inputs: Inputs, rules: Rules) -> list[Option]:
     db = spec.database
     assert db is not None
     options = []
     for cls in candidates("rds", inputs, rules, engine_version=db.engine_version):
         trial = replace(spec, database=replace(db, instance_class=cls))
         checks = tuple(c for c in model_checks(trial, w, inputs) if c.tier == "db-primary")
-        hourly = _hourly(inputs, "rds", cls, multi_az=rules.multi_az)
+        hourly = hourly_usd(inputs, "rds", cls, multi_az=rules.multi_az)
         az = "Multi-AZ" if rules.multi_az else "Single-AZ"
         usd = hourly * HOURS_PER_MONTH
         how = f"1 x {cls} {az} (${hourly:g}/h) x {HOURS_PER_MONTH:g} h; storage as the spec"
@@ -412,7 +410,7 @@ def _replica_n_plus_one(trial: StageSpec, w: Workload, inputs: Inputs, count: in
     )
 
 
-def _size_replicas(spec: StageSpec, w: Workload, inputs: Inputs, rules: Rules) -> list[Option]:
+def size_replicas(spec: StageSpec, w: Workload, inputs: Inputs, rules: Rules) -> list[Option]:
     db = spec.database
     assert db is not None
     options = []
@@ -425,7 +423,7 @@ def _size_replicas(spec: StageSpec, w: Workload, inputs: Inputs, rules: Rules) -
             checks = [c for c in model_checks(trial, w, inputs) if c.tier == "db-replicas"]
             if rules.multi_az and count >= 2:
                 checks.append(_replica_n_plus_one(trial, w, inputs, count))
-            hourly = _hourly(inputs, "rds", cls)
+            hourly = hourly_usd(inputs, "rds", cls)
             usd = count * hourly * HOURS_PER_MONTH
             how = f"{count} x {cls} Single-AZ (${hourly:g}/h) x {HOURS_PER_MONTH:g} h"
             best = Option(
@@ -438,7 +436,7 @@ def _size_replicas(spec: StageSpec, w: Workload, inputs: Inputs, rules: Rules) -
     return options
 
 
-def _size_cache(spec: StageSpec, w: Workload, inputs: Inputs, rules: Rules) -> list[Option]:
+def size_cache(spec: StageSpec, w: Workload, inputs: Inputs, rules: Rules) -> list[Option]:
     cache = spec.cache
     assert cache is not None
     # The service sends every command to the primary: more nodes add no capacity, only a
@@ -449,7 +447,7 @@ def _size_cache(spec: StageSpec, w: Workload, inputs: Inputs, rules: Rules) -> l
         fields = {"node_type": cls, "node_count": nodes}
         trial = replace(spec, cache=replace(cache, **fields))
         checks = tuple(c for c in model_checks(trial, w, inputs) if c.tier == "redis")
-        hourly = _hourly(inputs, "elasticache", cls)
+        hourly = hourly_usd(inputs, "elasticache", cls)
         usd = nodes * hourly * HOURS_PER_MONTH
         how = f"{nodes} x {cls} (${hourly:g}/h) x {HOURS_PER_MONTH:g} h"
         options.append(Option("redis", cls, nodes, fields, usd, how, checks, rules.headroom))
@@ -504,13 +502,13 @@ def _infeasible(tier: str, options: list[Option], where: str) -> str:
     return (
         f"{where}: {tier}: no class in the catalogue meets "
         + " or ".join(f"'{m}'" for m in names)
-        + f": '{names[0]}' needs {_amount(need, check.unit)} of capacity for "
+        + f": '{names[0]}' needs {amount_text(need, check.unit)} of capacity for "
         f"{option.required:.0%} headroom; the best, {option.count} x {option.cls}, gives "
-        f"{_amount(check.capacity or 0.0, check.unit)}"
+        f"{amount_text(check.capacity or 0.0, check.unit)}"
     )
 
 
-def _amount(value: float, unit: str) -> str:
+def amount_text(value: float, unit: str) -> str:
     if unit == "GB":
         return f"{value:,.1f} GB"
     if unit == "vCPU":
@@ -546,25 +544,25 @@ def size_stage(spec: StageSpec, inputs: Inputs, multiplier: float | None = None)
     # App tiers first: the DB's connection check counts their fleets' connections.
     if spec.single_box is not None:
         tier = "box" if spec.database is None else "app"
-        take(tier, "single_box", _size_box(sized, w, inputs, rules), set_section("single_box"))
+        take(tier, "single_box", size_box(sized, w, inputs, rules), set_section("single_box"))
     if spec.web is not None:
-        take("app", "web", _size_asg("app", "web", sized, w, inputs, rules), set_section("web"))
+        take("app", "web", size_asg("app", "web", sized, w, inputs, rules), set_section("web"))
     if spec.search is not None:
         take(
             "search",
             "search",
-            _size_asg("search", "search", sized, w, inputs, rules),
+            size_asg("search", "search", sized, w, inputs, rules),
             set_section("search"),
         )
     if spec.cache is not None:
-        take("redis", "cache", _size_cache(sized, w, inputs, rules), set_section("cache"))
+        take("redis", "cache", size_cache(sized, w, inputs, rules), set_section("cache"))
     if spec.database is not None:
         db = spec.database
         if spec.index - 1 >= REPLICAS_FROM:
             take(
                 "db-replicas",
                 "database",
-                _size_replicas(sized, w, inputs, rules),
+                size_replicas(sized, w, inputs, rules),
                 set_section("database"),
             )
         elif db.read_replicas:
@@ -574,7 +572,7 @@ def size_stage(spec: StageSpec, inputs: Inputs, multiplier: float | None = None)
         take(
             "db-primary",
             "database",
-            _size_primary(sized, w, inputs, rules),
+            size_primary(sized, w, inputs, rules),
             set_section("database"),
         )
     fl = _target_flow(sized, w, inputs)
@@ -594,13 +592,13 @@ def load_inputs(env: str, stacks: Path | None = None) -> Inputs:
     model's price table and daily profile, the environment profile. In dev the workload is
     the cost model's dev traffic (a small fixed test load), never the production peak."""
     from infra.config import load_env_profile
-    from infra.review.cost import load_assumptions, load_prices
 
     w, rates, obs = model_inputs()
-    assumptions = load_assumptions()
+    usage = load_usage()
+    # The daily curve of the workload file's peak (the cost model's), also in dev.
+    daily = hourly_profile(w.peak_factor, float(usage["trough_factor"]))
     profile = load_env_profile(env) if stacks is None else load_env_profile(env, stacks)
     if env == "dev":
-        usage = assumptions.usage
         w = replace(
             w,
             hits_per_day=float(usage["dev_hits_per_day"]),
@@ -612,7 +610,7 @@ def load_inputs(env: str, stacks: Path | None = None) -> Inputs:
         rates=rates,
         observed=obs,
         prices=load_prices(),
-        profile=tuple(assumptions.hourly_profile()),
+        profile=tuple(daily),
         env=profile,
     )
 

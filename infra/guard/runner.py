@@ -78,7 +78,7 @@ def evaluate_live(plan: dict[str, Any], label: str) -> StackReport:
 
 def _main_live(args: argparse.Namespace) -> int:
     from infra.plans.preview import PreviewError, load_state
-    from infra.review.preview_diff import load_inputs
+    from infra.plans.preview_inputs import load_inputs
 
     try:
         if args.preview:

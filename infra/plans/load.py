@@ -92,12 +92,12 @@ def newest_source_mtime(root: Path = REPO_ROOT) -> float:
     )
 
 
-class _Strict(BaseModel):
+class _StrictPlanModel(BaseModel):
     # strict: a number is not a string; extra keys are allowed (a newer writer may add some).
     model_config = ConfigDict(strict=True, extra="allow")
 
 
-class PlanResource(_Strict):
+class PlanResource(_StrictPlanModel):
     """One resource of a plan file (docs/architecture.md, "The plan file")."""
 
     urn: str
@@ -111,7 +111,7 @@ class PlanResource(_Strict):
     options: dict[str, Any]
 
 
-class PlanFile(_Strict):
+class PlanFile(_StrictPlanModel):
     env: str
     stage: str
     resources: list[PlanResource]

@@ -3,12 +3,12 @@
 The mocks echo inputs, so a plan says *what* changes, not what happens while it is
 applied. This module maps a changed input to what AWS (through the Terraform AWS
 provider that pulumi-aws bridges) does with it, from a sourced table like
-``infra.stateful``: each rule names the AWS or provider page it comes from.
+``infra.catalog``: each rule names the AWS or provider page it comes from.
 
 The impacts, most severe first:
 
 - ``replace: data loss`` / ``replace``: the provider destroys and recreates the resource
-  (``ForceNew``); data loss when the resource holds data (``infra.stateful``).
+  (``ForceNew``); data loss when the resource holds data (``infra.catalog``).
 - ``failover`` / ``reboot``: an RDS class or engine change applied now (Multi-AZ: the
   standby is changed first, then RDS fails over; single-AZ: the instance restarts), a
   static parameter, an instance stop/start, an ElastiCache node-type change (online
@@ -303,7 +303,7 @@ RULES: tuple[Rule, ...] = (
 )
 
 # Replace-triggering (ForceNew) inputs of types that hold no data; stateful types take
-# theirs from ``infra.stateful``.
+# theirs from ``infra.catalog``.
 REPLACE_TRIGGERS: dict[str, tuple[tuple[str, ...], str]] = {
     "aws:lb/loadBalancer:LoadBalancer": (
         ("name", "namePrefix", "internal", "loadBalancerType"),
@@ -365,7 +365,7 @@ class ApplyProfile:
 
 
 @dataclass(frozen=True)
-class Finding:
+class PathImpact:
     """One changed input path and what applying it does."""
 
     path: str
@@ -413,7 +413,7 @@ class Impact:
     impact: str
     reason: str
     source: str
-    findings: tuple[Finding, ...] = ()
+    findings: tuple[PathImpact, ...] = ()
     refresh: Refresh | None = None
     interruption_s: tuple[int, int] | None = None
 
@@ -454,7 +454,7 @@ def classify(
 
     ``changed_paths`` are the differing input paths (``infra.diff.compare_values``); when
     omitted, the top-level keys that differ. ``holds_data`` overrides the
-    ``infra.stateful`` answer (an RDS read replica holds no data of its own; the single
+    ``infra.catalog`` answer (an RDS read replica holds no data of its own; the single
     box does only while PostgreSQL lives on it). ``old_outputs``/``new_outputs``, when
     known, let a subnet that now names its zone by ID instead of by name (or back) be
     recognised as the same zone.
@@ -551,7 +551,7 @@ def _special(
     old_inputs: Mapping[str, Any],
     new_inputs: Mapping[str, Any],
     multi_az: bool,
-) -> Finding | None:
+) -> PathImpact | None:
     """Changes whose impact depends on the values, not only on the input's name."""
     if type_ == _RDS and path == "backupRetentionPeriod":
         # "An outage occurs if you change the backup retention period from 0 to a nonzero
@@ -559,7 +559,7 @@ def _special(
         before, after = old_inputs.get(path) or 0, new_inputs.get(path) or 0
         if (before == 0) != (after == 0):
             kind = FAILOVER if multi_az else REBOOT
-            return Finding(
+            return PathImpact(
                 path,
                 kind,
                 "turning automated backups on or off restarts the instance",
@@ -571,14 +571,14 @@ def _special(
         old_p = {p.get("name"): p for p in old_inputs.get("parameters") or []}
         changed = [p for p in new_inputs.get("parameters") or [] if old_p.get(p.get("name")) != p]
         if any(p.get("applyMethod") == "pending-reboot" for p in changed):
-            return Finding(
+            return PathImpact(
                 path,
                 REBOOT,
                 "a static parameter takes effect at the next reboot of each instance using "
                 "the group (pending-reboot); RDS does not reboot by itself",
                 SRC_RDS_PARAMS,
             )
-        return Finding(path, IN_PLACE, "dynamic parameters apply at once", SRC_RDS_PARAMS)
+        return PathImpact(path, IN_PLACE, "dynamic parameters apply at once", SRC_RDS_PARAMS)
     return None
 
 
@@ -590,26 +590,26 @@ def _finding(
     holds_data: bool,
     apply_now: bool,
     multi_az: bool,
-) -> Finding:
+) -> PathImpact:
     if path.startswith("options."):
-        return Finding(path, IN_PLACE, "a Pulumi resource option: nothing in AWS changes", "")
+        return PathImpact(path, IN_PLACE, "a Pulumi resource option: nothing in AWS changes", "")
     if _ignored(path, ignore_changes):
-        return Finding(path, IGNORED, "the engine keeps the live value", SRC_IGNORE)
+        return PathImpact(path, IGNORED, "the engine keeps the live value", SRC_IGNORE)
     source = _replace_trigger(type_, path, new_inputs)
     if source is not None:
         if holds_data:
-            return Finding(path, REPLACE_DATA_LOSS, "forces replacement: data is lost", source)
-        return Finding(path, REPLACE, "forces replacement (delete and create)", source)
+            return PathImpact(path, REPLACE_DATA_LOSS, "forces replacement: data is lost", source)
+        return PathImpact(path, REPLACE, "forces replacement (delete and create)", source)
     rule = rule_for(type_, path)
     if rule is None:
-        return Finding(path, IN_PLACE, DEFAULT_NOTE, SRC_PROVIDER_UPDATE)
+        return PathImpact(path, IN_PLACE, DEFAULT_NOTE, SRC_PROVIDER_UPDATE)
     if rule.effect == "refresh":
-        return Finding(path, ROLLING, rule.note, rule.source)
+        return PathImpact(path, ROLLING, rule.note, rule.source)
     if rule.timing == "apply" and not apply_now:
         then = {"outage": "failover" if multi_az else "reboot", "online": "online scaling"}.get(
             rule.effect, "no downtime"
         )
-        return Finding(
+        return PathImpact(
             path,
             DEFERRED,
             f"applyImmediately is false: queued for the maintenance window ({then} then); "
@@ -618,22 +618,24 @@ def _finding(
         )
     if rule.effect == "outage":
         if multi_az:
-            return Finding(
+            return PathImpact(
                 path,
                 FAILOVER,
                 f"{rule.note}: Multi-AZ changes the standby, then fails over "
                 f"(typically {RDS_FAILOVER_S[0]}-{RDS_FAILOVER_S[1]} s)",
                 SRC_RDS_FAILOVER,
             )
-        return Finding(path, REBOOT, f"{rule.note}: single-AZ, an outage of minutes", rule.source)
+        return PathImpact(
+            path, REBOOT, f"{rule.note}: single-AZ, an outage of minutes", rule.source
+        )
     if rule.effect == "online":
-        return Finding(path, FAILOVER, rule.note, rule.source)
+        return PathImpact(path, FAILOVER, rule.note, rule.source)
     if rule.effect == "reboot":
-        return Finding(path, REBOOT, rule.note, rule.source)
-    return Finding(path, IN_PLACE, rule.note, rule.source)
+        return PathImpact(path, REBOOT, rule.note, rule.source)
+    return PathImpact(path, IN_PLACE, rule.note, rule.source)
 
 
-def _combine(type_: str, findings: list[Finding], multi_az: bool) -> Impact:
+def _combine(type_: str, findings: list[PathImpact], multi_az: bool) -> Impact:
     worst = min(findings, key=lambda f: SEVERITY[f.impact])
     hits = [f for f in findings if f.impact == worst.impact]
     names = ", ".join(f.path for f in hits[:4]) + (f" (+{len(hits) - 4})" if len(hits) > 4 else "")
@@ -703,7 +705,7 @@ def refresh_impact(
         ROLLING,
         f"{cause}: {estimate.describe()}",
         source,
-        (Finding("launchTemplate", ROLLING, cause, source),),
+        (PathImpact("launchTemplate", ROLLING, cause, source),),
         estimate,
     )
 

@@ -14,7 +14,7 @@ from infra.capacity.flow import Flow, flow
 from infra.capacity.inputs import Observed, Workload
 from infra.catalog import ClassSize as Machine
 from infra.config import load_env_profile, load_stack_config, replace
-from infra.review.cost import PriceTable
+from infra.pricing.prices import PriceTable
 
 OBS = Observed(cache_hit_ratio=0.9, edge_hit_ratio=0.8, replica_read_share=0.95)
 
@@ -130,7 +130,7 @@ def test_every_option_cheaper_than_the_choice_fails_a_measure() -> None:
     result = sizing.size_stage(spec, inputs)
     rules = sizing.rules_for(inputs.env, inputs.rates)
     w = sizing.at_multiplier(inputs.workload, 1.0)
-    options = sizing._size_primary(result.spec, w, inputs, rules)
+    options = sizing.size_primary(result.spec, w, inputs, rules)
     chosen = tier(result, "db-primary").chosen
     assert all(not o.feasible for o in options if o.monthly_usd < chosen.monthly_usd)
     assert chosen.feasible

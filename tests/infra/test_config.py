@@ -235,7 +235,7 @@ def test_bottleneck_is_required_and_one_line(stacks: Path) -> None:
 def test_report_refuses_a_spec_without_bottleneck(
     stacks: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from infra.review import report
+    from infra.review.report import model as report
 
     monkeypatch.setattr(report, "STACKS_DIR", stacks)
     edit(stacks, "edge.yaml", lambda d: d.pop("bottleneck"))

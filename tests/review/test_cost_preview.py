@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from infra.plans.preview import UNKNOWN, load_preview, load_state
-from infra.review.cost import CostError, load_assumptions, load_prices
-from infra.review.preview_cost import before_after
+from infra.review.cost import CostError, before_after, load_assumptions, load_prices
 
 FIX = Path(__file__).resolve().parent.parent / "fixtures" / "engine"
 SPLIT = FIX / "preview-dev-split-db.json"

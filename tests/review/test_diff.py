@@ -198,7 +198,7 @@ def test_secrets_are_masked_in_every_rendering() -> None:
     )
     d = diff.diff_plans(plan("cached", [a]), plan("cached", [b]))
 
-    text = diff.render_markdown(d) + json.dumps(diff._as_json(d))
+    text = diff.render_markdown(d) + json.dumps(diff.as_json(d))
     for leaked in ("hunter2", "hunter3", "tok-old", "tok-new"):
         assert leaked not in text
     assert "authToken: [secret] (changed)" in text

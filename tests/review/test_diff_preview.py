@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from infra.plans.preview import load_preview, load_state
-from infra.review.preview_diff import UNKNOWN_TEXT, diff_preview
+from infra.review.diff import UNKNOWN_TEXT, diff_preview
 
 FIX = Path(__file__).resolve().parent.parent / "fixtures" / "engine"
 SPLIT = FIX / "preview-dev-split-db.json"

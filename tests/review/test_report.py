@@ -8,6 +8,7 @@ import re
 import pytest
 
 from infra.config import ENVIRONMENTS, STAGES
+from infra.plans.load import PlanRefError
 from infra.review import cost, report
 from tests.review.plans import wired_stack
 
@@ -51,7 +52,7 @@ def test_report_renders_every_stage_from_crafted_plans(tmp_path) -> None:
 def test_report_needs_all_fourteen_plans(tmp_path) -> None:
     plans = crafted_plans()
     del plans[("prod", "edge")]
-    with pytest.raises(report.PlanRefError, match="missing: prod/edge"):
+    with pytest.raises(PlanRefError, match="missing: prod/edge"):
         report.collect(plans, tmp_path)
 
 

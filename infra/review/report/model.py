@@ -1,38 +1,24 @@
-"""`python -m infra report`: one static page (and Markdown) comparing every stage.
-
-For each of the seven stages: what it adds and the bottleneck it removes (from its spec in
-``stacks/<stage>.yaml``), its resource counts in dev and prod, its monthly cost (dev;
-prod today and at 5x; cost per million requests), its diagram (inline SVG, generated from
-the prod plan), its diff from the stage before (prod), and each tier's headroom today
-and at 5x (``infra.capacity.checks.capacity_tables``). Written to
-``build/report/index.html`` (self-contained) and ``build/report/report.md`` (diagrams
-alongside in ``build/report/diagrams/``).
+"""The report model: one StageRow per stage (cost, capacity, diff, diagram, policy), from
+the offline plans.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
-
 from infra import REPO_ROOT
 from infra.capacity.checks import capacity_tables
-from infra.capacity.inputs import ModelError, Workload
 from infra.config import ENVIRONMENTS as ENVS
-from infra.config import STACKS_DIR, STAGES, ConfigError, load_stage_spec
-from infra.plans.build import load_or_build
+from infra.config import STACKS_DIR, STAGES, load_stage_spec
 from infra.plans.load import PlanRefError
 from infra.review import cost, diagram, diff
 
 ROOT = REPO_ROOT
 OUT = ROOT / "build" / "report"
-TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 CATEGORY = {
     # short type prefix -> column in the resource-count table
@@ -248,77 +234,3 @@ def collect(plans: dict[tuple[str, str], dict], out: Path = OUT) -> list[StageRo
         rows.append(row)
         prev = row
     return rows
-
-
-def _env() -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(TEMPLATES),
-        undefined=StrictUndefined,
-        autoescape=lambda name: bool(name and name.endswith(".html.j2")),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["money"] = lambda x: "—" if x is None else f"${x:,.0f}"
-    env.filters["delta"] = lambda x: "—" if x is None else f"{x:+,.0f}"
-    env.filters["pct"] = lambda x: "elastic" if x is None else f"{x:.0%}"
-    env.filters["num"] = lambda x: (
-        "—" if x is None else (f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.3g}")
-    )
-    env.filters["short_type"] = diff.short_type
-    env.filters["usd"] = cost.usd_text
-    env.filters["describe"] = diff.describe
-    return env
-
-
-def _workload_text(w: Workload) -> dict[str, Any]:
-    """The workload figures the templates print, as whole numbers where they are."""
-    return {
-        "today": {"hits_per_day": int(w.hits_per_day), "movies": int(w.movies)},
-        "target_multiplier": f"{w.multiplier:g}",
-    }
-
-
-def render(rows: list[StageRow], out: Path = OUT) -> tuple[Path, Path]:
-    out.mkdir(parents=True, exist_ok=True)
-    env = _env()
-    ctx = {
-        "rows": rows,
-        "categories": CATEGORIES,
-        "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "usage": cost.load_assumptions().usage,
-        "workload": _workload_text(cost.load_assumptions().workload),
-        "has_capacity": any(r.capacity is not None for r in rows),
-        "capacity_rows": capacity_rows,
-        "cost_parts": cost_parts,
-    }
-    table = cost.load_prices()
-    used = sorted(
-        {ln.row for r in rows for sc in (r.dev, r.prod_today, r.prod_target) for ln in sc.lines}
-    )
-    ctx["prices"] = [(row_id, table.rows[row_id]) for row_id in used]
-    html = out / "index.html"
-    md = out / "report.md"
-    html.write_text(env.get_template("report.html.j2").render(**ctx))
-    md.write_text(env.get_template("report.md.j2").render(**ctx))
-    return html, md
-
-
-def load_all() -> dict[tuple[str, str], dict]:
-    return {(e, s): load_or_build(f"{e}/{s}") for e in ENVS for s in STAGES}
-
-
-def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="python -m infra report", description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", type=Path, default=OUT, help="output directory (default build/report)")
-    try:
-        args = p.parse_args(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    try:
-        rows = collect(load_all(), args.out)
-    except (PlanRefError, cost.CostError, ConfigError, ModelError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    html, md = render(rows, args.out)
-    print(f"wrote {html} and {md}")
-    return 0

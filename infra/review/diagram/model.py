@@ -1,31 +1,14 @@
-"""`python -m infra diagram [ENV/STAGE ...]`: one graphviz diagram per stack, from its plan.
-
-Nodes are the planned resources that carry requests or data, grouped by tier (edge, load
-balancer, app, cache, database, storage). Edges are the request path as the plan wires it:
-CloudFront origins whose domain is the ALB's or the bucket's, listeners and listener rules
-forwarding to target groups that an autoscaling group registers in, security-group ingress
-rules that let one tier's group reach another's port, read replicas' source DB, the
-Elastic IP's instance and the private DNS records that point at replicas. Nothing is
-drawn by hand: a stage without a wire has no edge. Written as SVG and PNG under
-``build/diagrams/``.
-"""
+"""The diagram model: a plan's resources as tiers (nodes) and the request path (edges)."""
 
 from __future__ import annotations
 
-import argparse
-import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from infra import REPO_ROOT
-from infra.config import ENVIRONMENTS, STAGES
-from infra.plans.build import load_or_build
 from infra.plans.index import PlanIndex, inp
-from infra.plans.load import PlanRefError
 
 ROOT = REPO_ROOT
-OUT = ROOT / "build" / "diagrams"
 
 TIERS: dict[str, tuple[str, str]] = {
     # type -> (tier, shape)
@@ -50,16 +33,6 @@ TIER_ORDER = (
     "database",
     "storage",
 )
-COLORS = {
-    "clients": "#eeeeee",
-    "edge": "#fde7c8",
-    "load balancer": "#e3ecfa",
-    "public IP": "#e3ecfa",
-    "app": "#e2f4e4",
-    "cache": "#fbe0e0",
-    "database": "#ece3f7",
-    "storage": "#fff6cc",
-}
 LT = "aws:ec2/launchTemplate:LaunchTemplate"
 SG = "aws:ec2/securityGroup:SecurityGroup"
 TG = "aws:lb/targetGroup:TargetGroup"
@@ -296,93 +269,3 @@ def _security_group_edges(ix: _Index, g: Graph) -> None:
         for ingress in inp(sg, "ingress", []):
             for src in [ix.ref(v, SG) for v in _strings(ingress.get("securityGroups", []))]:
                 link(src, sg, ingress.get("fromPort", ""))
-
-
-def to_dot(g: Graph) -> Any:
-    import graphviz
-
-    dot = graphviz.Digraph(
-        g.title,
-        graph_attr={
-            "rankdir": "LR",
-            "label": g.title,
-            "labelloc": "t",
-            "fontname": "Helvetica",
-            "fontsize": "16",
-            "nodesep": "0.3",
-            "compound": "true",
-            "ranksep": "0.8",
-        },
-    )
-    dot.attr("node", fontname="Helvetica", fontsize="10", style="filled")
-    dot.attr("edge", fontname="Helvetica", fontsize="9")
-    for tier in TIER_ORDER:
-        members = [n for n in g.nodes.values() if n.tier == tier]
-        if not members:
-            continue
-        with dot.subgraph(name=f"cluster_{tier.replace(' ', '_')}") as sub:
-            sub.attr(label=tier, style="rounded,filled", color="#bbbbbb", fillcolor=COLORS[tier])
-            for n in members:
-                sub.node(_safe(n.id), n.label, shape=n.shape, fillcolor="white")
-    # One wire that reaches several nodes of a tier (the app's group admitted by the DB
-    # group reaches the primary and every replica) is drawn once, to the tier's box.
-    fan: dict[tuple[str, str, str, str], list[Edge]] = {}
-    for e in g.edges:
-        fan.setdefault((e.src, e.label, e.style, g.nodes[e.dst].tier), []).append(e)
-    for (src, label, style, tier), edges in fan.items():
-        if len(edges) > 1 and tier != g.nodes[src].tier:
-            dot.edge(
-                _safe(src),
-                _safe(edges[0].dst),
-                f"{label} (x{len(edges)})",
-                style=style,
-                lhead=f"cluster_{tier.replace(' ', '_')}",
-            )
-            continue
-        for e in edges:
-            dot.edge(_safe(e.src), _safe(e.dst), e.label, style=e.style)
-    return dot
-
-
-def _safe(node_id: str) -> str:
-    return node_id.replace(":", "_").replace("$", "_").replace("/", "_")
-
-
-def render(plan: dict, out_dir: Path = OUT) -> tuple[Path, Path]:
-    g = build_graph(plan)
-    dot = to_dot(g)
-    stem = out_dir / f"{plan.get('env', 'x')}-{plan.get('stage', 'x')}"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    svg = Path(dot.render(filename=stem.name, directory=out_dir, format="svg", cleanup=True))
-    png = Path(dot.render(filename=stem.name, directory=out_dir, format="png", cleanup=True))
-    return svg, png
-
-
-def _shown(path: Path) -> str:
-    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
-
-
-def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m infra diagram", description=__doc__.split("\n\n")[0]
-    )
-    p.add_argument(
-        "refs", nargs="*", metavar="ENV/STAGE", help="stacks or plan files (default: every stack)"
-    )
-    p.add_argument(
-        "--out", type=Path, default=OUT, help="output directory (default build/diagrams)"
-    )
-    try:
-        args = p.parse_args(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    refs = args.refs or [f"{e}/{s}" for e in ENVIRONMENTS for s in STAGES]
-    for ref in refs:
-        try:
-            plan = load_or_build(ref)
-        except PlanRefError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        svg, png = render(plan, args.out)
-        print(f"{ref}: {_shown(svg)} {_shown(png)}")
-    return 0

@@ -6,7 +6,7 @@ Each step of a real ``pulumi preview --json`` gets the offline diff's classifica
   (property changes from the states, plus every path the engine's ``detailedDiff``
   names: a secret that changed shows as ``[secret] (changed)``), ``delete`` -> remove;
 - a replacement (``replace``, or ``create-replacement`` + ``delete-replaced``, one entry
-  per URN) of a resource that holds data (``infra.stateful``, the one list) is
+  per URN) of a resource that holds data (``infra.catalog``, the one list) is
   ``replace: data loss`` with the provider's ``replaceReasons``; of any other resource,
   ``recreate``;
 - a ``delete`` of a resource that holds data is ``replace: data loss`` too (nothing takes
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from infra import catalog
@@ -31,24 +30,21 @@ from infra.plans.preview import (
     REPLACE_OPS,
     SECRET,
     Preview,
-    PreviewError,
     Step,
     is_unknown,
-    load_preview,
-    load_state,
     secret_paths,
     unknown_paths,
-    urn_parts,
 )
 from infra.review import impacts
-from infra.review.diff import (
+from infra.review.diff.model import (
     Change,
     Entry,
     PlanDiff,
-    _assign_impacts,
-    _holds_data,
-    _shrinks,
+    PreviewDiff,
+    assign_impacts,
     compare_values,
+    holds_data,
+    shrinks,
 )
 
 UNKNOWN_TEXT = "(known after apply)"
@@ -56,13 +52,6 @@ UNKNOWN_TEXT = "(known after apply)"
 SRC_PREVIEW = "https://www.pulumi.com/docs/iac/cli/commands/pulumi_preview/"
 SRC_IMPORT = "https://www.pulumi.com/docs/iac/concepts/options/import/"
 PROVIDER_SAYS = "the provider reports a change; the values shown are equal"
-
-
-@dataclass
-class PreviewDiff:
-    diff: PlanDiff
-    notes: list[str] = field(default_factory=list)
-    reads: int = 0
 
 
 def _value_at(value: Any, path: str) -> Any:
@@ -166,7 +155,7 @@ def diff_preview(
             entry = Entry(
                 "recreate", urn, head.type, head.name, changes=step_changes(old, new, detailed)
             )
-            if old is not None and _holds_data(old, before):
+            if old is not None and holds_data(old, before):
                 entry.action = "replace"
                 entry.reasons = [
                     f"the engine replaces it (provider's replaceReasons: {said}): "
@@ -176,7 +165,7 @@ def diff_preview(
                 entry.reasons = [f"replaced (provider's replaceReasons: {said})"]
         elif "delete" in ops:
             entry = Entry("remove", urn, head.type, head.name)
-            if old is not None and _holds_data(old, before):
+            if old is not None and holds_data(old, before):
                 entry.action = "replace"
                 entry.reasons = ["deleted with nothing in its place; lost: " + catalog.holds(old)]
         elif "import" in ops:
@@ -189,7 +178,7 @@ def diff_preview(
         elif "update" in ops:
             changes = step_changes(old, new, detailed)
             entry = Entry("change", urn, head.type, head.name, changes=changes)
-            entry.warnings = _shrinks(head.type, changes)
+            entry.warnings = shrinks(head.type, changes)
             if old is not None and new is not None:
                 paired[urn] = (old, new)
         else:
@@ -227,7 +216,7 @@ def _impacts(entries: list[Entry], paired: dict[str, tuple[dict, dict]], before:
     """The offline diff's impacts (infra.review.impacts) for creates, deletes and updates;
     for what only the engine decides (a replacement, an import) the engine is the source."""
     offline = [e for e in entries if e.action in ("add", "remove", "change")]
-    _assign_impacts(offline, paired, before, None)
+    assign_impacts(offline, paired, before, None)
     for e in entries:
         reason = "; ".join(e.reasons)
         if e.action == "replace":
@@ -279,75 +268,3 @@ def preview_notes(preview: Preview) -> list[str]:
     for message in preview.diagnostics:
         notes.append(f"engine: {message.splitlines()[0][:200]}")
     return notes
-
-
-def _stack_of(resources: list[dict[str, Any]]) -> str | None:
-    return urn_parts(resources[0]["urn"])[0] if resources else None
-
-
-def load_inputs(preview_path: str, state_path: str | None) -> tuple[Preview, dict | None]:
-    """The preview and the optional state, checked to be of one stack."""
-    preview = load_preview(preview_path)
-    state = load_state(state_path) if state_path else None
-    if state is not None and preview.steps:
-        a, b = _stack_of(state["resources"]), urn_parts(preview.steps[0].urn)[0]
-        if a and a != b:
-            raise PreviewError(
-                f"{state_path}: the export is of stack {a!r}, the preview of stack {b!r}; "
-                "expected both of one stack"
-            )
-    return preview, state
-
-
-def main_preview(args: Any) -> int:
-    """``diff --preview FILE [--state FILE]`` (argparse namespace from infra.review.diff)."""
-    import sys
-
-    from infra.review.diff import _as_json, render_markdown, render_rich
-
-    if not args.preview:
-        print(
-            "error: --state needs --preview FILE (a live state and an offline plan carry "
-            "different ids, so every reference would differ); allowed: --preview FILE "
-            "[--state FILE], or A B",
-            file=sys.stderr,
-        )
-        return 2
-    if args.old or args.new:
-        print("error: give either A B (plans) or --preview FILE, not both", file=sys.stderr)
-        return 2
-    try:
-        preview, state = load_inputs(args.preview, args.state)
-    except PreviewError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    judged = diff_preview(
-        preview,
-        state=state,
-        allow_all=args.allow_replace,
-        allow_urns=args.allow_replace_urn,
-    )
-    d = judged.diff
-    notes = judged.notes + (
-        [f"{judged.reads} read(s) of resources not managed here"] if judged.reads else []
-    )
-    if args.format == "markdown":
-        title = f"Live preview: `{preview.env}` to stage `{preview.stage}` (pulumi preview)"
-        body = render_markdown(d, title=title)
-        print(body + "\n" + "\n".join(f"- {n}" for n in notes))
-    elif args.format == "json":
-        doc = _as_json(d)
-        doc["notes"] = notes
-        print(json.dumps(doc, indent=2, sort_keys=True))
-    else:
-        render_rich(d)
-        for note in notes:
-            print(f"note: {note}")
-    if d.blocking:
-        print(
-            f"error: {len(d.blocking)} resource(s) holding data replaced or deleted; pass "
-            "--allow-replace or --allow-replace-urn URN if the data loss is intended",
-            file=sys.stderr,
-        )
-        return 1
-    return 0

@@ -1,0 +1,1 @@
+"""Prices and usage assumptions: the layer below capacity and review."""
