@@ -436,7 +436,11 @@ def fault_sigterm(args: argparse.Namespace) -> dict[str, Any]:
     after = [x for x in s if x.start >= m["deregister"]]
     return {
         "fault": "sigterm",
-        "result_key": "sigterm" if deregister else "sigterm@no-deregister",
+        # A non-default run is kept beside the default one (sigterm@no-deregister,
+        # sigterm@time-scale-0.083).
+        "result_key": "sigterm"
+        + ("" if deregister else "@no-deregister")
+        + ("" if args.time_scale == 1 else f"@time-scale-{args.time_scale:g}"),
         "stage": SIGTERM_STAGE,
         "what": (
             f"{SIGTERM_TARGET} deregistered from the ALB stand-in's web target group "
