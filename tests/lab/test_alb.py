@@ -177,7 +177,7 @@ def lb(tmp_path: Path) -> Iterator[tuple[alb.AlbSpec, list[Target]]]:
     for t in targets:
         _serve(t)
     spec = alb.new_spec(free_port(), [("a", targets[0].port), ("b", targets[1].port)],
-                        {"web": GROUP}, idle_timeout_s=5)  # fmt: skip
+                        {"web": GROUP}, idle_timeout_s=60)  # fmt: skip
     reg = Registry(path=tmp_path / "registry.json")
     try:
         alb.start(reg, "alb", tmp_path / "alb", spec)
