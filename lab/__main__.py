@@ -8,7 +8,7 @@ bench [--stages a,b] ...                             every stage: steady state, 
                                                      model beside it (bench.json, saturation.json)
 saturate STAGE                                       one stage's saturation point and bottleneck
 remodel                                              the model's predictions again for bench.json
-fault redis|replica|primary|primary-crash|keepalive|race|herd|all
+fault redis|replica|primary|primary-crash|keepalive|race|herd|sigterm|all
                                                      a fault mid-run, with its figure
 limit                                                the service vs a minimal ASGI app vs nginx
 clientcheck                                          raw asyncio client vs httpx vs nginx
@@ -194,8 +194,22 @@ def build_parser() -> argparse.ArgumentParser:
             "keepalive",
             "race",
             "herd",
+            "sigterm",
             "all",
         ),
+    )
+    fault.add_argument(
+        "--no-deregister",
+        action="store_true",
+        help="sigterm only: send SIGTERM without deregistering first (the ALB's health "
+        "checks find the stopped target), to show what the deregistration saves",
+    )
+    fault.add_argument(
+        "--time-scale",
+        type=_positive_float("--time-scale", 1.0),
+        default=1.0,
+        help="sigterm only: lab seconds per AWS second for the ALB stand-in's health checks "
+        "and deregistration delay (default 1: AWS's own 15 s interval and 30 s delay)",
     )
     fault.add_argument(
         "--keepalive",

@@ -10,7 +10,10 @@
 - race: a cold read's cache fill raced against a write with replica replay paused,
   counting reads that still serve the old value afterwards (lab/race.py);
 - herd: a cold key, N concurrent requests for it, and the DB queries that follow, with the
-  service's stampede protection on and then off.
+  service's stampede protection on and then off;
+- sigterm: one API process stopped the way an instance refresh stops an instance: taken out
+  of the ALB's target group (deregistered, drained for the deregistration delay), then sent
+  SIGTERM; `--no-deregister` sends SIGTERM alone, and the ALB's health checks find it.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lab import crash, keepalive, observe, postgres, race, redis_server, stack
+from lab import alb, crash, keepalive, observe, postgres, race, redis_server, stack
 from lab.httpclient import RawClient
 from lab.load import LoadConfig, LoadResult, Mix, RequestMaker, run_with_progress
 from lab.procs import LOOPBACK, stop
@@ -360,6 +363,120 @@ def fault_herd(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+# --- sigterm: an instance refresh's stop, one API process --------------------------------
+
+SIGTERM_STAGE = "load-balanced"
+SIGTERM_TARGET = "api1"
+SIGTERM_AFTER_S = 5.0  # measured seconds before the deregistration starts
+
+
+def _errors_by_status(samples: list[Sample]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for s in samples:
+        if s.status == 0 or s.status >= 500:
+            key = "transport" if s.status == 0 else str(s.status)
+            out[key] = out.get(key, 0) + 1
+    return out
+
+
+def _error_window(samples: list[Sample]) -> dict[str, float] | None:
+    errs = [s.start for s in samples if s.status == 0 or s.status >= 500]
+    if not errs:
+        return None
+    return {"first_s": round(min(errs), 2), "last_s": round(max(errs), 2),
+            "seconds": round(max(errs) - min(errs), 2)}  # fmt: skip
+
+
+def fault_sigterm(args: argparse.Namespace) -> dict[str, Any]:
+    """Deregister (drain for the target group's delay), then SIGTERM, one API process under
+    the bench's load; every error counted by status, and the window they fell in."""
+    deregister = not args.no_deregister
+    reg = stack.up(
+        SIGTERM_STAGE,
+        args.movies,
+        args.env,
+        not args.no_pin,
+        say=lambda _m: None,
+        alb_time_scale=args.time_scale,
+    )
+    try:
+        ep = reg.endpoints
+        group = alb.TargetGroup(**ep["alb_target_groups"]["web"])
+        admin = alb.Admin(int(ep["alb_admin_port"]))
+        drain_s = group.deregistration_delay_s if deregister else 0.0
+        # After the stop: long enough for the health checks to take a target that was not
+        # deregistered out (unhealthy threshold x interval) and a few seconds more.
+        after_s = group.unhealthy_after_s + group.interval_s + 5
+        duration = max(args.duration, SIGTERM_AFTER_S + drain_s + after_s)
+        marks: dict[str, float] = {}
+        clock: dict[str, float] = {}
+        drained: dict[str, float] = {}
+        states: list[tuple[float, str]] = []
+
+        def stop_target() -> None:
+            marks["deregister"] = time.perf_counter() - clock["t0"]
+            if deregister:
+                drained.update(admin.deregister("web", SIGTERM_TARGET, drain_s))
+            marks["sigterm"] = time.perf_counter() - clock["t0"]
+            stop(reg.get(SIGTERM_TARGET))  # SIGTERM; uvicorn finishes what it has, then exits
+            marks["exited"] = time.perf_counter() - clock["t0"]
+            while time.perf_counter() - clock["t0"] < args.warmup + duration:
+                states.append((time.perf_counter() - clock["t0"],
+                               admin.status("web", SIGTERM_TARGET)))  # fmt: skip
+                time.sleep(0.5)
+
+        bs = argparse.Namespace(**{**vars(args), "duration": duration})
+        result = _run(reg, bs, "fault sigterm", [(args.warmup + SIGTERM_AFTER_S, stop_target)],
+                      clock)  # fmt: skip
+    finally:
+        stack.down(say=lambda _m: None)
+    m = _phases(result, marks)
+    s = result.samples
+    line = timeline(s, result.measured_seconds)
+    after = [x for x in s if x.start >= m["deregister"]]
+    return {
+        "fault": "sigterm",
+        # A non-default run is kept beside the default one (sigterm@no-deregister,
+        # sigterm@time-scale-0.083).
+        "result_key": "sigterm"
+        + ("" if deregister else "@no-deregister")
+        + ("" if args.time_scale == 1 else f"@time-scale-{args.time_scale:g}"),
+        "stage": SIGTERM_STAGE,
+        "what": (
+            f"{SIGTERM_TARGET} deregistered from the ALB stand-in's web target group "
+            f"(draining {drain_s:g} s, the group's deregistration delay x time scale), then "
+            "SIGTERM, under load"
+            if deregister
+            else f"{SIGTERM_TARGET} sent SIGTERM while registered; the ALB stand-in's health "
+            "checks take it out"
+        ),
+        "deregistered_first": deregister,
+        "time_scale": args.time_scale,
+        "target_group": ep["alb_target_groups"]["web"],
+        "api_processes": len(ep["api_ports"]),
+        "draining": drained,
+        "seconds_sigterm_to_exit": round(m["exited"] - m["sigterm"], 2),
+        "before": _window(s, 0, m["deregister"]),
+        "during_drain": _window(s, m["deregister"], m["sigterm"]),
+        "after_sigterm": _window(s, m["sigterm"], result.measured_seconds),
+        "errors": sum(1 for x in after if x.status == 0 or x.status >= 500),
+        "errors_by_status": _errors_by_status(after),
+        "error_window": _error_window(after),
+        "target_states": _state_changes(states, result.config.warmup),
+        "duration_used": duration,
+        "timeline": [(x.t, x.requests, x.errors) for x in line],
+    }
+
+
+def _state_changes(states: list[tuple[float, str]], warmup: float) -> list[tuple[float, str]]:
+    """The target's haproxy status each time it changed (seconds into the measured window)."""
+    out: list[tuple[float, str]] = []
+    for t, state in states:
+        if not out or out[-1][1] != state:
+            out.append((round(t - warmup, 2), state))
+    return out
+
+
 FAULTS = {
     "redis": fault_redis,
     "replica": fault_replica,
@@ -368,6 +485,7 @@ FAULTS = {
     "primary-crash": crash.fault_primary_crash,
     "keepalive": keepalive.fault_keepalive,
     "race": race.fault_race,
+    "sigterm": fault_sigterm,
 }
 
 
@@ -379,6 +497,21 @@ def headline(r: dict[str, Any]) -> str:
         return keepalive.headline(r)
     if kind == "race":
         return race.headline(r)
+    if kind == "sigterm":
+        w = r["error_window"]
+        window = "none" if w is None else f"{w['first_s']}-{w['last_s']} s ({w['seconds']} s)"
+        how = (
+            f"deregistered, drained {r['draining'].get('draining_s')} s, then SIGTERM"
+            if r["deregistered_first"]
+            else "SIGTERM while registered (health checks only)"
+        )
+        return (
+            f"sigterm ({how}; time scale {r['time_scale']:g}): {r['errors']} errors from the "
+            f"deregistration on ({r['errors_by_status']}), error window {window}; "
+            f"{r['after_sigterm'].get('requests', 0):,} requests after the SIGTERM at "
+            f"{r['after_sigterm'].get('rps', 0):,.0f} rps vs {r['before'].get('rps', 0):,.0f} "
+            f"before; target states {r['target_states']}"
+        )
     if kind == "redis":
         o, a = r["outage"], r["after"]
         again = r["seconds_until_cache_serves_hits_again"]

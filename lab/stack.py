@@ -12,7 +12,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from lab import cgroups, nginx, postgres, redis_server, s3
+from lab import alb, cgroups, nginx, postgres, redis_server, s3
 from lab.budgets import LAB_CPU_PER_VCPU, budget_map
 from lab.procs import LOOPBACK, Enter, LabError, alive, free_port, pin, run, spawn, stop, wait_until
 from lab.state import REPO, Registry, lab_dir
@@ -143,12 +143,16 @@ def up(
     redis_preload: Path | None = None,
     budgets: bool = False,
     scale: float = LAB_CPU_PER_VCPU,
+    alb_time_scale: float = 1.0,
 ) -> Registry:
     """Bring `stage` up; `redis_preload` is an RDB the stage's Redis starts with (the
     bench carries the cache from one stage to the next, as `pulumi up` keeps ElastiCache).
 
     With `budgets`, every tier runs in its own CPU cgroup with the stage spec's vCPUs x
-    `scale` (lab/budgets.py); CPU pinning is then off (the budgets replace it)."""
+    `scale` (lab/budgets.py); CPU pinning is then off (the budgets replace it).
+
+    `alb_time_scale` (lab seconds per AWS second) scales the ALB stand-in's health-check
+    interval and timeout and its deregistration delay (lab/alb.py); 1 = AWS's own times."""
     topo = topology(stage, env, pin=pin_cpus and not budgets)
     root = lab_dir()
     reg = Registry.load(root)
@@ -177,7 +181,17 @@ def up(
     try:
         if groups is not None:
             groups.create(tier_cpus)
-        _bring_up(reg, topo, template, run_dir, say, service_overrides or {}, redis_preload, groups)
+        _bring_up(
+            reg,
+            topo,
+            template,
+            run_dir,
+            say,
+            service_overrides or {},
+            redis_preload,
+            groups,
+            alb_time_scale,
+        )
     except BaseException:
         say("bring-up failed; taking down what started")
         down(say=lambda _m: None)
@@ -194,6 +208,7 @@ def _bring_up(
     overrides: dict[str, str],
     redis_preload: Path | None,
     groups: cgroups.LabGroups | None = None,
+    alb_time_scale: float = 1.0,
 ) -> None:
     ep = reg.endpoints
 
@@ -269,16 +284,22 @@ def _bring_up(
     entry = f"http://{LOOPBACK}:{ep['api_ports'][0]}"
     if topo.load_balancer:
         ep["alb_port"] = aport = free_port()
-        conf = nginx.alb_conf(
-            run_dir / "alb",
+        spec = alb.new_spec(
             aport,
-            ep["api_ports"],
-            ep["search_ports"],
+            [(f"api{i}", p) for i, p in enumerate(ep["api_ports"], 1)],
+            alb.program_target_groups(topo.env, topo.stage),
+            [(f"search{i}", p) for i, p in enumerate(ep["search_ports"], 1)],
             topo.search_path,
             topo.search_query_key,
-            idle_timeout=topo.alb_idle_timeout_s,
+            idle_timeout_s=topo.alb_idle_timeout_s,
+            time_scale=alb_time_scale,
         )
-        nginx.start(reg, "alb", run_dir / "alb", aport, conf, enter=enter("alb"))
+        alb.start(reg, "alb", run_dir / "alb", spec, enter=enter("alb"))
+        ep["alb_admin_port"] = spec.admin_port
+        ep["alb_time_scale"] = alb_time_scale
+        ep["alb_target_groups"] = {
+            b.group.role: asdict(b.group) for b in (spec.web, spec.search) if b is not None
+        }
         entry = f"http://{LOOPBACK}:{aport}"
     if topo.edge:
         origin = ep.get("alb_port") or ep["api_ports"][0]

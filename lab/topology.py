@@ -25,7 +25,7 @@ class Topology:
     search_processes: int  # scale-5x: the search ASG behind its own target group
     search_path: str
     search_query_key: str
-    load_balancer: bool  # the ALB stand-in (nginx) in front of the API processes
+    load_balancer: bool  # the ALB stand-in (haproxy) in front of the API processes
     redis: bool
     replicas: int
     edge: bool  # moto S3 + the nginx CloudFront stand-in
@@ -49,7 +49,7 @@ class Topology:
         if self.replicas:
             parts.append(f"{self.replicas} streaming replica(s)")
         if self.load_balancer:
-            parts.append("nginx ALB")
+            parts.append("haproxy ALB")
         if self.redis:
             parts.append("Redis")
         if self.edge:
