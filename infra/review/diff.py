@@ -30,7 +30,7 @@ from typing import Any
 
 from infra import catalog as stateful
 from infra.plans.build import load_or_build
-from infra.plans.index import inp
+from infra.plans.index import ResourceRefError, inp, resolve_refs
 from infra.plans.load import PlanRefError
 from infra.review import impacts
 
@@ -700,7 +700,8 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="URN",
-        help="allow the replacement of this URN (old or new) or resource name; repeatable",
+        help="allow the replacement of this resource: its URN (old or new), logical name or "
+        "TYPE::NAME; repeatable; one that names no resource is refused",
     )
     return p
 
@@ -722,14 +723,15 @@ def main(argv: list[str]) -> int:
         return _main_dirs(args)
     try:
         old, new = load_or_build(args.old), load_or_build(args.new)
-    except PlanRefError as exc:
+        allow = resolve_refs((old, new), args.allow_replace_urn)
+    except (PlanRefError, ResourceRefError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     d = diff_plans(
         old,
         new,
         allow_all=args.allow_replace,
-        allow_urns=args.allow_replace_urn,
+        allow_urns=allow,
         old_label=args.old,
         new_label=args.new,
     )
@@ -765,25 +767,33 @@ def _main_dirs(args: argparse.Namespace) -> int:
         return 2
     empty = {"resources": []}
     diffs: list[PlanDiff] = []
+    seen: list[dict] = []
     for name in names:
         a, b = old_dir / name, new_dir / name
         try:
             old = load_or_build(str(a)) if a.exists() else empty
             new = load_or_build(str(b)) if b.exists() else empty
-        except PlanRefError as exc:
+            allow = resolve_refs((old, new), args.allow_replace_urn, unknown_ok=True)
+        except (PlanRefError, ResourceRefError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         label = name.removesuffix(".json").replace("-", "/", 1)
+        seen += [old, new]
         diffs.append(
             diff_plans(
                 old,
                 new,
                 allow_all=args.allow_replace,
-                allow_urns=args.allow_replace_urn,
+                allow_urns=allow,
                 old_label=f"base {label}",
                 new_label=f"head {label}",
             )
         )
+    try:  # each ref must name a resource in some stack
+        resolve_refs(seen, args.allow_replace_urn)
+    except ResourceRefError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     changed = [d for d in diffs if d.entries]
     if args.format == "markdown":
         out = ["### Offline infrastructure diff (base → head)", ""]

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from infra import catalog
+from infra.plans.index import ResourceRefError, resolve_refs
 from infra.plans.preview import (
     REPLACE_OPS,
     SECRET,
@@ -321,14 +322,16 @@ def main_preview(args: Any) -> int:
         return 2
     try:
         preview, state = load_inputs(args.preview, args.state)
-    except PreviewError as exc:
+        sides = (preview.old_plan(state), preview.new_plan(state))
+        allow = resolve_refs(sides, args.allow_replace_urn)
+    except (PreviewError, ResourceRefError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     judged = diff_preview(
         preview,
         state=state,
         allow_all=args.allow_replace,
-        allow_urns=args.allow_replace_urn,
+        allow_urns=allow,
     )
     d = judged.diff
     notes = judged.notes + (
