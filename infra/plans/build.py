@@ -18,9 +18,10 @@ from typing import Any
 
 from infra.config import ENVIRONMENTS, PROJECT, STAGES, ConfigError, load_stack_config
 from infra.plans.load import PLAN_DIR, PlanRefError, load_plan, plan_path, stack_of, stale_reason
+from infra.plans.urn import ROOT_STACK_TYPE
 from infra.yamlfile import shown
 
-STACK_TYPE = "pulumi:pulumi:Stack"
+STACK_TYPE = ROOT_STACK_TYPE
 
 
 def build_plan(

@@ -1,13 +1,19 @@
 """The one index over a plan's resources: by type, and by the id/ARN/name another cites.
 
 Every offline tool (diff, cost, diagram, the value checks) finds resources through this
-module, so "which resource does this value name" has one answer.
+module, so "which resource does this value name" has one answer; `resolve_ref` and
+`resolve_refs` are the one way a resource a user names (by URN, logical name or TYPE::NAME,
+as in `--allow-replace-urn`) becomes the URN the plan holds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import difflib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
+
+from infra.plans.urn import is_urn, parse_urn
+from infra.yamlfile import shown
 
 SUBNET = "aws:ec2/subnet:Subnet"
 
@@ -128,3 +134,77 @@ def subnet_zones(plan: Mapping[str, Any], subnet_ids: Any) -> set[str]:
 
 def all_subnet_zones(plan: Mapping[str, Any]) -> set[str]:
     return {zone for subnet in resources(plan, SUBNET) if (zone := zone_of(subnet))}
+
+
+class ResourceRefError(ValueError):
+    """A resource reference that names no resource (or several); the message is one line."""
+
+
+def _ref_form(ref: str) -> str:
+    if is_urn(ref):
+        return "urn"
+    return "type::name" if "::" in ref else "name"
+
+
+def _key(resource: Mapping[str, Any], form: str) -> str:
+    if form == "urn":
+        return str(resource["urn"])
+    if form == "type::name":
+        return f"{resource['type']}::{resource['name']}"
+    return str(resource["name"])
+
+
+def _matches(plan: Mapping[str, Any], ref: str) -> list[str]:
+    form = _ref_form(ref)
+    return [str(r["urn"]) for r in resources(plan) if _key(r, form) == ref]
+
+
+def _unknown(ref: str, plans: Sequence[Mapping[str, Any]]) -> ResourceRefError:
+    form = _ref_form(ref)
+    keys = sorted({_key(r, form) for plan in plans for r in resources(plan)})
+    near = difflib.get_close_matches(ref, keys, n=3, cutoff=0.5)
+    hint = f"; near: {', '.join(near)}" if near else ""
+    return ResourceRefError(
+        f"no resource {shown(ref)} in the plan; allowed: a URN, a logical name or "
+        f"TYPE::NAME of a planned resource{hint}"
+    )
+
+
+def _ambiguous(ref: str, urns: list[str]) -> ResourceRefError:
+    named = ", ".join(f"{parse_urn(u).type}::{parse_urn(u).name}" for u in urns[:4])
+    return ResourceRefError(
+        f"resource {shown(ref)} is ambiguous: it names {len(urns)} resources ({named}); "
+        "give TYPE::NAME or the URN"
+    )
+
+
+def resolve_ref(plan: Mapping[str, Any], ref: str) -> str:
+    """The URN of the one resource of `plan` that `ref` names: its URN, its logical name or
+    `TYPE::NAME`. Unknown or ambiguous: ResourceRefError, one line with near matches."""
+    found = _matches(plan, ref)
+    if not found:
+        raise _unknown(ref, [plan])
+    if len(found) > 1:
+        raise _ambiguous(ref, found)
+    return found[0]
+
+
+def resolve_refs(
+    plans: Sequence[Mapping[str, Any]], refs: Iterable[str], *, unknown_ok: bool = False
+) -> frozenset[str]:
+    """Every URN that `refs` name across `plans` (the old and new side of a change, where a
+    resource may have a different URN on each). A ref must name one resource in at least
+    one plan (unless `unknown_ok`: a caller checking many stacks checks that at the end)
+    and never several in one; ResourceRefError otherwise."""
+    urns: set[str] = set()
+    for ref in refs:
+        found: list[str] = []
+        for plan in plans:
+            hits = _matches(plan, ref)
+            if len(hits) > 1:
+                raise _ambiguous(ref, hits)
+            found += hits
+        if not found and not unknown_ok:
+            raise _unknown(ref, plans)
+        urns.update(found)
+    return frozenset(urns)

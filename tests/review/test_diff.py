@@ -222,7 +222,12 @@ def test_cli_exit_codes_and_allow_flags(tmp_path, capsys) -> None:
     assert diff.main([a, b, "--allow-replace"]) == 0
     assert diff.main([a, b, "--allow-replace-urn", db_primary()["urn"]]) == 0
     assert diff.main([a, b, "--allow-replace-urn", "db-primary"]) == 0
-    assert diff.main([a, b, "--allow-replace-urn", "something-else"]) == 1
+    assert diff.main([a, b, "--allow-replace-urn", "aws:rds/instance:Instance::db-primary"]) == 0
+    capsys.readouterr()
+    # A ref that names no resource is refused (exit 2), in one line with near matches.
+    assert diff.main([a, b, "--allow-replace-urn", "db-primry"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'db-primry'" in err and "near: db-primary" in err
 
 
 def test_cli_bad_refs_get_one_line_errors(tmp_path, capsys) -> None:

@@ -6,9 +6,15 @@ recording monitor, runs the program, waits for every RPC and output, and returns
 `ProgramRun` with the resources (URN, type, name, parent, id, inputs, outputs,
 dependencies, options) and the resolved stack exports.
 
+URNs are the engine's, not the mocks': the recording monitor builds each one with
+`infra.plans.urn.engine_urn` (the parent's whole type chain, never the root stack's type), so
+the SDK hands the same URN back as every child's `parent` and every dependent's dependency.
+Pulumi's own `MockMonitor.make_urn` keeps only the parent's last type (see infra/plans/urn.py).
+
 Resource options never reach `Mocks.new_resource`, so a stack transformation records them
 (protect, retainOnDelete, aliases, ignoreChanges, deleteBeforeReplace) keyed by the
-resource object; the URNs are matched after the run.
+resource object; the URNs are matched after the run, and alias URNs are collapsed by the
+engine's rule (`alias_urn`), not the SDK's `collapse_alias_to_urn`.
 """
 
 from __future__ import annotations
@@ -23,15 +29,15 @@ from typing import Any
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc, settings
-from pulumi.runtime.resource import collapse_alias_to_urn
 from pulumi.runtime.stack import wait_for_rpcs
 from pulumi.runtime.sync_await import _sync_await
 
 from infra import REPO_ROOT
 from infra.plans.mocks.registry import INVOKE_ANSWERS, RESOURCE_OUTPUTS, MockContext
+from infra.plans.urn import ROOT_STACK_TYPE, alias_urn, engine_urn, stack_urn
 
 SECRET = "[secret]"
-STACK_TYPE = "pulumi:pulumi:Stack"
+STACK_TYPE = ROOT_STACK_TYPE
 _CAMEL = re.compile(r"_([a-z0-9])")
 
 
@@ -165,10 +171,17 @@ class RecordedResource:
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     """The mock monitor, keeping what each registration asked for and got back."""
 
-    def __init__(self, mocks: MoviesMocks) -> None:
+    def __init__(self, mocks: MoviesMocks, project: str) -> None:
         super().__init__(mocks)
+        self.stack = mocks.stack
+        self.project = project
         self.recorded: dict[str, RecordedResource] = {}
         self.stack_urn: str | None = None
+
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        # The engine's rule from (stack, project, parent's qualified type, type, name); the
+        # mocks' own make_urn keeps only the parent's last type and the root stack's.
+        return engine_urn(self.stack, self.project, parent or None, type_, name)
 
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
@@ -204,18 +217,28 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 @dataclass
 class _CapturedOptions:
     resource: pulumi.Resource
+    parent: pulumi.Resource | None
+    name: str
+    type_: str
     protect: bool
     retain_on_delete: bool
     delete_before_replace: bool
     ignore_changes: list[str]
-    aliases: list[pulumi.Output[str]]
+    aliases: list[Any]  # Input[Alias | str], resolved after the run
     import_id: str | None = None
+
+
+def _resolved(value: Any) -> Any:
+    """The value of an `Input` (a plain value, an awaitable or an `Output`)."""
+    return _sync_await(pulumi.Output.from_input(value).future())
 
 
 class OptionsRecorder:
     """A stack transformation that records each resource's options as declared."""
 
-    def __init__(self) -> None:
+    def __init__(self, stack: str, project: str) -> None:
+        self.stack = stack
+        self.project = project
         self.captured: list[_CapturedOptions] = []
 
     def __call__(
@@ -226,28 +249,66 @@ class OptionsRecorder:
         protect = opts.protect
         if protect is None:  # the SDK inherits protect from the parent after transforms run
             protect = bool(getattr(parent, "_protect", None) or False)
-        aliases = [
-            collapse_alias_to_urn(alias, args.name, args.type_, opts.parent)
-            for alias in (opts.aliases or [])
-        ]
         self.captured.append(
             _CapturedOptions(
                 resource=args.resource,
+                parent=parent,
+                name=args.name,
+                type_=args.type_,
                 protect=bool(protect),
                 retain_on_delete=bool(opts.retain_on_delete),
                 delete_before_replace=bool(opts.delete_before_replace),
                 ignore_changes=[_camel(p) for p in (opts.ignore_changes or [])],
-                aliases=aliases,
+                aliases=list(opts.aliases or []),
                 import_id=opts.import_,
             )
         )
         return None
 
+    def alias_urn(self, cap: _CapturedOptions, alias: Any) -> str | None:
+        """One declared alias as the engine collapses it: the SDK sends a string as the URN
+        itself and an `Alias` as a spec (`create_alias_spec`: parent `...` = the resource's
+        own parent, `None` = no parent); the engine fills the rest from the resource
+        (`collapseAliasToUrn`, see infra/plans/urn.py). The engine also derives aliases from
+        a parent's aliases (`inheritedChildAlias`); those need the old state and are not
+        listed here: the plan records what the program declares."""
+        value = _resolved(alias)
+        if value is None:
+            return None
+        if isinstance(value, str):
+            return value
+        if not isinstance(value, pulumi.Alias):
+            raise TypeError(f"alias of {cap.name!r}: expected a URN or pulumi.Alias, got {value!r}")
+
+        def given(field: Any, default: str) -> str:
+            if field is ... or field is None:
+                return default
+            resolved = _resolved(field)
+            return str(resolved) if resolved else default
+
+        own_parent = str(_resolved(cap.parent.urn)) if cap.parent is not None else None
+        no_parent = value.parent is None
+        if value.parent is ... or value.parent is None:
+            parent = own_parent
+        elif isinstance(value.parent, pulumi.Resource):
+            parent = str(_resolved(value.parent.urn))
+        else:
+            parent = str(_resolved(value.parent))
+        return alias_urn(
+            stack=given(value.stack, self.stack),
+            project=given(value.project, self.project),
+            name=given(value.name, cap.name),
+            type_=given(value.type_, cap.type_),
+            parent=parent,
+            no_parent=no_parent,
+        )
+
     def by_urn(self) -> dict[str, dict[str, Any]]:
         result: dict[str, dict[str, Any]] = {}
         for cap in self.captured:
             urn = _sync_await(cap.resource.urn.future())
-            aliases = sorted({str(_sync_await(a.future())) for a in cap.aliases})
+            collapsed = (self.alias_urn(cap, a) for a in cap.aliases)
+            aliases = sorted({a for a in collapsed if a is not None})
             result[urn] = {
                 "protect": cap.protect,
                 "retainOnDelete": cap.retain_on_delete,
@@ -315,10 +376,10 @@ def run_program(
     _ensure_event_loop()
     settings.reset_options(project=project, stack=stack)
     mocks = MoviesMocks(stack, region)
-    monitor = RecordingMonitor(mocks)
+    monitor = RecordingMonitor(mocks, project)
     pulumi_mocks.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
     root = settings.get_root_resource()
-    recorder = OptionsRecorder()
+    recorder = OptionsRecorder(stack, project)
     pulumi.runtime.register_stack_transformation(recorder)
     try:
         program()
@@ -334,7 +395,5 @@ def run_program(
         record = monitor.recorded[urn]
         record.options = options.get(urn, default_options())
         resources.append(record)
-    stack_urn = (
-        monitor.stack_urn or f"urn:pulumi:{stack}::{project}::{STACK_TYPE}::{project}-{stack}"
-    )
-    return ProgramRun(project, stack, stack_urn, resources, exports, secret_exports)
+    root_urn = monitor.stack_urn or stack_urn(stack, project)
+    return ProgramRun(project, stack, root_urn, resources, exports, secret_exports)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.plans.build import load_or_build
+from infra.plans.index import ResourceRefError, resolve_refs
 from infra.plans.load import PlanRefError
 from infra.plans.preview import PreviewError
 from infra.plans.preview_inputs import load_inputs
@@ -62,7 +63,8 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="URN",
-        help="allow the replacement of this URN (old or new) or resource name; repeatable",
+        help="allow the replacement of this resource: its URN (old or new), logical name or "
+        "TYPE::NAME; repeatable; one that names no resource is refused",
     )
     return p
 
@@ -82,14 +84,15 @@ def main(argv: list[str]) -> int:
         return _main_dirs(args)
     try:
         old, new = load_or_build(args.old), load_or_build(args.new)
-    except PlanRefError as exc:
+        allow = resolve_refs((old, new), args.allow_replace_urn)
+    except (PlanRefError, ResourceRefError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     d = diff_plans(
         old,
         new,
         allow_all=args.allow_replace,
-        allow_urns=args.allow_replace_urn,
+        allow_urns=allow,
         old_label=args.old,
         new_label=args.new,
     )
@@ -125,25 +128,33 @@ def _main_dirs(args: argparse.Namespace) -> int:
         return 2
     empty = {"resources": []}
     diffs: list[PlanDiff] = []
+    seen: list[dict[str, Any]] = []
     for name in names:
         a, b = old_dir / name, new_dir / name
         try:
             old = load_or_build(str(a)) if a.exists() else empty
             new = load_or_build(str(b)) if b.exists() else empty
-        except PlanRefError as exc:
+            allow = resolve_refs((old, new), args.allow_replace_urn, unknown_ok=True)
+        except (PlanRefError, ResourceRefError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         label = name.removesuffix(".json").replace("-", "/", 1)
+        seen += [old, new]
         diffs.append(
             diff_plans(
                 old,
                 new,
                 allow_all=args.allow_replace,
-                allow_urns=args.allow_replace_urn,
+                allow_urns=allow,
                 old_label=f"base {label}",
                 new_label=f"head {label}",
             )
         )
+    try:  # each ref must name a resource in some stack
+        resolve_refs(seen, args.allow_replace_urn)
+    except ResourceRefError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     changed = [d for d in diffs if d.entries]
     if args.format == "markdown":
         out = ["### Offline infrastructure diff (base → head)", ""]
@@ -200,14 +211,16 @@ def _main_preview(args: Any) -> int:
         return 2
     try:
         preview, state = load_inputs(args.preview, args.state)
-    except PreviewError as exc:
+        sides = (preview.old_plan(state), preview.new_plan(state))
+        allow = resolve_refs(sides, args.allow_replace_urn)
+    except (PreviewError, ResourceRefError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     judged = diff_preview(
         preview,
         state=state,
         allow_all=args.allow_replace,
-        allow_urns=args.allow_replace_urn,
+        allow_urns=allow,
     )
     d = judged.diff
     notes = judged.notes + (
