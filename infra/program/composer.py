@@ -68,23 +68,25 @@ def declare_stage(
 ) -> Stage:
     """Declare every resource of `config`'s stage and export the stack outputs.
 
-    The outline: the alarm sink, the network and its firewall, then each part the stage
-    has; each part declares its own alarms into the sink (its args' `alarms`), which is
-    closed once every part is declared. `artifact` and `template` override the service
-    build name and the user-data template (tests); by default they come from app_image/.
+    The outline: the zones checked, the alarm sink, the network and its firewall, then
+    each part the stage has; each part declares its own alarms into the sink (its args'
+    `alarms`), which is closed once every part is declared. `artifact` and `template`
+    override the service build name and the user-data template (tests); by default they
+    come from app_image/.
     """
     spec = config.stage
     register_tagging(config.tags)
     account_id = aws.get_caller_identity().account_id
-    alarms = _observability(config, account_id)
     # The profile's pinned zone IDs, checked (never replaced) against AWS's offerings for
-    # the stage's instance types: a subnet's zone is ForceNew (infra/program/zones.py).
+    # the stage's instance types before any resource: a subnet's zone is ForceNew
+    # (infra/program/zones.py).
     zones = stack_zones(
         stage_instance_types(spec),
         config.env.zone_ids,
         region=config.env.region,
         env=config.env.name,
     )
+    alarms = _observability(config, account_id)
     network = _network(config, zones)
     stage = Stage(config, alarms, network, _security(config, network))
     if spec.web is not None:  # private compute

@@ -237,9 +237,10 @@ def test_cloudfront_alarm_in_us_east_1_stack_uses_the_one_topic(runner):
 
 
 def test_bad_arguments_fail_with_one_line(runner):
-    six = [f"movies-prod-redis-00{i}" for i in range(1, 7)]
-    with pytest.raises(ValueError, match="node_ids: 6 nodes"):
-        runner(lambda: declare(args(), redis(six)), env="prod")
+    # One node more than the stack config allows (infra.config.MAX_CACHE_NODES).
+    too_many = [f"movies-prod-redis-00{i}" for i in range(1, MAX_CACHE_NODES + 2)]
+    with pytest.raises(ValueError, match=f"node_ids: {MAX_CACHE_NODES + 1} nodes"):
+        runner(lambda: declare(args(), redis(too_many)), env="prod")
     with pytest.raises(ValueError, match="max_connections 0; allowed: >= 1"):
         runner(lambda: declare(args(), db([], connections=0)), env="prod")
 
