@@ -2,12 +2,14 @@
 
 Logical names and parents never contain the stage, so moving a stack from stage N to N+1
 keeps every surviving resource's URN; stateful physical names depend on project and
-environment only (see docs/architecture.md).
+environment only (see docs/architecture.md). `declare_stage` is the stage's outline; one
+helper per component turns the config into that component's args, and each component
+declares its own alarms into the alarm sink it is given (components/observability.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +53,8 @@ class Stage:
     observability: Observability  # declared first: every component alarms into it
     network: Network
     security: Security
-    release: Release | None = None
+    # Set once the data parts it points the service at exist (declare_stage).
+    release: Release = field(init=False)
     endpoints: PrivateEndpoints | None = None
     storage: MediaStorage | None = None
     database: Database | None = None
@@ -378,7 +381,7 @@ def _endpoints(
 def _single_box(stage: Stage) -> SingleBox:
     config, network, release = stage.config, stage.network, stage.release
     box = config.stage.single_box
-    assert box is not None and release is not None
+    assert box is not None
     return SingleBox(
         "box",
         SingleBoxArgs(
@@ -404,7 +407,7 @@ def _single_box(stage: Stage) -> SingleBox:
 def _web_tier(stage: Stage, role: str) -> WebTier:
     config, network, release, lb = stage.config, stage.network, stage.release, stage.load_balancer
     tier = getattr(config.stage, role)
-    assert tier is not None and release is not None and lb is not None
+    assert tier is not None and lb is not None
     group = lb.target_groups[role]
     # An instance booting before its NAT route and endpoints exist retries for minutes and
     # fails its health checks; the groups wait for them.
