@@ -2,12 +2,14 @@
 
 Logical names and parents never contain the stage, so moving a stack from stage N to N+1
 keeps every surviving resource's URN; stateful physical names depend on project and
-environment only (see docs/architecture.md).
+environment only (see docs/architecture.md). `declare_stage` is the stage's outline; one
+helper per component turns the config into that component's args, and each component
+declares its own alarms into the alarm sink it is given (components/observability.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ import pulumi_aws as aws
 
 from infra.config import StackConfig
 from infra.program.components.cache import Cache, CacheArgs
-from infra.program.components.database import Database, DatabaseArgs, default_max_connections
+from infra.program.components.database import Database, DatabaseArgs
 from infra.program.components.edge import Edge, EdgeArgs
 from infra.program.components.instance import architecture
 from infra.program.components.load_balancer import LoadBalancer, LoadBalancerArgs, SearchRoute
@@ -48,10 +50,11 @@ class Stage:
     """What `declare_stage` built, for tests and for exports."""
 
     config: StackConfig
+    observability: Observability  # declared first: every component alarms into it
     network: Network
     security: Security
-    release: Release
-    observability: Observability | None = None  # declared last: it watches everything
+    # Set once the data parts it points the service at exist (declare_stage).
+    release: Release = field(init=False)
     endpoints: PrivateEndpoints | None = None
     storage: MediaStorage | None = None
     database: Database | None = None
@@ -68,35 +71,100 @@ def declare_stage(
 ) -> Stage:
     """Declare every resource of `config`'s stage and export the stack outputs.
 
-    `artifact` and `template` override the service build name and the user-data template
-    (tests); by default they come from app_image/.
+    The outline: the zones checked, the alarm sink, the network and its firewall, then
+    each part the stage has; each part declares its own alarms into the sink (its args'
+    `alarms`), which is closed once every part is declared. `artifact` and `template`
+    override the service build name and the user-data template (tests); by default they
+    come from app_image/.
     """
-    env, spec = config.env, config.stage
-    tags = config.tags
-    register_tagging(tags)
-    prefix = f"{config.project}-{env.name}"
+    spec = config.stage
+    register_tagging(config.tags)
     account_id = aws.get_caller_identity().account_id
-    private_compute = spec.web is not None
     # The profile's pinned zone IDs, checked (never replaced) against AWS's offerings for
-    # the stage's instance types: a subnet's zone is ForceNew (infra/program/zones.py).
-    zones = stack_zones(stage_instance_types(spec), env.zone_ids, region=env.region, env=env.name)
+    # the stage's instance types before any resource: a subnet's zone is ForceNew
+    # (infra/program/zones.py).
+    zones = stack_zones(
+        stage_instance_types(spec),
+        config.env.zone_ids,
+        region=config.env.region,
+        env=config.env.name,
+    )
+    alarms = _observability(config, account_id)
+    network = _network(config, zones)
+    stage = Stage(config, alarms, network, _security(config, network))
+    if spec.web is not None:  # private compute
+        stage.endpoints = _private_endpoints(stage)
+    # The bucket policy names the distribution, which needs the bucket: resolved below.
+    distribution_arn, resolve_distribution_arn = (
+        pulumi.deferred_output() if spec.edge is not None else (None, None)
+    )
+    if spec.storage is not None:
+        stage.storage = _storage(config, account_id, distribution_arn)
+    if spec.database is not None:
+        stage.database = _database(stage)
+    if spec.cache is not None:
+        stage.cache = _cache(stage)
+    if spec.web is not None:
+        stage.load_balancer = _load_balancer(stage)
+    if spec.edge is not None:
+        assert resolve_distribution_arn is not None
+        stage.edge = _edge(stage)
+        resolve_distribution_arn(stage.edge.distribution_arn)
+    stage.release = _release(stage, account_id, artifact, template)
+    if spec.single_box is not None:
+        stage.box = _single_box(stage)
+    else:
+        for role in ("web", "search"):
+            if getattr(spec, role) is not None:
+                setattr(stage, role, _web_tier(stage, role))
+    alarms.close()
+    export_outputs(stage)
+    return stage
 
-    network = Network(
+
+# --- one function per component: its args from the stack config and the parts it uses ---
+
+
+def _prefix(config: StackConfig) -> str:
+    return f"{config.project}-{config.env.name}"
+
+
+def _observability(config: StackConfig, account_id: str) -> Observability:
+    return Observability(
+        "observability",
+        ObservabilityArgs(
+            project=config.project,
+            environment=config.env.name,
+            region=config.env.region,
+            account_id=account_id,
+            alarm_email=config.env.alarm_email,
+            tags=config.tags,
+        ),
+    )
+
+
+def _network(config: StackConfig, zones: list[str]) -> Network:
+    env = config.env
+    return Network(
         "network",
         NetworkArgs(
-            name_prefix=prefix,
+            name_prefix=_prefix(config),
             region=env.region,
             vpc_cidr=env.vpc_cidr,
             availability_zone_ids=zones,
             nat=env.nat,
-            private_compute=private_compute,
-            tags=tags,
+            private_compute=config.stage.web is not None,
+            tags=config.tags,
         ),
     )
-    security = Security(
+
+
+def _security(config: StackConfig, network: Network) -> Security:
+    env, spec = config.env, config.stage
+    return Security(
         "security",
         SecurityArgs(
-            name_prefix=prefix,
+            name_prefix=_prefix(config),
             vpc_id=network.vpc_id,
             app_port=config.app_port,
             db_port=config.db_port,
@@ -106,147 +174,158 @@ def declare_stage(
             alb_https=env.certificate_arn is not None,
             database=spec.database is not None,
             cache=spec.cache is not None,
-            private_endpoints=private_compute,
-            tags=tags,
+            private_endpoints=spec.web is not None,
+            tags=config.tags,
             adopt_app=env.adopt,
         ),
     )
-    endpoints = None
-    if private_compute:
-        assert security.endpoints_sg_id is not None
-        endpoints = PrivateEndpoints(
-            "endpoints",
-            PrivateEndpointsArgs(
-                name_prefix=prefix,
-                region=env.region,
-                vpc_id=network.vpc_id,
-                subnet_ids=network.private_subnet_ids,
-                security_group_id=security.endpoints_sg_id,
-                with_nat=env.nat != "none",
-                tags=tags,
-            ),
-        )
 
-    storage = None
-    distribution_arn, resolve_distribution_arn = None, None
-    if spec.edge is not None:
-        # The bucket policy names the distribution, which needs the bucket: resolved below.
-        distribution_arn, resolve_distribution_arn = pulumi.deferred_output()
-    if spec.storage is not None:
-        storage = MediaStorage(
-            "media",
-            MediaStorageArgs(
-                project=config.project,
-                environment=env.name,
-                account_id=account_id,
-                noncurrent_version_expiration_days=spec.storage.noncurrent_version_expiration_days,
-                infrequent_access_after_days=spec.storage.infrequent_access_after_days,
-                cloudfront_distribution_arn=distribution_arn,
-                force_destroy=not env.protect,
-                tags=tags,
-                protect=env.protect,
-            ),
-        )
 
-    database = None
-    if spec.database is not None:
-        assert security.db_sg_id is not None
-        db = spec.database
-        database = Database(
-            "database",
-            DatabaseArgs(
-                project=config.project,
-                environment=env.name,
-                vpc_id=network.vpc_id,
-                subnet_ids=network.data_subnet_ids,
-                security_group_ids=[security.db_sg_id],
-                engine_version=db.engine_version,
-                instance_class=db.instance_class,
-                allocated_storage_gb=db.allocated_storage_gb,
-                max_allocated_storage_gb=db.max_allocated_storage_gb,
-                db_name=db.db_name,
-                multi_az=env.multi_az,
-                backup_retention_days=env.backup_retention_days,
-                deletion_protection=env.deletion_protection,
-                skip_final_snapshot=env.skip_final_snapshot,
-                # The profile's apply_changes: a class change now (failover or reboot) or
-                # queued for the maintenance window; the diff states which.
-                apply_immediately=env.apply_immediately,
-                read_replicas=db.read_replicas,
-                replica_instance_class=db.replica_instance_class,
-                log_retention_days=env.log_retention_days,
-                tags=tags,
-                protect=env.protect,
-            ),
-        )
+def _private_endpoints(stage: Stage) -> PrivateEndpoints:
+    config, network, security = stage.config, stage.network, stage.security
+    assert security.endpoints_sg_id is not None
+    return PrivateEndpoints(
+        "endpoints",
+        PrivateEndpointsArgs(
+            name_prefix=_prefix(config),
+            region=config.env.region,
+            vpc_id=network.vpc_id,
+            subnet_ids=network.private_subnet_ids,
+            security_group_id=security.endpoints_sg_id,
+            with_nat=config.env.nat != "none",
+            tags=config.tags,
+        ),
+    )
 
-    cache = None
-    if spec.cache is not None:
-        assert security.redis_sg_id is not None
-        cache = Cache(
-            "cache",
-            CacheArgs(
-                project=config.project,
-                environment=env.name,
-                subnet_ids=network.data_subnet_ids,
-                security_group_ids=[security.redis_sg_id],
-                engine_version=spec.cache.engine_version,
-                node_type=spec.cache.node_type,
-                node_count=spec.cache.node_count,
-                multi_az=env.multi_az,
-                snapshot_retention_days=min(env.backup_retention_days, 35),
-                # A destroy takes a final snapshot only where the profile keeps one.
-                final_snapshot=not env.skip_final_snapshot,
-                apply_immediately=env.apply_immediately,
-                tags=tags,
-                protect=env.protect,
-            ),
-        )
 
-    load_balancer = None
-    if spec.web is not None:
-        assert security.alb_sg_id is not None
-        load_balancer = LoadBalancer(
-            "alb",
-            LoadBalancerArgs(
-                name_prefix=prefix,
-                vpc_id=network.vpc_id,
-                subnet_ids=network.public_subnet_ids,
-                security_group_id=security.alb_sg_id,
-                app_port=config.app_port,
-                certificate_arn=env.certificate_arn,
-                search=(
-                    SearchRoute(spec.search.path, spec.search.query_key)
-                    if spec.search is not None
-                    else None
-                ),
-                deletion_protection=env.deletion_protection,
-                idle_timeout_s=env.alb_idle_timeout_s,
-                tags=tags,
-            ),
-        )
+def _storage(
+    config: StackConfig, account_id: str, distribution_arn: pulumi.Output[str] | None
+) -> MediaStorage:
+    env, storage = config.env, config.stage.storage
+    assert storage is not None
+    return MediaStorage(
+        "media",
+        MediaStorageArgs(
+            project=config.project,
+            environment=env.name,
+            account_id=account_id,
+            noncurrent_version_expiration_days=storage.noncurrent_version_expiration_days,
+            infrequent_access_after_days=storage.infrequent_access_after_days,
+            cloudfront_distribution_arn=distribution_arn,
+            force_destroy=not env.protect,
+            tags=config.tags,
+            protect=env.protect,
+        ),
+    )
 
-    edge = None
-    if spec.edge is not None:
-        assert storage is not None and load_balancer is not None
-        assert resolve_distribution_arn is not None
-        edge = Edge(
-            "edge",
-            EdgeArgs(
-                project=config.project,
-                environment=env.name,
-                bucket_regional_domain_name=storage.bucket_regional_domain_name,
-                # With a certificate CloudFront connects over HTTPS to a name it covers
-                # (config demands alb_origin_domain then); without, over HTTP to the ALB.
-                alb_domain_name=env.alb_origin_domain or load_balancer.dns_name,
-                alb_https=env.certificate_arn is not None,
-                price_class=spec.edge.price_class,
-                tags=tags,
-            ),
-        )
-        resolve_distribution_arn(edge.distribution_arn)
 
-    release = Release(
+def _database(stage: Stage) -> Database:
+    config, network, security = stage.config, stage.network, stage.security
+    env, db = config.env, config.stage.database
+    assert db is not None and security.db_sg_id is not None
+    return Database(
+        "database",
+        DatabaseArgs(
+            project=config.project,
+            environment=env.name,
+            vpc_id=network.vpc_id,
+            subnet_ids=network.data_subnet_ids,
+            security_group_ids=[security.db_sg_id],
+            engine_version=db.engine_version,
+            instance_class=db.instance_class,
+            allocated_storage_gb=db.allocated_storage_gb,
+            max_allocated_storage_gb=db.max_allocated_storage_gb,
+            db_name=db.db_name,
+            multi_az=env.multi_az,
+            backup_retention_days=env.backup_retention_days,
+            deletion_protection=env.deletion_protection,
+            skip_final_snapshot=env.skip_final_snapshot,
+            # The profile's apply_changes: a class change now (failover or reboot) or
+            # queued for the maintenance window; the diff states which.
+            apply_immediately=env.apply_immediately,
+            read_replicas=db.read_replicas,
+            replica_instance_class=db.replica_instance_class,
+            log_retention_days=env.log_retention_days,
+            tags=config.tags,
+            protect=env.protect,
+            alarms=stage.observability,
+        ),
+    )
+
+
+def _cache(stage: Stage) -> Cache:
+    config, network, security = stage.config, stage.network, stage.security
+    env, cache = config.env, config.stage.cache
+    assert cache is not None and security.redis_sg_id is not None
+    return Cache(
+        "cache",
+        CacheArgs(
+            project=config.project,
+            environment=env.name,
+            subnet_ids=network.data_subnet_ids,
+            security_group_ids=[security.redis_sg_id],
+            engine_version=cache.engine_version,
+            node_type=cache.node_type,
+            node_count=cache.node_count,
+            multi_az=env.multi_az,
+            snapshot_retention_days=min(env.backup_retention_days, 35),
+            # A destroy takes a final snapshot only where the profile keeps one.
+            final_snapshot=not env.skip_final_snapshot,
+            apply_immediately=env.apply_immediately,
+            tags=config.tags,
+            protect=env.protect,
+            alarms=stage.observability,
+        ),
+    )
+
+
+def _load_balancer(stage: Stage) -> LoadBalancer:
+    config, network, security = stage.config, stage.network, stage.security
+    env, search = config.env, config.stage.search
+    assert security.alb_sg_id is not None
+    return LoadBalancer(
+        "alb",
+        LoadBalancerArgs(
+            name_prefix=_prefix(config),
+            vpc_id=network.vpc_id,
+            subnet_ids=network.public_subnet_ids,
+            security_group_id=security.alb_sg_id,
+            app_port=config.app_port,
+            certificate_arn=env.certificate_arn,
+            search=SearchRoute(search.path, search.query_key) if search is not None else None,
+            deletion_protection=env.deletion_protection,
+            idle_timeout_s=env.alb_idle_timeout_s,
+            tags=config.tags,
+            alarms=stage.observability,
+        ),
+    )
+
+
+def _edge(stage: Stage) -> Edge:
+    config, storage, load_balancer = stage.config, stage.storage, stage.load_balancer
+    env, edge = config.env, config.stage.edge
+    assert edge is not None and storage is not None and load_balancer is not None
+    return Edge(
+        "edge",
+        EdgeArgs(
+            project=config.project,
+            environment=env.name,
+            bucket_regional_domain_name=storage.bucket_regional_domain_name,
+            # With a certificate CloudFront connects over HTTPS to a name it covers
+            # (config demands alb_origin_domain then); without, over HTTP to the ALB.
+            alb_domain_name=env.alb_origin_domain or load_balancer.dns_name,
+            alb_https=env.certificate_arn is not None,
+            price_class=edge.price_class,
+            tags=config.tags,
+            alarms=stage.observability,
+        ),
+    )
+
+
+def _release(stage: Stage, account_id: str, artifact: str | None, template: Path | None) -> Release:
+    config = stage.config
+    env, spec = config.env, config.stage
+    return Release(
         "release",
         ReleaseArgs(
             project=config.project,
@@ -256,7 +335,7 @@ def declare_stage(
             account_id=account_id,
             app_port=config.service_port,
             local_postgres=spec.local_postgres,
-            endpoints=_endpoints(config, database, cache, storage, edge),
+            endpoints=_endpoints(config, stage.database, stage.cache, stage.storage, stage.edge),
             log_retention_days=env.log_retention_days,
             artifact_name=artifact or artifact_name(),
             metrics_allow_cidrs=(env.vpc_cidr,),
@@ -264,26 +343,9 @@ def declare_stage(
             http_keepalive_s=env.http_keepalive_s,
             template_path=template or TEMPLATE_PATH,
             protect=env.protect,
-            tags=tags,
+            tags=config.tags,
         ),
     )
-
-    stage = Stage(
-        config=config,
-        network=network,
-        security=security,
-        release=release,
-        endpoints=endpoints,
-        storage=storage,
-        database=database,
-        cache=cache,
-        load_balancer=load_balancer,
-        edge=edge,
-    )
-    _declare_compute(stage, prefix)
-    stage.observability = _declare_observability(stage, account_id)
-    export_outputs(stage)
-    return stage
 
 
 def _endpoints(
@@ -316,104 +378,65 @@ def _endpoints(
     )
 
 
-def _declare_compute(stage: Stage, prefix: str) -> None:
-    config, spec, net, sec, rel = (
-        stage.config,
-        stage.config.stage,
-        stage.network,
-        stage.security,
-        stage.release,
+def _single_box(stage: Stage) -> SingleBox:
+    config, network, release = stage.config, stage.network, stage.release
+    box = config.stage.single_box
+    assert box is not None
+    return SingleBox(
+        "box",
+        SingleBoxArgs(
+            name_prefix=_prefix(config),
+            instance_type=box.instance_type,
+            root_volume_gb=box.root_volume_gb,
+            ami_id=dict(config.env.ami_ids)[architecture(box.instance_type)],
+            subnet_id=network.public_subnet_ids[0],
+            security_group_ids=[stage.security.app_sg_id],
+            instance_profile_name=release.instance_profile_name,
+            user_data=release.user_data,
+            holds_data=config.stage.local_postgres,
+            protect=config.env.protect,
+            # Its boot reaches S3 (artifact) and the internet (packages) this way.
+            boot_dependencies=network.public_boot_dependencies,
+            tags=config.tags,
+            adopt=config.env.adopt,
+            alarms=stage.observability,
+        ),
     )
-    tags = config.tags
-    pins = dict(config.env.ami_ids)
-    if spec.single_box is not None:
-        box = spec.single_box
-        stage.box = SingleBox(
-            "box",
-            SingleBoxArgs(
-                name_prefix=prefix,
-                instance_type=box.instance_type,
-                root_volume_gb=box.root_volume_gb,
-                ami_id=pins[architecture(box.instance_type)],
-                subnet_id=net.public_subnet_ids[0],
-                security_group_ids=[sec.app_sg_id],
-                instance_profile_name=rel.instance_profile_name,
-                user_data=rel.user_data,
-                holds_data=spec.local_postgres,
-                protect=config.env.protect,
-                # Its boot reaches S3 (artifact) and the internet (packages) this way.
-                boot_dependencies=net.public_boot_dependencies,
-                tags=tags,
-                adopt=config.env.adopt,
-            ),
-        )
-        return
-    assert spec.web is not None and stage.load_balancer is not None
-    lb = stage.load_balancer
-    tiers = [("web", spec.web)] + ([("search", spec.search)] if spec.search else [])
+
+
+def _web_tier(stage: Stage, role: str) -> WebTier:
+    config, network, release, lb = stage.config, stage.network, stage.release, stage.load_balancer
+    tier = getattr(config.stage, role)
+    assert tier is not None and lb is not None
+    group = lb.target_groups[role]
     # An instance booting before its NAT route and endpoints exist retries for minutes and
     # fails its health checks; the groups wait for them.
     boot = [
-        *net.private_boot_dependencies,
+        *network.private_boot_dependencies,
         *(stage.endpoints.boot_dependencies if stage.endpoints else []),
     ]
-    for role, tier in tiers:
-        group = lb.target_groups[role]
-        web_tier = WebTier(
-            role,
-            WebTierArgs(
-                name_prefix=prefix,
-                role=role,
-                instance_type=tier.instance_type,
-                min_size=tier.min_size,
-                max_size=tier.max_size,
-                desired_capacity=tier.desired_capacity,
-                scale_target_per_minute=tier.scale_target_per_minute,
-                root_volume_gb=tier.root_volume_gb,
-                ami_id=pins[architecture(tier.instance_type)],
-                subnet_ids=net.private_subnet_ids,
-                security_group_ids=[sec.app_sg_id],
-                instance_profile_name=rel.instance_profile_name,
-                user_data=rel.user_data,
-                target_group_arn=group.arn,
-                target_group_arn_suffix=group.arn_suffix,
-                alb_arn_suffix=lb.alb_arn_suffix,
-                boot_dependencies=boot,
-                tags=tags,
-            ),
-        )
-        setattr(stage, role, web_tier)
-
-
-def _declare_observability(stage: Stage, account_id: str) -> Observability:
-    config = stage.config
-    spec = config.stage
-    lb = stage.load_balancer
-    db = stage.database
-    tiers = {role: t for role, t in (("web", stage.web), ("search", stage.search)) if t}
-    return Observability(
-        "observability",
-        ObservabilityArgs(
-            project=config.project,
-            environment=config.env.name,
-            region=config.env.region,
-            account_id=account_id,
-            alarm_email=config.env.alarm_email,
-            instance_id=stage.box.instance_id if stage.box else None,
-            alb_arn_suffix=lb.alb_arn_suffix if lb else None,
-            target_group_arn_suffixes=(
-                {role: lb.target_groups[role].arn_suffix for role in tiers} if lb else {}
-            ),
-            asg_names={role: t.asg_name for role, t in tiers.items()},
-            db_identifier=db.identifier if db else None,
-            db_replica_identifiers=db.replica_identifiers if db else (),
-            db_allocated_storage_gb=spec.database.allocated_storage_gb if spec.database else None,
-            db_max_connections=(
-                default_max_connections(spec.database.instance_class) if spec.database else None
-            ),
-            redis_node_ids=stage.cache.node_ids if stage.cache else (),
-            cloudfront_distribution_id=stage.edge.distribution_id if stage.edge else None,
+    return WebTier(
+        role,
+        WebTierArgs(
+            name_prefix=_prefix(config),
+            role=role,
+            instance_type=tier.instance_type,
+            min_size=tier.min_size,
+            max_size=tier.max_size,
+            desired_capacity=tier.desired_capacity,
+            scale_target_per_minute=tier.scale_target_per_minute,
+            root_volume_gb=tier.root_volume_gb,
+            ami_id=dict(config.env.ami_ids)[architecture(tier.instance_type)],
+            subnet_ids=network.private_subnet_ids,
+            security_group_ids=[stage.security.app_sg_id],
+            instance_profile_name=release.instance_profile_name,
+            user_data=release.user_data,
+            target_group_arn=group.arn,
+            target_group_arn_suffix=group.arn_suffix,
+            alb_arn_suffix=lb.alb_arn_suffix,
+            boot_dependencies=boot,
             tags=config.tags,
+            alarms=stage.observability,
         ),
     )
 
@@ -426,9 +449,8 @@ def export_outputs(stage: Stage) -> dict[str, Any]:
         StackOutput.ENVIRONMENT: config.env.name,
         StackOutput.VPC_ID: stage.network.vpc_id,
     }
-    if stage.observability is not None:
-        out[StackOutput.SNS_TOPIC_ARN] = stage.observability.topic_arn
-        out[StackOutput.ALARM_NAMES] = stage.observability.alarm_names
+    out[StackOutput.SNS_TOPIC_ARN] = stage.observability.topic_arn
+    out[StackOutput.ALARM_NAMES] = stage.observability.alarm_names
     if stage.box is not None:
         out[StackOutput.INSTANCE_ID] = stage.box.instance_id
         out[StackOutput.PUBLIC_IP] = stage.box.public_ip

@@ -16,6 +16,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from infra.config import ALARM_METRICS_LIMIT
+from infra.program.components.observability import Observability, metric_query
 from infra.program.components.snapshots import final_snapshot_name
 
 # ElastiCache AUTH tokens: 16-128 printable characters, and the only non-alphanumerics
@@ -46,6 +48,7 @@ class CacheArgs:
     engine: str = "redis"
     tags: dict[str, str] = field(default_factory=dict)
     protect: bool = False
+    alarms: Observability | None = None  # the stage's alarm sink; None: no alarms
 
     def __post_init__(self) -> None:
         major = self.engine_version.split(".")[0]
@@ -189,6 +192,8 @@ class Cache(pulumi.ComponentResource):
         self.port = group.port
         self.auth_secret_arn = secret.arn
         self.node_ids = args.node_ids
+        if args.alarms is not None:
+            declare_alarms(args.alarms, self.node_ids)
         self.register_outputs(
             {
                 "replication_group_id": self.replication_group_id,
@@ -199,3 +204,80 @@ class Cache(pulumi.ComponentResource):
                 "node_ids": self.node_ids,
             }
         )
+
+
+def declare_alarms(sink: Observability, node_ids: Sequence[pulumi.Input[str]]) -> None:
+    """Each node's engine CPU; evictions and the hit rate over all nodes (metric math)."""
+    nodes = list(node_ids)
+    if not nodes or 2 * len(nodes) > ALARM_METRICS_LIMIT:
+        raise ValueError(
+            f"cache alarms: node_ids: {len(nodes)} nodes; the hit-rate alarm reads 2 metrics "
+            f"per node and CloudWatch allows {ALARM_METRICS_LIMIT}: "
+            f"allowed 1..{ALARM_METRICS_LIMIT // 2}"
+        )
+    t = sink.thresholds
+    for index, node in enumerate(nodes, start=1):
+        sink.cpu_alarm(
+            f"redis-node-{index}-engine-cpu",
+            "AWS/ElastiCache",
+            "EngineCPUUtilization",
+            {"CacheClusterId": node},
+            f"Redis node {index}: the single-threaded engine is CPU bound",
+        )
+
+    def node_metrics(
+        prefix: str, metric_name: str
+    ) -> list[aws.cloudwatch.MetricAlarmMetricQueryArgs]:
+        return [
+            metric_query(f"{prefix}{i}", "AWS/ElastiCache", metric_name, {"CacheClusterId": node})
+            for i, node in enumerate(nodes, start=1)
+        ]
+
+    def total(prefix: str) -> str:
+        # Metric ids must start lower-case; SUM over a list adds the nodes' series.
+        return f"SUM([{', '.join(f'FILL({prefix}{i}, 0)' for i in range(1, len(nodes) + 1))}])"
+
+    sink.alarm(
+        "redis-evictions",
+        f"Redis evicts more than {t.cache_evictions_per_5min:g} keys per 5 minutes: "
+        "the hot set no longer fits the node type",
+        metric_queries=[
+            *node_metrics("ev", "Evictions"),
+            aws.cloudwatch.MetricAlarmMetricQueryArgs(
+                id="evictions",
+                label="evictions (all nodes)",
+                expression=total("ev"),
+                return_data=True,
+            ),
+        ],
+        evaluation_periods=3,
+        comparison_operator="GreaterThanThreshold",
+        threshold=t.cache_evictions_per_5min,
+        treat_missing_data="notBreaching",
+    )
+    sink.alarm(
+        "redis-hit-rate",
+        f"cache hit rate below {t.cache_hit_rate_percent}%: cache-aside is not absorbing "
+        "reads (TTL too short, evictions, or a key change)",
+        metric_queries=[
+            *node_metrics("hit", "CacheHits"),
+            *node_metrics("miss", "CacheMisses"),
+            aws.cloudwatch.MetricAlarmMetricQueryArgs(
+                id="hits", expression=total("hit"), return_data=False
+            ),
+            aws.cloudwatch.MetricAlarmMetricQueryArgs(
+                id="misses", expression=total("miss"), return_data=False
+            ),
+            aws.cloudwatch.MetricAlarmMetricQueryArgs(
+                id="hitrate",
+                label="cache hit rate (%)",
+                # An idle cache has no hit rate: report 100 so it does not alarm.
+                expression="IF(hits + misses > 0, 100 * hits / (hits + misses), 100)",
+                return_data=True,
+            ),
+        ],
+        evaluation_periods=3,
+        comparison_operator="LessThanThreshold",
+        threshold=t.cache_hit_rate_percent,
+        treat_missing_data="notBreaching",
+    )

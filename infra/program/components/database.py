@@ -15,6 +15,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.catalog import CatalogError, class_size, pg_default_max_connections
+from infra.program.components.observability import FIVE_MINUTES, ONE_MINUTE, Observability
 from infra.program.components.snapshots import final_snapshot_name
 
 SUPPORTED_MAJOR_VERSIONS = ("13", "14", "15", "16", "17")
@@ -32,6 +33,7 @@ _ENGINE_PORT = 5432
 _LOG_EXPORTS = ("postgresql", "upgrade")
 # Short TTL so a replica added or removed reaches the app's resolver within seconds.
 _READER_RECORD_TTL = 10
+_GIB = 1024**3
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class DatabaseArgs:
     log_retention_days: int = 30
     tags: dict[str, str] = field(default_factory=dict)
     protect: bool = False
+    alarms: Observability | None = None  # the stage's alarm sink; None: no alarms
 
     def __post_init__(self) -> None:
         major = self.engine_version.split(".")[0]
@@ -251,6 +254,14 @@ class Database(pulumi.ComponentResource):
         self.reader_endpoint = (
             self._reader_endpoint(name, args, replicas, child) if replicas else None
         )
+        if args.alarms is not None:
+            declare_alarms(
+                args.alarms,
+                self.identifier,
+                self.replica_identifiers,
+                allocated_storage_gb=args.allocated_storage_gb,
+                max_connections=default_max_connections(args.instance_class),
+            )
 
         self.register_outputs(
             {
@@ -309,3 +320,79 @@ class Database(pulumi.ComponentResource):
         ]
         # Through the records' fqdn, so whoever uses the name waits for the records.
         return records[0].fqdn.apply(lambda fqdn: fqdn.rstrip("."))
+
+
+def declare_alarms(
+    sink: Observability,
+    primary: pulumi.Input[str],
+    replicas: Sequence[pulumi.Input[str]],
+    *,
+    allocated_storage_gb: int,
+    max_connections: int,
+) -> None:
+    """Primary: CPU, free storage, connections; each replica: CPU and lag.
+
+    Free storage and connections are shares of the primary's allocated storage and its
+    class's default max_connections (sink.thresholds).
+    """
+    for key, value in (
+        ("allocated_storage_gb", allocated_storage_gb),
+        ("max_connections", max_connections),
+    ):
+        if value < 1:
+            raise ValueError(f"database alarms: {key} {value}; allowed: >= 1")
+    t = sink.thresholds
+    sink.cpu_alarm(
+        "db-primary-cpu",
+        "AWS/RDS",
+        "CPUUtilization",
+        {"DBInstanceIdentifier": primary},
+        "RDS primary CPU high: reads missing the cache or a slow query",
+    )
+    sink.alarm(
+        "db-free-storage",
+        f"RDS primary free storage below {t.db_free_storage_percent}% of "
+        f"{allocated_storage_gb} GiB (storage autoscaling may be at its cap)",
+        namespace="AWS/RDS",
+        metric_name="FreeStorageSpace",
+        dimensions={"DBInstanceIdentifier": primary},
+        statistic="Minimum",
+        period=FIVE_MINUTES,
+        evaluation_periods=2,
+        comparison_operator="LessThanThreshold",
+        threshold=allocated_storage_gb * _GIB * t.db_free_storage_percent / 100,
+    )
+    sink.alarm(
+        "db-connections",
+        f"RDS primary connections above {t.db_connections_percent}% of "
+        f"max_connections ({max_connections})",
+        namespace="AWS/RDS",
+        metric_name="DatabaseConnections",
+        dimensions={"DBInstanceIdentifier": primary},
+        statistic="Maximum",
+        period=FIVE_MINUTES,
+        evaluation_periods=2,
+        comparison_operator="GreaterThanThreshold",
+        threshold=max_connections * t.db_connections_percent / 100,
+    )
+    for index, replica in enumerate(replicas, start=1):
+        sink.cpu_alarm(
+            f"db-replica-{index}-cpu",
+            "AWS/RDS",
+            "CPUUtilization",
+            {"DBInstanceIdentifier": replica},
+            f"RDS replica {index} CPU high: add a replica or a bigger class",
+        )
+        sink.alarm(
+            f"db-replica-{index}-lag",
+            f"RDS replica {index} more than {t.replica_lag_seconds}s behind the primary: "
+            "reads routed to it are stale",
+            namespace="AWS/RDS",
+            metric_name="ReplicaLag",
+            dimensions={"DBInstanceIdentifier": replica},
+            statistic="Maximum",
+            period=ONE_MINUTE,
+            evaluation_periods=5,
+            comparison_operator="GreaterThanThreshold",
+            threshold=t.replica_lag_seconds,
+        )

@@ -14,6 +14,12 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from infra.program.components.observability import (
+    CLOUDFRONT_METRICS_REGION,
+    FIVE_MINUTES,
+    Observability,
+)
+
 # Managed policies, looked up by name (docs/data-tier.md lists them for the mocks).
 POSTERS_CACHE_POLICY = "Managed-CachingOptimized"
 API_ORIGIN_REQUEST_POLICY = "Managed-AllViewerExceptHostHeader"
@@ -40,6 +46,7 @@ class EdgeArgs:
     posters_path_pattern: str = "/posters/*"
     logging_bucket_domain_name: str | None = None  # <bucket>.s3.amazonaws.com, ACLs enabled
     tags: dict[str, str] = field(default_factory=dict)
+    alarms: Observability | None = None  # the stage's alarm sink; None: no alarms
 
     def __post_init__(self) -> None:
         if self.aliases and not self.certificate_arn:
@@ -210,6 +217,8 @@ class Edge(pulumi.ComponentResource):
         self.distribution_id = distribution.id
         self.distribution_arn = distribution.arn
         self.hosted_zone_id = distribution.hosted_zone_id
+        if args.alarms is not None:
+            declare_alarms(args.alarms, self.distribution_id)
         self.register_outputs(
             {
                 "domain_name": self.domain_name,
@@ -230,3 +239,22 @@ class Edge(pulumi.ComponentResource):
         # The *.cloudfront.net certificate: HTTPS works, but CloudFront fixes the minimum
         # protocol at TLSv1 for it and no custom name can be served.
         return aws.cloudfront.DistributionViewerCertificateArgs(cloudfront_default_certificate=True)
+
+
+def declare_alarms(sink: Observability, distribution_id: pulumi.Input[str]) -> None:
+    """CloudFront's 5xx rate, alarmed where CloudFront publishes it (us-east-1)."""
+    share = sink.thresholds.cloudfront_5xx_percent
+    sink.alarm(
+        "cdn-5xx-rate",
+        f"CloudFront answers more than {share}% of requests with 5xx",
+        metrics_region=CLOUDFRONT_METRICS_REGION,
+        namespace="AWS/CloudFront",
+        metric_name="5xxErrorRate",
+        dimensions={"DistributionId": distribution_id, "Region": "Global"},
+        statistic="Average",
+        period=FIVE_MINUTES,
+        evaluation_periods=3,
+        comparison_operator="GreaterThanThreshold",
+        threshold=share,
+        treat_missing_data="notBreaching",
+    )

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from infra.program.components.observability import Observability, metric_query
+
 HEALTH_CHECK_PATH = "/healthz"
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 # ALB rule priorities: the lower number is evaluated first.
@@ -44,6 +46,7 @@ class LoadBalancerArgs:
     # closed and answers 502 ("Edit load balancer attributes", connection idle timeout).
     idle_timeout_s: int = 60
     tags: dict[str, str] = field(default_factory=dict)
+    alarms: Observability | None = None  # the stage's alarm sink; None: no alarms
 
 
 class LoadBalancer(pulumi.ComponentResource):
@@ -127,6 +130,9 @@ class LoadBalancer(pulumi.ComponentResource):
         self.https = bool(args.certificate_arn)
         scheme = "https" if self.https else "http"
         self.url = self.alb.dns_name.apply(lambda dns: f"{scheme}://{dns}")
+        if args.alarms is not None:
+            # Each tier's latency is its target group's: WebTier declares it.
+            declare_alarms(args.alarms, self.alb_arn_suffix)
         self.register_outputs(
             {
                 "albArn": self.alb_arn,
@@ -196,3 +202,34 @@ class LoadBalancer(pulumi.ComponentResource):
             tags={**args.tags, "Name": f"{args.name_prefix}-{role}"},
             opts=pulumi.ResourceOptions(parent=self),
         )
+
+
+def declare_alarms(sink: Observability, alb_arn_suffix: pulumi.Input[str]) -> None:
+    """The share of requests ending in a 5xx, from the ALB itself or from its targets."""
+    share = sink.thresholds.alb_5xx_percent
+    dimensions = {"LoadBalancer": alb_arn_suffix}
+    sink.alarm(
+        "alb-5xx-rate",
+        f"more than {share}% of requests end in a 5xx (ALB or targets)",
+        metric_queries=[
+            metric_query("elb5xx", "AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", dimensions),
+            metric_query(
+                "target5xx", "AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", dimensions
+            ),
+            metric_query("requests", "AWS/ApplicationELB", "RequestCount", dimensions),
+            aws.cloudwatch.MetricAlarmMetricQueryArgs(
+                id="rate",
+                label="5xx share of requests (%)",
+                # No requests is no error rate, not a division by zero.
+                expression=(
+                    "IF(FILL(requests, 0) > 0, 100 * (FILL(elb5xx, 0) + FILL(target5xx, 0))"
+                    " / FILL(requests, 0), 0)"
+                ),
+                return_data=True,
+            ),
+        ],
+        evaluation_periods=3,
+        comparison_operator="GreaterThanThreshold",
+        threshold=share,
+        treat_missing_data="notBreaching",
+    )

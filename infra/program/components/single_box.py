@@ -11,6 +11,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.program.components.instance import metadata_options
+from infra.program.components.observability import ONE_MINUTE, Observability
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class SingleBoxArgs:
     # The hand-made box to import instead of launching one (infra/adopt.py); its record
     # was checked against this stage before any resource was declared.
     adopt: Any = None  # infra.adopt.Adopt
+    alarms: Observability | None = None  # the stage's alarm sink; None: no alarms
 
 
 class SingleBox(pulumi.ComponentResource):
@@ -100,6 +102,8 @@ class SingleBox(pulumi.ComponentResource):
         self.public_ip = self.eip.public_ip
         self.public_dns = self.eip.public_dns
         self.private_ip = self.instance.private_ip
+        if args.alarms is not None:
+            declare_alarms(args.alarms, self.instance_id)
         self.register_outputs(
             {
                 "instanceId": self.instance_id,
@@ -107,3 +111,28 @@ class SingleBox(pulumi.ComponentResource):
                 "publicDns": self.public_dns,
             }
         )
+
+
+def declare_alarms(sink: Observability, instance_id: pulumi.Input[str]) -> None:
+    """CPU (API and PostgreSQL share it) and the EC2 status check of the box."""
+    sink.cpu_alarm(
+        "box-cpu",
+        "AWS/EC2",
+        "CPUUtilization",
+        {"InstanceId": instance_id},
+        "single box CPU high: API and PostgreSQL compete for it (move to split-db)",
+    )
+    sink.alarm(
+        "box-status-check",
+        "single box failed an EC2 status check (instance or host)",
+        namespace="AWS/EC2",
+        metric_name="StatusCheckFailed",
+        dimensions={"InstanceId": instance_id},
+        statistic="Maximum",
+        period=ONE_MINUTE,
+        evaluation_periods=2,
+        comparison_operator="GreaterThanOrEqualToThreshold",
+        threshold=1,
+        # A box that reports nothing at all is as bad as one failing its check.
+        treat_missing_data="breaching",
+    )

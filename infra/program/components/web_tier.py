@@ -12,6 +12,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.program.components.instance import READY_SECONDS, ROOT_DEVICE, metadata_options
+from infra.program.components.observability import FIVE_MINUTES, Observability
 
 # Launch before terminate: a rollout never goes below the running count, and may go up to
 # twice it (StartInstanceRefresh; without these AWS's defaults are min 90% / max 100%,
@@ -41,6 +42,7 @@ class WebTierArgs:
     # What the first boot needs from the network (NAT routes, VPC endpoints).
     boot_dependencies: Sequence[pulumi.Resource] = ()
     tags: dict[str, str] = field(default_factory=dict)
+    alarms: Observability | None = None  # the stage's alarm sink; None: no alarms
 
 
 class WebTier(pulumi.ComponentResource):
@@ -151,6 +153,14 @@ class WebTier(pulumi.ComponentResource):
         self.asg_name = self.group.name
         self.launch_template_id = self.launch_template.id
         self.launch_template_version = self.launch_template.latest_version
+        if args.alarms is not None:
+            declare_alarms(
+                args.alarms,
+                args.role,
+                self.asg_name,
+                args.alb_arn_suffix,
+                args.target_group_arn_suffix,
+            )
         self.register_outputs(
             {
                 "asgName": self.asg_name,
@@ -158,3 +168,34 @@ class WebTier(pulumi.ComponentResource):
                 "launchTemplateVersion": self.launch_template_version,
             }
         )
+
+
+def declare_alarms(
+    sink: Observability,
+    role: str,
+    asg_name: pulumi.Input[str],
+    alb_arn_suffix: pulumi.Input[str],
+    target_group_arn_suffix: pulumi.Input[str],
+) -> None:
+    """The tier's CPU (high only when the ASG cannot grow) and its target group's p99."""
+    sink.cpu_alarm(
+        f"asg-{role}-cpu",
+        "AWS/EC2",
+        "CPUUtilization",
+        {"AutoScalingGroupName": asg_name},
+        f"web tier '{role}' average CPU above target: the ASG is at its maximum",
+    )
+    p99 = sink.thresholds.latency_p99_seconds
+    sink.alarm(
+        f"latency-{role}-p99",
+        f"p99 target response time of '{role}' above {p99}s",
+        namespace="AWS/ApplicationELB",
+        metric_name="TargetResponseTime",
+        dimensions={"LoadBalancer": alb_arn_suffix, "TargetGroup": target_group_arn_suffix},
+        extended_statistic="p99",
+        period=FIVE_MINUTES,
+        evaluation_periods=3,
+        comparison_operator="GreaterThanThreshold",
+        threshold=p99,
+        treat_missing_data="notBreaching",
+    )

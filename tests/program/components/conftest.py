@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from infra.plans.mocks import ProgramRun, RecordedResource, run_program
+from infra.program.components.observability import Observability, ObservabilityArgs
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -41,3 +42,16 @@ class Runner:
 @pytest.fixture
 def runner() -> Runner:
     return Runner()
+
+
+@pytest.fixture
+def alarm_sink() -> Callable[..., Observability]:
+    """Makes the stage's alarm sink inside a program, as declare_stage does."""
+
+    def make(env: str = "dev", region: str = REGION) -> Observability:
+        return Observability(
+            "observability",
+            ObservabilityArgs(project="movies", environment=env, region=region, account_id=ACCOUNT),
+        )
+
+    return make

@@ -12,6 +12,7 @@ from infra.program.components.cache import AUTH_TOKEN_SPECIALS, Cache, CacheArgs
 
 GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
 PASSWORD = "random:index/randomPassword:RandomPassword"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 
 
 def args(env: str = "dev", **overrides) -> CacheArgs:
@@ -160,3 +161,28 @@ def test_endpoints_exposed(runner):
     assert run.exports["primary"].startswith("master.movies-prod-redis.")
     assert run.exports["reader"].startswith("replica.movies-prod-redis.")
     assert run.exports["group_id"] == "movies-prod-redis"
+
+
+def test_cache_declares_its_alarms_on_its_own_nodes(runner, alarm_sink):
+    def program() -> None:
+        sink = alarm_sink("prod")
+        declare(args("prod", node_count=3, alarms=sink))
+        sink.close()
+
+    run = runner(program, env="prod")
+    alarms = {a.inputs["name"].removeprefix("movies-prod-"): a.inputs for a in run.by_type(ALARM)}
+    nodes = [f"movies-prod-redis-00{i}" for i in (1, 2, 3)]
+    assert set(alarms) == {
+        "redis-evictions",
+        "redis-hit-rate",
+        *(f"redis-node-{i}-engine-cpu" for i in (1, 2, 3)),
+    }
+    for i, node in enumerate(nodes, start=1):
+        assert alarms[f"redis-node-{i}-engine-cpu"]["dimensions"] == {"CacheClusterId": node}
+    read = {
+        q["metric"]["dimensions"]["CacheClusterId"]
+        for q in alarms["redis-hit-rate"]["metricQueries"]
+        if "metric" in q
+    }
+    assert read == set(nodes)
+    assert runner(lambda: declare(args("prod")), env="prod").by_type(ALARM) == []

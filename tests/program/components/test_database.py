@@ -10,6 +10,7 @@ import pytest
 from infra.program.components.database import Database, DatabaseArgs, default_max_connections
 
 INSTANCE = "aws:rds/instance:Instance"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 # What a replica inherits from its source and must therefore not declare.
 INHERITED = (
     "engine",
@@ -177,3 +178,36 @@ def test_exported_logs_go_to_groups_that_expire(runner):
     for group in groups.values():
         assert group.inputs["retentionInDays"] == 7
         assert group.urn in primary.dependencies
+
+
+def test_database_declares_its_alarms_on_its_own_instances(runner, alarm_sink):
+    def program() -> None:
+        sink = alarm_sink()
+        declare(args(read_replicas=2, replica_instance_class="db.t4g.small", alarms=sink))
+        sink.close()
+
+    run = runner(program)
+    alarms = {a.inputs["name"].removeprefix("movies-dev-"): a.inputs for a in run.by_type(ALARM)}
+    assert set(alarms) == {
+        "db-primary-cpu",
+        "db-free-storage",
+        "db-connections",
+        "db-replica-1-cpu",
+        "db-replica-1-lag",
+        "db-replica-2-cpu",
+        "db-replica-2-lag",
+    }
+    primary = runner.one(run, INSTANCE, "db-primary").outputs["identifier"]
+    for suffix in ("db-primary-cpu", "db-free-storage", "db-connections"):
+        assert alarms[suffix]["dimensions"] == {"DBInstanceIdentifier": primary}
+    for index in (1, 2):
+        replica = runner.one(run, INSTANCE, f"db-replica-{index}").outputs["identifier"]
+        for kind in ("cpu", "lag"):
+            dimensions = alarms[f"db-replica-{index}-{kind}"]["dimensions"]
+            assert dimensions == {"DBInstanceIdentifier": replica}
+    # Sizes from the component's own args: 10% of 20 GiB, 80% of the class's connections.
+    assert alarms["db-free-storage"]["threshold"] == pytest.approx(2 * 1024**3)
+    assert alarms["db-connections"]["threshold"] == pytest.approx(
+        0.8 * default_max_connections("db.t4g.small")
+    )
+    assert runner(lambda: declare(args(read_replicas=0))).by_type(ALARM) == []

@@ -12,6 +12,7 @@ from infra.program.components.edge import Edge, EdgeArgs
 from infra.program.components.storage import MediaStorage, MediaStorageArgs
 
 DISTRIBUTION = "aws:cloudfront/distribution:Distribution"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 BUCKET_DOMAIN = "movies-dev-media-123456789012.s3.us-east-1.amazonaws.com"
 ALB = "movies-dev-alb-1234567890.us-east-1.elb.amazonaws.com"
 # AWS's published ids of the managed policies (CloudFront developer guide).
@@ -146,3 +147,18 @@ def test_storage_and_edge_wired_through_a_deferred_distribution_arn(runner):
     assert allow["Condition"]["StringEquals"]["AWS:SourceArn"] == dist.outputs["arn"]
     assert dist.urn in bucket_policy.dependencies
     assert origins(dist)["media"]["domainName"] == BUCKET_DOMAIN
+
+
+def test_edge_declares_its_alarm_on_its_own_distribution(runner, alarm_sink):
+    def program() -> None:
+        sink = alarm_sink(region="eu-west-1")
+        declare(args(alarms=sink))
+        sink.close()
+
+    run = runner(program, region="eu-west-1")
+    (alarm,) = run.by_type(ALARM)
+    distribution = runner.one(run, DISTRIBUTION).id
+    assert alarm.inputs["name"] == "movies-dev-cdn-5xx-rate"
+    assert alarm.inputs["dimensions"] == {"DistributionId": distribution, "Region": "Global"}
+    assert alarm.inputs["region"] == "us-east-1"  # where CloudFront publishes its metrics
+    assert runner(lambda: declare(args())).by_type(ALARM) == []
