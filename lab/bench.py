@@ -235,7 +235,8 @@ def measure_stage(
 ) -> dict[str, Any]:
     """Up (budgeted), steady state, saturation search, down."""
     rdb = carry if carry is not None and carry.is_file() else None
-    assert bs.scale is not None, "measure_stage: resolve(settings) first"
+    if bs.scale is None:
+        bs, _ = resolve(bs)
     fleet = stage_fleet(stage, bs)
     reg = stack.up(
         stage,

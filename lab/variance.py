@@ -37,11 +37,19 @@ from lab.state import lab_dir
 # byte. CPU time (thread_time), not wall time: a throttled worker's job takes longer in wall
 # time, which is what the driver measures.
 WORKER = r"""
-import gc, os, sys, time
+import gc, json, os, sys, time
 job_s = float(sys.argv[1]) / 1000
 mode = sys.argv[2]
 if mode == "freeze":
     gc.freeze()
+pauses = {0: [], 1: [], 2: []}
+began = {}
+def track(phase, info):
+    if phase == "start":
+        began["t"] = time.perf_counter()
+    else:
+        pauses[info["generation"]].append(time.perf_counter() - began["t"])
+gc.callbacks.append(track)
 keep = []
 out = sys.stdout.buffer
 inp = sys.stdin.buffer
@@ -60,6 +68,7 @@ while True:
         pass
     out.write(b)
     out.flush()
+sys.stderr.write(json.dumps({g: [len(v), sum(v), max(v, default=0.0)] for g, v in pauses.items()}))
 """
 
 
@@ -71,6 +80,7 @@ class Trial:
     p50_ms: float
     p99_ms: float
     max_ms: float
+    gc: dict[str, list[float]] | None = None  # generation -> [collections, total s, max s]
 
     @property
     def rate(self) -> float:
@@ -95,7 +105,9 @@ def spread(values: list[float]) -> float | None:
 
 def run_trial(argv: list[str], rate: float, seconds: float, label: str, seed: int) -> Trial:
     """Poisson arrivals at `rate` jobs/s for `seconds` into one worker; latency of each."""
-    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
+    proc = subprocess.Popen(
+        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0
+    )
     assert proc.stdin is not None and proc.stdout is not None
     # Let it start (and join its group) before timing anything.
     proc.stdin.write(b"w")
@@ -128,11 +140,21 @@ def run_trial(argv: list[str], rate: float, seconds: float, label: str, seed: in
     while len(done) < len(sent) and time.perf_counter() < deadline:
         time.sleep(0.01)
     proc.stdin.close()
-    proc.wait(5)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
     t.join(1)
+    assert proc.stderr is not None
+    err = proc.stderr.read().decode()
+    try:
+        gcs = json.loads(err) if err.startswith("{") else None
+    except ValueError:
+        gcs = None
     lat = [(d - s) * 1000 for s, d in zip(sent, done, strict=False)]
     elapsed = (done[-1] if done else time.perf_counter()) - start
-    return Trial(label, len(done), elapsed, _pct(lat, 0.5), _pct(lat, 0.99), max(lat))
+    return Trial(label, len(done), elapsed, _pct(lat, 0.5), _pct(lat, 0.99), max(lat), gcs)
 
 
 def cfs(cpus: float, periods_ms: list[int], load: float, seconds: float, trials: int) -> dict:
@@ -149,6 +171,38 @@ def cfs(cpus: float, periods_ms: list[int], load: float, seconds: float, trials:
             for p, g in groups.items():
                 argv = g.enter_argv("worker", [sys.executable, "-c", WORKER, "1", "plain"])
                 results[str(p)].append(run_trial(argv, rate, seconds, f"{p} ms", seed=i))
+    finally:
+        for g in groups.values():
+            g.remove()
+    return _summary(results, {"cpus": cpus, "load": load, "rate": rate, "seconds": seconds})
+
+
+def set_weight(groups: LabGroups, weight: int) -> None:
+    """The CPU weight of a lab's top group against everything else on the machine (v1
+    `cpu.shares`, default 1024; v2 `cpu.weight`, default 100: the same ratio is kept)."""
+    top = groups.top()
+    if groups.controller.version == 2:
+        (top / "cpu.weight").write_text(str(max(1, min(10_000, round(weight * 100 / 1024)))))
+    else:
+        (top / "cpu.shares").write_text(str(weight))
+
+
+def weights(cpus: float, shares: list[int], load: float, seconds: float, trials: int) -> dict:
+    """The worker's budget, its group's weight against the machine's other processes
+    varied: a quota is a ceiling, the weight decides what the group gets under contention."""
+    controller = detect()
+    name = group_name(lab_dir()) + "-variance"
+    rate = load * cpus / 0.001
+    results: dict[str, list[Trial]] = {str(w): [] for w in shares}
+    groups = {w: LabGroups(controller, f"{name}-w{w}") for w in shares}
+    try:
+        for w, g in groups.items():
+            g.create({"worker": cpus})
+            set_weight(g, w)
+        for i in range(trials):
+            for w, g in groups.items():
+                argv = g.enter_argv("worker", [sys.executable, "-c", WORKER, "1", "plain"])
+                results[str(w)].append(run_trial(argv, rate, seconds, f"weight {w}", seed=i))
     finally:
         for g in groups.values():
             g.remove()
@@ -174,6 +228,7 @@ def _summary(results: dict[str, list[Trial]], settings: dict) -> dict:
                     "p50_ms": round(t.p50_ms, 2),
                     "p99_ms": round(t.p99_ms, 2),
                     "max_ms": round(t.max_ms, 1),
+                    **({"gc": t.gc} if t.gc else {}),
                 }
                 for t in ts
             ],
@@ -198,8 +253,14 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--load", type=float, default=0.6)
     c.add_argument("--seconds", type=float, default=8.0)
     c.add_argument("--trials", type=int, default=4)
+    w = sub.add_parser("weight")
+    w.add_argument("--cpus", type=float, default=0.1)
+    w.add_argument("--shares", default="1024,16384")
+    w.add_argument("--load", type=float, default=0.6)
+    w.add_argument("--seconds", type=float, default=8.0)
+    w.add_argument("--trials", type=int, default=4)
     g = sub.add_parser("gc")
-    g.add_argument("--rate", type=float, default=300.0)
+    g.add_argument("--rate", type=float, default=150.0)
     g.add_argument("--seconds", type=float, default=8.0)
     g.add_argument("--trials", type=int, default=4)
     p.add_argument("--out", type=Path, default=None)
@@ -207,6 +268,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.what == "cfs":
         periods = [int(x) for x in args.periods_ms.split(",")]
         doc = cfs(args.cpus, periods, args.load, args.seconds, args.trials)
+    elif args.what == "weight":
+        shares = [int(x) for x in args.shares.split(",")]
+        doc = weights(args.cpus, shares, args.load, args.seconds, args.trials)
     else:
         doc = gc_modes(args.rate, args.seconds, args.trials)
     text = json.dumps(doc, indent=2)
