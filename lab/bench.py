@@ -208,7 +208,8 @@ def warm_caches(reg: Registry, maker: RequestMaker, bs: BenchSettings, groups, b
     ep = reg.endpoints
     if not bs.preload_mass or not (ep.get("redis_port") or ep.get("cdn_port")):
         return {"mass": 0, "ranks": 0}
-    hot = HotSet.of(maker, bs.preload_mass, posters=bool(ep.get("cdn_port")))
+    posters = min(stack.POSTER_OBJECTS, bs.movies) if ep.get("cdn_port") else 0
+    hot = HotSet.of(maker, bs.preload_mass, posters=posters)
     lifted = [t for t, cpus in budgets.items() if cpus is not None] if groups else []
     try:
         for tier in lifted:

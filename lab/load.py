@@ -382,12 +382,15 @@ class HotSet:
     paths: tuple[str, ...]
 
     @classmethod
-    def of(cls, maker: RequestMaker, mass: float, posters: bool) -> HotSet:
+    def of(cls, maker: RequestMaker, mass: float, posters: int = 0) -> HotSet:
+        """`posters`: how many of the hottest ids have a poster object at the edge (their
+        redirect and bytes are preloaded too; a colder id's poster is a 404 the CDN keeps
+        10 s, and its movie lookup is the `/movies/{id}` entry already preloaded)."""
         k = maker.sampler.ranks_for_mass(mass)
         ids = maker.sampler.ids[:k]
         paths = [f"/movies/{i}" for i in ids]
         if posters and maker.mix.poster_share > 0:
-            paths += [f"/movies/{i}/poster" for i in ids]
+            paths += [f"/movies/{i}/poster" for i in ids[:posters]]
         if maker.mix.search_share > 0:
             paths += [f"/movies?q={term}" for term in SEARCH_TERMS]
         return cls(mass, k, tuple(paths))

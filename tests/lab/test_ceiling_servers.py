@@ -28,7 +28,7 @@ def test_the_preload_warms_redis_to_the_hot_sets_share(lab_root):
         maker = RequestMaker(Mix.from_workload(), MOVIES, readers, writers)
         bs = BenchSettings(movies=MOVIES, env="dev", budgets=False, preload_mass=MASS)
         warmed = warm_caches(reg, maker, bs, None, {})
-        hot = HotSet.of(maker, MASS, posters=False)
+        hot = HotSet.of(maker, MASS)
         assert warmed["ranks"] == hot.ranks == maker.sampler.ranks_for_mass(MASS)
         assert maker.sampler.mass_of_top(hot.ranks) >= MASS
         assert warmed["requests"] == len(hot.paths) and warmed["errors"] == 0
