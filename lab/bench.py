@@ -197,7 +197,7 @@ def resolve(bs: BenchSettings) -> tuple[BenchSettings, ScaleChoice]:
     if bs.scale is None:
         bs = dataclasses.replace(bs, scale=choice.factor)
     elif bs.scale != choice.factor:
-        choice = dataclasses.replace(choice, factor=bs.scale, derived=False)
+        choice = dataclasses.replace(choice, factor=bs.scale, derived=False, given=True)
     return bs, choice
 
 
@@ -522,6 +522,12 @@ def _fmt(value: Any, spec: str = "") -> str:
     return format(value, spec)
 
 
+def _scale_how(sc: Mapping[str, Any]) -> str:
+    if sc.get("given"):
+        return "given with --scale"
+    return "derived so the largest stage fits" if sc["derived"] else "lab/budgets.py"
+
+
 def table_text(report: dict[str, Any]) -> str:
     """The tables as fixed-width text (what rich prints, kept in lab/results/)."""
     from rich.console import Console
@@ -605,7 +611,7 @@ def table_text(report: dict[str, Any]) -> str:
     if sc:
         console.print(
             f"Scale: {sc['lab_cpu_per_vcpu']:.4g} lab CPU per AWS vCPU for every stage "
-            f"({'derived so the largest stage fits' if sc['derived'] else 'lab/budgets.py'}: "
+            f"({_scale_how(sc)}: "
             f"{sc['largest_stage']} {sc['largest_vcpus']:g} vCPU = "
             f"{sc['largest_budget_cpus']:.2f} CPU + generator {sc['generator_cpus']:g} <= "
             f"{sc['cores']} cores). Fleets: {s.get('fleet', 'min')} "

@@ -114,6 +114,7 @@ class ScaleChoice:
     cores: int
     generator_cpus: float
     derived: bool  # True: LAB_CPU_PER_VCPU would not fit, the factor was derived
+    given: bool = False  # True: set by hand (--scale), whether it fits or not
 
     @property
     def largest_budget(self) -> float:
@@ -121,11 +122,12 @@ class ScaleChoice:
 
     def describe(self) -> str:
         stated_budget = self.largest_vcpus * LAB_CPU_PER_VCPU
-        how = (
-            f"derived: {LAB_CPU_PER_VCPU:g} would budget {stated_budget:.2f}"
-            if self.derived
-            else "stated in lab/budgets.py"
-        )
+        if self.given:
+            how = "given with --scale"
+        elif self.derived:
+            how = f"derived: {LAB_CPU_PER_VCPU:g} would budget {stated_budget:.2f}"
+        else:
+            how = "stated in lab/budgets.py"
         return (
             f"{self.factor:.4g} lab CPU per AWS vCPU ({how}); largest stage {self.largest_stage} "
             f"{self.largest_vcpus:g} vCPU = {self.largest_budget:.2f} CPU + generator "
@@ -137,6 +139,7 @@ class ScaleChoice:
             "lab_cpu_per_vcpu": self.factor,
             "stated": LAB_CPU_PER_VCPU,
             "derived": self.derived,
+            "given": self.given,
             "largest_stage": self.largest_stage,
             "largest_vcpus": self.largest_vcpus,
             "largest_budget_cpus": round(self.largest_budget, 4),

@@ -80,7 +80,7 @@ def test_the_repeat_record_keeps_every_run_and_the_spread():
     assert all(t["threshold"] == SPREAD_TARGET and t["met"] is True for t in agree)
     text = table_text(report)
     assert "2 runs" in text and "201 / 202" in text
-    assert "0.05 lab CPU per AWS vCPU for every stage" in text
+    assert "0.05 lab CPU per AWS vCPU for every stage (lab/budgets.py" in text
     # A single run has no `runs` or `spread`.
     single = report_doc(bs, choice, runs[:1])
     assert "runs" not in single and "spread" not in single

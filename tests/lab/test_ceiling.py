@@ -115,3 +115,25 @@ def test_one_scale_factor_fits_the_largest_stage_and_the_generator():
     assert "derived" in grown.describe() and "scale-5x 40 vCPU" in grown.describe()
     with pytest.raises(ValueError, match="allowed: one or more stages"):
         choose_scale({}, cores=2)
+
+
+def test_the_bench_takes_one_factor_over_every_stages_ceiling_fleet():
+    from infra.config import STAGES
+    from lab.bench import BenchSettings, resolve
+    from lab.budgets import total_vcpus
+
+    bs, choice = resolve(BenchSettings(env="prod"))
+    assert bs.scale == choice.factor and bs.fleet == "ceiling"
+    vcpus = {
+        s: total_vcpus(
+            s,
+            "prod",
+            topology(s, "prod", pin=False).replicas,
+            fleet_instances(s, "prod", "ceiling"),
+        )
+        for s in STAGES
+    }
+    assert choice.largest_vcpus == max(vcpus.values())
+    assert choice.largest_budget + choice.generator_cpus <= choice.cores + 1e-9
+    by_hand = resolve(BenchSettings(env="prod", scale=0.08))[1]
+    assert by_hand.given and by_hand.factor == 0.08 and "--scale" in by_hand.describe()
