@@ -624,8 +624,9 @@ def table_text(report: dict[str, Any]) -> str:
         f"errors <= {Slo().max_error_rate:.1%}; bottleneck = the budgeted tier busiest "
         "(CPU used / budget) at the lowest failing rate. Steady state: closed-loop windows "
         f"of {s['window']:g}s with {s['warm_concurrency']} connections until no hit ratio "
-        f"rose by {s['rise']:.0%} or more in {s['span']:g}s, bound {s['bound']:g}s. gen. CPU: "
-        "the load generator's own CPU (cores) at the saturation rate, outside every budget. "
+        f"moved by {s['rise']:.0%} or more either way in {s['span']:g}s, bound "
+        f"{s['bound']:g}s. gen. CPU: the load generator's own CPU (cores) at the saturation "
+        "rate, outside every budget. "
         f"{s['movies']:,} movies, Zipf s={s['mix']['zipf_s']}, {s['env']} sizes. The machine "
         f"is shared: 1-minute load {m['loadavg_1m_at_end']} at the end."
     )
