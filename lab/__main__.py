@@ -36,6 +36,19 @@ def _positive_float(name: str, hi: float):
     return parse
 
 
+def _float_between(name: str, lo: float, hi: float):
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name}={raw!r} is not a number") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"{name}={value} out of range; allowed {lo}..{hi}")
+        return value
+
+    return parse
+
+
 def _int_between(name: str, lo: int, hi: int):
     def parse(raw: str) -> int:
         try:
@@ -130,6 +143,19 @@ def _search_args(p: argparse.ArgumentParser) -> None:
         help="warm-up bound in seconds: windows run until the hit ratios stop rising (default 120)",
     )
     p.add_argument("--quiet", action="store_true", help="fewer progress lines")
+    p.add_argument(
+        "--fleet",
+        choices=("ceiling", "min"),
+        default="ceiling",
+        help="auto-scaled fleets at their planned max_size (ceiling, default) or desired (min)",
+    )
+    p.add_argument(
+        "--preload-mass",
+        type=_float_between("--preload-mass", 0.0, 1.0),
+        default=0.95,
+        help="preload the hot set drawing this share of requests before measuring "
+        "(0: no preload; default 0.95)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -157,6 +183,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated subset (default: every stage)",
     )
     bench.add_argument("--out", default=None, help="results directory (default lab/results)")
+    bench.add_argument(
+        "--repeat",
+        type=_int_between("--repeat", 1, 5),
+        default=1,
+        help="run the whole bench N times; records every run and the spread per stage",
+    )
     _movies_arg(bench)
     _budget_args(bench)
     _search_args(bench)
@@ -311,13 +343,15 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 def _settings(args: argparse.Namespace):
     from lab.bench import BenchSettings
-    from lab.budgets import LAB_CPU_PER_VCPU
 
     return BenchSettings(
         movies=args.movies,
         env=args.env,
         budgets=not args.no_budgets,
-        scale=args.scale or LAB_CPU_PER_VCPU,
+        scale=args.scale,
+        fleet=args.fleet,
+        preload_mass=args.preload_mass,
+        repeat=getattr(args, "repeat", 1),
         bound=args.steady_bound,
         probe_seconds=args.probe_seconds,
         max_probes=args.max_probes,
@@ -346,6 +380,8 @@ def _bench_or_saturate(args: argparse.Namespace) -> int:
             model=model,
         )
         return 0 if all(r["saturation"]["rps"] > 0 for r in report["stages"]) else 1
+    bs, choice = bench_mod.resolve(bs)
+    say(f"scale: {choice.describe()}; fleets: {bs.fleet}")
     bench_mod.stack.ensure_template(bs.movies, say)
     row = bench_mod.measure_stage(args.stage, bs, say, start_rps=bs.start_rps)
     row["model"] = model(args.stage, row, bs)

@@ -3,31 +3,41 @@
 Each stage comes up with its tiers in CPU cgroups budgeted from the stage spec (the spec's
 vCPUs x one scale factor, lab/budgets.py). Then:
 
-1. steady state: closed-loop windows run until the cache and edge hit ratios stop rising
-   (or a stated bound passes); the stage's DB reads per request, hit ratios and replica
-   share are taken from the last window;
+0. the fleets: in ceiling mode (the default) each auto-scaled fleet runs at its planned
+   max_size, where target tracking stops scaling out (`--fleet min`: desired capacity);
+1. steady state: a preload pass sends every distinct GET of the hot set (the Zipf head
+   that draws `preload_mass` of the requests) through the entry point, so Redis and the
+   CDN are as full as after hours of traffic; then closed-loop windows run until the cache
+   and edge hit ratios are flat (or a stated bound passes); the stage's DB reads per
+   request, hit ratios and replica share are taken from the last window;
 2. saturation: open-loop probes find the highest arrival rate held with p99 under 100 ms
    and errors under 0.1% (lab/saturate.py), and the tier that runs out first.
 
 Writes `lab/results/bench.json` (every figure; schema in docs/lab.md), `bench.txt` (the
-table) and `lab/results/saturation.json` (model beside measurement, the issue's shape)."""
+table) and `lab/results/saturation.json` (model beside measurement, the issue's shape).
+`repeat` > 1 runs the whole bench that many times and records every run and each stage's
+spread, (max - min) / median of its saturation rate."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import io
+import itertools
 import json
+import os
+import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from infra.config import STAGES
 from lab import cgroups, observe, redis_server, stack
-from lab.budgets import LAB_CPU_PER_VCPU, stage_budgets
-from lab.load import LoadConfig, Mix, RequestMaker, run_load
+from lab.budgets import ScaleChoice, bench_scale, stage_budgets
+from lab.load import HotSet, LoadConfig, Mix, RequestMaker, preload, run_load
 from lab.results import RESULTS, machine, ratio, round_or_none, stage_row
 from lab.saturate import Slo, search, stage_probe
 from lab.state import Registry, lab_dir
@@ -38,6 +48,7 @@ from lab.state import Registry, lab_dir
 BENCH_STAGES = STAGES
 SCHEMA_VERSION = 2
 BENCH_BUDGET_S = 900  # the issue's bound on the whole bench
+SPREAD_TARGET = 0.15  # issue 23: two consecutive runs agree within 15% at every stage
 
 
 @dataclass(frozen=True)
@@ -45,7 +56,15 @@ class BenchSettings:
     movies: int = 100_000
     env: str = "prod"
     budgets: bool = True
-    scale: float = LAB_CPU_PER_VCPU  # lab CPU per AWS vCPU
+    # lab CPU per AWS vCPU; None: lab/budgets.py's factor, or the one derived so the
+    # largest stage at its ceiling fleet fits the machine (`resolve`)
+    scale: float | None = None
+    # "ceiling": every auto-scaled fleet at its planned max_size; "min": desired capacity
+    fleet: str = "ceiling"
+    # The preload's hot set: the top movie ranks that draw this share of the requests (0:
+    # no preload). 0.95 of Zipf s=1 over 100k movies is the top 54,635 ids.
+    preload_mass: float = 0.95
+    repeat: int = 1  # whole bench runs; > 1 records each and the spread per stage
     # Steady state: closed-loop windows of `window` seconds until no tracked hit ratio,
     # averaged over the last two windows, rose by `rise` or more over `span` seconds (two
     # windows against two windows `span` earlier: one window alone is too noisy, and a
@@ -129,8 +148,10 @@ def warm_to_steady(
         history.append(point)
         back = max(2, round(bs.span / bs.window))
         if len(history) >= back + 2 and tracked:
-            rising = [k for k in tracked if _rise(history, k, back) >= bs.rise]
-            steady = not rising
+            # Flat, not merely not rising: after a preload a ratio can fall (edge entries
+            # live 60 s) as well as rise.
+            moving = [k for k in tracked if abs(_rise(history, k, back)) >= bs.rise]
+            steady = not moving
         if steady or time.perf_counter() - started >= bs.bound:
             break
     row["steady_state"] = {
@@ -159,6 +180,49 @@ def _usage(groups, tiers: list[str]) -> dict[str, float]:
     return {t: groups.usage_seconds(t) for t in tiers}
 
 
+# --- the fleets and the scale ----------------------------------------------------------
+
+
+def stage_fleet(stage: str, bs: BenchSettings) -> dict[str, int]:
+    """Instances per auto-scaled fleet the bench runs `stage` with (from the stack's plan)."""
+    from infra.capacity.lab_scale import fleet_instances
+
+    return fleet_instances(stage, bs.env, bs.fleet)
+
+
+def resolve(bs: BenchSettings) -> tuple[BenchSettings, ScaleChoice]:
+    """The settings with the one scale factor filled in: over every stage (so a bench of
+    some stages budgets as the whole one would), with each stage's fleets as run."""
+    choice = bench_scale(bs.env, {s: stage_fleet(s, bs) for s in STAGES})
+    if bs.scale is None:
+        bs = dataclasses.replace(bs, scale=choice.factor)
+    elif bs.scale != choice.factor:
+        choice = dataclasses.replace(choice, factor=bs.scale, derived=False, given=True)
+    return bs, choice
+
+
+def warm_caches(reg: Registry, maker: RequestMaker, bs: BenchSettings, groups, budgets) -> dict:
+    """The preload pass (lab/load.py `preload`) with every budget lifted for its duration:
+    it stands for hours of traffic, is not measured, and must finish well inside the
+    cache's TTL (300 s for movies). The budgets are set back before anything is measured."""
+    ep = reg.endpoints
+    if not bs.preload_mass or not (ep.get("redis_port") or ep.get("cdn_port")):
+        return {"mass": 0, "ranks": 0}
+    posters = min(stack.POSTER_OBJECTS, bs.movies) if ep.get("cdn_port") else 0
+    hot = HotSet.of(maker, bs.preload_mass, posters=posters)
+    lifted = [t for t, cpus in budgets.items() if cpus is not None] if groups else []
+    try:
+        for tier in lifted:
+            # LabGroups has no public setter (lab/cgroups.py is not the bench's file);
+            # _set_quota is the one place that writes a quota for both cgroup versions.
+            groups._set_quota(tier, None)
+        done = asyncio.run(preload(ep["entry"], hot.paths))
+    finally:
+        for tier in lifted:
+            groups._set_quota(tier, budgets[tier])
+    return {"mass": hot.mass, "ranks": hot.ranks, **done.as_dict()}
+
+
 # --- one stage ----------------------------------------------------------------------------
 
 
@@ -171,7 +235,10 @@ def measure_stage(
     start_rps: float | None = None,
 ) -> dict[str, Any]:
     """Up (budgeted), steady state, saturation search, down."""
-    preload = carry if carry is not None and carry.is_file() else None
+    rdb = carry if carry is not None and carry.is_file() else None
+    if bs.scale is None:
+        bs, _ = resolve(bs)
+    fleet = stage_fleet(stage, bs)
     reg = stack.up(
         stage,
         bs.movies,
@@ -179,9 +246,10 @@ def measure_stage(
         pin_cpus=False,
         say=say,
         service_overrides=dict(bs.service_env),
-        redis_preload=preload,
+        redis_preload=rdb,
         budgets=bs.budgets,
         scale=bs.scale,
+        fleet=fleet,
     )
     try:
         budgets = reg.endpoints.get("cgroups", {}).get("tiers", {})
@@ -189,7 +257,16 @@ def measure_stage(
         tiers = list(budgets)
         readers, writers = stack.load_keys(bs.movies)
         maker = RequestMaker(Mix.from_workload(), bs.movies, readers, writers)
+        warmed = warm_caches(reg, maker, bs, groups, budgets)
+        if warmed["ranks"]:
+            say(
+                f"  {stage}: preloaded the hot set ({warmed['ranks']:,} movies = "
+                f"{warmed['mass']:.0%} of requests, {warmed['requests']:,} GETs, "
+                f"{warmed['errors']} errors) in {warmed['seconds']:.0f}s"
+            )
         row = warm_to_steady(stage, reg, bs, maker, groups, tiers)
+        row["fleet"] = {"mode": bs.fleet, "instances": fleet}
+        row["preload"] = warmed
         row["lab_search_matches"] = round(
             lab_search_matches(reg.endpoints["primary_port"], maker.mix.zipf_s), 1
         )
@@ -209,13 +286,15 @@ def measure_stage(
             "lab_cpu_per_vcpu": bs.scale if bs.budgets else None,
             "tiers": [
                 {**asdict(b), "lab_cpus": b.cpus(bs.scale) if bs.budgets else None}
-                for b in stage_budgets(stage, bs.env, reg.endpoints["topology"]["replicas"])
+                for b in stage_budgets(stage, bs.env, reg.endpoints["topology"]["replicas"], fleet)
             ],
         }
         row["saturation"] = {
             "rps": round(found.rps, 1),
             "bottleneck": found.bottleneck(),
             "p99_ms": best.summary["p99_ms"] if best else None,
+            # The hit ratios while probing (issue 23: flat from the first probe on).
+            "hit_ratios": [{"rate": round(p.rate, 1), **p.ratios} for p in found.probes],
             "at_best": best.as_dict() if best else None,
             "probes": [p.as_dict() for p in found.probes],
         }
@@ -263,7 +342,11 @@ def model_prediction(stage: str, row: dict[str, Any], bs: BenchSettings) -> dict
         replica_read_share=row.get("replica_read_share"),
         search_matches=row.get("lab_search_matches"),
     )
-    return predict(stage, bs.env, bs.scale, lab, replicas_run=row["topology"]["replicas"])
+    assert bs.scale is not None
+    fleet = (row.get("fleet") or {}).get("instances")
+    return predict(
+        stage, bs.env, bs.scale, lab, replicas_run=row["topology"]["replicas"], fleet=fleet
+    )
 
 
 # --- targets ----------------------------------------------------------------------------
@@ -353,6 +436,17 @@ def targets(rows: list[dict[str, Any]], wall_seconds: float | None = None) -> li
                 figure=f"{r['saturation']['bottleneck']['tier']} / {model.get('bottleneck')}",
                 met=same,
             )
+    for before, after in itertools.pairwise(rows):
+        add(
+            f"holds more than {before['stage']}",
+            after["stage"],
+            round_or_none(ratio(sat(after["stage"]) or 0, sat(before["stage"]) or 0), 2),
+            ">",
+            1.0,
+            "x",
+        )
+        if out[-1]["figure"] is not None:
+            out[-1]["met"] = out[-1]["figure"] > 1.0
     if wall_seconds is not None:
         add("whole bench", "all", round(wall_seconds), "<=", BENCH_BUDGET_S, "s")
     return out
@@ -387,6 +481,8 @@ def saturation_doc(report: dict[str, Any]) -> dict[str, Any]:
             "bottleneck_busy": r["saturation"]["bottleneck"]["busy"],
             "bottleneck_cpu_bound": r["saturation"]["bottleneck"]["cpu_bound"],
             "generator_cpu": (r["saturation"].get("at_best") or {}).get("generator_cpu"),
+            "fleet": (r.get("fleet") or {}).get("instances"),
+            "hit_ratios_while_probing": r["saturation"].get("hit_ratios"),
             "steady_state": {
                 "reached": r["steady_state"]["reached"],
                 "seconds": r["steady_state"]["seconds"],
@@ -399,7 +495,9 @@ def saturation_doc(report: dict[str, Any]) -> dict[str, Any]:
         }
     return {
         "date": report["date"],
+        "fleet": settings.get("fleet", "min"),
         "scale": {
+            **(report.get("scale") or {}),
             "lab_cpu_per_vcpu": settings["scale"],
             "assumption": "one Graviton vCPU does the work of one core of this machine "
             "(no speed-up credited for the move); lab/budgets.py",
@@ -410,6 +508,7 @@ def saturation_doc(report: dict[str, Any]) -> dict[str, Any]:
         "slo": Slo().as_dict(),
         "machine": report["machine"],
         "stages": stages,
+        "spread": report.get("spread"),
         "wall_seconds": report["wall_seconds"],
     }
 
@@ -421,6 +520,12 @@ def _fmt(value: Any, spec: str = "") -> str:
     if value is None:
         return "-"
     return format(value, spec)
+
+
+def _scale_how(sc: Mapping[str, Any]) -> str:
+    if sc.get("given"):
+        return "given with --scale"
+    return "derived so the largest stage fits" if sc["derived"] else "lab/budgets.py"
 
 
 def table_text(report: dict[str, Any]) -> str:
@@ -435,6 +540,7 @@ def table_text(report: dict[str, Any]) -> str:
     )
     for col in (
         "stage",
+        "fleet",
         "budgets (lab CPU)",
         "saturation rps",
         "model rps",
@@ -458,8 +564,10 @@ def table_text(report: dict[str, Any]) -> str:
             if b["lab_cpus"] is not None
         )
         st = r["steady_state"]
+        fleet = (r.get("fleet") or {}).get("instances") or {}
         table.add_row(
             r["stage"],
+            ", ".join(f"{k} {v}" for k, v in sorted(fleet.items())) or "-",
             budgets or "-",
             _fmt(sat["rps"], ",.0f"),
             _fmt(model.get("rps"), ",.0f"),
@@ -484,16 +592,41 @@ def table_text(report: dict[str, Any]) -> str:
         width=160, record=True, force_terminal=False, color_system=None, file=io.StringIO()
     )
     console.print(table)
+    if report.get("spread"):
+        spread_table = Table(title=f"{len(report['runs'])} runs: saturation rps per run")
+        for col in ("stage", "rps per run", "median", "spread (max-min)/median", "bottlenecks"):
+            spread_table.add_column(col, justify="left" if col == "stage" else "right")
+        for stage, s in report["spread"].items():
+            spread_table.add_row(
+                stage,
+                " / ".join(f"{x:,.0f}" for x in s["rps"]),
+                f"{s['median_rps']:,.0f}",
+                _fmt(s["spread"], ".1%"),
+                " / ".join(str(b) for b in s["bottlenecks"]),
+            )
+        console.print(spread_table)
     console.print(targets_table)
     s = report["settings"]
+    sc = report.get("scale") or {}
+    if sc:
+        console.print(
+            f"Scale: {sc['lab_cpu_per_vcpu']:.4g} lab CPU per AWS vCPU for every stage "
+            f"({_scale_how(sc)}: "
+            f"{sc['largest_stage']} {sc['largest_vcpus']:g} vCPU = "
+            f"{sc['largest_budget_cpus']:.2f} CPU + generator {sc['generator_cpus']:g} <= "
+            f"{sc['cores']} cores). Fleets: {s.get('fleet', 'min')} "
+            "(ceiling = each auto-scaled group's planned max_size). Preload: the hot set "
+            f"drawing {s.get('preload_mass', 0):.0%} of requests."
+        )
     console.print(
         f"Saturation: open-loop probes of {s['probe_warmup']:g}+{s['probe_seconds']:g}s, "
         f"highest rate with p99 <= {Slo().p99_ms:g} ms (from the intended send time) and "
         f"errors <= {Slo().max_error_rate:.1%}; bottleneck = the budgeted tier busiest "
         "(CPU used / budget) at the lowest failing rate. Steady state: closed-loop windows "
         f"of {s['window']:g}s with {s['warm_concurrency']} connections until no hit ratio "
-        f"rose by {s['rise']:.0%} or more in {s['span']:g}s, bound {s['bound']:g}s. gen. CPU: "
-        "the load generator's own CPU (cores) at the saturation rate, outside every budget. "
+        f"moved by {s['rise']:.0%} or more either way in {s['span']:g}s, bound "
+        f"{s['bound']:g}s. gen. CPU: the load generator's own CPU (cores) at the saturation "
+        "rate, outside every budget. "
         f"{s['movies']:,} movies, Zipf s={s['mix']['zipf_s']}, {s['env']} sizes. The machine "
         f"is shared: 1-minute load {m['loadavg_1m_at_end']} at the end."
     )
@@ -514,9 +647,18 @@ def remodel(out_dir: Path = RESULTS, say=print) -> dict[str, Any]:
     settings = {k: v for k, v in report["settings"].items() if k in fields}
     settings["service_env"] = tuple(settings.get("service_env", {}).items())
     bs = BenchSettings(**settings)
-    for row in report["stages"]:
-        row["model"] = model_prediction(row["stage"], row, bs)
-    report["targets"] = targets(report["stages"], report["wall_seconds"])
+    runs = report.get("runs") or [
+        {"stages": report["stages"], "wall_seconds": report["wall_seconds"]}
+    ]
+    for run in runs:
+        for row in run["stages"]:
+            # Rows of a bench before issue 23 have no fleet: they ran at desired capacity,
+            # which is what the model takes without one.
+            row["model"] = model_prediction(row["stage"], row, bs)
+    report["stages"] = runs[0]["stages"]
+    report["targets"] = targets(report["stages"], runs[0]["wall_seconds"])
+    if "spread" in report:
+        report["targets"] += spread_targets(report["spread"])
     text = table_text(report)
     path.write_text(json.dumps(report, indent=2) + "\n")
     (out_dir / "bench.txt").write_text(text)
@@ -525,22 +667,46 @@ def remodel(out_dir: Path = RESULTS, say=print) -> dict[str, Any]:
     return report
 
 
-def bench(
+def spread(values: list[float]) -> float | None:
+    """(max - min) / median: how far repeated figures are apart (issue 23: <= 15%)."""
+    if not values:
+        return None
+    med = statistics.median(values)
+    return round((max(values) - min(values)) / med, 4) if med else None
+
+
+def spread_by_stage(runs: list[list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """Per stage over the runs: each run's saturation rate and bottleneck, the spread of
+    the rates, and whether it is within SPREAD_TARGET."""
+    out: dict[str, dict[str, Any]] = {}
+    stages = [r["stage"] for r in runs[0]] if runs else []
+    for stage in stages:
+        rows = [next(r for r in run if r["stage"] == stage) for run in runs]
+        rps = [float(r["saturation"]["rps"]) for r in rows]
+        s = spread(rps)
+        out[stage] = {
+            "rps": rps,
+            "median_rps": round(statistics.median(rps), 1),
+            "spread": s,
+            "bottlenecks": [r["saturation"]["bottleneck"]["tier"] for r in rows],
+            "within_target": None if s is None or len(rps) < 2 else s <= SPREAD_TARGET,
+        }
+    return out
+
+
+def run_once(
     stages: tuple[str, ...],
     bs: BenchSettings,
-    out_dir: Path = RESULTS,
     say=print,
     quiet: bool = True,
     model: Callable[[str, dict[str, Any], BenchSettings], dict[str, Any] | None] | None = None,
-) -> dict[str, Any]:
-    """`model(stage, row, settings)` gives the capacity model's prediction for the stage
-    at the same budgets (or None); it is kept beside the measurement."""
+) -> tuple[list[dict[str, Any]], float]:
+    """Every stage once, from an empty cache; the rows and the wall time."""
     started = time.perf_counter()
-    stack.ensure_template(bs.movies, say)
     carry = None
     if bs.carry_cache:
         carry = lab_dir() / "cache" / "redis-carry.rdb"
-        carry.unlink(missing_ok=True)  # every bench starts from an empty cache
+        carry.unlink(missing_ok=True)  # every bench run starts from an empty cache
     rows = []
     start = bs.start_rps
     for stage in stages:
@@ -553,22 +719,88 @@ def bench(
         start = max(bs.start_rps / 4, 0.8 * row["saturation"]["rps"] or bs.start_rps)
         say(
             f"  {stage}: saturates at {row['saturation']['rps']:,.0f} rps on "
-            f"{row['saturation']['bottleneck']['tier']}"
+            f"{row['saturation']['bottleneck']['tier']} "
+            f"({bs.scale:g} lab CPU per AWS vCPU, fleet {bs.fleet} {row['fleet']['instances']})"
         )
-    wall = round(time.perf_counter() - started, 1)
+    return rows, round(time.perf_counter() - started, 1)
+
+
+def report_doc(
+    bs: BenchSettings,
+    choice: ScaleChoice,
+    runs: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """bench.json: the first run's rows as `stages` (what the capacity model reads), every
+    run under `runs`, and the spread per stage when there is more than one."""
+    first = runs[0]
+    wall = round(sum(r["wall_seconds"] for r in runs), 1)
     report = {
         "schema": SCHEMA_VERSION,
-        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "date": first["date"],
         "machine": machine(),
         "settings": {
             **asdict(bs),
             "service_env": dict(bs.service_env),
             "mix": asdict(Mix.from_workload()),
         },
-        "stages": rows,
-        "targets": targets(rows, wall),
+        "scale": choice.as_dict(),
+        "stages": first["stages"],
+        "targets": targets(first["stages"], first["wall_seconds"]),
         "wall_seconds": wall,
     }
+    if len(runs) > 1:
+        report["runs"] = runs
+        report["spread"] = spread_by_stage([r["stages"] for r in runs])
+        report["targets"] += spread_targets(report["spread"])
+    return report
+
+
+def spread_targets(by_stage: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "target": "runs agree: (max - min) / median saturation rps",
+            "stage": stage,
+            "figure": s["spread"],
+            "op": "<=",
+            "threshold": SPREAD_TARGET,
+            "unit": "share",
+            "met": s["within_target"],
+        }
+        for stage, s in by_stage.items()
+    ]
+
+
+def bench(
+    stages: tuple[str, ...],
+    bs: BenchSettings,
+    out_dir: Path = RESULTS,
+    say=print,
+    quiet: bool = True,
+    model: Callable[[str, dict[str, Any], BenchSettings], dict[str, Any] | None] | None = None,
+) -> dict[str, Any]:
+    """`model(stage, row, settings)` gives the capacity model's prediction for the stage
+    at the same budgets (or None); it is kept beside the measurement. `bs.repeat` runs."""
+    if bs.repeat < 1:
+        raise ValueError(f"repeat={bs.repeat}; allowed >= 1")
+    bs, choice = resolve(bs)
+    say(f"scale: {choice.describe()}; fleets: {bs.fleet}")
+    stack.ensure_template(bs.movies, say)
+    runs = []
+    for i in range(1, bs.repeat + 1):
+        if bs.repeat > 1:
+            say(f"run {i} of {bs.repeat}")
+        date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        rows, wall = run_once(stages, bs, say, quiet, model)
+        runs.append(
+            {
+                "run": i,
+                "date": date,
+                "wall_seconds": wall,
+                "loadavg_1m_at_end": round(os.getloadavg()[0], 2),
+                "stages": rows,
+            }
+        )
+    report = report_doc(bs, choice, runs)
     text = table_text(report)
     print(text)
     out_dir.mkdir(parents=True, exist_ok=True)

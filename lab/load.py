@@ -45,6 +45,16 @@ class ZipfSampler:
     def movie_id(self, rng: random.Random) -> int:
         return self.ids[self.rank(rng) - 1]
 
+    def ranks_for_mass(self, mass: float) -> int:
+        """The fewest top ranks that together draw at least `mass` of the requests."""
+        if not 0 < mass <= 1:
+            raise ValueError(f"mass={mass}; allowed 0 < mass <= 1")
+        return min(self.n, bisect.bisect_left(self._cdf, mass * self._total - 1e-12) + 1)
+
+    def mass_of_top(self, k: int) -> float:
+        """The share of requests the top `k` ranks draw."""
+        return self._cdf[max(1, min(k, self.n)) - 1] / self._total
+
     def share_of_top(self, fraction: float) -> float:
         """The probability mass of the top `fraction` of ranks (the 80/20 check)."""
         k = max(1, int(self.n * fraction))
@@ -357,3 +367,83 @@ def run_with_progress(
             )
 
         return asyncio.run(run_load(config, maker, progress=show, events=events, clock=clock))
+
+
+# --- preload: a warm cache and edge before anything is measured -------------------------
+
+
+@dataclass(frozen=True)
+class HotSet:
+    """The requests a preload pass sends: every distinct anonymous GET of the hot set, the
+    top ranks that draw `mass` of the movie requests (Zipf), and every search term."""
+
+    mass: float
+    ranks: int  # movies in the hot set
+    paths: tuple[str, ...]
+
+    @classmethod
+    def of(cls, maker: RequestMaker, mass: float, posters: int = 0) -> HotSet:
+        """`posters`: how many of the hottest ids have a poster object at the edge (their
+        redirect and bytes are preloaded too; a colder id's poster is a 404 the CDN keeps
+        10 s, and its movie lookup is the `/movies/{id}` entry already preloaded)."""
+        k = maker.sampler.ranks_for_mass(mass)
+        ids = maker.sampler.ids[:k]
+        paths = [f"/movies/{i}" for i in ids]
+        if posters and maker.mix.poster_share > 0:
+            paths += [f"/movies/{i}/poster" for i in ids[:posters]]
+        if maker.mix.search_share > 0:
+            paths += [f"/movies?q={term}" for term in SEARCH_TERMS]
+        return cls(mass, k, tuple(paths))
+
+
+@dataclass(frozen=True)
+class PreloadResult:
+    requests: int
+    errors: int
+    seconds: float
+    media: int  # poster bytes fetched through the redirects (fills the edge's media cache)
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {
+            "requests": self.requests,
+            "errors": self.errors,
+            "seconds": round(self.seconds, 1),
+            "media": self.media,
+        }
+
+
+async def preload(
+    base_url: str, paths: Sequence[str], concurrency: int = 32, timeout: float = 10.0
+) -> PreloadResult:
+    """GET every path once through `base_url` (the stage's entry: the CDN stand-in, the ALB
+    or the API), anonymously, following poster redirects on loopback: the cache-aside fills
+    Redis and the CDN stores what it may, as hours of real traffic would have. Loopback only."""
+    check_loopback(base_url)
+    todo = iter(paths)
+    counter = {"n": 0, "errors": 0, "media": 0}
+    started = time.perf_counter()
+
+    async def worker() -> None:
+        client = CLIENTS["raw"](timeout)
+        try:
+            for path in todo:  # one shared iterator: each path is sent once
+                counter["n"] += 1
+                try:
+                    resp = await client.request("GET", base_url + path, {}, b"")
+                except TRANSPORT_ERRORS:
+                    counter["errors"] += 1
+                    continue
+                if resp.status >= 500:
+                    counter["errors"] += 1
+                location = resp.headers.get("location")
+                if location and 300 <= resp.status < 400:
+                    got = await fetch_media(client, location)
+                    if got is not None:
+                        counter["media"] += 1
+        finally:
+            await client.close()
+
+    await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, len(paths))))))
+    return PreloadResult(
+        counter["n"], counter["errors"], time.perf_counter() - started, counter["media"]
+    )

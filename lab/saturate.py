@@ -45,6 +45,9 @@ class Probe:
     summary: dict[str, Any]  # OpenLoopResult.summary()
     tiers: dict[str, dict[str, float | None]] = field(default_factory=dict)
     counters: dict[str, float] = field(default_factory=dict)
+    # Hit ratios during the probe's window: the service's cache (its counters) and the
+    # edge (anonymous answers the CDN stand-in served); None where the stage has none.
+    ratios: dict[str, float | None] = field(default_factory=dict)
     ok: bool = False
     why: str = ""
 
@@ -80,6 +83,7 @@ class Probe:
             **self.summary,
             "tiers": self.tiers,
             "counters": self.counters,
+            "ratios": self.ratios,
         }
 
 
@@ -226,6 +230,17 @@ def server_counters(endpoints: dict[str, Any]) -> dict[str, float]:
             out["redis_cpu_s"] = float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
         except redis.RedisError:
             pass
+    ports = [*endpoints.get("api_ports", []), *endpoints.get("search_ports", [])]
+    if endpoints.get("redis_port") and ports:
+        from lab import observe
+
+        hits = misses = 0.0
+        with contextlib.suppress(OSError, ValueError):
+            for port in ports:
+                c = observe.service_counters(port)
+                hits += observe.total(c, "movies_cache_hits_total")
+                misses += observe.total(c, "movies_cache_misses_total")
+            out["service_cache_hits"], out["service_cache_misses"] = hits, misses
     sql = "SELECT coalesce(sum(xact_commit + xact_rollback), 0) FROM pg_stat_database"
     ports = [("pg_primary_xacts", endpoints.get("primary_port"))] + [
         ("pg_replica_xacts", p) for p in endpoints.get("replica_ports", [])
@@ -234,6 +249,20 @@ def server_counters(endpoints: dict[str, Any]) -> dict[str, float]:
         if port:
             with contextlib.suppress(LabError, ValueError):
                 out[key] = out.get(key, 0.0) + float(postgres.psql(port, sql, timeout=10))
+    return out
+
+
+def probe_ratios(before: dict[str, float], after: dict[str, float], edge: float | None) -> dict:
+    """The service's cache hit ratio over a probe's window (from its counters) and the
+    edge's (from the answers' cache status)."""
+    out: dict[str, float | None] = {"cache_hit_ratio": None, "edge_hit_ratio": edge}
+    keys = ("service_cache_hits", "service_cache_misses")
+    if all(k in before and k in after for k in keys):
+        hits = after[keys[0]] - before[keys[0]]
+        misses = after[keys[1]] - before[keys[1]]
+        out["cache_hit_ratio"] = round(hits / (hits + misses), 4) if hits + misses else None
+    if edge is not None:
+        out["edge_hit_ratio"] = round(edge, 4)
     return out
 
 
@@ -285,7 +314,13 @@ def stage_probe(
         result = run_open_loop(config, maker, events=[(warmup, start), (warmup + seconds, end)])
         used = tier_use(marks["tiers0"], marks["tiers1"], budgets)
         window = marks["tiers1"].at - marks["tiers0"].at
-        p = Probe(rate, result.summary(), used, counter_rates(marks["c0"], marks["c1"], window))
+        p = Probe(
+            rate,
+            result.summary(),
+            used,
+            counter_rates(marks["c0"], marks["c1"], window),
+            probe_ratios(marks["c0"], marks["c1"], result.edge_hit_ratio()),
+        )
         return p.judge(slo)
 
     return probe

@@ -144,16 +144,19 @@ def up(
     budgets: bool = False,
     scale: float = LAB_CPU_PER_VCPU,
     alb_time_scale: float = 1.0,
+    fleet: dict[str, int] | None = None,
 ) -> Registry:
     """Bring `stage` up; `redis_preload` is an RDB the stage's Redis starts with (the
     bench carries the cache from one stage to the next, as `pulumi up` keeps ElastiCache).
 
     With `budgets`, every tier runs in its own CPU cgroup with the stage spec's vCPUs x
-    `scale` (lab/budgets.py); CPU pinning is then off (the budgets replace it).
+    `scale` (lab/budgets.py); CPU pinning is then off (the budgets replace it). `fleet`:
+    instances per auto-scaled fleet (infra/capacity/lab_scale.py `fleet_instances`; the
+    bench's ceiling mode), default the spec's desired capacity.
 
     `alb_time_scale` (lab seconds per AWS second) scales the ALB stand-in's health-check
     interval and timeout and its deregistration delay (lab/alb.py); 1 = AWS's own times."""
-    topo = topology(stage, env, pin=pin_cpus and not budgets)
+    topo = topology(stage, env, pin=pin_cpus and not budgets, fleet=fleet)
     root = lab_dir()
     reg = Registry.load(root)
     if running(reg):
@@ -162,13 +165,14 @@ def up(
     tier_cpus: dict[str, float | None] = {}
     if budgets:
         groups = cgroups.LabGroups.for_lab(root)  # raises where no controller is usable
-        tier_cpus = budget_map(stage, env, scale, replicas_run=topo.replicas)
+        tier_cpus = budget_map(stage, env, scale, replicas_run=topo.replicas, fleet=fleet)
     template = ensure_template(movies, say)
     shutil.rmtree(root / "run", ignore_errors=True)
     run_dir = root / "run"
     run_dir.mkdir(parents=True)
     reg = Registry(path=root / "registry.json", stage=stage)
     reg.endpoints = {"topology": asdict(topo), "movies": movies, "template": str(template)}
+    reg.endpoints["fleet"] = dict(fleet or {})
     if groups is not None:
         reg.endpoints["cgroups"] = {
             "name": groups.name,

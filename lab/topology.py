@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from infra.config import STAGES, ConfigError, load_stack_config
@@ -66,8 +67,20 @@ def _cpu_pair() -> tuple[str, str] | None:
     return str(cpus[-1]), str(cpus[0])
 
 
-def topology(stage: str, env: str = "prod", pin: bool = True) -> Topology:
-    """The lab topology of one stage; `env` picks the sizes (prod has >= 2 of everything)."""
+def fleet_processes(instances: int, vcpus_per_instance: int, cap: int) -> int:
+    """API processes for a fleet of `instances`: one per uvicorn worker the fleet would run
+    (instances x vCPUs), at most `cap` (two cores: more only adds context switches). The
+    fleet's CPU is its tier budget (lab/budgets.py), whatever the process count."""
+    return max(1, min(instances * vcpus_per_instance, cap))
+
+
+def topology(
+    stage: str, env: str = "prod", pin: bool = True, fleet: Mapping[str, int] | None = None
+) -> Topology:
+    """The lab topology of one stage; `env` picks the sizes (prod has >= 2 of everything).
+    `fleet`: instances per auto-scaled fleet ("web", "search"; lab_scale.fleet_instances),
+    default the spec's desired capacity."""
+    fleet = fleet or {}
     if stage not in STAGES:
         raise ConfigError(f"stage: unknown {stage!r}; allowed: {', '.join(STAGES)}")
     config = load_stack_config(env, stage)
@@ -82,7 +95,7 @@ def topology(stage: str, env: str = "prod", pin: bool = True) -> Topology:
     workers = 1
     if spec.web is not None:
         per = _vcpus(spec.web.instance_type)
-        api = min(spec.web.desired_capacity * per, MAX_API_PROCESSES)
+        api = fleet_processes(fleet.get("web", spec.web.desired_capacity), per, MAX_API_PROCESSES)
     else:
         api = 1
         if spec.single_box is not None:
@@ -90,7 +103,9 @@ def topology(stage: str, env: str = "prod", pin: bool = True) -> Topology:
     search = 0
     if spec.search is not None:
         per = _vcpus(spec.search.instance_type)
-        search = min(spec.search.desired_capacity * per, MAX_SEARCH_PROCESSES)
+        search = fleet_processes(
+            fleet.get("search", spec.search.desired_capacity), per, MAX_SEARCH_PROCESSES
+        )
     replicas = min(spec.database.read_replicas, MAX_REPLICAS) if spec.database else 0
     return Topology(
         stage=stage,

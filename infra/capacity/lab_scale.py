@@ -17,6 +17,7 @@ what the prediction is checked against (lab/results/saturation.json)."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,75 @@ from infra.config import load_stack_config
 # Tiers with no fixed CPU in AWS: the lab measures them but gives them no budget.
 ELASTIC = ("alb", "edge")
 
+# How big the lab runs each auto-scaled fleet (web, search): "ceiling", the group's
+# max_size as planned (where target tracking stops scaling out: the stage's ceiling, issue
+# 23), or "min", its desired capacity at rest (the lab's mode before issue 23).
+FLEETS = ("ceiling", "min")
+ASG_TYPE = "aws:autoscaling/group:Group"
+ASG_SUFFIX = "-asg"  # infra/program/components/web_tier.py names each group f"{role}-asg"
+
+
+class FleetError(ValueError):
+    """A fleet mode or a plan the lab cannot size fleets from; the message is one line."""
+
+
+def plan_group_sizes(plan: Mapping[str, Any]) -> dict[str, dict[str, int]]:
+    """role ("web", "search") -> {"min", "desired", "max"} of each planned auto-scaling
+    group: the plan's `minSize`, `desiredCapacity`, `maxSize` inputs (what `pulumi up`
+    would send; infra/plans/build.py writes them)."""
+    out: dict[str, dict[str, int]] = {}
+    for r in plan.get("resources", []):
+        if r.get("type") != ASG_TYPE:
+            continue
+        name = str(r.get("name", ""))
+        if not name.endswith(ASG_SUFFIX):
+            raise FleetError(
+                f"plan {plan.get('env')}/{plan.get('stage')}: auto-scaling group {name!r} is "
+                f"not named ROLE{ASG_SUFFIX}; allowed: web{ASG_SUFFIX}, search{ASG_SUFFIX}"
+            )
+        inputs = r.get("inputs") or {}
+        out[name.removesuffix(ASG_SUFFIX)] = {
+            "min": int(inputs["minSize"]),
+            "desired": int(inputs.get("desiredCapacity") or inputs["minSize"]),
+            "max": int(inputs["maxSize"]),
+        }
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def _planned_sizes(env: str, stage: str) -> tuple[tuple[str, int, int, int], ...]:
+    # Imported here: planning a stale stack runs the program under the mocks (seconds).
+    from infra.plans.build import load_or_build
+
+    sizes = plan_group_sizes(load_or_build(f"{env}/{stage}"))
+    return tuple((role, s["min"], s["desired"], s["max"]) for role, s in sorted(sizes.items()))
+
+
+def fleet_instances(
+    stage: str, env: str, fleet: str, plan: Mapping[str, Any] | None = None
+) -> dict[str, int]:
+    """Instances per auto-scaled fleet ("web", "search") the lab and the model run for
+    `stage`: at "ceiling" the group's planned max_size, at "min" its desired capacity.
+    Read from `plan` (a plan dict) or the stack's plan file (built when missing or stale),
+    never from a copy of the numbers: the sizer owns max_size. Stages without a group
+    (single-box, split-db) have none."""
+    if fleet not in FLEETS:
+        raise FleetError(f"fleet: unknown {fleet!r}; allowed: {', '.join(FLEETS)}")
+    spec = load_stack_config(env, stage).stage
+    roles = {r for r, t in (("web", spec.web), ("search", spec.search)) if t is not None}
+    if plan is not None:
+        sizes = plan_group_sizes(plan)
+    elif roles:
+        sizes = {r: {"min": a, "desired": d, "max": m} for r, a, d, m in _planned_sizes(env, stage)}
+    else:
+        sizes = {}  # no auto-scaled fleet: nothing to plan for
+    if set(sizes) != roles:
+        raise FleetError(
+            f"plan {env}/{stage}: auto-scaling groups {sorted(sizes)} do not match the stage "
+            f"spec's fleets {sorted(roles)}; run `python -m infra plan --env {env} --stage {stage}`"
+        )
+    return {role: s["max" if fleet == "ceiling" else "desired"] for role, s in sizes.items()}
+
 
 @dataclass(frozen=True)
 class TierVcpus:
@@ -38,10 +108,18 @@ class TierVcpus:
 
 
 def tier_vcpus(
-    stage: str, env: str, rates: Rates, replicas_run: int | None = None
+    stage: str,
+    env: str,
+    rates: Rates,
+    replicas_run: int | None = None,
+    fleet: Mapping[str, int] | None = None,
 ) -> list[TierVcpus]:
-    """The tiers of a stage with the vCPUs the spec gives each (the lab budgets these)."""
+    """The tiers of a stage with the vCPUs the spec gives each (the lab budgets these).
+
+    `fleet`: instances per auto-scaled fleet (`fleet_instances`); without it, the spec's
+    desired capacity."""
     spec = load_stack_config(env, stage).stage
+    fleet = fleet or {}
     out: list[TierVcpus] = []
     if spec.single_box is not None:
         kind = spec.single_box.instance_type
@@ -52,14 +130,14 @@ def tier_vcpus(
             out.append(TierVcpus("app", n, f"1 x {kind} ({n:g} vCPU), API only"))
     if spec.web is not None:
         n = rates.machine(spec.web.instance_type).vcpus
-        c = spec.web.desired_capacity
-        out.append(TierVcpus("app", c * n, f"desired {c} x {spec.web.instance_type} ({n:g} vCPU)"))
+        c, how = _count(fleet, "web", spec.web.desired_capacity)
+        out.append(TierVcpus("app", c * n, f"{how} {c} x {spec.web.instance_type} ({n:g} vCPU)"))
         out.append(TierVcpus("alb", None, "ALB: elastic, not budgeted"))
     if spec.search is not None:
         n = rates.machine(spec.search.instance_type).vcpus
-        c = spec.search.desired_capacity
+        c, how = _count(fleet, "search", spec.search.desired_capacity)
         out.append(
-            TierVcpus("search", c * n, f"desired {c} x {spec.search.instance_type} ({n:g} vCPU)")
+            TierVcpus("search", c * n, f"{how} {c} x {spec.search.instance_type} ({n:g} vCPU)")
         )
     if spec.database is not None:
         db = spec.database
@@ -79,6 +157,12 @@ def tier_vcpus(
     if spec.edge is not None:
         out.append(TierVcpus("edge", None, "CloudFront + S3: elastic, not budgeted"))
     return out
+
+
+def _count(fleet: Mapping[str, int], role: str, desired: int) -> tuple[int, str]:
+    if role in fleet:
+        return fleet[role], "fleet"
+    return desired, "desired"
 
 
 @dataclass(frozen=True)
@@ -205,10 +289,13 @@ def predict(
     lab: LabWorkload,
     replicas_run: int | None = None,
     inputs: tuple[Workload, Rates, Observed] | None = None,
+    fleet: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
-    """The model's saturation rate (API requests/s) and bottleneck tier at the lab's budgets."""
+    """The model's saturation rate (API requests/s) and bottleneck tier at the lab's budgets,
+    with the auto-scaled fleets at `fleet` instances (`fleet_instances`: the same sizes the
+    lab runs; default the spec's desired capacity)."""
     w, rates, obs = inputs or model_inputs()
-    tiers = tier_vcpus(stage, env, rates, replicas_run)
+    tiers = tier_vcpus(stage, env, rates, replicas_run, fleet)
     replicas = sum(1 for t in tiers if t.tier.startswith("db-replica"))
     costs = tier_costs(stage, env, lab, w, rates, obs, replicas)
     detail: dict[str, Mapping[str, float | str | None]] = {}
@@ -232,6 +319,7 @@ def predict(
             round(ceiling * (1 - rates.required_headroom), 1) if ceiling else None
         ),
         "bottleneck": bottleneck,
+        "fleet": dict(fleet or {}),
         "tiers": detail,
         "basis": {
             "app_rps_per_vcpu": round(rates.app_rps_per_vcpu, 1),

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from infra.capacity.lab_scale import fleet_instances
 from lab import cgroups
 from lab.bench import BenchSettings, bench, measure_stage, model_prediction, remodel
 from lab.procs import group_members
@@ -48,18 +49,28 @@ def test_bench_of_the_cached_stage_writes_bench_and_saturation(lab_root, tmp_pat
     sat = row["saturation"]
     assert 1 <= len(sat["probes"]) <= SHORT.max_probes
     assert sat["rps"] == 0 or sat["at_best"]["ok"]
-    # dev cached: t4g.small app (2 vCPU), db.t4g.small (2), cache.t4g.micro (2), x 0.05.
+    # Ceiling mode (the default): the web fleet at dev cached's planned max_size, each
+    # t4g.small instance 2 vCPU; db.t4g.small (2), cache.t4g.micro (2); x the bench's scale.
+    scale = report["settings"]["scale"]
+    assert scale == report["scale"]["lab_cpu_per_vcpu"]
+    web = fleet_instances("cached", "dev", "ceiling")["web"]
+    assert row["fleet"] == {"mode": "ceiling", "instances": {"web": web}}
     budgets = {b["tier"]: b["lab_cpus"] for b in row["budgets"]["tiers"]}
     assert budgets == {
-        "app": pytest.approx(0.1),
+        "app": pytest.approx(web * 2 * scale),
         "alb": None,
-        "db-primary": pytest.approx(0.1),
-        "redis": pytest.approx(0.1),
+        "db-primary": pytest.approx(2 * scale),
+        "redis": pytest.approx(2 * scale),
     }
+    assert row["model"]["tiers"]["app"]["budget_cpus"] == pytest.approx(web * 2 * scale)
+    # The preload ran over the hot set, and every probe recorded the hit ratios it saw.
+    assert row["preload"]["ranks"] > 0 and row["preload"]["errors"] == 0
+    assert all(h["cache_hit_ratio"] is not None for h in row["saturation"]["hit_ratios"])
     assert row["model"]["bottleneck"] in {"app", "db-primary", "redis"}
     assert row["model"]["rps"] > 0
     saved = json.loads((tmp_path / "saturation.json").read_text())
-    assert saved["scale"]["lab_cpu_per_vcpu"] == SHORT.scale
+    assert saved["scale"]["lab_cpu_per_vcpu"] == scale
+    assert saved["fleet"] == "ceiling"
     assert saved["slo"] == {"p99_ms": 100.0, "max_error_rate": 0.001}
     entry = saved["stages"]["cached"]
     for key in ("measured_rps", "measured_bottleneck", "model_rps", "model_bottleneck", "p99_ms"):
