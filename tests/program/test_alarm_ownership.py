@@ -50,10 +50,7 @@ def alarms(root: Path, stage: str = "scale-5x", env: str = "prod") -> dict[str, 
         region=config.env.region,
     )
     (sink,) = run.by_type(SINK_TYPE)
-    assert (
-        sink.urn
-        == f"urn:pulumi:{env}::movies::pulumi:pulumi:Stack$" + SINK_TYPE + "::observability"
-    )
+    assert sink.urn == f"urn:pulumi:{env}::movies::" + SINK_TYPE + "::observability"
     found = {}
     for alarm in run.by_type(ALARM):
         suffix = alarm.inputs["name"].removeprefix(f"movies-{env}-")
