@@ -11,6 +11,8 @@ import importlib
 import os
 import sys
 
+from infra.paths import PathError
+
 COMMANDS: dict[str, tuple[str, str]] = {
     "plan": (
         "infra.plans.build",
@@ -72,6 +74,26 @@ def main(argv: list[str] | None = None) -> int:
         # `python -m infra cost | head`: the reader left; that is not an error of ours.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except PathError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        # The last net for the file system (a full disk, a path under /proc, a file where
+        # a folder was expected): one line naming the path, as every other error here.
+        where = exc.filename if exc.filename is not None else "?"
+        print(f"error: {where}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:
+        # pathlib (Python 3.11/3.12) reports a looping symlink, e.g. `build -> build`, as
+        # RuntimeError("Symlink loop from '<path>'") from any exists()/is_file() below it.
+        if not str(exc).startswith("Symlink loop"):
+            raise
+        print(
+            f"error: {str(exc).removeprefix('Symlink loop from ')}: a symlink loop on the "
+            "way; allowed: real directories or symlinks to them",
+            file=sys.stderr,
+        )
+        return 2
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.config import ENVIRONMENTS, PROJECT, STAGES, ConfigError, load_stack_config
+from infra.paths import output_dir
 from infra.plans.load import PLAN_DIR, PlanRefError, load_plan, plan_path, stack_of, stale_reason
 from infra.plans.urn import ROOT_STACK_TYPE
 from infra.yamlfile import shown
@@ -87,7 +88,7 @@ def dumps_plan(plan: dict[str, Any]) -> str:
 
 def write_plan(plan: dict[str, Any], out_dir: Path = PLAN_DIR) -> Path:
     path = plan_path(plan["env"], plan["stage"], out_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    output_dir(out_dir, "plan directory")
     text = dumps_plan(plan)
     # Leave an identical file's bytes untouched, but mark it current: load_plan refuses a
     # file older than its sources, and a source edit that changes no plan must not leave
@@ -151,6 +152,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
+    output_dir(args.out, "plan directory")  # before minutes of planning, not after
     envs = [args.env] if args.env else list(ENVIRONMENTS)
     stages = [args.stage] if args.stage else list(STAGES)
     from rich.console import Console

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from infra import REPO_ROOT
 from infra.config import ENVIRONMENTS, STAGES
+from infra.paths import output_dir
 from infra.plans.build import load_or_build
 from infra.plans.load import PlanRefError
 from infra.review.diagram.render import OUT, render
@@ -41,6 +42,7 @@ def main(argv: list[str]) -> int:
         args = p.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
+    output_dir(args.out, "diagram directory")
     refs = args.refs or [f"{e}/{s}" for e in ENVIRONMENTS for s in STAGES]
     for ref in refs:
         try:

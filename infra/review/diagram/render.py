@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from infra import REPO_ROOT
+from infra.paths import output_dir
 from infra.review.diagram.model import TIER_ORDER, Edge, Graph, build_graph
 
 OUT = REPO_ROOT / "build" / "diagrams"
@@ -75,7 +76,7 @@ def render(plan: dict, out_dir: Path = OUT) -> tuple[Path, Path]:
     g = build_graph(plan)
     dot = to_dot(g)
     stem = out_dir / f"{plan.get('env', 'x')}-{plan.get('stage', 'x')}"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    output_dir(out_dir, "diagram directory")
     svg = Path(dot.render(filename=stem.name, directory=out_dir, format="svg", cleanup=True))
     png = Path(dot.render(filename=stem.name, directory=out_dir, format="png", cleanup=True))
     return svg, png

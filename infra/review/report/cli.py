@@ -18,6 +18,7 @@ from pathlib import Path
 from infra.capacity.inputs import ModelError
 from infra.config import ENVIRONMENTS as ENVS
 from infra.config import STAGES, ConfigError
+from infra.paths import output_dir
 from infra.plans.build import load_or_build
 from infra.plans.load import PlanRefError
 from infra.review import cost
@@ -36,6 +37,7 @@ def main(argv: list[str]) -> int:
         args = p.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
+    output_dir(args.out, "report directory")
     try:
         rows = collect(load_all(), args.out)
     except (PlanRefError, cost.CostError, ConfigError, ModelError) as exc:

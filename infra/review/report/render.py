@@ -9,6 +9,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from infra.capacity.inputs import Workload
+from infra.paths import output_dir
 from infra.review import cost, diff
 from infra.review.report.model import CATEGORIES, OUT, StageRow, capacity_rows, cost_parts
 
@@ -44,7 +45,7 @@ def _workload_text(w: Workload) -> dict[str, Any]:
 
 
 def render(rows: list[StageRow], out: Path = OUT) -> tuple[Path, Path]:
-    out.mkdir(parents=True, exist_ok=True)
+    output_dir(out, "report directory")
     env = _env()
     ctx = {
         "rows": rows,
