@@ -80,3 +80,19 @@ def test_the_steps_are_the_diffs_and_the_order_the_engines(edge_and_scale):
                 assert t.start_s >= ends[dep], (t.urn, dep)
     text = "\n".join(render(mp))
     assert "5 lab s per AWS minute" in text and "rolling refresh" in text
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["move", "edge", "cached"], "edge -> cached is not one move"),
+        (["move", "edge"], "1 stage(s) given; allowed: FROM TO, or --all"),
+        (["move", "nope", "edge"], "unknown stage 'nope'"),
+        (["move", "--all", "edge", "scale-5x"], "give FROM TO or --all, not both"),
+    ],
+)
+def test_a_bad_move_gets_one_line_naming_it(argv, message, capsys):
+    from lab.__main__ import main
+
+    assert main(argv) == 1
+    assert message in capsys.readouterr().err
