@@ -12,6 +12,9 @@ fault redis|replica|primary|primary-crash|keepalive|race|herd|sigterm|all
                                                      a fault mid-run, with its figure
 limit                                                the service vs a minimal ASGI app vs nginx
 clientcheck                                          raw asyncio client vs httpx vs nginx
+move FROM TO [--env prod|dev] [--time-scale K] | --all
+                                                     a stage move's steps in the engine's order
+                                                     (timeline only: not replayed on servers yet)
 """
 
 from __future__ import annotations
@@ -272,6 +275,19 @@ def build_parser() -> argparse.ArgumentParser:
     _load_args(limit, 10, 4)
     check = sub.add_parser("clientcheck", help="raw asyncio client vs httpx against nginx")
     _load_args(check, 5, 1)
+    move = sub.add_parser(
+        "move",
+        help="a stage move's steps in the engine's order, AWS and lab time (timeline only)",
+    )
+    move.add_argument("stages", nargs="*", metavar="FROM TO", help="two consecutive stages")
+    move.add_argument("--all", action="store_true", help="every move of the environment")
+    move.add_argument("--env", choices=("prod", "dev"), default="prod")
+    move.add_argument(
+        "--time-scale",
+        type=_positive_float("--time-scale", 600),
+        default=5.0,
+        help="lab seconds per AWS minute (default 5)",
+    )
     return p
 
 
@@ -338,7 +354,49 @@ def _dispatch(args: argparse.Namespace) -> int:
         from lab.limit import client_check
 
         return client_check(args)
+    if args.command == "move":
+        return _move(args)
     raise AssertionError(args.command)
+
+
+def _move_pairs(args: argparse.Namespace) -> list[tuple[str, str]]:
+    if args.all:
+        if args.stages:
+            raise ValueError("move: give FROM TO or --all, not both")
+        from itertools import pairwise
+
+        return list(pairwise(STAGES))
+    if len(args.stages) != 2:
+        raise ValueError(f"move: {len(args.stages)} stage(s) given; allowed: FROM TO, or --all")
+    old, new = args.stages
+    for name in (old, new):
+        if name not in STAGES:
+            raise ValueError(f"move: unknown stage {name!r}; allowed: {', '.join(STAGES)}")
+    if STAGES.index(new) != STAGES.index(old) + 1:
+        raise ValueError(f"move: {old} -> {new} is not one move; allowed: a stage and the next")
+    return [(old, new)]
+
+
+def _move(args: argparse.Namespace) -> int:
+    from infra.plans.build import load_or_build
+    from lab.move import move_plan, render, search_gap
+
+    scale = args.time_scale / 60.0
+    for old, new in _move_pairs(args):
+        a, b = f"{args.env}/{old}", f"{args.env}/{new}"
+        old_plan, new_plan = load_or_build(a), load_or_build(b)
+        plan = move_plan(old_plan, new_plan, a, b)
+        print("\n".join(render(plan, scale)))
+        gap = search_gap(plan, new_plan)
+        if gap is not None:
+            print(
+                f"  search rule forwards at {gap.rule_done_s:.0f} s, fleet booted at "
+                f"{gap.fleet_booted_s:.0f} s: {gap.seconds:.0f} AWS s "
+                f"({gap.seconds * scale:.1f} lab s) of 503s for searches"
+            )
+        print()
+    print("timeline only: the replay on the lab's servers under load is not built yet")
+    return 0
 
 
 def _settings(args: argparse.Namespace):

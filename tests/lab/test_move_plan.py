@@ -1,0 +1,98 @@
+"""`lab move`'s steps and timeline from the real plans (lab/move.py), and the regression
+the rehearsal exists for: the search listener rule forwarding before its fleet has booted."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from infra.plans.build import build_plan
+from lab.engine_order import Action
+from lab.move import ASG, LISTENER_RULE, move_plan, render, search_gap
+
+
+@pytest.fixture(scope="module")
+def edge_and_scale():
+    return build_plan("prod", "edge"), build_plan("prod", "scale-5x")
+
+
+def _one(plan, type_, name):
+    [r] = [r for r in plan["resources"] if r["type"] == type_ and r["name"] == name]
+    return r
+
+
+def _with_fix(plan):
+    """The fix issue 21 item 1 asks for: the rule depends on the fleet, which waits for
+    healthy targets (wait_for_elb_capacity)."""
+    fixed = copy.deepcopy(plan)
+    asg = _one(fixed, ASG, "search-asg")
+    asg["inputs"]["waitForElbCapacity"] = asg["inputs"]["desiredCapacity"]
+    rule = _one(fixed, LISTENER_RULE, "alb-search")
+    rule["dependencies"] = [*rule["dependencies"], asg["urn"]]
+    return fixed
+
+
+def _without_fix(plan):
+    """Today's main: the rule depends on the listener and the target group only."""
+    bare = copy.deepcopy(plan)
+    asg = _one(bare, ASG, "search-asg")
+    asg["inputs"].pop("waitForElbCapacity", None)
+    asg["inputs"].pop("minElbCapacity", None)
+    rule = _one(bare, LISTENER_RULE, "alb-search")
+    rule["dependencies"] = [d for d in rule["dependencies"] if d != asg["urn"]]
+    return bare
+
+
+def test_the_rule_without_the_fleet_dependency_forwards_to_an_unbooted_fleet(edge_and_scale):
+    edge, scale = edge_and_scale
+    new = _without_fix(scale)
+    gap = search_gap(move_plan(edge, new), new)
+    assert gap is not None
+    grace = _one(new, ASG, "search-asg")["inputs"]["healthCheckGracePeriod"]
+    # The whole boot at least: the rule is done before the group's create even starts.
+    assert gap.seconds >= grace
+
+
+def test_with_the_fix_the_rule_waits_for_healthy_targets(edge_and_scale):
+    edge, scale = edge_and_scale
+    new = _with_fix(scale)
+    mp = move_plan(edge, new)
+    gap = search_gap(mp, new)
+    assert gap is not None and gap.seconds == 0
+    rule = _one(new, LISTENER_RULE, "alb-search")["urn"]
+    asg = _one(new, ASG, "search-asg")["urn"]
+    [rule_step] = [t for t in mp.timeline if t.urn == rule]
+    [asg_step] = [t for t in mp.timeline if t.urn == asg]
+    assert rule_step.start_s >= asg_step.end_s > asg_step.start_s
+
+
+def test_the_steps_are_the_diffs_and_the_order_the_engines(edge_and_scale):
+    edge, scale = edge_and_scale
+    mp = move_plan(edge, scale, "prod-edge", "prod-scale-5x")
+    by_name = {(s.type, s.name): s for s in mp.steps.values()}
+    assert by_name[(ASG, "web-asg")].impact == "rolling refresh"
+    # Every step starts after every dependency's step has ended.
+    ends = {t.urn: t.end_s for t in mp.timeline if t.action != Action.DELETE_REPLACED}
+    for t in mp.timeline:
+        for dep in mp.new_deps.get(t.urn, ()):
+            if dep in ends and t.action != Action.DELETE:
+                assert t.start_s >= ends[dep], (t.urn, dep)
+    text = "\n".join(render(mp))
+    assert "5 lab s per AWS minute" in text and "rolling refresh" in text
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["move", "edge", "cached"], "edge -> cached is not one move"),
+        (["move", "edge"], "1 stage(s) given; allowed: FROM TO, or --all"),
+        (["move", "nope", "edge"], "unknown stage 'nope'"),
+        (["move", "--all", "edge", "scale-5x"], "give FROM TO or --all, not both"),
+    ],
+)
+def test_a_bad_move_gets_one_line_naming_it(argv, message, capsys):
+    from lab.__main__ import main
+
+    assert main(argv) == 1
+    assert message in capsys.readouterr().err
