@@ -39,6 +39,11 @@ def _int(text: str) -> int:
     return int(text)
 
 
+def strict_decoder() -> json.JSONDecoder:
+    """A decoder with the same number rules, for streams read with `raw_decode`."""
+    return json.JSONDecoder(parse_constant=_constant, parse_float=_float, parse_int=_int)
+
+
 def loads_json(text: str | bytes, what: str = "document") -> Any:
     """The data in `text`; JsonError (one line) when it is not strict, finite JSON."""
     try:

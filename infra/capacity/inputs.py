@@ -6,7 +6,6 @@ Read from `assumptions/workload.yaml`, `assumptions/capacity.yaml`,
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,9 +25,10 @@ from pydantic_core import PydanticCustomError
 
 from infra import ASSUMPTIONS_DIR, REPO_ROOT
 from infra.capacity.app_paths import AppPaths, app_paths
+from infra.catalog import CLASSES_FILE, CatalogError, ClassSize, class_sizes
 
 # A class's size (vCPUs, memory, burstable baseline) is the catalogue's.
-from infra.catalog import CLASSES_FILE, CatalogError, ClassSize, class_sizes
+from infra.jsonfile import JsonError, load_json
 from infra.yamlfile import YamlError, load_yaml, shown
 
 ROOT = REPO_ROOT
@@ -288,9 +288,9 @@ def _bench_rows(path: Path) -> dict[str, dict[str, Any]]:
     if not path.is_file():
         return {}
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ModelError(f"{path}: not valid JSON: {exc}") from exc
+        doc = load_json(path, "bench results")
+    except JsonError as exc:
+        raise ModelError(str(exc)) from None
     rows = doc.get("stages", []) if isinstance(doc, dict) else []
     return {r["stage"]: r for r in rows if isinstance(r, dict) and "stage" in r}
 
@@ -364,7 +364,10 @@ def load_rates(capacity_file: Path = CAPACITY_FILE, root: Path = ROOT) -> tuple[
             f"measured.backends: {backends_path} is missing; run "
             "`python -m infra.capacity.measure` to measure it"
         )
-    measured = json.loads(backends_path.read_text(encoding="utf-8"))
+    try:
+        measured = load_json(backends_path, "measured backend rates")
+    except JsonError as exc:
+        raise ModelError(str(exc)) from None
     # Operations per CPU-second of the server's own processes = per fully used vCPU.
     per_vcpu = {
         name: float(figures["per_cpu_second"]) * per_aws_vcpu

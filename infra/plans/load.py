@@ -9,7 +9,6 @@ the reader's behalf call `infra.plans.build.load_or_build`, which says so on std
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from infra import REPO_ROOT
 from infra.config import ENVIRONMENTS, STAGES
+from infra.jsonfile import JsonError, loads_json
 from infra.yamlfile import shown
 
 PLAN_DIR = REPO_ROOT / "build" / "plan"
@@ -141,17 +141,11 @@ def _problem(exc: ValidationError) -> str:
 def _read(path: Path, ref: str) -> dict[str, Any]:
     where = f"cannot load plan {shown(ref)}"
     try:
-        plan = json.loads(path.read_text(encoding="utf-8"))
+        plan = loads_json(path.read_bytes(), "plan")
     except OSError as exc:
         raise PlanRefError(f"{where}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise PlanRefError(f"{where}: not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise PlanRefError(
-            f"{where}: invalid JSON at line {exc.lineno} column {exc.colno}"
-        ) from None
-    except RecursionError:
-        raise PlanRefError(f"{where}: JSON nests too deeply") from None
+    except JsonError as exc:  # invalid JSON, NaN/Infinity, integers past 18 digits
+        raise PlanRefError(f"{where}: {exc}") from None
     if not isinstance(plan, dict) or any(key not in plan for key in PLAN_KEYS):
         raise PlanRefError(f"{where}: not a plan file; expected keys {', '.join(PLAN_KEYS)}")
     try:

@@ -62,6 +62,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from infra.jsonfile import JsonError, loads_json, strict_decoder
+
 # pulumi/pulumi pkg/resource/stack/deployment.go: computedValuePlaceholder.
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 # sdk/go/common/resource/sig: the secret signature key and its value.
@@ -297,12 +299,9 @@ def _read_json(path: Path, what: str) -> Any:
             f"{path}: cannot read it ({type(exc).__name__}); expected {what}"
         ) from None
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise PreviewError(
-            f"{path}: invalid JSON at line {exc.lineno} column {exc.colno} ({exc.msg}); "
-            f"expected {what}"
-        ) from None
+        return loads_json(text, "JSON")
+    except JsonError as exc:  # invalid JSON, NaN/Infinity, integers past 18 digits
+        raise PreviewError(f"{path}: {exc}; expected {what}") from None
 
 
 def _kind(value: Any) -> str:
@@ -473,7 +472,7 @@ def _read_text(path: Path, what: str) -> str:
 
 def _json_values(text: str, path: Path, what: str) -> list[Any]:
     """One JSON document, or a stream of them (the CLI's one event per line)."""
-    decoder, values, i = json.JSONDecoder(), [], 0
+    decoder, values, i = strict_decoder(), [], 0
     while True:
         while i < len(text) and text[i].isspace():
             i += 1
@@ -486,6 +485,10 @@ def _json_values(text: str, path: Path, what: str) -> list[Any]:
                 f"{path}: invalid JSON at line {exc.lineno} column {exc.colno} ({exc.msg}); "
                 f"expected {what}"
             ) from None
+        except JsonError as exc:  # NaN/Infinity, integers past 18 digits
+            raise PreviewError(f"{path}: {exc}; expected {what}") from None
+        except RecursionError:
+            raise PreviewError(f"{path}: JSON nests too deeply; expected {what}") from None
         values.append(value)
     if not values:
         raise PreviewError(f"{path}: empty; expected {what}")

@@ -118,3 +118,64 @@ def test_capacity_with_a_nan_workload_exits_nonzero_with_one_line(tmp_path: Path
     assert "carries 5x" not in run.stdout
     lines = [line for line in run.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "not a finite number" in lines[0], run.stderr[-500:]
+
+
+# --- the JSON the tools read: plans, previews, stack exports ------------------------------
+
+HOSTILE_JSON = ["NaN", "Infinity", "-Infinity", "1e999", "7" * 5001]
+
+
+def _plan_with(tmp_path: Path, token: str) -> Path:
+    """A real plan file whose first integer input (a size or a count) is `token`."""
+    from infra.plans.build import dumps_plan, load_or_build
+
+    text = dumps_plan(load_or_build("dev/cached"))
+    new, count = re.subn(r'("allocatedStorage": )\d+', lambda m: m.group(1) + token, text, 1)
+    assert count == 1
+    path = tmp_path / "dev-cached.json"
+    path.write_text(new)
+    return path
+
+
+@pytest.mark.parametrize("token", HOSTILE_JSON)
+def test_a_plan_number_is_refused(tmp_path: Path, token: str) -> None:
+    from infra.plans.load import PlanRefError, load_plan
+
+    path = _plan_with(tmp_path, token)
+    with pytest.raises(PlanRefError) as info:
+        load_plan(str(path))
+    _one_line(str(info.value))
+
+
+@pytest.mark.parametrize("command", ["cost", "policy", "diff"])
+def test_the_tools_refuse_a_nan_plan_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """`cost` once totalled `nan` and `policy` exited 0 on such a plan."""
+    from infra.__main__ import main
+
+    path = str(_plan_with(tmp_path, "NaN"))
+    argv = {"cost": [path], "policy": [path], "diff": ["dev/cached", path]}[command]
+    assert main([command, *argv]) != 0
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert err and "not a finite number" in err[0] and len(err) <= 2, err
+
+
+@pytest.mark.parametrize("token", HOSTILE_JSON)
+def test_a_preview_or_export_number_is_refused(tmp_path: Path, token: str) -> None:
+    from infra.plans.preview import PreviewError, load_preview, load_state
+
+    fixtures = REPO_ROOT / "tests" / "fixtures" / "engine"
+    preview = next(p for p in sorted(fixtures.glob("preview-*.json")))
+    export = next(p for p in sorted(fixtures.glob("state-*.json")))
+    for source, loader in ((preview, load_preview), (export, load_state)):
+        text = source.read_text()
+        new, count = re.subn(
+            r"(: )(\d+)([,\n}])", lambda m: m.group(1) + token + m.group(3), text, 1
+        )
+        assert count == 1, source
+        path = tmp_path / source.name
+        path.write_text(new)
+        with pytest.raises(PreviewError) as info:
+            loader(str(path))
+        _one_line(str(info.value))
