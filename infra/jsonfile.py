@@ -14,7 +14,13 @@ import math
 from pathlib import Path
 from typing import Any
 
-from infra.yamlfile import MAX_INT_DIGITS, shown
+from infra.yamlfile import shown
+
+# The longest integer literal a JSON file of ours or the engine's can hold. The engine's
+# numbers are float64 written by Go's encoding/json, which switches to exponent form at
+# 1e21 (encode.go, floatEncoder: "if abs < 1e-6 || abs >= 1e21 { fmt = 'e' }"), so 21
+# digits; our plans hold the program's sizes and counts, far below that.
+MAX_INT_DIGITS = 21
 
 
 class JsonError(ValueError):
@@ -51,7 +57,9 @@ def loads_json(text: str | bytes, what: str = "document") -> Any:
     except JsonError as exc:
         raise JsonError(f"{what}: {exc}") from None
     except json.JSONDecodeError as exc:
-        raise JsonError(f"{what} is not valid JSON (line {exc.lineno}: {exc.msg})") from None
+        raise JsonError(
+            f"{what}: invalid JSON at line {exc.lineno} column {exc.colno} ({exc.msg})"
+        ) from None
     except UnicodeDecodeError:
         raise JsonError(f"{what} is not UTF-8 text") from None
     except RecursionError:

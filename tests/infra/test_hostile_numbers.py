@@ -19,6 +19,7 @@ import pytest
 from infra import REPO_ROOT
 from infra.capacity.inputs import ModelError, Workload
 from infra.config import STACKS_DIR, ConfigError, load_stack_config
+from infra.jsonfile import MAX_INT_DIGITS as JSON_INT_DIGITS
 from infra.jsonfile import JsonError, load_json, loads_json
 from infra.yamlfile import MAX_INT_DIGITS, YamlError, load_yaml
 
@@ -122,7 +123,7 @@ def test_capacity_with_a_nan_workload_exits_nonzero_with_one_line(tmp_path: Path
 
 # --- the JSON the tools read: plans, previews, stack exports ------------------------------
 
-HOSTILE_JSON = ["NaN", "Infinity", "-Infinity", "1e999", "7" * 5001]
+HOSTILE_JSON = ["NaN", "Infinity", "-Infinity", "1e999", "7" * 5001, "7" * (JSON_INT_DIGITS + 1)]
 
 
 def _plan_with(tmp_path: Path, token: str) -> Path:
@@ -130,7 +131,7 @@ def _plan_with(tmp_path: Path, token: str) -> Path:
     from infra.plans.build import dumps_plan, load_or_build
 
     text = dumps_plan(load_or_build("dev/cached"))
-    new, count = re.subn(r'("allocatedStorage": )\d+', lambda m: m.group(1) + token, text, 1)
+    new, count = re.subn(r'("allocatedStorage": )\d+', lambda m: m.group(1) + token, text, count=1)
     assert count == 1
     path = tmp_path / "dev-cached.json"
     path.write_text(new)
@@ -171,7 +172,7 @@ def test_a_preview_or_export_number_is_refused(tmp_path: Path, token: str) -> No
     for source, loader in ((preview, load_preview), (export, load_state)):
         text = source.read_text()
         new, count = re.subn(
-            r"(: )(\d+)([,\n}])", lambda m: m.group(1) + token + m.group(3), text, 1
+            r"(: )(\d+)([,\n}])", lambda m: m.group(1) + token + m.group(3), text, count=1
         )
         assert count == 1, source
         path = tmp_path / source.name
