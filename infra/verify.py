@@ -762,7 +762,10 @@ class WaitOutcome:
 
     def findings(self) -> list[Finding]:
         """What the wait ended on, as failed findings (empty when ready)."""
-        at = f"at the deadline {_clock(self.deadline_s)}"
+        timed_out = self.elapsed_s >= self.deadline_s
+        at = f"at the deadline {_clock(self.deadline_s)}" if timed_out else (
+            f"still waiting when the wait stopped at {_clock(self.elapsed_s)}"
+        )  # fmt: skip
         return [
             Finding(
                 "wait",
@@ -779,7 +782,7 @@ def _clock(seconds: float) -> str:
     return f"{whole // 60}:{whole % 60:02d}"
 
 
-def _by_status(area: str, resource: str, status: str, waiter: WaiterModel) -> Condition:
+def status_condition(area: str, resource: str, status: str, waiter: WaiterModel) -> Condition:
     if status == waiter.success:
         return Condition(area, resource, READY, f"status {status}")
     if status in waiter.failure:
@@ -856,7 +859,7 @@ def database_conditions(clients: Clients, outputs: Mapping[str, Any]) -> list[Co
             conditions.append(Condition("rds", identifier, FAILED, "not found"))
         else:
             status = db["DBInstanceStatus"]
-            conditions.append(_by_status("rds", identifier, status, DB_INSTANCE_AVAILABLE))
+            conditions.append(status_condition("rds", identifier, status, DB_INSTANCE_AVAILABLE))
     return conditions
 
 
@@ -872,7 +875,7 @@ def cache_conditions(clients: Clients, outputs: Mapping[str, Any]) -> list[Condi
         if _error_code(exc) == "ReplicationGroupNotFoundFault":
             return [Condition("redis", group_id, FAILED, "not found")]
         raise
-    return [_by_status("redis", group_id, group["Status"], REPLICATION_GROUP_AVAILABLE)]
+    return [status_condition("redis", group_id, group["Status"], REPLICATION_GROUP_AVAILABLE)]
 
 
 Probe = Callable[[Clients, Mapping[str, Any]], list[Condition]]
