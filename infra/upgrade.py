@@ -84,10 +84,12 @@ class Request:
 
 
 def run_verify(env: str, outputs: Path) -> int:
-    """``python -m infra verify ENV --outputs FILE`` (boto3, read-only)."""
+    """``python -m infra verify ENV --outputs FILE --wait`` (boto3, read-only): `up` returns
+    before the new instances pass their health checks and while an instance refresh still
+    runs, so verify waits for them (its default deadline, progress lines on stdout)."""
     from infra import verify
 
-    return int(verify.main([env, "--outputs", str(outputs)]) or 0)
+    return int(verify.main([env, "--outputs", str(outputs), "--wait"]) or 0)
 
 
 @dataclass

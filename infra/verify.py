@@ -7,7 +7,8 @@ boto3 then checks, read-only:
 
 - ALB: every target group has at least its ASG's spec minimum of healthy targets; the idle
   timeout is the profile's, shorter than the keep-alive the instances were given;
-- ASG: min/max as the spec says, desired within them, no failed instance refresh;
+- ASG: min/max as the spec says, desired within them, latest instance refresh Successful
+  (or none): a failed one fails, and so does one still running (Pending, InProgress, Baking);
 - single box: the instance is running with passing status checks;
 - RDS: primary and replicas available, class, Multi-AZ and replica count as the spec says,
   replica lag (CloudWatch ReplicaLag, maximum over the window) under the threshold;
@@ -16,6 +17,13 @@ boto3 then checks, read-only:
 - CloudFront: distribution deployed and enabled;
 - S3: all four public-access-block flags on, bucket policy not public, no public ACL grant;
 - alarms: every alarm named in the outputs exists and none is in ALARM.
+
+By default it checks once (for scripts). `--wait [SECONDS]` first waits, polling as botocore's
+waiters do (section "waiting" below), until every target group has its fleet's desired count
+of healthy targets, every ASG's latest instance refresh is Successful, and RDS and
+ElastiCache are available; a failed refresh or a deleted database fails at once, anything
+still missing at the deadline (default DEFAULT_DEADLINE_S, 18 min) fails naming it. Then it
+checks once. `infra upgrade` runs it that way after `up`.
 
 STACK is the Pulumi stack (`dev`, `prod`) or `ENV/STAGE`; either must agree with the outputs.
 boto3 honours `AWS_ENDPOINT_URL` (e.g. moto's server) and the usual credential variables.
@@ -26,22 +34,33 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
+import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from infra import REPO_ROOT
 from infra.config import ENVIRONMENTS, STAGES, ConfigError, StackConfig, load_stack_config
+from infra.program.components.instance import READY_SECONDS
 from infra.program.outputs import StackOutput
 
 ROOT = REPO_ROOT
-REFRESH_FAILED = {"Failed", "Cancelled", "RollbackFailed", "RollbackSuccessful"}
+# StartInstanceRefresh's statuses (botocore autoscaling service-2.json, InstanceRefreshStatus).
+# Cancelling and RollbackInProgress cannot end in Successful: they fail as soon as seen.
+REFRESH_DONE = "Successful"
+REFRESH_FAILED = frozenset(
+    {"Failed", "Cancelling", "Cancelled", "RollbackInProgress", "RollbackFailed",
+     "RollbackSuccessful"}
+)  # fmt: skip
+REFRESH_RUNNING = frozenset({"Pending", "InProgress", "Baking"})
 PUBLIC_GRANTEES = {
     "http://acs.amazonaws.com/groups/global/AllUsers",
     "http://acs.amazonaws.com/groups/global/AuthenticatedUsers",
@@ -233,11 +252,18 @@ def check_asgs(clients: Clients, outputs: Mapping[str, Any], cfg: StackConfig, _
     return findings
 
 
-def latest_refresh_status(asg: Any, name: str) -> str | None:
+def latest_refresh(asg: Any, name: str) -> dict[str, Any] | None:
+    """The group's newest instance refresh, or None when it never had one. An older refresh
+    (a previous deployment's, superseded or failed) says nothing about this one."""
     # AWS returns the refreshes newest first (sorted by creation time, descending).
     refreshes = asg.describe_instance_refreshes(AutoScalingGroupName=name, MaxRecords=1)
     items = refreshes.get("InstanceRefreshes", [])
-    return items[0].get("Status") if items else None
+    return items[0] if items else None
+
+
+def latest_refresh_status(asg: Any, name: str) -> str | None:
+    refresh = latest_refresh(asg, name)
+    return refresh.get("Status") if refresh else None
 
 
 def _instance_refresh(asg: Any, name: str) -> Finding:
@@ -247,6 +273,11 @@ def _instance_refresh(asg: Any, name: str) -> Finding:
         return Finding("asg", name, False, f"instance refreshes unreadable: {_aws_error(exc)}")
     if status in REFRESH_FAILED:
         return Finding("asg", name, False, f"latest instance refresh {status}")
+    if status in REFRESH_RUNNING:
+        # The fleet may still run the previous stage's launch template: not done yet.
+        return Finding(
+            "asg", name, False, f"latest instance refresh {status}: not finished (use --wait)"
+        )
     return Finding("asg", name, True, f"latest instance refresh: {status or 'none'}")
 
 
@@ -628,6 +659,284 @@ def verify(
     return sorted(findings, key=lambda f: order.index(f.area))  # stable: keeps each area's order
 
 
+# --- waiting until the stage is really up ----------------------------------------------
+#
+# `pulumi up` returns before the stage serves: the provider's ASG create waits for
+# instances InService (terraform-provider-aws, website/docs/r/autoscaling_group.html.markdown,
+# "Waiting for Capacity": ELB health only with wait_for_elb_capacity / min_elb_capacity, which
+# the program does not set), and an update starts an instance refresh without waiting for
+# it. So after `up` verify polls, the way botocore's waiters do (botocore/waiter.py,
+# Waiter.wait: call, match the acceptors, success / failure / retry, sleep `delay`, give up
+# after `maxAttempts`), until every condition below holds, one fails for good, or the
+# deadline passes. The acceptors are those of botocore's waiters-2 models (botocore 1.44.18,
+# boto/botocore, botocore/data/<service>/<version>/waiters-2.json):
+
+
+@dataclass(frozen=True)
+class WaiterModel:
+    """One botocore waiter: its timing and its terminal states, copied from the model."""
+
+    name: str  # the boto3 name, client.get_waiter(name)
+    service: str
+    delay_s: int
+    max_attempts: int
+    success: str  # the pathAll "success" value
+    failure: frozenset[str]  # pathAny "failure" values
+    retry_errors: frozenset[str] = frozenset()  # "error" acceptors with state "retry"
+
+    @property
+    def budget_s(self) -> int:
+        return self.delay_s * self.max_attempts
+
+
+# elbv2/2015-12-01/waiters-2.json, TargetInService: DescribeTargetHealth, delay 15,
+# maxAttempts 40; success when TargetHealthDescriptions[].TargetHealth.State are all
+# "healthy"; the error InvalidInstance retries. It waits for the targets it is given; here
+# the count that must be healthy is the fleet's, the ASG's desired capacity.
+TARGET_IN_SERVICE = WaiterModel(
+    "target_in_service", "elbv2", 15, 40, "healthy", frozenset(), frozenset({"InvalidInstance"})
+)
+# rds/2014-10-31/waiters-2.json, DBInstanceAvailable: DescribeDBInstances, delay 30,
+# maxAttempts 60; success when all DBInstances[].DBInstanceStatus are "available", failure
+# when any is deleted, deleting, failed, incompatible-restore or incompatible-parameters.
+DB_INSTANCE_AVAILABLE = WaiterModel(
+    "db_instance_available", "rds", 30, 60, "available",
+    frozenset({"deleted", "deleting", "failed", "incompatible-restore",
+               "incompatible-parameters"}),
+)  # fmt: skip
+# elasticache/2015-02-02/waiters-2.json, ReplicationGroupAvailable: DescribeReplicationGroups,
+# delay 15, maxAttempts 40; success when ReplicationGroups[].Status are all "available",
+# failure when any is "deleted".
+REPLICATION_GROUP_AVAILABLE = WaiterModel(
+    "replication_group_available", "elasticache", 15, 40, "available", frozenset({"deleted"})
+)
+WAITERS = (TARGET_IN_SERVICE, DB_INSTANCE_AVAILABLE, REPLICATION_GROUP_AVAILABLE)
+# One poll reads every condition, so it runs at the shortest of the waiters' delays.
+POLL_DELAY_S = min(w.delay_s for w in WAITERS)
+# Auto Scaling has no waiter for instance refreshes (botocore ships no autoscaling
+# waiters-2.json); the statuses are REFRESH_DONE / REFRESH_RUNNING / REFRESH_FAILED above.
+
+# The default deadline, from the program's own timing: an instance is given READY_SECONDS
+# (boot plus two passing health checks) as both the ASG's health-check grace period and the
+# instance refresh's warm-up (web_tier.py). A rollout in which one new instance fails its
+# first boot takes two of them, plus under a minute of unhealthy detection (3 checks x 15 s)
+# and draining (deregistration_delay 30 s, load_balancer.py). The deadline is twice that
+# path, 4 x READY_SECONDS rounded up to whole minutes (18 min today): room for AWS starting
+# the refresh late or a second bad boot; past it, something is wrong, not slow. It is longer
+# than the elbv2 and elasticache waiters' budgets (600 s) and shorter than RDS's (1,800 s):
+# the provider already waited for RDS and ElastiCache to be available during `up`.
+DEFAULT_DEADLINE_S = math.ceil(4 * READY_SECONDS / 60) * 60
+
+READY, WAITING, FAILED = "ready", "waiting", "failed"
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One thing the wait is for, as the last poll saw it."""
+
+    area: str
+    resource: str
+    state: str  # READY | WAITING | FAILED
+    detail: str
+
+    def line(self) -> str:
+        return f"{self.area} {self.resource}: {self.detail}"
+
+
+@dataclass(frozen=True)
+class WaitSettings:
+    deadline_s: float = DEFAULT_DEADLINE_S
+    delay_s: float = POLL_DELAY_S
+
+
+@dataclass(frozen=True)
+class WaitOutcome:
+    ready: bool
+    polls: int
+    elapsed_s: float
+    deadline_s: float
+    conditions: tuple[Condition, ...]  # the last poll's
+
+    def pending(self) -> list[Condition]:
+        return [c for c in self.conditions if c.state != READY]
+
+    def findings(self) -> list[Finding]:
+        """What the wait ended on, as failed findings (empty when ready)."""
+        timed_out = self.elapsed_s >= self.deadline_s
+        at = f"at the deadline {_clock(self.deadline_s)}" if timed_out else (
+            f"still waiting when the wait stopped at {_clock(self.elapsed_s)}"
+        )  # fmt: skip
+        return [
+            Finding(
+                "wait",
+                c.resource,
+                False,
+                f"{c.area}: {c.detail}" + (f" ({at})" if c.state == WAITING else ""),
+            )
+            for c in self.pending()
+        ]
+
+
+def _clock(seconds: float) -> str:
+    whole = int(seconds)
+    return f"{whole // 60}:{whole % 60:02d}"
+
+
+def status_condition(area: str, resource: str, status: str, waiter: WaiterModel) -> Condition:
+    if status == waiter.success:
+        return Condition(area, resource, READY, f"status {status}")
+    if status in waiter.failure:
+        return Condition(
+            area, resource, FAILED, f"status {status} (cannot become {waiter.success})"
+        )
+    return Condition(area, resource, WAITING, f"status {status}, waiting for {waiter.success}")
+
+
+def _target_condition(elb: Any, arn: str, desired: int) -> Condition:
+    name = arn.rsplit(":", 1)[-1]
+    try:
+        found = elb.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
+    except Exception as exc:
+        if _error_code(exc) in TARGET_IN_SERVICE.retry_errors:
+            return Condition("alb", name, WAITING, f"targets not readable yet ({_aws_error(exc)})")
+        raise
+    states = Counter(d["TargetHealth"]["State"] for d in found)
+    healthy = states.pop(TARGET_IN_SERVICE.success, 0)
+    others = ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
+    detail = f"{healthy} healthy of {desired} desired" + (f"; {others}" if others else "")
+    return Condition("alb", name, READY if healthy >= desired else WAITING, detail)
+
+
+def _refresh_condition(asg: Any, name: str) -> Condition:
+    refresh = latest_refresh(asg, name)
+    if refresh is None:
+        return Condition("asg", name, READY, "no instance refresh")
+    status = str(refresh.get("Status"))
+    if status == REFRESH_DONE:
+        return Condition("asg", name, READY, f"instance refresh {status}")
+    if status in REFRESH_FAILED:
+        reason = refresh.get("StatusReason") or "no reason given"
+        return Condition("asg", name, FAILED, f"instance refresh {status}: {reason}")
+    if status in REFRESH_RUNNING:
+        done = refresh.get("PercentageComplete")
+        share = f", {done}% done" if done is not None else ""
+        return Condition("asg", name, WAITING, f"instance refresh {status}{share}")
+    allowed = ", ".join(sorted({REFRESH_DONE, *REFRESH_RUNNING, *REFRESH_FAILED}))
+    return Condition("asg", name, FAILED, f"instance refresh status {status!r}; known: {allowed}")
+
+
+def fleet_conditions(clients: Clients, outputs: Mapping[str, Any]) -> list[Condition]:
+    """Each target group: its fleet's desired count healthy; each ASG: its refresh done."""
+    names = _list(outputs, StackOutput.ASG_NAMES)
+    if not names:
+        return []
+    asg = clients("autoscaling")
+    groups = asg.describe_auto_scaling_groups(AutoScalingGroupNames=names)["AutoScalingGroups"]
+    found = {g["AutoScalingGroupName"]: g for g in groups}
+    conditions = [Condition("asg", n, FAILED, "not found") for n in names if n not in found]
+    desired: dict[str, int] = {}
+    for group in found.values():
+        for arn in group.get("TargetGroupARNs", []):
+            desired[arn] = desired.get(arn, 0) + int(group["DesiredCapacity"])
+    conditions += [
+        Condition("alb", arn.rsplit(":", 1)[-1], FAILED, "no ASG of the stack registers into it")
+        for arn in _list(outputs, StackOutput.TARGET_GROUP_ARNS)
+        if arn not in desired
+    ]
+    elb = clients("elbv2")
+    conditions += [_target_condition(elb, arn, want) for arn, want in desired.items()]
+    return conditions + [_refresh_condition(asg, name) for name in found]
+
+
+def database_conditions(clients: Clients, outputs: Mapping[str, Any]) -> list[Condition]:
+    primary = outputs.get(StackOutput.DB_PRIMARY_IDENTIFIER)
+    ids = ([str(primary)] if primary else []) + _list(outputs, StackOutput.DB_REPLICA_IDENTIFIERS)
+    rds = clients("rds") if ids else None
+    conditions = []
+    for identifier in ids:
+        db = _db(rds, identifier)
+        if db is None:
+            conditions.append(Condition("rds", identifier, FAILED, "not found"))
+        else:
+            status = db["DBInstanceStatus"]
+            conditions.append(status_condition("rds", identifier, status, DB_INSTANCE_AVAILABLE))
+    return conditions
+
+
+def cache_conditions(clients: Clients, outputs: Mapping[str, Any]) -> list[Condition]:
+    group_id = outputs.get(StackOutput.REDIS_REPLICATION_GROUP_ID)
+    if not group_id:
+        return []
+    try:
+        group = clients("elasticache").describe_replication_groups(ReplicationGroupId=group_id)[
+            "ReplicationGroups"
+        ][0]
+    except Exception as exc:
+        if _error_code(exc) == "ReplicationGroupNotFoundFault":
+            return [Condition("redis", group_id, FAILED, "not found")]
+        raise
+    return [status_condition("redis", group_id, group["Status"], REPLICATION_GROUP_AVAILABLE)]
+
+
+Probe = Callable[[Clients, Mapping[str, Any]], list[Condition]]
+PROBES: tuple[tuple[str, Probe], ...] = (
+    ("alb/asg", fleet_conditions),
+    ("rds", database_conditions),
+    ("redis", cache_conditions),
+)
+
+
+def readiness(clients: Clients, outputs: Mapping[str, Any]) -> list[Condition]:
+    """One poll. An API error no waiter acceptor names fails at once, as in botocore."""
+    conditions: list[Condition] = []
+    for area, probe in PROBES:
+        try:
+            conditions += probe(clients, outputs)
+        except Exception as exc:
+            conditions.append(Condition(area, "-", FAILED, f"could not check: {_aws_error(exc)}"))
+    return conditions
+
+
+def wait_until_ready(
+    clients: Clients,
+    outputs: Mapping[str, Any],
+    settings: WaitSettings,
+    progress: Callable[[str], None],
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> WaitOutcome:
+    """Poll until every condition is ready (success), one has failed (failure at once), or
+    the deadline has passed with some still waiting (failure naming them)."""
+    start, polls = clock(), 0
+    while True:
+        conditions = tuple(readiness(clients, outputs))
+        polls += 1
+        elapsed = clock() - start
+        waiting = [c for c in conditions if c.state == WAITING]
+        failed = any(c.state == FAILED for c in conditions)
+        if failed or not waiting or elapsed >= settings.deadline_s:
+            ready = not failed and not waiting
+            return WaitOutcome(ready, polls, elapsed, settings.deadline_s, conditions)
+        progress(
+            f"waiting {_clock(elapsed)} of {_clock(settings.deadline_s)}: "
+            f"{len(waiting)} not ready: " + "; ".join(c.line() for c in waiting)
+        )
+        # The last poll lands on the deadline itself, not a delay past it.
+        sleep(min(settings.delay_s, settings.deadline_s - elapsed))
+
+
+def wait_summary(outcome: WaitOutcome) -> str:
+    took = f"{_clock(outcome.elapsed_s)} ({outcome.polls} polls)"
+    if outcome.ready:
+        return f"ready after {took}"
+    pending = outcome.pending()
+    if any(c.state == FAILED for c in pending):
+        head = f"failed after {took}"
+    else:
+        head = f"not ready at the deadline {_clock(outcome.deadline_s)}, after {took}"
+    return f"{head}: " + "; ".join(c.line() for c in pending)
+
+
 # --- command line -----------------------------------------------------------------------
 
 
@@ -654,6 +963,27 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def wait_for(
+    cfg: StackConfig,
+    outputs: Mapping[str, Any],
+    clients: Clients,
+    wait: WaitSettings,
+    out: TextIO,
+) -> WaitOutcome:
+    """The waiting mode with its progress lines on `out`."""
+
+    def say(line: str) -> None:
+        print(f"verify: {line}", file=out, flush=True)
+
+    say(
+        f"{cfg.name}: waiting up to {_clock(wait.deadline_s)} (a poll every {wait.delay_s:g} s) "
+        "for healthy targets, finished instance refreshes, RDS and Redis available"
+    )
+    outcome = wait_until_ready(clients, outputs, wait, say)
+    say(wait_summary(outcome))
+    return outcome
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2
         print(f"error: {message}", file=sys.stderr)
@@ -677,6 +1007,24 @@ def main(argv: list[str]) -> int:
         default=30.0,
         help="seconds of ReplicaLag allowed (default 30)",
     )
+    parser.add_argument(
+        "--wait",
+        type=_positive_float,
+        nargs="?",
+        const=float(DEFAULT_DEADLINE_S),
+        metavar="SECONDS",
+        help=(
+            "first wait until targets are healthy, instance refreshes Successful, RDS and "
+            f"Redis available (deadline default {DEFAULT_DEADLINE_S} s); without it, one check"
+        ),
+    )
+    parser.add_argument(
+        "--poll",
+        type=_positive_float,
+        default=float(POLL_DELAY_S),
+        metavar="SECONDS",
+        help=f"seconds between polls with --wait (default {POLL_DELAY_S}, the waiters' delay)",
+    )
     args = parser.parse_args(argv)
     try:
         if args.outputs is not None:
@@ -688,15 +1036,30 @@ def main(argv: list[str]) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     region = args.region or cfg.env.region
-    findings = verify(
-        outputs, cfg, Clients(region), Settings(max_replica_lag_s=args.max_replica_lag)
-    )
+    clients, settings = Clients(region), Settings(max_replica_lag_s=args.max_replica_lag)
+    outcome = None
+    if args.wait is not None:
+        # With --json, stdout is the document: progress goes to stderr.
+        out = sys.stderr if args.json else sys.stdout
+        outcome = wait_for(cfg, outputs, clients, WaitSettings(args.wait, args.poll), out)
+    if outcome is None or outcome.ready:
+        findings = verify(outputs, cfg, clients, settings)
+    else:  # the checks would only repeat what the wait found missing
+        findings = check_outputs(outputs, cfg) + outcome.findings()
     from rich.console import Console
 
     failed = [f for f in findings if not f.ok]
     if args.json:
-        doc = {"stack": cfg.name, "region": region, "failed": len(failed),
-               "findings": [asdict(f) for f in findings]}  # fmt: skip
+        doc: dict[str, Any] = {"stack": cfg.name, "region": region, "failed": len(failed),
+                               "findings": [asdict(f) for f in findings]}  # fmt: skip
+        if outcome is not None:
+            doc["wait"] = {
+                "ready": outcome.ready,
+                "polls": outcome.polls,
+                "elapsed_s": round(outcome.elapsed_s, 3),
+                "deadline_s": outcome.deadline_s,
+                "pending": [asdict(c) for c in outcome.pending()],
+            }
         print(json.dumps(doc, indent=2))
         return 1 if failed else 0
     console = Console(width=max(Console().width, 120))

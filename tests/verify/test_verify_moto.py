@@ -156,6 +156,14 @@ def test_failed_instance_refresh_fails_the_asg_check(prod_5x: Deployed, refresh_
     assert {f.detail for f in failures} == {f"latest instance refresh {status}"}
 
 
+@pytest.mark.parametrize("status", ["Pending", "InProgress", "Baking"])
+def test_running_instance_refresh_fails_the_single_check(prod_5x: Deployed, refresh_status, status):
+    # The fleet may still run the previous stage's template: not done (issue 20).
+    refresh_status["status"] = status
+    details = {f.detail for f in prod_5x.failures()}
+    assert details == {f"latest instance refresh {status}: not finished (use --wait)"}
+
+
 def test_deleted_replica_fails_the_rds_check(prod_5x: Deployed) -> None:
     replica = prod_5x.outputs["db_replica_identifiers"][-1]
     prod_5x.client("rds").delete_db_instance(DBInstanceIdentifier=replica, SkipFinalSnapshot=True)
