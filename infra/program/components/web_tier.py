@@ -14,11 +14,9 @@ import pulumi_aws as aws
 from infra.program.components.instance import READY_SECONDS, ROOT_DEVICE, metadata_options
 from infra.program.components.observability import FIVE_MINUTES, Observability
 
-# Launch before terminate: a rollout never goes below the running count, and may go up to
-# twice it (StartInstanceRefresh; without these AWS's defaults are min 90% / max 100%,
-# which terminates first: "Understand the default values for an instance refresh").
-MIN_HEALTHY_PERCENTAGE = 100
-MAX_HEALTHY_PERCENTAGE = 200
+# Launch before terminate; the range and why: infra/program/refresh.py.
+from infra.program.refresh import MAX_HEALTHY_PERCENTAGE, MIN_HEALTHY_PERCENTAGE
+
 # How long `pulumi up` waits for the group's healthy capacity before it fails: one full
 # boot-to-healthy (READY_SECONDS, 270 s) for the first launch, one more for a replacement
 # of an instance that failed its checks after the grace period, and 5 minutes for EC2
