@@ -119,6 +119,8 @@ class Workload(BaseModel):
     hits_per_day: _number("today.hits_per_day", low=1)
     multiplier: _number("target_multiplier", low=1)
     peak_factor: _number("traffic.peak_factor", low=1)
+    # The short surge on top of the peak an ASG's max_size must absorb (size.py).
+    surge_factor: _number("traffic.surge_factor", low=1, high=10)
     read_share: _share("traffic.read_share")
     search_share: _share("traffic.search_share")
     poster_share: _share("traffic.poster_share")

@@ -38,6 +38,7 @@ from infra.config import MAX_CACHE_NODES, STAGES, EnvProfile, StageSpec, replace
 from infra.guard import node_classes
 from infra.pricing.prices import PriceTable, load_prices
 from infra.pricing.usage import HOURS_PER_MONTH, hourly_profile, load_usage
+from infra.program.refresh import refresh_room
 
 MAX_ASG_INSTANCES = 500  # search bound; a fleet past this is a design question, not a size
 MAX_READ_REPLICAS = 15  # RDS for PostgreSQL: up to 15 read replicas per source instance
@@ -238,6 +239,7 @@ class AsgPlan:
     max_size: int
     peak_instances: int  # what target tracking runs at the target peak
     survivors: int  # of those, left when the biggest AZ share is lost
+    surge_instances: int  # what a surge of surge_factor x the peak needs
 
 
 def asg_plan(
@@ -248,22 +250,29 @@ def asg_plan(
     peak: float,
     search_share: float,
     min_size: int,
+    surge_factor: float,
 ) -> AsgPlan:
     """Settings for `min_size` instances of `cls` carrying `peak` rps.
 
     The request target per instance is the rate at which an instance reaches its CPU
-    target: requests per vCPU (measured) x vCPUs x the target utilisation. `max_size`
-    follows from the peak: enough instances at that target to keep the headroom on the
-    scaling ceiling, the model's second app measure.
+    target: requests per vCPU (measured) x vCPUs x the target utilisation. `max_size` is
+    the largest of: the scaling ceiling at the peak (enough instances at that target to
+    keep the headroom, the model's second app measure); the instances a short surge of
+    `surge_factor` x the peak needs (workload.yaml traffic.surge_factor), so target
+    tracking can grow past the steady peak; and the room an instance refresh launches
+    into before it terminates (refresh_room: ceil(desired x max healthy %), desired =
+    min_size here). The cost is priced by the daily profile (`asg_monthly`), which never
+    reaches past the peak's count: a higher max costs nothing at rest.
     """
     cost = 1 + (rates.search_app_cost - 1) * search_share
     per_instance = machine.sustained_vcpus * rates.app_rps_per_vcpu / cost
     target = max(1, math.floor(per_instance * rules.target_utilisation))
     at_peak = max(min_size, math.ceil(peak / target))
     ceiling = math.ceil(peak / (target * (1 - rules.headroom))) if peak > 0 else 1
-    max_size = max(min_size, ceiling, at_peak)
+    surge = math.ceil(at_peak * surge_factor)
+    max_size = max(min_size, ceiling, at_peak, surge, refresh_room(min_size))
     lost = math.ceil(at_peak / rules.azs) if rules.multi_az else 0
-    return AsgPlan(cls, per_instance, target, min_size, max_size, at_peak, at_peak - lost)
+    return AsgPlan(cls, per_instance, target, min_size, max_size, at_peak, at_peak - lost, surge)
 
 
 def asg_monthly(plan: AsgPlan, peak: float, inputs: Inputs, root_gb: int) -> tuple[float, str]:
@@ -315,7 +324,9 @@ def size_asg(
         machine = inputs.rates.machine(cls)
         best: Option | None = None
         for min_size in range(rules.min_spread, MAX_ASG_INSTANCES + 1):
-            plan = asg_plan(machine, cls, inputs.rates, rules, peak, share, min_size)
+            plan = asg_plan(
+                machine, cls, inputs.rates, rules, peak, share, min_size, w.surge_factor
+            )
             fields = {
                 "instance_type": cls,
                 "min_size": plan.min_size,

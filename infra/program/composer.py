@@ -117,6 +117,10 @@ def declare_stage(
         for role in ("web", "search"):
             if getattr(spec, role) is not None:
                 setattr(stage, role, _web_tier(stage, role))
+        if stage.search is not None:
+            assert stage.load_balancer is not None
+            # Searches are routed to the search fleet only once it is healthy.
+            stage.load_balancer.route_search(stage.search.group)
     alarms.close()
     export_outputs(stage)
     return stage
@@ -435,6 +439,7 @@ def _web_tier(stage: Stage, role: str) -> WebTier:
             target_group_arn_suffix=group.arn_suffix,
             alb_arn_suffix=lb.alb_arn_suffix,
             boot_dependencies=boot,
+            attachments=lb.attachments[role],
             tags=config.tags,
             alarms=stage.observability,
         ),

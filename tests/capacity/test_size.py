@@ -15,6 +15,7 @@ from infra.capacity.inputs import Observed, Workload
 from infra.catalog import ClassSize as Machine
 from infra.config import load_env_profile, load_stack_config, replace
 from infra.pricing.prices import PriceTable
+from infra.program.refresh import refresh_room
 
 OBS = Observed(cache_hit_ratio=0.9, edge_hit_ratio=0.8, replica_read_share=0.95)
 
@@ -173,10 +174,13 @@ def test_losing_the_biggest_az_share_still_leaves_the_headroom(azs, load, app_ra
     per = _per_instance(inputs, web.cls, fl.web_search_share)
     assert survivors * per * 0.7 >= fl.web_rps * (1 - 1e-9)
     assert web.fields["min_size"] >= 2  # two AZs at least
-    # The scaling ceiling keeps the headroom too, and max_size is no larger than that needs.
+    # The scaling ceiling keeps the headroom too, and max_size is exactly the largest of
+    # that ceiling, the surge over the peak's count and the refresh room.
     assert web.fields["max_size"] * target * 0.7 >= fl.web_rps * (1 - 1e-9)
-    if web.fields["max_size"] > web.fields["min_size"]:
-        assert (web.fields["max_size"] - 1) * target * 0.7 < fl.web_rps
+    ceiling = math.ceil(fl.web_rps / (target * 0.7))
+    surge = math.ceil(running * inputs.workload.surge_factor)
+    room = refresh_room(web.fields["desired_capacity"])
+    assert web.fields["max_size"] == max(web.fields["min_size"], ceiling, surge, room)
     # The smallest floor that works: one instance fewer loses N+1 (or the two-AZ rule).
     if web.fields["min_size"] > 2:
         fewer = web.fields["min_size"] - 1

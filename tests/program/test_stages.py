@@ -62,8 +62,9 @@ def test_stage_has_exactly_its_parts(plans, env: str, stage: str) -> None:
     assert count(plan, REDIS) == want["redis"]
     assert len(media_buckets(plan)) == want["media"]
     assert count(plan, CLOUDFRONT) == want["cdn"]
-    # One /metrics 404 per forwarding listener (HTTP here: no certificate), plus search.
-    assert count(plan, RULE) == want["alb"] + (1 if stage == "scale-5x" else 0)
+    # One /metrics 404 per forwarding listener (HTTP here: no certificate), plus search
+    # and its warm-up rule (the search group is health-checked before it is routed to).
+    assert count(plan, RULE) == want["alb"] + (2 if stage == "scale-5x" else 0)
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)

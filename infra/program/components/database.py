@@ -147,10 +147,17 @@ class Database(pulumi.ComponentResource):
             name=f"{args.identifier}-{family}",
             family=family,
             description=f"{args.project} {args.environment} PostgreSQL {args.engine_major}",
+            # apply_method stated on every entry: left out, the provider sends
+            # "immediate", which RDS refuses for a static parameter (ModifyDBParameterGroup:
+            # "pending-reboot" is the only method for static ones). Both are dynamic.
             parameters=[
-                aws.rds.ParameterGroupParameterArgs(name="rds.force_ssl", value="1"),
                 aws.rds.ParameterGroupParameterArgs(
-                    name="log_min_duration_statement", value=str(args.slow_query_ms)
+                    name="rds.force_ssl", value="1", apply_method="immediate"
+                ),
+                aws.rds.ParameterGroupParameterArgs(
+                    name="log_min_duration_statement",
+                    value=str(args.slow_query_ms),
+                    apply_method="immediate",
                 ),
             ],
             tags=args.tags,
@@ -213,34 +220,18 @@ class Database(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, protect=args.protect, depends_on=log_groups),
         )
 
-        replicas = [
-            aws.rds.Instance(
-                f"{name}-replica-{index}",
-                identifier=args.replica_identifier(index),
-                # Instance settings only: engine, version, credentials, database name,
-                # subnet group (same VPC) and storage encryption come from the source.
-                replicate_source_db=primary.identifier,
-                instance_class=args.replica_instance_class,
-                parameter_group_name=parameter_group.name,
-                vpc_security_group_ids=list(args.security_group_ids),
-                publicly_accessible=False,
-                storage_type="gp3",
-                max_allocated_storage=args.max_allocated_storage_gb,
-                # A replica holds no data of its own: no backups, no final snapshot, and
-                # it can be removed when a stack scales down.
-                backup_retention_period=0,
-                skip_final_snapshot=True,
-                copy_tags_to_snapshot=True,
-                auto_minor_version_upgrade=True,
-                apply_immediately=args.apply_immediately,
-                performance_insights_enabled=performance_insights_supported(
-                    args.replica_instance_class or ""
-                ),
-                tags=args.tags,
-                opts=child,
-            )
-            for index in range(1, args.read_replicas + 1)
-        ]
+        # One replica at a time, after the primary. Created together, a replica can find
+        # its source not "available" (InvalidDBInstanceState: hashicorp/
+        # terraform-provider-aws#43474); resized together, every replica restarts at once
+        # and all reads fall back to the primary. The engine orders creates and updates
+        # by dependencies: replica 1 waits for the primary (replicate_source_db, an
+        # output of it), so its resize starts only after the primary's modification,
+        # Multi-AZ failover included, has returned (the provider waits for "available"
+        # after ModifyDBInstance); replica N waits for replica N-1 the same way.
+        replicas: list[aws.rds.Instance] = []
+        for index in range(1, args.read_replicas + 1):
+            previous = replicas[-1:] or [primary]
+            replicas.append(self._replica(name, args, index, primary, parameter_group, previous))
 
         self.endpoint = primary.endpoint
         self.address = primary.address
@@ -274,6 +265,42 @@ class Database(pulumi.ComponentResource):
                 "reader_endpoint": self.reader_endpoint,
                 "secret_arn": self.secret_arn,
             }
+        )
+
+    def _replica(
+        self,
+        name: str,
+        args: DatabaseArgs,
+        index: int,
+        primary: aws.rds.Instance,
+        parameter_group: aws.rds.ParameterGroup,
+        previous: list[aws.rds.Instance],
+    ) -> aws.rds.Instance:
+        """Read replica `index` (1-based), created and modified after `previous`."""
+        return aws.rds.Instance(
+            f"{name}-replica-{index}",
+            identifier=args.replica_identifier(index),
+            # Instance settings only: engine, version, credentials, database name,
+            # subnet group (same VPC) and storage encryption come from the source.
+            replicate_source_db=primary.identifier,
+            instance_class=args.replica_instance_class,
+            parameter_group_name=parameter_group.name,
+            vpc_security_group_ids=list(args.security_group_ids),
+            publicly_accessible=False,
+            storage_type="gp3",
+            max_allocated_storage=args.max_allocated_storage_gb,
+            # A replica holds no data of its own: no backups, no final snapshot, and
+            # it can be removed when a stack scales down.
+            backup_retention_period=0,
+            skip_final_snapshot=True,
+            copy_tags_to_snapshot=True,
+            auto_minor_version_upgrade=True,
+            apply_immediately=args.apply_immediately,
+            performance_insights_enabled=performance_insights_supported(
+                args.replica_instance_class or ""
+            ),
+            tags=args.tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=previous),
         )
 
     @staticmethod

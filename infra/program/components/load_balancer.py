@@ -17,8 +17,12 @@ HEALTH_CHECK_PATH = "/healthz"
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 # ALB rule priorities: the lower number is evaluated first.
 METRICS_RULE_PRIORITY = 5
+WARMUP_RULE_PRIORITY = 9
 SEARCH_RULE_PRIORITY = 10
 METRICS_PATH_PATTERN = "/metrics*"
+# A header no client sends: the warm-up rule that carries it puts the search target group
+# "in use" (health-checked) before any real request is routed there.
+WARMUP_HEADER = "X-Movies-Fleet-Warmup"
 
 
 @dataclass(frozen=True)
@@ -116,11 +120,22 @@ class LoadBalancer(pulumi.ComponentResource):
         self.metrics_rules = [
             self._metrics_rule(name + suffix, listener) for suffix, listener in serving
         ]
+        # A fleet's readiness wait (WebTier: wait_for_elb_capacity) counts a target only
+        # in state "healthy", and an ALB health-checks a target group only while a
+        # listener or rule forwards to it (else its targets stay "unused",
+        # Target.NotInUse: "Target health status", ELB user guide); the provider counts
+        # per target group, state != "healthy" is not counted (terraform-provider-aws
+        # internal/service/autoscaling/group.go, statusGroupCapacity). So each fleet
+        # waits on the resources in `attachments`, and the traffic route of a fleet added
+        # to a live ALB (search) is opened by `route_search` only after the fleet.
+        self._name, self._serving, self._search = name, serving, args.search
+        self.attachments: dict[str, list[pulumi.Resource]] = {
+            "web": [listener for _, listener in serving]
+        }
         self.search_rules: list[aws.lb.ListenerRule] = []
         if args.search is not None:
-            self.search_rules = [
-                self._search_rule(name + suffix, listener, args.search)
-                for suffix, listener in serving
+            self.attachments["search"] = [
+                self._warmup_rule(name + suffix, listener) for suffix, listener in serving
             ]
 
         self.alb_arn = self.alb.arn
@@ -140,6 +155,32 @@ class LoadBalancer(pulumi.ComponentResource):
                 "url": self.url,
                 "targetGroupArns": {k: tg.arn for k, tg in self.target_groups.items()},
             }
+        )
+
+    def route_search(self, fleet: pulumi.Resource) -> list[aws.lb.ListenerRule]:
+        """The search rules, each created only once `fleet` (the search ASG, which waits
+        for its healthy targets) is: a rule created as soon as its target group exists
+        answers 503 until the new instances pass their checks (ALB: a target group with no
+        healthy target). Logical names and parent as before: the URNs do not change."""
+        if self._search is None:
+            raise ValueError("route_search: this load balancer has no search route (args.search)")
+        search = self._search
+        self.search_rules = [
+            self._search_rule(self._name + suffix, listener, search, fleet)
+            for suffix, listener in self._serving
+        ]
+        return self.search_rules
+
+    def _warmup_rule(self, name: str, listener: aws.lb.Listener) -> aws.lb.ListenerRule:
+        """Forwards only requests carrying WARMUP_HEADER to the search group: the group is
+        in use (checked) from the start, while no real request reaches it."""
+        return aws.lb.ListenerRule(
+            f"{name}-search-warmup",
+            listener_arn=listener.arn,
+            priority=WARMUP_RULE_PRIORITY,
+            conditions=[{"http_header": {"http_header_name": WARMUP_HEADER, "values": ["1"]}}],
+            actions=[{"type": "forward", "target_group_arn": self.target_groups["search"].arn}],
+            opts=pulumi.ResourceOptions(parent=self),
         )
 
     def _metrics_rule(self, name: str, listener: aws.lb.Listener) -> aws.lb.ListenerRule:
@@ -167,7 +208,7 @@ class LoadBalancer(pulumi.ComponentResource):
         )
 
     def _search_rule(
-        self, name: str, listener: aws.lb.Listener, search: SearchRoute
+        self, name: str, listener: aws.lb.Listener, search: SearchRoute, fleet: pulumi.Resource
     ) -> aws.lb.ListenerRule:
         return aws.lb.ListenerRule(
             f"{name}-search",
@@ -178,7 +219,7 @@ class LoadBalancer(pulumi.ComponentResource):
                 {"query_strings": [{"key": search.query_key, "value": "*"}]},
             ],
             actions=[{"type": "forward", "target_group_arn": self.target_groups["search"].arn}],
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[fleet]),
         )
 
     def _target_group(self, name: str, role: str, args: LoadBalancerArgs) -> aws.lb.TargetGroup:

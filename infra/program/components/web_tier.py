@@ -14,11 +14,15 @@ import pulumi_aws as aws
 from infra.program.components.instance import READY_SECONDS, ROOT_DEVICE, metadata_options
 from infra.program.components.observability import FIVE_MINUTES, Observability
 
-# Launch before terminate: a rollout never goes below the running count, and may go up to
-# twice it (StartInstanceRefresh; without these AWS's defaults are min 90% / max 100%,
-# which terminates first: "Understand the default values for an instance refresh").
-MIN_HEALTHY_PERCENTAGE = 100
-MAX_HEALTHY_PERCENTAGE = 200
+# Launch before terminate; the range and why: infra/program/refresh.py.
+from infra.program.refresh import MAX_HEALTHY_PERCENTAGE, MIN_HEALTHY_PERCENTAGE
+
+# How long `pulumi up` waits for the group's healthy capacity before it fails: one full
+# boot-to-healthy (READY_SECONDS, 270 s) for the first launch, one more for a replacement
+# of an instance that failed its checks after the grace period, and 5 minutes for EC2
+# capacity and the scaling activity itself. The provider's default is "10m"
+# (terraform-provider-aws internal/service/autoscaling/group.go, wait_for_capacity_timeout).
+WAIT_FOR_CAPACITY_SECONDS = 2 * READY_SECONDS + 300
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,10 @@ class WebTierArgs:
     alb_arn_suffix: pulumi.Input[str]
     # What the first boot needs from the network (NAT routes, VPC endpoints).
     boot_dependencies: Sequence[pulumi.Resource] = ()
+    # The listener / rule that forwards to `target_group_arn` (LoadBalancer.attachments):
+    # until one exists the ALB does not check the group's targets and the group's
+    # readiness wait (wait_for_elb_capacity) could not end.
+    attachments: Sequence[pulumi.Resource] = ()
     tags: dict[str, str] = field(default_factory=dict)
     alarms: Observability | None = None  # the stage's alarm sink; None: no alarms
 
@@ -104,6 +112,18 @@ class WebTier(pulumi.ComponentResource):
                 "version": self.launch_template.latest_version.apply(str),
             },
             target_group_arns=[args.target_group_arn],
+            # `pulumi up` returns only once `desired_capacity` instances are healthy in the
+            # target group, so whatever routes traffic to the group after the group (the
+            # search rule, LoadBalancer.route_search) never meets an empty fleet. The
+            # provider, terraform-provider-aws internal/service/autoscaling/group.go: on
+            # create it waits for >= wait_for_elb_capacity (else min_elb_capacity) targets
+            # "healthy" in every target group (statusGroupCapacity); on update only when
+            # min_size or desired_capacity changes, and then for EXACTLY this count (a
+            # fleet target tracking has grown would time out). desired_capacity is in
+            # ignore_changes and tests/program/test_moves.py checks no move changes an
+            # existing group's min_size, so no move's update waits on a stale count.
+            wait_for_elb_capacity=args.desired_capacity,
+            wait_for_capacity_timeout=f"{WAIT_FOR_CAPACITY_SECONDS}s",
             health_check_type="ELB",
             health_check_grace_period=READY_SECONDS,
             default_instance_warmup=READY_SECONDS,
@@ -130,7 +150,7 @@ class WebTier(pulumi.ComponentResource):
                 parent=self,
                 # Target tracking owns the running count between deployments.
                 ignore_changes=["desired_capacity"],
-                depends_on=list(args.boot_dependencies),
+                depends_on=[*args.boot_dependencies, *args.attachments],
             ),
         )
         resource_label = pulumi.Output.concat(
