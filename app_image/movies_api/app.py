@@ -208,7 +208,11 @@ async def _cached_movie(st: AppState, mid: int) -> Entry:
     async def load() -> Entry:
         return _movie_entry(await st.db.read(lambda c: repository.get_movie(c, mid)))
 
-    return await st.cache.get_or_load("movie", f"movie:{mid}", load)
+    async def load_primary() -> Entry:
+        # Only when a replica's row is older than this id's write fence (cache.py).
+        return _movie_entry(await st.db.write(lambda c: repository.get_movie(c, mid)))
+
+    return await st.cache.get_or_load("movie", f"movie:{mid}", load, load_primary)
 
 
 async def get_movie(request: Request) -> Response:

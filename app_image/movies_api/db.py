@@ -7,6 +7,7 @@ replicas take off the primary and the stampede test can count database round tri
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import time
@@ -46,6 +47,20 @@ class _Replica:
     url: str
     pool: asyncpg.Pool
     down_until: float = 0.0
+    # Set by the lag watch: this replica may not have replayed a write whose fence has
+    # expired, so it gets no reads until it catches up (issue 22 item 1).
+    lagging: bool = False
+
+
+# The lag watch (issue 22 item 1). On the primary, where WAL is being inserted; on each
+# replica, whether it has replayed up to that point and how old the last transaction it
+# replayed is. A replica that is not in recovery (a reader URL naming a primary) has no
+# replay position: it is never behind.
+_PRIMARY_LSN = "SELECT pg_current_wal_insert_lsn()"  # asyncpg: an int
+_REPLICA_LAG = (
+    "SELECT pg_last_wal_replay_lsn() IS NULL OR pg_last_wal_replay_lsn() >= $1::pg_lsn, "
+    "extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp())::float8"
+)
 
 
 # A rejected password: the RDS-managed secret was rotated since these pools were made.
@@ -73,12 +88,79 @@ class Database:
     replicas: list[_Replica] = field(default_factory=list)
     _rr: itertools.count = field(default_factory=itertools.count)
     _last_reload: float = -_RELOAD_INTERVAL_SECONDS
+    _watch: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         # min_size=0 everywhere: a server that is down at boot must not stop the app from
         # starting (the ALB health check is shallow; /readyz reports the outage).
         self.primary = await self._pool(self.settings.database_url)
         self.replicas = [_Replica(url, await self._pool(url)) for url in self.settings.reader_urls]
+        if self.replicas and self._watch is None:
+            # The first verdict before the first read; a server down at boot does not wait.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.check_lag(), timeout=self.lag_interval)
+            self._watch = asyncio.get_running_loop().create_task(self._watch_lag())
+
+    @property
+    def lag_interval(self) -> float:
+        """How often the lag watch looks: S in the bound below."""
+        return min(5.0, self.settings.write_fence_seconds / 8)
+
+    @property
+    def lag_limit(self) -> float:
+        """A replica whose last replayed transaction is older than this (and that has not
+        replayed all the primary had) gets no reads.
+
+        Why this bounds every write's invisibility: a write's fence lives F =
+        write_fence_seconds from its write-through. A replica that is behind has replayed
+        every transaction committed before its last replayed one, so what it lacks is
+        younger than its measured lag L. A verdict holds until the next look, S later,
+        when L has grown by at most S; so a replica is read only while everything it lacks
+        is younger than L + S <= F - S, i.e. while the fence of everything it lacks is
+        still alive. The other S covers clock skew between the primary (which stamps
+        commits) and the replica (which measures). (The cache's fence, cache.py.)
+        """
+        return self.settings.write_fence_seconds - 2 * self.lag_interval
+
+    async def check_lag(self) -> None:
+        """One look: each replica is lagging or not (see lag_limit)."""
+        assert self.primary is not None
+        timeout = self.lag_interval
+        try:
+            async with self.primary.acquire(timeout=timeout) as conn:
+                target = await conn.fetchval(_PRIMARY_LSN, timeout=timeout)
+        except (*CONNECTION_ERRORS, asyncpg.PostgresError):
+            return  # no primary, no verdict: keep the last ones
+
+        async def one(replica: _Replica) -> None:
+            try:
+                async with replica.pool.acquire(timeout=timeout) as conn:
+                    caught_up, lag = await conn.fetchrow(_REPLICA_LAG, target, timeout=timeout)
+            except CONNECTION_ERRORS:
+                return  # unreachable: the read path marks it down on its own
+            except asyncpg.PostgresError as exc:
+                log.warning("lag check on %s failed: %s", redact(replica.url), exc)
+                return
+            lagging = not caught_up and (lag is None or lag >= self.lag_limit)
+            if lagging and not replica.lagging:
+                self.metrics.db_replica_lagging.inc()
+                log.warning(
+                    "replica %s is %.1fs behind (limit %.1fs): no reads until it catches up",
+                    redact(replica.url),
+                    -1.0 if lag is None else lag,
+                    self.lag_limit,
+                )
+            replica.lagging = lagging
+
+        await asyncio.gather(*(one(r) for r in self.replicas))
+
+    async def _watch_lag(self) -> None:
+        while True:
+            await asyncio.sleep(self.lag_interval)
+            try:
+                await self.check_lag()
+            except Exception:  # the watch must outlive any one bad look
+                log.exception("replica lag check failed")
 
     async def _pool(self, url: str) -> asyncpg.Pool:
         return await asyncpg.create_pool(
@@ -92,6 +174,8 @@ class Database:
         )
 
     async def close(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
         pools = [r.pool for r in self.replicas]
         if self.primary is not None:
             pools.append(self.primary)
@@ -109,7 +193,7 @@ class Database:
         start = next(self._rr)
         for i in range(n):
             replica = self.replicas[(start + i) % n]
-            if replica.down_until <= now:
+            if replica.down_until <= now and not replica.lagging:
                 return replica
         return None
 

@@ -50,6 +50,10 @@ class Settings:
     # The cache-hit GET on one pipelined connection (redis_get.py) instead of redis-py.
     redis_pipelined_get: bool = True
     replica_retry_seconds: float = 10.0
+    # How long a write's fence (its version, kept apart from the entry) outlives the write:
+    # a replica fill older than it is read again from the primary; a replica lagging more
+    # than this gets no reads (db.py). Issue 22 item 1.
+    write_fence_seconds: int = 3600
     db_pool_max: int = 10
     db_connect_timeout_seconds: float = 3.0
     http_max_age: int = 60
@@ -212,6 +216,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_db: bool = True)
         hot_cache_size=_int(env, "MOVIES_HOT_CACHE_SIZE", 1000, 1, 1_000_000),
         redis_pipelined_get=_bool(env, "MOVIES_REDIS_PIPELINED_GET", True),
         replica_retry_seconds=_float(env, "MOVIES_REPLICA_RETRY_SECONDS", 10.0, 0.0, 600.0),
+        write_fence_seconds=_int(env, "MOVIES_WRITE_FENCE_SECONDS", 3600, 2, 7 * 86400),
         # Pools open connections lazily (min 0), so a database that is down at boot does
         # not stop the service from starting; this caps each pool.
         db_pool_max=_int(env, "MOVIES_DB_POOL_MAX", 10, 1, 200),

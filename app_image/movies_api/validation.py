@@ -60,12 +60,14 @@ def number(field: str, value: Any, lo: int, hi: int) -> float:
     The range is checked on the value as parsed, before any conversion: `1` and 400 zeros
     is a Python int that float() cannot hold (OverflowError was a 500, issue 22 item 5).
     """
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    # int vs int or float vs int compare exactly in Python: no conversion, no overflow.
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or (isinstance(value, float) and not math.isfinite(value))
+        or not lo <= value <= hi
+    ):
         raise ValidationError(f"{field}={_short(value)} must be a number in {lo}..{hi}")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValidationError(f"{field}={_short(value)} must be a finite number in {lo}..{hi}")
-    if not lo <= value <= hi:  # int vs int or float vs int: exact in Python, no overflow
-        raise ValidationError(f"{field}={_short(value)} is out of range; allowed {lo}..{hi}")
     return round(float(value), 1)
 
 
