@@ -506,8 +506,9 @@ class Cache:
                         return found[0]
                     if time.monotonic() < deadline:
                         continue
-                    # The holder is slow or died: answer from the database rather than wait.
-                    return await loader()
+                    # The holder is slow or died: answer from the database rather than wait
+                    # (through _fill, so the answer passes the write fence too).
+                    return await self._fill(key, await loader(), primary)
             except REDIS_ERRORS as exc:
                 self._trip(exc)
                 return await loader()
