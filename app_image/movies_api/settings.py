@@ -64,6 +64,10 @@ class Settings:
     # Balancer", connection idle timeout, in the ELB user guide). infra renders it from
     # the same setting as the ALB's idle timeout.
     http_keepalive_seconds: int = 75
+    # The public listener (listener.py): the longest a client may take to send its request
+    # headers, and the most connections one process holds open at once.
+    http_header_timeout_seconds: float = 10.0
+    http_max_connections: int = 4096
     page_size: int = 20
     max_page: int = 500
     media_bucket: str = ""
@@ -225,6 +229,8 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_db: bool = True)
         http_stale_while_revalidate=_int(env, "MOVIES_HTTP_STALE_WHILE_REVALIDATE", 30, 0, 86400),
         # The ALB's idle timeout goes up to 4000 s; the keep-alive must be able to pass it.
         http_keepalive_seconds=_int(env, "MOVIES_HTTP_KEEPALIVE_S", 75, 1, 4100),
+        http_header_timeout_seconds=_float(env, "MOVIES_HTTP_HEADER_TIMEOUT_S", 10.0, 0.1, 300.0),
+        http_max_connections=_int(env, "MOVIES_HTTP_MAX_CONNECTIONS", 4096, 1, 1_000_000),
         page_size=_int(env, "MOVIES_PAGE_SIZE", 20, 1, 100),
         max_page=_int(env, "MOVIES_MAX_PAGE", 500, 1, 100000),
         media_bucket=env.get("MOVIES_MEDIA_BUCKET", "").strip(),
