@@ -54,6 +54,12 @@ class Settings:
     # a replica fill older than it is read again from the primary; a replica lagging more
     # than this gets no reads (db.py). Issue 22 item 1.
     write_fence_seconds: int = 3600
+    # Bulkheads (issue 22 item 3): the longest one replica read may take before it moves on
+    # (and the replica is marked down); concurrent searches that may query the database per
+    # process, and how long a search waits for a slot before a 503.
+    replica_deadline_seconds: float = 0.5
+    search_concurrency: int = 0  # 0: half of db_pool_max, at least 1 (search_slots)
+    search_queue_seconds: float = 0.25
     db_pool_max: int = 10
     db_connect_timeout_seconds: float = 3.0
     http_max_age: int = 60
@@ -82,6 +88,12 @@ class Settings:
     aws_region: str = ""
     # Who may read /metrics: loopback plus MOVIES_METRICS_ALLOW_CIDRS (infra: the VPC CIDR).
     metrics_allow_networks: tuple[IPNetwork, ...] = LOOPBACK
+
+    @property
+    def search_slots(self) -> int:
+        """Searches that may query the database at once: the rest of the pool is left to
+        point reads."""
+        return self.search_concurrency or max(1, self.db_pool_max // 2)
 
     @property
     def cache_active(self) -> bool:
@@ -199,7 +211,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_db: bool = True)
     s3_endpoint = env.get("MOVIES_S3_ENDPOINT_URL", "").strip()
     if s3_endpoint:
         _url("MOVIES_S3_ENDPOINT_URL", s3_endpoint, ("https", "http"))
-    return Settings(
+    settings = Settings(
         database_url=db_url,
         reader_urls=readers,
         redis_url=redis_url,
@@ -221,6 +233,9 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_db: bool = True)
         redis_pipelined_get=_bool(env, "MOVIES_REDIS_PIPELINED_GET", True),
         replica_retry_seconds=_float(env, "MOVIES_REPLICA_RETRY_SECONDS", 10.0, 0.0, 600.0),
         write_fence_seconds=_int(env, "MOVIES_WRITE_FENCE_SECONDS", 3600, 2, 7 * 86400),
+        replica_deadline_seconds=_float(env, "MOVIES_REPLICA_DEADLINE_SECONDS", 0.5, 0.01, 60.0),
+        search_concurrency=_int(env, "MOVIES_SEARCH_CONCURRENCY", 0, 0, 1000),
+        search_queue_seconds=_float(env, "MOVIES_SEARCH_QUEUE_SECONDS", 0.25, 0.0, 30.0),
         # Pools open connections lazily (min 0), so a database that is down at boot does
         # not stop the service from starting; this caps each pool.
         db_pool_max=_int(env, "MOVIES_DB_POOL_MAX", 10, 1, 200),
@@ -245,3 +260,10 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_db: bool = True)
         aws_region=(env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "").strip(),
         metrics_allow_networks=_networks(env, "MOVIES_METRICS_ALLOW_CIDRS"),
     )
+    if settings.search_concurrency > settings.db_pool_max:
+        raise SettingsError(
+            f"MOVIES_SEARCH_CONCURRENCY={settings.search_concurrency} is over "
+            f"MOVIES_DB_POOL_MAX={settings.db_pool_max}; allowed 0 (half the pool) "
+            f"..{settings.db_pool_max}"
+        )
+    return settings
