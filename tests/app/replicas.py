@@ -5,11 +5,13 @@ Built only with the public launchers in lab.localservers."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -46,13 +48,32 @@ async def replay_paused(replica: Postgres) -> AsyncIterator[None]:
         await sql(replica.url(), "SELECT pg_wal_replay_resume()")
 
 
+def _tree(pid: int) -> list[int]:
+    """`pid` and its children: PostgreSQL's backends each call setsid(), so the
+    postmaster's process group does not hold them."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[1]) == pid:
+            children.append(int(stat.parent.name))
+    return [pid, *children]
+
+
 def freeze(replica: Postgres) -> None:
-    """SIGSTOP the replica's whole process group (postmaster and every backend): it keeps
-    its sockets and accepts connections but answers nothing, unlike a stopped server."""
+    """SIGSTOP the replica's postmaster first (it forks nothing more), then every backend:
+    it keeps its sockets and the kernel still accepts connections, but nothing answers,
+    unlike a stopped server."""
     assert replica.proc is not None
-    os.killpg(replica.proc.pid, signal.SIGSTOP)
+    for pid in _tree(replica.proc.pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGSTOP)
 
 
 def resume(replica: Postgres) -> None:
     if replica.proc is not None and replica.proc.poll() is None:
-        os.killpg(replica.proc.pid, signal.SIGCONT)
+        for pid in _tree(replica.proc.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
