@@ -118,14 +118,16 @@ class Database:
             self.loop_lag.start()
         if self.replicas and self._watch is None:
             # The first verdict before the first read; a server down at boot does not wait.
+            # At most ~4 s at boot, even with a replica that accepts but never answers.
+            first = min(self.lag_interval, 2.0)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.check_lag(), timeout=self.lag_interval)
+                await asyncio.wait_for(self.check_lag(), timeout=first)
                 if any(r.lagging for r in self.replicas):
                     # A replica that has replayed no transaction since it started has no
                     # lag to show; a second look shows whether it reached the first one's
                     # position (then it lacks at most 0.2 s of WAL).
                     await asyncio.sleep(0.2)
-                    await asyncio.wait_for(self.check_lag(), timeout=self.lag_interval)
+                    await asyncio.wait_for(self.check_lag(), timeout=first)
             self._watch = asyncio.get_running_loop().create_task(self._watch_lag())
 
     @property
