@@ -32,6 +32,9 @@ def trusted_proxies(settings: Settings) -> str:
 # The server stack (issue 12): uvloop's event loop and the httptools (llhttp) parser, which
 # measured ~1.7x h11 on the asyncio loop here. `lab limit` runs its minimal app on the same.
 SERVER_STACK: dict[str, str] = {"loop": "uvloop", "http": "httptools"}
+# What `serve` runs: the same stack, its httptools protocol bounded (listener.py, issue 22
+# item 2). By import path, so that `--workers N` processes load it too.
+LISTENER: dict[str, str] = {**SERVER_STACK, "http": "movies_api.listener:BoundedHttpTools"}
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -46,7 +49,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
               "timeout_graceful_shutdown": 20,
               # Idle keep-alive: longer than the ALB's idle timeout (see settings.py).
               "timeout_keep_alive": settings.http_keepalive_seconds,
-              **SERVER_STACK}  # fmt: skip
+              **LISTENER}  # fmt: skip
     if args.workers > 1:
         uvicorn.run("movies_api.asgi:create_from_env", factory=True, workers=args.workers, **common)
     else:

@@ -86,6 +86,21 @@ def issue_token(
     return f"{TOKEN_PREFIX}{payload}.{sig}", exp
 
 
+# Every integer claim goes to PostgreSQL as a bigint (or is compared with the clock): a
+# signed claim outside it was a driver OverflowError and a 500 (issue 22 item 5).
+_MAX_BIGINT = 2**63 - 1
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _claim_int(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= _MAX_BIGINT:
+        raise ValueError(f"claim {value!r} is not an integer in 1..2^63-1")
+    return value
+
+
 def verify_token(secret: bytes, token: str, now: float | None = None) -> Principal:
     """The signed claims of a well-formed, unexpired token; the caller re-checks its key."""
     shape = _TOKEN_SHAPE.fullmatch(token)
@@ -96,9 +111,9 @@ def verify_token(secret: bytes, token: str, now: float | None = None) -> Princip
     if not hmac.compare_digest(expected, sig):
         raise AuthError("bad token signature")
     try:
-        claims = json.loads(_unb64(shape.group(1)))
-        user_id, role, exp = int(claims["sub"]), claims["role"], int(claims["exp"])
-        key_id = int(claims["kid"])
+        claims = json.loads(_unb64(shape.group(1)), parse_constant=_no_constant)
+        user_id, role = _claim_int(claims["sub"]), claims["role"]
+        exp, key_id = _claim_int(claims["exp"]), _claim_int(claims["kid"])
     except KeyError:
         # Signed by us before tokens named their key: such a token could outlive a revoked
         # key, so it is refused (tokens live an hour; the client mints a new one).

@@ -53,25 +53,54 @@ _RELEASE = (
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) "
     "else return 0 end"
 )
-# KEYS[1] the entry, KEYS[2] the previous format's key; ARGV: entry, its version, TTL ms.
-# Two keys in one script need a Redis that is not in cluster mode (they would hash to
+# KEYS[1] the entry, KEYS[2] the previous format's key, KEYS[3] the key's write fence.
+# ARGV: entry, its version, TTL ms, mode, the entry's flag (+ a row, - a 404), fence TTL ms.
+# Three keys in one script need a Redis that is not in cluster mode (they would hash to
 # different slots); the stages' ElastiCache replication groups are not (num_cache_clusters).
-# Returns nil when stored, else the (newer) entry that is kept. An entry whose header does
-# not parse (another format) counts as older. Versions are < 2^53, exact as Lua numbers.
+# Returns nil when stored, the (newer) entry that is kept, or "!" when a replica fill is
+# older than the key's write fence. An entry whose header does not parse (another format)
+# counts as older. Versions are < 2^53, exact as Lua numbers.
+#
+# The fence (issue 22 item 1) is `<version> <+|->` of the key's last write, kept
+# `write_fence_seconds` whatever the entry's own TTL: a cached 404 lives 30 s, but a
+# replica that has not replayed the DELETE still returns the row after that, and used to
+# bring the deleted movie back. Modes: "w" a write-through (stores, and moves the fence
+# forward), "r" a fill read from a replica (refused if the fence is newer: a row older
+# than it, or a 404 where the last write left a row), "p" a fill read from the primary.
 _STORE = """
 local cur = redis.call('GET', KEYS[1])
 if cur then
   local v = tonumber(string.match(cur, '^(%d+) '))
   if v and v > tonumber(ARGV[2]) then return cur end
 end
+if ARGV[4] == 'r' then
+  local f = redis.call('GET', KEYS[3])
+  if f then
+    local fv, fk = string.match(f, '^(%d+) ([+-])$')
+    fv = tonumber(fv)
+    if fv and ((ARGV[5] == '+' and tonumber(ARGV[2]) < fv) or (ARGV[5] == '-' and fk == '+')) then
+      return '!'
+    end
+  end
+end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
 redis.call('DEL', KEYS[2])
+if ARGV[4] == 'w' then
+  local f = redis.call('GET', KEYS[3])
+  local fv = f and tonumber(string.match(f, '^(%d+) '))
+  if not fv or fv <= tonumber(ARGV[2]) then
+    redis.call('SET', KEYS[3], ARGV[2] .. ' ' .. ARGV[5], 'PX', ARGV[6])
+  end
+end
 return false
 """
 _STORE_BYTES = _STORE.encode()
 _RELEASE_BYTES = _RELEASE.encode()
 _POLL_SECONDS = 0.01
 _PREFIX = "c2:"
+FENCE_PREFIX = "f:"
+# What _store answers when a replica fill is older than the key's write fence.
+FENCED = object()
 SEARCH_GENERATION_KEY = "search:gen"
 
 
@@ -85,6 +114,8 @@ class Entry:
 
 
 Loader = Callable[[], Awaitable[Entry]]
+# Store modes of _STORE: a write-through, a fill read from a replica, one from the primary.
+WRITE, REPLICA_FILL, PRIMARY_FILL = b"w", b"r", b"p"
 
 
 def encode_entry(entry: Entry, soft_expiry_ms: int) -> bytes:
@@ -235,17 +266,23 @@ class Cache:
         soft_ms = int((time.time() + soft) * 1000)
         return encode_entry(entry, soft_ms), max(1, int(hard * 1000))
 
-    async def _store(self, key: str, entry: Entry) -> Entry | None:
-        """Store unless Redis holds a newer version; returns that newer entry if so."""
+    async def _store(self, key: str, entry: Entry, mode: bytes) -> Entry | object | None:
+        """Store unless Redis holds a newer version (returns that newer entry) or, for a
+        replica fill, the key's write fence is newer (returns FENCED)."""
         data, ttl_ms = self._encode(key, entry)
+        flag = b"-" if entry.body is None else b"+"
+        fence_ms = b"%d" % (self.settings.write_fence_seconds * 1000)
         # EVAL with the script's text, not EVALSHA: no NOSCRIPT after a Redis restart, and
         # Redis keeps the compiled script by its hash either way.
         kept = await self._command(
-            b"EVAL", _STORE_BYTES, b"2", (_PREFIX + key).encode(), key.encode(),
-            data, b"%d" % entry.version, b"%d" % ttl_ms,
+            b"EVAL", _STORE_BYTES, b"3", (_PREFIX + key).encode(), key.encode(),
+            (FENCE_PREFIX + key).encode(), data, b"%d" % entry.version, b"%d" % ttl_ms, mode,
+            flag, fence_ms,
         )  # fmt: skip
         if kept is None:
             return None
+        if kept == b"!":
+            return FENCED
         decoded = decode_entry(kept)
         return None if decoded is None else decoded[0]
 
@@ -255,7 +292,7 @@ class Cache:
         if not self._usable():
             return
         try:
-            await self._store(key, entry)
+            await self._store(key, entry, WRITE)
         except REDIS_ERRORS as exc:
             self._trip(exc)
 
@@ -329,8 +366,13 @@ class Cache:
             self._local.popitem(last=False)  # least recently used
 
     # -- reads -----------------------------------------------------------------------
-    async def get_or_load(self, kind: str, key: str, loader: Loader) -> Entry:
-        """The cached entry for `key`, loading it with `loader` on a miss."""
+    async def get_or_load(
+        self, kind: str, key: str, loader: Loader, primary: Loader | None = None
+    ) -> Entry:
+        """The cached entry for `key`, loading it with `loader` on a miss.
+
+        `primary` reads the same from the primary: given, `loader`'s result is checked
+        against the key's write fence and read again with `primary` when it is older."""
         if self._local_size:
             local = self._local_get(key)
             if local is not None:
@@ -338,7 +380,9 @@ class Cache:
                 self._local_hits[kind].inc()
                 return local
         if not self.settings.stampede_protection:
-            return await self._fetch(kind, key, loader) if self._usable() else await loader()
+            if not self._usable():
+                return await loader()
+            return await self._fetch(kind, key, loader, primary)
         # In-process single flight, with or without Redis: concurrent callers in this process
         # share one fill. The Redis lock in _fill_single_flight does the same across
         # processes and instances.
@@ -352,11 +396,11 @@ class Cache:
                 if task is not None and task.cancelling():
                     raise  # this caller itself is being cancelled
                 # The leader was cancelled (its client went away): load for ourselves.
-                return await self.get_or_load(kind, key, loader)
+                return await self.get_or_load(kind, key, loader, primary)
         future: asyncio.Future[Entry] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
-            value = await (self._fetch(kind, key, loader) if self._usable() else loader())
+            value = await (self._fetch(kind, key, loader, primary) if self._usable() else loader())
         except asyncio.CancelledError:
             future.cancel()
             raise
@@ -385,7 +429,9 @@ class Cache:
             raw = await self.client.get(_PREFIX + key)
         return None if raw is None else decode_entry(raw)
 
-    async def _fetch(self, kind: str, key: str, loader: Loader) -> Entry:
+    async def _fetch(
+        self, kind: str, key: str, loader: Loader, primary: Loader | None = None
+    ) -> Entry:
         try:
             found = await self._get(key)
         except REDIS_ERRORS as exc:
@@ -397,25 +443,32 @@ class Cache:
             if soft_ms < time.time() * 1000:
                 if entry.body is not None:
                     self._stale[kind].inc()
-                    await self._refresh_in_background(key, loader)
+                    await self._refresh_in_background(key, loader, primary)
             elif self._local_size:
                 self._local_put(key, entry)
             return entry
         self._misses[kind].inc()
         if not self.settings.stampede_protection:
-            return await self._fill(key, await loader())
-        return await self._fill_single_flight(key, loader)
+            return await self._fill(key, await loader(), primary)
+        return await self._fill_single_flight(key, loader, primary)
 
-    async def _fill(self, key: str, loaded: Entry) -> Entry:
-        """Store what a miss loaded; if Redis has a newer write, answer with that instead."""
+    async def _fill(self, key: str, loaded: Entry, primary: Loader | None = None) -> Entry:
+        """Store what a miss loaded; if Redis has a newer write, answer with that instead;
+        if the key's write fence is newer than what a replica gave, read the primary."""
         if not self._usable():
             return loaded
         try:
-            newer = await self._store(key, loaded)
+            mode = PRIMARY_FILL if primary is None else REPLICA_FILL
+            newer = await self._store(key, loaded, mode)
+            if newer is FENCED:
+                assert primary is not None
+                self.metrics.cache_fenced.inc()
+                loaded = await primary()
+                newer = await self._store(key, loaded, PRIMARY_FILL)
         except REDIS_ERRORS as exc:
             self._trip(exc)
             return loaded
-        return loaded if newer is None else newer
+        return loaded if not isinstance(newer, Entry) else newer
 
     async def _lock(self, key: str) -> str | None:
         assert self.client is not None
@@ -435,7 +488,9 @@ class Cache:
         except REDIS_ERRORS as exc:
             self._trip(exc)
 
-    async def _fill_single_flight(self, key: str, loader: Loader) -> Entry:
+    async def _fill_single_flight(
+        self, key: str, loader: Loader, primary: Loader | None = None
+    ) -> Entry:
         deadline = time.monotonic() + self.settings.cache_lock_ms / 1000
         waited = False
         while True:
@@ -451,8 +506,9 @@ class Cache:
                         return found[0]
                     if time.monotonic() < deadline:
                         continue
-                    # The holder is slow or died: answer from the database rather than wait.
-                    return await loader()
+                    # The holder is slow or died: answer from the database rather than wait
+                    # (through _fill, so the answer passes the write fence too).
+                    return await self._fill(key, await loader(), primary)
             except REDIS_ERRORS as exc:
                 self._trip(exc)
                 return await loader()
@@ -467,11 +523,13 @@ class Cache:
                     found = None
                 if found is not None:
                     return found[0]
-                return await self._fill(key, await loader())
+                return await self._fill(key, await loader(), primary)
             finally:
                 await self._unlock(key, token)
 
-    async def _refresh_in_background(self, key: str, loader: Loader) -> None:
+    async def _refresh_in_background(
+        self, key: str, loader: Loader, primary: Loader | None = None
+    ) -> None:
         try:
             token = await self._lock(key)
         except REDIS_ERRORS as exc:
@@ -482,7 +540,7 @@ class Cache:
 
         async def refresh() -> None:
             try:
-                await self._fill(key, await loader())
+                await self._fill(key, await loader(), primary)
             except Exception:
                 log.exception("background refresh of %s failed", key)
             finally:

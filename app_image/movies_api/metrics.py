@@ -106,6 +106,27 @@ class Metrics:
             "Reads sent to the primary because a replica failed",
             registry=r,
         )
+        self.cache_fenced = Counter(
+            "movies_cache_fenced",
+            "Fills from a replica refused by a write fence (older than a recent write) and "
+            "read again from the primary",
+            registry=r,
+        )
+        self.db_replica_lagging = Counter(
+            "movies_db_replica_lagging",
+            "Times a replica was taken out of reads for lagging past the write fence",
+            registry=r,
+        )
+        self.db_replica_deadlines = Counter(
+            "movies_db_replica_deadlines",
+            "Replica reads that passed their per-query deadline (the replica is marked down)",
+            registry=r,
+        )
+        self.search_shed = Counter(
+            "movies_search_shed",
+            "Searches refused with 503 because the search concurrency cap was full",
+            registry=r,
+        )
         self.redis_breaker_open = Gauge(
             "movies_redis_breaker_open", "1 while the Redis circuit breaker is open", registry=r
         )

@@ -50,6 +50,16 @@ class Settings:
     # The cache-hit GET on one pipelined connection (redis_get.py) instead of redis-py.
     redis_pipelined_get: bool = True
     replica_retry_seconds: float = 10.0
+    # How long a write's fence (its version, kept apart from the entry) outlives the write:
+    # a replica fill older than it is read again from the primary; a replica lagging more
+    # than this gets no reads (db.py). Issue 22 item 1.
+    write_fence_seconds: int = 3600
+    # Bulkheads (issue 22 item 3): the longest one replica read may take before it moves on
+    # (and the replica is marked down); concurrent searches that may query the database per
+    # process, and how long a search waits for a slot before a 503.
+    replica_deadline_seconds: float = 0.5
+    search_concurrency: int = 0  # 0: half of db_pool_max, at least 1 (search_slots)
+    search_queue_seconds: float = 0.25
     db_pool_max: int = 10
     db_connect_timeout_seconds: float = 3.0
     http_max_age: int = 60
@@ -60,6 +70,10 @@ class Settings:
     # Balancer", connection idle timeout, in the ELB user guide). infra renders it from
     # the same setting as the ALB's idle timeout.
     http_keepalive_seconds: int = 75
+    # The public listener (listener.py): the longest a client may take to send its request
+    # headers, and the most connections one process holds open at once.
+    http_header_timeout_seconds: float = 10.0
+    http_max_connections: int = 4096
     page_size: int = 20
     max_page: int = 500
     media_bucket: str = ""
@@ -74,6 +88,12 @@ class Settings:
     aws_region: str = ""
     # Who may read /metrics: loopback plus MOVIES_METRICS_ALLOW_CIDRS (infra: the VPC CIDR).
     metrics_allow_networks: tuple[IPNetwork, ...] = LOOPBACK
+
+    @property
+    def search_slots(self) -> int:
+        """Searches that may query the database at once: the rest of the pool is left to
+        point reads."""
+        return self.search_concurrency or max(1, self.db_pool_max // 2)
 
     @property
     def cache_active(self) -> bool:
@@ -191,7 +211,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_db: bool = True)
     s3_endpoint = env.get("MOVIES_S3_ENDPOINT_URL", "").strip()
     if s3_endpoint:
         _url("MOVIES_S3_ENDPOINT_URL", s3_endpoint, ("https", "http"))
-    return Settings(
+    settings = Settings(
         database_url=db_url,
         reader_urls=readers,
         redis_url=redis_url,
@@ -212,6 +232,10 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_db: bool = True)
         hot_cache_size=_int(env, "MOVIES_HOT_CACHE_SIZE", 1000, 1, 1_000_000),
         redis_pipelined_get=_bool(env, "MOVIES_REDIS_PIPELINED_GET", True),
         replica_retry_seconds=_float(env, "MOVIES_REPLICA_RETRY_SECONDS", 10.0, 0.0, 600.0),
+        write_fence_seconds=_int(env, "MOVIES_WRITE_FENCE_SECONDS", 3600, 2, 7 * 86400),
+        replica_deadline_seconds=_float(env, "MOVIES_REPLICA_DEADLINE_SECONDS", 0.5, 0.01, 60.0),
+        search_concurrency=_int(env, "MOVIES_SEARCH_CONCURRENCY", 0, 0, 1000),
+        search_queue_seconds=_float(env, "MOVIES_SEARCH_QUEUE_SECONDS", 0.25, 0.0, 30.0),
         # Pools open connections lazily (min 0), so a database that is down at boot does
         # not stop the service from starting; this caps each pool.
         db_pool_max=_int(env, "MOVIES_DB_POOL_MAX", 10, 1, 200),
@@ -220,6 +244,8 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_db: bool = True)
         http_stale_while_revalidate=_int(env, "MOVIES_HTTP_STALE_WHILE_REVALIDATE", 30, 0, 86400),
         # The ALB's idle timeout goes up to 4000 s; the keep-alive must be able to pass it.
         http_keepalive_seconds=_int(env, "MOVIES_HTTP_KEEPALIVE_S", 75, 1, 4100),
+        http_header_timeout_seconds=_float(env, "MOVIES_HTTP_HEADER_TIMEOUT_S", 10.0, 0.1, 300.0),
+        http_max_connections=_int(env, "MOVIES_HTTP_MAX_CONNECTIONS", 4096, 1, 1_000_000),
         page_size=_int(env, "MOVIES_PAGE_SIZE", 20, 1, 100),
         max_page=_int(env, "MOVIES_MAX_PAGE", 500, 1, 100000),
         media_bucket=env.get("MOVIES_MEDIA_BUCKET", "").strip(),
@@ -234,3 +260,10 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_db: bool = True)
         aws_region=(env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "").strip(),
         metrics_allow_networks=_networks(env, "MOVIES_METRICS_ALLOW_CIDRS"),
     )
+    if settings.search_concurrency > settings.db_pool_max:
+        raise SettingsError(
+            f"MOVIES_SEARCH_CONCURRENCY={settings.search_concurrency} is over "
+            f"MOVIES_DB_POOL_MAX={settings.db_pool_max}; allowed 0 (half the pool) "
+            f"..{settings.db_pool_max}"
+        )
+    return settings

@@ -54,6 +54,23 @@ def integer(field: str, value: Any, lo: int, hi: int) -> int:
     return value
 
 
+def number(field: str, value: Any, lo: int, hi: int) -> float:
+    """A finite JSON number in lo..hi, to one decimal.
+
+    The range is checked on the value as parsed, before any conversion: `1` and 400 zeros
+    is a Python int that float() cannot hold (OverflowError was a 500, issue 22 item 5).
+    """
+    # int vs int or float vs int compare exactly in Python: no conversion, no overflow.
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or (isinstance(value, float) and not math.isfinite(value))
+        or not lo <= value <= hi
+    ):
+        raise ValidationError(f"{field}={_short(value)} must be a number in {lo}..{hi}")
+    return round(float(value), 1)
+
+
 def int_param(field: str, raw: str, lo: int, hi: int) -> int:
     if not _INTEGER.fullmatch(raw):
         raise ValidationError(f"{field}={_short(raw)} must be an integer in {lo}..{hi}")
@@ -105,13 +122,7 @@ def movie_body(body: Any) -> MovieInput:
         runtime = integer("runtime_minutes", runtime, 1, 1000)
     rating = body.get("rating")
     if rating is not None:
-        if (
-            isinstance(rating, bool)
-            or not isinstance(rating, int | float)
-            or not (math.isfinite(rating) and 0 <= rating <= 10)
-        ):
-            raise ValidationError(f"rating={_short(rating)} must be a number in 0..10")
-        rating = round(float(rating), 1)
+        rating = number("rating", rating, 0, 10)
     return MovieInput(
         title=title,
         year=integer("year", body["year"], 1870, 2100),

@@ -272,18 +272,27 @@ def _dumps(value: object) -> bytes:
     return json.dumps(value).encode()
 
 
+# Issue 22 item 4: numbers no float or bigint holds (`1` and 400 zeros was a 500).
+HOSTILE_NUMBERS = st.one_of(
+    st.integers(-(10**400), 10**400), st.sampled_from([2**63, 2**64, 2**70, -(2**63) - 1]),
+)  # fmt: skip
 BODIES = st.one_of(
     _from(bytes(range(256)), 0, 300),
     _json_values().map(_dumps),
     st.fixed_dictionaries(
         {"title": st.text(max_size=10), "year": st.integers(1800, 2200)},
         optional={"genres": st.lists(st.text(max_size=8), max_size=3),
-                  "rating": st.floats(allow_nan=False) | st.none(),
+                  "rating": st.floats(allow_nan=False) | st.none() | HOSTILE_NUMBERS,
                   "overview": st.text(max_size=20)},
     ).map(_dumps),
     st.fixed_dictionaries({"movie_id": st.integers(-5, 2**64) | st.text(max_size=3)}).map(_dumps),
     st.integers(1, 6000).map(lambda n: b"[" * n),
     st.integers(1, 3000).map(lambda n: b'{"a":' * n + b"1" + b"}" * n),
+    st.sampled_from([b'{"title": "x", "year": 2000, "rating": 1' + b"0" * 400 + b"}",
+                     b'{"title": "x", "year": 2000, "rating": 1e400}',
+                     b'{"title": "x", "year": 2000, "rating": -Infinity}',
+                     b'{"title": "x", "year": 1' + b"0" * 400 + b"}",
+                     b'{"movie_id": 1' + b"0" * 400 + b"}"]),
     st.sampled_from([b"NaN", b'{"rating": Infinity}', b"1" * 5000, b"\xef\xbb\xbf{}",
                      b'"\\ud800"', b'{"movie_id": 1, "movie_id": 2}']),
 )  # fmt: skip
@@ -375,3 +384,55 @@ async def test_an_unexpected_error_is_answered_not_raised_to_the_server(
     assert r.status_code == 500 and r.json() == {"error": "internal error"}
     assert r.headers["cache-control"] == "no-store"
     assert "unhandled error in GET /movies" in caplog.text and "a bug" in caplog.text
+
+
+# -- signed tokens with hostile numbers (issue 22 item 4) --------------------------------
+@pytest.fixture(scope="module")
+def token_secret(live, servers) -> bytes:
+    import asyncio
+
+    import asyncpg
+
+    async def read() -> bytes:
+        conn = await asyncpg.connect(servers.primary.url().rsplit("/", 1)[0] + "/fuzz")
+        try:
+            return bytes(await conn.fetchval("SELECT secret FROM token_signing_keys WHERE id = 1"))
+        finally:
+            await conn.close()
+
+    return asyncio.run(read())
+
+
+def _signed(secret: bytes, claims: dict[str, object]) -> bytes:
+    import base64
+    import hashlib
+    import hmac
+    import json
+
+    payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=")
+    sig = base64.urlsafe_b64encode(hmac.new(secret, payload, hashlib.sha256).digest())
+    return b"mt_" + payload + b"." + sig.rstrip(b"=")
+
+
+CLAIM_NUMBERS = st.one_of(
+    HOSTILE_NUMBERS, st.integers(-(2**64), 2**64), st.floats(), st.booleans(), st.text(max_size=3)
+)
+
+
+@PROPERTY
+@given(
+    claim=st.sampled_from(["kid", "sub", "exp"]),
+    value=CLAIM_NUMBERS,
+    target=st.sampled_from([(b"GET", b"/users/me/watchlist"), (b"DELETE", b"/movies/1"),
+                            (b"GET", b"/movies/1")]),
+)  # fmt: skip
+@example(claim="kid", value=2**70, target=(b"GET", b"/users/me/watchlist"))
+def test_a_signed_token_with_any_number_in_a_claim_is_answered_without_5xx(
+    server, token_secret, claim, value, target
+) -> None:
+    claims: dict[str, object] = {"sub": 1, "role": "writer", "exp": 2**40, "kid": 1}
+    claims[claim] = value
+    token = _signed(token_secret, claims)
+    reply = _send(server, _request(*target, [(b"Authorization", b"Bearer " + token)]))
+    if claim == "kid" and isinstance(value, int) and not 1 <= value < 2**63:
+        assert reply.status == 401, (value, reply)
