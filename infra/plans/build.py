@@ -16,7 +16,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from infra.config import ENVIRONMENTS, PROJECT, STAGES, ConfigError, load_stack_config
+from infra.config import (
+    ENVIRONMENTS,
+    PROJECT,
+    STAGES,
+    ConfigError,
+    load_stack_config,
+    with_edge_cutover,
+)
 from infra.plans.load import PLAN_DIR, PlanRefError, load_plan, plan_path, stack_of, stale_reason
 from infra.plans.urn import ROOT_STACK_TYPE
 from infra.yamlfile import shown
@@ -25,14 +32,22 @@ STACK_TYPE = ROOT_STACK_TYPE
 
 
 def build_plan(
-    env: str, stage: str, *, artifact: str | None = None, template: Path | None = None
+    env: str,
+    stage: str,
+    *,
+    artifact: str | None = None,
+    template: Path | None = None,
+    edge_cutover: str | None = None,
 ) -> dict[str, Any]:
-    """Run the stage's program under the mocks; the plan-file dict (deterministic)."""
+    """Run the stage's program under the mocks; the plan-file dict (deterministic).
+    `edge_cutover`: movies:edgeCutover (an edge stage's end state, `closed`, when None)."""
     # Imported here: pulumi and the components cost a second the config commands don't need.
     from infra.plans.mocks import run_program
     from infra.program.composer import declare_stage
 
     config = load_stack_config(env, stage)
+    if edge_cutover is not None:
+        config = with_edge_cutover(config, edge_cutover)
     run = run_program(
         lambda: declare_stage(config, artifact=artifact, template=template),
         project=PROJECT,
