@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from infra.config import (
+    EDGE_CUTOVER,
+    EDGE_CUTOVER_KEY,
     ENVIRONMENTS,
     PROJECT,
     STAGES,
@@ -161,11 +163,25 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--out", type=Path, default=PLAN_DIR, help="output directory (default: build/plan)"
     )
+    parser.add_argument(
+        "--edge-cutover",
+        choices=EDGE_CUTOVER,
+        help=f"{EDGE_CUTOVER_KEY} for the stages with an edge (default: their end state, "
+        "closed); a variant, so only with --out DIR other than build/plan",
+    )
     return parser
 
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
+    if args.edge_cutover is not None and args.out.resolve() == PLAN_DIR.resolve():
+        # build/plan holds the end states every review tool reads as ENV/STAGE.
+        print(
+            f"error: --edge-cutover {args.edge_cutover} writes variant plans; allowed: with "
+            f"--out DIR other than {PLAN_DIR}",
+            file=sys.stderr,
+        )
+        return 2
     envs = [args.env] if args.env else list(ENVIRONMENTS)
     stages = [args.stage] if args.stage else list(STAGES)
     from rich.console import Console
@@ -181,7 +197,9 @@ def main(argv: list[str]) -> int:
     for env in envs:
         for stage in stages:
             try:
-                plans.append(build_plan(env, stage))
+                edge = load_stack_config(env, stage).stage.edge is not None
+                cutover = args.edge_cutover if edge else None
+                plans.append(build_plan(env, stage, edge_cutover=cutover))
             except (ConfigError, ValueError) as exc:
                 print(f"error: {env}/{stage}: {exc}", file=sys.stderr)
                 print(f"error: nothing written to {args.out}", file=sys.stderr)
