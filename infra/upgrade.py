@@ -5,8 +5,9 @@ Through the Automation API (``pulumi.automation``), each step printed before it 
 1. select the stack (``ENV``, or ``--stack ORG/movies/ENV``) and read its ``movies:`` settings;
 2. the offline diff of the move (both plans under mocks): a stateful replacement there
    stops the run before anything is touched; ``--allow-replace REF`` names one resource
-   by URN, logical name or TYPE::NAME (``infra.plans.index.resolve_refs``), and a REF that
-   names no planned resource is refused in one line with its near matches;
+   by URN, logical name or TYPE::NAME (``infra.plans.index.resolve_refs``) of the plans
+   or of the live stack (its export, read at step 5), and a REF that names neither is
+   refused in one line with its near matches (exit 2, settings restored);
 3. ``pulumi config set movies:stage STAGE`` (and ``movies:edgeCutover``, below);
 4. ``pulumi preview --save-plan`` with the policy pack, its JSON kept in ``build/upgrade/``;
 5. judge the real preview: a replacement or deletion of a resource that holds data
@@ -163,6 +164,7 @@ class Runner:
     log: list[str] = field(default_factory=list)
     diagnostics: list[str] = field(default_factory=list)
     command: str = ""
+    plans: list[dict[str, Any]] = field(default_factory=list)  # the offline diff's sides
 
     # ----------------------------------------------------------------- plumbing
 
@@ -294,6 +296,8 @@ class Runner:
             return 130
         except BadRef as exc:
             self.say(f"error: --allow-replace: {exc}")
+            if stack is not None:
+                self._restore(stack)
             return 2
         except Refused as exc:
             self.say(f"refused: {exc}")
@@ -429,16 +433,16 @@ class Runner:
         return load_or_build(f"{self.request.env}/{stage}")
 
     def _offline_diff(self, move: Move) -> frozenset[str]:
-        """The move's offline diff; the URNs --allow-replace names (BadRef if one names no
-        planned resource)."""
+        """The move's offline diff; the URNs --allow-replace names in its plans."""
         from infra.plans.index import ResourceRefError, resolve_refs
         from infra.review.diff import diff_plans, loud_lines, summary_line
 
         r = self.request
         old, new = self._plan_of(move.old), self._plan_of(move.new)
-        try:
-            allow = resolve_refs((old, new), r.allow_replace)
-        except ResourceRefError as exc:
+        self.plans = [old, new]
+        try:  # a name only the live stack holds is checked with it (_judge)
+            allow = resolve_refs((old, new), r.allow_replace, unknown_ok=True)
+        except ResourceRefError as exc:  # ambiguous
             raise BadRef(str(exc)) from None
         d = diff_plans(old, new, allow_urns=allow)
         self.say(f"      {summary_line(d)}")
@@ -476,7 +480,7 @@ class Runner:
         return plan_file, preview_file
 
     def _judge(self, stack: Any, preview_file: Path, allow: frozenset[str]) -> None:
-        from infra.plans.index import resolve_refs
+        from infra.plans.index import ResourceRefError, resolve_refs
         from infra.plans.preview import load_preview, parse_state, priceable
         from infra.review.diff import diff_preview, loud_lines, summary_line
         from policies.offline import analyze, enforcement_levels, load_config
@@ -490,12 +494,18 @@ class Runner:
         )
         # The names resolved on the offline plans, and again on the live stack's own
         # resources (its URNs are the engine's; a name may only exist there).
-        live = resolve_refs((state, preview.new_plan(state)), r.allow_replace, unknown_ok=True)
+        after = preview.new_plan(state)
+        try:
+            live = resolve_refs((state, after), r.allow_replace, unknown_ok=True)
+            # every name must name a resource somewhere: the plans or the live stack
+            resolve_refs([*self.plans, state, after], r.allow_replace)
+        except ResourceRefError as exc:
+            raise BadRef(str(exc)) from None
         judged = diff_preview(preview, state=state, allow_urns=allow | live)
         self.say(f"      {summary_line(judged.diff)}")
         for line in loud_lines(judged.diff) + [f"note: {n}" for n in judged.notes]:
             self.say(f"      {line}")
-        after = priceable(preview.new_plan(state))["resources"]
+        after = priceable(after)["resources"]
         violations = analyze(after, enforcement_levels(load_config(r.env)), preview=True)
         mandatory = [v for v in violations if v.mandatory]
         self.say(
