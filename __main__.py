@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pulumi
 
-from infra.config import ConfigError, load_stack_config
+from infra.config import ConfigError, load_stack_settings
 from infra.program.components.release import ReleaseError, require_artifact
 from infra.program.composer import declare_stage
 
@@ -12,7 +12,10 @@ from infra.program.composer import declare_stage
 def main() -> None:
     settings = pulumi.Config("movies")
     try:
-        config = load_stack_config(settings.require("environment"), settings.require("stage"))
+        # movies:edgeCutover is read here only: the offline tools build an edge stage's end
+        # state (infra/config.py, "the edge cut-over").
+        found = {key: settings.get(key) for key in ("environment", "stage", "edgeCutover")}
+        config = load_stack_settings({k: v for k, v in found.items() if v is not None})
         region = pulumi.Config("aws").get("region")
         if region != config.env.region:
             raise ConfigError(

@@ -587,10 +587,18 @@ class StackConfig(BaseModel):
     app_port: int = APP_PORT
     db_port: int = DB_PORT
     redis_port: int = REDIS_PORT
+    # The stack setting movies:edgeCutover (with_edge_cutover); None offline: the stage's
+    # end state, an ALB closed to all but CloudFront.
+    edge_cutover: Literal["open", "closed"] | None = None
 
     @property
     def name(self) -> str:
         return f"{self.env.name}/{self.stage.name}"
+
+    @property
+    def alb_from_internet(self) -> bool:
+        """The ALB keeps its internet ingress: no edge in front of it, or a cut-over open."""
+        return self.stage.edge is None or self.edge_cutover == "open"
 
     @property
     def tags(self) -> dict[str, str]:
@@ -810,6 +818,95 @@ def all_stack_configs(root: Path = STACKS_DIR) -> list[StackConfig]:
     return [load_stack_config(env, stage, root) for env in ENVIRONMENTS for stage in STAGES]
 
 
+# --- the edge cut-over: the stack setting movies:edgeCutover ---------------------------
+#
+# At a stage with an edge (CloudFront in front of the ALB) the ALB ends closed to all but
+# CloudFront's prefix list. Moving a live stack there needs an order the engine cannot
+# infer: the distribution serves and DNS moves to it before the ALB closes. So the closing
+# is a setting of the stack, not a step of the engine: `open` keeps the ALB's internet
+# rules beside CloudFront's, `closed` leaves CloudFront's only. It has no default at those
+# stages (only the operator knows where DNS points): a new stack sets `closed` and needs
+# one `pulumi up`; a stack moving up from read-replicas sets `open`, so its first `up`
+# cannot close the ALB. Below edge it is refused (a stale setting would otherwise lie in
+# wait for the next move up). The offline tools build the end state (`closed`).
+
+EDGE_CUTOVER_KEY = f"{PROJECT}:edgeCutover"
+EDGE_CUTOVER: tuple[str, ...] = ("open", "closed")
+# The tag on the ALB's internet rules kept through a cut-over: how the policy pack
+# (sg-no-world-ingress) tells them from an ALB left open by mistake.
+EDGE_CUTOVER_TAG = "edge-cutover"
+EDGE_CUTOVER_MEANING = (
+    "open (the ALB keeps its internet ingress: DNS still points at it), "
+    "closed (CloudFront's prefix list only: DNS has moved, or the stack is new)"
+)
+
+
+class StackSettings(_Model):
+    """The `movies:` settings of a Pulumi stack (Pulumi.<stack>.yaml, `pulumi config set`)."""
+
+    # Checked by load_stack_config, whose messages name the stacks/ files.
+    environment: Annotated[str, WithJsonSchema({"type": "string", "enum": list(ENVIRONMENTS)})]
+    stage: Annotated[str, WithJsonSchema({"type": "string", "enum": list(STAGES)})]
+    edge_cutover: Annotated[str, *one_of(EDGE_CUTOVER)] | None = Field(
+        default=None, alias="edgeCutover"
+    )
+
+
+def with_edge_cutover(config: StackConfig, value: str | None) -> StackConfig:
+    """`config` with the stack's movies:edgeCutover, checked against its stage: required
+    at a stage with an edge, refused at one without. ConfigError, one line."""
+    if config.stage.edge is None:
+        if value is not None:
+            raise ConfigError(
+                f"{EDGE_CUTOVER_KEY}: invalid value {shown(value)} at {config.name}, which has "
+                f"no edge; allowed: unset (`pulumi config rm {EDGE_CUTOVER_KEY}`)"
+            )
+        return config
+    if value is None:
+        raise ConfigError(
+            f"{EDGE_CUTOVER_KEY}: required at {config.name}, which puts CloudFront in front "
+            f"of the ALB; allowed: {EDGE_CUTOVER_MEANING}"
+        )
+    if value not in EDGE_CUTOVER:
+        raise ConfigError(
+            f"{EDGE_CUTOVER_KEY}: invalid value {shown(value)}; allowed: {EDGE_CUTOVER_MEANING}"
+        )
+    return config.model_copy(update={"edge_cutover": value})
+
+
+def load_stack_settings(settings: Mapping[str, Any], root: Path = STACKS_DIR) -> StackConfig:
+    """The StackConfig a Pulumi stack's `movies:` settings select (keys without the
+    `movies:` prefix; absent ones left out). ConfigError, one line."""
+    try:
+        found = StackSettings.model_validate(dict(settings))
+    except ValidationError as exc:
+        raise ConfigError(f"{PROJECT}:{_error_line(exc, StackSettings)}") from None
+    config = load_stack_config(found.environment, found.stage, root)
+    return with_edge_cutover(config, found.edge_cutover)
+
+
+def _pulumi_stack_file_schema() -> dict[str, Any]:
+    """Pulumi.<stack>.yaml: the `movies:` keys of StackSettings; other namespaces (aws:)
+    are the providers' business."""
+    schema = StackSettings.model_json_schema()
+    props = {f"{PROJECT}:{key}": value for key, value in schema["properties"].items()}
+    return {
+        "type": "object",
+        "properties": {
+            "config": {
+                "type": "object",
+                "properties": props,
+                "required": [f"{PROJECT}:{key}" for key in schema["required"]],
+                # a misspelt movies: key is an error, not an ignored line
+                "propertyNames": {
+                    "anyOf": [{"not": {"pattern": f"^{PROJECT}:"}}, {"enum": list(props)}]
+                },
+            }
+        },
+        "required": ["config"],
+    }
+
+
 # --- the published JSON Schema (stacks/schema.json) -------------------------------------
 
 SCHEMA_FILE = STACKS_DIR / "schema.json"
@@ -829,7 +926,8 @@ def _per_env_schema(schema: dict[str, Any]) -> dict[str, Any]:
 def stack_schema() -> dict[str, Any]:
     """The JSON Schema of a stage spec or an environment profile, from the models.
 
-    A file with an `environment` key is a profile, any other a stage spec. In a stage
+    A file with an `environment` key is a profile, one with `config` a Pulumi stack file
+    (Pulumi.<stack>.yaml), any other a stage spec. In a stage
     spec every section, and every key of a section, may be given per environment.
     """
     defs: dict[str, Any] = {}
@@ -837,6 +935,7 @@ def stack_schema() -> dict[str, Any]:
         schema = model.model_json_schema(ref_template="#/$defs/{model}")
         defs.update(schema.pop("$defs", {}))
         defs[model.__name__] = schema
+    defs["PulumiStackFile"] = _pulumi_stack_file_schema()
     sections = {"SingleBoxSpec", "WebTierSpec", "SearchTierSpec", "DatabaseSpec"}
     sections |= {"CacheSpec", "StorageSpec", "EdgeSpec"}
     for name in sections:
@@ -849,11 +948,15 @@ def stack_schema() -> dict[str, Any]:
             stage_props[key] = _per_env_schema(stage_props[key])
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "movies-scaling-blueprint stage spec or environment profile",
+        "title": "movies-scaling-blueprint stage spec, environment profile or Pulumi stack file",
         "description": "Generated from infra/config.py by `python -m infra schema`; do not edit.",
         "if": {"required": ["environment"]},
         "then": {"$ref": "#/$defs/EnvProfile"},
-        "else": {"$ref": "#/$defs/StageSpec"},
+        "else": {
+            "if": {"required": ["config"]},
+            "then": {"$ref": "#/$defs/PulumiStackFile"},
+            "else": {"$ref": "#/$defs/StageSpec"},
+        },
         "$defs": dict(sorted(defs.items())),
     }
 

@@ -2,22 +2,35 @@
 
 Through the Automation API (``pulumi.automation``), each step printed before it runs:
 
-1. select the stack (``ENV``, or ``--stack ORG/movies/ENV``) and read ``movies:stage``;
+1. select the stack (``ENV``, or ``--stack ORG/movies/ENV``) and read its ``movies:`` settings;
 2. the offline diff of the move (both plans under mocks): a stateful replacement there
-   stops the run before anything is touched;
-3. ``pulumi config set movies:stage STAGE``;
+   stops the run before anything is touched; ``--allow-replace REF`` names one resource
+   by URN, logical name or TYPE::NAME (``infra.plans.index.resolve_refs``) of the plans
+   or of the live stack (its export, read at step 5), and a REF that names neither is
+   refused in one line with its near matches (exit 2, settings restored);
+3. ``pulumi config set movies:stage STAGE`` (and ``movies:edgeCutover``, below);
 4. ``pulumi preview --save-plan`` with the policy pack, its JSON kept in ``build/upgrade/``;
 5. judge the real preview: a replacement or deletion of a resource that holds data
-   (``--allow-replace URN`` accepts one on purpose), or a mandatory policy violation on
-   the new state (the pack run here on the stack export with the preview's steps
-   applied), refuses; ``--dry-run`` stops here;
+   (unless ``--allow-replace``d), or a mandatory policy violation on the new state (the
+   pack run here on the stack export with the preview's steps applied), refuses;
+   ``--dry-run`` stops here;
 6. ``pulumi up --plan``: exactly the judged plan, nothing else;
 7. ``python -m infra verify`` on the stack's new outputs.
 
-Stopped before step 6 (a refusal, an error, Ctrl-C), ``movies:stage`` is set back to what
-it was, so the stack is as it was. Interrupted during ``up``, the config is left at the
-new stage (resources may already be at it) and the run says how to go on.
-Exit: 0 done (or a dry run judged clean), 1 refused or failed, 2 bad input, 130 Ctrl-C.
+A move onto the edge (read-replicas → edge or scale-5x) is the edge cut-over, in two
+phases, because the ALB must not close to the internet while DNS still points at it
+(docs/infra.md, "Stage 5 → 6"). Phase ``open`` (the default) sets ``movies:stage`` and
+``movies:edgeCutover open``: the distribution is built, the ALB keeps its internet rules;
+then the run stops and says what to check (DNS moved to the distribution, the
+distribution serving, the old record's TTL out, the ALB's direct traffic gone). Phase
+``close`` (``--phase close``, same ``--to``) sets ``movies:edgeCutover closed``: its
+``up`` deletes exactly the ALB's internet rules.
+
+Stopped before step 6 (a refusal, an error, Ctrl-C), the settings are set back to what
+they were, so the stack is as it was. Interrupted during ``up``, the config is left at the
+new settings (resources may already be at them) and the run says how to go on.
+Exit: 0 done (or a phase done, or a dry run judged clean), 1 refused or failed, 2 bad
+input, 130 Ctrl-C.
 """
 
 from __future__ import annotations
@@ -32,16 +45,41 @@ from pathlib import Path
 from typing import Any
 
 from infra import REPO_ROOT
-from infra.config import ENVIRONMENTS, STAGES, ConfigError, load_stack_config
+from infra.config import (
+    EDGE_CUTOVER_KEY,
+    ENVIRONMENTS,
+    PROJECT,
+    STAGES,
+    ConfigError,
+    load_stack_config,
+)
 
 ROOT = REPO_ROOT
 OUT_DIR = ROOT / "build" / "upgrade"
-STAGE_KEY = "movies:stage"
+STAGE_KEY = f"{PROJECT}:stage"
 STEPS = 7
-# A move that one `pulumi up` cannot do safely: the ALB closes to the internet while DNS
-# may still point at it (issue 20). Allowed only when the operator says the documented
-# runbook (docs/infra.md) is being followed, step by step.
-RUNBOOK_MOVES = {("read-replicas", "edge"): "--follows-edge-runbook"}
+PHASES = ("open", "close")  # the edge cut-over's; every other move is one phase
+
+
+def _has_edge(env: str, stage: str) -> bool:
+    return load_stack_config(env, stage).stage.edge is not None
+
+
+def cutover_checks(env: str, stack: str, to: str, cdn_domain: str | None) -> list[str]:
+    """What the operator checks between the cut-over's phases, in order."""
+    cdn = cdn_domain or "$(pulumi stack output cdn_domain)"
+    return [
+        f"1. point your DNS name at the distribution {cdn} (CNAME, or a Route 53 alias); "
+        "a name of yours over HTTPS also goes into the distribution's aliases",
+        f'2. curl -fsS "https://{cdn}/healthz" answers 200 (and your name does, once moved)',
+        "3. wait at least the old record's TTL (`dig +noall +answer YOUR-NAME` shows it), "
+        "counted from the DNS change",
+        "4. the ALB's RequestCount (CloudWatch AWS/ApplicationELB) has fallen to what "
+        "CloudFront forwards (its Requests less its cache hits): no client reaches the ALB "
+        "directly any more",
+        f"then close the ALB to all but CloudFront: python -m infra upgrade {env} --to {to} "
+        f"--phase close{'' if stack == env else f' --stack {stack}'}",
+    ]
 
 
 def engine_text(exc: BaseException, diagnostics: list[str]) -> list[str]:
@@ -66,6 +104,28 @@ class Refused(Exception):
     """A gate said no; the message is one line."""
 
 
+class BadRef(Exception):
+    """An --allow-replace name that names no planned resource (exit 2); one line."""
+
+
+@dataclass(frozen=True)
+class Move:
+    """What one run does: the settings it sets, in order, and the offline diff's sides as
+    (stage, movies:edgeCutover) pairs."""
+
+    what: str
+    settings: tuple[tuple[str, str], ...]
+    old: tuple[str, str | None]
+    new: tuple[str, str | None]
+    stops: bool = False  # the cut-over's phase open: stop for the human step after
+    done: str = ""
+
+    @staticmethod
+    def label(env: str, side: tuple[str, str | None]) -> str:
+        stage, cutover = side
+        return f"{env}/{stage}" + (f" ({EDGE_CUTOVER_KEY} {cutover})" if cutover else "")
+
+
 @dataclass(frozen=True)
 class Request:
     env: str
@@ -76,7 +136,7 @@ class Request:
     work_dir: Path = ROOT
     pulumi_root: Path | None = None
     out_dir: Path = OUT_DIR
-    follows_edge_runbook: bool = False
+    phase: str = "open"  # the edge cut-over's phase (PHASES); other moves have one
 
     @property
     def stack_name(self) -> str:
@@ -99,11 +159,14 @@ class Runner:
     verify: Callable[[str, Path], int] = run_verify
     step: int = 0
     previous: str | None = None
+    # The settings this run changes, with their values before it (None: unset).
+    before: dict[str, str | None] = field(default_factory=dict)
     config_changed: bool = False
     applying: bool = False
     log: list[str] = field(default_factory=list)
     diagnostics: list[str] = field(default_factory=list)
     command: str = ""
+    plans: list[dict[str, Any]] = field(default_factory=list)  # the offline diff's sides
 
     # ----------------------------------------------------------------- plumbing
 
@@ -121,16 +184,21 @@ class Runner:
         return Stack.select(self.request.stack_name, workspace)
 
     def _restore(self, stack: Any) -> None:
-        """Put movies:stage back; a second Ctrl-C must not stop this half way."""
-        if not self.config_changed or self.previous is None:
+        """Put the settings back; a second Ctrl-C must not stop this half way."""
+        if not self.config_changed or not self.before:
             return
         from pulumi.automation import ConfigValue
 
         old = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
-            stack.set_config(STAGE_KEY, ConfigValue(value=self.previous))
+            for key, value in self.before.items():
+                if value is None:
+                    stack.remove_config(key)
+                    self.say(f"      config restored: {key} unset")
+                else:
+                    stack.set_config(key, ConfigValue(value=value))
+                    self.say(f"      config restored: {key} = {value}")
             self.config_changed = False
-            self.say(f"      config restored: {STAGE_KEY} = {self.previous}")
         finally:
             signal.signal(signal.SIGINT, old)
 
@@ -143,28 +211,35 @@ class Runner:
         except ConfigError as exc:
             self.say(f"error: {r.env}/{r.to}: {exc}")
             return 2
+        if r.phase not in PHASES:
+            self.say(f"error: --phase {r.phase!r}; allowed: {', '.join(PHASES)}")
+            return 2
         stack = None
         try:
-            self._head(f"select stack {r.stack_name!r} and read {STAGE_KEY}")
+            self._head(f"select stack {r.stack_name!r} and read its {PROJECT}: settings")
             stack = self._stack()
-            self.previous = stack.get_config(STAGE_KEY).value
-            self._check_move(self.previous, r.to)
-            self.say(f"      {r.stack_name}: {self.previous} → {r.to}")
+            settings = {k: v.value for k, v in stack.get_all_config().items()}
+            self.previous = settings.get(STAGE_KEY)
+            move = self._plan_move(settings)
+            self.say(f"      {r.stack_name}: {move.what}")
 
-            self._head(f"offline diff {r.env}/{self.previous} → {r.env}/{r.to} (plans under mocks)")
-            self._offline_diff(self.previous)
+            self._head(f"offline diff {move.label(r.env, move.old)} → "
+                       f"{move.label(r.env, move.new)} (plans under mocks)")  # fmt: skip
+            allow = self._offline_diff(move)
 
-            self._head(f"pulumi config set {STAGE_KEY} {r.to}")
+            self._head(" && ".join(f"pulumi config set {k} {v}" for k, v in move.settings))
             from pulumi.automation import ConfigValue
 
+            self.before = {key: settings.get(key) for key, _ in move.settings}
             self.config_changed = True  # set before the call: a Ctrl-C inside it restores too
-            stack.set_config(STAGE_KEY, ConfigValue(value=r.to))
+            for key, value in move.settings:
+                stack.set_config(key, ConfigValue(value=value))
 
             self._head("pulumi preview --save-plan (policy pack on)")
             plan_file, preview_file = self._preview(stack)
 
             self._head("judge the preview: stateful replacements, mandatory policy violations")
-            self._judge(stack, preview_file)
+            self._judge(stack, preview_file, allow)
             if r.dry_run:
                 self.say("dry run: stopped after the preview; nothing applied")
                 self._restore(stack)
@@ -182,32 +257,50 @@ class Runner:
                 policy_pack_configs=[str(self._pack_config())],
             )
             self.applying = False
-            self.config_changed = False  # the stack is at the new stage now
+            self.config_changed = False  # the stack is at the new settings now
 
             self._head("python -m infra verify")
             outputs = r.out_dir / f"{r.env}-{r.to}.outputs.json"
-            outputs.write_text(
-                json.dumps({k: v.value for k, v in stack.outputs().items()}, indent=2),
-                encoding="utf-8",
-            )
+            values = {k: v.value for k, v in stack.outputs().items()}
+            outputs.write_text(json.dumps(values, indent=2), encoding="utf-8")
             code = self.verify(r.env, outputs)
             if code != 0:
                 self.say(f"error: verify found problems (exit {code}); the stack is at {r.to}")
                 return 1
-            self.say(f"done: {r.stack_name} is at {r.to}")
+            if move.stops:
+                cdn = values.get("cdn_domain")
+                self.say(
+                    f"phase open done: {r.stack_name} is at {r.to} with {EDGE_CUTOVER_KEY} "
+                    "open (CloudFront serves; the ALB still takes the internet). Before "
+                    "closing it, check:"
+                )
+                checks = cutover_checks(
+                    r.env, r.stack_name, r.to, cdn if isinstance(cdn, str) else None
+                )
+                for line in checks:
+                    self.say(f"      {line}")
+                return 0
+            self.say(f"done: {r.stack_name} is at {r.to}" + move.done)
             return 0
         except KeyboardInterrupt:
             if self.applying:
+                now = ", ".join(f"{k} {v}" for k, v in move.settings)
+                back = ", ".join(f"{k} {v or '(unset)'}" for k, v in self.before.items())
                 self.say(
                     f"interrupted during pulumi up: resources may already be at {r.to}; "
-                    f"{STAGE_KEY} stays {r.to}. Run `pulumi up` again to finish, or set "
-                    f"{STAGE_KEY} back to {self.previous} and run `pulumi up` to return"
+                    f"the settings stay {now}. Run `pulumi up` again to finish, or set "
+                    f"them back ({back}) and run `pulumi up` to return"
                 )
             else:
                 self.say("interrupted: nothing was applied")
                 if stack is not None:
                     self._restore(stack)
             return 130
+        except BadRef as exc:
+            self.say(f"error: --allow-replace: {exc}")
+            if stack is not None:
+                self._restore(stack)
+            return 2
         except Refused as exc:
             self.say(f"refused: {exc}")
             if stack is not None:
@@ -249,38 +342,111 @@ class Runner:
     def _echo(self, line: str) -> None:
         self.say(f"      | {line}")
 
-    def _check_move(self, current: str, target: str) -> None:
+    def _plan_move(self, settings: dict[str, str]) -> Move:
+        """What this run sets and diffs, from the stack's settings; Refused when the move
+        is not one to make."""
+        r, name = self.request, self.request.stack_name
+        current, cutover = settings.get(STAGE_KEY), settings.get(EDGE_CUTOVER_KEY)
         if current not in STAGES:
             raise Refused(
-                f"{STAGE_KEY} is {current!r} on stack {self.request.stack_name}; "
-                f"allowed: {', '.join(STAGES)}"
+                f"{STAGE_KEY} is {current!r} on stack {name}; allowed: {', '.join(STAGES)}"
             )
-        if current == target:
-            raise Refused(f"stack {self.request.stack_name} is already at {target}")
-        flag = RUNBOOK_MOVES.get((current, target))
-        if flag and not self.request.follows_edge_runbook:
-            raise Refused(
-                f"{current} → {target} is not one `pulumi up`: the ALB would close to the "
-                "internet while DNS may still point at it; follow the runbook in docs/infra.md "
-                f"and pass {flag} to say so"
+        if r.phase == "close":
+            return self._close_move(current, cutover)
+        if current == r.to:
+            hint = (
+                f"; allowed: --phase close ({EDGE_CUTOVER_KEY} is open)"
+                if cutover == "open"
+                else ""
             )
-        if STAGES.index(target) < STAGES.index(current):
+            raise Refused(f"stack {name} is already at {r.to}{hint}")
+        if STAGES.index(r.to) < STAGES.index(current):
             later = STAGES[STAGES.index(current) + 1 :]
             raise Refused(
-                f"--to {target} is an earlier stage than {current} (a move back deletes "
+                f"--to {r.to} is an earlier stage than {current} (a move back deletes "
                 f"tiers and their data); allowed: {', '.join(later) or 'none (last stage)'}"
             )
+        edge_now, edge_then = _has_edge(r.env, current), _has_edge(r.env, r.to)
+        if edge_then and not edge_now:
+            return Move(
+                what=f"{current} → {r.to}, edge cut-over phase open (1 of 2): CloudFront is "
+                "built, the ALB keeps its internet ingress",
+                settings=((STAGE_KEY, r.to), (EDGE_CUTOVER_KEY, "open")),
+                old=(current, None),
+                new=(r.to, "open"),
+                stops=True,
+            )
+        if edge_now:
+            if cutover is None:
+                raise Refused(
+                    f"{EDGE_CUTOVER_KEY} is unset on stack {name} at {current}; allowed: set it "
+                    f"to what the ALB is first (`pulumi config set {EDGE_CUTOVER_KEY} closed` "
+                    "if it takes CloudFront only, `open` if it still takes the internet)"
+                )
+            return Move(
+                what=f"{current} → {r.to} ({EDGE_CUTOVER_KEY} stays {cutover})",
+                settings=((STAGE_KEY, r.to),),
+                old=(current, cutover),
+                new=(r.to, cutover),
+                done=f" ({EDGE_CUTOVER_KEY} {cutover})",
+            )
+        return Move(
+            what=f"{current} → {r.to}",
+            settings=((STAGE_KEY, r.to),),
+            old=(current, None),
+            new=(r.to, None),
+        )
 
-    def _offline_diff(self, current: str) -> None:
-        from infra.plans.build import load_or_build
+    def _close_move(self, current: str, cutover: str | None) -> Move:
+        r, name = self.request, self.request.stack_name
+        if current != r.to:
+            raise Refused(
+                f"--phase close closes the edge cut-over at {r.to}, but stack {name} is at "
+                f"{current}; allowed: phase open first (python -m infra upgrade {r.env} "
+                f"--to {r.to})"
+            )
+        if not _has_edge(r.env, r.to):
+            raise Refused(
+                f"--phase close: {r.to} has no edge, so no cut-over; allowed: --phase close "
+                f"at {', '.join(s for s in STAGES if _has_edge(r.env, s))}"
+            )
+        if cutover != "open":
+            raise Refused(
+                f"--phase close: {EDGE_CUTOVER_KEY} is {cutover or 'unset'} on stack {name}, "
+                "not open: nothing to close"
+            )
+        return Move(
+            what=f"{r.to}, edge cut-over phase close (2 of 2): the ALB closes to all but "
+            "CloudFront (DNS must point at the distribution: the checks phase open printed)",
+            settings=((EDGE_CUTOVER_KEY, "closed"),),
+            old=(r.to, "open"),
+            new=(r.to, "closed"),
+            done=f" with {EDGE_CUTOVER_KEY} closed: the edge cut-over is complete",
+        )
+
+    def _plan_of(self, side: tuple[str, str | None]) -> dict[str, Any]:
+        """A side's offline plan: build/plan's file (an edge stage's end state, closed), or
+        the cut-over's open variant built here."""
+        from infra.plans.build import build_plan, load_or_build
+
+        stage, cutover = side
+        if cutover == "open":
+            return build_plan(self.request.env, stage, edge_cutover="open")
+        return load_or_build(f"{self.request.env}/{stage}")
+
+    def _offline_diff(self, move: Move) -> frozenset[str]:
+        """The move's offline diff; the URNs --allow-replace names in its plans."""
+        from infra.plans.index import ResourceRefError, resolve_refs
         from infra.review.diff import diff_plans, loud_lines, summary_line
 
         r = self.request
-        d = diff_plans(
-            load_or_build(f"{r.env}/{current}"),
-            load_or_build(f"{r.env}/{r.to}"),
-            allow_urns=r.allow_replace,
-        )
+        old, new = self._plan_of(move.old), self._plan_of(move.new)
+        self.plans = [old, new]
+        try:  # a name only the live stack holds is checked with it (_judge)
+            allow = resolve_refs((old, new), r.allow_replace, unknown_ok=True)
+        except ResourceRefError as exc:  # ambiguous
+            raise BadRef(str(exc)) from None
+        d = diff_plans(old, new, allow_urns=allow)
         self.say(f"      {summary_line(d)}")
         for line in loud_lines(d):
             self.say(f"      {line}")
@@ -288,8 +454,9 @@ class Runner:
             raise Refused(
                 f"the offline diff replaces {len(d.blocking)} stateful resource(s): "
                 + ", ".join(e.urn for e in d.blocking)
-                + " (pass --allow-replace URN for each if the data loss is intended)"
+                + " (pass --allow-replace NAME for each if the data loss is intended)"
             )
+        return allow
 
     def _pack_config(self) -> Path:
         from policies.offline import config_path
@@ -314,10 +481,10 @@ class Runner:
         self.say(f"      engine: {changes or 'no changes'}; saved {preview_file}")
         return plan_file, preview_file
 
-    def _judge(self, stack: Any, preview_file: Path) -> None:
+    def _judge(self, stack: Any, preview_file: Path, allow: frozenset[str]) -> None:
+        from infra.plans.index import ResourceRefError, resolve_refs
         from infra.plans.preview import load_preview, parse_state, priceable
-        from infra.review.diff import loud_lines, summary_line
-        from infra.review.diff import diff_preview
+        from infra.review.diff import diff_preview, loud_lines, summary_line
         from policies.offline import analyze, enforcement_levels, load_config
 
         r = self.request
@@ -327,11 +494,20 @@ class Runner:
             {"version": export.version, "deployment": export.deployment},
             f"stack export of {r.stack_name}",
         )
-        judged = diff_preview(preview, state=state, allow_urns=r.allow_replace)
+        # The names resolved on the offline plans, and again on the live stack's own
+        # resources (its URNs are the engine's; a name may only exist there).
+        after = preview.new_plan(state)
+        try:
+            live = resolve_refs((state, after), r.allow_replace, unknown_ok=True)
+            # every name must name a resource somewhere: the plans or the live stack
+            resolve_refs([*self.plans, state, after], r.allow_replace)
+        except ResourceRefError as exc:
+            raise BadRef(str(exc)) from None
+        judged = diff_preview(preview, state=state, allow_urns=allow | live)
         self.say(f"      {summary_line(judged.diff)}")
         for line in loud_lines(judged.diff) + [f"note: {n}" for n in judged.notes]:
             self.say(f"      {line}")
-        after = priceable(preview.new_plan(state))["resources"]
+        after = priceable(after)["resources"]
         violations = analyze(after, enforcement_levels(load_config(r.env)), preview=True)
         mandatory = [v for v in violations if v.mandatory]
         self.say(
@@ -347,7 +523,7 @@ class Runner:
                 f"the preview replaces or deletes {len(judged.diff.blocking)} resource(s) that "
                 "hold data: "
                 + ", ".join(e.urn for e in judged.diff.blocking)
-                + " (pass --allow-replace URN for each if the data loss is intended)"
+                + " (pass --allow-replace NAME for each if the data loss is intended)"
             )
         if mandatory:
             raise Refused(
@@ -369,14 +545,16 @@ def _parser() -> argparse.ArgumentParser:
         "--allow-replace",
         action="append",
         default=[],
-        metavar="URN",
-        help="accept the replacement or deletion of this stateful resource (URN or name); "
-        "repeatable",
+        metavar="NAME",
+        help="accept the replacement or deletion of this stateful resource: its URN, logical "
+        "name or TYPE::NAME (an unknown one is refused with near matches); repeatable",
     )
     p.add_argument(
-        "--follows-edge-runbook",
-        action="store_true",
-        help="read-replicas → edge only: the operator follows the edge runbook in docs/infra.md",
+        "--phase",
+        choices=PHASES,
+        default="open",
+        help="a move onto the edge only: open (default: build CloudFront, the ALB keeps the "
+        "internet) or close (once DNS has moved: the ALB takes CloudFront only)",
     )
     p.add_argument("--stack", help="the Pulumi stack name (default: ENV), e.g. my-org/movies/prod")
     p.add_argument(
@@ -403,7 +581,7 @@ def main(argv: list[str]) -> int:
         stack=args.stack,
         pulumi_root=args.pulumi_root,
         out_dir=args.out,
-        follows_edge_runbook=args.follows_edge_runbook,
+        phase=args.phase,
     )
     return Runner(request, say=lambda line: print(line, flush=True)).run()
 

@@ -27,6 +27,7 @@ from pulumi_policy import (
 from pulumi_policy.proxy import UnknownValueError
 
 from infra.catalog import must_protect
+from infra.config import EDGE_CUTOVER_TAG
 from policies.documents import policy_documents
 from policies.props import (
     REQUIRED_TAGS,
@@ -501,6 +502,13 @@ def _single_box_groups(resources: list[PolicyResource]) -> set[str]:
     return urns
 
 
+def _cutover_open(rule: PolicyResource) -> bool:
+    """A rule the program keeps open through an edge cut-over: tagged `edge-cutover: open`
+    (EDGE_CUTOVER_TAG; infra/program/components/security.py sets it)."""
+    tags = safe_get(rule, "tags")
+    return isinstance(tags, Mapping) and tags.get(EDGE_CUTOVER_TAG) == "open"
+
+
 def _sg_no_world_ingress(args: StackValidationArgs, report: ReportViolation) -> None:
     resources = list(args.resources)
     alb_groups = _public_alb_groups(resources)
@@ -514,7 +522,10 @@ def _sg_no_world_ingress(args: StackValidationArgs, report: ReportViolation) -> 
         low, high = port_range(rule.get("fromPort"), rule.get("toPort"), rule.get("protocol"))
         ports = f"{low}" if low == high else f"{low}-{high}"
         where = f"{owner.name!r} port {ports}"
-        if on_alb and stage == EDGE_STAGE and rule.get("cidrBlocks"):
+        # The internet rules an edge cut-over keeps while DNS still points at the ALB
+        # (movies:edgeCutover open; the program tags them): an entry point until closed.
+        cutover = on_alb and stage == EDGE_STAGE and _cutover_open(owner)
+        if on_alb and stage == EDGE_STAGE and rule.get("cidrBlocks") and not cutover:
             report(
                 f"{where}: at the edge stage the ALB accepts CloudFront's prefix list only, "
                 f"not CIDRs {sorted(as_list(rule.get('cidrBlocks')))}",
@@ -524,7 +535,7 @@ def _sg_no_world_ingress(args: StackValidationArgs, report: ReportViolation) -> 
         if not world:
             continue
         on_box = group is not None and group.urn in box_groups
-        entry = (on_alb and stage != EDGE_STAGE) or on_box
+        entry = (on_alb and (stage != EDGE_STAGE or cutover)) or on_box
         if entry and single_allowed_port(low, high, ALB_WORLD_PORTS):
             continue
         if on_alb or on_box:

@@ -16,7 +16,16 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from infra.config import ENVIRONMENTS, PROJECT, STAGES, ConfigError, load_stack_config
+from infra.config import (
+    EDGE_CUTOVER,
+    EDGE_CUTOVER_KEY,
+    ENVIRONMENTS,
+    PROJECT,
+    STAGES,
+    ConfigError,
+    load_stack_config,
+    with_edge_cutover,
+)
 from infra.paths import output_dir
 from infra.plans.load import PLAN_DIR, PlanRefError, load_plan, plan_path, stack_of, stale_reason
 from infra.plans.urn import ROOT_STACK_TYPE
@@ -26,14 +35,22 @@ STACK_TYPE = ROOT_STACK_TYPE
 
 
 def build_plan(
-    env: str, stage: str, *, artifact: str | None = None, template: Path | None = None
+    env: str,
+    stage: str,
+    *,
+    artifact: str | None = None,
+    template: Path | None = None,
+    edge_cutover: str | None = None,
 ) -> dict[str, Any]:
-    """Run the stage's program under the mocks; the plan-file dict (deterministic)."""
+    """Run the stage's program under the mocks; the plan-file dict (deterministic).
+    `edge_cutover`: movies:edgeCutover (an edge stage's end state, `closed`, when None)."""
     # Imported here: pulumi and the components cost a second the config commands don't need.
     from infra.plans.mocks import run_program
     from infra.program.composer import declare_stage
 
     config = load_stack_config(env, stage)
+    if edge_cutover is not None:
+        config = with_edge_cutover(config, edge_cutover)
     run = run_program(
         lambda: declare_stage(config, artifact=artifact, template=template),
         project=PROJECT,
@@ -147,11 +164,25 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--out", type=Path, default=PLAN_DIR, help="output directory (default: build/plan)"
     )
+    parser.add_argument(
+        "--edge-cutover",
+        choices=EDGE_CUTOVER,
+        help=f"{EDGE_CUTOVER_KEY} for the stages with an edge (default: their end state, "
+        "closed); a variant, so only with --out DIR other than build/plan",
+    )
     return parser
 
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
+    if args.edge_cutover is not None and args.out.resolve() == PLAN_DIR.resolve():
+        # build/plan holds the end states every review tool reads as ENV/STAGE.
+        print(
+            f"error: --edge-cutover {args.edge_cutover} writes variant plans; allowed: with "
+            f"--out DIR other than {PLAN_DIR}",
+            file=sys.stderr,
+        )
+        return 2
     output_dir(args.out, "plan directory")  # before minutes of planning, not after
     envs = [args.env] if args.env else list(ENVIRONMENTS)
     stages = [args.stage] if args.stage else list(STAGES)
@@ -168,7 +199,9 @@ def main(argv: list[str]) -> int:
     for env in envs:
         for stage in stages:
             try:
-                plans.append(build_plan(env, stage))
+                edge = load_stack_config(env, stage).stage.edge is not None
+                cutover = args.edge_cutover if edge else None
+                plans.append(build_plan(env, stage, edge_cutover=cutover))
             except (ConfigError, ValueError) as exc:
                 print(f"error: {env}/{stage}: {exc}", file=sys.stderr)
                 print(f"error: nothing written to {args.out}", file=sys.stderr)

@@ -23,9 +23,16 @@ FIX = ROOT / "tests" / "fixtures" / "engine"
 RDS_URN = (
     "urn:pulumi:dev::movies::movies:infra:Database$aws:rds/instance:Instance::database-primary"
 )
-REDIS_URN = (
+# The live stack's Redis in state-prod-before-provider-upgrade.json (and the preview that
+# replaces it): named `cache-redis` there, which no plan holds (the program's is
+# `cache-group`). --allow-replace accepts a name of the plans or of the live stack.
+LIVE_REDIS_URN = (
     "urn:pulumi:prod::movies::movies:infra:Cache"
     "$aws:elasticache/replicationGroup:ReplicationGroup::cache-redis"
+)
+PLAN_REDIS_URN = (
+    "urn:pulumi:prod::movies::movies:infra:Cache"
+    "$aws:elasticache/replicationGroup:ReplicationGroup::cache-group"
 )
 BUCKET_URN = "urn:pulumi:prod::movies::movies:infra:Release$aws:s3/bucket:Bucket::release-artifacts"
 
@@ -116,7 +123,7 @@ def test_dry_run_selects_diffs_sets_previews_judges_and_restores(tmp_path, monke
     assert cli.verbs() == [
         "version",
         "stack select",
-        "config get",
+        "config",
         "config set",
         "preview",
         "stack export",
@@ -150,7 +157,7 @@ def test_full_run_applies_exactly_the_saved_plan_then_verifies(tmp_path, monkeyp
     assert verbs[:6] == [
         "version",
         "stack select",
-        "config get",
+        "config",
         "config set",
         "preview",
         "stack export",
@@ -207,7 +214,7 @@ def test_refuses_a_mandatory_policy_violation_on_the_new_state(tmp_path, monkeyp
         "preview-prod-cached-replacements.json",
         "state-prod-before-provider-upgrade.json",
     )
-    code, lines, _ = _run(tmp_path, "prod", "cached", allow_replace=(REDIS_URN, BUCKET_URN))
+    code, lines, _ = _run(tmp_path, "prod", "cached", allow_replace=(LIVE_REDIS_URN, BUCKET_URN))
     assert code == 1
     refused = [ln for ln in lines if ln.startswith("refused:")]
     assert refused and "mandatory policy violation" in refused[0]
@@ -282,19 +289,145 @@ def test_an_engine_error_in_the_preview_reaches_the_user(tmp_path, monkeypatch) 
     assert cli.config()["movies:stage"] == "single-box"
 
 
-def test_read_replicas_to_edge_as_one_up_is_refused_without_the_runbook_flag(
+@pytest.mark.parametrize("ref", ["database-primary", "aws:rds/instance:Instance::database-primary"])
+def test_allow_replace_takes_a_logical_name_or_type_and_name(tmp_path, monkeypatch, ref) -> None:
+    cli = CLI(
+        tmp_path, monkeypatch, "dev", "single-box",
+        "preview-dev-default-flags.json", "state-dev-single-box.json",
+    )  # fmt: skip
+    code, lines, _ = _run(tmp_path, "dev", "split-db", allow_replace=(ref,))
+    assert code == 0, lines
+    assert "up" in cli.verbs()
+
+
+def test_allow_replace_of_an_unknown_name_is_one_line_with_near_matches(
     tmp_path, monkeypatch
 ) -> None:
     cli = CLI(
-        tmp_path, monkeypatch, "prod", "read-replicas",
+        tmp_path, monkeypatch, "dev", "single-box",
+        "preview-dev-default-flags.json", "state-dev-single-box.json",
+    )  # fmt: skip
+    code, lines, _ = _run(tmp_path, "dev", "split-db", allow_replace=("database-primry",))
+    errors = [ln for ln in lines if ln.startswith("error: ")]
+    assert code == 2 and len(errors) == 1, lines
+    assert "no resource 'database-primry'" in errors[0] and "near: database-primary" in errors[0]
+    assert "up" not in cli.verbs()
+    assert cli.config()["movies:stage"] == "single-box"  # set back
+
+
+def test_allow_replace_of_the_plans_redis_resolves_offline(tmp_path, monkeypatch) -> None:
+    """The plans' own Redis URN is accepted (the offline diff names it)."""
+    cli = CLI(
+        tmp_path, monkeypatch, "prod", "load-balanced",
         "preview-prod-cached-replacements.json", "state-prod-before-provider-upgrade.json",
     )  # fmt: skip
-    code, lines, _ = _run(tmp_path, "prod", "edge")
+    code, lines, _ = _run(
+        tmp_path,
+        "prod",
+        "cached",
+        dry_run=True,
+        # a URN of the plans, a name of the live stack, TYPE::NAME (the plan's name alone
+        # is ambiguous: a Bucket and a BucketV2 are both called release-artifacts)
+        allow_replace=(PLAN_REDIS_URN, "cache-redis", "aws:s3/bucket:Bucket::release-artifacts"),
+    )
+    assert not any(ln.startswith("error: --allow-replace") for ln in lines), lines
+    # both names resolved: what stops the run is the policy, not a replacement
+    refused = [ln for ln in lines if ln.startswith("refused:")]
+    assert code == 1 and "mandatory policy violation" in refused[0], lines
+    assert cli.config()["movies:stage"] == "load-balanced"
+
+
+def _cutover_cli(tmp: Path, monkeypatch, stage: str, **config: str) -> CLI:
+    cli = CLI(
+        tmp, monkeypatch, "prod", stage,
+        "preview-prod-cached-replacements.json", "state-prod-before-provider-upgrade.json",
+    )  # fmt: skip
+    # The fixture preview replaces the old Redis and the bucket and drops TLS; these edge
+    # runs are about the order of settings and phases, so its judgement is not theirs.
+    monkeypatch.setattr(Runner, "_judge", lambda self, stack, preview, allow: None)
+    if config:
+        state = json.loads(cli.state.read_text())
+        state["stacks"]["prod"]["config"].update(config)
+        cli.state.write_text(json.dumps(state))
+    return cli
+
+
+def test_read_replicas_to_edge_is_phase_open_then_stops_with_the_checks(
+    tmp_path, monkeypatch
+) -> None:
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps({"cdn_domain": "d111.cloudfront.net"}))
+    monkeypatch.setenv("STANDIN_OUTPUTS", str(outputs))
+    cli = _cutover_cli(tmp_path, monkeypatch, "read-replicas")
+    code, lines, verified = _run(tmp_path, "prod", "edge")
+    assert code == 0, lines
+    assert cli.applied()["movies:stage"] == "edge"
+    assert cli.applied()["movies:edgeCutover"] == "open"  # the ALB kept the internet
+    sets = [argv[2:] for argv in cli.commands() if argv[:2] == ["config", "set"]]
+    assert [a[0] for a in sets] == ["movies:stage", "movies:edgeCutover"], sets
+    assert any("edge cut-over phase open (1 of 2)" in ln for ln in lines), lines
+    assert "[3/7] pulumi config set movies:stage edge && pulumi config set " \
+        "movies:edgeCutover open" in lines  # fmt: skip
+    # the offline diff of phase open removes nothing: the internet rule stays
+    summary = next(ln for ln in lines if "to remove" in ln)
+    assert "0 to remove" in summary, summary
+    after = lines[lines.index(next(ln for ln in lines if ln.startswith("phase open done"))) :]
+    text = "\n".join(after)
+    for check in ("d111.cloudfront.net", "curl -fsS", "TTL", "RequestCount"):
+        assert check in text, text
+    assert after[-1].endswith("python -m infra upgrade prod --to edge --phase close"), after
+    assert verified
+
+
+def test_phase_close_sets_closed_and_its_offline_diff_deletes_the_internet_rule(
+    tmp_path, monkeypatch
+) -> None:
+    cli = _cutover_cli(tmp_path, monkeypatch, "edge", **{"movies:edgeCutover": "open"})
+    code, lines, _ = _run(tmp_path, "prod", "edge", phase="close")
+    assert code == 0, lines
+    assert cli.applied()["movies:edgeCutover"] == "closed"
+    sets = [argv[2:] for argv in cli.commands() if argv[:2] == ["config", "set"]]
+    assert [a[0] for a in sets] == ["movies:edgeCutover"], sets
+    summary = next(ln for ln in lines if "to remove" in ln)
+    assert summary.startswith("      0 to add, 0 to change, 1 to remove"), summary
+    assert any("security-alb-from-internet-http: public ingress ends" in ln for ln in lines)
+    assert lines[-1].endswith("the edge cut-over is complete"), lines
+
+
+def test_phase_open_dry_run_restores_both_settings(tmp_path, monkeypatch) -> None:
+    cli = _cutover_cli(tmp_path, monkeypatch, "read-replicas")
+    code, lines, _ = _run(tmp_path, "prod", "edge", dry_run=True)
+    assert code == 0, lines
+    assert cli.config()["movies:stage"] == "read-replicas"
+    assert "movies:edgeCutover" not in cli.config(), cli.config()
+    assert cli.commands()[-1][:3] == ["config", "rm", "movies:edgeCutover"]
+
+
+@pytest.mark.parametrize(
+    ("stage", "config", "phase", "expected"),
+    [
+        ("read-replicas", {}, "close", "--phase close closes the edge cut-over at edge, but"),
+        ("edge", {"movies:edgeCutover": "closed"}, "close", "is closed on stack prod, not open"),
+        ("edge", {"movies:edgeCutover": "open"}, "open", "already at edge; allowed: --phase close"),
+    ],
+)
+def test_phase_refusals_touch_nothing(tmp_path, monkeypatch, stage, config, phase, expected):
+    cli = _cutover_cli(tmp_path, monkeypatch, stage, **config)
+    code, lines, _ = _run(tmp_path, "prod", "edge", phase=phase)
     refusal = [ln for ln in lines if ln.startswith("refused: ")]
-    assert code == 1 and len(refusal) == 1 and "--follows-edge-runbook" in refusal[0], lines
+    assert code == 1 and len(refusal) == 1 and expected in refusal[0], lines
     assert "config set" not in cli.verbs()
-    code, lines, _ = _run(tmp_path, "prod", "edge", follows_edge_runbook=True, dry_run=True)
-    assert not any("--follows-edge-runbook" in ln for ln in lines), lines
+
+
+def test_edge_to_scale_5x_needs_the_setting_and_keeps_it(tmp_path, monkeypatch) -> None:
+    cli = _cutover_cli(tmp_path, monkeypatch, "edge")
+    code, lines, _ = _run(tmp_path, "prod", "scale-5x")
+    assert code == 1 and any("movies:edgeCutover is unset" in ln for ln in lines), lines
+    cli = _cutover_cli(tmp_path, monkeypatch, "edge", **{"movies:edgeCutover": "closed"})
+    code, lines, _ = _run(tmp_path, "prod", "scale-5x", dry_run=True)
+    assert code == 0, lines
+    sets = [argv[2:] for argv in cli.commands() if argv[:2] == ["config", "set"]]
+    assert [a[0] for a in sets] == ["movies:stage", "movies:stage"], sets
 
 
 def _subprocess(tmp: Path, cli: CLI, sigint_at: str) -> subprocess.CompletedProcess[str]:

@@ -1,5 +1,10 @@
 """Security groups: internet (or CloudFront only) -> ALB -> app -> DB and Redis, nothing wider.
 
+At a stage with a CloudFront edge the ALB takes CloudFront's origin-facing prefix list; it
+keeps its internet rules too while the stack setting `movies:edgeCutover` is `open` (DNS
+still points at the ALB: docs/infra.md, the edge cut-over), so closing the ALB is its own
+`pulumi up` that deletes exactly those rules.
+
 Every rule is its own `aws.vpc.SecurityGroupIngressRule` / `...EgressRule`, so a stage that
 adds or removes a path changes rules, never a group. Groups declare no inline rules, so the
 provider strips AWS's default allow-all egress. The groups exist only for the parts a stage
@@ -14,7 +19,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-ALB_INGRESS = ("internet", "cloudfront")
+from infra.config import EDGE_CUTOVER_TAG
+
 CLOUDFRONT_ORIGIN_FACING = "com.amazonaws.global.cloudfront.origin-facing"
 HTTP, HTTPS = 80, 443
 
@@ -27,7 +33,10 @@ class SecurityArgs:
     db_port: int
     redis_port: int
     load_balancer: bool  # an ALB fronts the app (else the single box is public)
-    alb_ingress: str = "internet"  # internet | cloudfront (managed prefix list only)
+    # Who reaches the ALB: the internet (0.0.0.0/0 on 80, and 443 with a certificate),
+    # CloudFront's managed prefix list, or both during an edge cut-over (StackConfig).
+    alb_from_internet: bool = True
+    alb_from_cloudfront: bool = False
     alb_https: bool = False  # the ALB serves HTTPS (a certificate is set)
     database: bool = False
     cache: bool = False
@@ -45,10 +54,10 @@ class Security(pulumi.ComponentResource):
         self, name: str, args: SecurityArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("movies:infra:Security", name, None, opts)
-        if args.alb_ingress not in ALB_INGRESS:
+        if args.load_balancer and not (args.alb_from_internet or args.alb_from_cloudfront):
             raise ValueError(
-                f"alb_ingress: invalid value {args.alb_ingress!r}; "
-                f"allowed: {', '.join(ALB_INGRESS)}"
+                "alb_from_internet, alb_from_cloudfront: both False leaves the ALB unreachable; "
+                "allowed: at least one True"
             )
         self._rule_prefix = name
         self._args = args
@@ -127,7 +136,7 @@ class Security(pulumi.ComponentResource):
         )
 
     def _alb_ingress(self, alb: aws.ec2.SecurityGroup) -> None:
-        if self._args.alb_ingress == "cloudfront":
+        if self._args.alb_from_cloudfront:
             # One port only: the prefix list weighs ~55 entries against the security group
             # rules quota. HTTPS when the ALB has a certificate (CloudFront's origin is then
             # https-only, to a name the certificate covers), else HTTP.
@@ -136,10 +145,14 @@ class Security(pulumi.ComponentResource):
                 self._ingress(alb, "alb-from-cloudfront-https", HTTPS, prefix_list=prefix_list.id)
             else:
                 self._ingress(alb, "alb-from-cloudfront-http", HTTP, prefix_list=prefix_list.id)
+        if not self._args.alb_from_internet:
             return
-        self._ingress(alb, "alb-from-internet-http", HTTP, cidr="0.0.0.0/0")
+        # Beside CloudFront's rule the internet rules are the cut-over's: tagged so, which
+        # is how the policy pack (sg-no-world-ingress) tells them from an ALB left open.
+        cutover = {EDGE_CUTOVER_TAG: "open"} if self._args.alb_from_cloudfront else {}
+        self._ingress(alb, "alb-from-internet-http", HTTP, cidr="0.0.0.0/0", tags=cutover)
         if self._args.alb_https:
-            self._ingress(alb, "alb-from-internet-https", HTTPS, cidr="0.0.0.0/0")
+            self._ingress(alb, "alb-from-internet-https", HTTPS, cidr="0.0.0.0/0", tags=cutover)
 
     def _ingress(
         self,
@@ -150,6 +163,7 @@ class Security(pulumi.ComponentResource):
         group: aws.ec2.SecurityGroup | None = None,
         cidr: str | None = None,
         prefix_list: str | None = None,
+        tags: dict[str, str] | None = None,
     ) -> None:
         aws.vpc.SecurityGroupIngressRule(
             f"{self._rule_prefix}-{label}",
@@ -161,7 +175,7 @@ class Security(pulumi.ComponentResource):
             cidr_ipv4=cidr,
             prefix_list_id=prefix_list,
             description=label,
-            tags={**self._args.tags, "Name": f"{self._args.name_prefix}-{label}"},
+            tags={**self._args.tags, "Name": f"{self._args.name_prefix}-{label}", **(tags or {})},
             opts=pulumi.ResourceOptions(parent=target),
         )
 
