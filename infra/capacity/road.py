@@ -117,14 +117,15 @@ def _now_cost(tier: str, spec: StageSpec, inputs: Inputs, mult: float) -> float:
         assert section is not None
         fl = flow(sizing.at_multiplier(inputs.workload, mult), inputs.observed, spec, "target")
         peak = fl.web_rps if tier == "app" else fl.search_rps
-        plan = sizing.AsgPlan(
-            section.instance_type,
-            0.0,
-            section.scale_target_rps,
-            section.min_size,
-            section.max_size,
-            0,
-            0,
+        plan = sizing.AsgPlan(  # only the fields asg_monthly prices by
+            instance_type=section.instance_type,
+            per_instance_rps=0.0,
+            scale_target_rps=section.scale_target_rps,
+            min_size=section.min_size,
+            max_size=section.max_size,
+            peak_instances=0,
+            survivors=0,
+            surge_instances=0,
         )
         return sizing.asg_monthly(plan, peak, inputs, section.root_volume_gb)[0]
     db, cache = spec.database, spec.cache

@@ -82,12 +82,17 @@ def test_split_db_fails_at_5x_on_its_one_app_machine_and_primary_memory(prod) ->
     assert ("app", "cpu") not in short(prod["load-balanced"])
 
 
-def test_load_balanced_fails_at_5x_on_its_scaling_ceiling_and_memory_not_primary_cpu(
+def test_load_balanced_fails_at_5x_on_memory_not_primary_cpu_nor_its_ceiling(
     prod,
 ) -> None:
     sc = prod["load-balanced"]
-    assert {("app", "scaling ceiling"), PRIMARY_MEMORY} <= short(sc)
+    assert PRIMARY_MEMORY in short(sc)
     assert PRIMARY_CPU not in short(sc)
+    # Since max_size carries the surge (issue 21: the steady peak x traffic.surge_factor,
+    # and room for a refresh to launch before it terminates), the web fleet's ceiling is
+    # no longer what runs out at 5x: it is above desired on every prod stage.
+    assert ("app", "scaling ceiling") not in short(sc)
+    assert headroom(sc, "app", "scaling ceiling") >= 0.30
     # The case for the cache is the DB's work, not a shortfall at 5x: it answers the
     # repeated key reads, so the DB sees (1 - hit ratio) of them (the lab: DB reads per
     # request 1.02 at load-balanced, 0.26 at cached; lab/results/bench.json).
@@ -100,9 +105,9 @@ def test_load_balanced_fails_at_5x_on_its_scaling_ceiling_and_memory_not_primary
     assert headroom(prod["cached"], *PRIMARY_CPU) > headroom(sc, *PRIMARY_CPU)
 
 
-def test_cached_fails_at_5x_on_memory_and_the_ceiling_not_on_primary_reads(prod) -> None:
+def test_cached_fails_at_5x_on_memory_not_on_primary_reads(prod) -> None:
     sc = prod["cached"]
-    assert {("app", "scaling ceiling"), ("redis", "hot set in memory"), PRIMARY_MEMORY} <= short(sc)
+    assert {("redis", "hot set in memory"), PRIMARY_MEMORY} <= short(sc)
     assert PRIMARY_CPU not in short(sc)
     # read-replicas takes the reads off the primary (it keeps the writes); at this workload
     # that is not needed for CPU at 5x: the stage's case is read capacity beyond the model's
@@ -114,9 +119,11 @@ def test_cached_fails_at_5x_on_memory_and_the_ceiling_not_on_primary_reads(prod)
     assert PRIMARY_MEMORY in short(replicas)
 
 
-def test_read_replicas_fails_at_5x_on_the_app_tier_that_the_edge_offloads(prod) -> None:
+def test_read_replicas_at_5x_leaves_the_edge_app_room_to_offload(prod) -> None:
     sc = prod["read-replicas"]
-    assert any(tier == "app" for tier, _ in short(sc))
+    # At 5x the app tier's surge ceiling holds (max_size carries the surge); what the
+    # edge buys is the origin's load: less reaches the ALB and the app has more room.
+    assert short(sc), "read-replicas is sized for today, not for 5x"
     rr_alb = next(c for c in sc.checks if c.tier == "alb")
     edge_alb = next(c for c in prod["edge"].checks if c.tier == "alb")
     # CloudFront answers cacheable anonymous requests: less reaches the origin and the same
