@@ -16,8 +16,10 @@ Sources (read 2026-11-22, hashicorp/terraform-provider-aws, ``internal/service/.
   restore_to_point_in_time, timezone, custom_iam_instance_profile are ForceNew.
   identifier and identifier_prefix are *not* any more (provider PR #32687: the update sends
   ModifyDBInstance NewDBInstanceIdentifier; read at commit
-  00e4b23838859616dd0ebc9d1fd9364c0f6bff22 they were ForceNew, in the current file they
-  are not), nor are db_subnet_group_name (ModifyDBInstance moves an instance between
+  00e4b23838859616dd0ebc9d1fd9364c0f6bff22 they were ForceNew; in a later stored version
+  of the file, whose commit the index did not give, they are not, and
+  resourceInstanceUpdate sets NewDBInstanceIdentifier; issue #32590 reports the in-place
+  apply), nor are db_subnet_group_name (ModifyDBInstance moves an instance between
   subnet groups) and instance_class.
 - ``rds/subnet_group.go``: name, name_prefix.
 - ``rds/parameter_group.go``: name, name_prefix, family, description.
