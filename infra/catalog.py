@@ -11,19 +11,26 @@ path (``rootBlockDevice.encrypted``) names a nested input.
 
 Sources (read 2026-11-22, hashicorp/terraform-provider-aws, ``internal/service/...``):
 
-- ``rds/instance.go``: identifier, identifier_prefix, engine, kms_key_id,
-  storage_encrypted, username, db_name, availability_zone, character_set_name,
-  nchar_character_set_name, snapshot_identifier, restore_to_point_in_time, timezone,
-  custom_iam_instance_profile are ForceNew. db_subnet_group_name is *not* ForceNew
-  (ModifyDBInstance moves an instance between subnet groups), nor is instance_class.
+- ``rds/instance.go``: engine, kms_key_id, storage_encrypted, username, db_name,
+  availability_zone, character_set_name, nchar_character_set_name, snapshot_identifier,
+  restore_to_point_in_time, timezone, custom_iam_instance_profile are ForceNew.
+  identifier and identifier_prefix are *not* any more (provider PR #32687: the update sends
+  ModifyDBInstance NewDBInstanceIdentifier; read at commit
+  00e4b23838859616dd0ebc9d1fd9364c0f6bff22 they were ForceNew; in a later stored version
+  of the file, whose commit the index did not give, they are not, and
+  resourceInstanceUpdate sets NewDBInstanceIdentifier; issue #32590 reports the in-place
+  apply), nor are db_subnet_group_name (ModifyDBInstance moves an instance between
+  subnet groups) and instance_class.
 - ``rds/subnet_group.go``: name, name_prefix.
 - ``rds/parameter_group.go``: name, name_prefix, family, description.
 - ``elasticache/replication_group.go``: replication_group_id, at_rest_encryption_enabled,
   kms_key_id, subnet_group_name, port, network_type, data_tiering_enabled,
-  snapshot_arns, snapshot_name, global_replication_group_id, security_group_names;
-  engine / engine_version force a replacement only on a downgrade (CustomizeDiff), so a
-  changed engine is flagged here too: the diff cannot tell an upgrade from a downgrade
-  for every engine.
+  snapshot_arns, snapshot_name, global_replication_group_id, security_group_names.
+  engine and engine_version replace only on a downgrade (CustomizeDiff, read at commit
+  001b6364c1a3b3045e152f655440a6d47eb44a70; the functions are in engine_version.go):
+  ``customizeDiffEngineForceNewOnDowngrade`` forces a new group for every engine change
+  except redis -> valkey, ``customizeDiffEngineVersionForceNewOnDowngrade`` for a lower
+  engine_version: ``VALUE_TRIGGERS`` below, which need the old value.
 - ``elasticache/subnet_group.go``: name.
 - ``s3/bucket.go``: bucket, bucket_prefix (and object_lock_enabled in current versions).
 - ``ec2/ec2_instance.go``: ami, availability_zone, subnet_id, private_ip, key_name,
@@ -35,7 +42,7 @@ Sources (read 2026-11-22, hashicorp/terraform-provider-aws, ``internal/service/.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -138,14 +145,19 @@ class StatefulType:
     holds: str
     triggers: tuple[str, ...]
     source: str
+    name_input: str = ""  # the input naming the cloud resource; default: triggers[0]
+
+    @property
+    def name_key(self) -> str:
+        return self.name_input or self.triggers[0]
 
 
 _RDS_INSTANCE = StatefulType(
     type="aws:rds/instance:Instance",
     holds="PostgreSQL data",
+    # identifier / identifierPrefix: renamed in place (ModifyDBInstance
+    # NewDBInstanceIdentifier), see the module docstring; still the instance's name.
     triggers=(
-        "identifier",
-        "identifierPrefix",
         "engine",
         "kmsKeyId",
         "storageEncrypted",
@@ -160,6 +172,7 @@ _RDS_INSTANCE = StatefulType(
         "customIamInstanceProfile",
     ),
     source=TF + "rds/instance.go",
+    name_input="identifier",
 )
 
 _BUCKET_TRIGGERS = ("bucket", "bucketPrefix", "objectLockEnabled")
@@ -195,7 +208,6 @@ STATEFUL: dict[str, StatefulType] = {
                 "snapshotName",
                 "globalReplicationGroupId",
                 "securityGroupNames",
-                "engine",
             ),
             TF + "elasticache/replication_group.go",
         ),
@@ -294,15 +306,55 @@ def is_stateful(type_: str) -> bool:
     return type_ in STATEFUL
 
 
-def triggers_for(type_: str, new_inputs: dict) -> tuple[str, ...]:
-    """The replace-triggering input paths of ``type_``, given the new inputs."""
+def _version(value: Any) -> tuple[int, ...] | None:
+    """``7.1`` -> (7, 1); None for a version it cannot order (``7.x``, empty)."""
+    parts = str(value or "").split(".")
+    if not all(p.isdigit() for p in parts):
+        return None
+    return tuple(int(p) for p in parts)
+
+
+def _engine_replaces(old: Any, new: Any) -> bool:
+    # customizeDiffEngineForceNewOnDowngrade: every change but redis -> valkey. Without
+    # the old value (new inputs only) a changed engine may be a downgrade: flagged.
+    return old is None or (old, new) != ("redis", "valkey")
+
+
+def _version_downgrade(old: Any, new: Any) -> bool:
+    # engineVersionIsDowngrade compares the parsed versions (``6.x``/``7.x`` against
+    # engine_version_actual, which a plan does not have: not flagged).
+    before, after = _version(old), _version(new)
+    return before is not None and after is not None and after < before
+
+
+# Replace only for some old -> new values: (type, input, replaces(old, new)).
+VALUE_TRIGGERS: tuple[tuple[str, str, Callable[[Any, Any], bool]], ...] = (
+    ("aws:elasticache/replicationGroup:ReplicationGroup", "engine", _engine_replaces),
+    ("aws:elasticache/replicationGroup:ReplicationGroup", "engineVersion", _version_downgrade),
+)
+
+
+def triggers_for(
+    type_: str, new_inputs: Mapping[str, Any], old_inputs: Mapping[str, Any] | None = None
+) -> tuple[str, ...]:
+    """The replace-triggering input paths of ``type_``, given the new (and old) inputs.
+
+    A value trigger counts when its input changes in a way that replaces; with no
+    ``old_inputs`` the old value is unknown (``_engine_replaces`` then flags it)."""
     spec = STATEFUL.get(type_)
     if spec is None:
         return ()
     extra = tuple(
         path for t, path, flag in CONDITIONAL_TRIGGERS if t == type_ and bool(new_inputs.get(flag))
     )
-    return spec.triggers + extra
+    by_value = tuple(
+        path
+        for t, path, replaces in VALUE_TRIGGERS
+        if t == type_
+        and (old_inputs is None or old_inputs.get(path) != new_inputs.get(path))
+        and replaces(None if old_inputs is None else old_inputs.get(path), new_inputs.get(path))
+    )
+    return spec.triggers + extra + by_value
 
 
 def path_matches(path: str, trigger: str) -> bool:

@@ -81,7 +81,31 @@ SRC_ASG_CAPACITY = ASG_GUIDE + "asg-capacity-limits.html"
 SRC_EC_SCALING = EC_GUIDE + "redis-cluster-vertical-scaling.html"
 SRC_EC_REPLICAS = EC_GUIDE + "Scaling.RedisReplGrps.html"
 SRC_EC_APPLY = TF + "website/docs/r/elasticache_replication_group.html.markdown"
+# Read at hashicorp/terraform-provider-aws commit 0015dfcd06d5d78e5e1c3cabe8cea837d379d1c7:
+# resourceInstanceUpdate calls modifyInstanceAttributeWithStopStart once for each of
+# instance_type, user_data, user_data_base64 that changed ("For each argument change, we
+# start and stop the instance"); wait.go: instanceStopTimeout = instanceStartTimeout =
+# 10 min, the provider's waits for each stop and each start.
 SRC_EC2_USER_DATA = TF + "internal/service/ec2/ec2_instance.go"
+SRC_EC2_WAITS = TF + "internal/service/ec2/wait.go"
+EC2_STOP_START_TIMEOUT_S = (600, 600)
+# ModifyDBInstance NewDBInstanceIdentifier: "When you change the DB instance identifier,
+# an instance reboot occurs immediately if you enable ApplyImmediately, or will occur
+# during the next maintenance window"; the provider sends it on an identifier change
+# (rds/instance.go resourceInstanceUpdate, provider PR #32687).
+SRC_RDS_RENAME = (
+    "https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ModifyDBInstance.html"
+)
+# "You can't make further storage modifications for either six (6) hours or until
+# storage optimization has completed on the instance, whichever is longer."
+SRC_RDS_STORAGE = RDS_GUIDE + "USER_PIOPS.ModifyingExisting.ScalingUp.html"
+# Read at commit 001b6364c1a3b3045e152f655440a6d47eb44a70: Timeouts Update 40 min; the
+# update waits for the group to be available again before it returns.
+SRC_EC_TIMEOUTS = TF + "internal/service/elasticache/replication_group.go"
+EC_UPDATE_TIMEOUT_S = 40 * 60
+# RDS parameter_group.go: a parameter's apply_method defaults to "immediate", which RDS
+# refuses for a static parameter.
+SRC_RDS_PARAM_DEFAULT = TF + "internal/service/rds/parameter_group.go"
 SRC_EBS_MODIFY = "https://docs.aws.amazon.com/ebs/latest/userguide/ebs-modify-volume.html"
 SRC_LT = "https://docs.aws.amazon.com/autoscaling/ec2/userguide/launch-templates.html"
 SRC_IGNORE = "https://www.pulumi.com/docs/iac/concepts/options/ignorechanges/"
@@ -105,9 +129,10 @@ class Rule:
 
     ``effect``: ``replace`` (ForceNew), ``refresh`` (instance refresh of the group),
     ``outage`` (the engine restarts: failover with Multi-AZ, else a reboot), ``online``
-    (new nodes take over behind the same endpoint), ``reboot`` (needs a restart to take
-    effect), ``none``. ``timing``: ``now``, or ``apply`` when the service follows the
-    resource's ``applyImmediately`` (else the change waits for the maintenance window).
+    (new nodes take over behind the same endpoint), ``restart`` (the instance reboots, not
+    a failover even with Multi-AZ), ``reboot`` (needs a restart to take effect), ``none``.
+    ``timing``: ``now``, or ``apply`` when the service follows the resource's
+    ``applyImmediately`` (else the change waits for the maintenance window).
     """
 
     type: str
@@ -125,6 +150,8 @@ _EC = "aws:elasticache/replicationGroup:ReplicationGroup"
 _ASG = "aws:autoscaling/group:Group"
 _LT = "aws:ec2/launchTemplate:LaunchTemplate"
 _EC2 = "aws:ec2/instance:Instance"
+STOP_START_INPUTS = ("instanceType", "userData", "userDataBase64")
+_RDS_STORAGE = ("allocatedStorage", "storageType", "iops", "storageThroughput")
 
 RULES: tuple[Rule, ...] = (
     # RDS ("Settings for DB instances": when each change applies and whether it costs
@@ -146,6 +173,18 @@ RULES: tuple[Rule, ...] = (
         "an engine upgrade restarts the instance",
         SRC_RDS_SETTINGS,
     ),
+    # A rename: in place since provider PR #32687, but RDS reboots the instance (not a
+    # failover, also with Multi-AZ) and the endpoint's host name follows the new name.
+    Rule(
+        _RDS,
+        ("identifier", "identifierPrefix"),
+        "restart",
+        "apply",
+        "renamed in place (ModifyDBInstance NewDBInstanceIdentifier): the instance reboots "
+        "and its endpoint changes; clients still using the old endpoint fail until they "
+        "pick up the new one",
+        SRC_RDS_RENAME,
+    ),
     Rule(
         _RDS,
         ("parameterGroupName",),
@@ -157,11 +196,12 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         _RDS,
-        ("allocatedStorage", "storageType", "iops", "storageThroughput"),
+        _RDS_STORAGE,
         "none",
         "apply",
-        "storage is modified online (performance may dip during the optimisation)",
-        SRC_RDS_SETTINGS,
+        "storage is modified online (performance may dip during the optimisation); no "
+        "further storage change for six hours or until the optimisation ends",
+        SRC_RDS_STORAGE,
     ),
     Rule(
         _RDS,
@@ -207,7 +247,9 @@ RULES: tuple[Rule, ...] = (
         ("nodeType",),
         "online",
         "apply",
-        "online scaling: new nodes sync, the endpoint moves, clients reconnect (seconds)",
+        "online scaling: new nodes sync, the endpoint moves, clients reconnect; pulumi up "
+        f"waits until the group is available again (provider update timeout "
+        f"{EC_UPDATE_TIMEOUT_S // 60} min)",
         SRC_EC_SCALING,
     ),
     Rule(
@@ -215,7 +257,8 @@ RULES: tuple[Rule, ...] = (
         ("engineVersion",),
         "online",
         "apply",
-        "engine upgrade node by node, the primary fails over (seconds)",
+        "engine upgrade node by node, the primary fails over; pulumi up waits until the "
+        f"group is available again (provider update timeout {EC_UPDATE_TIMEOUT_S // 60} min)",
         SRC_EC_APPLY,
     ),
     Rule(
@@ -275,13 +318,15 @@ RULES: tuple[Rule, ...] = (
         SRC_LT,
     ),
     # EC2 instance: the provider stops the instance to change its type or user data and
-    # starts it again (ec2_instance.go, resourceInstanceUpdate); a volume grows online.
+    # starts it again, once per changed attribute (ec2_instance.go, resourceInstanceUpdate;
+    # classify counts them: Impact.restarts); a volume grows online.
     Rule(
         _EC2,
-        ("instanceType", "userData", "userDataBase64"),
+        STOP_START_INPUTS,
         "reboot",
         "now",
-        "the provider stops the instance, changes it and starts it again",
+        "the provider stops the instance, changes it and starts it again, once per changed "
+        "attribute",
         SRC_EC2_USER_DATA,
     ),
     Rule(
@@ -416,6 +461,12 @@ class Impact:
     findings: tuple[PathImpact, ...] = ()
     refresh: Refresh | None = None
     interruption_s: tuple[int, int] | None = None
+    # EC2: how many stop/start cycles the update runs (one per changed STOP_START_INPUTS).
+    restarts: int = 0
+    # How long `pulumi up` may wait on this update (the provider's update timeout).
+    waits_s: int | None = None
+    # What the reviewer must know beside the impact (a new endpoint, a call that may fail).
+    warnings: tuple[str, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"impact": self.impact, "reason": self.reason, "source": self.source}
@@ -430,6 +481,12 @@ class Impact:
             }
         if self.interruption_s is not None:
             out["interruptionSeconds"] = list(self.interruption_s)
+        if self.restarts:
+            out["restarts"] = self.restarts
+        if self.waits_s is not None:
+            out["waitsUpToSeconds"] = self.waits_s
+        if self.warnings:
+            out["warnings"] = list(self.warnings)
         return out
 
 
@@ -477,7 +534,9 @@ def classify(
             )
     findings = [
         _special(type_, path, old_inputs, new_inputs, multi_az)
-        or _finding(type_, path, new_inputs, ignore_changes, holds_data, apply_now, multi_az)
+        or _finding(
+            type_, path, old_inputs, new_inputs, ignore_changes, holds_data, apply_now, multi_az
+        )
         for path in paths
     ]
     return _combine(type_, findings, multi_az)
@@ -524,10 +583,12 @@ def _ignored(path: str, ignore_changes: Sequence[str]) -> bool:
     return any(stateful.path_matches(path, ignored) for ignored in ignore_changes)
 
 
-def _replace_trigger(type_: str, path: str, new_inputs: Mapping[str, Any]) -> str | None:
+def _replace_trigger(
+    type_: str, path: str, new_inputs: Mapping[str, Any], old_inputs: Mapping[str, Any]
+) -> str | None:
     """The source that makes ``path`` replace ``type_``, or None."""
     if stateful.is_stateful(type_):
-        triggers = stateful.triggers_for(type_, dict(new_inputs))
+        triggers = stateful.triggers_for(type_, new_inputs, old_inputs)
         if any(stateful.path_matches(path, t) for t in triggers):
             return stateful.STATEFUL[type_].source
     spec = REPLACE_TRIGGERS.get(type_)
@@ -578,6 +639,17 @@ def _special(
                 "the group (pending-reboot); RDS does not reboot by itself",
                 SRC_RDS_PARAMS,
             )
+        unsaid = sorted(str(p.get("name")) for p in changed if not p.get("applyMethod"))
+        if unsaid:
+            # The provider fills in "immediate" (SRC_RDS_PARAM_DEFAULT); RDS applies a
+            # dynamic parameter at once and refuses "immediate" for a static one.
+            return PathImpact(
+                path,
+                IN_PLACE,
+                f"{', '.join(unsaid)}: no applyMethod, so the provider sends immediate: applied "
+                "at once if dynamic, the update fails if static",
+                SRC_RDS_PARAM_DEFAULT,
+            )
         return PathImpact(path, IN_PLACE, "dynamic parameters apply at once", SRC_RDS_PARAMS)
     return None
 
@@ -585,6 +657,7 @@ def _special(
 def _finding(
     type_: str,
     path: str,
+    old_inputs: Mapping[str, Any],
     new_inputs: Mapping[str, Any],
     ignore_changes: Sequence[str],
     holds_data: bool,
@@ -595,7 +668,7 @@ def _finding(
         return PathImpact(path, IN_PLACE, "a Pulumi resource option: nothing in AWS changes", "")
     if _ignored(path, ignore_changes):
         return PathImpact(path, IGNORED, "the engine keeps the live value", SRC_IGNORE)
-    source = _replace_trigger(type_, path, new_inputs)
+    source = _replace_trigger(type_, path, new_inputs, old_inputs)
     if source is not None:
         if holds_data:
             return PathImpact(path, REPLACE_DATA_LOSS, "forces replacement: data is lost", source)
@@ -606,9 +679,11 @@ def _finding(
     if rule.effect == "refresh":
         return PathImpact(path, ROLLING, rule.note, rule.source)
     if rule.timing == "apply" and not apply_now:
-        then = {"outage": "failover" if multi_az else "reboot", "online": "online scaling"}.get(
-            rule.effect, "no downtime"
-        )
+        then = {
+            "outage": "failover" if multi_az else "reboot",
+            "restart": "reboot",
+            "online": "online scaling",
+        }.get(rule.effect, "no downtime")
         return PathImpact(
             path,
             DEFERRED,
@@ -630,7 +705,7 @@ def _finding(
         )
     if rule.effect == "online":
         return PathImpact(path, FAILOVER, rule.note, rule.source)
-    if rule.effect == "reboot":
+    if rule.effect in ("reboot", "restart"):
         return PathImpact(path, REBOOT, rule.note, rule.source)
     return PathImpact(path, IN_PLACE, rule.note, rule.source)
 
@@ -643,7 +718,60 @@ def _combine(type_: str, findings: list[PathImpact], multi_az: bool) -> Impact:
     interruption = None
     if worst.impact == FAILOVER and type_ == _RDS:
         interruption = RDS_FAILOVER_S
-    return Impact(worst.impact, reason, worst.source, tuple(findings), None, interruption)
+    restarts = _restarts(type_, findings)
+    if restarts and worst.impact == REBOOT:
+        reason += (
+            f": {restarts} stop/start cycle(s), each down until the box has booted again "
+            f"(the provider waits up to {EC2_STOP_START_TIMEOUT_S[0] // 60} min for the stop "
+            f"and {EC2_STOP_START_TIMEOUT_S[1] // 60} min for the start, {SRC_EC2_WAITS})"
+        )
+    waits = (
+        EC_UPDATE_TIMEOUT_S
+        if type_ == _EC and any(f.impact == FAILOVER for f in findings)
+        else None
+    )
+    return Impact(
+        worst.impact,
+        reason,
+        worst.source,
+        tuple(findings),
+        None,
+        interruption,
+        restarts,
+        waits,
+        _warnings(type_, findings),
+    )
+
+
+def _restarts(type_: str, findings: Sequence[PathImpact]) -> int:
+    """EC2: one stop/start per changed attribute that needs one (SRC_EC2_USER_DATA)."""
+    if type_ != _EC2:
+        return 0
+    return sum(1 for f in findings if f.impact == REBOOT and f.path in STOP_START_INPUTS)
+
+
+def _warnings(type_: str, findings: Sequence[PathImpact]) -> tuple[str, ...]:
+    if type_ != _RDS:
+        return ()
+    applied = {f.path for f in findings if f.impact != IGNORED}
+    out: list[str] = []
+    renamed = sorted(applied & {"identifier", "identifierPrefix"})
+    if renamed:
+        out.append(
+            f"{', '.join(renamed)}: the DB's endpoint changes with its name; clients still "
+            "using the old endpoint fail until they pick up the new one"
+        )
+    storage = sorted(applied & set(_RDS_STORAGE))
+    if "instanceClass" in applied and storage:
+        # The provider sends every changed argument in one ModifyDBInstance call
+        # (rds/instance.go resourceInstanceUpdate), so AWS takes or refuses them together.
+        out.append(
+            f"instanceClass and {', '.join(storage)} change in one modification: if this "
+            "instance's storage was modified in the last six hours (or its storage "
+            "optimisation still runs), AWS refuses the storage change and the class change "
+            f"fails with it ({SRC_RDS_STORAGE})"
+        )
+    return tuple(out)
 
 
 # ------------------------------------------------------------------ instance refresh
@@ -731,6 +859,8 @@ class MoveSummary:
     refreshes: list[Refresh] = field(default_factory=list)
     failovers: dict[str, int] = field(default_factory=dict)  # noun -> count
     reboots: dict[str, int] = field(default_factory=dict)
+    restarts: dict[str, int] = field(default_factory=dict)  # noun -> stop/start cycles
+    waits_s: int = 0  # the longest provider update timeout `pulumi up` may wait on
     deferred: int = 0
     replaced: int = 0
     deleted: int = 0
@@ -749,11 +879,18 @@ class MoveSummary:
             what = (
                 f"~{RDS_FAILOVER_S[0] // 60}-{RDS_FAILOVER_S[1] // 60} min each"
                 if noun.startswith("DB")
-                else "seconds"
+                else f"online; pulumi up waits until available, up to {self.waits_s // 60} min"
             )
             parts.append(f"fails over {count} {noun} ({what})")
         for noun, count in sorted(self.reboots.items()):
-            parts.append(f"reboots {count} {noun}")
+            cycles = self.restarts.get(noun, 0)
+            if cycles:
+                parts.append(
+                    f"restarts {count} {noun} {cycles} time(s) (a stop and start each, down "
+                    "until it has booted again)"
+                )
+            else:
+                parts.append(f"reboots {count} {noun}")
         if self.deferred:
             parts.append(f"defers {self.deferred} change(s) to the window")
         if self.replaced:
@@ -786,12 +923,16 @@ def summarize(items: Iterable[tuple[str, Impact]]) -> MoveSummary:
             out.failovers[noun] = out.failovers.get(noun, 0) + 1
         elif impact.impact == REBOOT:
             out.reboots[noun] = out.reboots.get(noun, 0) + 1
+            if impact.restarts:
+                out.restarts[noun] = out.restarts.get(noun, 0) + impact.restarts
         elif impact.impact == REPLACE:
             out.replaced += 1
         elif impact.impact == DELETE:
             out.deleted += 1
         elif impact.impact in (REPLACE_DATA_LOSS, DELETE_DATA_LOSS):
             out.data_loss += 1
+        if impact.waits_s is not None and impact.impact == FAILOVER:
+            out.waits_s = max(out.waits_s, impact.waits_s)
         # Queued changes count wherever they are, also beside a more severe one.
         out.deferred += sum(1 for f in impact.findings if f.impact == DEFERRED)
     return out

@@ -70,7 +70,10 @@ def test_replacement_prices_the_new_resource_and_deletes_drop_out(model) -> None
 
 def test_a_preview_without_sames_and_no_state_is_refused(model) -> None:
     table, a = model
-    with pytest.raises(CostError, match=r"partial preview cannot be priced: the engine counted 40 `same` resource.*--state FILE"):
+    with pytest.raises(
+        CostError,
+        match=r"partial preview cannot be priced: the engine counted 40 `same` resource.*--state FILE",
+    ):
         before_after(load_preview(DEFAULT), None, table, a)
 
 

@@ -129,7 +129,9 @@ def test_adding_a_replica_next_to_a_renamed_primary_pairs_the_primary() -> None:
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("identifier", "movies-dev-db-2"), ("engine", "mysql"), ("storageEncrypted", False)],
+    # identifier is no longer ForceNew (provider PR #32687): a rename is in place
+    # (test_diff_impacts); dbName still is.
+    [("dbName", "movies2"), ("engine", "mysql"), ("storageEncrypted", False)],
 )
 def test_changed_rds_replace_trigger_is_a_replacement(key: str, value: object) -> None:
     old = plan("cached", [db_primary()])
@@ -212,7 +214,7 @@ def test_plan_masked_secret_stays_masked_when_it_appears() -> None:
 
 def test_cli_exit_codes_and_allow_flags(tmp_path, capsys) -> None:
     a = write(tmp_path, "a", plan("cached", [db_primary()]))
-    b = write(tmp_path, "b", plan("cached", [db_primary(identifier="other")]))
+    b = write(tmp_path, "b", plan("cached", [db_primary(dbName="other")]))
     same = write(tmp_path, "same", plan("cached", [db_primary()]))
 
     assert diff.main([a, same]) == 0
@@ -247,7 +249,7 @@ def test_directory_mode_diffs_every_stack_and_fails_on_replacement(tmp_path, cap
     base.mkdir()
     head.mkdir()
     write(base, "dev-cached", plan("cached", [db_primary()]))
-    write(head, "dev-cached", plan("cached", [db_primary(identifier="renamed")]))
+    write(head, "dev-cached", plan("cached", [db_primary(dbName="renamed")]))
     write(base, "prod-cached", plan("cached", [SG]))
     write(head, "prod-cached", plan("cached", [SG]))
     write(head, "dev-edge", plan("edge", [bucket()]))  # a stack new on this branch

@@ -186,7 +186,11 @@ def test_ending_public_ingress_is_a_warning() -> None:
 # --- every real stage move ------------------------------------------------------------
 
 SUMMARIES = {
-    ("dev", "single-box"): "reboots 1 EC2 instance(s), loses no data",
+    # instanceType and userData change: one stop/start each (ec2_instance.go).
+    ("dev", "single-box"): (
+        "restarts 1 EC2 instance(s) 2 time(s) (a stop and start each, down until it has "
+        "booted again), loses no data"
+    ),
     ("dev", "split-db"): "deletes 6 resource(s), loses no data",
     ("dev", "load-balanced"): "refreshes 1 fleet(s) (~4.5 min, full capacity), loses no data",
     ("dev", "cached"): "refreshes 1 fleet(s) (~4.5 min, full capacity), loses no data",
@@ -194,7 +198,11 @@ SUMMARIES = {
         "refreshes 1 fleet(s) (~4.5 min, full capacity), deletes 1 resource(s), loses no data"
     ),
     ("dev", "edge"): "refreshes 1 fleet(s) (~4.5 min, full capacity), loses no data",
-    ("prod", "single-box"): "reboots 1 EC2 instance(s), loses no data",
+    # prod keeps the box's instance type: only userData changes, one stop/start.
+    ("prod", "single-box"): (
+        "restarts 1 EC2 instance(s) 1 time(s) (a stop and start each, down until it has "
+        "booted again), loses no data"
+    ),
     ("prod", "split-db"): "deletes 6 resource(s), loses no data",
     ("prod", "load-balanced"): "refreshes 1 fleet(s) (~4.5 min, full capacity), loses no data",
     ("prod", "cached"): "refreshes 1 fleet(s) (~4.5 min, full capacity), loses no data",
@@ -203,8 +211,8 @@ SUMMARIES = {
     ),
     ("prod", "edge"): (
         "refreshes 1 fleet(s) (~4.5 min, full capacity), fails over 1 DB instance(s) "
-        "(~1-2 min each), fails over 1 Redis group(s) (seconds), reboots 2 DB instance(s), "
-        "loses no data"
+        "(~1-2 min each), fails over 1 Redis group(s) (online; pulumi up waits until "
+        "available, up to 40 min), reboots 2 DB instance(s), loses no data"
     ),
 }
 MOVES = [(env, a, b) for env in ENVIRONMENTS for a, b in itertools.pairwise(STAGES)]
@@ -216,6 +224,70 @@ def test_summary_of_every_stage_move(stack_plans, env: str, before: str, after: 
     assert d.move_summary().line() == SUMMARIES[(env, before)]
 
 
+def test_single_box_to_split_db_restarts_the_dev_box_twice(stack_plans, tmp_path, capsys) -> None:
+    # dev resizes the box (t4g.medium -> t4g.small) and rewrites its user data: two
+    # stop/start cycles; prod keeps its type: one.
+    for env, changed in (("dev", "instanceType, userData"), ("prod", "userData")):
+        d = diff.diff_plans(stack_plans[(env, "single-box")], stack_plans[(env, "split-db")])
+        box = _entry(d, "box-instance")
+        assert box.impact.impact == impacts.REBOOT
+        assert box.impact.restarts == len(changed.split(", "))
+        assert box.impact.reason.startswith(f"{changed}: ")
+    # The CLI says it too (the same plans through `python -m infra diff`'s entry point).
+    old = write(tmp_path, "old", stack_plans[("dev", "single-box")])
+    new = write(tmp_path, "new", stack_plans[("dev", "split-db")])
+    assert diff.main([old, new]) == 0
+    assert "restarts 1 EC2 instance(s) 2 time(s)" in " ".join(capsys.readouterr().out.split())
+
+
+def _db_stack(**inputs: object) -> dict:
+    base = {
+        "identifier": "movies-prod-db",
+        "engine": "postgres",
+        "instanceClass": "db.r7g.large",
+        "allocatedStorage": 100,
+        "multiAz": True,
+        "applyImmediately": True,
+    }
+    return plan("edge", [res(RDS, "database-primary", {**base, **inputs})], env="prod")
+
+
+def test_an_rds_rename_is_in_place_with_the_endpoint_warning_and_does_not_block(
+    tmp_path, capsys
+) -> None:
+    d = diff.diff_plans(_db_stack(), _db_stack(identifier="movies-prod-db-2"))
+    [entry] = d.entries
+    assert entry.action == "change" and not entry.blocking and not d.blocking
+    assert entry.impact.impact == impacts.REBOOT
+    assert [w.split(":")[0] for w in entry.warnings] == ["identifier"]
+    assert "endpoint changes" in entry.warnings[0]
+    assert d.move_summary().line() == "reboots 1 DB instance(s), loses no data"
+
+    old = write(tmp_path, "old", _db_stack())
+    new = write(tmp_path, "new", _db_stack(identifier="movies-prod-db-2"))
+    assert diff.main([old, new, "--format", "json"]) == 0  # 0: nothing blocks
+    [got] = json.loads(capsys.readouterr().out)["entries"]
+    assert got["impact"] == "reboot" and "endpoint changes" in got["warnings"][0]
+
+
+def test_a_class_and_storage_change_on_one_instance_warns_of_the_six_hour_rule() -> None:
+    d = diff.diff_plans(_db_stack(), _db_stack(instanceClass="db.r7g.xlarge", allocatedStorage=200))
+    [entry] = d.entries
+    assert any("six hours" in w for w in entry.warnings)
+    assert any("six hours" in line for line in diff.loud_lines(d))
+
+
+def test_redis_to_valkey_is_in_place_valkey_to_redis_replaces_and_blocks() -> None:
+    def cache(engine: str) -> dict:
+        inputs = {"replicationGroupId": "movies-prod-redis", "engine": engine}
+        return plan("edge", [res(REDIS, "cache-group", inputs)], env="prod")
+
+    up = diff.diff_plans(cache("redis"), cache("valkey"))
+    assert up.entries[0].action == "change" and not up.blocking
+    down = diff.diff_plans(cache("valkey"), cache("redis"))
+    assert down.entries[0].action == "replace" and down.blocking
+
+
 def test_prod_scale_5x_shows_the_refresh_and_the_resizes_per_profile(stack_plans) -> None:
     old, new = stack_plans[("prod", "edge")], stack_plans[("prod", "scale-5x")]
     d = diff.diff_plans(old, new)
@@ -223,6 +295,9 @@ def test_prod_scale_5x_shows_the_refresh_and_the_resizes_per_profile(stack_plans
     assert kinds["web-asg"] == impacts.ROLLING
     assert kinds["database-primary"] == impacts.FAILOVER  # apply_changes: immediately
     assert kinds["cache-group"] == impacts.FAILOVER
+    # The primary's class and storage change in one modification: the six-hour rule.
+    primary = _entry(d, "database-primary")
+    assert any("six hours" in w for w in primary.warnings)
 
     # The same move with apply_changes: maintenance-window queues both resizes.
     queued = copy.deepcopy(new)

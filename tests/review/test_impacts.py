@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from infra import catalog
 from infra.review import impacts as im
 
 RDS = "aws:rds/instance:Instance"
@@ -92,9 +93,10 @@ def test_the_most_severe_change_names_the_impact() -> None:
 
 
 def test_replace_trigger_on_data_is_data_loss_and_on_a_replica_is_a_plain_replace() -> None:
-    primary = im.classify(RDS, _db(), _db(identifier="movies-prod-db2"))
+    # storageEncrypted is ForceNew (rds/instance.go); identifier no longer is (below).
+    primary = im.classify(RDS, _db(), _db(storageEncrypted=True))
     replica_old = {"identifier": "r-1", "replicateSourceDb": "movies-prod-db"}
-    replica = im.classify(RDS, replica_old, {**replica_old, "identifier": "r-9"})
+    replica = im.classify(RDS, replica_old, {**replica_old, "storageEncrypted": True})
 
     assert primary.impact == im.REPLACE_DATA_LOSS
     assert "rds/instance.go" in primary.source
@@ -177,6 +179,127 @@ def test_single_box_ami_is_ignored_and_user_data_stops_and_starts_it() -> None:
     )
     got = im.classify(EC2, old, {**old, "userData": "b"}, holds_data=False)
     assert got.impact == im.REBOOT and "ec2_instance.go" in got.source
+    assert got.restarts == 1
+
+
+# --- the corrected rows (issue 21, "Why" item 4) -----------------------------------------
+
+
+def test_each_stop_requiring_attribute_costs_its_own_stop_and_start() -> None:
+    # ec2_instance.go resourceInstanceUpdate: one modifyInstanceAttributeWithStopStart per
+    # changed instance_type / user_data / user_data_base64.
+    old = {"ami": "ami-1", "userData": "a", "instanceType": "t4g.medium", "monitoring": True}
+    both = im.classify(
+        EC2, old, {**old, "userData": "b", "instanceType": "t4g.small"}, holds_data=False
+    )
+    assert both.impact == im.REBOOT and both.restarts == 2
+    assert "2 stop/start cycle(s)" in both.reason and "10 min" in both.reason
+    assert both.as_json()["restarts"] == 2
+    # An attribute changed without a stop (monitoring) adds no restart; an ignored one none.
+    one = im.classify(
+        EC2,
+        old,
+        {**old, "instanceType": "t4g.small", "monitoring": False},
+        holds_data=False,
+    )
+    assert one.restarts == 1
+    ignored = im.classify(
+        EC2,
+        old,
+        {**old, "userData": "b", "instanceType": "t4g.small"},
+        ignore_changes=["userData"],
+        holds_data=False,
+    )
+    assert ignored.restarts == 1
+    line = im.summarize([(EC2, both)]).line()
+    assert line == (
+        "restarts 1 EC2 instance(s) 2 time(s) (a stop and start each, down until it has "
+        "booted again), loses no data"
+    )
+
+
+@pytest.mark.parametrize(("apply_now", "expected"), [(True, im.REBOOT), (False, im.DEFERRED)])
+def test_an_rds_rename_is_in_place_reboots_and_warns_of_the_new_endpoint(
+    apply_now: bool, expected: str
+) -> None:
+    # Provider PR #32687: identifier is no longer ForceNew; ModifyDBInstance
+    # NewDBInstanceIdentifier reboots the instance (now or in the window), Multi-AZ or not.
+    old = _db(applyImmediately=apply_now)
+    got = im.classify(RDS, old, {**old, "identifier": "movies-prod-db2"})
+
+    assert got.impact == expected
+    assert got.impact not in (im.REPLACE, im.REPLACE_DATA_LOSS, im.FAILOVER)
+    assert "API_ModifyDBInstance" in got.source
+    assert len(got.warnings) == 1 and "endpoint changes" in got.warnings[0]
+    assert "identifier" not in catalog.triggers_for(RDS, old)
+    prefix = im.classify(RDS, old, {**old, "identifierPrefix": "movies-"})
+    assert prefix.impact == expected
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "expected"),
+    [
+        ("redis", "valkey", im.FAILOVER),  # in place (with its nodeType change below)
+        ("valkey", "redis", im.REPLACE_DATA_LOSS),
+    ],
+)
+def test_a_cache_engine_change_replaces_only_when_it_is_not_redis_to_valkey(
+    before: str, after: str, expected: str
+) -> None:
+    old = {"engine": before, "nodeType": "cache.t4g.small", "applyImmediately": True}
+    got = im.classify(EC, old, {**old, "engine": after, "nodeType": "cache.t4g.medium"})
+    assert got.impact == expected
+    by_path = {f.path: f.impact for f in got.findings}
+    if before == "redis":
+        assert by_path["engine"] == im.IN_PLACE
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "expected"),
+    [("7.0", "7.1", im.FAILOVER), ("7.1", "6.2", im.REPLACE_DATA_LOSS), ("7.x", "6.2", None)],
+)
+def test_a_cache_engine_version_downgrade_replaces(
+    before: str, after: str, expected: str | None
+) -> None:
+    old = {"engine": "redis", "engineVersion": before, "applyImmediately": True}
+    got = im.classify(EC, old, {**old, "engineVersion": after})
+    # "7.x" needs engine_version_actual to order, which a plan lacks: not called a downgrade.
+    assert got.impact == (expected or im.FAILOVER)
+
+
+def test_a_redis_node_type_change_says_how_long_pulumi_up_waits() -> None:
+    old = {"nodeType": "cache.r7g.large", "applyImmediately": True}
+    got = im.classify(EC, old, {**old, "nodeType": "cache.r7g.xlarge"})
+    assert got.waits_s == 40 * 60 and "40 min" in got.reason
+    line = im.summarize([(EC, got)]).line()
+    assert "seconds" not in line
+    assert (
+        "fails over 1 Redis group(s) (online; pulumi up waits until available, up to 40 min)"
+        in (line)
+    )
+    deferred = im.classify(
+        EC, {**old, "applyImmediately": False}, {**old, "applyImmediately": False, "nodeType": "x"}
+    )
+    assert deferred.waits_s is None
+
+
+def test_class_and_storage_in_one_modification_warn_of_the_six_hour_rule() -> None:
+    both = im.classify(RDS, _db(), _db(instanceClass="db.r7g.xlarge", allocatedStorage=200))
+    assert len(both.warnings) == 1
+    assert "six hours" in both.warnings[0] and "class change fails with it" in both.warnings[0]
+    assert not im.classify(RDS, _db(), _db(instanceClass="db.r7g.xlarge")).warnings
+    assert not im.classify(RDS, _db(), _db(allocatedStorage=200)).warnings
+
+
+def test_a_parameter_without_apply_method_is_sent_immediate() -> None:
+    params = "aws:rds/parameterGroup:ParameterGroup"
+    old = {"parameters": [{"name": "work_mem", "value": "4096"}]}
+    new = {"parameters": [{"name": "work_mem", "value": "8192"}]}
+    got = im.classify(params, old, new)
+    assert got.impact == im.IN_PLACE
+    assert "work_mem: no applyMethod" in got.reason and "fails if static" in got.reason
+    said = {"parameters": [{"name": "work_mem", "value": "8192", "applyMethod": "immediate"}]}
+    assert im.classify(params, old, said).reason.endswith("dynamic parameters apply at once")
 
 
 def test_unknown_input_is_in_place_and_says_no_rule_names_it() -> None:
@@ -228,7 +351,7 @@ def test_summary_line_counts_each_kind() -> None:
 
 def test_summary_of_nothing_and_of_data_loss() -> None:
     assert im.summarize([]).line() == "interrupts nothing, loses no data"
-    loss = im.classify(RDS, _db(), _db(identifier="other"))
+    loss = im.classify(RDS, _db(), _db(dbName="other"))
     assert im.summarize([(RDS, loss)]).line().endswith("LOSES DATA in 1 resource(s)")
 
 
@@ -249,6 +372,6 @@ def test_a_static_parameter_needs_a_reboot_a_dynamic_one_does_not() -> None:
             {"name": "shared_buffers", "value": "65536", "applyMethod": "pending-reboot"},
         ]
     }
-    assert im.classify(params, old, dynamic).impact == im.IN_PLACE
+    assert im.classify(params, old, dynamic).impact == im.IN_PLACE  # (sent immediate)
     got = im.classify(params, old, static)
     assert got.impact == im.REBOOT and "pending-reboot" in got.reason

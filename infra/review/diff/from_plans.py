@@ -52,7 +52,7 @@ def _aliases(resource: dict) -> set[str]:
 def _physical_name(resource: dict) -> Any:
     inputs = resource.get("inputs") or {}
     spec = stateful.STATEFUL.get(resource["type"])
-    return inputs.get(spec.triggers[0]) if spec else None
+    return inputs.get(spec.name_key) if spec else None
 
 
 def diff_plans(
@@ -113,7 +113,9 @@ def diff_plans(
             entry.old_urn = old_urn
             entry.reasons.append("moved by alias (same resource, new URN)")
         if holds_data(a, old_plan):
-            triggers = stateful.triggers_for(b["type"], b.get("inputs") or {})
+            triggers = stateful.triggers_for(
+                b["type"], b.get("inputs") or {}, a.get("inputs") or {}
+            )
             # An ignored input never reaches the provider: the engine keeps the live value,
             # so it cannot replace anything (the single box's ami).
             ignored = (b.get("options") or {}).get("ignoreChanges") or ()

@@ -156,6 +156,7 @@ def assign_impacts(
                 old_outputs=a.get("outputs") or {},
                 new_outputs=b.get("outputs") or {},
             )
+            e.warnings.extend(w for w in e.impact.warnings if w not in e.warnings)
         else:  # a stateful resource whose URN changes without an alias
             e.impact = impacts.Impact(impacts.REPLACE_DATA_LOSS, "; ".join(e.reasons), SRC_ALIASES)
     for e in entries:
