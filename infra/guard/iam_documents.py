@@ -27,13 +27,14 @@ import parliament
 
 from infra.guard.findings import Finding, Plan
 from infra.plans.index import resources, value
+from infra.tokens import ResourceType
 from policies.documents import DocumentKind, policy_documents
 from policies.props import as_list, parse_document, statements
 
 CHECK = "iam-documents"
 
 
-KMS_KEY_TYPES = ("aws:kms/key:Key", "aws:kms/keyPolicy:KeyPolicy")
+KMS_KEY_TYPES = (ResourceType.KMS_KEY, ResourceType.KMS_KEY_POLICY)
 
 
 def _own_arn(resource: Mapping[str, Any], fallback_kind: str) -> str:

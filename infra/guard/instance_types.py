@@ -17,11 +17,12 @@ from moto.utilities.utils import load_resource
 
 from infra.guard.findings import Finding, Plan
 from infra.plans.index import all_subnet_zones, find, resources, subnet_zones, value
+from infra.tokens import ResourceType
 
 CHECK = "instance-types"
-INSTANCE = "aws:ec2/instance:Instance"
-LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
-ASG = "aws:autoscaling/group:Group"
+INSTANCE = ResourceType.EC2_INSTANCE
+LAUNCH_TEMPLATE = ResourceType.EC2_LAUNCH_TEMPLATE
+ASG = ResourceType.AUTOSCALING_GROUP
 _ZONE = re.compile(r"^([a-z]{2}(?:-[a-z]+)+-\d)[a-z]$")
 
 

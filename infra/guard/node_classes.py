@@ -10,13 +10,14 @@ from typing import Any
 from infra import ASSUMPTIONS_DIR
 from infra.guard.findings import Finding, Plan
 from infra.plans.index import find, resources, value
+from infra.tokens import ResourceType
 from infra.yamlfile import load_yaml
 
 CHECK = "node-classes"
-RDS_INSTANCE = "aws:rds/instance:Instance"
+RDS_INSTANCE = ResourceType.RDS_INSTANCE
 CACHE_TYPES = (
-    "aws:elasticache/replicationGroup:ReplicationGroup",
-    "aws:elasticache/cluster:Cluster",
+    ResourceType.ELASTICACHE_REPLICATION_GROUP,
+    ResourceType.ELASTICACHE_CLUSTER,
 )
 LIST_PATH = ASSUMPTIONS_DIR / "node_classes.yaml"
 

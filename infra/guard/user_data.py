@@ -19,6 +19,7 @@ from typing import Any
 
 from infra.guard.findings import Finding, Plan
 from infra.plans.index import resources, value
+from infra.tokens import ResourceType
 
 CHECK = "user-data"
 HEADER = "#cloud-config"
@@ -27,10 +28,10 @@ SECRET_MASK = "[secret]"
 
 def _documents(plan: Plan) -> Iterator[tuple[Mapping[str, Any], str | None, str]]:
     """(resource, decoded text or None, how it was stored) for every user data input."""
-    for resource in resources(plan, "aws:ec2/launchTemplate:LaunchTemplate"):
+    for resource in resources(plan, ResourceType.EC2_LAUNCH_TEMPLATE):
         if value(resource, "userData") is not None:
             yield resource, *_decode(value(resource, "userData"))
-    for resource in resources(plan, "aws:ec2/instance:Instance"):
+    for resource in resources(plan, ResourceType.EC2_INSTANCE):
         if value(resource, "userData") is not None:
             yield resource, str(value(resource, "userData")), "plain"
         elif value(resource, "userDataBase64") is not None:

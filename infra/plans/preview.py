@@ -62,13 +62,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from infra.tokens import ResourceType
+
 # pulumi/pulumi pkg/resource/stack/deployment.go: computedValuePlaceholder.
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 # sdk/go/common/resource/sig: the secret signature key and its value.
 SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 SECRET = "[secret]"  # what `pulumi preview --json` prints, and what plan files hold
-STACK_TYPE = "pulumi:pulumi:Stack"
+STACK_TYPE = ResourceType.STACK
 # pkg/resource/stack/deployment.go: apitype.DeploymentSchemaVersionCurrent (3) and
 # DeploymentSchemaVersionLatest (4, written only with `features`), and supportedFeatures.
 DEPLOYMENT_VERSIONS = (3, 4)

@@ -6,9 +6,13 @@ import ast
 import re
 from pathlib import Path
 
+import pulumi_aws
+import pulumi_random
+
 from infra import REPO_ROOT
 from infra.config import STAGES
 from infra.program.outputs import StackOutput
+from infra.tokens import InvokeToken, ResourceType
 
 CODE_DIRS = ("infra", "lab", "policies", "app_image")
 
@@ -69,3 +73,88 @@ def test_every_export_is_a_declared_stack_output(plans) -> None:
         exported |= set(stack["outputs"])
     assert exported <= {o.value for o in StackOutput}, exported - {o.value for o in StackOutput}
     assert {o.value for o in StackOutput} <= exported, {o.value for o in StackOutput} - exported
+
+
+# --- Pulumi type tokens (infra/tokens.py) ----------------------------------------------
+
+# <package>:<module>[/<file>]:<Name> for a resource, ...:get<Name> for an invoke. Not a
+# token: "aws:kms:dsse" (an encryption algorithm), "c2:movie:1" (a cache key).
+TOKEN = re.compile(
+    r"^[a-z][a-z0-9-]*:[a-z0-9]+(/[a-zA-Z0-9]+)?:([A-Z][A-Za-z0-9]*|get[A-Z][A-Za-z0-9]*)$"
+)
+TOKENS_HOME = "infra/tokens.py"
+
+
+def _code_strings(text: str) -> list[tuple[int, str]]:
+    """(line, value) of every string constant that is not a docstring (comments are not
+    in the tree)."""
+    tree = ast.parse(text)
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return [
+        (node.lineno, node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in docstrings
+    ]
+
+
+def _token_literals(text: str) -> list[tuple[int, str]]:
+    return [(line, value) for line, value in _code_strings(text) if TOKEN.match(value)]
+
+
+def test_the_token_scan_sees_a_token_and_skips_docstrings() -> None:
+    source = (
+        '"""Reads aws:rds/instance:Instance plans."""\n'
+        'KIND = "aws:rds/instance:Instance"  # aws:s3/bucket:Bucket\n'
+        'FN = "aws:index/getRegion:getRegion"\n'
+        'ALGO = "aws:kms:dsse"\n'
+        'COMPONENT = "movies:infra:Database"\n'
+    )
+    assert _token_literals(source) == [
+        (2, "aws:rds/instance:Instance"),
+        (3, "aws:index/getRegion:getRegion"),
+        (5, "movies:infra:Database"),
+    ]
+
+
+def test_type_tokens_are_written_only_in_infra_tokens() -> None:
+    """Every module names a type through ResourceType / InvokeToken, never as a string."""
+    found = [
+        f"{path.relative_to(REPO_ROOT)}:{line}: {value}"
+        for path in _sources()
+        if str(path.relative_to(REPO_ROOT)) != TOKENS_HOME
+        for line, value in _token_literals(path.read_text(encoding="utf-8"))
+    ]
+    assert not found, "type tokens written outside infra/tokens.py:\n" + "\n".join(found)
+    home = _token_literals((REPO_ROOT / TOKENS_HOME).read_text(encoding="utf-8"))
+    assert len(home) == len(ResourceType) + len(InvokeToken), "a member is not a token"
+
+
+def _sdk_tokens() -> set[str]:
+    """Every token the installed pulumi-aws and pulumi-random register (their sources)."""
+    found: set[str] = set()
+    for package in (pulumi_aws, pulumi_random):
+        for path in Path(package.__file__).parent.rglob("*.py"):
+            found |= set(re.findall(r"""["']((?:aws|random):[^"'\s]+)["']""", path.read_text()))
+    return found
+
+
+def test_every_provider_token_exists_in_the_installed_sdk() -> None:
+    """A misspelt or invented token (aws:ec2/volume:Volume for aws:ebs/volume:Volume) is a
+    rule that never fires or a mock that never matches."""
+    sdk = _sdk_tokens()
+    assert "aws:rds/instance:Instance" in sdk, "the SDK scan found nothing"
+    unknown = [
+        member.value
+        for member in [*ResourceType, *InvokeToken]
+        if member.value.startswith(("aws:", "random:")) and member.value not in sdk
+    ]
+    assert not unknown, f"tokens the installed SDKs do not define: {unknown}"

@@ -14,6 +14,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from infra.tokens import ResourceType
+
 ALB_INGRESS = ("internet", "cloudfront")
 CLOUDFRONT_ORIGIN_FACING = "com.amazonaws.global.cloudfront.origin-facing"
 HTTP, HTTPS = 80, 443
@@ -44,7 +46,7 @@ class Security(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: SecurityArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("movies:infra:Security", name, None, opts)
+        super().__init__(ResourceType.MOVIES_SECURITY, name, None, opts)
         if args.alb_ingress not in ALB_INGRESS:
             raise ValueError(
                 f"alb_ingress: invalid value {args.alb_ingress!r}; "

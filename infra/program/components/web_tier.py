@@ -13,6 +13,7 @@ import pulumi_aws as aws
 
 from infra.program.components.instance import READY_SECONDS, ROOT_DEVICE, metadata_options
 from infra.program.components.observability import FIVE_MINUTES, Observability
+from infra.tokens import ResourceType
 
 # Launch before terminate: a rollout never goes below the running count, and may go up to
 # twice it (StartInstanceRefresh; without these AWS's defaults are min 90% / max 100%,
@@ -51,7 +52,7 @@ class WebTier(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: WebTierArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("movies:infra:WebTier", name, None, opts)
+        super().__init__(ResourceType.MOVIES_WEB_TIER, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         instance_tags = {**args.tags, "Name": f"{args.name_prefix}-{args.role}"}
         self.launch_template = aws.ec2.LaunchTemplate(

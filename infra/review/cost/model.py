@@ -13,6 +13,7 @@ from typing import Any
 from infra.capacity.inputs import WORKLOAD_FILE, Workload
 from infra.plans.preview import SECRET, UNKNOWN
 from infra.pricing.usage import USAGE, hourly_profile, load_usage
+from infra.tokens import ResourceType
 
 GB = 1e9
 
@@ -158,9 +159,9 @@ def traffic_for(plan: dict, scenario: Scenario, a: Assumptions) -> Traffic:
     ) / api_share + overhead
     total_gb = hits * (poster * poster_b + api_share * api_b) / GB
     types = {r["type"] for r in plan["resources"]}
-    has_cf = "aws:cloudfront/distribution:Distribution" in types
-    has_alb = "aws:lb/loadBalancer:LoadBalancer" in types
-    has_bucket = bool(types & {"aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2"})
+    has_cf = ResourceType.CLOUDFRONT_DISTRIBUTION in types
+    has_alb = ResourceType.LB_LOAD_BALANCER in types
+    has_bucket = bool(types & {ResourceType.S3_BUCKET, ResourceType.S3_BUCKET_V2})
     notes: list[str] = [
         f"{scenario.hits_per_day:,.0f} hits/day x {a.days:g} days = {hits:,.0f} hits/month",
         f"bytes/hit: poster {poster_b:,.0f} B ({poster:.0%}), API {api_b:,.0f} B ({api_share:.0%})",
