@@ -1,4 +1,4 @@
-"""Every Pulumi type token the repo writes: resource types and invoke (data source) tokens.
+"""The engine's fixed words: every Pulumi type token the repo writes and the secret marker.
 
 A token is the engine's name for a type, ``<package>:<module>:<Name>``; pulumi-aws writes
 ``aws:rds/instance:Instance`` (the module path repeats the file, ``rds/instance``). Every
@@ -15,6 +15,10 @@ to the plain strings the engine and the plan files carry, and serialise as their
 from __future__ import annotations
 
 from enum import StrEnum
+
+# What the engine shows in place of a secret value (pulumi/pulumi pkg/display: MassageSecrets
+# prints "[secret]"; `pulumi preview --json` carries it), and what plan files hold for one.
+SECRET_MARKER = "[secret]"
 
 
 class ResourceType(StrEnum):

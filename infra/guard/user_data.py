@@ -19,11 +19,10 @@ from typing import Any
 
 from infra.guard.findings import Finding, Plan
 from infra.plans.index import resources, value
-from infra.tokens import ResourceType
+from infra.tokens import SECRET_MARKER, ResourceType
 
 CHECK = "user-data"
 HEADER = "#cloud-config"
-SECRET_MASK = "[secret]"
 
 
 def _documents(plan: Plan) -> Iterator[tuple[Mapping[str, Any], str | None, str]]:
@@ -68,7 +67,7 @@ def check(plan: Plan) -> list[Finding]:
     for resource, text, stored in _documents(plan):
         if text is None:
             findings.append(Finding.on(CHECK, resource, f"user data is {stored}"))
-        elif text == SECRET_MASK:
+        elif text == SECRET_MARKER:
             findings.append(
                 Finding.on(CHECK, resource, "user data is a secret: it must carry no secret")
             )

@@ -10,9 +10,10 @@ import pulumi_aws
 import pulumi_random
 
 from infra import REPO_ROOT
-from infra.config import STAGES
+from infra.config import ALARM_METRICS_LIMIT, STAGES
+from infra.pricing.usage import HOURS_PER_MONTH
 from infra.program.outputs import StackOutput
-from infra.tokens import InvokeToken, ResourceType
+from infra.tokens import SECRET_MARKER, InvokeToken, ResourceType
 
 CODE_DIRS = ("infra", "lab", "policies", "app_image")
 
@@ -158,3 +159,64 @@ def test_every_provider_token_exists_in_the_installed_sdk() -> None:
         if member.value.startswith(("aws:", "random:")) and member.value not in sdk
     ]
     assert not unknown, f"tokens the installed SDKs do not define: {unknown}"
+
+
+# --- the secret marker, hours per month, the alarm metric limit ------------------------
+
+
+def _code_files() -> list[tuple[str, str]]:
+    return [(str(p.relative_to(REPO_ROOT)), p.read_text(encoding="utf-8")) for p in _sources()]
+
+
+def test_the_secret_marker_is_written_once() -> None:
+    holders = sorted(
+        {path for path, text in _code_files() for _, v in _code_strings(text) if v == "[secret]"}
+    )
+    assert holders == [TOKENS_HOME], holders
+    assert SECRET_MARKER == "[secret]"
+
+
+def _numbers(text: str, wanted: set[float]) -> list[tuple[int, str]]:
+    lines = text.splitlines()
+    return [
+        (node.lineno, lines[node.lineno - 1].strip())
+        for node in ast.walk(ast.parse(text))
+        if isinstance(node, ast.Constant)
+        and type(node.value) in (int, float)
+        and node.value in wanted
+    ]
+
+
+def test_hours_per_month_lives_in_usage_yaml_and_one_reader() -> None:
+    """730 h (and 8,760 h a year) is a number of assumptions/usage.yaml; one module reads
+    its key, and no module writes the number."""
+    written = [
+        f"{path}:{line}: {src}"
+        for path, text in _code_files()
+        for line, src in _numbers(text, {730, 8760})
+    ]
+    assert not written, written
+    readers = sorted(
+        {
+            path
+            for path, text in _code_files()
+            for _, v in _code_strings(text)
+            if v == "hours_per_month"
+        }
+    )
+    assert readers == ["infra/pricing/usage.py"], readers
+    assert HOURS_PER_MONTH == 730.0
+
+
+def test_the_alarm_metric_limit_is_defined_once() -> None:
+    """CloudWatch's 10 metrics per metric-math alarm: the number 10 on a line about metrics or
+    alarms appears in infra/config.py only (ALARM_METRICS_LIMIT)."""
+    about = re.compile(r"metric|alarm", re.IGNORECASE)
+    holders = [
+        (path, src)
+        for path, text in _code_files()
+        for _, src in _numbers(text, {10})
+        if about.search(src)
+    ]
+    assert holders == [("infra/config.py", "ALARM_METRICS_LIMIT = 10")], holders
+    assert ALARM_METRICS_LIMIT == 10

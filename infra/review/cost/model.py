@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from infra.capacity.inputs import WORKLOAD_FILE, Workload
-from infra.plans.preview import SECRET, UNKNOWN
-from infra.pricing.usage import USAGE, hourly_profile, load_usage
-from infra.tokens import ResourceType
+from infra.plans.preview import UNKNOWN
+from infra.pricing.usage import USAGE, hourly_profile, hours_per_month, load_usage
+from infra.tokens import SECRET_MARKER, ResourceType
 
 GB = 1e9
 
@@ -32,7 +32,7 @@ class UnpricedValue(Exception):
 def _check(value: Any, path: str) -> Any:
     if value == UNKNOWN:
         raise UnpricedValue(path, "known only after apply")
-    if value == SECRET:
+    if value == SECRET_MARKER:
         raise UnpricedValue(path, "a secret")
     if isinstance(value, dict):
         return _Guarded(value, path)
@@ -86,7 +86,7 @@ def guarded(r: dict) -> dict:
 def known(mapping: Any, key: str) -> Any:
     """A value for matching only: None when unknown or secret (it names nothing yet)."""
     value = mapping.raw(key) if isinstance(mapping, _Guarded) else (mapping or {}).get(key)
-    return None if value in (UNKNOWN, SECRET) else value
+    return None if value in (UNKNOWN, SECRET_MARKER) else value
 
 
 def depends_on(r: dict, other: dict) -> bool:
@@ -108,7 +108,7 @@ class Assumptions:
 
     @property
     def hours(self) -> float:
-        return float(self.usage["hours_per_month"])
+        return hours_per_month(self.usage)
 
     @property
     def days(self) -> float:

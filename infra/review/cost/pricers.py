@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from infra.plans.index import PlanIndex, inp
-from infra.plans.preview import SECRET, UNKNOWN
+from infra.plans.preview import UNKNOWN
 from infra.pricing.prices import PRICES, CostError, PriceTable
 from infra.review.cost.model import (
     GB,
@@ -21,7 +21,7 @@ from infra.review.cost.model import (
     known,
     traffic_for,
 )
-from infra.tokens import ResourceType
+from infra.tokens import SECRET_MARKER, ResourceType
 
 
 class _Ctx:
@@ -31,7 +31,7 @@ class _Ctx:
         self.plan, self.table, self.a, self.scenario = plan, table, a, scenario
         self.traffic = traffic_for(plan, scenario, a)
         self.index = PlanIndex(plan)
-        for nameless in (UNKNOWN, SECRET):  # neither names a resource
+        for nameless in (UNKNOWN, SECRET_MARKER):  # neither names a resource
             self.index.by_value.pop(nameless, None)
         self.by_urn = {urn: guarded(r) for urn, r in self.index.by_urn.items()}
 
