@@ -17,7 +17,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from infra.guard.findings import Finding, Plan
+from infra.guard.findings import Plan, ValueFinding
 from infra.plans.index import resources, value
 from infra.tokens import SECRET_MARKER, ResourceType
 
@@ -62,20 +62,20 @@ def schema_errors(text: str) -> str | None:
     return " ".join(line.strip() for line in output.splitlines() if line.strip())
 
 
-def check(plan: Plan) -> list[Finding]:
-    findings: list[Finding] = []
+def check(plan: Plan) -> list[ValueFinding]:
+    findings: list[ValueFinding] = []
     for resource, text, stored in _documents(plan):
         if text is None:
-            findings.append(Finding.on(CHECK, resource, f"user data is {stored}"))
+            findings.append(ValueFinding.on(CHECK, resource, f"user data is {stored}"))
         elif text == SECRET_MARKER:
             findings.append(
-                Finding.on(CHECK, resource, "user data is a secret: it must carry no secret")
+                ValueFinding.on(CHECK, resource, "user data is a secret: it must carry no secret")
             )
         elif not text.startswith(HEADER):
             start = text.splitlines()[0][:40] if text else "(empty)"
             findings.append(
-                Finding.on(CHECK, resource, f"user data is not {HEADER} (starts {start!r})")
+                ValueFinding.on(CHECK, resource, f"user data is not {HEADER} (starts {start!r})")
             )
         elif (errors := schema_errors(text)) is not None:
-            findings.append(Finding.on(CHECK, resource, f"cloud-init schema: {errors}"))
+            findings.append(ValueFinding.on(CHECK, resource, f"cloud-init schema: {errors}"))
     return findings

@@ -220,3 +220,21 @@ def test_the_alarm_metric_limit_is_defined_once() -> None:
     ]
     assert holders == [("infra/config.py", "ALARM_METRICS_LIMIT = 10")], holders
     assert ALARM_METRICS_LIMIT == 10
+
+
+# --- one meaning per class name --------------------------------------------------------
+
+
+def test_no_two_classes_in_infra_and_policies_share_a_name() -> None:
+    """Two classes of one name (guard's and verify's Finding, a CloudFront Edge and a
+    diagram edge) make every import site ambiguous to a reader."""
+    where: dict[str, list[str]] = {}
+    for package in ("infra", "policies"):
+        for path in sorted((REPO_ROOT / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.ClassDef):
+                    shown = f"{path.relative_to(REPO_ROOT)}:{node.lineno}"
+                    where.setdefault(node.name, []).append(shown)
+    assert "ResourceType" in where, "the class scan found nothing"
+    shared = {name: places for name, places in where.items() if len(places) > 1}
+    assert not shared, f"class names defined more than once: {shared}"

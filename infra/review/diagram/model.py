@@ -51,7 +51,7 @@ class Node:
 
 
 @dataclass(frozen=True)
-class Edge:
+class GraphEdge:
     src: str
     dst: str
     label: str
@@ -62,9 +62,9 @@ class Edge:
 class Graph:
     title: str
     nodes: dict[str, Node] = field(default_factory=dict)
-    edges: list[Edge] = field(default_factory=list)
+    edges: list[GraphEdge] = field(default_factory=list)
 
-    def add_edge(self, edge: Edge) -> None:
+    def add_edge(self, edge: GraphEdge) -> None:
         """Add a wire between two drawn nodes; a second wire on the same pair adds its label."""
         if edge.src not in self.nodes or edge.dst not in self.nodes:
             return
@@ -72,7 +72,7 @@ class Graph:
             if (old.src, old.dst) == (edge.src, edge.dst):
                 if edge.label and edge.label not in old.label.split(", "):
                     label = f"{old.label}, {edge.label}" if old.label else edge.label
-                    self.edges[i] = Edge(old.src, old.dst, label, old.style)
+                    self.edges[i] = GraphEdge(old.src, old.dst, label, old.style)
                 return
         self.edges.append(edge)
 
@@ -146,12 +146,14 @@ def build_graph(plan: dict) -> Graph:
     for r in ix.of_type(ResourceType.RDS_INSTANCE):
         src = ix.ref(inp(r, "replicateSourceDb"), ResourceType.RDS_INSTANCE)
         if src is not None:
-            g.add_edge(Edge(src["urn"], r["urn"], "replication", "dashed"))
+            g.add_edge(GraphEdge(src["urn"], r["urn"], "replication", "dashed"))
     for rec in ix.of_type(ResourceType.ROUTE53_RECORD):
         zone = ix.ref(inp(rec, "zoneId"), ResourceType.ROUTE53_ZONE)
         for target in ix.refs(inp(rec, "records", [])):
             if zone is not None:
-                g.add_edge(Edge(zone["urn"], target["urn"], inp(rec, "name", "record"), "dotted"))
+                g.add_edge(
+                    GraphEdge(zone["urn"], target["urn"], inp(rec, "name", "record"), "dotted")
+                )
     return g
 
 
@@ -160,16 +162,16 @@ def _entry_edges(ix: _Index, g: Graph) -> None:
     albs = [a for a in ix.of_type(ResourceType.LB_LOAD_BALANCER) if not inp(a, "internal")]
     if cdn:
         for d in cdn:
-            g.add_edge(Edge(CLIENTS, d["urn"], "HTTPS"))
+            g.add_edge(GraphEdge(CLIENTS, d["urn"], "HTTPS"))
     elif albs:
         for a in albs:
-            g.add_edge(Edge(CLIENTS, a["urn"], "HTTP(S)"))
+            g.add_edge(GraphEdge(CLIENTS, a["urn"], "HTTP(S)"))
     for eip in ix.of_type(ResourceType.EC2_EIP):
         if not cdn and not albs:
-            g.add_edge(Edge(CLIENTS, eip["urn"], "HTTP(S)"))
+            g.add_edge(GraphEdge(CLIENTS, eip["urn"], "HTTP(S)"))
         inst = ix.ref(inp(eip, "instance"), ResourceType.EC2_INSTANCE)
         if inst is not None:
-            g.add_edge(Edge(eip["urn"], inst["urn"], "EIP"))
+            g.add_edge(GraphEdge(eip["urn"], inst["urn"], "EIP"))
 
 
 def _origin_edges(ix: _Index, g: Graph) -> None:
@@ -178,7 +180,9 @@ def _origin_edges(ix: _Index, g: Graph) -> None:
             target = ix.ref(origin.get("domainName"))
             if target is not None:
                 g.add_edge(
-                    Edge(d["urn"], target["urn"], f"origin {origin.get('originId', '')}".strip())
+                    GraphEdge(
+                        d["urn"], target["urn"], f"origin {origin.get('originId', '')}".strip()
+                    )
                 )
 
 
@@ -203,7 +207,7 @@ def _listener_edges(ix: _Index, g: Graph) -> None:
                 tg = ix.ref(arn, TG)
                 for asg in tg_to_asgs.get(tg["urn"], []) if tg else []:
                     if alb is not None:
-                        g.add_edge(Edge(alb["urn"], asg["urn"], label))
+                        g.add_edge(GraphEdge(alb["urn"], asg["urn"], label))
 
     for lst in ix.of_type(ResourceType.LB_LISTENER):
         alb = ix.ref(inp(lst, "loadBalancerArn"), ALB)
@@ -252,7 +256,7 @@ def _security_group_edges(ix: _Index, g: Graph) -> None:
         for a in owners.get(src_sg["urn"], []):
             for b in owners.get(dst_sg["urn"], []):
                 if a is not b:
-                    g.add_edge(Edge(a["urn"], b["urn"], f"tcp {port}"))
+                    g.add_edge(GraphEdge(a["urn"], b["urn"], f"tcp {port}"))
 
     for rule in ix.of_type(
         ResourceType.VPC_SECURITY_GROUP_INGRESS_RULE,
