@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from infra import ASSUMPTIONS_DIR
+from infra.tokens import ResourceType
 from infra.yamlfile import YamlError, load_yaml, shown
 
 TF = "https://github.com/hashicorp/terraform-provider-aws/blob/main/internal/service/"
@@ -153,7 +154,7 @@ class StatefulType:
 
 
 _RDS_INSTANCE = StatefulType(
-    type="aws:rds/instance:Instance",
+    type=ResourceType.RDS_INSTANCE,
     holds="PostgreSQL data",
     # identifier / identifierPrefix: renamed in place (ModifyDBInstance
     # NewDBInstanceIdentifier), see the module docstring; still the instance's name.
@@ -182,19 +183,19 @@ STATEFUL: dict[str, StatefulType] = {
     for t in (
         _RDS_INSTANCE,
         StatefulType(
-            "aws:rds/subnetGroup:SubnetGroup",
+            ResourceType.RDS_SUBNET_GROUP,
             "the placement of the DB (an instance cannot outlive its group)",
             ("name", "namePrefix"),
             TF + "rds/subnet_group.go",
         ),
         StatefulType(
-            "aws:rds/parameterGroup:ParameterGroup",
+            ResourceType.RDS_PARAMETER_GROUP,
             "the DB's engine settings (replacing it detaches the DB)",
             ("name", "namePrefix", "family", "description"),
             TF + "rds/parameter_group.go",
         ),
         StatefulType(
-            "aws:elasticache/replicationGroup:ReplicationGroup",
+            ResourceType.ELASTICACHE_REPLICATION_GROUP,
             "the Redis data set (warm cache, sessions)",
             (
                 "replicationGroupId",
@@ -212,24 +213,24 @@ STATEFUL: dict[str, StatefulType] = {
             TF + "elasticache/replication_group.go",
         ),
         StatefulType(
-            "aws:elasticache/subnetGroup:SubnetGroup",
+            ResourceType.ELASTICACHE_SUBNET_GROUP,
             "the placement of the cache",
             ("name",),
             TF + "elasticache/subnet_group.go",
         ),
         # What a bucket holds depends on which one it is: holds() below.
         StatefulType(
-            "aws:s3/bucket:Bucket", "bucket objects", _BUCKET_TRIGGERS, TF + "s3/bucket.go"
+            ResourceType.S3_BUCKET, "bucket objects", _BUCKET_TRIGGERS, TF + "s3/bucket.go"
         ),
         # pulumi-aws 7 keeps BucketV2 as a deprecated alias of the same TF resource.
         StatefulType(
-            "aws:s3/bucketV2:BucketV2",
+            ResourceType.S3_BUCKET_V2,
             "bucket objects",
             _BUCKET_TRIGGERS,
             TF + "s3/bucket.go",
         ),
         StatefulType(
-            "aws:ec2/instance:Instance",
+            ResourceType.EC2_INSTANCE,
             "the single box's PostgreSQL data on its root volume (stage single-box)",
             (
                 "ami",
@@ -250,7 +251,7 @@ STATEFUL: dict[str, StatefulType] = {
             TF + "ec2/ec2_instance.go",
         ),
         StatefulType(
-            "aws:secretsmanager/secret:Secret",
+            ResourceType.SECRETSMANAGER_SECRET,
             "a secret other resources read by name or ARN",
             ("name", "namePrefix"),
             TF + "secretsmanager/secret.go",
@@ -260,8 +261,8 @@ STATEFUL: dict[str, StatefulType] = {
 
 # Replace only when a flag input is set on the new resource: (type, input, flag).
 CONDITIONAL_TRIGGERS: tuple[tuple[str, str, str], ...] = (
-    ("aws:ec2/instance:Instance", "userData", "userDataReplaceOnChange"),
-    ("aws:ec2/instance:Instance", "userDataBase64", "userDataReplaceOnChange"),
+    (ResourceType.EC2_INSTANCE, "userData", "userDataReplaceOnChange"),
+    (ResourceType.EC2_INSTANCE, "userDataBase64", "userDataReplaceOnChange"),
 )
 
 
@@ -269,16 +270,16 @@ CONDITIONAL_TRIGGERS: tuple[tuple[str, str, str], ...] = (
 # (EBS: "You can't decrease the size of an EBS volume", ModifyVolume; RDS: "you can't
 # reduce the amount of storage for a DB instance after storage has been allocated").
 NO_SHRINK: dict[str, tuple[str, ...]] = {
-    "aws:ec2/instance:Instance": ("rootBlockDevice.volumeSize",),
-    "aws:rds/instance:Instance": ("allocatedStorage",),
+    ResourceType.EC2_INSTANCE: ("rootBlockDevice.volumeSize",),
+    ResourceType.RDS_INSTANCE: ("allocatedStorage",),
 }
 
 
 # What a bucket holds, by the component that declares it (the parent type in its URN):
 # the resource type alone cannot tell the media bucket from the release artifacts one.
 BUCKET_CONTENTS: dict[str, str] = {
-    "movies:infra:MediaStorage": "media objects (posters)",
-    "movies:infra:Release": (
+    ResourceType.MOVIES_MEDIA_STORAGE: "media objects (posters)",
+    ResourceType.MOVIES_RELEASE: (
         "release artifacts (the service builds every launching instance fetches; "
         "their versions are the rollback path)"
     ),
@@ -329,8 +330,8 @@ def _version_downgrade(old: Any, new: Any) -> bool:
 
 # Replace only for some old -> new values: (type, input, replaces(old, new)).
 VALUE_TRIGGERS: tuple[tuple[str, str, Callable[[Any, Any], bool]], ...] = (
-    ("aws:elasticache/replicationGroup:ReplicationGroup", "engine", _engine_replaces),
-    ("aws:elasticache/replicationGroup:ReplicationGroup", "engineVersion", _version_downgrade),
+    (ResourceType.ELASTICACHE_REPLICATION_GROUP, "engine", _engine_replaces),
+    (ResourceType.ELASTICACHE_REPLICATION_GROUP, "engineVersion", _version_downgrade),
 )
 
 
@@ -372,11 +373,11 @@ def path_matches(path: str, trigger: str) -> bool:
 # A destroy of these loses data the service acknowledged, so in prod they carry
 # protect=True (policies/rules.py, prod-protect-stateful). Narrower than STATEFUL above,
 # which also lists what a *replacement* disturbs (subnet and parameter groups, secrets).
-RDS_INSTANCE = "aws:rds/instance:Instance"
-RDS_CLUSTER = "aws:rds/cluster:Cluster"
-CACHE_GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
-CACHE_CLUSTER = "aws:elasticache/cluster:Cluster"
-BUCKETS = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
+RDS_INSTANCE = ResourceType.RDS_INSTANCE
+RDS_CLUSTER = ResourceType.RDS_CLUSTER
+CACHE_GROUP = ResourceType.ELASTICACHE_REPLICATION_GROUP
+CACHE_CLUSTER = ResourceType.ELASTICACHE_CLUSTER
+BUCKETS = (ResourceType.S3_BUCKET, ResourceType.S3_BUCKET_V2)
 
 
 def _truthy(value: Any) -> bool:

@@ -67,7 +67,10 @@ _AMI_ID = re.compile(r"^ami-[0-9a-f]{8}([0-9a-f]{9})?$")
 ZONE_ID = re.compile(r"^([a-z]{2,}[0-9]+)-az[0-9]+$")
 STACKS_DIR = REPO_ROOT / "stacks"
 # The Redis hit-rate alarm sums CacheHits and CacheMisses of every node in one metric-math
-# expression; CloudWatch allows 10 metrics per alarm (observability.MAX_METRICS_PER_ALARM).
+# expression, and such an alarm may reference at most 10 metrics, a hard limit (CloudWatch
+# User Guide, "Limits that apply to alarms based on metric math expressions",
+# https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/alarm-limits.html). The one
+# home of that number: tests/infra/test_one_home.py fails on a second.
 ALARM_METRICS_LIMIT = 10
 MAX_CACHE_NODES = ALARM_METRICS_LIMIT // 2
 

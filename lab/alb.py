@@ -26,10 +26,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from infra.tokens import ResourceType
 from lab.procs import LOOPBACK, Enter, LabError, free_port, port_open, spawn, wait_until
 from lab.state import ProcessRecord, Registry
 
-TARGET_GROUP_TYPE = "aws:lb/targetGroup:TargetGroup"
+TARGET_GROUP_TYPE = ResourceType.LB_TARGET_GROUP
 
 # The ALB's defaults: idle timeout 60 s ("Edit attributes for your Application Load
 # Balancer", ELB user guide); `lab up` passes the stack's alb_idle_timeout_s.

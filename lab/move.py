@@ -31,11 +31,12 @@ from typing import Any
 
 from infra.review import impacts
 from infra.review.diff import Entry, PlanDiff, diff_plans
+from infra.tokens import ResourceType
 from lab.engine_order import Action, Op, Step, Timed, finished, schedule
 
-ASG = "aws:autoscaling/group:Group"
-LISTENER_RULE = "aws:lb/listenerRule:ListenerRule"
-TARGET_GROUP = "aws:lb/targetGroup:TargetGroup"
+ASG = ResourceType.AUTOSCALING_GROUP
+LISTENER_RULE = ResourceType.LB_LISTENER_RULE
+TARGET_GROUP = ResourceType.LB_TARGET_GROUP
 DEFAULT_TIME_SCALE = 5.0 / 60.0  # lab seconds per AWS second: one AWS minute = 5 lab seconds
 
 

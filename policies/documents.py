@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from infra.tokens import ResourceType
 from policies.props import as_list
 
 
@@ -29,33 +30,33 @@ class PolicyDocument:
 
 _IDENTITY_POLICY_TYPES = frozenset(
     {
-        "aws:iam/policy:Policy",
-        "aws:iam/rolePolicy:RolePolicy",
-        "aws:iam/userPolicy:UserPolicy",
-        "aws:iam/groupPolicy:GroupPolicy",
+        ResourceType.IAM_POLICY,
+        ResourceType.IAM_ROLE_POLICY,
+        ResourceType.IAM_USER_POLICY,
+        ResourceType.IAM_GROUP_POLICY,
     }
 )
 _RESOURCE_POLICY_TYPES = frozenset(
     {
-        "aws:s3/bucketPolicy:BucketPolicy",
-        "aws:sns/topicPolicy:TopicPolicy",
-        "aws:sns/topic:Topic",
-        "aws:sqs/queuePolicy:QueuePolicy",
-        "aws:sqs/queue:Queue",
-        "aws:secretsmanager/secretPolicy:SecretPolicy",
-        "aws:secretsmanager/secret:Secret",
-        "aws:kms/key:Key",
-        "aws:kms/keyPolicy:KeyPolicy",
-        "aws:ecr/repositoryPolicy:RepositoryPolicy",
-        "aws:s3/bucket:Bucket",
-        "aws:s3/bucketV2:BucketV2",
+        ResourceType.S3_BUCKET_POLICY,
+        ResourceType.SNS_TOPIC_POLICY,
+        ResourceType.SNS_TOPIC,
+        ResourceType.SQS_QUEUE_POLICY,
+        ResourceType.SQS_QUEUE,
+        ResourceType.SECRETSMANAGER_SECRET_POLICY,
+        ResourceType.SECRETSMANAGER_SECRET,
+        ResourceType.KMS_KEY,
+        ResourceType.KMS_KEY_POLICY,
+        ResourceType.ECR_REPOSITORY_POLICY,
+        ResourceType.S3_BUCKET,
+        ResourceType.S3_BUCKET_V2,
     }
 )
 
 
 def policy_documents(resource_type: str, props: Mapping[str, Any]) -> Iterator[PolicyDocument]:
     """Every policy document a resource declares, with its kind."""
-    if resource_type == "aws:iam/role:Role":
+    if resource_type == ResourceType.IAM_ROLE:
         if props.get("assumeRolePolicy") is not None:
             yield PolicyDocument("assumeRolePolicy", DocumentKind.TRUST, props["assumeRolePolicy"])
         for index, inline in enumerate(as_list(props.get("inlinePolicies"))):

@@ -16,9 +16,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from functools import cache
 from typing import Any
 
+from infra.tokens import SECRET_MARKER
+
 REQUIRED_TAGS = ("project", "stage", "environment", "owner")
 WORLD_CIDRS = frozenset({"0.0.0.0/0", "::/0"})
-SECRET_MASK = "[secret]"
 
 
 def as_list(value: Any) -> list[Any]:
@@ -93,7 +94,7 @@ def parse_document(value: Any) -> Mapping[str, Any] | None:
     None when the value is absent or masked as a secret; a ``ValueError`` when it is
     not JSON, so a caller can report that instead of silently passing.
     """
-    if value is None or value == SECRET_MASK or value == "":
+    if value is None or value == SECRET_MARKER or value == "":
         return None
     if isinstance(value, Mapping):
         return value

@@ -28,6 +28,7 @@ from pulumi_policy.proxy import UnknownValueError
 
 from infra.catalog import must_protect
 from infra.config import EDGE_CUTOVER_TAG
+from infra.tokens import ResourceType
 from policies.documents import policy_documents
 from policies.props import (
     REQUIRED_TAGS,
@@ -47,32 +48,32 @@ from policies.props import (
 )
 from policies.relations import of_type, referenced, referencing, refers_to, safe_get
 
-LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
-EC2_INSTANCE = "aws:ec2/instance:Instance"
-EBS_VOLUME = "aws:ec2/volume:Volume"
-RDS_INSTANCE = "aws:rds/instance:Instance"
-RDS_CLUSTER = "aws:rds/cluster:Cluster"
-RDS_CLUSTER_INSTANCE = "aws:rds/clusterInstance:ClusterInstance"
-CACHE_GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
-CACHE_CLUSTER = "aws:elasticache/cluster:Cluster"
-BUCKETS = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
+LAUNCH_TEMPLATE = ResourceType.EC2_LAUNCH_TEMPLATE
+EC2_INSTANCE = ResourceType.EC2_INSTANCE
+EBS_VOLUME = ResourceType.EBS_VOLUME
+RDS_INSTANCE = ResourceType.RDS_INSTANCE
+RDS_CLUSTER = ResourceType.RDS_CLUSTER
+RDS_CLUSTER_INSTANCE = ResourceType.RDS_CLUSTER_INSTANCE
+CACHE_GROUP = ResourceType.ELASTICACHE_REPLICATION_GROUP
+CACHE_CLUSTER = ResourceType.ELASTICACHE_CLUSTER
+BUCKETS = (ResourceType.S3_BUCKET, ResourceType.S3_BUCKET_V2)
 BUCKET_SSE = (
-    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
-    "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2",
+    ResourceType.S3_BUCKET_SERVER_SIDE_ENCRYPTION_CONFIGURATION,
+    ResourceType.S3_BUCKET_SERVER_SIDE_ENCRYPTION_CONFIGURATION_V2,
 )
-BUCKET_PAB = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
-BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
-SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
-SG_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
-SG_INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
-LOAD_BALANCERS = ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
-LISTENERS = ("aws:lb/listener:Listener", "aws:alb/listener:Listener")
-ASG = "aws:autoscaling/group:Group"
-SUBNET = "aws:ec2/subnet:Subnet"
-EIP = "aws:ec2/eip:Eip"
-DB_SUBNET_GROUPS = ("aws:rds/subnetGroup:SubnetGroup", "aws:elasticache/subnetGroup:SubnetGroup")
-CLOUDFRONT = "aws:cloudfront/distribution:Distribution"
-CLOUDFRONT_OAC = "aws:cloudfront/originAccessControl:OriginAccessControl"
+BUCKET_PAB = ResourceType.S3_BUCKET_PUBLIC_ACCESS_BLOCK
+BUCKET_POLICY = ResourceType.S3_BUCKET_POLICY
+SECURITY_GROUP = ResourceType.EC2_SECURITY_GROUP
+SG_RULE = ResourceType.EC2_SECURITY_GROUP_RULE
+SG_INGRESS_RULE = ResourceType.VPC_SECURITY_GROUP_INGRESS_RULE
+LOAD_BALANCERS = (ResourceType.LB_LOAD_BALANCER, ResourceType.ALB_LOAD_BALANCER)
+LISTENERS = (ResourceType.LB_LISTENER, ResourceType.ALB_LISTENER)
+ASG = ResourceType.AUTOSCALING_GROUP
+SUBNET = ResourceType.EC2_SUBNET
+EIP = ResourceType.EC2_EIP
+DB_SUBNET_GROUPS = (ResourceType.RDS_SUBNET_GROUP, ResourceType.ELASTICACHE_SUBNET_GROUP)
+CLOUDFRONT = ResourceType.CLOUDFRONT_DISTRIBUTION
+CLOUDFRONT_OAC = ResourceType.CLOUDFRONT_ORIGIN_ACCESS_CONTROL
 
 PACK_NAME = "movies-guardrails"
 # Without a config file the pack is strict; policy-config.dev.json lowers it to advisory.

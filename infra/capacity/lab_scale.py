@@ -26,6 +26,7 @@ from infra.capacity.checks import db_cpu_seconds, model_inputs
 from infra.capacity.flow import Flow, flow
 from infra.capacity.inputs import SECONDS_PER_DAY, Observed, Rates, Workload
 from infra.config import load_stack_config
+from infra.tokens import ResourceType
 
 # Tiers with no fixed CPU in AWS: the lab measures them but gives them no budget.
 ELASTIC = ("alb", "edge")
@@ -34,7 +35,7 @@ ELASTIC = ("alb", "edge")
 # max_size as planned (where target tracking stops scaling out: the stage's ceiling, issue
 # 23), or "min", its desired capacity at rest (the lab's mode before issue 23).
 FLEETS = ("ceiling", "min")
-ASG_TYPE = "aws:autoscaling/group:Group"
+ASG_TYPE = ResourceType.AUTOSCALING_GROUP
 ASG_SUFFIX = "-asg"  # infra/program/components/web_tier.py names each group f"{role}-asg"
 
 

@@ -1,4 +1,7 @@
-"""What a value check reports: a `Finding` on a plan resource (`Plan` is the plan-file dict)."""
+"""What a value check reports: a `ValueFinding` on a plan resource (`Plan` is the plan dict).
+
+Named apart from `infra.verify.Finding`, a check of a live stack: one name, one meaning.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ Plan = Mapping[str, Any]
 
 
 @dataclass(frozen=True)
-class Finding:
+class ValueFinding:
     check: str
     message: str
     urn: str | None = None
@@ -18,5 +21,5 @@ class Finding:
     resource_name: str | None = None
 
     @classmethod
-    def on(cls, check: str, resource: Mapping[str, Any], message: str) -> Finding:
+    def on(cls, check: str, resource: Mapping[str, Any], message: str) -> ValueFinding:
         return cls(check, message, resource["urn"], resource["type"], resource["name"])

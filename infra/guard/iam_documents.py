@@ -25,15 +25,16 @@ from typing import Any
 
 import parliament
 
-from infra.guard.findings import Finding, Plan
+from infra.guard.findings import Plan, ValueFinding
 from infra.plans.index import resources, value
+from infra.tokens import ResourceType
 from policies.documents import DocumentKind, policy_documents
 from policies.props import as_list, parse_document, statements
 
 CHECK = "iam-documents"
 
 
-KMS_KEY_TYPES = ("aws:kms/key:Key", "aws:kms/keyPolicy:KeyPolicy")
+KMS_KEY_TYPES = (ResourceType.KMS_KEY, ResourceType.KMS_KEY_POLICY)
 
 
 def _own_arn(resource: Mapping[str, Any], fallback_kind: str) -> str:
@@ -92,20 +93,22 @@ def _allows_every_action(document: Mapping[str, Any]) -> bool:
     )
 
 
-def check(plan: Plan) -> list[Finding]:
-    found: list[Finding] = []
+def check(plan: Plan) -> list[ValueFinding]:
+    found: list[ValueFinding] = []
     for resource in resources(plan):
         props = resource.get("inputs") or {}  # declared by the program, not computed
         for document in policy_documents(resource["type"], props):
             try:
                 parsed = parse_document(document.raw)
             except ValueError as error:
-                found.append(Finding.on(CHECK, resource, f"{document.where}: not JSON ({error})"))
+                found.append(
+                    ValueFinding.on(CHECK, resource, f"{document.where}: not JSON ({error})")
+                )
                 continue
             if parsed is None:
                 continue
             key_policy = resource["type"] in KMS_KEY_TYPES
             own_arn = _own_arn(resource, "kms" if key_policy else "iam")
             for line in findings_for(parsed, document.kind, own_arn, key_policy=key_policy):
-                found.append(Finding.on(CHECK, resource, f"{document.where}: {line}"))
+                found.append(ValueFinding.on(CHECK, resource, f"{document.where}: {line}"))
     return found

@@ -15,13 +15,14 @@ from typing import Any
 
 from moto.utilities.utils import load_resource
 
-from infra.guard.findings import Finding, Plan
+from infra.guard.findings import Plan, ValueFinding
 from infra.plans.index import all_subnet_zones, find, resources, subnet_zones, value
+from infra.tokens import ResourceType
 
 CHECK = "instance-types"
-INSTANCE = "aws:ec2/instance:Instance"
-LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
-ASG = "aws:autoscaling/group:Group"
+INSTANCE = ResourceType.EC2_INSTANCE
+LAUNCH_TEMPLATE = ResourceType.EC2_LAUNCH_TEMPLATE
+ASG = ResourceType.AUTOSCALING_GROUP
 _ZONE = re.compile(r"^([a-z]{2}(?:-[a-z]+)+-\d)[a-z]$")
 
 
@@ -94,25 +95,27 @@ def _uses(plan: Plan) -> Iterator[tuple[Mapping[str, Any], str, set[str]]]:
             yield template, type_, zones
 
 
-def check(plan: Plan) -> list[Finding]:
-    findings: list[Finding] = []
+def check(plan: Plan) -> list[ValueFinding]:
+    findings: list[ValueFinding] = []
     fallback_zones = all_subnet_zones(plan)
     for resource, type_, zones in _uses(plan):
         if type_ not in known_types():
             close = difflib.get_close_matches(type_, known_types(), n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             findings.append(
-                Finding.on(CHECK, resource, f"instance type {type_!r} does not exist{hint}")
+                ValueFinding.on(CHECK, resource, f"instance type {type_!r} does not exist{hint}")
             )
             continue
         zones = zones or fallback_zones
         if not zones:
-            findings.append(Finding.on(CHECK, resource, f"no availability zone known for {type_}"))
+            findings.append(
+                ValueFinding.on(CHECK, resource, f"no availability zone known for {type_}")
+            )
             continue
         named = sorted(z for z in zones if _ZONE.match(z))
         if named:
             findings.append(
-                Finding.on(
+                ValueFinding.on(
                     CHECK,
                     resource,
                     f"{type_} runs in zone(s) given by name only ({', '.join(named)}): a name "
@@ -124,7 +127,7 @@ def check(plan: Plan) -> list[Finding]:
             if zone not in offered:
                 where = ", ".join(sorted(offered)) or "no zone of the region"
                 findings.append(
-                    Finding.on(
+                    ValueFinding.on(
                         CHECK, resource, f"{type_} is not offered in {zone} (offered in {where})"
                     )
                 )

@@ -8,15 +8,16 @@ from functools import cache
 from typing import Any
 
 from infra import ASSUMPTIONS_DIR
-from infra.guard.findings import Finding, Plan
+from infra.guard.findings import Plan, ValueFinding
 from infra.plans.index import find, resources, value
+from infra.tokens import ResourceType
 from infra.yamlfile import load_yaml
 
 CHECK = "node-classes"
-RDS_INSTANCE = "aws:rds/instance:Instance"
+RDS_INSTANCE = ResourceType.RDS_INSTANCE
 CACHE_TYPES = (
-    "aws:elasticache/replicationGroup:ReplicationGroup",
-    "aws:elasticache/cluster:Cluster",
+    ResourceType.ELASTICACHE_REPLICATION_GROUP,
+    ResourceType.ELASTICACHE_CLUSTER,
 )
 LIST_PATH = ASSUMPTIONS_DIR / "node_classes.yaml"
 
@@ -64,12 +65,12 @@ def _rds_engine(plan: Plan, instance: Mapping[str, Any]) -> tuple[str, Any]:
     return str(value(origin, "engine") or "postgres"), value(origin, "engineVersion")
 
 
-def check(plan: Plan) -> list[Finding]:
-    findings: list[Finding] = []
+def check(plan: Plan) -> list[ValueFinding]:
+    findings: list[ValueFinding] = []
     for instance in resources(plan, RDS_INSTANCE):
         engine, version = _rds_engine(plan, instance)
         for problem in problems("rds", str(value(instance, "instanceClass")), engine, version):
-            findings.append(Finding.on(CHECK, instance, problem))
+            findings.append(ValueFinding.on(CHECK, instance, problem))
     for group in resources(plan, *CACHE_TYPES):
         node_type = value(group, "nodeType")
         if node_type is None:
@@ -78,5 +79,5 @@ def check(plan: Plan) -> list[Finding]:
         for problem in problems(
             "elasticache", str(node_type), engine, value(group, "engineVersion")
         ):
-            findings.append(Finding.on(CHECK, group, problem))
+            findings.append(ValueFinding.on(CHECK, group, problem))
     return findings

@@ -26,7 +26,7 @@ class StackReport:
     env: str
     stage: str
     violations: list[Any] = field(default_factory=list)  # policies.offline.Violation
-    findings: list[Any] = field(default_factory=list)  # infra.guard.findings.Finding
+    findings: list[Any] = field(default_factory=list)  # infra.guard.findings.ValueFinding
 
     @property
     def stack(self) -> str:

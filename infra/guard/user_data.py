@@ -17,20 +17,20 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from infra.guard.findings import Finding, Plan
+from infra.guard.findings import Plan, ValueFinding
 from infra.plans.index import resources, value
+from infra.tokens import SECRET_MARKER, ResourceType
 
 CHECK = "user-data"
 HEADER = "#cloud-config"
-SECRET_MASK = "[secret]"
 
 
 def _documents(plan: Plan) -> Iterator[tuple[Mapping[str, Any], str | None, str]]:
     """(resource, decoded text or None, how it was stored) for every user data input."""
-    for resource in resources(plan, "aws:ec2/launchTemplate:LaunchTemplate"):
+    for resource in resources(plan, ResourceType.EC2_LAUNCH_TEMPLATE):
         if value(resource, "userData") is not None:
             yield resource, *_decode(value(resource, "userData"))
-    for resource in resources(plan, "aws:ec2/instance:Instance"):
+    for resource in resources(plan, ResourceType.EC2_INSTANCE):
         if value(resource, "userData") is not None:
             yield resource, str(value(resource, "userData")), "plain"
         elif value(resource, "userDataBase64") is not None:
@@ -62,20 +62,20 @@ def schema_errors(text: str) -> str | None:
     return " ".join(line.strip() for line in output.splitlines() if line.strip())
 
 
-def check(plan: Plan) -> list[Finding]:
-    findings: list[Finding] = []
+def check(plan: Plan) -> list[ValueFinding]:
+    findings: list[ValueFinding] = []
     for resource, text, stored in _documents(plan):
         if text is None:
-            findings.append(Finding.on(CHECK, resource, f"user data is {stored}"))
-        elif text == SECRET_MASK:
+            findings.append(ValueFinding.on(CHECK, resource, f"user data is {stored}"))
+        elif text == SECRET_MARKER:
             findings.append(
-                Finding.on(CHECK, resource, "user data is a secret: it must carry no secret")
+                ValueFinding.on(CHECK, resource, "user data is a secret: it must carry no secret")
             )
         elif not text.startswith(HEADER):
             start = text.splitlines()[0][:40] if text else "(empty)"
             findings.append(
-                Finding.on(CHECK, resource, f"user data is not {HEADER} (starts {start!r})")
+                ValueFinding.on(CHECK, resource, f"user data is not {HEADER} (starts {start!r})")
             )
         elif (errors := schema_errors(text)) is not None:
-            findings.append(Finding.on(CHECK, resource, f"cloud-init schema: {errors}"))
+            findings.append(ValueFinding.on(CHECK, resource, f"cloud-init schema: {errors}"))
     return findings

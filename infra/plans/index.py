@@ -13,9 +13,10 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from infra.plans.urn import is_urn, parse_urn
+from infra.tokens import ResourceType
 from infra.yamlfile import shown
 
-SUBNET = "aws:ec2/subnet:Subnet"
+SUBNET = ResourceType.EC2_SUBNET
 
 # Keys whose value names the resource itself (besides its id). Outputs echo inputs, so a
 # rule's outputs also hold its security group's id: only these keys count.

@@ -63,14 +63,14 @@ from pathlib import Path
 from typing import Any
 
 from infra.jsonfile import JsonError, loads_json, strict_decoder
+from infra.tokens import SECRET_MARKER, ResourceType
 
 # pulumi/pulumi pkg/resource/stack/deployment.go: computedValuePlaceholder.
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 # sdk/go/common/resource/sig: the secret signature key and its value.
 SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
-SECRET = "[secret]"  # what `pulumi preview --json` prints, and what plan files hold
-STACK_TYPE = "pulumi:pulumi:Stack"
+STACK_TYPE = ResourceType.STACK
 # pkg/resource/stack/deployment.go: apitype.DeploymentSchemaVersionCurrent (3) and
 # DeploymentSchemaVersionLatest (4, written only with `features`), and supportedFeatures.
 DEPLOYMENT_VERSIONS = (3, 4)
@@ -146,7 +146,7 @@ def _is_secret_object(value: Any) -> bool:
 def scrub(value: Any) -> Any:
     """Secrets (state-file objects or the preview's string) become ``"[secret]"``."""
     if _is_secret_object(value):
-        return SECRET
+        return SECRET_MARKER
     if isinstance(value, dict):
         return {k: scrub(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -171,7 +171,7 @@ def unknown_paths(value: Any) -> list[str]:
 
 
 def secret_paths(value: Any) -> list[str]:
-    return [p for p, v in walk(value) if v == SECRET]
+    return [p for p, v in walk(value) if v == SECRET_MARKER]
 
 
 def urn_parts(urn: str) -> tuple[str, str, str]:
@@ -452,7 +452,7 @@ def _env_stage(
     outputs = (stack_resource or {}).get("outputs") or {}
 
     def known(value: Any) -> str | None:
-        return value if isinstance(value, str) and value not in (UNKNOWN, SECRET) else None
+        return value if isinstance(value, str) and value not in (UNKNOWN, SECRET_MARKER) else None
 
     env = known(config.get("movies:environment")) or known(outputs.get("environment")) or stack
     stage = known(config.get("movies:stage")) or known(outputs.get("stage"))

@@ -34,10 +34,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from infra.tokens import ResourceType
+
 PREFIX = "urn:pulumi:"
 NAME_DELIMITER = "::"
 TYPE_DELIMITER = "$"
-ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
+ROOT_STACK_TYPE = ResourceType.STACK
 
 
 class URNError(ValueError):

@@ -23,8 +23,13 @@ def load_usage(path: Path = USAGE) -> dict[str, Any]:
     return doc
 
 
+def hours_per_month(usage: dict[str, Any]) -> float:
+    """The hours a month is billed for, from a usage document (``load_usage``)."""
+    return float(usage["hours_per_month"])
+
+
 # AWS bills a month as 730 hours (8,760 h / 12); usage.yaml says so and why.
-HOURS_PER_MONTH: float = float(load_usage()["hours_per_month"])
+HOURS_PER_MONTH: float = hours_per_month(load_usage())
 
 
 def hourly_profile(peak: float, trough: float) -> list[float]:

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from infra import catalog as stateful
+from infra.tokens import ResourceType
 
 # ------------------------------------------------------------------------- the impacts
 
@@ -143,13 +144,13 @@ class Rule:
     source: str
 
 
-_RDS = "aws:rds/instance:Instance"
-_RDS_PARAMS = "aws:rds/parameterGroup:ParameterGroup"
-_SUBNET = "aws:ec2/subnet:Subnet"
-_EC = "aws:elasticache/replicationGroup:ReplicationGroup"
-_ASG = "aws:autoscaling/group:Group"
-_LT = "aws:ec2/launchTemplate:LaunchTemplate"
-_EC2 = "aws:ec2/instance:Instance"
+_RDS = ResourceType.RDS_INSTANCE
+_RDS_PARAMS = ResourceType.RDS_PARAMETER_GROUP
+_SUBNET = ResourceType.EC2_SUBNET
+_EC = ResourceType.ELASTICACHE_REPLICATION_GROUP
+_ASG = ResourceType.AUTOSCALING_GROUP
+_LT = ResourceType.EC2_LAUNCH_TEMPLATE
+_EC2 = ResourceType.EC2_INSTANCE
 STOP_START_INPUTS = ("instanceType", "userData", "userDataBase64")
 _RDS_STORAGE = ("allocatedStorage", "storageType", "iops", "storageThroughput")
 
@@ -338,7 +339,7 @@ RULES: tuple[Rule, ...] = (
         SRC_EBS_MODIFY,
     ),
     Rule(
-        "aws:cloudfront/distribution:Distribution",
+        ResourceType.CLOUDFRONT_DISTRIBUTION,
         ("*",),
         "none",
         "now",
@@ -350,40 +351,40 @@ RULES: tuple[Rule, ...] = (
 # Replace-triggering (ForceNew) inputs of types that hold no data; stateful types take
 # theirs from ``infra.catalog``.
 REPLACE_TRIGGERS: dict[str, tuple[tuple[str, ...], str]] = {
-    "aws:lb/loadBalancer:LoadBalancer": (
+    ResourceType.LB_LOAD_BALANCER: (
         ("name", "namePrefix", "internal", "loadBalancerType"),
         TF + "internal/service/elbv2/load_balancer.go",
     ),
-    "aws:lb/targetGroup:TargetGroup": (
+    ResourceType.LB_TARGET_GROUP: (
         ("name", "namePrefix", "port", "protocol", "targetType", "vpcId"),
         TF + "internal/service/elbv2/target_group.go",
     ),
-    "aws:ec2/subnet:Subnet": (
+    ResourceType.EC2_SUBNET: (
         ("vpcId", "cidrBlock", "availabilityZone", "availabilityZoneId"),
         TF + "internal/service/ec2/vpc_subnet.go",
     ),
-    "aws:ec2/vpc:Vpc": (("cidrBlock",), TF + "internal/service/ec2/vpc_.go"),
-    "aws:ec2/securityGroup:SecurityGroup": (
+    ResourceType.EC2_VPC: (("cidrBlock",), TF + "internal/service/ec2/vpc_.go"),
+    ResourceType.EC2_SECURITY_GROUP: (
         ("name", "namePrefix", "description", "vpcId"),
         TF + "internal/service/ec2/vpc_security_group.go",
     ),
-    "aws:ec2/natGateway:NatGateway": (
+    ResourceType.EC2_NAT_GATEWAY: (
         ("subnetId", "allocationId", "connectivityType"),
         TF + "internal/service/ec2/vpc_nat_gateway.go",
     ),
-    "aws:route53/record:Record": (
+    ResourceType.ROUTE53_RECORD: (
         ("name", "type", "zoneId", "setIdentifier"),
         TF + "internal/service/route53/record.go",
     ),
-    "aws:cloudwatch/logGroup:LogGroup": (
+    ResourceType.CLOUDWATCH_LOG_GROUP: (
         ("name", "namePrefix"),
         TF + "internal/service/logs/group.go",
     ),
-    "aws:ec2/launchTemplate:LaunchTemplate": (
+    ResourceType.EC2_LAUNCH_TEMPLATE: (
         ("name", "namePrefix"),
         TF + "internal/service/ec2/ec2_launch_template.go",
     ),
-    "aws:autoscaling/group:Group": (
+    ResourceType.AUTOSCALING_GROUP: (
         ("name", "namePrefix"),
         TF + "internal/service/autoscaling/group.go",
     ),
@@ -571,7 +572,7 @@ def _apply_immediately(new_inputs: Mapping[str, Any], profile: ApplyProfile | No
 
 
 def _multi_az(type_: str, new_inputs: Mapping[str, Any], profile: ApplyProfile | None) -> bool:
-    key = {"aws:rds/instance:Instance": "multiAz", _EC: "automaticFailoverEnabled"}.get(type_)
+    key = {ResourceType.RDS_INSTANCE: "multiAz", _EC: "automaticFailoverEnabled"}.get(type_)
     if key and isinstance(new_inputs.get(key), bool):
         return bool(new_inputs[key])
     if type_ == _RDS and new_inputs.get("replicateSourceDb"):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from infra import REPO_ROOT
@@ -172,3 +173,162 @@ def test_guard_does_not_import_review_and_pricing_sits_below() -> None:
     assert graph["pricing"] == set(), graph["pricing"]
     assert "pricing" in graph["capacity"] and "pricing" in graph["review"]
     assert "review" not in graph["capacity"]
+
+
+# --- the parts of docs/architecture.md and what each may import -----------------------
+
+ARCHITECTURE = REPO_ROOT / "docs" / "architecture.md"
+TABLE_HEADING = "## Who may import whom"
+UP = "↑"
+
+
+@dataclass(frozen=True)
+class PartRule:
+    """One row of the table: a part (a folder or a file) and the parts it may import."""
+
+    part: str
+    may_import: frozenset[str]
+    upward: frozenset[str]  # the subset marked ↑: parts on a floor above this one
+    any_part: bool = False
+
+
+def parse_table(text: str) -> list[PartRule]:
+    """The rows of the table under TABLE_HEADING, ground floor first."""
+    section = text.split(TABLE_HEADING, 1)[1]
+    rows: list[PartRule] = []
+    for line in section.splitlines()[1:]:
+        if line.startswith("## "):
+            break
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 3 or not cells[0].startswith("`"):
+            continue
+        part = cells[0].strip("`")
+        allowed, upward = set(), set()
+        for item in (i.strip() for i in cells[2].split(",")):
+            if item in ("", "-", "—") or item.startswith("any"):
+                continue
+            name = item.removeprefix(UP).strip().strip("`")
+            allowed.add(name)
+            if item.startswith(UP):
+                upward.add(name)
+        rows.append(
+            PartRule(part, frozenset(allowed), frozenset(upward), cells[2].startswith("any"))
+        )
+    return rows
+
+
+def part_of(relpath: str, parts: list[str]) -> str | None:
+    """The longest part that is this file or a folder above it."""
+    owners = [p for p in parts if relpath == p or relpath.startswith(p + "/")]
+    return max(owners, key=len) if owners else None
+
+
+def _import_target(module: str, source: str, name: str | None) -> str | None:
+    """The repo module an import statement reaches (None: a third-party module)."""
+    if source.split(".")[0] == "movies_api":  # the service's package, in app_image/
+        source = "app_image." + source
+    if name is not None and f"{source}.{name}" in MODULES:
+        return f"{source}.{name}"
+    return source if source in MODULES else None
+
+
+def part_graph(parts: list[str]) -> dict[str, set[str]]:
+    """part -> the other parts its modules import (any import, any depth, lazy ones too)."""
+    graph: dict[str, set[str]] = {p: set() for p in parts}
+    for module, path in MODULES.items():
+        here = part_of(str(path.relative_to(REPO_ROOT)), parts)
+        if here is None:
+            continue
+        for _, source, name, _ in _imports(module, ast.parse(path.read_text(encoding="utf-8"))):
+            target = _import_target(module, source, name)
+            if target is None:
+                continue
+            there = part_of(str(MODULES[target].relative_to(REPO_ROOT)), parts)
+            if there is not None and there != here:
+                graph[here].add(there)
+    return graph
+
+
+def disallowed(graph: dict[str, set[str]], rules: list[PartRule]) -> list[str]:
+    by_part = {r.part: r for r in rules}
+    return [
+        f"{a} -> {b}"
+        for a in sorted(graph)
+        for b in sorted(graph[a])
+        if not by_part[a].any_part and b not in by_part[a].may_import
+    ]
+
+
+def unjustified_upward(rules: list[PartRule], text: str) -> list[str]:
+    """Arrows to a row further down the table (a floor above) not marked ↑ or not named in
+    a justification line ``- `a` -> `b```; ↑ marks that point down."""
+    floor = {r.part: i for i, r in enumerate(rules)}
+    problems: list[str] = []
+    for rule in rules:
+        for target in sorted(rule.may_import):
+            if target not in floor:
+                problems.append(f"{rule.part} -> {target}: not a part of the table")
+                continue
+            up = floor[target] > floor[rule.part]
+            if up and target not in rule.upward:
+                problems.append(f"{rule.part} -> {target}: runs up but is not marked {UP}")
+            if not up and target in rule.upward:
+                problems.append(f"{rule.part} -> {target}: marked {UP} but runs down")
+            if up and f"- `{rule.part}` -> `{target}`" not in text:
+                problems.append(f"{rule.part} -> {target}: no justification line")
+    return problems
+
+
+def test_the_table_checker_catches_a_missing_and_an_unmarked_arrow() -> None:
+    text = (
+        f"{TABLE_HEADING}\n\n| part | what | may import |\n|---|---|---|\n"
+        "| `base` | x | — |\n| `tool` | y | `base` |\n| `lab` | z | `tool`, `base` |\n"
+    )
+    rules = parse_table(text)
+    assert [r.part for r in rules] == ["base", "tool", "lab"]
+    assert disallowed({"base": {"lab"}, "tool": {"base"}, "lab": set()}, rules) == ["base -> lab"]
+    marked = text.replace("| `base` | x | — |", f"| `base` | x | {UP} `lab` |")
+    assert unjustified_upward(parse_table(marked), marked) == ["base -> lab: no justification line"]
+    assert unjustified_upward(parse_table(marked), marked + "- `base` -> `lab`: why\n") == []
+    unmarked = text.replace("| `base` | x | — |", "| `base` | x | `lab` |")
+    assert "base -> lab: runs up but is not marked ↑" in unjustified_upward(
+        parse_table(unmarked), unmarked
+    )
+
+
+def _rules() -> list[PartRule]:
+    return parse_table(ARCHITECTURE.read_text(encoding="utf-8"))
+
+
+def test_every_module_is_in_a_part_of_the_table() -> None:
+    parts = [r.part for r in _rules()]
+    loose = [
+        str(p.relative_to(REPO_ROOT))
+        for p in MODULES.values()
+        if part_of(str(p.relative_to(REPO_ROOT)), parts) is None
+    ]
+    assert not loose, f"modules in no part of docs/architecture.md's table: {loose}"
+
+
+def test_the_code_has_no_arrow_the_table_does_not_allow() -> None:
+    rules = _rules()
+    graph = part_graph([r.part for r in rules])
+    assert graph["infra/review/cost"], "the import scan found nothing"
+    found = disallowed(graph, rules)
+    assert not found, "imports docs/architecture.md does not allow:\n" + "\n".join(found)
+
+
+def test_every_upward_arrow_is_named_justified_and_real() -> None:
+    """An arrow up the floors is marked, justified below the table, and still in the code
+    (a justification must not outlive its arrow)."""
+    rules = _rules()
+    text = ARCHITECTURE.read_text(encoding="utf-8")
+    problems = unjustified_upward(rules, text)
+    graph = part_graph([r.part for r in rules])
+    problems += [
+        f"{r.part} -> {t}: marked {UP} but no module imports it"
+        for r in rules
+        for t in sorted(r.upward)
+        if t not in graph.get(r.part, set())
+    ]
+    assert not problems, "\n".join(problems)

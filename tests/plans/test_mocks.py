@@ -10,8 +10,9 @@ import pulumi_aws as aws
 import pytest
 
 from infra.config import ENVIRONMENTS, STAGES
-from infra.plans.mocks import RESOURCE_OUTPUTS, SECRET, run_program
+from infra.plans.mocks import RESOURCE_OUTPUTS, run_program
 from infra.plans.mocks.engine import MockInvokeError
+from infra.tokens import SECRET_MARKER
 
 
 def small_program() -> None:
@@ -97,9 +98,9 @@ def test_options_are_captured_by_the_transformation() -> None:
 def test_secrets_are_masked_in_inputs_outputs_and_exports() -> None:
     result = run()
     version = next(r for r in result.resources if r.name == "secret-value")
-    assert version.inputs["secretString"] == SECRET
-    assert version.outputs["secretString"] == SECRET
-    assert result.exports["token"] == SECRET and result.secret_exports == ["token"]
+    assert version.inputs["secretString"] == SECRET_MARKER
+    assert version.outputs["secretString"] == SECRET_MARKER
+    assert result.exports["token"] == SECRET_MARKER and result.secret_exports == ["token"]
     assert "hunter2" not in repr([r.to_plan() for r in result.resources])
 
 

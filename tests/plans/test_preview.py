@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from infra.plans.preview import (
-    SECRET,
     UNKNOWN,
     PreviewError,
     load_preview,
@@ -18,6 +17,7 @@ from infra.plans.preview import (
     unknown_paths,
     urn_parts,
 )
+from infra.tokens import SECRET_MARKER
 
 FIX = Path(__file__).resolve().parent.parent / "fixtures" / "engine"
 SPLIT = FIX / "preview-dev-split-db.json"
@@ -66,7 +66,7 @@ def test_state_secrets_become_the_mask_and_plaintext_never_survives(tmp_path: Pa
     state = load_state(path)
     assert "hunter2" not in json.dumps(state)
     secret = next(r for r in state["resources"] if r["type"].endswith("SecretVersion"))
-    assert secret["inputs"]["secretString"] == SECRET
+    assert secret["inputs"]["secretString"] == SECRET_MARKER
     assert secret_paths(secret["inputs"]) == ["secretString"]
 
 

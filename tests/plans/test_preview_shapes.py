@@ -34,7 +34,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from infra.plans.preview import SECRET, PreviewError, load_preview, load_state, priceable
+from infra.plans.preview import PreviewError, load_preview, load_state, priceable
+from infra.tokens import SECRET_MARKER
 
 FIX = Path(__file__).resolve().parent.parent / "fixtures" / "engine"
 SPLIT, DEFAULT = FIX / "preview-dev-split-db.json", FIX / "preview-dev-default-flags.json"
@@ -148,7 +149,7 @@ def test_ciphertext_and_plaintext_secrets_both_become_the_mask(tmp_path: Path) -
     text = json.dumps(plan)
     assert "hunter2" not in text and "v1:abc" not in text
     got = next(r for r in plan["resources"] if r["urn"] == res["urn"])["outputs"]
-    assert (got["a"], got["b"]) == (SECRET, SECRET)
+    assert (got["a"], got["b"]) == (SECRET_MARKER, SECRET_MARKER)
 
 
 def test_a_pending_replacement_is_kept_but_not_priced(tmp_path: Path) -> None:

@@ -128,7 +128,7 @@ def test_good_resources_pass_every_resource_rule() -> None:
         launch_template(blockDeviceMappings=[]),
         box(rootBlockDevice={"volumeType": "gp3"}),
         box(ebsBlockDevices=[{"deviceName": "/dev/sdf", "encrypted": False}]),
-        resource("aws:ec2/volume:Volume", "data", {"size": 10, "tags": tags()}),
+        resource("aws:ebs/volume:Volume", "data", {"size": 10, "tags": tags()}),
     ],
     ids=["lt-unset", "lt-false", "lt-no-mapping", "root-unset", "extra-volume", "volume"],
 )

@@ -20,10 +20,10 @@ import pulumi
 import pytest
 from pulumi import _types
 
+from infra.tokens import SECRET_MARKER
 from tests.program.planq import STACKS
 
 _T = typing.TypeVar("_T")
-SECRET = "[secret]"
 
 
 @functools.cache
@@ -69,7 +69,7 @@ def alternatives(annotation: Any) -> list[Any]:
 
 def problems(value: Any, annotation: Any, path: str) -> list[str]:
     alts = alternatives(annotation)
-    if value == SECRET or value is None or typing.Any in alts:
+    if value == SECRET_MARKER or value is None or typing.Any in alts:
         return []
     plain_types = [a for a in alts if isinstance(a, type)]
     if isinstance(value, bool):

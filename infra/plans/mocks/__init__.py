@@ -14,7 +14,6 @@ from __future__ import annotations
 import importlib
 
 from infra.plans.mocks.engine import (
-    SECRET,
     MoviesMocks,
     ProgramRun,
     RecordedResource,
@@ -42,7 +41,6 @@ __all__ = [
     "ACCOUNT_ID",
     "INVOKE_ANSWERS",
     "RESOURCE_OUTPUTS",
-    "SECRET",
     "MockContext",
     "MoviesMocks",
     "ProgramRun",

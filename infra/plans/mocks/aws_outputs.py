@@ -10,11 +10,12 @@ from typing import Any
 
 from infra.plans.mocks.invokes import AZ_LETTERS
 from infra.plans.mocks.registry import MockContext, resource_outputs
+from infra.tokens import ResourceType
 
 # --- network ------------------------------------------------------------------------------
 
 
-@resource_outputs("aws:ec2/vpc:Vpc")
+@resource_outputs(ResourceType.EC2_VPC)
 def _vpc(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     vpc_id = ctx.physical_id("vpc")
     return {
@@ -32,7 +33,7 @@ def _vpc(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@resource_outputs("aws:ec2/subnet:Subnet")
+@resource_outputs(ResourceType.EC2_SUBNET)
 def _subnet(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     subnet_id = ctx.physical_id("subnet")
     # The mock account maps zone names to IDs in order (us-east-1a = use1-az1, ...), as
@@ -52,7 +53,7 @@ def _subnet(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@resource_outputs("aws:ec2/internetGateway:InternetGateway")
+@resource_outputs(ResourceType.EC2_INTERNET_GATEWAY)
 def _igw(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     igw_id = ctx.physical_id("igw")
     return {
@@ -73,7 +74,7 @@ def _private_ip(ctx: MockContext) -> str:
     return f"10.{40 + raw % 20}.{(raw >> 8) % 200 + 10}.{(raw >> 16) % 250 + 4}"
 
 
-@resource_outputs("aws:ec2/eip:Eip")
+@resource_outputs(ResourceType.EC2_EIP)
 def _eip(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     alloc = ctx.physical_id("eipalloc")
     ip = _public_ip(ctx)
@@ -87,12 +88,12 @@ def _eip(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@resource_outputs("aws:ec2/eipAssociation:EipAssociation")
+@resource_outputs(ResourceType.EC2_EIP_ASSOCIATION)
 def _eip_assoc(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     return {"id": ctx.physical_id("eipassoc")}
 
 
-@resource_outputs("aws:ec2/natGateway:NatGateway")
+@resource_outputs(ResourceType.EC2_NAT_GATEWAY)
 def _nat(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": ctx.physical_id("nat"),
@@ -103,23 +104,23 @@ def _nat(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@resource_outputs("aws:ec2/routeTable:RouteTable")
+@resource_outputs(ResourceType.EC2_ROUTE_TABLE)
 def _route_table(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     rtb = ctx.physical_id("rtb")
     return {"id": rtb, "arn": ctx.arn("ec2", f"route-table/{rtb}"), "ownerId": ctx.account}
 
 
-@resource_outputs("aws:ec2/route:Route")
+@resource_outputs(ResourceType.EC2_ROUTE)
 def _route(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     return {"id": f"r-{inputs.get('routeTableId', 'rtb')}{ctx.digest()[:10]}", "state": "active"}
 
 
-@resource_outputs("aws:ec2/routeTableAssociation:RouteTableAssociation")
+@resource_outputs(ResourceType.EC2_ROUTE_TABLE_ASSOCIATION)
 def _rtb_assoc(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     return {"id": ctx.physical_id("rtbassoc")}
 
 
-@resource_outputs("aws:ec2/vpcEndpoint:VpcEndpoint")
+@resource_outputs(ResourceType.EC2_VPC_ENDPOINT)
 def _vpc_endpoint(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     vpce = ctx.physical_id("vpce")
     service = str(inputs.get("serviceName", ""))
@@ -147,7 +148,7 @@ def _vpc_endpoint(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-@resource_outputs("aws:ec2/securityGroup:SecurityGroup")
+@resource_outputs(ResourceType.EC2_SECURITY_GROUP)
 def _sg(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     sg = ctx.physical_id("sg")
     return {
@@ -161,8 +162,8 @@ def _sg(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
 
 
 @resource_outputs(
-    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
-    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
+    ResourceType.VPC_SECURITY_GROUP_INGRESS_RULE,
+    ResourceType.VPC_SECURITY_GROUP_EGRESS_RULE,
 )
 def _sg_rule(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     rule = ctx.physical_id("sgr")
@@ -176,7 +177,7 @@ def _sg_rule(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
 # --- compute -----------------------------------------------------------------------------
 
 
-@resource_outputs("aws:ec2/instance:Instance")
+@resource_outputs(ResourceType.EC2_INSTANCE)
 def _instance(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     instance_id = ctx.physical_id("i")
     private_ip = _private_ip(ctx)
@@ -194,7 +195,7 @@ def _instance(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-@resource_outputs("aws:ec2/launchTemplate:LaunchTemplate")
+@resource_outputs(ResourceType.EC2_LAUNCH_TEMPLATE)
 def _launch_template(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     lt = ctx.physical_id("lt")
     return {
@@ -207,7 +208,7 @@ def _launch_template(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]
     }
 
 
-@resource_outputs("aws:autoscaling/group:Group")
+@resource_outputs(ResourceType.AUTOSCALING_GROUP)
 def _asg(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     name = ctx.auto_name(inputs)
     return {
@@ -222,7 +223,7 @@ def _asg(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@resource_outputs("aws:autoscaling/policy:Policy")
+@resource_outputs(ResourceType.AUTOSCALING_POLICY)
 def _asg_policy(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     name = ctx.auto_name(inputs)
     return {
@@ -239,7 +240,7 @@ def _lb_name(ctx: MockContext, inputs: dict[str, Any]) -> str:
     return ctx.auto_name(inputs, limit=32)
 
 
-@resource_outputs("aws:lb/loadBalancer:LoadBalancer")
+@resource_outputs(ResourceType.LB_LOAD_BALANCER)
 def _alb(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     name = _lb_name(ctx, inputs)
     kind = "net" if inputs.get("loadBalancerType") == "network" else "app"
@@ -256,7 +257,7 @@ def _alb(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@resource_outputs("aws:lb/targetGroup:TargetGroup")
+@resource_outputs(ResourceType.LB_TARGET_GROUP)
 def _target_group(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     name = _lb_name(ctx, inputs)
     suffix = f"targetgroup/{name}/{ctx.digest()[:16]}"
@@ -264,7 +265,7 @@ def _target_group(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     return {"id": arn, "arn": arn, "arnSuffix": suffix, "name": name}
 
 
-@resource_outputs("aws:lb/listener:Listener", "aws:lb/listenerRule:ListenerRule")
+@resource_outputs(ResourceType.LB_LISTENER, ResourceType.LB_LISTENER_RULE)
 def _listener(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     kind = "listener-rule" if ctx.type_token.endswith("ListenerRule") else "listener"
     parent = str(inputs.get("listenerArn") or inputs.get("loadBalancerArn") or "")
@@ -276,7 +277,7 @@ def _listener(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
 # --- identity and secrets -----------------------------------------------------------------
 
 
-@resource_outputs("aws:iam/role:Role")
+@resource_outputs(ResourceType.IAM_ROLE)
 def _role(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     name = ctx.auto_name(inputs, limit=64)
     return {
@@ -287,7 +288,7 @@ def _role(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@resource_outputs("aws:iam/instanceProfile:InstanceProfile")
+@resource_outputs(ResourceType.IAM_INSTANCE_PROFILE)
 def _instance_profile(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     name = ctx.auto_name(inputs, limit=128)
     return {
@@ -298,25 +299,25 @@ def _instance_profile(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any
     }
 
 
-@resource_outputs("aws:iam/rolePolicy:RolePolicy")
+@resource_outputs(ResourceType.IAM_ROLE_POLICY)
 def _role_policy(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     name = ctx.auto_name(inputs, limit=128)
     return {"id": f"{inputs.get('role', '')}:{name}", "name": name}
 
 
-@resource_outputs("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+@resource_outputs(ResourceType.IAM_ROLE_POLICY_ATTACHMENT)
 def _role_policy_attachment(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     return {"id": f"{inputs.get('role', '')}-{ctx.digest()[:20]}"}
 
 
-@resource_outputs("aws:iam/policy:Policy")
+@resource_outputs(ResourceType.IAM_POLICY)
 def _iam_policy(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     name = ctx.auto_name(inputs, limit=128)
     arn = ctx.arn("iam", f"policy/{name}", region=False)
     return {"id": arn, "arn": arn, "name": name, "policyId": f"ANPA{ctx.upper_token(17)}"}
 
 
-@resource_outputs("random:index/randomId:RandomId")
+@resource_outputs(ResourceType.RANDOM_ID)
 def _random_id(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     width = int(inputs.get("byteLength", 4))
     hex_ = ctx.digest("random-id")[: width * 2]
@@ -326,7 +327,7 @@ def _random_id(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
 # --- storage and delivery -----------------------------------------------------------------
 
 
-@resource_outputs("aws:s3/bucketObjectv2:BucketObjectv2")
+@resource_outputs(ResourceType.S3_BUCKET_OBJECTV2)
 def _bucket_object(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     key = str(inputs.get("key", ctx.name))
     return {
@@ -338,7 +339,7 @@ def _bucket_object(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@resource_outputs("aws:cloudwatch/logGroup:LogGroup")
+@resource_outputs(ResourceType.CLOUDWATCH_LOG_GROUP)
 def _log_group(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     name = ctx.auto_name(inputs, limit=512)
     return {"id": name, "name": name, "arn": ctx.arn("logs", f"log-group:{name}")}
@@ -361,7 +362,7 @@ def _uuid(ctx: MockContext, salt: str = "") -> str:
     return f"{d[:8]}-{d[8:12]}-{d[12:16]}-{d[16:20]}-{d[20:32]}"
 
 
-@resource_outputs("aws:rds/instance:Instance")
+@resource_outputs(ResourceType.RDS_INSTANCE)
 def _rds_instance(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     identifier = ctx.auto_name(inputs, key="identifier", limit=63)
     port = int(inputs.get("port") or 5432)
@@ -396,7 +397,7 @@ def _rds_instance(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     return outputs
 
 
-@resource_outputs("aws:rds/subnetGroup:SubnetGroup", "aws:rds/parameterGroup:ParameterGroup")
+@resource_outputs(ResourceType.RDS_SUBNET_GROUP, ResourceType.RDS_PARAMETER_GROUP)
 def _rds_group(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     name = ctx.auto_name(inputs)
     kind = "subgrp" if "subnetGroup" in ctx.type_token else "pg"
@@ -409,7 +410,7 @@ def _short_region(region: str) -> str:
     return f"{area}{direction[0]}{number}"
 
 
-@resource_outputs("aws:elasticache/replicationGroup:ReplicationGroup")
+@resource_outputs(ResourceType.ELASTICACHE_REPLICATION_GROUP)
 def _replication_group(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     group_id = ctx.auto_name(inputs, key="replicationGroupId", limit=40)
     count = int(inputs.get("numCacheClusters") or 1)
@@ -428,16 +429,14 @@ def _replication_group(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, An
     }
 
 
-@resource_outputs(
-    "aws:elasticache/subnetGroup:SubnetGroup", "aws:elasticache/parameterGroup:ParameterGroup"
-)
+@resource_outputs(ResourceType.ELASTICACHE_SUBNET_GROUP, ResourceType.ELASTICACHE_PARAMETER_GROUP)
 def _cache_group(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     name = ctx.auto_name(inputs)
     kind = "subnetgroup" if "subnetGroup" in ctx.type_token else "parametergroup"
     return {"id": name, "name": name, "arn": ctx.arn("elasticache", f"{kind}:{name}")}
 
 
-@resource_outputs("aws:secretsmanager/secret:Secret")
+@resource_outputs(ResourceType.SECRETSMANAGER_SECRET)
 def _secret(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     name = ctx.auto_name(inputs, limit=512)
     # Secrets Manager appends a dash and six random characters to the name in the ARN.
@@ -445,7 +444,7 @@ def _secret(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     return {"id": arn, "arn": arn, "name": name}
 
 
-@resource_outputs("aws:secretsmanager/secretVersion:SecretVersion")
+@resource_outputs(ResourceType.SECRETSMANAGER_SECRET_VERSION)
 def _secret_version(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     version_id = _uuid(ctx, "version")
     return {
@@ -456,7 +455,7 @@ def _secret_version(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@resource_outputs("random:index/randomPassword:RandomPassword")
+@resource_outputs(ResourceType.RANDOM_PASSWORD)
 def _random_password(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     """A deterministic password that honours length and the allowed specials."""
     length = int(inputs.get("length") or 16)
@@ -466,7 +465,7 @@ def _random_password(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]
     return {"id": "none", "result": result[:length], "bcryptHash": f"$2a$10${ctx.token(53)}"}
 
 
-@resource_outputs("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
+@resource_outputs(ResourceType.S3_BUCKET, ResourceType.S3_BUCKET_V2)
 def _bucket(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     name = ctx.auto_name(inputs, key="bucket", limit=63)
     return {
@@ -480,21 +479,21 @@ def _bucket(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@resource_outputs("aws:cloudfront/originAccessControl:OriginAccessControl")
+@resource_outputs(ResourceType.CLOUDFRONT_ORIGIN_ACCESS_CONTROL)
 def _oac(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     return {"id": f"E{ctx.upper_token(13)}", "etag": f"E{ctx.upper_token(13, 'etag')}"}
 
 
 @resource_outputs(
-    "aws:cloudfront/cachePolicy:CachePolicy",
-    "aws:cloudfront/originRequestPolicy:OriginRequestPolicy",
-    "aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy",
+    ResourceType.CLOUDFRONT_CACHE_POLICY,
+    ResourceType.CLOUDFRONT_ORIGIN_REQUEST_POLICY,
+    ResourceType.CLOUDFRONT_RESPONSE_HEADERS_POLICY,
 )
 def _cf_policy(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     return {"id": _uuid(ctx), "etag": f"E{ctx.upper_token(13)}"}
 
 
-@resource_outputs("aws:cloudfront/distribution:Distribution")
+@resource_outputs(ResourceType.CLOUDFRONT_DISTRIBUTION)
 def _distribution(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     dist_id = f"E{ctx.upper_token(13)}"
     return {
@@ -509,26 +508,26 @@ def _distribution(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@resource_outputs("aws:sns/topic:Topic")
+@resource_outputs(ResourceType.SNS_TOPIC)
 def _topic(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     name = ctx.auto_name(inputs, limit=256)
     arn = ctx.arn("sns", name)
     return {"id": arn, "arn": arn, "name": name, "owner": ctx.account}
 
 
-@resource_outputs("aws:sns/topicSubscription:TopicSubscription")
+@resource_outputs(ResourceType.SNS_TOPIC_SUBSCRIPTION)
 def _topic_subscription(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     arn = f"{inputs.get('topic', ctx.arn('sns', 'topic'))}:{_uuid(ctx)}"
     return {"id": arn, "arn": arn, "ownerId": ctx.account, "pendingConfirmation": True}
 
 
-@resource_outputs("aws:kms/key:Key")
+@resource_outputs(ResourceType.KMS_KEY)
 def _kms_key(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     key_id = _uuid(ctx)
     return {"id": key_id, "keyId": key_id, "arn": ctx.arn("kms", f"key/{key_id}")}
 
 
-@resource_outputs("aws:cloudwatch/metricAlarm:MetricAlarm")
+@resource_outputs(ResourceType.CLOUDWATCH_METRIC_ALARM)
 def _alarm(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     name = ctx.auto_name(inputs)
     return {"id": name, "name": name, "arn": ctx.arn("cloudwatch", f"alarm:{name}")}

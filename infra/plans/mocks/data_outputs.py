@@ -13,9 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 from infra.plans.mocks.registry import MockContext, resource_outputs
+from infra.tokens import ResourceType
 
 
-@resource_outputs("aws:route53/zone:Zone")
+@resource_outputs(ResourceType.ROUTE53_ZONE)
 def route53_zone(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     zone_id = f"Z{ctx.upper_token(20)}"
     return {
@@ -27,7 +28,7 @@ def route53_zone(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@resource_outputs("aws:route53/record:Record")
+@resource_outputs(ResourceType.ROUTE53_RECORD)
 def route53_record(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     name = str(inputs.get("name", ctx.name))
     set_id = inputs.get("setIdentifier")
@@ -38,19 +39,19 @@ def route53_record(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
 
 
 @resource_outputs(
-    "aws:s3/bucketVersioning:BucketVersioning",
-    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
-    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
-    "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
-    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
-    "aws:s3/bucketCorsConfiguration:BucketCorsConfiguration",
-    "aws:s3/bucketPolicy:BucketPolicy",
+    ResourceType.S3_BUCKET_VERSIONING,
+    ResourceType.S3_BUCKET_SERVER_SIDE_ENCRYPTION_CONFIGURATION,
+    ResourceType.S3_BUCKET_PUBLIC_ACCESS_BLOCK,
+    ResourceType.S3_BUCKET_OWNERSHIP_CONTROLS,
+    ResourceType.S3_BUCKET_LIFECYCLE_CONFIGURATION,
+    ResourceType.S3_BUCKET_CORS_CONFIGURATION,
+    ResourceType.S3_BUCKET_POLICY,
 )
 def s3_bucket_setting(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     # The provider uses the bucket name as the id of each of its per-bucket settings.
     return {"id": str(inputs.get("bucket", ctx.name))}
 
 
-@resource_outputs("aws:sns/topicPolicy:TopicPolicy")
+@resource_outputs(ResourceType.SNS_TOPIC_POLICY)
 def sns_topic_policy(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     return {"id": str(inputs.get("arn", ctx.name)), "owner": ctx.account}

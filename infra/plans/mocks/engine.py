@@ -35,8 +35,8 @@ from pulumi.runtime.sync_await import _sync_await
 from infra import REPO_ROOT
 from infra.plans.mocks.registry import INVOKE_ANSWERS, RESOURCE_OUTPUTS, MockContext
 from infra.plans.urn import ROOT_STACK_TYPE, alias_urn, engine_urn, stack_urn
+from infra.tokens import SECRET_MARKER
 
-SECRET = "[secret]"
 STACK_TYPE = ROOT_STACK_TYPE
 _CAMEL = re.compile(r"_([a-z0-9])")
 
@@ -56,7 +56,7 @@ def is_secret_value(value: Any) -> bool:
 def plain(value: Any) -> Any:
     """A JSON-ready copy of an engine value: secrets masked, assets by relative path."""
     if is_secret_value(value):
-        return SECRET
+        return SECRET_MARKER
     if isinstance(value, dict):
         return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -192,7 +192,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         registration = self.resources[urn]
         secret_keys = set(request.additionalSecretOutputs)
         outputs = {
-            k: (SECRET if k in secret_keys else plain(v)) for k, v in registration.state.items()
+            k: (SECRET_MARKER if k in secret_keys else plain(v))
+            for k, v in registration.state.items()
         }
         self.recorded[urn] = RecordedResource(
             urn=urn,
@@ -352,7 +353,7 @@ def _resolve_exports(root: pulumi.Resource) -> tuple[dict[str, Any], list[str]]:
         resolved = _sync_await(output.future())
         if _sync_await(output.is_secret()):
             secrets.append(name)
-            values[name] = SECRET
+            values[name] = SECRET_MARKER
         else:
             values[name] = plain(resolved)
     return values, secrets

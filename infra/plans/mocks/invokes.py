@@ -8,13 +8,14 @@ from __future__ import annotations
 from typing import Any
 
 from infra.plans.mocks.registry import PARTITION, MockContext, invoke_answer
+from infra.tokens import InvokeToken
 
 AZ_LETTERS = "abcdef"
 # Published AWS managed prefix list ids are per region; this is the us-east-1 one.
 CLOUDFRONT_PREFIX_LISTS = {"us-east-1": "pl-3b927c52"}
 
 
-@invoke_answer("aws:index/getAvailabilityZones:getAvailabilityZones")
+@invoke_answer(InvokeToken.GET_AVAILABILITY_ZONES)
 def _azs(ctx: MockContext, args: dict[str, Any]) -> dict[str, Any]:
     names = [f"{ctx.region}{letter}" for letter in AZ_LETTERS]
     return {
@@ -26,7 +27,7 @@ def _azs(ctx: MockContext, args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@invoke_answer("aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings")
+@invoke_answer(InvokeToken.EC2_GET_INSTANCE_TYPE_OFFERINGS)
 def _instance_type_offerings(ctx: MockContext, args: dict[str, Any]) -> dict[str, Any]:
     """DescribeInstanceTypeOfferings from moto's copy of AWS's catalogue, per location type.
 
@@ -62,7 +63,7 @@ def _instance_type_offerings(ctx: MockContext, args: dict[str, Any]) -> dict[str
     }
 
 
-@invoke_answer("aws:index/getCallerIdentity:getCallerIdentity")
+@invoke_answer(InvokeToken.GET_CALLER_IDENTITY)
 def _caller(ctx: MockContext, args: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": ctx.account,
@@ -72,7 +73,7 @@ def _caller(ctx: MockContext, args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@invoke_answer("aws:index/getRegion:getRegion")
+@invoke_answer(InvokeToken.GET_REGION)
 def _region(ctx: MockContext, args: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": ctx.region,
@@ -83,7 +84,7 @@ def _region(ctx: MockContext, args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@invoke_answer("aws:index/getPartition:getPartition")
+@invoke_answer(InvokeToken.GET_PARTITION)
 def _partition(ctx: MockContext, args: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": PARTITION,
@@ -93,7 +94,7 @@ def _partition(ctx: MockContext, args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@invoke_answer("aws:ssm/getParameter:getParameter")
+@invoke_answer(InvokeToken.SSM_GET_PARAMETER)
 def _ssm_parameter(ctx: MockContext, args: dict[str, Any]) -> dict[str, Any]:
     name = str(args.get("name", ""))
     if not name.startswith("/aws/service/ami-"):
@@ -113,7 +114,7 @@ def _ssm_parameter(ctx: MockContext, args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@invoke_answer("aws:ec2/getManagedPrefixList:getManagedPrefixList")
+@invoke_answer(InvokeToken.EC2_GET_MANAGED_PREFIX_LIST)
 def _prefix_list(ctx: MockContext, args: dict[str, Any]) -> dict[str, Any]:
     name = str(args.get("name", ""))
     if name != "com.amazonaws.global.cloudfront.origin-facing":
@@ -160,11 +161,11 @@ def _managed_policy(kind: str, table: dict[str, str], args: dict[str, Any]) -> d
     )
 
 
-@invoke_answer("aws:cloudfront/getCachePolicy:getCachePolicy")
+@invoke_answer(InvokeToken.CLOUDFRONT_GET_CACHE_POLICY)
 def _cache_policy(ctx: MockContext, args: dict[str, Any]) -> dict[str, Any]:
     return _managed_policy("cache policy", MANAGED_CACHE_POLICIES, args)
 
 
-@invoke_answer("aws:cloudfront/getOriginRequestPolicy:getOriginRequestPolicy")
+@invoke_answer(InvokeToken.CLOUDFRONT_GET_ORIGIN_REQUEST_POLICY)
 def _origin_request_policy(ctx: MockContext, args: dict[str, Any]) -> dict[str, Any]:
     return _managed_policy("origin request policy", MANAGED_ORIGIN_REQUEST_POLICIES, args)

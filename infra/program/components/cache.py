@@ -19,6 +19,7 @@ import pulumi_random as random
 from infra.config import ALARM_METRICS_LIMIT
 from infra.program.components.observability import Observability, metric_query
 from infra.program.components.snapshots import final_snapshot_name
+from infra.tokens import ResourceType
 
 # ElastiCache AUTH tokens: 16-128 printable characters, and the only non-alphanumerics
 # allowed are these (AWS ElastiCache "Authenticating with AUTH"; "@", '"', "/" break it).
@@ -93,7 +94,7 @@ class Cache(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: CacheArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("movies:infra:Cache", name, None, opts)
+        super().__init__(ResourceType.MOVIES_CACHE, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         stateful = pulumi.ResourceOptions(parent=self, protect=args.protect)
         group_id = args.replication_group_id

@@ -17,6 +17,7 @@ import pulumi_aws as aws
 from infra.catalog import CatalogError, class_size, pg_default_max_connections
 from infra.program.components.observability import FIVE_MINUTES, ONE_MINUTE, Observability
 from infra.program.components.snapshots import final_snapshot_name
+from infra.tokens import ResourceType
 
 SUPPORTED_MAJOR_VERSIONS = ("13", "14", "15", "16", "17")
 # Burstable classes on which RDS does not offer Performance Insights for every engine;
@@ -125,7 +126,7 @@ class Database(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("movies:infra:Database", name, None, opts)
+        super().__init__(ResourceType.MOVIES_DATABASE, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         # Stateful: the subnet group is replace-triggering for the instance, so it is
         # protected with it.

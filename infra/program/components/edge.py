@@ -19,6 +19,7 @@ from infra.program.components.observability import (
     FIVE_MINUTES,
     Observability,
 )
+from infra.tokens import ResourceType
 
 # Managed policies, looked up by name (docs/data-tier.md lists them for the mocks).
 POSTERS_CACHE_POLICY = "Managed-CachingOptimized"
@@ -85,7 +86,7 @@ class Edge(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: EdgeArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("movies:infra:Edge", name, None, opts)
+        super().__init__(ResourceType.MOVIES_EDGE, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOutputOptions(parent=self)
 

@@ -12,6 +12,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.program.components.observability import Observability, metric_query
+from infra.tokens import ResourceType
 
 HEALTH_CHECK_PATH = "/healthz"
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
@@ -59,7 +60,7 @@ class LoadBalancer(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: LoadBalancerArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("movies:infra:LoadBalancer", name, None, opts)
+        super().__init__(ResourceType.MOVIES_LOAD_BALANCER, name, None, opts)
         if len(args.subnet_ids) < 2:
             raise ValueError(
                 f"subnet_ids: invalid count {len(args.subnet_ids)}; "

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from infra.tokens import ResourceType
+
 NAT_STRATEGIES = ("none", "single", "per-az")
 SSM_SERVICES = ("ssm", "ssmmessages", "ec2messages")
 # What a private instance still reaches without NAT: its secrets and its log group.
@@ -60,7 +62,7 @@ class Network(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("movies:infra:Network", name, None, opts)
+        super().__init__(ResourceType.MOVIES_NETWORK, name, None, opts)
         if args.nat not in NAT_STRATEGIES:
             raise ValueError(
                 f"nat: invalid value {args.nat!r}; allowed: {', '.join(NAT_STRATEGIES)}"
@@ -241,7 +243,7 @@ class PrivateEndpoints(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: PrivateEndpointsArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("movies:infra:PrivateEndpoints", name, None, opts)
+        super().__init__(ResourceType.MOVIES_PRIVATE_ENDPOINTS, name, None, opts)
         self.endpoints = {
             service: aws.ec2.VpcEndpoint(
                 f"{name}-{service}",

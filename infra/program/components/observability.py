@@ -32,6 +32,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from infra.tokens import ResourceType
+
 # CloudFront publishes its metrics in us-east-1 only; its alarm (and the topic the alarm
 # notifies, which must be in the alarm's region) live there.
 CLOUDFRONT_METRICS_REGION = "us-east-1"
@@ -84,7 +86,7 @@ class Observability(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: ObservabilityArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("movies:infra:Observability", name, None, opts)
+        super().__init__(ResourceType.MOVIES_OBSERVABILITY, name, None, opts)
         self._name = name
         self._args = args
         self._alarms: list[aws.cloudwatch.MetricAlarm] = []

@@ -23,6 +23,7 @@ import pulumi_aws as aws
 
 from infra import REPO_ROOT
 from infra.program.components.bucket import BucketNames, harden_bucket, tls_only_policy
+from infra.tokens import ResourceType
 
 TEMPLATE_PATH = REPO_ROOT / "app_image" / "deploy" / "user-data.yaml.j2"
 BUILD_SCRIPT = REPO_ROOT / "app_image" / "build.py"
@@ -219,7 +220,7 @@ class Release(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: ReleaseArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("movies:infra:Release", name, None, opts)
+        super().__init__(ResourceType.MOVIES_RELEASE, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         prefix = f"{args.project}-{args.environment}"
         # Bucket names are global: account id keeps them unique; never the stage.

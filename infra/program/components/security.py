@@ -20,6 +20,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.config import EDGE_CUTOVER_TAG
+from infra.tokens import ResourceType
 
 CLOUDFRONT_ORIGIN_FACING = "com.amazonaws.global.cloudfront.origin-facing"
 HTTP, HTTPS = 80, 443
@@ -53,7 +54,7 @@ class Security(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: SecurityArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("movies:infra:Security", name, None, opts)
+        super().__init__(ResourceType.MOVIES_SECURITY, name, None, opts)
         if args.load_balancer and not (args.alb_from_internet or args.alb_from_cloudfront):
             raise ValueError(
                 "alb_from_internet, alb_from_cloudfront: both False leaves the ALB unreachable; "

@@ -12,6 +12,7 @@ import pulumi_aws as aws
 
 from infra.program.components.instance import metadata_options
 from infra.program.components.observability import ONE_MINUTE, Observability
+from infra.tokens import ResourceType
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class SingleBox(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: SingleBoxArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("movies:infra:SingleBox", name, None, opts)
+        super().__init__(ResourceType.MOVIES_SINGLE_BOX, name, None, opts)
         adopt = args.adopt
         placement: dict[str, Any] = {
             "subnet_id": args.subnet_id,

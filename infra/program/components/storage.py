@@ -13,6 +13,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.program.components.bucket import BucketNames, harden_bucket, tls_only_policy
+from infra.tokens import ResourceType
 
 _ABORT_MULTIPART_DAYS = 7
 
@@ -63,7 +64,7 @@ class MediaStorage(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: MediaStorageArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("movies:infra:MediaStorage", name, None, opts)
+        super().__init__(ResourceType.MOVIES_MEDIA_STORAGE, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
         bucket = aws.s3.Bucket(

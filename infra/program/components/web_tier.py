@@ -16,6 +16,7 @@ from infra.program.components.observability import FIVE_MINUTES, Observability
 
 # Launch before terminate; the range and why: infra/program/refresh.py.
 from infra.program.refresh import MAX_HEALTHY_PERCENTAGE, MIN_HEALTHY_PERCENTAGE
+from infra.tokens import ResourceType
 
 # How long `pulumi up` waits for the group's healthy capacity before it fails: one full
 # boot-to-healthy (READY_SECONDS, 270 s) for the first launch, one more for a replacement
@@ -59,7 +60,7 @@ class WebTier(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: WebTierArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("movies:infra:WebTier", name, None, opts)
+        super().__init__(ResourceType.MOVIES_WEB_TIER, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         instance_tags = {**args.tags, "Name": f"{args.name_prefix}-{args.role}"}
         self.launch_template = aws.ec2.LaunchTemplate(

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from infra.capacity.inputs import WORKLOAD_FILE, Workload
-from infra.plans.preview import SECRET, UNKNOWN
-from infra.pricing.usage import USAGE, hourly_profile, load_usage
+from infra.plans.preview import UNKNOWN
+from infra.pricing.usage import USAGE, hourly_profile, hours_per_month, load_usage
+from infra.tokens import SECRET_MARKER, ResourceType
 
 GB = 1e9
 
@@ -31,7 +32,7 @@ class UnpricedValue(Exception):
 def _check(value: Any, path: str) -> Any:
     if value == UNKNOWN:
         raise UnpricedValue(path, "known only after apply")
-    if value == SECRET:
+    if value == SECRET_MARKER:
         raise UnpricedValue(path, "a secret")
     if isinstance(value, dict):
         return _Guarded(value, path)
@@ -85,7 +86,7 @@ def guarded(r: dict) -> dict:
 def known(mapping: Any, key: str) -> Any:
     """A value for matching only: None when unknown or secret (it names nothing yet)."""
     value = mapping.raw(key) if isinstance(mapping, _Guarded) else (mapping or {}).get(key)
-    return None if value in (UNKNOWN, SECRET) else value
+    return None if value in (UNKNOWN, SECRET_MARKER) else value
 
 
 def depends_on(r: dict, other: dict) -> bool:
@@ -107,7 +108,7 @@ class Assumptions:
 
     @property
     def hours(self) -> float:
-        return float(self.usage["hours_per_month"])
+        return hours_per_month(self.usage)
 
     @property
     def days(self) -> float:
@@ -158,9 +159,9 @@ def traffic_for(plan: dict, scenario: Scenario, a: Assumptions) -> Traffic:
     ) / api_share + overhead
     total_gb = hits * (poster * poster_b + api_share * api_b) / GB
     types = {r["type"] for r in plan["resources"]}
-    has_cf = "aws:cloudfront/distribution:Distribution" in types
-    has_alb = "aws:lb/loadBalancer:LoadBalancer" in types
-    has_bucket = bool(types & {"aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2"})
+    has_cf = ResourceType.CLOUDFRONT_DISTRIBUTION in types
+    has_alb = ResourceType.LB_LOAD_BALANCER in types
+    has_bucket = bool(types & {ResourceType.S3_BUCKET, ResourceType.S3_BUCKET_V2})
     notes: list[str] = [
         f"{scenario.hits_per_day:,.0f} hits/day x {a.days:g} days = {hits:,.0f} hits/month",
         f"bytes/hit: poster {poster_b:,.0f} B ({poster:.0%}), API {api_b:,.0f} B ({api_share:.0%})",

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from infra.plans.index import PlanIndex, inp
-from infra.plans.preview import SECRET, UNKNOWN
+from infra.plans.preview import UNKNOWN
 from infra.pricing.prices import PRICES, CostError, PriceTable
 from infra.review.cost.model import (
     GB,
@@ -21,6 +21,7 @@ from infra.review.cost.model import (
     known,
     traffic_for,
 )
+from infra.tokens import SECRET_MARKER, ResourceType
 
 
 class _Ctx:
@@ -30,7 +31,7 @@ class _Ctx:
         self.plan, self.table, self.a, self.scenario = plan, table, a, scenario
         self.traffic = traffic_for(plan, scenario, a)
         self.index = PlanIndex(plan)
-        for nameless in (UNKNOWN, SECRET):  # neither names a resource
+        for nameless in (UNKNOWN, SECRET_MARKER):  # neither names a resource
             self.index.by_value.pop(nameless, None)
         self.by_urn = {urn: guarded(r) for urn, r in self.index.by_urn.items()}
 
@@ -79,7 +80,7 @@ def _asg_instances(ctx: _Ctx, asg: dict, itype: str) -> tuple[float, str]:
     names = {known(asg["inputs"], "name"), known(asg, "id"), known(asg["outputs"], "name")}
     names.discard(None)
     target_rps = None
-    for pol in ctx.of_type("aws:autoscaling/policy:Policy"):
+    for pol in ctx.of_type(ResourceType.AUTOSCALING_POLICY):
         if not depends_on(pol, asg) and known(pol["inputs"], "autoscalingGroupName") not in names:
             continue
         ttc = inp(pol, "targetTrackingConfiguration", {})
@@ -106,9 +107,9 @@ def _asg_share(ctx: _Ctx, asg: dict) -> float:
     searches among the requests that reach the servers); the groups behind the default
     action share the rest.
     """
-    asgs = ctx.of_type("aws:autoscaling/group:Group")
+    asgs = ctx.of_type(ResourceType.AUTOSCALING_GROUP)
     ruled: set[str] = set()
-    for rule in ctx.of_type("aws:lb/listenerRule:ListenerRule"):
+    for rule in ctx.of_type(ResourceType.LB_LISTENER_RULE):
         for action in inp(rule, "actions", []):
             if action.get("targetGroupArn"):
                 ruled.add(action["targetGroupArn"])
@@ -127,7 +128,7 @@ def _asg_share(ctx: _Ctx, asg: dict) -> float:
 
 def _asg_lines(ctx: _Ctx, r: dict) -> list[Line]:
     spec = inp(r, "launchTemplate", {})
-    lt_type = "aws:ec2/launchTemplate:LaunchTemplate"
+    lt_type = ResourceType.EC2_LAUNCH_TEMPLATE
     lt = (
         ctx.ref(known(spec, "id"), lt_type)
         or ctx.ref(known(spec, "name"), lt_type)
@@ -158,8 +159,8 @@ def _asg_lines(ctx: _Ctx, r: dict) -> list[Line]:
 
 
 def _private_instances(ctx: _Ctx) -> float:
-    n = float(len(ctx.of_type("aws:ec2/instance:Instance")))
-    for g in ctx.of_type("aws:autoscaling/group:Group"):
+    n = float(len(ctx.of_type(ResourceType.EC2_INSTANCE)))
+    for g in ctx.of_type(ResourceType.AUTOSCALING_GROUP):
         n += float(inp(g, "desiredCapacity", inp(g, "minSize", 1)))
     return n
 
@@ -203,7 +204,7 @@ def _eip_lines(ctx: _Ctx, r: dict) -> list[Line]:
     lines = [ctx.line(r, "ipv4.public.hour", h, f"1 public IPv4 x {h:g} h")]
     # Without an ALB the box behind its Elastic IP is the public entry point.
     attached = inp(r, "instance") or inp(r, "networkInterface")
-    if attached and not ctx.of_type("aws:lb/loadBalancer:LoadBalancer") and ctx.traffic.internet_gb:
+    if attached and not ctx.of_type(ResourceType.LB_LOAD_BALANCER) and ctx.traffic.internet_gb:
         lines.append(
             ctx.line(r, "dto.internet.gb", ctx.traffic.internet_gb, "responses to the internet")
         )
@@ -212,7 +213,7 @@ def _eip_lines(ctx: _Ctx, r: dict) -> list[Line]:
 
 def _nat_lines(ctx: _Ctx, r: dict) -> list[Line]:
     h = ctx.a.hours
-    nats = len(ctx.of_type("aws:ec2/natGateway:NatGateway"))
+    nats = len(ctx.of_type(ResourceType.EC2_NAT_GATEWAY))
     gb = _private_instances(ctx) * float(ctx.a.usage["nat"]["gb_per_instance_month"]) / nats
     return [
         ctx.line(r, "nat.hour", h, f"1 NAT gateway x {h:g} h"),
@@ -232,7 +233,7 @@ def _rds_lines(ctx: _Ctx, r: dict) -> list[Line]:
     if not cls:
         raise CostError(f"{r['type']} {r['name']}: no instanceClass input to price")
     engine = inp(r, "engine")
-    source = ctx.ref(inp(r, "replicateSourceDb"), "aws:rds/instance:Instance")
+    source = ctx.ref(inp(r, "replicateSourceDb"), ResourceType.RDS_INSTANCE)
     if engine is None and source is not None:
         engine = inp(source, "engine")
     if engine not in (None, "postgres"):
@@ -270,7 +271,7 @@ def _redis_lines(ctx: _Ctx, r: dict) -> list[Line]:
 
 
 def _is_cdn_origin(ctx: _Ctx, bucket: dict) -> bool:
-    distributions = ctx.of_type("aws:cloudfront/distribution:Distribution")
+    distributions = ctx.of_type(ResourceType.CLOUDFRONT_DISTRIBUTION)
     if any(depends_on(d, bucket) for d in distributions):
         return True
     domains = {o.get("domainName") for d in distributions for o in inp(d, "origins", [])}
@@ -300,9 +301,7 @@ def _bucket_lines(ctx: _Ctx, r: dict) -> list[Line]:
     names = {inp(r, "bucket"), r.get("id"), (r.get("outputs") or {}).get("bucket")}
     objects = [
         o
-        for o in ctx.of_type(
-            "aws:s3/bucketObjectv2:BucketObjectv2", "aws:s3/bucketObject:BucketObject"
-        )
+        for o in ctx.of_type(ResourceType.S3_BUCKET_OBJECTV2, ResourceType.S3_BUCKET_OBJECT)
         if inp(o, "bucket") in names
     ]
     mb = float(ctx.a.usage["s3"]["planned_object_mb"])
@@ -366,7 +365,7 @@ def _log_group_lines(ctx: _Ctx, r: dict) -> list[Line]:
     else:
         app_groups = [
             g
-            for g in ctx.of_type("aws:cloudwatch/logGroup:LogGroup")
+            for g in ctx.of_type(ResourceType.CLOUDWATCH_LOG_GROUP)
             if not str(inp(g, "name", "")).startswith("/aws/rds/")
         ]
         gb = ctx.traffic.server_requests * float(u["bytes_per_request"]) / GB / len(app_groups)
@@ -394,22 +393,22 @@ def _zone_lines(ctx: _Ctx, r: dict) -> list[Line]:
 
 
 PRICERS: dict[str, Callable[[_Ctx, dict], list[Line]]] = {
-    "aws:ec2/instance:Instance": _ec2_lines,
-    "aws:autoscaling/group:Group": _asg_lines,
-    "aws:lb/loadBalancer:LoadBalancer": _alb_lines,
-    "aws:ec2/eip:Eip": _eip_lines,
-    "aws:ec2/natGateway:NatGateway": _nat_lines,
-    "aws:rds/instance:Instance": _rds_lines,
-    "aws:elasticache/replicationGroup:ReplicationGroup": _redis_lines,
-    "aws:s3/bucket:Bucket": _bucket_lines,
-    "aws:s3/bucketV2:BucketV2": _bucket_lines,
-    "aws:cloudfront/distribution:Distribution": _cf_lines,
-    "aws:ec2/vpcEndpoint:VpcEndpoint": _endpoint_lines,
-    "aws:secretsmanager/secret:Secret": _secret_lines,
-    "aws:cloudwatch/metricAlarm:MetricAlarm": _alarm_lines,
-    "aws:cloudwatch/logGroup:LogGroup": _log_group_lines,
-    "aws:route53/zone:Zone": _zone_lines,
-    "aws:kms/key:Key": lambda ctx, r: [ctx.line(r, "kms.key", 1, "1 customer managed key")],
+    ResourceType.EC2_INSTANCE: _ec2_lines,
+    ResourceType.AUTOSCALING_GROUP: _asg_lines,
+    ResourceType.LB_LOAD_BALANCER: _alb_lines,
+    ResourceType.EC2_EIP: _eip_lines,
+    ResourceType.EC2_NAT_GATEWAY: _nat_lines,
+    ResourceType.RDS_INSTANCE: _rds_lines,
+    ResourceType.ELASTICACHE_REPLICATION_GROUP: _redis_lines,
+    ResourceType.S3_BUCKET: _bucket_lines,
+    ResourceType.S3_BUCKET_V2: _bucket_lines,
+    ResourceType.CLOUDFRONT_DISTRIBUTION: _cf_lines,
+    ResourceType.EC2_VPC_ENDPOINT: _endpoint_lines,
+    ResourceType.SECRETSMANAGER_SECRET: _secret_lines,
+    ResourceType.CLOUDWATCH_METRIC_ALARM: _alarm_lines,
+    ResourceType.CLOUDWATCH_LOG_GROUP: _log_group_lines,
+    ResourceType.ROUTE53_ZONE: _zone_lines,
+    ResourceType.KMS_KEY: lambda ctx, r: [ctx.line(r, "kms.key", 1, "1 customer managed key")],
 }
 
 

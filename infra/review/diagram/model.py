@@ -7,21 +7,22 @@ from typing import Any
 
 from infra import REPO_ROOT
 from infra.plans.index import PlanIndex, inp
+from infra.tokens import ResourceType
 
 ROOT = REPO_ROOT
 
 TIERS: dict[str, tuple[str, str]] = {
     # type -> (tier, shape)
-    "aws:cloudfront/distribution:Distribution": ("edge", "hexagon"),
-    "aws:lb/loadBalancer:LoadBalancer": ("load balancer", "trapezium"),
-    "aws:ec2/eip:Eip": ("public IP", "circle"),
-    "aws:autoscaling/group:Group": ("app", "box3d"),
-    "aws:ec2/instance:Instance": ("app", "box3d"),
-    "aws:elasticache/replicationGroup:ReplicationGroup": ("cache", "component"),
-    "aws:rds/instance:Instance": ("database", "cylinder"),
-    "aws:route53/zone:Zone": ("database", "note"),
-    "aws:s3/bucket:Bucket": ("storage", "folder"),
-    "aws:s3/bucketV2:BucketV2": ("storage", "folder"),
+    ResourceType.CLOUDFRONT_DISTRIBUTION: ("edge", "hexagon"),
+    ResourceType.LB_LOAD_BALANCER: ("load balancer", "trapezium"),
+    ResourceType.EC2_EIP: ("public IP", "circle"),
+    ResourceType.AUTOSCALING_GROUP: ("app", "box3d"),
+    ResourceType.EC2_INSTANCE: ("app", "box3d"),
+    ResourceType.ELASTICACHE_REPLICATION_GROUP: ("cache", "component"),
+    ResourceType.RDS_INSTANCE: ("database", "cylinder"),
+    ResourceType.ROUTE53_ZONE: ("database", "note"),
+    ResourceType.S3_BUCKET: ("storage", "folder"),
+    ResourceType.S3_BUCKET_V2: ("storage", "folder"),
 }
 TIER_ORDER = (
     "clients",
@@ -33,10 +34,10 @@ TIER_ORDER = (
     "database",
     "storage",
 )
-LT = "aws:ec2/launchTemplate:LaunchTemplate"
-SG = "aws:ec2/securityGroup:SecurityGroup"
-TG = "aws:lb/targetGroup:TargetGroup"
-ALB = "aws:lb/loadBalancer:LoadBalancer"
+LT = ResourceType.EC2_LAUNCH_TEMPLATE
+SG = ResourceType.EC2_SECURITY_GROUP
+TG = ResourceType.LB_TARGET_GROUP
+ALB = ResourceType.LB_LOAD_BALANCER
 SG_OWNER_KEYS = ("vpcSecurityGroupIds", "securityGroups", "securityGroupIds")
 CLIENTS = "clients"
 
@@ -50,7 +51,7 @@ class Node:
 
 
 @dataclass(frozen=True)
-class Edge:
+class GraphEdge:
     src: str
     dst: str
     label: str
@@ -61,9 +62,9 @@ class Edge:
 class Graph:
     title: str
     nodes: dict[str, Node] = field(default_factory=dict)
-    edges: list[Edge] = field(default_factory=list)
+    edges: list[GraphEdge] = field(default_factory=list)
 
-    def add_edge(self, edge: Edge) -> None:
+    def add_edge(self, edge: GraphEdge) -> None:
         """Add a wire between two drawn nodes; a second wire on the same pair adds its label."""
         if edge.src not in self.nodes or edge.dst not in self.nodes:
             return
@@ -71,7 +72,7 @@ class Graph:
             if (old.src, old.dst) == (edge.src, edge.dst):
                 if edge.label and edge.label not in old.label.split(", "):
                     label = f"{old.label}, {edge.label}" if old.label else edge.label
-                    self.edges[i] = Edge(old.src, old.dst, label, old.style)
+                    self.edges[i] = GraphEdge(old.src, old.dst, label, old.style)
                 return
         self.edges.append(edge)
 
@@ -99,29 +100,29 @@ class _Index(PlanIndex):
 
 def _label(ix: _Index, r: dict) -> str:
     t, name = r["type"], r["name"]
-    if t == "aws:autoscaling/group:Group":
+    if t == ResourceType.AUTOSCALING_GROUP:
         lt = ix.ref((inp(r, "launchTemplate", {}) or {}).get("id"), LT)
         itype = inp(lt, "instanceType", "?") if lt else "?"
         sizes = f"{inp(r, 'minSize')}..{inp(r, 'maxSize')} (desired {inp(r, 'desiredCapacity')})"
         return f"{name}\nASG {itype} x {sizes}"
-    if t == "aws:ec2/instance:Instance":
+    if t == ResourceType.EC2_INSTANCE:
         # Before RDS exists the box also runs PostgreSQL (stage single-box).
-        db = "" if ix.of_type("aws:rds/instance:Instance") else " (API + PostgreSQL)"
+        db = "" if ix.of_type(ResourceType.RDS_INSTANCE) else " (API + PostgreSQL)"
         return f"{name}\nEC2 {inp(r, 'instanceType', '?')}{db}"
-    if t == "aws:rds/instance:Instance":
+    if t == ResourceType.RDS_INSTANCE:
         role = "replica" if inp(r, "replicateSourceDb") else "primary"
         maz = ", Multi-AZ" if inp(r, "multiAz") else ""
         return f"{name}\nRDS {role} {inp(r, 'instanceClass', '?')}{maz}"
-    if t == "aws:elasticache/replicationGroup:ReplicationGroup":
+    if t == ResourceType.ELASTICACHE_REPLICATION_GROUP:
         n = inp(r, "numCacheClusters", 1)
         return f"{name}\nRedis {inp(r, 'nodeType', '?')} x {n}"
-    if t == "aws:lb/loadBalancer:LoadBalancer":
+    if t == ResourceType.LB_LOAD_BALANCER:
         return f"{name}\nALB ({len(inp(r, 'subnets', []))} AZs)"
-    if t == "aws:cloudfront/distribution:Distribution":
+    if t == ResourceType.CLOUDFRONT_DISTRIBUTION:
         return f"{name}\nCloudFront {inp(r, 'priceClass', '')}"
-    if t == "aws:ec2/eip:Eip":
+    if t == ResourceType.EC2_EIP:
         return f"{name}\nElastic IP"
-    if t == "aws:route53/zone:Zone":
+    if t == ResourceType.ROUTE53_ZONE:
         return f"{name}\nprivate DNS {inp(r, 'name', '')}"
     return f"{name}\nS3 bucket"
 
@@ -132,7 +133,7 @@ def build_graph(plan: dict) -> Graph:
     g = Graph(title=f"{plan.get('env', '?')}/{plan.get('stage', '?')}")
     g.nodes[CLIENTS] = Node(CLIENTS, "clients\n(internet)", "clients", "ellipse")
     for r in plan["resources"]:
-        if r["type"] == "aws:ec2/eip:Eip" and not inp(r, "instance"):
+        if r["type"] == ResourceType.EC2_EIP and not inp(r, "instance"):
             continue  # a NAT gateway's address: egress, not on the request path
         if r["type"] in TIERS:
             tier, shape = TIERS[r["type"]]
@@ -142,53 +143,57 @@ def build_graph(plan: dict) -> Graph:
     _origin_edges(ix, g)
     _listener_edges(ix, g)
     _security_group_edges(ix, g)
-    for r in ix.of_type("aws:rds/instance:Instance"):
-        src = ix.ref(inp(r, "replicateSourceDb"), "aws:rds/instance:Instance")
+    for r in ix.of_type(ResourceType.RDS_INSTANCE):
+        src = ix.ref(inp(r, "replicateSourceDb"), ResourceType.RDS_INSTANCE)
         if src is not None:
-            g.add_edge(Edge(src["urn"], r["urn"], "replication", "dashed"))
-    for rec in ix.of_type("aws:route53/record:Record"):
-        zone = ix.ref(inp(rec, "zoneId"), "aws:route53/zone:Zone")
+            g.add_edge(GraphEdge(src["urn"], r["urn"], "replication", "dashed"))
+    for rec in ix.of_type(ResourceType.ROUTE53_RECORD):
+        zone = ix.ref(inp(rec, "zoneId"), ResourceType.ROUTE53_ZONE)
         for target in ix.refs(inp(rec, "records", [])):
             if zone is not None:
-                g.add_edge(Edge(zone["urn"], target["urn"], inp(rec, "name", "record"), "dotted"))
+                g.add_edge(
+                    GraphEdge(zone["urn"], target["urn"], inp(rec, "name", "record"), "dotted")
+                )
     return g
 
 
 def _entry_edges(ix: _Index, g: Graph) -> None:
-    cdn = ix.of_type("aws:cloudfront/distribution:Distribution")
-    albs = [a for a in ix.of_type("aws:lb/loadBalancer:LoadBalancer") if not inp(a, "internal")]
+    cdn = ix.of_type(ResourceType.CLOUDFRONT_DISTRIBUTION)
+    albs = [a for a in ix.of_type(ResourceType.LB_LOAD_BALANCER) if not inp(a, "internal")]
     if cdn:
         for d in cdn:
-            g.add_edge(Edge(CLIENTS, d["urn"], "HTTPS"))
+            g.add_edge(GraphEdge(CLIENTS, d["urn"], "HTTPS"))
     elif albs:
         for a in albs:
-            g.add_edge(Edge(CLIENTS, a["urn"], "HTTP(S)"))
-    for eip in ix.of_type("aws:ec2/eip:Eip"):
+            g.add_edge(GraphEdge(CLIENTS, a["urn"], "HTTP(S)"))
+    for eip in ix.of_type(ResourceType.EC2_EIP):
         if not cdn and not albs:
-            g.add_edge(Edge(CLIENTS, eip["urn"], "HTTP(S)"))
-        inst = ix.ref(inp(eip, "instance"), "aws:ec2/instance:Instance")
+            g.add_edge(GraphEdge(CLIENTS, eip["urn"], "HTTP(S)"))
+        inst = ix.ref(inp(eip, "instance"), ResourceType.EC2_INSTANCE)
         if inst is not None:
-            g.add_edge(Edge(eip["urn"], inst["urn"], "EIP"))
+            g.add_edge(GraphEdge(eip["urn"], inst["urn"], "EIP"))
 
 
 def _origin_edges(ix: _Index, g: Graph) -> None:
-    for d in ix.of_type("aws:cloudfront/distribution:Distribution"):
+    for d in ix.of_type(ResourceType.CLOUDFRONT_DISTRIBUTION):
         for origin in inp(d, "origins", []):
             target = ix.ref(origin.get("domainName"))
             if target is not None:
                 g.add_edge(
-                    Edge(d["urn"], target["urn"], f"origin {origin.get('originId', '')}".strip())
+                    GraphEdge(
+                        d["urn"], target["urn"], f"origin {origin.get('originId', '')}".strip()
+                    )
                 )
 
 
 def _listener_edges(ix: _Index, g: Graph) -> None:
     tg_to_asgs: dict[str, list[dict]] = {}
-    for asg in ix.of_type("aws:autoscaling/group:Group"):
+    for asg in ix.of_type(ResourceType.AUTOSCALING_GROUP):
         for arn in inp(asg, "targetGroupArns", []):
             tg = ix.ref(arn, TG)
             if tg is not None:
                 tg_to_asgs.setdefault(tg["urn"], []).append(asg)
-    for att in ix.of_type("aws:lb/targetGroupAttachment:TargetGroupAttachment"):
+    for att in ix.of_type(ResourceType.LB_TARGET_GROUP_ATTACHMENT):
         tg, target = ix.ref(inp(att, "targetGroupArn"), TG), ix.ref(inp(att, "targetId"))
         if tg is not None and target is not None:
             tg_to_asgs.setdefault(tg["urn"], []).append(target)
@@ -202,13 +207,13 @@ def _listener_edges(ix: _Index, g: Graph) -> None:
                 tg = ix.ref(arn, TG)
                 for asg in tg_to_asgs.get(tg["urn"], []) if tg else []:
                     if alb is not None:
-                        g.add_edge(Edge(alb["urn"], asg["urn"], label))
+                        g.add_edge(GraphEdge(alb["urn"], asg["urn"], label))
 
-    for lst in ix.of_type("aws:lb/listener:Listener"):
+    for lst in ix.of_type(ResourceType.LB_LISTENER):
         alb = ix.ref(inp(lst, "loadBalancerArn"), ALB)
         forward(alb, inp(lst, "defaultActions", []), f":{inp(lst, 'port', '')} default")
-    for rule in ix.of_type("aws:lb/listenerRule:ListenerRule"):
-        lst = ix.ref(inp(rule, "listenerArn"), "aws:lb/listener:Listener")
+    for rule in ix.of_type(ResourceType.LB_LISTENER_RULE):
+        lst = ix.ref(inp(rule, "listenerArn"), ResourceType.LB_LISTENER)
         alb = ix.ref(inp(lst, "loadBalancerArn"), ALB) if lst else None
         forward(alb, inp(rule, "actions", []), _rule_label(rule))
 
@@ -228,13 +233,13 @@ def _security_group_edges(ix: _Index, g: Graph) -> None:
     owners: dict[str, list[dict]] = {}
     for r in ix.resources:
         carriers = [r]
-        if r["type"] == "aws:ec2/launchTemplate:LaunchTemplate":
+        if r["type"] == ResourceType.EC2_LAUNCH_TEMPLATE:
             carriers = [
                 a
-                for a in ix.of_type("aws:autoscaling/group:Group")
+                for a in ix.of_type(ResourceType.AUTOSCALING_GROUP)
                 if ix.ref((inp(a, "launchTemplate", {}) or {}).get("id"), LT) is r
             ]
-        if r["type"] not in TIERS and r["type"] != "aws:ec2/launchTemplate:LaunchTemplate":
+        if r["type"] not in TIERS and r["type"] != ResourceType.EC2_LAUNCH_TEMPLATE:
             continue
         keys = list(SG_OWNER_KEYS)
         groups = [s for k in keys for s in _strings(inp(r, k, []))]
@@ -251,11 +256,11 @@ def _security_group_edges(ix: _Index, g: Graph) -> None:
         for a in owners.get(src_sg["urn"], []):
             for b in owners.get(dst_sg["urn"], []):
                 if a is not b:
-                    g.add_edge(Edge(a["urn"], b["urn"], f"tcp {port}"))
+                    g.add_edge(GraphEdge(a["urn"], b["urn"], f"tcp {port}"))
 
     for rule in ix.of_type(
-        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
-        "aws:ec2/securityGroupRule:SecurityGroupRule",
+        ResourceType.VPC_SECURITY_GROUP_INGRESS_RULE,
+        ResourceType.EC2_SECURITY_GROUP_RULE,
     ):
         if rule["type"].endswith("SecurityGroupRule") and inp(rule, "type") != "ingress":
             continue
@@ -265,7 +270,7 @@ def _security_group_edges(ix: _Index, g: Graph) -> None:
             ix.ref(inp(rule, "securityGroupId"), SG),
             inp(rule, "fromPort", ""),
         )
-    for sg in ix.of_type("aws:ec2/securityGroup:SecurityGroup"):
+    for sg in ix.of_type(ResourceType.EC2_SECURITY_GROUP):
         for ingress in inp(sg, "ingress", []):
             for src in [ix.ref(v, SG) for v in _strings(ingress.get("securityGroups", []))]:
                 link(src, sg, ingress.get("fromPort", ""))

@@ -7,7 +7,7 @@ from typing import Any
 
 from infra import REPO_ROOT
 from infra.paths import output_dir
-from infra.review.diagram.model import TIER_ORDER, Edge, Graph, build_graph
+from infra.review.diagram.model import TIER_ORDER, Graph, GraphEdge, build_graph
 
 OUT = REPO_ROOT / "build" / "diagrams"
 COLORS = {
@@ -50,7 +50,7 @@ def to_dot(g: Graph) -> Any:
                 sub.node(_safe(n.id), n.label, shape=n.shape, fillcolor="white")
     # One wire that reaches several nodes of a tier (the app's group admitted by the DB
     # group reaches the primary and every replica) is drawn once, to the tier's box.
-    fan: dict[tuple[str, str, str, str], list[Edge]] = {}
+    fan: dict[tuple[str, str, str, str], list[GraphEdge]] = {}
     for e in g.edges:
         fan.setdefault((e.src, e.label, e.style, g.nodes[e.dst].tier), []).append(e)
     for (src, label, style, tier), edges in fan.items():

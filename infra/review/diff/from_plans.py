@@ -22,8 +22,9 @@ from infra.review.diff.model import (
     holds_data,
     shrinks,
 )
+from infra.tokens import ResourceType
 
-INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+INGRESS_RULE = ResourceType.VPC_SECURITY_GROUP_INGRESS_RULE
 _WORLD = ("0.0.0.0/0", "::/0")
 
 

@@ -28,7 +28,6 @@ from typing import Any
 from infra import catalog
 from infra.plans.preview import (
     REPLACE_OPS,
-    SECRET,
     Preview,
     Step,
     is_unknown,
@@ -46,6 +45,7 @@ from infra.review.diff.model import (
     holds_data,
     shrinks,
 )
+from infra.tokens import SECRET_MARKER
 
 UNKNOWN_TEXT = "(known after apply)"
 # The engine's own word: replaceReasons in `pulumi preview --json` (pkg/display/json.go).
@@ -96,8 +96,8 @@ def step_changes(old: dict | None, new: dict | None, detailed: dict[str, Any]) -
         # inputs (pkg/display PropertyDiff), e.g. a default its new version reads apart.
         before = old_in if detailed[path].get("inputDiff", True) else (old or {}).get("outputs")
         a, b = _value_at(before or {}, path), _value_at(new_in, path)
-        if a == SECRET or b == SECRET:
-            changes.append(Change(path, SECRET, SECRET))
+        if a == SECRET_MARKER or b == SECRET_MARKER:
+            changes.append(Change(path, SECRET_MARKER, SECRET_MARKER))
         elif a == b:
             changes.append(Change(path, a, f"{_fmt_plain(b)} ({PROVIDER_SAYS})"))
         else:

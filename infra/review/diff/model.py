@@ -11,10 +11,11 @@ from typing import Any
 
 from infra import catalog as stateful
 from infra.review import impacts
+from infra.tokens import ResourceType
 
 STAGE_TAG = re.compile(r"(^|\.)(tags|tagsAll|volumeTags)(\.stage|\[stage\]\.value)$", re.I)
-ASG = "aws:autoscaling/group:Group"
-LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+ASG = ResourceType.AUTOSCALING_GROUP
+LAUNCH_TEMPLATE = ResourceType.EC2_LAUNCH_TEMPLATE
 SRC_ALIASES = "https://www.pulumi.com/docs/iac/concepts/options/aliases/"
 
 
@@ -121,8 +122,8 @@ def holds_data(resource: dict, plan: dict) -> bool:
     type_ = resource["type"]
     if not stateful.is_stateful(type_):
         return False
-    if type_ == "aws:ec2/instance:Instance":
-        return not any(r["type"] == "aws:rds/instance:Instance" for r in plan["resources"])
+    if type_ == ResourceType.EC2_INSTANCE:
+        return not any(r["type"] == ResourceType.RDS_INSTANCE for r in plan["resources"])
     return True
 
 

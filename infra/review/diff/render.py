@@ -10,9 +10,9 @@ import json
 import re
 from typing import Any
 
-from infra.plans.preview import SECRET
 from infra.review import impacts
 from infra.review.diff.model import Change, Entry, PlanDiff
+from infra.tokens import SECRET_MARKER
 
 _SECRET_KEY = re.compile(r"password|secret|token|privatekey|passphrase", re.I)
 _NOT_SECRET_KEY = re.compile(r"(arn|id|ids|name|version|kmskeyid|enabled|strategy)$", re.I)
@@ -34,10 +34,10 @@ def mask(path: str, value: Any) -> Any:
     """Hide secret values: plan-masked ones, secret-named keys, KEY=value in text."""
     if value is None or isinstance(value, bool):
         return value
-    if value == SECRET or _is_secret_key(path):
-        return SECRET
+    if value == SECRET_MARKER or _is_secret_key(path):
+        return SECRET_MARKER
     if isinstance(value, str):
-        return _SECRET_IN_TEXT.sub(lambda m: f"{m.group(1)}{m.group(2)}{SECRET}", value)
+        return _SECRET_IN_TEXT.sub(lambda m: f"{m.group(1)}{m.group(2)}{SECRET_MARKER}", value)
     if isinstance(value, dict):
         return {k: mask(f"{path}.{k}", v) for k, v in value.items()}
     if isinstance(value, list):
@@ -58,8 +58,8 @@ def _decoded(value: Any) -> Any:
 def describe(change: Change, width: int = 70) -> str:
     """One line (or a few, for text) saying how one property changes, secrets masked."""
     old, new = mask(change.path, _decoded(change.old)), mask(change.path, _decoded(change.new))
-    if old == SECRET and new == SECRET:
-        return f"{change.path}: {SECRET} (changed)"
+    if old == SECRET_MARKER and new == SECRET_MARKER:
+        return f"{change.path}: {SECRET_MARKER} (changed)"
     if isinstance(old, str) and isinstance(new, str) and ("\n" in old or "\n" in new):
         a, b = old.splitlines(), new.splitlines()
         gone = [line for line in a if line not in b]
