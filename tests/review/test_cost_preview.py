@@ -72,7 +72,8 @@ def test_a_preview_without_sames_and_no_state_is_refused(model) -> None:
     table, a = model
     with pytest.raises(
         CostError,
-        match=r"partial preview cannot be priced: the engine counted 40 `same` resource.*--state FILE",
+        match=r"partial preview cannot be priced: the engine counted 40 `same` "
+        r"resource.*--state FILE",
     ):
         before_after(load_preview(DEFAULT), None, table, a)
 
