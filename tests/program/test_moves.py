@@ -21,6 +21,7 @@ import pytest
 
 from infra.config import ENVIRONMENTS, STAGES
 from infra.program.components.load_balancer import WARMUP_HEADER
+from infra.tokens import ResourceType
 
 Plan = dict[str, Any]
 MOVES = [(env, a, b) for env in ENVIRONMENTS for a, b in pairwise(STAGES)]
@@ -148,3 +149,17 @@ def test_every_prod_asg_can_grow(plans: dict[tuple[str, str], Plan]) -> None:
         for r in plan["resources"]:
             if r["type"] == ASG and env == "prod":
                 assert r["inputs"]["maxSize"] > r["inputs"]["desiredCapacity"], (stage, r["name"])
+
+
+def test_every_rds_parameter_states_its_apply_method(plans: dict[tuple[str, str], Plan]) -> None:
+    """Left out, the provider sends "immediate" (rds/parameter_group.go), which RDS refuses
+    for a static parameter: the program always says which it means (issue 21, item 4)."""
+    checked = 0
+    for plan in plans.values():
+        for r in plan["resources"]:
+            if r["type"] != ResourceType.RDS_PARAMETER_GROUP:
+                continue
+            for parameter in r["inputs"].get("parameters", []):
+                assert parameter.get("applyMethod") in ("immediate", "pending-reboot"), parameter
+                checked += 1
+    assert checked > 0, "no RDS parameter in any plan: the test would check nothing"
