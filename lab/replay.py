@@ -76,6 +76,7 @@ ROLE_OF_ASG = {"web-asg": "web", "search-asg": "search"}
 SPARE_SLOTS = 4  # lab.topology.MAX_API_PROCESSES: a whole web fleet can be relaunched
 WRITERS = 4
 WRITE_PAUSE_S = 0.2
+LAUNCH_MARGIN_S = 8.0
 ERROR_GAP_S = 1.0  # errors closer than this (lab s) belong to one error window
 
 
@@ -266,12 +267,20 @@ def refresh(lab: Lab, role: str, ms_refresh: impacts.Refresh | None) -> None:
         if not launch_first:
             _retire(lab, role, batch, delay)
         started = time.perf_counter()
-        new = [lab.launch(role) for _ in batch]
+        new = _in_parallel([lambda: lab.launch(role) for _ in batch])
         for _name, slot, _port in new:
             lab.wait_up(role, slot)
         time.sleep(max(0.0, warm - (time.perf_counter() - started)))
         if launch_first:
             _retire(lab, role, batch, delay)
+
+
+def _in_parallel(calls: list[Callable[[], Any]]) -> list[Any]:
+    """Instances of one batch launch together (an ASG launches a batch at once)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max(1, len(calls))) as pool:
+        return [f.result() for f in [pool.submit(c) for c in calls]]
 
 
 def _retire(lab: Lab, role: str, batch: list[tuple[str, str]], delay: float) -> None:
@@ -309,11 +318,7 @@ def launch_fleet(lab: Lab, role: str, inputs: Mapping[str, Any], waits: bool) ->
 
     def boot_and_serve() -> None:
         time.sleep(boot_s(inputs) * lab.settings.k)
-        threads = [threading.Thread(target=lab.launch, args=(role,)) for _ in range(count)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        _in_parallel([lambda: lab.launch(role) for _ in range(count)])
 
     if not waits:
         threading.Thread(target=boot_and_serve, daemon=True).start()
@@ -677,7 +682,8 @@ def _under_load(reg, plan, new_plan, new_stage, new_groups, settings, entry, say
     warm = asyncio.run(preload(ep["entry"], HotSet.of(maker, 0.8).paths))
     rate = settings.rate or settings.load_share * saturation_rps(reg.stage or "")
     expected = max((t.end_s for t in plan.timeline), default=0.0) * settings.k
-    duration = settings.before_s + expected * 1.5 + 15 + settings.after_s
+    # Lab overhead on top of the scaled timeline: processes start in a few seconds each.
+    duration = settings.before_s + expected * 1.3 + LAUNCH_MARGIN_S + settings.after_s
     say(
         f"{entry['move']}: {rate:.0f} rps for {settings.warmup_s + duration:.0f}s; move at "
         f"{settings.before_s:.0f}s (timeline {expected:.1f} lab s at "
