@@ -23,8 +23,8 @@ its effect is applied to the running lab as AWS would:
   again on the same data directory (commits are durable, as in RDS); create of a replica:
   a base backup and a streaming replica, used by API processes launched after it;
 - ElastiCache replication group: create starts Redis (used by processes launched after);
-  a failover restarts it (the lab's Redis restarts empty: ElastiCache promotes a replica
-  that has the data, so the lab's figure is the worse one);
+  a failover stops it for the step's duration and starts it with its dataset (saved just
+  before: ElastiCache promotes a replica that has the data);
 - steps with no effect on serving (alarms, IAM, security groups, launch templates, target
   groups, DNS records of the replicas, scaling policies) are listed as control-plane only.
 
@@ -191,6 +191,12 @@ class Lab:
     slots_used: dict[str, int] = field(default_factory=dict)
     launched: int = 0
 
+    def __post_init__(self) -> None:
+        # Steps run in threads and each start or stop rewrites the registry: one at a time
+        # (two saves at once race on the registry's temporary file).
+        for method in ("save", "add", "remove"):
+            setattr(self.reg, method, _locked(self.lock, getattr(self.reg, method)))
+
     @property
     def ep(self) -> dict[str, Any]:
         return self.reg.endpoints
@@ -250,6 +256,14 @@ class Lab:
         stop(record)
         with self.lock:
             self.reg.remove(name)
+
+
+def _locked(lock: threading.RLock, fn: Callable[..., Any]) -> Callable[..., Any]:
+    def call(*args: Any, **kw: Any) -> Any:
+        with lock:
+            return fn(*args, **kw)
+
+    return call
 
 
 def refresh(lab: Lab, role: str, ms_refresh: impacts.Refresh | None) -> None:
@@ -375,11 +389,16 @@ def new_redis(lab: Lab) -> None:
 
 
 def restart_redis(lab: Lab, seconds: float) -> None:
+    """A failover keeps the data (ElastiCache promotes a replica that has it): the lab
+    saves the dataset, stops Redis for the step's duration and starts it with the dataset."""
     started = time.perf_counter()
+    port, workdir = lab.ep["redis_port"], lab.run_dir / "redis"
+    saved = lab.run_dir / "redis-failover.rdb"
+    keys = redis_server.snapshot(port, workdir, saved)
     lab.stop_process("redis")
     time.sleep(max(0.0, seconds - (time.perf_counter() - started)))
-    port = lab.ep["redis_port"]
-    redis_server.start(lab.reg, "redis", port, lab.run_dir / "redis", None, lab.enter("redis"))
+    redis_server.start(lab.reg, "redis", port, workdir, saved, lab.enter("redis"))
+    lab.note(f"redis restarted with its {keys} keys")
 
 
 def apply(lab: Lab, e: Effect, new_plan: Mapping[str, Any]) -> None:
@@ -723,7 +742,7 @@ def _under_load(reg, plan, new_plan, new_stage, new_groups, settings, entry, say
             "move_lab_s": round(move_s, 2),
             "before": window(samples, 0, b),
             "during": window(samples, b, d),
-            "after": window(samples, d, settings.before_s + 1e9),
+            "after": window(samples, d, duration),
             "longest_error_window_lab_s": round(longest_error_window(samples), 2),
             "longest_error_window_aws_s": round(longest_error_window(samples) / settings.k, 1),
             "writes": {
