@@ -277,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     _load_args(check, 5, 1)
     move = sub.add_parser(
         "move",
-        help="a stage move's steps in the engine's order, AWS and lab time (timeline only)",
+        help="a stage move rehearsed under load: the engine's order, each step's AWS effect",
     )
     move.add_argument("stages", nargs="*", metavar="FROM TO", help="two consecutive stages")
     move.add_argument("--all", action="store_true", help="every move of the environment")
@@ -288,6 +288,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=5.0,
         help="lab seconds per AWS minute (default 5)",
     )
+    move.add_argument(
+        "--load",
+        type=_positive_float("--load", 1.5),
+        default=0.5,
+        help="share of FROM's measured saturation rate (lab/results/saturation.json)",
+    )
+    move.add_argument("--movies", type=int, default=100_000)
+    move.add_argument("--no-budgets", action="store_true", help="no tier CPU budgets")
+    move.add_argument(
+        "--timeline-only", action="store_true", help="print the timeline, run nothing"
+    )
+    move.add_argument("--out", help="moves.json to write (default lab/results/moves.json)")
     return p
 
 
@@ -378,10 +390,24 @@ def _move_pairs(args: argparse.Namespace) -> list[tuple[str, str]]:
 
 
 def _move(args: argparse.Namespace) -> int:
+    import time
+    from pathlib import Path
+
     from infra.plans.build import load_or_build
     from lab.move import move_plan, render, search_gap
+    from lab.replay import Settings, headline, rehearse, write_moves
+    from lab.results import RESULTS
 
     scale = args.time_scale / 60.0
+    settings = Settings(
+        env=args.env,
+        load_share=args.load,
+        time_scale=args.time_scale,
+        movies=args.movies,
+        budgets=not args.no_budgets,
+    )
+    entries = []
+    started = time.perf_counter()
     for old, new in _move_pairs(args):
         a, b = f"{args.env}/{old}", f"{args.env}/{new}"
         old_plan, new_plan = load_or_build(a), load_or_build(b)
@@ -395,7 +421,14 @@ def _move(args: argparse.Namespace) -> int:
                 f"({gap.seconds * scale:.1f} lab s) of 503s for searches"
             )
         print()
-    print("timeline only: the replay on the lab's servers under load is not built yet")
+        if args.timeline_only:
+            continue
+        entries.append(rehearse(old, new, old_plan, new_plan, settings))
+        print(headline(entries[-1]))
+    if not args.timeline_only:
+        out = Path(args.out) if args.out else RESULTS / "moves.json"
+        write_moves(out, entries, time.perf_counter() - started)
+        print(f"wrote {out} ({time.perf_counter() - started:.0f} s)")
     return 0
 
 

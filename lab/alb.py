@@ -206,6 +206,13 @@ class AlbSpec:
     idle_timeout_s: int = ALB_IDLE_TIMEOUT_S
     time_scale: float = 1.0  # lab seconds per AWS second, already applied to the groups
     max_connections: int = 256
+    # `lab move` (lab/replay.py): disabled server slots per backend that the runtime API
+    # fills with targets launched during a move (`Admin.register`), and a search rule that
+    # is off until `Admin.set_search_rule(True)` (haproxy 2.6's runtime API has no
+    # `use_backend` switch, so the rule also requires a pattern held in an ACL file that
+    # `add acl` / `clear acl` change at runtime: no reload, so nothing is dropped).
+    spare_slots: int = 0
+    search_rule_switch: bool = False
 
 
 def _s(seconds: float) -> str:
@@ -213,12 +220,23 @@ def _s(seconds: float) -> str:
     return f"{max(1, round(seconds * 1000))}ms"
 
 
-def _backend(name: str, backend: Backend, idle_timeout_s: int) -> str:
+def spare_name(backend: str, index: int) -> str:
+    return f"{backend}-slot{index}"
+
+
+SEARCH_RULE_ACL = "search-rule.acl"
+
+
+def _backend(name: str, backend: Backend, idle_timeout_s: int, spares: int = 0) -> str:
     g = backend.group
     check = f"check inter {_s(g.interval_s)} fall {g.unhealthy_threshold}"
     check += f" rise {g.healthy_threshold}"
     servers = "\n".join(
         f"    server {target} {LOOPBACK}:{port}" for target, port in backend.targets
+    )
+    # Port 1: nothing listens there; a slot is disabled (maint) until a target fills it.
+    servers += "".join(
+        f"\n    server {spare_name(name, i)} {LOOPBACK}:1 disabled" for i in range(1, spares + 1)
     )
     return f"""
 backend {name}
@@ -242,9 +260,12 @@ def haproxy_conf(spec: AlbSpec, prefix: Path) -> str:
     if spec.search is not None:
         # The search listener rule: path is <search_path> and the query has <key> (any
         # value, "*" in the rule), forwarded to the search target group.
+        switch = ""
+        if spec.search_rule_switch:
+            switch = f" {{ str(on) -m str -f {prefix}/{SEARCH_RULE_ACL} }}"
         search_rule = (
             f"    use_backend search if {{ path {spec.search_path} }} "
-            f"{{ url_param({spec.search_query_key}) -m found }}\n"
+            f"{{ url_param({spec.search_query_key}) -m found }}{switch}\n"
         )
     metrics = f"if {{ path_beg {METRICS_PREFIX} }}"
     conf = f"""# The lab's ALB stand-in (lab/alb.py); written by `lab up`.
@@ -282,9 +303,9 @@ frontend alb
     http-request deny deny_status 413 if {{ req.hdr_val(content-length) gt {MAX_BODY_BYTES} }}
 {search_rule}    default_backend web
 """
-    conf += _backend("web", spec.web, idle)
+    conf += _backend("web", spec.web, idle, spec.spare_slots)
     if spec.search is not None:
-        conf += _backend("search", spec.search, idle)
+        conf += _backend("search", spec.search, idle, spec.spare_slots)
     return conf
 
 
@@ -321,6 +342,8 @@ def start(
     (prefix / "errors").mkdir(parents=True, exist_ok=True)
     for status, text in ERROR_FILES.items():
         (prefix / "errors" / f"{status}.http").write_text(text)
+    if spec.search_rule_switch:
+        (prefix / SEARCH_RULE_ACL).write_text("")  # the rule starts off
     conf_path = prefix / "haproxy.cfg"
     conf_path.write_text(haproxy_conf(spec, prefix))
     checked = _check_config(binary, conf_path)
@@ -427,6 +450,33 @@ class Admin:
         answer = self.command(f"set server {backend}/{server} state {state}").strip()
         if answer:
             raise LabError(f"haproxy set server {backend}/{server} state {state}: {answer}")
+
+    def register(self, backend: str, slot: str, port: int) -> None:
+        """A new target in a spare slot (`AlbSpec.spare_slots`): its address, then out of
+        maint, so the health checks start (it gets requests once they pass, as a target
+        registered with an ALB does)."""
+        answer = self.command(f"set server {backend}/{slot} addr {LOOPBACK} port {port}")
+        if "not" in answer.lower() or "error" in answer.lower() or "unknown" in answer.lower():
+            raise LabError(f"haproxy set server {backend}/{slot} addr: {answer.strip()}")
+        self.set_state(backend, slot, "ready")
+
+    def set_search_rule(self, prefix: Path, on: bool) -> None:
+        """Turn the search listener rule on (it forwards from now on) or off."""
+        path = prefix / SEARCH_RULE_ACL
+        line = f"add acl {path} on" if on else f"clear acl {path}"
+        answer = self.command(line).strip()
+        if answer and "done" not in answer.lower():
+            raise LabError(f"haproxy {line}: {answer}")
+
+    def up_servers(self, backend: str) -> list[str]:
+        """The backend's targets that pass their health checks now."""
+        return [
+            r["svname"]
+            for r in self.stats()
+            if r.get("pxname") == backend
+            and r.get("svname") not in ("FRONTEND", "BACKEND")
+            and r.get("status", "").startswith("UP")
+        ]
 
     def deregister(self, backend: str, server: str, delay_s: float) -> dict[str, float]:
         """Deregister a target as the ALB does: it gets no new requests from now on

@@ -18,9 +18,8 @@ What this module does today (issue 21 item 2, first half):
   group none of whose targets has booted (the ALB answers 503 then): the regression the
   rehearsal exists for.
 
-Not done yet: replaying the timeline on the lab's running servers under load (the rolling
-refresh, reboots, failover, new tiers, routing changes, the runbook's human steps) and the
-measured figures in `lab/results/moves.json`. `lab move` prints the timeline only and says so.
+The replay on the lab's running servers under load is `lab/replay.py`; this module
+stays pure (plans in, timeline out).
 """
 
 from __future__ import annotations

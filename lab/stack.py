@@ -9,6 +9,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from pathlib import Path
 
@@ -145,6 +146,8 @@ def up(
     scale: float = LAB_CPU_PER_VCPU,
     alb_time_scale: float = 1.0,
     fleet: dict[str, int] | None = None,
+    alb_hook: Callable[[alb.AlbSpec], alb.AlbSpec] | None = None,
+    extra_tiers: Mapping[str, float | None] | None = None,
 ) -> Registry:
     """Bring `stage` up; `redis_preload` is an RDB the stage's Redis starts with (the
     bench carries the cache from one stage to the next, as `pulumi up` keeps ElastiCache).
@@ -155,7 +158,12 @@ def up(
     bench's ceiling mode), default the spec's desired capacity.
 
     `alb_time_scale` (lab seconds per AWS second) scales the ALB stand-in's health-check
-    interval and timeout and its deregistration delay (lab/alb.py); 1 = AWS's own times."""
+    interval and timeout and its deregistration delay (lab/alb.py); 1 = AWS's own times.
+
+    For `lab move` (lab/replay.py): `alb_hook` rewrites the ALB stand-in's spec before it
+    starts (spare target slots, a search rule switched at runtime); `extra_tiers` are CPU
+    groups created with the stage's (the tiers of the next stage, which the move starts
+    processes in), only with `budgets`."""
     topo = topology(stage, env, pin=pin_cpus and not budgets, fleet=fleet)
     root = lab_dir()
     reg = Registry.load(root)
@@ -166,6 +174,7 @@ def up(
     if budgets:
         groups = cgroups.LabGroups.for_lab(root)  # raises where no controller is usable
         tier_cpus = budget_map(stage, env, scale, replicas_run=topo.replicas, fleet=fleet)
+        tier_cpus = {**dict(extra_tiers or {}), **tier_cpus}
     template = ensure_template(movies, say)
     shutil.rmtree(root / "run", ignore_errors=True)
     run_dir = root / "run"
@@ -195,6 +204,7 @@ def up(
             redis_preload,
             groups,
             alb_time_scale,
+            alb_hook,
         )
     except BaseException:
         say("bring-up failed; taking down what started")
@@ -213,6 +223,7 @@ def _bring_up(
     redis_preload: Path | None,
     groups: cgroups.LabGroups | None = None,
     alb_time_scale: float = 1.0,
+    alb_hook: Callable[[alb.AlbSpec], alb.AlbSpec] | None = None,
 ) -> None:
     ep = reg.endpoints
 
@@ -298,7 +309,10 @@ def _bring_up(
             idle_timeout_s=topo.alb_idle_timeout_s,
             time_scale=alb_time_scale,
         )
+        if alb_hook is not None:
+            spec = alb_hook(spec)
         alb.start(reg, "alb", run_dir / "alb", spec, enter=enter("alb"))
+        ep["alb_prefix"] = str(run_dir / "alb")
         ep["alb_admin_port"] = spec.admin_port
         ep["alb_time_scale"] = alb_time_scale
         ep["alb_target_groups"] = {

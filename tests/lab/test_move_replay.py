@@ -1,0 +1,92 @@
+"""`lab move` under traffic (lab/replay.py): the regression the rehearsal exists for. With
+today's plans the search listener rule forwards before the search fleet has booted and
+the rehearsal counts search errors; with the fix (the rule waits for the fleet, which
+waits for healthy targets) it counts none. No acknowledged write is lost either way."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from infra.plans.build import build_plan
+from lab.move import ASG, LISTENER_RULE, move_plan
+from lab.replay import Settings, effects, longest_error_window, rehearse, unmapped
+from lab.stats import Sample
+
+MOVIES = 500  # few posters to upload at the edge bring-up
+# One AWS minute = 1 lab second: the failover (120 s) takes 2 s, the search fleet's boot
+# (270 s grace) 4.5 s, the web refresh 4.5 s; the whole move about 15 s.
+SHORT = Settings(
+    env="prod", time_scale=1.0, movies=MOVIES, budgets=False, before_s=2.0, after_s=2.0,
+    warmup_s=1.0, rate=40.0,
+)  # fmt: skip
+
+
+def _one(plan, type_, name):
+    [r] = [r for r in plan["resources"] if r["type"] == type_ and r["name"] == name]
+    return r
+
+
+def with_fix(plan):
+    fixed = copy.deepcopy(plan)
+    asg = _one(fixed, ASG, "search-asg")
+    asg["inputs"]["waitForElbCapacity"] = asg["inputs"]["desiredCapacity"]
+    rule = _one(fixed, LISTENER_RULE, "alb-search")
+    rule["dependencies"] = [*rule["dependencies"], asg["urn"]]
+    return fixed
+
+
+def without_fix(plan):
+    bare = copy.deepcopy(plan)
+    asg = _one(bare, ASG, "search-asg")
+    asg["inputs"].pop("waitForElbCapacity", None)
+    asg["inputs"].pop("minElbCapacity", None)
+    rule = _one(bare, LISTENER_RULE, "alb-search")
+    rule["dependencies"] = [d for d in rule["dependencies"] if d != asg["urn"]]
+    return bare
+
+
+@pytest.fixture(scope="module")
+def plans():
+    return build_plan("prod", "edge"), build_plan("prod", "scale-5x")
+
+
+def test_every_serving_step_of_edge_to_scale_5x_has_an_effect(plans):
+    edge, scale = plans
+    mp = move_plan(edge, without_fix(scale))
+    assert unmapped(mp) == []
+    kinds = {(e.step.name, e.kind) for e in effects(mp)}
+    assert {("web-asg", "refresh"), ("search-asg", "launch"), ("alb-search", "rule")} <= kinds
+    assert ("database-primary", "restart-db") in kinds
+
+
+def test_moves_the_lab_cannot_map_name_their_steps():
+    mp = move_plan(build_plan("prod", "split-db"), build_plan("prod", "load-balanced"))
+    names = " ".join(unmapped(mp))
+    assert "alb-lb" in names and "box-instance" in names
+
+
+def test_longest_error_window_joins_errors_less_than_a_gap_apart():
+    s = [Sample(t, 0.01, 503, "search", True) for t in (1.0, 1.5, 2.2, 5.0)]
+    s.append(Sample(1.7, 0.01, 200, "search", True))
+    assert longest_error_window(s, gap=1.0) == pytest.approx(1.2)
+
+
+@pytest.mark.servers
+@pytest.mark.parametrize("fix", [False, True], ids=["todays-plans", "with-the-fix"])
+def test_the_search_rule_without_the_fix_serves_errors_with_it_none(lab_root, plans, fix):
+    edge, scale = plans
+    new = with_fix(scale) if fix else without_fix(scale)
+    r = rehearse("edge", "scale-5x", edge, new, SHORT, say=lambda _m: None)
+    assert r["step_errors"] == []
+    assert r["writes"]["acknowledged"] > 0 and r["writes"]["lost"] == 0
+    assert r["writes"]["stale_reads"] == 0
+    searches_failed = sum(r[w]["errors_by_route"].get("search", 0) for w in PHASES)
+    if fix:
+        assert searches_failed == 0, r["during"]
+    else:
+        assert r["during"]["errors_by_route"].get("search", 0) > 0, r["during"]
+
+
+PHASES = ("before", "during", "after")
