@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.review import impacts
+from infra.tokens import ResourceType
 from lab import alb, cgroups, postgres, redis_server, stack
 from lab.crash import Writes, lab_users
 from lab.engine_order import Action, Timed
@@ -56,8 +57,8 @@ from lab.procs import LabError, stop
 from lab.state import Registry
 from lab.stats import TRANSPORT_ERROR, Sample, is_error, percentile
 
-RDS = "aws:rds/instance:Instance"
-REDIS_GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
+RDS = ResourceType.RDS_INSTANCE
+REDIS_GROUP = ResourceType.ELASTICACHE_REPLICATION_GROUP
 # What serves requests; every other type is control plane only for the lab (a step of it
 # changes no running server). A step of these types the replay has no effect for is unmapped.
 SERVING_TYPES = (
@@ -65,12 +66,12 @@ SERVING_TYPES = (
     LISTENER_RULE,
     RDS,
     REDIS_GROUP,
-    "aws:ec2/instance:Instance",
-    "aws:ec2/eip:Eip",
-    "aws:lb/loadBalancer:LoadBalancer",
-    "aws:lb/listener:Listener",
-    "aws:cloudfront/distribution:Distribution",
-    "aws:s3/bucket:Bucket",
+    ResourceType.EC2_INSTANCE,
+    ResourceType.EC2_EIP,
+    ResourceType.LB_LOAD_BALANCER,
+    ResourceType.LB_LISTENER,
+    ResourceType.CLOUDFRONT_DISTRIBUTION,
+    ResourceType.S3_BUCKET,
 )
 ROLE_OF_ASG = {"web-asg": "web", "search-asg": "search"}
 SPARE_SLOTS = 4  # lab.topology.MAX_API_PROCESSES: a whole web fleet can be relaunched
