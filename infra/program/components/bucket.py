@@ -9,12 +9,12 @@ resource names (passed in `BucketNames`) and parents, so no URN moves.
 (`kms_encryption_rule`): what a scanner asks of a bucket that holds anything of ours
 (checkov CKV_AWS_145, "S3 buckets are encrypted with KMS by default").
 
-In place, never a replacement: the Terraform provider's
-`internal/service/s3/bucket_server_side_encryption_configuration.go` marks only `bucket`
-and `expected_bucket_owner` ForceNew, so a new `rule` (SSE-S3 -> SSE-KMS, or the AWS
-managed key -> a customer key) is a PutBucketEncryption on the same configuration; and
-`bucket_versioning.go` likewise updates `versioning_configuration` in place. Objects
-already stored keep the encryption they were written with until rewritten.
+In place, never a replacement: hashicorp/terraform-provider-aws
+`internal/service/s3/bucket_server_side_encryption_configuration.go` (read at 01606926)
+marks only `bucket` and `expected_bucket_owner` ForceNew, and its Update calls
+PutBucketEncryption with the new `rule`, so SSE-S3 -> SSE-KMS, or the AWS managed key -> a
+customer key, updates the same configuration. Objects already stored keep the encryption
+they were written with until rewritten.
 """
 
 from __future__ import annotations
