@@ -398,3 +398,19 @@ def must_protect(resource_type: str, props: Mapping[str, Any]) -> bool:
         # refilled on every up); a bucket whose objects matter (media) keeps it False.
         return not _truthy(props.get("forceDestroy"))
     return resource_type in (RDS_CLUSTER, CACHE_GROUP)
+
+
+def delete_needs_consent(resource: Mapping[str, Any]) -> bool:
+    """Whether removing this stateful plan resource must be asked for, like a replacement.
+
+    A resource the stack declared undeletable (``protect`` or RDS ``deletionProtection``,
+    as every prod database instance, read replicas included, is) cannot be deleted by an
+    ``up`` as planned: the engine refuses a protected delete and RDS refuses DeleteDBInstance
+    while deletion protection is on. A move that drops one says so and needs
+    ``--allow-replace``/``--allow-replace-urn``, then the protection lifted first.
+    """
+    if not is_stateful(str(resource.get("type"))):
+        return False
+    options = resource.get("options") or {}
+    inputs = resource.get("inputs") or {}
+    return _truthy(options.get("protect")) or _truthy(inputs.get("deletionProtection"))

@@ -12,10 +12,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pulumi_policy import PolicyPack
 
+from policies.accepted import pack_policies
 from policies.rules import ALL_POLICIES, DEFAULT_ENFORCEMENT, PACK_NAME
 
 PolicyPack(
     name=PACK_NAME,
-    policies=ALL_POLICIES,
+    # Findings accepted in every environment (policies/accepted.yaml) are not reported.
+    policies=pack_policies(ALL_POLICIES),
     enforcement_level=DEFAULT_ENFORCEMENT,
 )

@@ -43,10 +43,13 @@ class Violation:
     urn: str | None = None
     resource_type: str | None = None
     resource_name: str | None = None
+    # The reason from policies/accepted.yaml when the finding is accepted; None otherwise.
+    accepted: str | None = None
 
     @property
     def mandatory(self) -> bool:
-        return self.level == EnforcementLevel.MANDATORY
+        """A mandatory violation that nobody accepted: what fails the run."""
+        return self.level == EnforcementLevel.MANDATORY and self.accepted is None
 
 
 def config_path(env: str) -> Path:

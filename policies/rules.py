@@ -219,6 +219,13 @@ def _launch_template_no_public_ip(args: ResourceValidationArgs, report: ReportVi
 def _prod_rds_resilience(args: ResourceValidationArgs, report: ReportViolation) -> None:
     props = args.props
     if _is_replica(props):
+        # What a scanner asks of every instance (checkov CKV_AWS_293 deletion protection,
+        # CKV_AWS_133 backups): a replica serves reads, and a move that drops it must ask.
+        # Backups on a replica need PostgreSQL >= 14.1 (database.replica_backup_days).
+        if not truthy(props.get("deletionProtection")):
+            report("prod read replica without deletion protection: set deletionProtection=True")
+        if int(props.get("backupRetentionPeriod") or 0) < 1:
+            report("prod read replica without automated backups: backupRetentionPeriod >= 1")
         return
     retention = props.get("backupRetentionPeriod") or 0
     if int(retention) < MIN_PROD_BACKUP_DAYS:
@@ -259,11 +266,20 @@ def _cache_behaviors(props: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
 def _cloudfront_tls(args: ResourceValidationArgs, report: ReportViolation) -> None:
     props = args.props
     certificate = first(props.get("viewerCertificate"))
-    if certificate.get("acmCertificateArn") or certificate.get("iamCertificateId"):
+    custom = certificate.get("acmCertificateArn") or certificate.get("iamCertificateId")
+    if custom:
         minimum = certificate.get("minimumProtocolVersion")
         if minimum not in CLOUDFRONT_MIN_TLS:
             allowed = ", ".join(sorted(CLOUDFRONT_MIN_TLS))
             report(f"minimumProtocolVersion={minimum!r}: use one of {allowed}")
+        if certificate.get("sslSupportMethod") != "sni-only":
+            # vip costs a dedicated IP per edge location; static-ip is legacy.
+            report(f"sslSupportMethod={certificate.get('sslSupportMethod')!r}: use sni-only")
+    elif as_list(props.get("aliases")):
+        report(
+            f"aliases {sorted(as_list(props.get('aliases')))} without a certificate of their "
+            "own: set viewerCertificate.acmCertificateArn (ACM, us-east-1)"
+        )
     for behavior in _cache_behaviors(props):
         policy = behavior.get("viewerProtocolPolicy")
         if policy not in {"redirect-to-https", "https-only"}:
@@ -277,6 +293,19 @@ def _cloudfront_tls(args: ResourceValidationArgs, report: ReportViolation) -> No
             legacy = set(as_list(custom.get("originSslProtocols"))) - {"TLSv1.2"}
             if legacy:
                 report(f"origin {origin.get('originId')!r} allows {sorted(legacy)} to the origin")
+
+
+@_for_types(CLOUDFRONT)
+def _cloudfront_own_certificate(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    certificate = first(args.props.get("viewerCertificate"))
+    if truthy(certificate.get("cloudfrontDefaultCertificate")):
+        # CloudFront sets the security policy to TLSv1 whenever the default certificate is
+        # used, whatever minimumProtocolVersion says (CloudFront developer guide, "Supported
+        # protocols and ciphers between viewers and CloudFront").
+        report(
+            "the default *.cloudfront.net certificate: viewers may negotiate TLSv1/TLSv1.1; "
+            "set the profile's domain for a certificate with TLSv1.2_2021"
+        )
 
 
 def _is_s3_origin(origin: Mapping[str, Any]) -> bool:
@@ -374,6 +403,33 @@ def _s3_encrypted(args: StackValidationArgs, report: ReportViolation) -> None:
             report(
                 f"bucket {bucket.name!r} has no server-side encryption configuration "
                 "(BucketServerSideEncryptionConfiguration with AES256 or aws:kms)",
+                bucket.urn,
+            )
+
+
+def _kms_keys(rules: Any) -> set[str]:
+    keys = set()
+    for rule in as_list(rules):
+        default = first(rule.get("applyServerSideEncryptionByDefault"))
+        if str(default.get("sseAlgorithm", "")).startswith("aws:kms") and default.get(
+            "kmsMasterKeyId"
+        ):
+            keys.add(str(default["kmsMasterKeyId"]))
+    return keys
+
+
+def _s3_kms_cmk(args: StackValidationArgs, report: ReportViolation) -> None:
+    # checkov CKV_AWS_145: default encryption with a KMS key. "aws:kms" without a key id is
+    # the AWS managed aws/s3 key, whose policy nobody here controls: a customer key is asked.
+    for bucket in of_type(args.resources, *BUCKETS):
+        inline = first(safe_get(bucket, "serverSideEncryptionConfiguration"))
+        keys = _kms_keys(inline.get("rule"))
+        for config in _bucket_children(args.resources, bucket, *BUCKET_SSE):
+            keys |= _kms_keys(safe_get(config, "rules"))
+        if not keys:
+            report(
+                f"bucket {bucket.name!r} is not encrypted with a customer-managed KMS key "
+                "(SSE-S3 or the AWS managed aws/s3 key)",
                 bucket.urn,
             )
 
@@ -655,7 +711,10 @@ RESOURCE_POLICIES: list[ResourceValidationPolicy] = [
     ),
     ResourceValidationPolicy(
         name="prod-rds-resilience",
-        description="Prod RDS primaries: >= 7 days of backups, Multi-AZ, deletion protection.",
+        description=(
+            "Prod RDS primaries: >= 7 days of backups, Multi-AZ, deletion protection; "
+            "replicas: deletion protection and backups."
+        ),
         validate=_prod_rds_resilience,
         severity=_HIGH,
     ),
@@ -676,6 +735,15 @@ RESOURCE_POLICIES: list[ResourceValidationPolicy] = [
         description="CloudFront serves HTTPS only, with TLS 1.2 or newer.",
         validate=_cloudfront_tls,
         severity=_HIGH,
+    ),
+    ResourceValidationPolicy(
+        name="cloudfront-own-certificate",
+        description=(
+            "CloudFront serves its own ACM certificate (the default one allows TLSv1); "
+            "advisory in prod until the profile sets a domain."
+        ),
+        validate=_cloudfront_own_certificate,
+        severity=_MEDIUM,
     ),
     ResourceValidationPolicy(
         name="cloudfront-oac",
@@ -703,6 +771,12 @@ STACK_POLICIES: list[StackValidationPolicy] = [
         description="Every S3 bucket has default server-side encryption configured.",
         validate=_s3_encrypted,
         severity=_HIGH,
+    ),
+    StackValidationPolicy(
+        name="s3-kms-cmk",
+        description="Every S3 bucket's default encryption uses a customer-managed KMS key.",
+        validate=_s3_kms_cmk,
+        severity=_MEDIUM,
     ),
     StackValidationPolicy(
         name="s3-public-access-block",

@@ -38,7 +38,12 @@ class StackReport:
 
     @property
     def advisory(self) -> list[Any]:
-        return [v for v in self.violations if not v.mandatory]
+        return [v for v in self.violations if not v.mandatory and v.accepted is None]
+
+    @property
+    def accepted(self) -> list[Any]:
+        """Violations policies/accepted.yaml accepts, with their reason."""
+        return [v for v in self.violations if v.accepted is not None]
 
     @property
     def failed(self) -> bool:
@@ -54,10 +59,24 @@ def evaluate(plan: dict[str, Any], checks: list[str] | None = None) -> StackRepo
     from policies.offline import analyze, enforcement_levels, load_config
 
     levels = enforcement_levels(load_config(plan["env"]))
-    report = StackReport(plan["env"], plan["stage"], analyze(plan["resources"], levels))
+    violations = accept(analyze(plan["resources"], levels), plan["env"])
+    report = StackReport(plan["env"], plan["stage"], violations)
     if checks is None or checks:
         report.findings = run_checks(plan, checks)
     return report
+
+
+def accept(violations: list[Any], env: str) -> list[Any]:
+    """Mark the violations policies/accepted.yaml accepts in ``env`` with its reason."""
+    import dataclasses
+
+    from policies.accepted import acceptance_for
+
+    marked = []
+    for v in violations:
+        entry = acceptance_for(v.policy, v.resource_name, v.message, env)
+        marked.append(dataclasses.replace(v, accepted=entry.reason) if entry else v)
+    return marked
 
 
 def evaluate_live(plan: dict[str, Any], label: str) -> StackReport:
@@ -73,7 +92,7 @@ def evaluate_live(plan: dict[str, Any], label: str) -> StackReport:
     env = plan["env"]
     levels = enforcement_levels(load_config(env))
     resources = priceable(plan)["resources"]
-    return StackReport(env, label, analyze(resources, levels, preview=True))
+    return StackReport(env, label, accept(analyze(resources, levels, preview=True), env))
 
 
 def _main_live(args: argparse.Namespace) -> int:
@@ -118,10 +137,10 @@ def _short_type(resource_type: str | None) -> str:
 def _rows(report: StackReport) -> list[tuple[str, str, str, str]]:
     rows = [
         (
-            v.level.value,
+            "accepted" if v.accepted else v.level.value,
             v.policy,
             f"{_short_type(v.resource_type)} {v.resource_name or ''}".strip(),
-            v.message,
+            f"{v.message} [accepted: {v.accepted}]" if v.accepted else v.message,
         )
         for v in report.violations
     ]
@@ -134,8 +153,8 @@ def _rows(report: StackReport) -> list[tuple[str, str, str, str]]:
         )
         for f in report.findings
     ]
-    order = {"mandatory": 0, "check": 1, "advisory": 2}
-    return sorted(rows, key=lambda row: (order.get(row[0], 3), row[1], row[2], row[3]))
+    order = {"mandatory": 0, "check": 1, "advisory": 2, "accepted": 3}
+    return sorted(rows, key=lambda row: (order.get(row[0], 4), row[1], row[2], row[3]))
 
 
 def render(reports: Sequence[StackReport]) -> None:
@@ -154,13 +173,14 @@ def render(reports: Sequence[StackReport]) -> None:
             table.add_row(*row)
         console.print(table)
     summary = Table(title="policy run by stack", title_justify="left")
-    for column in ("stack", "mandatory", "advisory", "check findings", "result"):
+    for column in ("stack", "mandatory", "advisory", "accepted", "check findings", "result"):
         summary.add_column(column)
     for report in reports:
         summary.add_row(
             report.stack,
             str(len(report.mandatory)),
             str(len(report.advisory)),
+            str(len(report.accepted)),
             str(len(report.findings)),
             "FAIL" if report.failed else "ok",
         )
@@ -190,6 +210,17 @@ def _parser() -> argparse.ArgumentParser:
         "user-data, iam-documents",
     )
     parser.add_argument(
+        "--format",
+        choices=("table", "sarif"),
+        default="table",
+        help="table (default) or SARIF 2.1.0 on stdout, for GitHub code scanning",
+    )
+    parser.add_argument(
+        "--accepted-table",
+        action="store_true",
+        help="print docs/policy.md's table of accepted findings (from policies/accepted.yaml)",
+    )
+    parser.add_argument(
         "--preview",
         metavar="FILE",
         help="run the pack on the new state of a real `pulumi preview --json`",
@@ -204,6 +235,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
+    if args.accepted_table:
+        from policies.accepted import markdown_table
+
+        print(markdown_table())
+        return 0
     if args.preview or args.state:
         if args.refs:
             print("error: give stacks or --preview/--state, not both", file=sys.stderr)
@@ -221,5 +257,12 @@ def main(argv: list[str]) -> int:
             # A bad reference, config or check name, or a missing tool (cloud-init).
             print(f"error: {ref}: {error}", file=sys.stderr)
             return 2
-    render(reports)
+    if args.format == "sarif":
+        import json
+
+        from infra.guard.sarif import sarif_log
+
+        print(json.dumps(sarif_log(reports), indent=2, sort_keys=True))
+    else:
+        render(reports)
     return 1 if any(report.failed for report in reports) else 0

@@ -25,7 +25,10 @@ def test_prod_replacement_that_drops_tls_is_a_mandatory_violation() -> None:
 def test_dev_is_advisory_and_reads_are_not_judged() -> None:
     report = evaluate_live(load_preview(SPLIT).new_plan(load_state(STATE)), "split-db")
     assert not report.mandatory and not report.failed
-    assert {v.resource_name for v in report.advisory} == {"database-primary"}
+    # dev's trade-offs on the primary, each accepted with its reason (policies/accepted.yaml)
+    assert report.advisory == []
+    assert {v.resource_name for v in report.accepted} == {"database-primary"}
+    assert all(v.accepted for v in report.accepted)
     # legacy-admin (a read, open to the world on 22) is not this stack's resource
     assert all(v.resource_name != "legacy-admin" for v in report.violations)
 

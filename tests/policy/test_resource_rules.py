@@ -56,7 +56,12 @@ def primary(env: str = "prod", **changes: Any) -> dict[str, Any]:
 
 
 def replica(**changes: Any) -> dict[str, Any]:
-    inputs = {"replicateSourceDb": "movies-prod", "backupRetentionPeriod": 0, "tags": tags()}
+    inputs = {
+        "replicateSourceDb": "movies-prod",
+        "backupRetentionPeriod": 14,
+        "deletionProtection": True,
+        "tags": tags(),
+    }
     inputs.update(changes)
     return resource(RDS, "db-replica-1", inputs)
 
@@ -215,9 +220,13 @@ def test_prod_rds_resilience_fails(changes: dict[str, Any]) -> None:
     assert messages("prod-rds-resilience", primary(**changes))
 
 
-def test_hardening_rules_skip_replicas_and_report_dev_too() -> None:
+def test_hardening_rules_on_replicas_and_report_dev_too() -> None:
+    # A replica needs no Multi-AZ, final snapshot or protect=True (it is rebuilt from its
+    # source), but deletion protection and backups (a move that drops it must ask).
     assert messages("prod-rds-resilience", replica()) == []
     assert messages("prod-protect-stateful", replica()) == []
+    bare = replica(backupRetentionPeriod=0, deletionProtection=False)
+    assert len(messages("prod-rds-resilience", bare)) == 2
     # The rules do not look at the environment: dev's trade-offs are reported, and the
     # dev pack config makes them advisory (test_enforcement).
     dev = primary("dev", backupRetentionPeriod=1, multiAz=False, deletionProtection=False)

@@ -99,18 +99,25 @@ def test_require_artifact_names_the_build_command(tmp_path: Path) -> None:
     assert require_artifact(tmp_path) == artifact_name()
 
 
+KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/0000-artifacts"
+
+
 def test_instance_policy_is_scoped_to_given_arns() -> None:
     policy = instance_policy(
         artifact_object_arn="arn:aws:s3:::b/releases/x.tar.gz",
         log_group_arn="arn:aws:logs:us-east-1:123456789012:log-group:/movies/dev/api",
         secret_arns=["", "arn:aws:secretsmanager:us-east-1:123456789012:secret:s-abc123"],
         media_bucket_arn="",
+        artifact_key_arn=KEY_ARN,
     )
     sids = [s["Sid"] for s in policy["Statement"]]
-    assert sids == ["ReadRelease", "WriteLogs", "ReadStageSecrets"]
-    secrets = policy["Statement"][2]["Resource"]
+    assert sids == ["ReadRelease", "DecryptRelease", "WriteLogs", "ReadStageSecrets"]
+    # Decrypt on the artifacts key only: not kms:* and not every key.
+    assert policy["Statement"][1]["Action"] == ["kms:Decrypt"]
+    assert policy["Statement"][1]["Resource"] == [KEY_ARN]
+    secrets = policy["Statement"][3]["Resource"]
     assert secrets == ["arn:aws:secretsmanager:us-east-1:123456789012:secret:s-abc123"]
-    with_media = instance_policy("a", "l", [], "arn:aws:s3:::media")
+    with_media = instance_policy("a", "l", [], "arn:aws:s3:::media", KEY_ARN)
     assert with_media["Statement"][-1]["Resource"] == ["arn:aws:s3:::media/*"]
 
 
@@ -119,6 +126,6 @@ def test_log_permissions_use_the_group_arn_with_trailing_star() -> None:
     # `log-group:<name>:*`, which the bare group ARN does not match.
     group = "arn:aws:logs:us-east-1:123456789012:log-group:/movies/dev/api"
     for given in (group, f"{group}:*"):
-        policy = instance_policy("arn:aws:s3:::b/k", given, [], "")
+        policy = instance_policy("arn:aws:s3:::b/k", given, [], "", KEY_ARN)
         logs = next(s for s in policy["Statement"] if s["Sid"] == "WriteLogs")
         assert logs["Resource"] == [f"{group}:*"]

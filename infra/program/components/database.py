@@ -94,6 +94,18 @@ class DatabaseArgs:
         return f"{self.identifier}-replica-{index}"
 
 
+# The first major whose read replicas may keep automated backups (14.1 on RDS, the first
+# 14.x RDS offered).
+REPLICA_BACKUPS_FROM_MAJOR = 14
+
+
+def replica_backup_days(args: DatabaseArgs) -> int:
+    """The replicas' backup retention: the primary's, where RDS allows it on a replica."""
+    if int(args.engine_major) < REPLICA_BACKUPS_FROM_MAJOR:
+        return 0
+    return args.backup_retention_days
+
+
 def performance_insights_supported(instance_class: str) -> bool:
     return instance_class not in _NO_PERFORMANCE_INSIGHTS
 
@@ -290,9 +302,16 @@ class Database(pulumi.ComponentResource):
             publicly_accessible=False,
             storage_type="gp3",
             max_allocated_storage=args.max_allocated_storage_gb,
-            # A replica holds no data of its own: no backups, no final snapshot, and
-            # it can be removed when a stack scales down.
-            backup_retention_period=0,
+            # A replica holds no data of its own (no final snapshot), but it is what
+            # serves reads: deletion protection as the primary has it, so a stage move
+            # that drops one is refused by RDS unless turned off first (and the diff
+            # asks: infra.catalog.delete_needs_consent). Backups as the primary keeps them,
+            # so a replica promoted in an emergency starts with its own; RDS for
+            # PostgreSQL allows automated backups on replicas from 14.1 only (RDS user
+            # guide, "Working with read replicas for Amazon RDS for PostgreSQL",
+            # limitations), hence 0 below 14.
+            deletion_protection=args.deletion_protection,
+            backup_retention_period=replica_backup_days(args),
             skip_final_snapshot=True,
             copy_tags_to_snapshot=True,
             auto_minor_version_upgrade=True,

@@ -22,7 +22,13 @@ import pulumi
 import pulumi_aws as aws
 
 from infra import REPO_ROOT
-from infra.program.components.bucket import BucketNames, harden_bucket, tls_only_policy
+from infra.program.components.bucket import (
+    BucketNames,
+    bucket_kms_key,
+    harden_bucket,
+    kms_encryption_rule,
+    tls_only_policy,
+)
 from infra.tokens import ResourceType
 
 TEMPLATE_PATH = REPO_ROOT / "app_image" / "deploy" / "user-data.yaml.j2"
@@ -165,6 +171,7 @@ def instance_policy(
     log_group_arn: str,
     secret_arns: list[str],
     media_bucket_arn: str,
+    artifact_key_arn: str,
 ) -> dict[str, Any]:
     """The instance role's own permissions, each statement scoped to named ARNs."""
     statements: list[dict[str, Any]] = [
@@ -173,6 +180,15 @@ def instance_policy(
             "Effect": "Allow",
             "Action": ["s3:GetObject"],
             "Resource": [artifact_object_arn],
+        },
+        {
+            # The artifact is SSE-KMS under the artifacts key: a GetObject needs Decrypt
+            # on that key too (S3 user guide, "Using server-side encryption with AWS KMS
+            # keys"); the key policy lets IAM policies grant it.
+            "Sid": "DecryptRelease",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt"],
+            "Resource": [artifact_key_arn],
         },
         {
             "Sid": "WriteLogs",
@@ -233,6 +249,15 @@ class Release(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
         )
         bucket_child = pulumi.ResourceOptions(parent=self.bucket)
+        # The stack's customer-managed key for the release: the role below may decrypt
+        # with it and nothing else may (no grant but the account's IAM policies).
+        self.key = bucket_kms_key(
+            f"{name}-artifacts-key",
+            f"{bucket_name}: default encryption of the release artifacts",
+            args.account_id,
+            args.tags,
+            bucket_child,
+        )
         harden_bucket(
             self.bucket,
             BucketNames(
@@ -242,10 +267,7 @@ class Release(pulumi.ComponentResource):
                 versioning=f"{name}-artifacts-versioning",
                 policy=f"{name}-artifacts-tls-only",
             ),
-            encryption_rule={
-                "apply_server_side_encryption_by_default": {"sse_algorithm": "aws:kms"},
-                "bucket_key_enabled": True,
-            },
+            encryption_rule=kms_encryption_rule(self.key.arn),
             # The same TLS-only statement as the media bucket, with no reader to allow.
             policy=tls_only_policy(
                 self.bucket.arn, dumps=lambda doc: json.dumps(doc, sort_keys=True)
@@ -260,6 +282,10 @@ class Release(pulumi.ComponentResource):
             source=pulumi.FileAsset(str(args.artifact_dir / args.artifact_name)),
             content_type="application/gzip",
             server_side_encryption="aws:kms",
+            # Named: a PutObject that says aws:kms without a key id is encrypted under
+            # the AWS managed key aws/s3, not the bucket's default key (S3 user guide,
+            # "Specifying server-side encryption with AWS KMS (SSE-KMS)").
+            kms_key_id=self.key.arn,
             opts=bucket_child,
         )
 
@@ -305,6 +331,7 @@ class Release(pulumi.ComponentResource):
                 ep.db_secret_arn,
                 ep.redis_auth_secret_arn,
                 ep.media_bucket_arn,
+                self.key.arn,
             ).apply(
                 lambda v: json.dumps(
                     instance_policy(
@@ -312,6 +339,7 @@ class Release(pulumi.ComponentResource):
                         log_group_arn=v[1],
                         secret_arns=[v[2] or "", v[3] or ""],
                         media_bucket_arn=v[4] or "",
+                        artifact_key_arn=v[5],
                     ),
                     sort_keys=True,
                 )

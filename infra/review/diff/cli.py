@@ -104,7 +104,8 @@ def main(argv: list[str]) -> int:
         render_rich(d)
     if d.blocking:
         print(
-            f"error: {len(d.blocking)} stateful replacement(s); pass --allow-replace or "
+            f"error: {len(d.blocking)} stateful replacement(s) or protected delete(s); pass "
+            "--allow-replace or "
             "--allow-replace-urn URN if the data loss is intended",
             file=sys.stderr,
         )
@@ -189,7 +190,10 @@ def _main_dirs(args: argparse.Namespace) -> int:
             render_rich(d)
     blocking = sum(len(d.blocking) for d in diffs)
     if blocking:
-        print(f"error: {blocking} stateful replacement(s) across stacks", file=sys.stderr)
+        print(
+            f"error: {blocking} stateful replacement(s) or protected delete(s) across stacks",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

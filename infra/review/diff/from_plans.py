@@ -155,13 +155,19 @@ def diff_plans(
             else:
                 entry.action = "delete"
                 entry.reasons = [f"stateful resource removed: {stateful.holds(res)}"]
+                entry.consent = stateful.delete_needs_consent(res)
+                if entry.consent:
+                    entry.reasons.append(
+                        "declared undeletable (protect / deletion protection): allow it "
+                        "and lift the protection first"
+                    )
         entries.append(entry)
     for res in added:
         if res["urn"] not in paired_new:
             entries.append(Entry("add", res["urn"], res["type"], res["name"]))
 
     for e in entries:
-        if e.action == "replace":
+        if e.action == "replace" or e.consent:
             e.allowed = allow_all or bool({e.urn, e.old_urn, e.name} & allow)
     assign_impacts(entries, paired, old_plan, profile)
     for res in removed:

@@ -47,9 +47,13 @@ class Entry:
     # Per changed path, what actually happens when it differs from the change shown.
     notes: dict[str, str] = field(default_factory=dict)
 
+    # A delete of a resource declared undeletable (infra.catalog.delete_needs_consent):
+    # it blocks like a replacement until allowed.
+    consent: bool = False
+
     @property
     def blocking(self) -> bool:
-        return self.action == "replace" and not self.allowed
+        return (self.action == "replace" or self.consent) and not self.allowed
 
 
 @dataclass

@@ -148,7 +148,8 @@ def loud_lines(d: PlanDiff) -> list[str]:
         tag = " (allowed)" if e.allowed else ""
         lines.append(f"REPLACE: data loss{tag}: {e.type} {e.name}: {'; '.join(e.reasons)} [{who}]")
     for e in d.of("delete"):
-        lines.append(f"DELETE: stateful: {e.type} {e.name}: {'; '.join(e.reasons)}")
+        tag = " (allowed)" if e.consent and e.allowed else ""
+        lines.append(f"DELETE: stateful{tag}: {e.type} {e.name}: {'; '.join(e.reasons)}")
     for e in d.entries:
         lines += [f"WARN: {e.type} {e.name}: {w}" for w in e.warnings]
     return lines
