@@ -119,7 +119,7 @@ def test_plan_writes_every_stack_or_none(
         (out / name).write_text(text)
     calls: list[tuple[str, str]] = []
 
-    def fake_build(env: str, stage: str) -> dict:
+    def fake_build(env: str, stage: str, edge_cutover: str | None = None) -> dict:
         calls.append((env, stage))
         if len(calls) == 3:
             raise ConfigError("web.max_size: invalid value 0; must be a positive integer")
