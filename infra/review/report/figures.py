@@ -185,7 +185,7 @@ def _move(entry: Mapping[str, Any], where: str) -> MoveResult:
 
 
 def moves(path: Path = MOVES, env: str = "prod") -> dict[str, MoveResult]:
-    """"FROM -> TO" -> the rehearsal's figures for `env`; {} when nothing was rehearsed."""
+    """ "FROM -> TO" -> the rehearsal's figures for `env`; {} when nothing was rehearsed."""
     if not path.is_file():
         return {}
     try:

@@ -184,8 +184,7 @@ def _ceilings(env: str) -> dict[str, figures.ModelCeiling]:
     try:
         w, rates, obs = model_inputs()
         return {
-            s: figures.model_ceiling(load_stack_config(env, s).stage, w, rates, obs)
-            for s in STAGES
+            s: figures.model_ceiling(load_stack_config(env, s).stage, w, rates, obs) for s in STAGES
         }
     except ValueError as exc:  # the model's inputs are wrong: say so, keep the rest
         print(f"warning: the model's load per stage left out: {exc}", file=sys.stderr)

@@ -11,6 +11,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from infra.capacity.inputs import Workload
 from infra.paths import output_dir
 from infra.review import cost, diff
+from infra.review.report.figures import peak_rps
 from infra.review.report.model import CATEGORIES, OUT, StageRow, capacity_rows, cost_parts
 from infra.review.report.svg import Point, cost_load_svg
 
@@ -68,8 +69,11 @@ def render(rows: list[StageRow], out: Path = OUT) -> tuple[Path, Path]:
     output_dir(out, "report directory")
     env = _env()
     points = chart_points(rows)
+    w = cost.load_assumptions().workload
+    today = peak_rps(w, 1.0)
+    marks = [(today, "today's peak"), (peak_rps(w, w.multiplier), f"{w.multiplier:g}x")]
     chart = (
-        cost_load_svg(points)
+        cost_load_svg(points, marks)
         if any(p.model_rps is not None or p.lab_rps is not None for p in points)
         else ""
     )

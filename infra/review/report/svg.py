@@ -40,19 +40,23 @@ class Axis:
         return self.start + share * (self.end - self.start)
 
 
+STEPS = (1, 2, 5)
+
+
 def _bounds(values: Sequence[float]) -> tuple[float, float]:
-    """Whole decades around the values (one decade at least)."""
-    low = 10 ** math.floor(math.log10(min(values)))
-    high = 10 ** math.ceil(math.log10(max(values)))
-    return low, high if high > low else low * 10
+    """The 1-2-5 steps just below and just above the values."""
+    steps = [d * m for e in range(-3, 10) for m in STEPS for d in (10.0**e,)]
+    low = max(t for t in steps if t <= min(values))
+    high = min(t for t in steps if t >= max(values))
+    return low, high if high > low else next(t for t in steps if t > low)
 
 
 def _ticks(low: float, high: float) -> list[float]:
     """1, 2 and 5 of every decade between the bounds."""
     out: list[float] = []
-    decade = low
+    decade = 10 ** math.floor(math.log10(low))
     while decade <= high:
-        out += [decade * m for m in (1, 2, 5) if low <= decade * m <= high]
+        out += [decade * m for m in (1, 2, 3, 5) if low <= decade * m <= high]
         decade *= 10
     return out
 
@@ -66,10 +70,15 @@ def _text(x: float, y: float, body: str, **attrs: str) -> str:
     return f'<text x="{x:.1f}" y="{y:.1f}"{extra}>{escape(body)}</text>'
 
 
-def cost_load_svg(points: Sequence[Point], load_unit: str = "peak requests/s") -> str:
+def cost_load_svg(
+    points: Sequence[Point],
+    marks: Sequence[tuple[float, str]] = (),
+    load_unit: str = "peak requests/s",
+) -> str:
     """The chart as one <svg> element; every point carries data-series and data-stage and
-    a <title> with its figures."""
+    a <title> with its figures. `marks`: loads drawn as dashed verticals (today's peak)."""
     rates = [r for p in points for r in (p.model_rps, p.lab_rps) if r is not None]
+    rates += [m for m, _ in marks]
     costs = [p.monthly_usd for p in points]
     if not rates or not costs or min(costs) <= 0:
         raise ValueError("chart: needs a positive cost and at least one rate per chart")
@@ -118,6 +127,13 @@ def cost_load_svg(points: Sequence[Point], load_unit: str = "peak requests/s") -
             class_="axis-y",
         )
     )
+    for value, name in marks:
+        px = x.at(value)
+        out.append(
+            f'<line x1="{px:.1f}" y1="{y.end}" x2="{px:.1f}" y2="{y.start}" stroke="#5b6475" '
+            'stroke-dasharray="4 3"/>'
+        )
+        out.append(_text(px + 4, y.end + 12, name, fill="#5b6475", class_="mark"))
     for p in points:
         py = y.at(p.monthly_usd)
         xs = [x.at(r) for r in (p.model_rps, p.lab_rps) if r is not None]
@@ -127,9 +143,7 @@ def cost_load_svg(points: Sequence[Point], load_unit: str = "peak requests/s") -
                 'stroke="#9aa3b2" stroke-width="1.5"/>'
             )
         if xs:
-            out.append(
-                _text(min(xs) - 9, py + 4, f"{p.index}. {p.stage}", text_anchor="end")
-            )
+            out.append(_text(min(xs) - 9, py + 4, f"{p.index}. {p.stage}", text_anchor="end"))
         if p.model_rps is not None:
             out.append(
                 f'<circle cx="{x.at(p.model_rps):.1f}" cy="{py:.1f}" r="5" '
