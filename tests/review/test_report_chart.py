@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -164,7 +165,7 @@ def test_moves_column_from_a_hand_made_moves_json(built) -> None:
     rows, html, md, _ = built
     table = _md_table(md, "| move | declared")
     by_move = {t[0].strip("`"): t for t in table}
-    assert set(by_move) == {f"{a} → {b}" for a, b in zip(STAGES, STAGES[1:], strict=False)}
+    assert set(by_move) == {f"{a} → {b}" for a, b in pairwise(STAGES)}
     five = by_move["edge → scale-5x"]
     assert five[1] == rows[-1].move_declared and five[1]
     assert five[2:] == ["7 of 1,234", "42.5", "0"]
