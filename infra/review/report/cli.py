@@ -22,6 +22,7 @@ from infra.paths import output_dir
 from infra.plans.build import load_or_build
 from infra.plans.load import PlanRefError
 from infra.review import cost
+from infra.review.report.figures import FiguresError
 from infra.review.report.model import OUT, collect
 from infra.review.report.render import render
 
@@ -40,7 +41,7 @@ def main(argv: list[str]) -> int:
     output_dir(args.out, "report directory")
     try:
         rows = collect(load_all(), args.out)
-    except (PlanRefError, cost.CostError, ConfigError, ModelError) as exc:
+    except (PlanRefError, cost.CostError, ConfigError, ModelError, FiguresError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     html, md = render(rows, args.out)

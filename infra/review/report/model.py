@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from infra import REPO_ROOT
-from infra.capacity.checks import capacity_tables
+from infra.capacity.checks import capacity_tables, model_inputs
 from infra.config import ENVIRONMENTS as ENVS
-from infra.config import STACKS_DIR, STAGES, load_stage_spec
+from infra.config import STACKS_DIR, STAGES, load_stack_config, load_stage_spec
 from infra.plans.load import PlanRefError
 from infra.review import cost, diagram, diff
+from infra.review.report import figures
 
 ROOT = REPO_ROOT
 OUT = ROOT / "build" / "report"
@@ -86,6 +87,13 @@ class StageRow:
     diff_md: str
     capacity: Any = None
     new_types: list[str] = field(default_factory=list)
+    # What the stage carries (infra/review/report/figures.py): the model's first tier to run
+    # out, the lab's measured saturation (None: not measured), and the rehearsal of the move
+    # into the stage (None: not rehearsed) next to what the diff declares it does.
+    carried: figures.ModelCeiling | None = None
+    lab: figures.LabRate | None = None
+    move: figures.MoveResult | None = None
+    move_declared: str = ""
 
 
 def stage_text(stage: str) -> tuple[str, str]:
@@ -171,13 +179,35 @@ def cost_parts(row: StageRow) -> list[tuple[str, float, float]]:
     return sorted(((p, today[p], target[p]) for p in today), key=lambda t: -t[1])
 
 
-def collect(plans: dict[tuple[str, str], dict], out: Path = OUT) -> list[StageRow]:
-    """Everything the report shows, from the 14 plans (keyed by (env, stage))."""
+def _ceilings(env: str) -> dict[str, figures.ModelCeiling]:
+    """Per stage, the traffic at which the capacity model's first tier runs out."""
+    try:
+        w, rates, obs = model_inputs()
+        return {
+            s: figures.model_ceiling(load_stack_config(env, s).stage, w, rates, obs) for s in STAGES
+        }
+    except ValueError as exc:  # the model's inputs are wrong: say so, keep the rest
+        print(f"warning: the model's load per stage left out: {exc}", file=sys.stderr)
+        return {}
+
+
+def collect(
+    plans: dict[tuple[str, str], dict],
+    out: Path = OUT,
+    saturation: Path = figures.SATURATION,
+    moves: Path = figures.MOVES,
+) -> list[StageRow]:
+    """Everything the report shows, from the 14 plans (keyed by (env, stage)), the lab's
+    saturation per stage and its rehearsed moves (each optional: \"not measured\",
+    \"not rehearsed\")."""
     missing = [f"{e}/{s}" for e in ENVS for s in STAGES if (e, s) not in plans]
     if missing:
         raise PlanRefError(f"the report needs every stack's plan; missing: {', '.join(missing)}")
     table, assumptions = cost.load_prices(), cost.load_assumptions()
     caps = _capacity("prod")
+    ceilings = _ceilings("prod")
+    lab = figures.lab_rates(saturation)
+    rehearsed = figures.moves(moves, "prod")
     rows: list[StageRow] = []
     prev: StageRow | None = None
     for i, stage in enumerate(STAGES, start=1):
@@ -230,6 +260,10 @@ def collect(plans: dict[tuple[str, str], dict], out: Path = OUT) -> list[StageRo
             )
             if prev
             else [],
+            carried=ceilings.get(stage),
+            lab=lab.get(stage),
+            move=rehearsed.get(figures.move_key(prev.stage, stage)) if prev else None,
+            move_declared=d.move_summary().line() if d else "",
         )
         rows.append(row)
         prev = row

@@ -11,7 +11,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from infra.capacity.inputs import Workload
 from infra.paths import output_dir
 from infra.review import cost, diff
+from infra.review.report.figures import peak_rps
 from infra.review.report.model import CATEGORIES, OUT, StageRow, capacity_rows, cost_parts
+from infra.review.report.svg import Point, cost_load_svg
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -30,6 +32,7 @@ def _env() -> Environment:
     env.filters["num"] = lambda x: (
         "—" if x is None else (f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.3g}")
     )
+    env.filters["whole"] = lambda x: f"{x:,.0f}"
     env.filters["short_type"] = diff.short_type
     env.filters["usd"] = cost.usd_text
     env.filters["describe"] = diff.describe
@@ -44,9 +47,38 @@ def _workload_text(w: Workload) -> dict[str, Any]:
     }
 
 
+CHART = "cost-vs-load.svg"  # beside report.md, which links it
+
+
+def chart_points(rows: list[StageRow]) -> list[Point]:
+    """One point per stage and series: the prod bill today against the load the stage
+    carries, per the model and per the lab (in AWS terms)."""
+    return [
+        Point(
+            r.stage,
+            r.index,
+            r.prod_today.total,
+            r.carried.rps if r.carried is not None else None,
+            r.lab.aws_rps if r.lab is not None else None,
+        )
+        for r in rows
+    ]
+
+
 def render(rows: list[StageRow], out: Path = OUT) -> tuple[Path, Path]:
     output_dir(out, "report directory")
     env = _env()
+    points = chart_points(rows)
+    w = cost.load_assumptions().workload
+    today = peak_rps(w, 1.0)
+    marks = [(today, "today's peak"), (peak_rps(w, w.multiplier), f"{w.multiplier:g}x")]
+    chart = (
+        cost_load_svg(points, marks)
+        if any(p.model_rps is not None or p.lab_rps is not None for p in points)
+        else ""
+    )
+    if chart:
+        (out / CHART).write_text('<?xml version="1.0" encoding="utf-8"?>\n' + chart + "\n")
     ctx = {
         "rows": rows,
         "categories": CATEGORIES,
@@ -56,6 +88,9 @@ def render(rows: list[StageRow], out: Path = OUT) -> tuple[Path, Path]:
         "has_capacity": any(r.capacity is not None for r in rows),
         "capacity_rows": capacity_rows,
         "cost_parts": cost_parts,
+        "chart": chart,
+        "chart_file": CHART,
+        "lab_scale": next((r.lab for r in rows if r.lab is not None), None),
     }
     table = cost.load_prices()
     used = sorted(
