@@ -25,13 +25,14 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from lab import observe, stack
 from lab.load import LoadConfig, LoadResult, Mix, RequestMaker, run_with_progress
-from lab.procs import LabError, live_processes, run
+from lab.procs import LOOPBACK, LabError, live_processes, run
 from lab.state import Registry
 from lab.stats import TRANSPORT_ERROR, Sample, is_error, percentile
 
@@ -85,12 +86,19 @@ def service_settings(reg: Registry) -> dict[str, float]:
     return json.loads(out)
 
 
+def process_counters(port: int) -> dict[str, float]:
+    """Every sample of one API process's /metrics (observe.service_counters keeps only the
+    bench's counters, not the bulkheads' deadlines and sheds)."""
+    with urllib.request.urlopen(f"http://{LOOPBACK}:{port}/metrics", timeout=5) as resp:
+        return observe.parse_prometheus(resp.read().decode())
+
+
 def counters(reg: Registry) -> dict[str, dict[str, float]]:
     """Each API process's counters (port -> name -> value), read from the process itself."""
     out: dict[str, dict[str, float]] = {}
     for port in [*reg.endpoints.get("api_ports", []), *reg.endpoints.get("search_ports", [])]:
         with contextlib.suppress(OSError):
-            out[str(port)] = observe.service_counters(port)
+            out[str(port)] = process_counters(port)
     return out
 
 
