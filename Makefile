@@ -2,7 +2,7 @@
 PY      ?= python3.11
 VENV    := .venv
 BIN     := $(VENV)/bin
-APT_PKGS := postgresql redis-server nginx haproxy graphviz cloud-init
+APT_PKGS := postgresql redis-server nginx haproxy graphviz cloud-init wrk
 
 .PHONY: setup system-deps plan test policy lint fmt clean
 

@@ -8,7 +8,8 @@ bench [--stages a,b] ...                             every stage: steady state, 
                                                      model beside it (bench.json, saturation.json)
 saturate STAGE                                       one stage's saturation point and bottleneck
 remodel                                              the model's predictions again for bench.json
-fault redis|replica|primary|primary-crash|keepalive|race|herd|sigterm|all
+fault redis|replica|primary|primary-crash|keepalive|race|herd|sigterm|
+      frozen-replica|search-flood|all
                                                      a fault mid-run, with its figure
 limit                                                the service vs a minimal ASGI app vs nginx
 clientcheck                                          raw asyncio client vs httpx vs nginx
@@ -230,6 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
             "race",
             "herd",
             "sigterm",
+            "frozen-replica",
+            "search-flood",
             "all",
         ),
     )

@@ -13,7 +13,9 @@
   service's stampede protection on and then off;
 - sigterm: one API process stopped the way an instance refresh stops an instance: taken out
   of the ALB's target group (deregistered, drained for the deregistration delay), then sent
-  SIGTERM; `--no-deregister` sends SIGTERM alone, and the ALB's health checks find it.
+  SIGTERM; `--no-deregister` sends SIGTERM alone, and the ALB's health checks find it;
+- frozen-replica, search-flood: one slow dependency under load, and what it cost the
+  rest (lab/bulkheads.py).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lab import alb, crash, keepalive, observe, postgres, race, redis_server, stack
+from lab import alb, bulkheads, crash, keepalive, observe, postgres, race, redis_server, stack
 from lab.httpclient import RawClient
 from lab.load import LoadConfig, LoadResult, Mix, RequestMaker, run_with_progress
 from lab.procs import LOOPBACK, stop
@@ -486,6 +488,8 @@ FAULTS = {
     "keepalive": keepalive.fault_keepalive,
     "race": race.fault_race,
     "sigterm": fault_sigterm,
+    "frozen-replica": bulkheads.fault_frozen_replica,
+    "search-flood": bulkheads.fault_search_flood,
 }
 
 
@@ -497,6 +501,10 @@ def headline(r: dict[str, Any]) -> str:
         return keepalive.headline(r)
     if kind == "race":
         return race.headline(r)
+    if kind == "frozen-replica":
+        return bulkheads.frozen_headline(r)
+    if kind == "search-flood":
+        return bulkheads.flood_headline(r)
     if kind == "sigterm":
         w = r["error_window"]
         window = "none" if w is None else f"{w['first_s']}-{w['last_s']} s ({w['seconds']} s)"
