@@ -13,41 +13,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from infra.config import ENVIRONMENTS, STAGES
+from infra.guard.findings import StackReport
 
 SHORT_TYPE_PARTS = 2
-
-
-@dataclass
-class StackReport:
-    env: str
-    stage: str
-    violations: list[Any] = field(default_factory=list)  # policies.offline.Violation
-    findings: list[Any] = field(default_factory=list)  # infra.guard.findings.ValueFinding
-
-    @property
-    def stack(self) -> str:
-        return f"{self.env}/{self.stage}"
-
-    @property
-    def mandatory(self) -> list[Any]:
-        return [v for v in self.violations if v.mandatory]
-
-    @property
-    def advisory(self) -> list[Any]:
-        return [v for v in self.violations if not v.mandatory and v.accepted is None]
-
-    @property
-    def accepted(self) -> list[Any]:
-        """Violations policies/accepted.yaml accepts, with their reason."""
-        return [v for v in self.violations if v.accepted is not None]
-
-    @property
-    def failed(self) -> bool:
-        return bool(self.mandatory or self.findings)
 
 
 def evaluate(plan: dict[str, Any], checks: list[str] | None = None) -> StackReport:

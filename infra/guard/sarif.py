@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from infra.guard.runner import StackReport
+    from infra.guard.findings import StackReport
 
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA = (
