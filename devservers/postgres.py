@@ -198,13 +198,13 @@ def launch(
     """The server on `port`, its Unix socket in `<datadir>-sock`; `options` as `-c` flags
     (never durability: that lives in postgresql.conf); `prefix` wraps the argv (taskset).
     SIGINT is PostgreSQL's "fast" shutdown: it does not wait for clients to leave."""
-    socket_dir = datadir.parent / f"{datadir.name}-sock"
-    make_dir(socket_dir)
     if options and set(options) & set(DURABLE):
         raise ServerError(
             f"durability options {sorted(set(options) & set(DURABLE))} go in "
             "postgresql.conf (initdb durable=...), not on the command line"
         )
+    socket_dir = datadir.parent / f"{datadir.name}-sock"
+    make_dir(socket_dir)
     flags = [arg for k, v in (options or {}).items() for arg in ("-c", f"{k}={v}")]
     return Launch(
         what=f"postgres on port {port}",

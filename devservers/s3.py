@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from devservers.process import LOOPBACK, Launch, ServerError, port_open
 
+
 def launch(port: int, *, prefix: Sequence[str] = ()) -> Launch:
     if importlib.util.find_spec("moto") is None:
         raise ServerError("moto is not installed; pip install 'moto[server]' (requirements.txt)")
