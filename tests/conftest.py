@@ -8,10 +8,11 @@ takes its own deep copy: a test that mutates a plan cannot
 change what another area sees.
 
 Under pytest-xdist (pyproject's addopts) every worker is its own process and would plan all
-14 stacks again. The workers of one run share a directory (the parent of their basetemp, new
-for every run, so never stale): the first worker to need a stack plans it under that stack's
-file lock and pickles it there; the others load the pickle. Each worker starts at its own
-offset in the list of stacks, so the workers plan different stacks at the same time.
+14 stacks again. The workers of one run share a directory that the controller makes before
+it starts them (`RUN_SHARED_DIR`, removed when the run ends, so never stale): the first
+worker to need a stack plans it under that stack's file lock and pickles it there; the
+others load the pickle. Each worker starts at its own offset in the list of stacks, so the
+workers plan different stacks at the same time.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import copy
 import fcntl
 import os
 import pickle
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +32,57 @@ Plan = dict[str, Any]
 StackKey = tuple[str, str]
 
 _PLANS: dict[StackKey, Plan] = {}
-# Where this run's workers share their plans; None outside pytest-xdist (one process).
-_SHARED: list[Path] = []
+# A directory the workers of one pytest-xdist run share (set by the controller, inherited).
+RUN_SHARED_DIR = "MOVIES_TEST_RUN_SHARED_DIR"
+_OWNED_DIR = pytest.StashKey[str]()  # the controller's: it removes the directory at the end
+_PASSED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest's tmp_path plugin reads --basetemp
+def pytest_configure(config: pytest.Config) -> None:
+    """The xdist controller makes the run's directory: the workers' shared files and,
+    unless --basetemp was given, their basetemps (<dir>/popen-gwN/), so a test's tmp_path
+    is no longer than in a one-process run (some tests print it in a one-line error, which
+    cuts long values)."""
+    is_worker = hasattr(config, "workerinput")
+    if is_worker or not config.getoption("numprocesses", default=None):
+        return
+    if RUN_SHARED_DIR in os.environ:
+        return  # a pytest run inside a test of this suite: the outer run's directory
+    run_dir = tempfile.mkdtemp(prefix="pt-")
+    os.environ[RUN_SHARED_DIR] = run_dir
+    config.stash[_OWNED_DIR] = run_dir
+    if config.option.basetemp is None:
+        config.option.basetemp = run_dir
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # Exit 5 ("no tests collected") would let a run that tested nothing end without a
+    # failure count; make it a failure that says so.
+    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line("error: no tests were collected (exit 5 made a failure)")
+    session.config.stash[_PASSED] = session.exitstatus == pytest.ExitCode.OK
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    run_dir = config.stash.get(_OWNED_DIR, None)
+    if run_dir is None:
+        return
+    os.environ.pop(RUN_SHARED_DIR, None)
+    if config.stash.get(_PASSED, False):
+        shutil.rmtree(run_dir, ignore_errors=True)
+    else:  # kept for a look at the failing tests' tmp_path
+        print(f"the run's temporary files: {run_dir}")
+
+
+def _shared_dir() -> Path | None:
+    """This run's shared directory, in an xdist worker; None in a single-process run."""
+    if "PYTEST_XDIST_WORKER" not in os.environ or RUN_SHARED_DIR not in os.environ:
+        return None
+    return Path(os.environ[RUN_SHARED_DIR])
 
 
 def _stacks() -> list[StackKey]:
@@ -47,6 +99,8 @@ def _build(env: str, stage: str) -> Plan:
 
 def _shared_plan(shared: Path, env: str, stage: str) -> Plan:
     """The plan from the run's shared directory, built here if no worker has yet."""
+    shared = shared / "plans"
+    shared.mkdir(exist_ok=True)
     path = shared / f"{env}-{stage}.pickle"
     with (shared / f"{env}-{stage}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
@@ -63,7 +117,8 @@ def _planned(env: str, stage: str) -> Plan:
     """The session's plan of one stack, built on first use (the original dict: copy it)."""
     key = (env, stage)
     if key not in _PLANS:
-        _PLANS[key] = _shared_plan(_SHARED[0], env, stage) if _SHARED else _build(env, stage)
+        shared = _shared_dir()
+        _PLANS[key] = _shared_plan(shared, env, stage) if shared else _build(env, stage)
     return _PLANS[key]
 
 
@@ -76,12 +131,8 @@ def _worker_order(keys: list[StackKey]) -> list[StackKey]:
 
 
 @pytest.fixture(scope="session")
-def stack_plans(tmp_path_factory: pytest.TempPathFactory) -> dict[StackKey, Plan]:
+def stack_plans() -> dict[StackKey, Plan]:
     """All 14 plans, keyed (env, stage); read-only by convention: copy before mutating."""
-    if "PYTEST_XDIST_WORKER" in os.environ and not _SHARED:
-        shared = tmp_path_factory.getbasetemp().parent / "plans"
-        shared.mkdir(exist_ok=True)
-        _SHARED.append(shared)
     keys = _stacks()
     for key in _worker_order(keys):
         _planned(*key)
