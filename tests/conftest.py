@@ -56,6 +56,17 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.basetemp = run_dir
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Files with tests that start real servers first (stable otherwise): under xdist's
+    loadfile each file goes whole to the next free worker, so the long ones, started
+    first, end while the short ones fill the other workers (longest first), instead of one
+    long file starting last and running alone."""
+    if not config.getoption("numprocesses", default=None) and not hasattr(config, "workerinput"):
+        return
+    waits = {item.path for item in items if item.get_closest_marker("servers") is not None}
+    items.sort(key=lambda item: item.path not in waits)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     # Exit 5 ("no tests collected") would let a run that tested nothing end without a
     # failure count; make it a failure that says so.
