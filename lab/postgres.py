@@ -4,11 +4,13 @@ pg_basebackup, pg_stat_statements on every instance. As root, everything runs as
 
 from __future__ import annotations
 
-import os
+import contextlib
 import shutil
-import signal
+from collections.abc import Iterator
 from pathlib import Path
 
+from devservers import postgres as launcher
+from devservers.process import ServerError
 from lab.procs import LOOPBACK, Enter, LabError, pin, run, spawn, wait_until
 from lab.state import ProcessRecord, Registry
 
@@ -34,64 +36,29 @@ logging_collector = off
 # acknowledged only once its WAL is flushed. synchronous_commit is what a process crash
 # tests (with `off`, a SIGKILL of the primary lost 2-5 acknowledged writes per run, issue
 # 15 item 2); fsync and full_page_writes are what an OS crash or power loss would test,
-# which the lab cannot do. Appended last, so it wins over anything earlier in the file
-# (also in seeded templates made before it existed).
-DURABILITY = {"synchronous_commit": "on", "fsync": "on", "full_page_writes": "on"}
-_DURABILITY_CONF = "\n# --- RDS durability ---\n" + "".join(
-    f"{name} = {value}\n" for name, value in DURABILITY.items()
-)
+# which the lab cannot do. The launcher appends it last, so it wins over anything earlier
+# in the file (also in seeded templates made before it existed).
+DURABILITY = launcher.DURABLE
+
+
+@contextlib.contextmanager
+def _lab_errors() -> Iterator[None]:
+    """The launcher's errors as the lab's (one line, what `lab` prints)."""
+    try:
+        yield
+    except ServerError as exc:
+        raise LabError(str(exc)) from None
 
 
 def pg_bin() -> Path:
-    """The newest /usr/lib/postgresql/*/bin, or LAB_PG_BIN."""
-    if os.environ.get("LAB_PG_BIN"):
-        return Path(os.environ["LAB_PG_BIN"])
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name))
-    if not found:
-        raise LabError("PostgreSQL not found in /usr/lib/postgresql/*/bin; set LAB_PG_BIN")
-    return found[-1]
-
-
-def pg_user() -> str | None:
-    """Run PostgreSQL as `postgres` when we are root; as ourselves otherwise."""
-    return "postgres" if os.geteuid() == 0 else None
-
-
-def _own(path: Path) -> None:
-    user = pg_user()
-    if user is not None:
-        shutil.chown(path, user, user)
-        for root, dirs, files in os.walk(path):
-            for name in dirs + files:
-                shutil.chown(os.path.join(root, name), user, user)
-
-
-def _make_dir(path: Path) -> None:
-    path.mkdir(parents=True, exist_ok=True)
-    os.chmod(path, 0o700)
-    _own(path)
+    """The newest /usr/lib/postgresql/<version>/bin by number, or LAB_PG_BIN."""
+    with _lab_errors():
+        return launcher.pg_bin()
 
 
 def initdb(datadir: Path) -> None:
-    if datadir.exists():
-        shutil.rmtree(datadir)
-    _make_dir(datadir)
-    run(
-        [
-            str(pg_bin() / "initdb"),
-            "-D",
-            str(datadir),
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "-E",
-            "UTF8",
-            "--locale=C",
-        ],
-        user=pg_user(),
-    )
-    with (datadir / "postgresql.conf").open("a") as conf:
-        conf.write(CONF + _DURABILITY_CONF)
+    with _lab_errors():
+        launcher.initdb(datadir, durable=True, conf=CONF)
 
 
 def start(
@@ -103,38 +70,24 @@ def start(
     cpus: str | None = None,
     enter: Enter | None = None,
 ) -> ProcessRecord:
-    socket_dir = datadir.parent / f"{datadir.name}-sock"
-    _make_dir(socket_dir)
+    with _lab_errors():
+        launch = launcher.launch(datadir, port, prefix=pin(cpus))
     record = spawn(
         registry,
         name,
-        [
-            *pin(cpus),
-            str(pg_bin() / "postgres"),
-            "-D",
-            str(datadir),
-            "-p",
-            str(port),
-            "-k",
-            str(socket_dir),
-        ],
+        launch.argv,
         log=log,
-        user=pg_user(),
+        user=launch.user,
         port=port,
-        # SIGINT is PostgreSQL's "fast" shutdown: it does not wait for clients to leave.
-        stop_signal=signal.SIGINT,
+        stop_signal=launch.stop_signal,
         enter=enter,
     )
-    wait_until(lambda: ready(port), f"{name} to accept connections on port {port}", 60, record)
+    wait_until(launch.ready, f"{name} to accept connections on port {port}", 60, record)
     return record
 
 
 def ready(port: int) -> bool:
-    try:
-        run([str(pg_bin() / "pg_isready"), "-h", LOOPBACK, "-p", str(port), "-q"], timeout=5)
-    except LabError:
-        return False
-    return True
+    return launcher.ready(port)
 
 
 def psql(port: int, sql: str, db: str = DB_NAME, timeout: float = 60) -> str:
@@ -166,30 +119,9 @@ def create_database(port: int) -> None:
 
 
 def basebackup(primary_port: int, datadir: Path) -> None:
-    """A streaming replica's data directory: -R writes standby.signal and primary_conninfo."""
-    if datadir.exists():
-        shutil.rmtree(datadir)
-    _make_dir(datadir)
-    run(
-        [
-            str(pg_bin() / "pg_basebackup"),
-            "-h",
-            LOOPBACK,
-            "-p",
-            str(primary_port),
-            "-U",
-            "postgres",
-            "-D",
-            str(datadir),
-            "-R",
-            "-X",
-            "stream",
-            "-c",
-            "fast",
-        ],
-        user=pg_user(),
-        timeout=300,
-    )
+    """A streaming replica's data directory (standby.signal and primary_conninfo written)."""
+    with _lab_errors():
+        launcher.basebackup(primary_port, datadir, durable=True)
 
 
 def in_recovery(port: int) -> bool:
@@ -203,8 +135,7 @@ def copy_datadir(source: Path, dest: Path) -> None:
     run(["cp", "-a", str(source), str(dest)], timeout=300)
     for stale in ("postmaster.pid", "postmaster.opts"):
         (dest / stale).unlink(missing_ok=True)
-    with (dest / "postgresql.conf").open("a") as conf:
-        conf.write(_DURABILITY_CONF)
+    launcher.append_conf(dest, launcher.durability_conf(durable=True))
 
 
 def settings(port: int, names: tuple[str, ...] = tuple(DURABILITY)) -> dict[str, str]:

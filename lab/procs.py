@@ -7,15 +7,16 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
+# Loopback, a free port and "is it listening" have one home, beside the server launchers.
+from devservers.process import LOOPBACK, free_port, port_open
 from lab.state import ProcessRecord, Registry
 
-LOOPBACK = "127.0.0.1"
+__all__ = ["LOOPBACK", "Enter", "LabError", "free_port", "port_open", "spawn", "stop"]
 # Wraps an argv (and the user it runs as) so that the process joins its tier's cgroup.
 Enter = Callable[[list[str], str | None], list[str]]
 
@@ -24,26 +25,11 @@ class LabError(RuntimeError):
     """A lab step failed; the message is one line that says which and why."""
 
 
-def free_port() -> int:
-    """A port free on 127.0.0.1 right now (the kernel picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
-
-
 def pin(cpus: str | None) -> list[str]:
     """An argv prefix that keeps a server on `cpus` (taskset execs, so the pid is kept)."""
     if not cpus:
         return []
     return ["taskset", "-c", cpus]
-
-
-def port_open(port: int, host: str = LOOPBACK) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.2):
-            return True
-    except OSError:
-        return False
 
 
 def start_time(pid: int) -> int | None:

@@ -6,10 +6,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from lab.procs import LOOPBACK, Enter, LabError, port_open, spawn, wait_until
+from devservers import redis as launcher
+from devservers.process import ServerError
+from lab.procs import LOOPBACK, Enter, LabError, spawn, wait_until
 from lab.state import ProcessRecord, Registry
 
-RDB = "dump.rdb"
+RDB = launcher.RDB
 
 
 def start(
@@ -22,42 +24,19 @@ def start(
 ) -> ProcessRecord:
     """Start Redis empty, or with the contents of `preload` (an RDB snapshot; its keys keep
     their absolute expiry times)."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise LabError("redis-server not found on PATH; install the redis-server package")
-    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        launch = launcher.launch(
+            port,
+            workdir,
+            options={"maxmemory": "512mb", "maxmemory-policy": "allkeys-lru"},
+        )
+    except ServerError as exc:
+        raise LabError(str(exc)) from None
     (workdir / RDB).unlink(missing_ok=True)
     if preload is not None:
         shutil.copyfile(preload, workdir / RDB)
-    record = spawn(
-        registry,
-        name,
-        [
-            binary,
-            "--bind",
-            LOOPBACK,
-            "--port",
-            str(port),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--daemonize",
-            "no",
-            "--dir",
-            str(workdir),
-            "--dbfilename",
-            RDB,
-            "--maxmemory",
-            "512mb",
-            "--maxmemory-policy",
-            "allkeys-lru",
-        ],
-        log=workdir / "redis.log",
-        port=port,
-        enter=enter,
-    )
-    wait_until(lambda: port_open(port), f"{name} on port {port}", 20, record)
+    record = spawn(registry, name, launch.argv, log=workdir / "redis.log", port=port, enter=enter)
+    wait_until(launch.ready, f"{name} on port {port}", 20, record)
     return record
 
 
@@ -80,4 +59,4 @@ def snapshot(port: int, workdir: Path, dest: Path) -> int:
 
 
 def url(port: int) -> str:
-    return f"redis://{LOOPBACK}:{port}/0"
+    return launcher.url(port)

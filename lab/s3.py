@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
-from lab.procs import LOOPBACK, Enter, LabError, port_open, spawn, wait_until
+from devservers import s3 as launcher
+from devservers.process import ServerError
+from lab.procs import Enter, LabError, spawn, wait_until
 from lab.state import ProcessRecord, Registry
 
 # moto accepts any credentials; these only keep boto3 from looking for real ones.
@@ -22,19 +22,14 @@ FAKE_AWS_ENV = {
 def start(
     registry: Registry, name: str, port: int, workdir: Path, enter: Enter | None = None
 ) -> ProcessRecord:
-    if importlib.util.find_spec("moto") is None:
-        raise LabError("moto is not installed; pip install 'moto[server]' (requirements.txt)")
-    record = spawn(
-        registry,
-        name,
-        [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(port)],
-        log=workdir / "moto.log",
-        port=port,
-        enter=enter,
-    )
-    wait_until(lambda: port_open(port), f"{name} on port {port}", 30, record)
+    try:
+        launch = launcher.launch(port)
+    except ServerError as exc:
+        raise LabError(str(exc)) from None
+    record = spawn(registry, name, launch.argv, log=workdir / "moto.log", port=port, enter=enter)
+    wait_until(launch.ready, f"{name} on port {port}", 30, record)
     return record
 
 
 def endpoint(port: int) -> str:
-    return f"http://{LOOPBACK}:{port}"
+    return launcher.endpoint(port)

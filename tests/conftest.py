@@ -6,11 +6,24 @@ tests/policy all read them, so the session plans them once and each area's fixtu
 below for tests/program and tests/plans, `real_plans` in tests/review and tests/policy)
 takes its own deep copy: a test that mutates a plan cannot
 change what another area sees.
+
+Under pytest-xdist (pyproject's addopts) every worker is its own process and would plan all
+14 stacks again. The workers of one run share a directory that the controller makes before
+it starts them (`RUN_SHARED_DIR`, removed when the run ends, so never stale): the first
+worker to need a stack plans it under that stack's file lock and pickles it there; the
+others load the pickle. Each worker starts at its own offset in the list of stacks, so the
+workers plan different stacks at the same time.
 """
 
 from __future__ import annotations
 
 import copy
+import fcntl
+import os
+import pickle
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +32,68 @@ Plan = dict[str, Any]
 StackKey = tuple[str, str]
 
 _PLANS: dict[StackKey, Plan] = {}
+# A directory the workers of one pytest-xdist run share (set by the controller, inherited).
+RUN_SHARED_DIR = "MOVIES_TEST_RUN_SHARED_DIR"
+_OWNED_DIR = pytest.StashKey[str]()  # the controller's: it removes the directory at the end
+_PASSED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest's tmp_path plugin reads --basetemp
+def pytest_configure(config: pytest.Config) -> None:
+    """The xdist controller makes the run's directory: the workers' shared files and,
+    unless --basetemp was given, their basetemps (<dir>/popen-gwN/), so a test's tmp_path
+    is no longer than in a one-process run (some tests print it in a one-line error, which
+    cuts long values)."""
+    is_worker = hasattr(config, "workerinput")
+    if is_worker or not config.getoption("numprocesses", default=None):
+        return
+    if RUN_SHARED_DIR in os.environ:
+        return  # a pytest run inside a test of this suite: the outer run's directory
+    run_dir = tempfile.mkdtemp(prefix="pt-")
+    os.environ[RUN_SHARED_DIR] = run_dir
+    config.stash[_OWNED_DIR] = run_dir
+    if config.option.basetemp is None:
+        config.option.basetemp = run_dir
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Files with tests that start real servers first (stable otherwise): under xdist's
+    loadfile each file goes whole to the next free worker, so the long ones, started
+    first, end while the short ones fill the other workers (longest first), instead of one
+    long file starting last and running alone."""
+    if not config.getoption("numprocesses", default=None) and not hasattr(config, "workerinput"):
+        return
+    waits = {item.path for item in items if item.get_closest_marker("servers") is not None}
+    items.sort(key=lambda item: item.path not in waits)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # Exit 5 ("no tests collected") would let a run that tested nothing end without a
+    # failure count; make it a failure that says so.
+    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line("error: no tests were collected (exit 5 made a failure)")
+    session.config.stash[_PASSED] = session.exitstatus == pytest.ExitCode.OK
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    run_dir = config.stash.get(_OWNED_DIR, None)
+    if run_dir is None:
+        return
+    os.environ.pop(RUN_SHARED_DIR, None)
+    if config.stash.get(_PASSED, False):
+        shutil.rmtree(run_dir, ignore_errors=True)
+    else:  # kept for a look at the failing tests' tmp_path
+        print(f"the run's temporary files: {run_dir}")
+
+
+def _shared_dir() -> Path | None:
+    """This run's shared directory, in an xdist worker; None in a single-process run."""
+    if "PYTEST_XDIST_WORKER" not in os.environ or RUN_SHARED_DIR not in os.environ:
+        return None
+    return Path(os.environ[RUN_SHARED_DIR])
 
 
 def _stacks() -> list[StackKey]:
@@ -27,20 +102,52 @@ def _stacks() -> list[StackKey]:
     return [(env, stage) for env in ENVIRONMENTS for stage in STAGES]
 
 
+def _build(env: str, stage: str) -> Plan:
+    from infra.plans.build import build_plan
+
+    return build_plan(env, stage)
+
+
+def _shared_plan(shared: Path, env: str, stage: str) -> Plan:
+    """The plan from the run's shared directory, built here if no worker has yet."""
+    shared = shared / "plans"
+    shared.mkdir(exist_ok=True)
+    path = shared / f"{env}-{stage}.pickle"
+    with (shared / f"{env}-{stage}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if path.exists():
+            return pickle.loads(path.read_bytes())
+        plan = _build(env, stage)
+        partial = path.with_suffix(".partial")
+        partial.write_bytes(pickle.dumps(plan, protocol=pickle.HIGHEST_PROTOCOL))
+        partial.rename(path)  # whole or absent, even if this worker dies mid-write
+        return plan
+
+
 def _planned(env: str, stage: str) -> Plan:
     """The session's plan of one stack, built on first use (the original dict: copy it)."""
     key = (env, stage)
     if key not in _PLANS:
-        from infra.plans.build import build_plan
-
-        _PLANS[key] = build_plan(env, stage)
+        shared = _shared_dir()
+        _PLANS[key] = _shared_plan(shared, env, stage) if shared else _build(env, stage)
     return _PLANS[key]
+
+
+def _worker_order(keys: list[StackKey]) -> list[StackKey]:
+    """The stacks starting at this worker's share of the list (all of them, rotated)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    start = int(worker) * len(keys) // max(count, 1) if worker.isdigit() else 0
+    return keys[start:] + keys[:start]
 
 
 @pytest.fixture(scope="session")
 def stack_plans() -> dict[StackKey, Plan]:
     """All 14 plans, keyed (env, stage); read-only by convention: copy before mutating."""
-    return {key: _planned(*key) for key in _stacks()}
+    keys = _stacks()
+    for key in _worker_order(keys):
+        _planned(*key)
+    return {key: _PLANS[key] for key in keys}
 
 
 @pytest.fixture(scope="session")

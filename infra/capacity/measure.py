@@ -15,13 +15,12 @@ machine single runs vary by tens of percent, hence the repeats and the median.
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import platform
 import re
 import shutil
-import socket
+import signal
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from devservers import postgres as pg_launcher
+from devservers import process
+from devservers import redis as redis_launcher
+from devservers.process import ServerError, free_port
 from infra import ASSUMPTIONS_DIR
 
 OUT = ASSUMPTIONS_DIR / "measured.json"
@@ -80,22 +83,18 @@ SCRIPTS = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def pg_bin(name: str) -> str:
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    if not found:
-        raise SystemExit(f"error: PostgreSQL binary {name!r} not found under /usr/lib/postgresql")
-    return found[-1]
+    """A PostgreSQL binary of the newest installed version, by number (devservers)."""
+    try:
+        return pg_launcher.binary(name)
+    except ServerError as exc:
+        raise SystemExit(f"error: {exc}") from None
 
 
 def _as_postgres(cmd: list[str]) -> list[str]:
-    # PostgreSQL refuses to run as root.
-    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+    # The client tools run as the server's user (trust auth for `postgres`).
+    user = pg_launcher.pg_user()
+    return ["runuser", "-u", user, "--", *cmd] if user else cmd
 
 
 def run(cmd: list[str]) -> str:
@@ -106,8 +105,7 @@ def run(cmd: list[str]) -> str:
 
 
 def _own(path: Path) -> None:
-    if os.geteuid() == 0:
-        shutil.chown(path, "postgres")
+    pg_launcher.own(path)
 
 
 def _stat(pid: int) -> list[str]:
@@ -157,23 +155,27 @@ class Postgres:
 
 @contextmanager
 def postgres(rows: int) -> Iterator[Postgres]:
-    """A loaded throwaway server: its connection arguments and the postmaster's pid."""
+    """A loaded throwaway server (RDS's durability: the figures are RDS's stand-in's):
+    its connection arguments and the postmaster's pid."""
     tmp = Path(tempfile.mkdtemp(prefix="capacity-pg-"))
-    _own(tmp)
+    pg_launcher.make_dir(tmp, 0o755)
     data, port = tmp / "data", free_port()
-    options = f"-p {port} -k {tmp} -c listen_addresses=127.0.0.1 -c shared_buffers=512MB"
+    server = None
     try:
-        run(_as_postgres([pg_bin("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"]))
-        run(_as_postgres([pg_bin("pg_ctl"), "-D", str(data), "-l", str(tmp / "log"), "-w",
-                          "start", "-o", options]))  # fmt: skip
+        pg_launcher.initdb(data, durable=True, locale=None)
+        launch = pg_launcher.launch(
+            data, port, options={"listen_addresses": "127.0.0.1", "shared_buffers": "512MB"}
+        )
+        server = process.start(launch, tmp / "log")
         conn = ["-h", "127.0.0.1", "-p", str(port), "-U", "postgres"]
         schema = SCHEMA.format(rows=rows, vocabulary=VOCABULARY, wide=WIDE)
-        run(_as_postgres(["psql", *conn, "-q", "-v", "ON_ERROR_STOP=1", "-c", schema]))
-        run(_as_postgres(["psql", *conn, "-q", "-c", "VACUUM ANALYZE movies"]))
-        yield Postgres(conn, int((data / "postmaster.pid").read_text().split()[0]))
+        run(_as_postgres([pg_bin("psql"), *conn, "-q", "-v", "ON_ERROR_STOP=1", "-c", schema]))
+        run(_as_postgres([pg_bin("psql"), *conn, "-q", "-c", "VACUUM ANALYZE movies"]))
+        yield Postgres(conn, server.pid)
+    except ServerError as exc:
+        raise SystemExit(f"error: {exc}") from None
     finally:
-        stop = [pg_bin("pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]
-        subprocess.run(_as_postgres(stop), capture_output=True, check=False)
+        process.stop(server, signal.SIGINT)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -189,7 +191,7 @@ def _pgbench(conn: list[str], name: str, rows: int, seconds: int) -> tuple[float
         )
         _own(script.parent)
         _own(script)
-        bench = ["pgbench", *conn, "-n", "-M", "prepared", "-c", "4", "-j", "2",
+        bench = [pg_bin("pgbench"), *conn, "-n", "-M", "prepared", "-c", "4", "-j", "2",
                  "-T", str(seconds), "-f", str(script), "postgres"]  # fmt: skip
         out = run(_as_postgres(bench))
     finally:
@@ -203,22 +205,18 @@ def _pgbench(conn: list[str], name: str, rows: int, seconds: int) -> tuple[float
 
 @contextmanager
 def redis() -> Iterator[tuple[int, int]]:
+    """A throwaway redis-server (no persistence, as ElastiCache without backups)."""
+    tmp = Path(tempfile.mkdtemp(prefix="capacity-redis-"))
     port = free_port()
-    server = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    server = None
     try:
-        for _ in range(50):
-            ping = subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True)
-            if ping.stdout.strip() == b"PONG":
-                break
-            time.sleep(0.1)
+        server = process.start(redis_launcher.launch(port, tmp), tmp / "redis.log")
         yield port, server.pid
+    except ServerError as exc:
+        raise SystemExit(f"error: {exc}") from None
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        process.stop(server)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def redis_benchmark(port: int, pid: int, op: str, requests: int) -> Rate:

@@ -1,5 +1,7 @@
-"""Session servers for the service tests: PostgreSQL primary + streaming replica, Redis and a
-moto S3 server, all on free 127.0.0.1 ports in a temp dir that is removed at the end."""
+"""Session servers for the service tests: PostgreSQL primary + streaming replica, Redis and the
+S3 stand-in (moto's server), all started by their launchers (devservers/, through
+lab/localservers.py) without durability, on free 127.0.0.1 ports in a temp dir that is
+removed at the end. Under pytest-xdist each worker that runs a test here starts its own."""
 
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from movies_api.migrate import migrate
 from movies_api.seed import run_seed
 from movies_api.settings import Settings, load_settings
 
-from lab.localservers import Postgres, Redis, free_port, temp_root
+from lab.localservers import S3, Postgres, Redis, free_port, temp_root
 
 SEED_MOVIES = 2000
 BUCKET = "movies-media-test"
@@ -80,20 +82,17 @@ async def _prepare(url: str, keys_out: Path) -> dict[str, dict[str, str]]:
 
 @pytest.fixture(scope="session")
 def servers() -> Iterator[Servers]:
-    from moto.server import ThreadedMotoServer
-
     root = temp_root("movies-test-")
     primary, redis = Postgres(root / "primary"), Redis(root / "redis")
     replica: Postgres | None = None
-    moto_port = free_port()
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
+    moto = S3(root / "s3")
     try:
+        moto.start()
         primary.init()
         redis.start()
         keys = asyncio.run(_prepare(primary.url(), root / "keys.json"))
         replica = primary.replica(root / "replica")
-        moto.start()
-        endpoint = f"http://127.0.0.1:{moto_port}"
+        endpoint = moto.endpoint
         s3 = boto3.client(
             "s3",
             endpoint_url=endpoint,

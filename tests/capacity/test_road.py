@@ -75,9 +75,11 @@ def test_a_memory_measure_runs_out_where_capacity_over_the_load_per_x_says(steps
 
 
 def test_runs_out_at_brackets_the_line(steps, inputs, spec) -> None:
-    for s in steps[-1].shortfalls:
-        if s.runs_out_at <= 1.0:
-            continue
+    # Shortfalls already short at 1x have no line to bracket; the rest must be checked, and
+    # there must be some, or this test would pass on an empty road.
+    bracketed = [s for s in steps[-1].shortfalls if s.runs_out_at > 1.0]
+    assert bracketed, f"no shortfall runs out above 1x: {steps[-1].shortfalls}"
+    for s in bracketed:
         at = _checks(spec, inputs, s.runs_out_at)[(s.tier, s.measure)].headroom("target")
         before = _checks(spec, inputs, s.runs_out_at / 1.002)[(s.tier, s.measure)]
         assert at < 0.30 <= before.headroom("target"), s
@@ -97,23 +99,33 @@ def test_every_shortfall_is_under_the_headroom_at_its_multiplier(steps, inputs, 
 
 def test_a_resize_remedy_applied_passes_its_tier(steps, inputs, spec) -> None:
     rules = sizing.rules_for(inputs.env, inputs.rates)
+    applied: list[tuple[float, str]] = []
     for step in steps:
         w = sizing.at_multiplier(inputs.workload, step.multiplier)
-        for tier in {s.tier for s in step.shortfalls}:
+        for tier in sorted({s.tier for s in step.shortfalls}):
             options = road._options(tier, spec, inputs, step.multiplier)
             try:
                 choice = sizing.choose(tier, tier, options, "test")
             except sizing.SizingError:
-                continue
+                continue  # no single class fits (a cluster or storage remedy instead)
+            applied.append((step.multiplier, tier))
             section = {"app": "web", "search": "search", "redis": "cache"}.get(tier, "database")
             fixed = replace(
                 spec, **{section: replace(getattr(spec, section), **choice.chosen.fields)}
             )
             after = [c for c in sizing.model_checks(fixed, w, inputs) if c.tier == tier]
+            assert after, f"no model check of {tier} at {step.multiplier}x"
             assert all(
                 c.headroom("target") is None or c.headroom("target") >= rules.headroom
                 for c in after
             )
+    # At 10x every short tier still fits one bigger class (redis, db-primary, db-replicas);
+    # a road on which no resize applies at all would leave this test checking nothing.
+    assert {tier for mult, tier in applied if mult == MULTIPLIERS[0]} >= {
+        "redis",
+        "db-primary",
+        "db-replicas",
+    }, applied
 
 
 def test_the_cluster_remedy_holds_the_hot_set_and_the_ops(inputs, spec) -> None:
@@ -169,6 +181,10 @@ def test_bad_scale_is_a_one_line_error(capsys, argv, needle) -> None:
 
 
 def test_remedy_costs_are_priced_from_the_table(steps, inputs) -> None:
+    # None means "not priced" (road.Remedy); every remedy of this road has a price table row,
+    # so each step must offer remedies and price every one of them.
     for step in steps:
+        assert step.remedies, f"no remedy at {step.multiplier}x"
         for r in step.remedies:
-            assert r.monthly_usd is None or (r.monthly_usd > 0 and math.isfinite(r.monthly_usd))
+            assert r.monthly_usd is not None, r
+            assert r.monthly_usd > 0 and math.isfinite(r.monthly_usd), r

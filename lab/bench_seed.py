@@ -1,7 +1,10 @@
 """Seed N movies into a throwaway PostgreSQL and print the figures: rows/s, the seeding
 process's peak RSS, table and index sizes, and the plans and timings of typical searches.
 
-    PYTHONPATH=app_image python app_image/bench_seed.py --count 5000000
+    PYTHONPATH=app_image python -m lab.bench_seed --count 5000000
+
+Dev-only, so it lives in lab/ (it was app_image/bench_seed.py, which made the service's
+folder import the lab's servers): it imports the service, never the other way round.
 """
 
 from __future__ import annotations
@@ -12,11 +15,6 @@ import resource
 import shutil
 import sys
 import time
-from pathlib import Path
-
-# The service's package (app_image/) and the dev-only servers (lab/, at the repo root).
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import asyncpg
 from movies_api.migrate import migrate
@@ -70,7 +68,9 @@ async def bench(url: str, count: int) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m lab.bench_seed", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--count", type=int, default=1_000_000)
     args = parser.parse_args()
     root = temp_root("movies-bench-")

@@ -1,0 +1,225 @@
+"""The PostgreSQL launcher: the binaries (the newest installed major version, by number), the
+user it runs as, a data directory made with initdb or pg_basebackup, its durability, and the
+`Launch` of its server process.
+
+Durability is a switch: `durable=True` is RDS's (its parameter groups keep PostgreSQL's safe
+defaults: a commit is acknowledged only once its WAL is flushed), `durable=False` turns
+fsync, synchronous_commit and full_page_writes off for throwaway test servers. Either is
+written at the end of postgresql.conf, not on the command line, so that `ALTER SYSTEM`
+(postgresql.auto.conf, which the lab's crash fault uses) still wins over it.
+
+PostgreSQL refuses to run as root: when we are root, everything runs as `postgres` in data
+directories that user owns.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from devservers.process import LOOPBACK, Launch, ServerError, popen_user
+
+ROOT = Path("/usr/lib/postgresql")
+DURABLE = {"synchronous_commit": "on", "fsync": "on", "full_page_writes": "on"}
+FAST = {"synchronous_commit": "off", "fsync": "off", "full_page_writes": "off"}
+
+
+def durability(durable: bool) -> dict[str, str]:
+    return dict(DURABLE if durable else FAST)
+
+
+def durability_conf(durable: bool) -> str:
+    """The block appended last to postgresql.conf (last wins, also over older blocks)."""
+    title = "RDS durability" if durable else "throwaway server: no durability"
+    lines = "".join(f"{name} = {value}\n" for name, value in durability(durable).items())
+    return f"\n# --- {title} ---\n{lines}"
+
+
+def version_key(name: str) -> tuple[int, ...] | None:
+    """(16,) for "16", (9, 6) for "9.6"; None for a name that is not a version."""
+    if not re.fullmatch(r"\d+(\.\d+)*", name):
+        return None
+    return tuple(int(part) for part in name.split("."))
+
+
+def newest(bin_dirs: Iterable[Path]) -> Path | None:
+    """The `<version>/bin` of the highest version by number (16 above 9, not below it)."""
+    versioned = [(key, d) for d in bin_dirs if (key := version_key(d.parent.name)) is not None]
+    return max(versioned)[1] if versioned else None
+
+
+def pg_bin() -> Path:
+    """LAB_PG_BIN if set, else the newest /usr/lib/postgresql/<version>/bin, else the
+    directory of `postgres` on PATH."""
+    if os.environ.get("LAB_PG_BIN"):
+        return Path(os.environ["LAB_PG_BIN"])
+    found = newest(ROOT.glob("*/bin"))
+    if found is not None:
+        return found
+    on_path = shutil.which("postgres")
+    if on_path is not None:
+        return Path(on_path).parent
+    raise ServerError(
+        f"PostgreSQL not found in {ROOT}/<version>/bin nor on PATH; install postgresql "
+        "or set LAB_PG_BIN"
+    )
+
+
+def binary(name: str) -> str:
+    return str(pg_bin() / name)
+
+
+def pg_user() -> str | None:
+    """Run PostgreSQL as `postgres` when we are root; as ourselves otherwise."""
+    return "postgres" if os.geteuid() == 0 else None
+
+
+def own(path: Path) -> None:
+    """Give `path` and everything below it to the PostgreSQL user (when that is not us)."""
+    user = pg_user()
+    if user is None:
+        return
+    shutil.chown(path, user, user)
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            shutil.chown(os.path.join(root, name), user, user)
+
+
+def make_dir(path: Path, mode: int = 0o700) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, mode)
+    own(path)
+
+
+def run(
+    argv: Sequence[str], *, as_pg: bool = False, password: str | None = None, timeout: float = 300
+) -> str:
+    """Run a PostgreSQL tool to completion; a failure raises with its last output line."""
+    env = {**os.environ, "PGPASSWORD": password} if password is not None else None
+    done = subprocess.run(
+        list(argv),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        **(popen_user(pg_user()) if as_pg else {}),  # type: ignore[arg-type]
+    )
+    if done.returncode != 0:
+        lines = (done.stderr or done.stdout).strip().splitlines() or ["(no output)"]
+        raise ServerError(f"{Path(argv[0]).name} failed (exit {done.returncode}): {lines[-1]}")
+    return done.stdout
+
+
+def append_conf(datadir: Path, text: str) -> None:
+    with (datadir / "postgresql.conf").open("a") as conf:
+        conf.write(text)
+
+
+def initdb(
+    datadir: Path,
+    *,
+    durable: bool,
+    superuser: str = "postgres",
+    password: str | None = None,
+    locale: str | None = "C",
+    conf: str = "",
+) -> None:
+    """A new cluster in `datadir` (removed first if present): trust auth, or scram with
+    `password`; `conf` and then the durability block appended to postgresql.conf."""
+    if datadir.exists():
+        shutil.rmtree(datadir)
+    make_dir(datadir)
+    argv = [binary("initdb"), "-D", str(datadir), "-U", superuser, "-E", "UTF8"]
+    argv += [f"--locale={locale}"] if locale else []
+    argv += [] if durable else ["--no-sync"]
+    if password is None:
+        argv.append("--auth=trust")
+        run(argv, as_pg=True)
+    else:
+        pwfile = datadir.parent / f"{datadir.name}.pw"
+        pwfile.write_text(password + "\n")
+        own(pwfile)
+        try:
+            run([*argv, "--pwfile", str(pwfile), "-A", "scram-sha-256"], as_pg=True)
+        finally:
+            pwfile.unlink(missing_ok=True)
+    append_conf(datadir, conf + durability_conf(durable))
+
+
+def basebackup(
+    primary_port: int,
+    datadir: Path,
+    *,
+    durable: bool,
+    user: str = "postgres",
+    password: str | None = None,
+) -> None:
+    """A streaming replica's data directory: -R writes standby.signal and primary_conninfo;
+    postgresql.conf (with its durability block) comes from the primary."""
+    if datadir.exists():
+        shutil.rmtree(datadir)
+    make_dir(datadir)
+    argv = [
+        binary("pg_basebackup"),
+        "-h",
+        LOOPBACK,
+        "-p",
+        str(primary_port),
+        "-U",
+        user,
+        "-D",
+        str(datadir),
+        "-R",
+        "-X",
+        "stream",
+        "-c",
+        "fast",
+    ]
+    run(argv + ([] if durable else ["--no-sync"]), as_pg=True, password=password)
+
+
+def ready(port: int) -> bool:
+    try:
+        run([binary("pg_isready"), "-h", LOOPBACK, "-p", str(port), "-q"], timeout=5)
+    except (ServerError, subprocess.TimeoutExpired):
+        return False
+    return True
+
+
+def launch(
+    datadir: Path, port: int, *, options: dict[str, str] | None = None, prefix: Sequence[str] = ()
+) -> Launch:
+    """The server on `port`, its Unix socket in `<datadir>-sock`; `options` as `-c` flags
+    (never durability: that lives in postgresql.conf); `prefix` wraps the argv (taskset).
+    SIGINT is PostgreSQL's "fast" shutdown: it does not wait for clients to leave."""
+    if options and set(options) & set(DURABLE):
+        raise ServerError(
+            f"durability options {sorted(set(options) & set(DURABLE))} go in "
+            "postgresql.conf (initdb durable=...), not on the command line"
+        )
+    socket_dir = datadir.parent / f"{datadir.name}-sock"
+    make_dir(socket_dir)
+    flags = [arg for k, v in (options or {}).items() for arg in ("-c", f"{k}={v}")]
+    return Launch(
+        what=f"postgres on port {port}",
+        argv=[
+            *prefix,
+            binary("postgres"),
+            "-D",
+            str(datadir),
+            "-p",
+            str(port),
+            "-k",
+            str(socket_dir),
+            *flags,
+        ],
+        ready=lambda: ready(port),
+        user=pg_user(),
+        stop_signal=signal.SIGINT,
+    )

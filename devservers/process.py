@@ -1,0 +1,88 @@
+"""What a launcher hands its caller (`Launch`), and the plain supervisor: a child process in
+its own session, waited on until ready, stopped with its own stop signal."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+LOOPBACK = "127.0.0.1"
+
+
+class ServerError(RuntimeError):
+    """A development server could not be prepared or started; one line says which and why."""
+
+
+@dataclass(frozen=True)
+class Launch:
+    """How to start one server: run `argv` (as `user`, None: as ourselves), stop it with
+    `stop_signal`; it serves once `ready()` is true."""
+
+    what: str
+    argv: list[str]
+    ready: Callable[[], bool]
+    user: str | None = None
+    stop_signal: int = signal.SIGTERM
+
+
+def free_port() -> int:
+    """A port free on 127.0.0.1 right now (the kernel picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_open(port: int, host: str = LOOPBACK) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def popen_user(user: str | None) -> dict[str, object]:
+    """Popen arguments that run the child as `user` (Popen execs it directly, unlike
+    runuser, which stays a parent that does not pass signals on)."""
+    if user is None:
+        return {}
+    return {"user": user, "group": user, "extra_groups": [], "cwd": "/tmp"}
+
+
+def start(launch: Launch, log: Path, timeout: float = 60) -> subprocess.Popen[bytes]:
+    """Start `launch` as our child, output appended to `log`; return once it is ready."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            launch.argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            **popen_user(launch.user),  # type: ignore[arg-type]
+        )
+    deadline = time.monotonic() + timeout
+    while not launch.ready():
+        if proc.poll() is not None:
+            raise ServerError(f"{launch.what} exited with code {proc.returncode}; see {log}")
+        if time.monotonic() > deadline:
+            stop(proc, launch.stop_signal)
+            raise ServerError(f"{launch.what} not ready within {timeout:.0f}s; see {log}")
+        time.sleep(0.05)
+    return proc
+
+
+def stop(proc: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM) -> None:
+    """Send `sig`, wait up to 15 s, then SIGKILL."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
