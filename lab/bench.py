@@ -214,12 +214,11 @@ def warm_caches(reg: Registry, maker: RequestMaker, bs: BenchSettings, groups, b
     try:
         for tier in lifted:
             # LabGroups has no public setter (lab/cgroups.py is not the bench's file);
-            # _set_quota is the one place that writes a quota for both cgroup versions.
-            groups._set_quota(tier, None)
+            groups.set_quota(tier, None)
         done = asyncio.run(preload(ep["entry"], hot.paths))
     finally:
         for tier in lifted:
-            groups._set_quota(tier, budgets[tier])
+            groups.set_quota(tier, budgets[tier])
     return {"mass": hot.mass, "ranks": hot.ranks, **done.as_dict()}
 
 

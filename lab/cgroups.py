@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -26,10 +27,22 @@ from lab.procs import LabError
 PREFIX = "movies-lab-"
 # A 10 ms period: a tier that used its quota waits at most the rest of one period, so a
 # throttled tier adds milliseconds, not the 100 ms of the kernel's default period, to a
-# request's latency (the SLO is 100 ms). The kernel's minimum quota is 1 ms, so the
-# smallest budget this period allows is 0.1 CPU.
+# request's latency (the SLO is 100 ms); a side-by-side at 0.1 CPU (lab/variance.py, issue
+# 23) found a 100 ms period's p99 four times as spread. The kernel's minimum quota is 1 ms
+# (kernel/sched/core.c, min_cfs_quota_period), so a budget under 0.1 CPU gets the shortest
+# period that still holds 1 ms of quota: 0.0875 CPU runs 1 ms per 11.4 ms. Past the
+# kernel's default 100 ms period a budget (under 0.01 CPU) is refused.
 PERIOD_US = 10_000
 MIN_QUOTA_US = 1_000
+MAX_PERIOD_US = 100_000
+
+
+def period_for(cpus: float | None, shortest_us: int = PERIOD_US) -> int:
+    """The CFS period of a budget of `cpus`: `shortest_us`, or longer when that period
+    would hold under MIN_QUOTA_US of quota."""
+    if cpus is None or cpus * shortest_us >= MIN_QUOTA_US:
+        return shortest_us
+    return math.ceil(MIN_QUOTA_US / cpus)
 
 
 class CgroupError(LabError):
@@ -129,11 +142,11 @@ class LabGroups:
         (measured only). Replaces groups a crashed run of the same lab left behind."""
         self.remove()
         for tier, cpus in budgets.items():
-            if cpus is not None and cpus * self.period_us < MIN_QUOTA_US:
+            if cpus is not None and (cpus <= 0 or period_for(cpus, self.period_us) > MAX_PERIOD_US):
                 raise CgroupError(
                     f"tier {tier}: budget {cpus:g} CPU is under the kernel's minimum quota "
-                    f"({MIN_QUOTA_US} us per {self.period_us} us period = "
-                    f"{MIN_QUOTA_US / self.period_us:g} CPU); raise the scale factor"
+                    f"({MIN_QUOTA_US} us per {MAX_PERIOD_US} us period = "
+                    f"{MIN_QUOTA_US / MAX_PERIOD_US:g} CPU); raise the scale factor"
                 )
         try:
             for root in self._roots():
@@ -145,20 +158,27 @@ class LabGroups:
                 for tier in budgets:
                     (self.top(root) / tier).mkdir(exist_ok=True)
             for tier, cpus in budgets.items():
-                self._set_quota(tier, cpus)
+                self.set_quota(tier, cpus)
         except OSError as exc:
             self.remove()
             raise CgroupError(f"cannot create cgroup {self.name}: {exc}") from exc
 
-    def _set_quota(self, tier: str, cpus: float | None) -> None:
+    def set_quota(self, tier: str, cpus: float | None) -> None:
+        """Give `tier` a budget of `cpus` (None: unlimited), over `period_for(cpus)`: the
+        one place a quota is written, for both cgroup versions (create and the bench's
+        preload, which lifts budgets while it warms the caches)."""
         group = self.top() / tier
+        period = period_for(cpus, self.period_us)
         if self.controller.version == 2:
-            quota = "max" if cpus is None else str(round(cpus * self.period_us))
-            (group / "cpu.max").write_text(f"{quota} {self.period_us}")
+            quota = "max" if cpus is None else str(round(cpus * period))
+            (group / "cpu.max").write_text(f"{quota} {period}")
             return
-        (group / "cpu.cfs_period_us").write_text(str(self.period_us))
-        quota_us = -1 if cpus is None else round(cpus * self.period_us)
-        (group / "cpu.cfs_quota_us").write_text(str(quota_us))
+        # Unlimited first: the kernel refuses a period under a quota already set only when
+        # the ratio would exceed the parent's; -1 never does.
+        (group / "cpu.cfs_quota_us").write_text("-1")
+        (group / "cpu.cfs_period_us").write_text(str(period))
+        if cpus is not None:
+            (group / "cpu.cfs_quota_us").write_text(str(round(cpus * period)))
 
     def quota_cpus(self, tier: str) -> float | None:
         """The budget as the kernel holds it (CPUs), None when unlimited."""

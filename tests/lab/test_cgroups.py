@@ -121,7 +121,31 @@ def test_a_budget_under_the_kernel_minimum_quota_is_refused(tmp_path):
     controller = _controller_or_skip()
     groups = cgroups.LabGroups.for_lab(tmp_path, controller)
     with pytest.raises(cgroups.CgroupError, match="minimum quota"):
-        groups.create({"app": 0.01})
+        groups.create({"app": 0.005})  # 1 ms of quota would need a 200 ms period
+    assert _all_group_dirs(groups) == []
+
+
+def test_small_budgets_get_the_shortest_period_that_holds_a_1_ms_quota():
+    assert cgroups.period_for(None) == cgroups.period_for(0.5) == cgroups.PERIOD_US
+    assert cgroups.period_for(0.1) == cgroups.PERIOD_US  # exactly 1 ms per 10 ms
+    period = cgroups.period_for(0.0875)  # scale-5x's 2-vCPU tiers at the ceiling's factor
+    assert period == 11_429 and round(0.0875 * period) >= cgroups.MIN_QUOTA_US
+    assert cgroups.period_for(0.01) == cgroups.MAX_PERIOD_US
+
+
+def test_a_budget_under_0_1_cpu_is_held_by_the_kernel(tmp_path):
+    controller = _controller_or_skip()
+    groups = cgroups.LabGroups.for_lab(tmp_path, controller)
+    groups.create({"db": 0.0875, "app": 0.35})
+    try:
+        assert groups.quota_cpus("db") == pytest.approx(0.0875, rel=1e-3)
+        assert groups.quota_cpus("app") == pytest.approx(0.35)
+        groups.set_quota("db", None)  # the preload lifts a budget and puts it back
+        assert groups.quota_cpus("db") is None
+        groups.set_quota("db", 0.0875)
+        assert groups.quota_cpus("db") == pytest.approx(0.0875, rel=1e-3)
+    finally:
+        groups.remove()
     assert _all_group_dirs(groups) == []
 
 
