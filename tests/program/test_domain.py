@@ -188,7 +188,9 @@ def test_zone_looked_up_by_name_without_zone_id(tmp_path: Path) -> None:
 def test_policy_passes_with_a_domain(
     stacks: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys, stage: str
 ) -> None:
-    monkeypatch.setattr(plan_build, "load_stack_config", lambda e, s: load_stack_config(e, s, stacks))
+    monkeypatch.setattr(
+        plan_build, "load_stack_config", lambda e, s: load_stack_config(e, s, stacks)
+    )
     path = plan_build.write_plan(plan_build.build_plan("prod", stage), tmp_path / "plans")
     code = runner.main([str(path), "--no-checks", "--format", "sarif"])
     sarif = json.loads(capsys.readouterr().out)
