@@ -308,11 +308,6 @@ class DomainProfile(_Model):
             )
         return self
 
-    @property
-    def names(self) -> tuple[str, str]:
-        """(api, origin): the names the ALB's certificate covers, in that order."""
-        return (self.api, self.origin)
-
 
 class EnvProfile(_Model):
     """stacks/env/<env>.yaml."""
