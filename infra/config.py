@@ -80,6 +80,9 @@ _CACHE_NODE = re.compile(r"^cache\.[a-z][a-z0-9-]*\.[a-z0-9]+$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 _ACM_ARN = re.compile(r"^arn:aws:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]+$")
 _HOSTNAME = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+# A Route 53 hosted zone id: "Z" and upper-case letters and digits (Route 53 API
+# reference, HostedZone.Id, at most 32 characters).
+_HOSTED_ZONE_ID = re.compile(r"^Z[A-Z0-9]{1,31}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _DB_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _VERSION = re.compile(r"^\d+(\.\d+)*$")
@@ -259,6 +262,53 @@ class _Model(BaseModel):
 # --- environment profile ----------------------------------------------------------------
 
 
+Hostname = Annotated[str, *matches(_HOSTNAME, "a lower-case DNS name")]
+
+
+class DomainProfile(_Model):
+    """`domain:` of a profile: the names the stack serves, in a public Route 53 hosted zone
+    the stack does not own (made once by hand or by another stack; never created or
+    deleted here). With it the program makes the ACM certificates (DNS-validated in the
+    zone) and the alias records (infra/program/components/domain.py)."""
+
+    # The hosted zone's name; `api` and `origin` must be in it.
+    zone: Hostname
+    # The zone's id. Given: used as is. Left out: looked up by name at preview
+    # (route53.get_zone, a public zone), which fails when two public zones share the name.
+    zone_id: (
+        Annotated[
+            str,
+            *matches(_HOSTED_ZONE_ID, "a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJK"),
+        ]
+        | None
+    ) = None
+    # The name viewers use: an alias to the ALB, or to CloudFront at edge and scale-5x
+    # once the edge cut-over is closed (an A record to the box's Elastic IP at stages 1-2).
+    api: Hostname
+    # The ALB's own name (an alias to it at every stage with an ALB), on the ALB's
+    # certificate: CloudFront's HTTPS origin at edge and scale-5x, where `api` points at
+    # CloudFront and so cannot be the origin.
+    origin: Hostname
+
+    @model_validator(mode="after")
+    def _names(self) -> DomainProfile:
+        for key in ("api", "origin"):
+            name = getattr(self, key)
+            if name != self.zone and not name.endswith("." + self.zone):
+                raise _fail(
+                    key,
+                    f"invalid value {shown(name)}: not in the zone {shown(self.zone)}; "
+                    f"allowed: {self.zone} or a name ending in .{self.zone}",
+                )
+        if self.origin == self.api:
+            raise _fail(
+                "origin",
+                f"invalid value {shown(self.origin)}, the same as api; allowed: another name "
+                "(at edge and scale-5x api points at CloudFront, origin at the ALB)",
+            )
+        return self
+
+
 class EnvProfile(_Model):
     """stacks/env/<env>.yaml."""
 
@@ -282,6 +332,9 @@ class EnvProfile(_Model):
     # on any certificate you can hold).
     alb_origin_domain: Annotated[str, *matches(_HOSTNAME, "a lower-case DNS name")] | None = None
     alarm_email: Annotated[str, *matches(_EMAIL, "an e-mail address")] | None = None
+    # Optional: a hosted zone and the names to serve; the stack then makes and validates
+    # its own certificates (instead of certificate_arn / alb_origin_domain).
+    domain: DomainProfile | None = None
     # The ALB's connection idle timeout. The service's HTTP keep-alive is derived from it
     # (http_keepalive_s), so one setting decides both: a target that closes an idle
     # connection first makes the ALB answer 502 ("Edit load balancer attributes",
@@ -406,6 +459,13 @@ class EnvProfile(_Model):
                 "alb_origin_domain",
                 f"invalid value {shown(self.alb_origin_domain)} without certificate_arn; "
                 "allowed: only with a certificate that covers it",
+            )
+        if self.domain is not None and (self.certificate_arn or self.alb_origin_domain):
+            given = "certificate_arn" if self.certificate_arn else "alb_origin_domain"
+            raise _fail(
+                "domain",
+                f"set together with {given}; allowed: one of domain (the stack makes and "
+                "validates its certificates) or certificate_arn/alb_origin_domain (yours)",
             )
         if len(self.zone_ids) != self.az_count:
             raise _fail(

@@ -26,6 +26,8 @@ class ResourceType(StrEnum):
 
     # pulumi-aws (the tokens are the provider schema's; sdk/python/pulumi_aws/<module>/*.py
     # passes them to the engine)
+    ACM_CERTIFICATE = "aws:acm/certificate:Certificate"
+    ACM_CERTIFICATE_VALIDATION = "aws:acm/certificateValidation:CertificateValidation"
     ALB_LISTENER = "aws:alb/listener:Listener"
     ALB_LOAD_BALANCER = "aws:alb/loadBalancer:LoadBalancer"
     AUTOSCALING_GROUP = "aws:autoscaling/group:Group"
@@ -116,6 +118,7 @@ class ResourceType(StrEnum):
     # this program's components (infra/program/components/)
     MOVIES_CACHE = "movies:infra:Cache"
     MOVIES_DATABASE = "movies:infra:Database"
+    MOVIES_DOMAIN = "movies:infra:Domain"
     MOVIES_EDGE = "movies:infra:Edge"
     MOVIES_LOAD_BALANCER = "movies:infra:LoadBalancer"
     MOVIES_MEDIA_STORAGE = "movies:infra:MediaStorage"
@@ -141,4 +144,5 @@ class InvokeToken(StrEnum):
     GET_CALLER_IDENTITY = "aws:index/getCallerIdentity:getCallerIdentity"
     GET_PARTITION = "aws:index/getPartition:getPartition"
     GET_REGION = "aws:index/getRegion:getRegion"
+    ROUTE53_GET_ZONE = "aws:route53/getZone:getZone"
     SSM_GET_PARAMETER = "aws:ssm/getParameter:getParameter"

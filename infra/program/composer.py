@@ -19,6 +19,7 @@ import pulumi_aws as aws
 from infra.config import StackConfig
 from infra.program.components.cache import Cache, CacheArgs
 from infra.program.components.database import Database, DatabaseArgs
+from infra.program.components.domain import AliasTarget, Domain, DomainArgs
 from infra.program.components.edge import Edge, EdgeArgs
 from infra.program.components.instance import architecture
 from infra.program.components.load_balancer import LoadBalancer, LoadBalancerArgs, SearchRoute
@@ -61,6 +62,7 @@ class Stage:
     cache: Cache | None = None
     load_balancer: LoadBalancer | None = None
     edge: Edge | None = None
+    domain: Domain | None = None  # the profile's `domain`: certificates and records
     box: SingleBox | None = None
     web: WebTier | None = None
     search: WebTier | None = None
@@ -104,6 +106,8 @@ def declare_stage(
         stage.database = _database(stage)
     if spec.cache is not None:
         stage.cache = _cache(stage)
+    if config.env.domain is not None:  # certificates first: the ALB and CloudFront take them
+        stage.domain = _domain(config)
     if spec.web is not None:
         stage.load_balancer = _load_balancer(stage)
     if spec.edge is not None:
@@ -121,6 +125,8 @@ def declare_stage(
             assert stage.load_balancer is not None
             # Searches are routed to the search fleet only once it is healthy.
             stage.load_balancer.route_search(stage.search.group)
+    if stage.domain is not None:
+        _point_names(stage, stage.domain)
     alarms.close()
     export_outputs(stage)
     return stage
@@ -176,7 +182,7 @@ def _security(config: StackConfig, network: Network) -> Security:
             load_balancer=spec.web is not None,
             alb_from_internet=config.alb_from_internet,
             alb_from_cloudfront=spec.edge is not None,
-            alb_https=env.certificate_arn is not None,
+            alb_https=_alb_https(config),
             database=spec.database is not None,
             cache=spec.cache is not None,
             private_endpoints=spec.web is not None,
@@ -296,7 +302,9 @@ def _load_balancer(stage: Stage) -> LoadBalancer:
             subnet_ids=network.public_subnet_ids,
             security_group_id=security.alb_sg_id,
             app_port=config.app_port,
-            certificate_arn=env.certificate_arn,
+            certificate_arn=(
+                stage.domain.alb_certificate_arn if stage.domain else env.certificate_arn
+            ),
             search=SearchRoute(search.path, search.query_key) if search is not None else None,
             deletion_protection=env.deletion_protection,
             idle_timeout_s=env.alb_idle_timeout_s,
@@ -308,8 +316,9 @@ def _load_balancer(stage: Stage) -> LoadBalancer:
 
 def _edge(stage: Stage) -> Edge:
     config, storage, load_balancer = stage.config, stage.storage, stage.load_balancer
-    env, edge = config.env, config.stage.edge
+    env, edge, domain = config.env, config.stage.edge, stage.domain
     assert edge is not None and storage is not None and load_balancer is not None
+    origin = env.domain.origin if env.domain else env.alb_origin_domain
     return Edge(
         "edge",
         EdgeArgs(
@@ -317,14 +326,63 @@ def _edge(stage: Stage) -> Edge:
             environment=env.name,
             bucket_regional_domain_name=storage.bucket_regional_domain_name,
             # With a certificate CloudFront connects over HTTPS to a name it covers
-            # (config demands alb_origin_domain then); without, over HTTP to the ALB.
-            alb_domain_name=env.alb_origin_domain or load_balancer.dns_name,
-            alb_https=env.certificate_arn is not None,
+            # (config demands alb_origin_domain then; with a domain, its `origin`);
+            # without, over HTTP to the ALB.
+            alb_domain_name=origin or load_balancer.dns_name,
+            alb_https=_alb_https(config),
             price_class=edge.price_class,
+            certificate_arn=domain.cdn_certificate_arn if domain else None,
+            aliases=(env.domain.api,) if env.domain else (),
             tags=config.tags,
             alarms=stage.observability,
         ),
     )
+
+
+def _alb_https(config: StackConfig) -> bool:
+    """The ALB has an HTTPS listener: a certificate from the profile, or made for its domain."""
+    return config.env.certificate_arn is not None or (
+        config.env.domain is not None and config.stage.web is not None
+    )
+
+
+def _domain(config: StackConfig) -> Domain:
+    domain, spec = config.env.domain, config.stage
+    assert domain is not None
+    return Domain(
+        "domain",
+        DomainArgs(
+            name_prefix=_prefix(config),
+            zone=domain.zone,
+            zone_id=domain.zone_id,
+            api=domain.api,
+            origin=domain.origin,
+            load_balancer=spec.web is not None,
+            edge=spec.edge is not None,
+            tags=config.tags,
+        ),
+    )
+
+
+def _point_names(stage: Stage, domain: Domain) -> None:
+    """The alias records. `api` points at CloudFront once the edge cut-over is closed (or
+    offline, the stage's end state), at the ALB before (cut-over open, or no edge), at
+    the box's Elastic IP at stages 1-2; `origin` at the ALB wherever there is one.
+    Moving `api` to CloudFront is the DNS step of the edge runbook (docs/infra.md)."""
+    config, lb, edge = stage.config, stage.load_balancer, stage.edge
+    if lb is not None:
+        alb = AliasTarget(lb.dns_name, lb.zone_id, evaluate_target_health=True)
+        domain.point_origin(alb)
+        if edge is not None and config.edge_cutover != "open":
+            domain.point_api(
+                AliasTarget(
+                    edge.domain_name, edge.hosted_zone_id, evaluate_target_health=False, ipv6=True
+                )
+            )
+        else:
+            domain.point_api(alb)
+    elif stage.box is not None:
+        domain.point_api_at_address(stage.box.public_ip)
 
 
 def _release(stage: Stage, account_id: str, artifact: str | None, template: Path | None) -> Release:
@@ -490,6 +548,10 @@ def export_outputs(stage: Stage) -> dict[str, Any]:
         out[StackOutput.CDN_DOMAIN] = stage.edge.domain_name
         out[StackOutput.CDN_DISTRIBUTION_ID] = stage.edge.distribution_id
         out[StackOutput.URL] = stage.edge.domain_name.apply(lambda d: f"https://{d}")
+    if config.env.domain is not None:
+        # The name viewers use: HTTPS wherever a certificate is (an ALB on), HTTP at the box.
+        scheme = "https" if stage.load_balancer is not None else "http"
+        out[StackOutput.URL] = f"{scheme}://{config.env.domain.api}"
     for key, value in out.items():
         pulumi.export(key.value, value)
     return out

@@ -35,7 +35,9 @@ def route53_record(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     record_id = "_".join(
         str(part) for part in (inputs.get("zoneId"), name, inputs.get("type"), set_id) if part
     )
-    return {"id": record_id, "fqdn": name}
+    # The provider reports fqdn without the trailing dot a name (an ACM validation
+    # record's) may be given with.
+    return {"id": record_id, "fqdn": name.rstrip(".")}
 
 
 @resource_outputs(
@@ -55,3 +57,59 @@ def s3_bucket_setting(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any
 @resource_outputs(ResourceType.SNS_TOPIC_POLICY)
 def sns_topic_policy(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
     return {"id": str(inputs.get("arn", ctx.name)), "owner": ctx.account}
+
+
+# --- ACM and the hosted zone a domain names --------------------------------------------
+
+
+def validation_record(ctx: MockContext, domain_name: str) -> dict[str, str]:
+    """The CNAME ACM asks for `domain_name`: seeded by the stack and the name only, since
+    ACM gives every certificate of an account the same record for a name, in any region
+    (ACM user guide, "DNS validation"). The shape is ACM's: `_<32 hex>.<name>.` pointing
+    at `_<32 hex>.<10 letters>.acm-validations.aws.`, both with the trailing dot the
+    provider reports."""
+    seeded = MockContext(ctx.stack, "", "acm-validation", domain_name)
+    return {
+        "domainName": domain_name,
+        "resourceRecordName": f"_{seeded.digest('name')[:32]}.{domain_name}.",
+        "resourceRecordType": "CNAME",
+        "resourceRecordValue": (
+            f"_{seeded.digest('value')[:32]}.{seeded.token(10, 'zone')}.acm-validations.aws."
+        ),
+    }
+
+
+@resource_outputs(ResourceType.ACM_CERTIFICATE)
+def acm_certificate(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
+    # `region` (pulumi-aws v7, per resource) puts the certificate there, else the stack's.
+    region = str(inputs.get("region") or ctx.region)
+    arn = MockContext(ctx.stack, region, ctx.type_token, ctx.name).arn(
+        "acm", f"certificate/{_uuid(ctx)}"
+    )
+    names = [str(inputs.get("domainName"))] + [
+        str(n) for n in inputs.get("subjectAlternativeNames") or []
+    ]
+    return {
+        "id": arn,
+        "arn": arn,
+        "region": region,
+        "domainValidationOptions": [validation_record(ctx, name) for name in names],
+        # Freshly requested: ACM issues it once the validation records resolve.
+        "status": "PENDING_VALIDATION",
+        "type": "AMAZON_ISSUED",
+        "keyAlgorithm": inputs.get("keyAlgorithm") or "RSA_2048",
+        "validationEmails": [],
+        "pendingRenewal": False,
+        "renewalEligibility": "INELIGIBLE",
+    }
+
+
+@resource_outputs(ResourceType.ACM_CERTIFICATE_VALIDATION)
+def acm_certificate_validation(ctx: MockContext, inputs: dict[str, Any]) -> dict[str, Any]:
+    # The provider's id is the issue time; certificate_arn echoes the input.
+    return {"id": "2026-01-01 00:00:00 +0000 UTC", "certificateArn": inputs.get("certificateArn")}
+
+
+def _uuid(ctx: MockContext) -> str:
+    raw = ctx.digest("uuid")
+    return f"{raw[:8]}-{raw[8:12]}-4{raw[13:16]}-8{raw[17:20]}-{raw[20:32]}"

@@ -169,3 +169,26 @@ def _cache_policy(ctx: MockContext, args: dict[str, Any]) -> dict[str, Any]:
 @invoke_answer(InvokeToken.CLOUDFRONT_GET_ORIGIN_REQUEST_POLICY)
 def _origin_request_policy(ctx: MockContext, args: dict[str, Any]) -> dict[str, Any]:
     return _managed_policy("origin request policy", MANAGED_ORIGIN_REQUEST_POLICIES, args)
+
+
+@invoke_answer(InvokeToken.ROUTE53_GET_ZONE)
+def _hosted_zone(ctx: MockContext, args: dict[str, Any]) -> dict[str, Any]:
+    """A public hosted zone looked up by name (a profile's `domain` without zone_id): the
+    mock account holds exactly one public zone of every name it is asked for."""
+    name = str(args.get("name") or "").rstrip(".")
+    if not name or args.get("privateZone"):
+        raise KeyError(f"mock route53.getZone: only public zones by name; got {args!r}")
+    zone_id = "Z" + MockContext(ctx.stack, "", "route53-zone", name).upper_token(20)
+    return {
+        "id": zone_id,
+        "zoneId": zone_id,
+        "name": name,
+        "arn": f"arn:{PARTITION}:route53:::hostedzone/{zone_id}",
+        "callerReference": f"movies-{name}",
+        "comment": "",
+        "nameServers": [f"ns-{i}.awsdns-{i:02d}.org" for i in (101, 612, 1290, 1877)],
+        "primaryNameServer": "ns-101.awsdns-01.org",
+        "privateZone": False,
+        "resourceRecordSetCount": 2,
+        "tags": {},
+    }

@@ -42,7 +42,9 @@ class EdgeArgs:
     # True when the ALB has an HTTPS listener whose certificate covers alb_domain_name.
     alb_https: bool
     price_class: str
-    certificate_arn: str | None = None  # ACM certificate in us-east-1 for the viewer side
+    # ACM certificate in us-east-1 for the viewer side: an ARN from the profile, or the
+    # validated one of components/domain.py (an output, made in us-east-1 there).
+    certificate_arn: pulumi.Input[str] | None = None
     aliases: Sequence[str] = ()
     posters_path_pattern: str = "/posters/*"
     logging_bucket_domain_name: str | None = None  # <bucket>.s3.amazonaws.com, ACLs enabled
@@ -50,12 +52,12 @@ class EdgeArgs:
     alarms: Observability | None = None  # the stage's alarm sink; None: no alarms
 
     def __post_init__(self) -> None:
-        if self.aliases and not self.certificate_arn:
+        if self.aliases and self.certificate_arn is None:
             raise ValueError(
                 f"EdgeArgs.aliases: {list(self.aliases)} without certificate_arn; "
                 "custom names need an ACM certificate in us-east-1"
             )
-        if self.certificate_arn is not None and not self.certificate_arn.startswith(
+        if isinstance(self.certificate_arn, str) and not self.certificate_arn.startswith(
             "arn:aws:acm:us-east-1:"
         ):
             raise ValueError(
@@ -231,7 +233,12 @@ class Edge(pulumi.ComponentResource):
 
     @staticmethod
     def _viewer_certificate(args: EdgeArgs) -> aws.cloudfront.DistributionViewerCertificateArgs:
-        if args.certificate_arn:
+        if args.certificate_arn is not None:
+            # TLSv1.2_2021: TLS 1.2 and 1.3 only, with the ECDHE AES-GCM / ChaCha20 ciphers
+            # ("Supported protocols and ciphers between viewers and CloudFront", CloudFront
+            # developer guide, docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/
+            # secure-connections-supported-viewer-protocols-ciphers.html); sni-only: no
+            # dedicated IPs (vip is billed per month), every current client sends SNI.
             return aws.cloudfront.DistributionViewerCertificateArgs(
                 acm_certificate_arn=args.certificate_arn,
                 ssl_support_method="sni-only",

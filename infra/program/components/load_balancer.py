@@ -15,6 +15,9 @@ from infra.program.components.observability import Observability, metric_query
 from infra.tokens import ResourceType
 
 HEALTH_CHECK_PATH = "/healthz"
+# TLS 1.3 and 1.2 only, forward-secret ciphers; the console's recommended policy ("Security
+# policies for your Application Load Balancer", ELB user guide,
+# docs.aws.amazon.com/elasticloadbalancing/latest/application/describe-ssl-policies.html).
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 # ALB rule priorities: the lower number is evaluated first.
 METRICS_RULE_PRIORITY = 5
@@ -43,7 +46,8 @@ class LoadBalancerArgs:
     app_port: int
     # With a certificate, HTTP redirects to HTTPS (at the edge stages too: CloudFront then
     # reaches the ALB over HTTPS, so a redirect never loops).
-    certificate_arn: str | None = None
+    # An ARN from the profile, or the validated one of components/domain.py (an output).
+    certificate_arn: pulumi.Input[str] | None = None
     search: SearchRoute | None = None
     deletion_protection: bool = False
     # The connection idle timeout (1-4000 s). The targets' HTTP keep-alive must be longer
@@ -87,7 +91,7 @@ class LoadBalancer(pulumi.ComponentResource):
 
         web_forward = [{"type": "forward", "target_group_arn": self.target_groups["web"].arn}]
         self.https_listener: aws.lb.Listener | None = None
-        if args.certificate_arn:
+        if args.certificate_arn is not None:
             self.https_listener = aws.lb.Listener(
                 f"{name}-https",
                 load_balancer_arn=self.alb.arn,
@@ -99,7 +103,7 @@ class LoadBalancer(pulumi.ComponentResource):
                 opts=child,
             )
         http_actions: list[dict[str, object]] = web_forward
-        if args.certificate_arn:
+        if args.certificate_arn is not None:
             http_actions = [
                 {
                     "type": "redirect",
@@ -143,7 +147,7 @@ class LoadBalancer(pulumi.ComponentResource):
         self.alb_arn_suffix = self.alb.arn_suffix
         self.dns_name = self.alb.dns_name
         self.zone_id = self.alb.zone_id
-        self.https = bool(args.certificate_arn)
+        self.https = args.certificate_arn is not None
         scheme = "https" if self.https else "http"
         self.url = self.alb.dns_name.apply(lambda dns: f"{scheme}://{dns}")
         if args.alarms is not None:
