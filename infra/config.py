@@ -661,7 +661,7 @@ class StackConfig(BaseModel):
     @property
     def alb_from_internet(self) -> bool:
         """The ALB keeps its internet ingress: no edge in front of it, or a cut-over open."""
-        return self.stage.edge is None or self.edge_cutover == "open"
+        return self.stage.edge is None or self.edge_cutover in EDGE_CUTOVER_ALB_OPEN
 
     @property
     def tags(self) -> dict[str, str]:
@@ -887,19 +887,26 @@ def all_stack_configs(root: Path = STACKS_DIR) -> list[StackConfig]:
 # CloudFront's prefix list. Moving a live stack there needs an order the engine cannot
 # infer: the distribution serves and DNS moves to it before the ALB closes. So the closing
 # is a setting of the stack, not a step of the engine: `open` keeps the ALB's internet
-# rules beside CloudFront's, `closed` leaves CloudFront's only. It has no default at those
-# stages (only the operator knows where DNS points): a new stack sets `closed` and needs
-# one `pulumi up`; a stack moving up from read-replicas sets `open`, so its first `up`
-# cannot close the ALB. Below edge it is refused (a stale setting would otherwise lie in
-# wait for the next move up). The offline tools build the end state (`closed`).
+# rules beside CloudFront's, `dns` keeps them while the stack's own records (a profile
+# `domain`) move to CloudFront, `closed` leaves CloudFront's only. Each step of the cut-
+# over is then `pulumi config set` and a plain `pulumi up`, none names a URN. It has no
+# default at those stages (only the operator knows where DNS points): a new stack sets
+# `closed` and needs one `pulumi up`; a stack moving up from read-replicas sets `open`, so
+# its first `up` cannot close the ALB. Below edge it is refused (a stale setting would
+# otherwise lie in wait for the next move up). The offline tools build the end state
+# (`closed`).
 
 EDGE_CUTOVER_KEY = f"{PROJECT}:edgeCutover"
-EDGE_CUTOVER: tuple[str, ...] = ("open", "closed")
+EDGE_CUTOVER: tuple[str, ...] = ("open", "dns", "closed")
+# The values at which the ALB keeps its internet rules (DNS may still send clients there).
+EDGE_CUTOVER_ALB_OPEN: tuple[str, ...] = ("open", "dns")
 # The tag on the ALB's internet rules kept through a cut-over: how the policy pack
 # (sg-no-world-ingress) tells them from an ALB left open by mistake.
 EDGE_CUTOVER_TAG = "edge-cutover"
 EDGE_CUTOVER_MEANING = (
     "open (the ALB keeps its internet ingress: DNS still points at it), "
+    "dns (the ALB still open while the stack's own DNS records, with a profile domain, "
+    "move to CloudFront; without a domain, as open), "
     "closed (CloudFront's prefix list only: DNS has moved, or the stack is new)"
 )
 

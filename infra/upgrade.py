@@ -22,9 +22,11 @@ phases, because the ALB must not close to the internet while DNS still points at
 (docs/infra.md, "Stage 5 → 6"). Phase ``open`` (the default) sets ``movies:stage`` and
 ``movies:edgeCutover open``: the distribution is built, the ALB keeps its internet rules;
 then the run stops and says what to check (DNS moved to the distribution, the
-distribution serving, the old record's TTL out, the ALB's direct traffic gone). Phase
-``close`` (``--phase close``, same ``--to``) sets ``movies:edgeCutover closed``: its
-``up`` deletes exactly the ALB's internet rules.
+distribution serving, the old record's TTL out, the ALB's direct traffic gone). With a
+profile ``domain`` the stack owns the records: phase ``dns`` (``--phase dns``) sets
+``movies:edgeCutover dns``, whose ``up`` moves only the records to CloudFront, and stops
+again for the wait. Phase ``close`` (``--phase close``, same ``--to``) sets
+``movies:edgeCutover closed``: its ``up`` deletes exactly the ALB's internet rules.
 
 Stopped before step 6 (a refusal, an error, Ctrl-C), the settings are set back to what
 they were, so the stack is as it was. Interrupted during ``up``, the config is left at the
@@ -58,19 +60,41 @@ ROOT = REPO_ROOT
 OUT_DIR = ROOT / "build" / "upgrade"
 STAGE_KEY = f"{PROJECT}:stage"
 STEPS = 7
-PHASES = ("open", "close")  # the edge cut-over's; every other move is one phase
+PHASES = ("open", "dns", "close")  # the edge cut-over's; every other move is one phase
 
 
 def _has_edge(env: str, stage: str) -> bool:
     return load_stack_config(env, stage).stage.edge is not None
 
 
-def cutover_checks(env: str, stack: str, to: str, cdn_domain: str | None) -> list[str]:
-    """What the operator checks between the cut-over's phases, in order."""
+def cutover_checks(
+    env: str,
+    stack: str,
+    to: str,
+    cdn_domain: str | None,
+    phase: str = "open",
+    domain: str | None = None,
+) -> list[str]:
+    """What the operator checks between the cut-over's phases, in order. With a profile
+    `domain` the stack owns the records: after phase open the DNS move is phase dns, after
+    phase dns what is left is the wait."""
     cdn = cdn_domain or "$(pulumi stack output cdn_domain)"
+    where = "" if stack == env else f" --stack {stack}"
+    if domain is not None and phase == "open":
+        return [
+            f'1. curl -fsS --connect-to "{domain}:443:{cdn}:443" https://{domain}/healthz '
+            "answers 200: CloudFront serves the name before any record moves",
+            f"then move the records to CloudFront: python -m infra upgrade {env} --to {to} "
+            f"--phase dns{where}",
+        ]
+    first = (
+        f"1. dig +short {domain} gives CloudFront's addresses (the stack moved the records)"
+        if domain is not None
+        else f"1. point your DNS name at the distribution {cdn} (CNAME, or a Route 53 "
+        "alias); a name of yours over HTTPS also goes into the distribution's aliases"
+    )
     return [
-        f"1. point your DNS name at the distribution {cdn} (CNAME, or a Route 53 alias); "
-        "a name of yours over HTTPS also goes into the distribution's aliases",
+        first,
         f'2. curl -fsS "https://{cdn}/healthz" answers 200 (and your name does, once moved)',
         "3. wait at least the old record's TTL (`dig +noall +answer YOUR-NAME` shows it), "
         "counted from the DNS change",
@@ -78,7 +102,7 @@ def cutover_checks(env: str, stack: str, to: str, cdn_domain: str | None) -> lis
         "CloudFront forwards (its Requests less its cache hits): no client reaches the ALB "
         "directly any more",
         f"then close the ALB to all but CloudFront: python -m infra upgrade {env} --to {to} "
-        f"--phase close{'' if stack == env else f' --stack {stack}'}",
+        f"--phase close{where}",
     ]
 
 
@@ -269,13 +293,20 @@ class Runner:
                 return 1
             if move.stops:
                 cdn = values.get("cdn_domain")
+                phase = move.new[1] or "open"
+                domain = load_stack_config(r.env, r.to).env.domain
                 self.say(
-                    f"phase open done: {r.stack_name} is at {r.to} with {EDGE_CUTOVER_KEY} "
-                    "open (CloudFront serves; the ALB still takes the internet). Before "
-                    "closing it, check:"
+                    f"phase {phase} done: {r.stack_name} is at {r.to} with {EDGE_CUTOVER_KEY} "
+                    f"{phase} (CloudFront serves; the ALB still takes the internet). Before "
+                    "going on, check:"
                 )
                 checks = cutover_checks(
-                    r.env, r.stack_name, r.to, cdn if isinstance(cdn, str) else None
+                    r.env,
+                    r.stack_name,
+                    r.to,
+                    cdn if isinstance(cdn, str) else None,
+                    phase,
+                    domain.api if domain is not None else None,
                 )
                 for line in checks:
                     self.say(f"      {line}")
@@ -353,6 +384,8 @@ class Runner:
             )
         if r.phase == "close":
             return self._close_move(current, cutover)
+        if r.phase == "dns":
+            return self._dns_move(current, cutover)
         if current == r.to:
             hint = (
                 f"; allowed: --phase close ({EDGE_CUTOVER_KEY} is open)"
@@ -410,18 +443,46 @@ class Runner:
                 f"--phase close: {r.to} has no edge, so no cut-over; allowed: --phase close "
                 f"at {', '.join(s for s in STAGES if _has_edge(r.env, s))}"
             )
-        if cutover != "open":
+        if cutover not in ("open", "dns"):
             raise Refused(
                 f"--phase close: {EDGE_CUTOVER_KEY} is {cutover or 'unset'} on stack {name}, "
-                "not open: nothing to close"
+                "not open or dns: nothing to close"
             )
         return Move(
-            what=f"{r.to}, edge cut-over phase close (2 of 2): the ALB closes to all but "
+            what=f"{r.to}, edge cut-over phase close (last): the ALB closes to all but "
             "CloudFront (DNS must point at the distribution: the checks phase open printed)",
             settings=((EDGE_CUTOVER_KEY, "closed"),),
-            old=(r.to, "open"),
+            old=(r.to, cutover),
             new=(r.to, "closed"),
             done=f" with {EDGE_CUTOVER_KEY} closed: the edge cut-over is complete",
+        )
+
+    def _dns_move(self, current: str, cutover: str | None) -> Move:
+        """Phase dns: the stack's own records (a profile `domain`) move to CloudFront while
+        the ALB still admits the internet; the run stops again for the records' TTL."""
+        r, name = self.request, self.request.stack_name
+        if current != r.to or not _has_edge(r.env, r.to):
+            raise Refused(
+                f"--phase dns moves the records at {r.to}, but stack {name} is at {current}; "
+                f"allowed: phase open first (python -m infra upgrade {r.env} --to {r.to})"
+            )
+        if load_stack_config(r.env, r.to).env.domain is None:
+            raise Refused(
+                f"--phase dns: the {r.env} profile has no domain, so the stack owns no "
+                "record to move; allowed: move DNS by hand (the checks phase open printed), "
+                "then --phase close"
+            )
+        if cutover != "open":
+            raise Refused(
+                f"--phase dns: {EDGE_CUTOVER_KEY} is {cutover or 'unset'} on stack {name}, not open"
+            )
+        return Move(
+            what=f"{r.to}, edge cut-over phase dns: the stack's records move to CloudFront, "
+            "the ALB still takes the internet",
+            settings=((EDGE_CUTOVER_KEY, "dns"),),
+            old=(r.to, "open"),
+            new=(r.to, "dns"),
+            stops=True,
         )
 
     def _plan_of(self, side: tuple[str, str | None]) -> dict[str, Any]:

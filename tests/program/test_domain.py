@@ -147,6 +147,23 @@ def test_cutover_open_keeps_api_at_the_alb(stacks: Path) -> None:
     assert res["edge-distribution"].inputs["aliases"] == [DOMAIN["api"]]
 
 
+def test_cutover_dns_moves_the_records_and_keeps_the_alb_open(stacks: Path) -> None:
+    """The DNS step of the edge runbook as a setting: `dns` differs from `open` in the
+    records only and from `closed` in the ALB's internet rules only, so each step is a
+    plain `pulumi up` (no --target on a URN)."""
+    runs = {c: _by_name(_run(stacks, "edge", cutover=c)) for c in ("open", "dns", "closed")}
+    dist = runs["dns"]["edge-distribution"].outputs
+    assert _alias(runs["dns"]["domain-api"]) == ("A", dist["domainName"], dist["hostedZoneId"])
+    assert "domain-api-ipv6" in runs["dns"]
+    internet = {n for n in runs["open"] if "-alb-from-internet" in n}
+    assert internet and internet <= set(runs["dns"])
+    assert not {n for n in runs["closed"] if "-alb-from-internet" in n}
+    # open -> dns: only the api records change; dns -> closed: only the internet rules go.
+    assert set(runs["dns"]) - set(runs["open"]) == {"domain-api-ipv6"}
+    assert set(runs["dns"]) - set(runs["closed"]) == internet
+    assert set(runs["closed"]) - set(runs["dns"]) == set()
+
+
 def test_load_balanced_with_a_domain(stacks: Path) -> None:
     run = _run(stacks, "load-balanced")
     res = _by_name(run)

@@ -136,7 +136,7 @@ def test_with_a_certificate_open_keeps_the_https_twin_too(tmp_path) -> None:
         ),
         (
             {"stage": "edge", "edgeCutover": "half"},
-            "movies:edgeCutover: invalid value 'half'; allowed: open, closed",
+            "movies:edgeCutover: invalid value 'half'; allowed: open, dns, closed",
         ),
         ({"stage": "edge", "edgecutover": "open"}, "movies:edgecutover: unknown key"),
         ({"stage": "huge"}, "stage: unknown 'huge'"),

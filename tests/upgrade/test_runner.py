@@ -407,8 +407,11 @@ def test_phase_open_dry_run_restores_both_settings(tmp_path, monkeypatch) -> Non
     ("stage", "config", "phase", "expected"),
     [
         ("read-replicas", {}, "close", "--phase close closes the edge cut-over at edge, but"),
-        ("edge", {"movies:edgeCutover": "closed"}, "close", "is closed on stack prod, not open"),
+        ("edge", {"movies:edgeCutover": "closed"}, "close", "on stack prod, not open or dns"),
         ("edge", {"movies:edgeCutover": "open"}, "open", "already at edge; allowed: --phase close"),
+        # the committed prod profile has no domain: no record of the stack's to move
+        ("edge", {"movies:edgeCutover": "open"}, "dns", "profile has no domain"),
+        ("read-replicas", {}, "dns", "--phase dns moves the records at edge, but"),
     ],
 )
 def test_phase_refusals_touch_nothing(tmp_path, monkeypatch, stage, config, phase, expected):
