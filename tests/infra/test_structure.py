@@ -13,7 +13,7 @@ from pathlib import Path
 
 from infra import REPO_ROOT
 
-PACKAGES = ("infra", "lab", "policies", "app_image")
+PACKAGES = ("infra", "lab", "policies", "app_image", "devservers")
 # infra's folders whose arrows must form no circle (the layers of docs/architecture.md).
 FOLDERS = ("capacity", "review", "guard", "plans", "program", "pricing")
 
