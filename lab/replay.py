@@ -78,6 +78,10 @@ SPARE_SLOTS = 4  # lab.topology.MAX_API_PROCESSES: a whole web fleet can be rela
 WRITERS = 4
 WRITE_PAUSE_S = 0.2
 LAUNCH_MARGIN_S = 8.0
+# The split-db runbook's dump and restore run at the lab's own speed (they are real work,
+# not a scaled duration): 100k movies took 18 lab s on this machine, shared, in the first
+# `--all` run, whose load stopped before the move ended. Lab seconds per 1,000 movies.
+DUMP_RESTORE_S_PER_1K_MOVIES = 0.4
 ERROR_GAP_S = 1.0  # errors closer than this (lab s) belong to one error window
 
 
@@ -919,7 +923,7 @@ def rehearse(
     env = settings.env
     move = f"{old_stage} -> {new_stage}"
     book = RUNBOOKS.get(move, Runbook())
-    phases = _phases(old_stage, new_stage, old_plan, new_plan, book, env)
+    phases = phases_of(old_stage, new_stage, old_plan, new_plan, book, env)
     plan = move_plan(old_plan, new_plan, f"{env}/{old_stage}", f"{env}/{new_stage}")
     entry: dict[str, Any] = {
         "move": move,
@@ -975,7 +979,7 @@ def rehearse(
         stack.down(say=lambda _m: None)
 
 
-def _phases(old_stage, new_stage, old_plan, new_plan, book, env):
+def phases_of(old_stage, new_stage, old_plan, new_plan, book, env):
     """[(MovePlan, the plan it reaches)]: one `up`, or the runbook's stack settings in turn
     (the edge cut-over: the stage with movies:edgeCutover open, then closed)."""
     from infra.plans.build import build_plan
@@ -1011,6 +1015,8 @@ def _under_load(reg, phases, book, restarts, new_stage, new_groups, settings, en
     expected *= settings.k
     if book.between_phases is not None:
         expected += EDGE_DNS_TTL_AWS_S * settings.k
+    if book.before_up is not None or book.after_up is not None:
+        expected += 5.0 + DUMP_RESTORE_S_PER_1K_MOVIES * settings.movies / 1000
     # Lab overhead on top of the scaled timeline: processes start in a few seconds each.
     duration = settings.before_s + expected * 1.3 + LAUNCH_MARGIN_S + settings.after_s
     say(

@@ -6,12 +6,24 @@ waits for healthy targets) it counts none. No acknowledged write is lost either 
 from __future__ import annotations
 
 import copy
+from itertools import pairwise
 
 import pytest
 
+from infra.config import STAGES
 from infra.plans.build import build_plan
+from infra.tokens import ResourceType
 from lab.move import ASG, LISTENER_RULE, move_plan
-from lab.replay import Settings, effects, longest_error_window, rehearse, unmapped
+from lab.replay import (
+    RUNBOOKS,
+    Runbook,
+    Settings,
+    effects,
+    longest_error_window,
+    phases_of,
+    rehearse,
+    unmapped,
+)
 from lab.stats import Sample
 
 MOVIES = 500  # few posters to upload at the edge bring-up
@@ -61,10 +73,48 @@ def test_every_serving_step_of_edge_to_scale_5x_has_an_effect(plans):
     assert ("database-primary", "restart-db") in kinds
 
 
-def test_moves_the_lab_cannot_map_name_their_steps():
-    mp = move_plan(build_plan("prod", "split-db"), build_plan("prod", "load-balanced"))
-    names = " ".join(unmapped(mp))
-    assert "alb-lb" in names and "box-instance" in names
+@pytest.mark.parametrize("env", ["prod", "dev"])
+def test_every_move_maps_every_serving_step_with_its_runbook(env):
+    """All six moves, the edge cut-over as its two settings: no step left unmapped."""
+    for before, after in pairwise(STAGES):
+        book = RUNBOOKS.get(f"{before} -> {after}", Runbook())
+        phases = phases_of(
+            before, after, build_plan(env, before), build_plan(env, after), book, env
+        )
+        assert [m for mp, _ in phases for m in unmapped(mp)] == [], (before, after)
+    kinds = {
+        e.kind
+        for mp, _ in phases_of(
+            "split-db",
+            "load-balanced",
+            build_plan("prod", "split-db"),
+            build_plan("prod", "load-balanced"),
+            RUNBOOKS["split-db -> load-balanced"],
+            "prod",
+        )
+        for e in effects(mp)
+    }
+    assert {"new-alb", "launch", "stop-box"} <= kinds
+
+
+def test_the_edge_cut_over_opens_first_and_deletes_only_when_closing():
+    book = RUNBOOKS["read-replicas -> edge"]
+    edge = build_plan("prod", "edge")
+    opened, closed = phases_of("read-replicas", "edge", build_plan("prod", "read-replicas"), edge,
+                             book, "prod")  # fmt: skip
+    assert not [t for t in opened[0].timeline if t.action == "delete"]
+    assert {opened[0].steps[t.urn].name for t in closed[0].timeline if t.action == "delete"} == {
+        "security-alb-from-internet-http"
+    }
+    assert closed[1] is edge
+
+
+def test_a_step_the_lab_has_no_effect_for_is_named():
+    new = build_plan("prod", "load-balanced")
+    changed = copy.deepcopy(new)
+    _one(changed, ResourceType.LB_LISTENER, "alb-http")["inputs"]["port"] = 8080
+    assert unmapped(move_plan(new, copy.deepcopy(new))) == []
+    assert [m for m in unmapped(move_plan(new, changed)) if "alb-http" in m]
 
 
 def test_longest_error_window_joins_errors_less_than_a_gap_apart():
