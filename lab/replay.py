@@ -796,6 +796,13 @@ class WriteLog:
     acked_at: list[float] = field(default_factory=list)  # seconds since the load's t0
     stale_reads: list[float] = field(default_factory=list)
     reads: int = 0
+    # How each failed write was answered: "503 Retry-After" is the clean refusal the
+    # targets ask for; "503" (without the header), "5xx", "transport" are not.
+    failed_as: dict[str, int] = field(default_factory=dict)
+
+    def fail(self, how: str) -> None:
+        self.writes.failed += 1
+        self.failed_as[how] = self.failed_as.get(how, 0) + 1
 
 
 async def _writer(entry: Callable[[], str], user: tuple[int, str], first: int, movies: int,
@@ -810,7 +817,7 @@ async def _writer(entry: Callable[[], str], user: tuple[int, str], first: int, m
             try:
                 resp = await client.request("POST", f"{entry()}/users/me/watchlist", headers, body)
             except TRANSPORT_ERRORS:
-                log.writes.failed += 1
+                log.fail("transport")
                 await asyncio.sleep(WRITE_PAUSE_S)
                 continue
             if resp.status in (200, 201):
@@ -825,8 +832,10 @@ async def _writer(entry: Callable[[], str], user: tuple[int, str], first: int, m
                         log.stale_reads.append(time.perf_counter() - t0)
                 except (*TRANSPORT_ERRORS, ValueError):
                     pass
+            elif resp.status == 503:
+                log.fail("503 Retry-After" if resp.headers.get("retry-after") else "503")
             elif resp.status >= 500:
-                log.writes.failed += 1
+                log.fail(str(resp.status))
             else:
                 log.writes.other[resp.status] = log.writes.other.get(resp.status, 0) + 1
             movie = movie + 97 if movie + 97 <= movies else (movie % 97) + 1
@@ -1095,6 +1104,7 @@ def _under_load(reg, phases, book, restarts, new_stage, new_groups, settings, en
             "writes": {
                 "acknowledged": len(log.writes.acknowledged),
                 "failed": log.writes.failed,
+                "failed_as": log.failed_as,
                 "other": log.writes.other,
                 "lost": lost,
                 "read_backs": log.reads,
