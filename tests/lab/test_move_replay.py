@@ -140,3 +140,27 @@ def test_the_search_rule_without_the_fix_serves_errors_with_it_none(lab_root, pl
 
 
 PHASES = ("before", "during", "after")
+
+
+def test_the_dns_switch_runs_after_the_creates_and_before_the_box_is_deleted(monkeypatch):
+    """split-db -> load-balanced walked with the effects recorded, not applied: the runbook's
+    "DNS to the ALB first" comes after every create and update, before every delete."""
+    import types
+
+    import lab.replay as replay
+
+    book = RUNBOOKS["split-db -> load-balanced"]
+    [(mp, new)] = phases_of(
+        "split-db", "load-balanced", build_plan("prod", "split-db"),
+        build_plan("prod", "load-balanced"), book, "prod",
+    )  # fmt: skip
+    seen: list[tuple[str, str]] = []
+    monkeypatch.setattr(replay, "apply", lambda _lab, e, _p: seen.append((e.timed.action, e.kind)))
+    lab = types.SimpleNamespace(settings=Settings(time_scale=0.01))
+    out = replay.walk(lab, mp, new, lambda _lab: seen.append(("dns", "human")))
+    assert out["step_errors"] == []
+    at = seen.index(("dns", "human"))
+    assert all(a not in ("delete", "delete-replaced") for a, _ in seen[:at])
+    assert ("create", "new-alb") in seen[:at] and ("create", "launch") in seen[:at]
+    assert ("delete", "stop-box") in seen[at:]
+    assert all(a in ("delete", "delete-replaced") for a, _ in seen[at + 1 :])
