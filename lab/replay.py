@@ -1152,5 +1152,15 @@ def write_moves(path: Path, entries: list[dict[str, Any]], seconds: float) -> No
         old = {e["move"]: e for e in json.loads(path.read_text()).get("moves", [])}
     for e in entries:
         old[e["move"]] = {**e, "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
-    doc = {"run_seconds": round(seconds, 1), "moves": list(old.values())}
+    doc = {
+        "run_seconds": round(seconds, 1),
+        # Each entry has the load average at its end; the machine is shared (other runs
+        # may load it): these say how busy it was, they do not make it quiet.
+        "machine": {
+            "cpus": os.cpu_count(),
+            "loadavg_at_end": [round(x, 2) for x in os.getloadavg()],
+            "shared": True,
+        },
+        "moves": list(old.values()),
+    }
     path.write_text(json.dumps(doc, indent=2) + "\n")
