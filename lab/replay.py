@@ -900,6 +900,19 @@ def window(samples: list[Sample], start: float, end: float) -> dict[str, Any]:
     }
 
 
+def errors_by_second(samples: list[Sample], start: float) -> dict[str, dict[str, int]]:
+    """Errors per lab second after `start` (the move's start), by route and status: when
+    in the move each error happened, to lay beside the steps' lab times."""
+    out: dict[str, dict[str, int]] = {}
+    for x in samples:
+        if x.kind == "media" or not is_error(x.status) or x.start < start:
+            continue
+        st = "transport" if x.status == TRANSPORT_ERROR else str(x.status)
+        cell = out.setdefault(str(int(x.start - start)), {})
+        cell[f"{x.kind} {st}"] = cell.get(f"{x.kind} {st}", 0) + 1
+    return out
+
+
 def longest_error_window(samples: list[Sample], gap: float = ERROR_GAP_S) -> float:
     """Lab seconds of the longest run of errors (errors less than `gap` apart)."""
     times = sorted(x.start for x in samples if is_error(x.status))
@@ -1108,6 +1121,7 @@ def _under_load(reg, phases, book, restarts, new_stage, new_groups, settings, en
             "during": window(samples, b, d),
             "after": window(samples, d, duration),
             "longest_error_window_lab_s": round(longest_error_window(samples), 2),
+            "errors_by_move_second": errors_by_second(samples, b),
             "longest_error_window_aws_s": round(longest_error_window(samples) / settings.k, 1),
             "writes": {
                 "acknowledged": len(log.writes.acknowledged),
