@@ -6,6 +6,7 @@ waits for healthy targets) it counts none. No acknowledged write is lost either 
 from __future__ import annotations
 
 import copy
+import functools
 from itertools import pairwise
 
 import pytest
@@ -35,6 +36,11 @@ SHORT = Settings(
 )  # fmt: skip
 
 
+# Each stage's plan built once for the module's tests (none of them changes a plan: the
+# variants are deep copies).
+plan = functools.cache(build_plan)
+
+
 def _one(plan, type_, name):
     [r] = [r for r in plan["resources"] if r["type"] == type_ and r["name"] == name]
     return r
@@ -61,7 +67,7 @@ def without_fix(plan):
 
 @pytest.fixture(scope="module")
 def plans():
-    return build_plan("prod", "edge"), build_plan("prod", "scale-5x")
+    return plan("prod", "edge"), plan("prod", "scale-5x")
 
 
 def test_every_serving_step_of_edge_to_scale_5x_has_an_effect(plans):
@@ -78,17 +84,15 @@ def test_every_move_maps_every_serving_step_with_its_runbook(env):
     """All six moves, the edge cut-over as its two settings: no step left unmapped."""
     for before, after in pairwise(STAGES):
         book = RUNBOOKS.get(f"{before} -> {after}", Runbook())
-        phases = phases_of(
-            before, after, build_plan(env, before), build_plan(env, after), book, env
-        )
+        phases = phases_of(before, after, plan(env, before), plan(env, after), book, env)
         assert [m for mp, _ in phases for m in unmapped(mp)] == [], (before, after)
     kinds = {
         e.kind
         for mp, _ in phases_of(
             "split-db",
             "load-balanced",
-            build_plan("prod", "split-db"),
-            build_plan("prod", "load-balanced"),
+            plan("prod", "split-db"),
+            plan("prod", "load-balanced"),
             RUNBOOKS["split-db -> load-balanced"],
             "prod",
         )
@@ -99,8 +103,8 @@ def test_every_move_maps_every_serving_step_with_its_runbook(env):
 
 def test_the_edge_cut_over_opens_first_and_deletes_only_when_closing():
     book = RUNBOOKS["read-replicas -> edge"]
-    edge = build_plan("prod", "edge")
-    opened, closed = phases_of("read-replicas", "edge", build_plan("prod", "read-replicas"), edge,
+    edge = plan("prod", "edge")
+    opened, closed = phases_of("read-replicas", "edge", plan("prod", "read-replicas"), edge,
                              book, "prod")  # fmt: skip
     assert not [t for t in opened[0].timeline if t.action == "delete"]
     assert {opened[0].steps[t.urn].name for t in closed[0].timeline if t.action == "delete"} == {
@@ -110,7 +114,7 @@ def test_the_edge_cut_over_opens_first_and_deletes_only_when_closing():
 
 
 def test_a_step_the_lab_has_no_effect_for_is_named():
-    new = build_plan("prod", "load-balanced")
+    new = plan("prod", "load-balanced")
     changed = copy.deepcopy(new)
     _one(changed, ResourceType.LB_LISTENER, "alb-http")["inputs"]["port"] = 8080
     assert unmapped(move_plan(new, copy.deepcopy(new))) == []
@@ -151,8 +155,8 @@ def test_the_dns_switch_runs_after_the_creates_and_before_the_box_is_deleted(mon
 
     book = RUNBOOKS["split-db -> load-balanced"]
     [(mp, new)] = phases_of(
-        "split-db", "load-balanced", build_plan("prod", "split-db"),
-        build_plan("prod", "load-balanced"), book, "prod",
+        "split-db", "load-balanced", plan("prod", "split-db"),
+        plan("prod", "load-balanced"), book, "prod",
     )  # fmt: skip
     seen: list[tuple[str, str]] = []
     monkeypatch.setattr(replay, "apply", lambda _lab, e, _p: seen.append((e.timed.action, e.kind)))
