@@ -13,9 +13,9 @@ fault redis|replica|primary|primary-crash|keepalive|race|herd|sigterm|
                                                      a fault mid-run, with its figure
 limit                                                the service vs a minimal ASGI app vs nginx
 clientcheck                                          raw asyncio client vs httpx vs nginx
-move FROM TO [--env prod|dev] [--time-scale K] | --all
-                                                     a stage move's steps in the engine's order
-                                                     (timeline only: not replayed on servers yet)
+move FROM TO [--env prod|dev] [--time-scale K] | --all | --write-docs
+                                                     a stage move rehearsed under load (engine's
+                                                     order, AWS effects, runbook steps)
 """
 
 from __future__ import annotations
@@ -303,6 +303,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeline-only", action="store_true", help="print the timeline, run nothing"
     )
     move.add_argument("--out", help="moves.json to write (default lab/results/moves.json)")
+    move.add_argument(
+        "--write-docs",
+        action="store_true",
+        help="rewrite docs/infra.md's move table (measured column) from moves.json; run nothing",
+    )
     return p
 
 
@@ -395,6 +400,17 @@ def _move_pairs(args: argparse.Namespace) -> list[tuple[str, str]]:
 def _move(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
+
+    if args.write_docs:
+        from lab.move_table import write_docs
+        from lab.results import RESULTS
+
+        if args.stages or args.all:
+            raise ValueError("move --write-docs: no stages and no --all (it runs nothing)")
+        docs = Path(__file__).resolve().parents[1] / "docs" / "infra.md"
+        write_docs(docs, Path(args.out) if args.out else RESULTS / "moves.json")
+        print(f"wrote the move table of {docs}")
+        return 0
 
     from infra.plans.build import load_or_build
     from lab.move import move_plan, render, search_gap

@@ -28,6 +28,7 @@ WANTED = (
     b"location",
     b"x-cache-status",
     b"cache-control",
+    b"retry-after",  # lab move: a refused write is clean only with it
 )
 
 

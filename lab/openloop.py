@@ -48,6 +48,9 @@ class OpenLoopConfig:
     timeout: float = 5.0  # a request still unanswered this long after its send is an error
     seed: int = 1
     follow_media: bool = False
+    # `lab move`: the base URL of now, read at every send (the load follows DNS); each
+    # answer is checked to be loopback by the client.
+    resolve: Callable[[], str] | None = None
 
     def validate(self) -> OpenLoopConfig:
         check_loopback(self.base_url)
@@ -184,9 +187,8 @@ async def run_open_loop(
         sent = time.perf_counter()
         edge = location = None
         try:
-            resp = await client.request(
-                req.method, config.base_url + req.path, req.headers, req.body
-            )
+            base = config.resolve() if config.resolve is not None else config.base_url
+            resp = await client.request(req.method, base + req.path, req.headers, req.body)
             status = resp.status
             edge = resp.headers.get("x-cache-status")
             location = resp.headers.get("location")

@@ -42,7 +42,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +78,11 @@ SPARE_SLOTS = 4  # lab.topology.MAX_API_PROCESSES: a whole web fleet can be rela
 WRITERS = 4
 WRITE_PAUSE_S = 0.2
 LAUNCH_MARGIN_S = 8.0
+# The split-db runbook's dump and restore run at the lab's own speed (they are real work,
+# not a scaled duration): 100k movies took 18 lab s on this machine, shared, in the first
+# `--all` run, whose load stopped before the move ended. Lab seconds per 1,000 movies.
+DUMP_RESTORE_S_PER_1K_MOVIES = 0.4
+FLEET_TIER = "fleet"  # the CPU group of web processes launched during the move
 ERROR_GAP_S = 1.0  # errors closer than this (lab s) belong to one error window
 
 
@@ -91,8 +96,18 @@ class Effect:
     #            | restart-redis | none | unmapped
 
 
+EC2 = ResourceType.EC2_INSTANCE
+LB = ResourceType.LB_LOAD_BALANCER
+LISTENER = ResourceType.LB_LISTENER
+CDN = ResourceType.CLOUDFRONT_DISTRIBUTION
+S3_BUCKET = ResourceType.S3_BUCKET
+EIP = ResourceType.EC2_EIP
+
+
 def effect_of(t: Timed, ms: MoveStep) -> Effect:
     kind = "none"
+    creates = t.action in (Action.CREATE, Action.CREATE_REPLACEMENT)
+    deletes = t.action in (Action.DELETE, Action.DELETE_REPLACED)
     if ms.type == ASG and ms.name in ROLE_OF_ASG:
         if t.action == Action.UPDATE and ms.impact == impacts.ROLLING:
             kind = "refresh"
@@ -105,10 +120,28 @@ def effect_of(t: Timed, ms: MoveStep) -> Effect:
     elif ms.type == LISTENER_RULE:
         if ms.name == "alb-search" and t.action == Action.CREATE:
             kind = "rule"
+        elif ms.name == "alb-search-warmup" and t.action == Action.CREATE:
+            kind = "none"  # forwards only requests with the warm-up header: no client's
         elif ms.name == "alb-metrics" and t.action == Action.CREATE:
-            kind = "unmapped"  # the stand-in answers /metrics from the start; new only with an ALB
+            kind = "with-alb"  # the stand-in answers /metrics from its start (alb-lb)
         else:
             kind = "unmapped"
+    elif ms.type == LB and creates:
+        kind = "new-alb"  # haproxy, its listener included, starts at the balancer's create
+    elif ms.type == LISTENER and creates:
+        kind = "with-alb"  # the stand-in's frontend: started with the balancer (above)
+    elif ms.type == EC2 and t.action == Action.UPDATE and ms.impact == impacts.REBOOT:
+        kind = "box-restart"
+    elif ms.type == EC2 and deletes:
+        kind = "stop-box"
+    elif ms.type == EIP and deletes:
+        kind = "none"  # the address goes with the box; the load has moved to the ALB first
+    elif ms.type == EIP and creates and ms.name.startswith("network-nat-eip"):
+        kind = "none"  # the NAT gateways' addresses: outbound only, nothing the lab serves
+    elif ms.type == S3_BUCKET and creates:
+        kind = "new-bucket"
+    elif ms.type == CDN and creates:
+        kind = "new-cdn"
     elif ms.type == RDS:
         if t.action == Action.UPDATE and ms.impact in (impacts.FAILOVER, impacts.REBOOT):
             kind = "restart-db"
@@ -116,6 +149,8 @@ def effect_of(t: Timed, ms: MoveStep) -> Effect:
             kind = "none"
         elif t.action == Action.CREATE and ms.name.startswith("database-replica-"):
             kind = "new-replica"
+        elif t.action == Action.CREATE and ms.name == "database-primary":
+            kind = "new-primary"
         else:
             kind = "unmapped"
     elif ms.type == REDIS_GROUP:
@@ -191,6 +226,8 @@ class Lab:
     t0: float = field(default_factory=time.perf_counter)
     slots_used: dict[str, int] = field(default_factory=dict)
     launched: int = 0
+    entry: str = ""  # where DNS points now: the load and the writers follow it
+    restarts: dict[str, int] = field(default_factory=dict)  # EC2 name -> stop/start cycles
 
     def __post_init__(self) -> None:
         # Steps run in threads and each start or stop rewrites the registry: one at a time
@@ -204,10 +241,14 @@ class Lab:
 
     @property
     def run_dir(self) -> Path:
-        return Path(self.ep["alb_prefix"]).parent
+        return self.reg.path.parent / "run"  # lab.stack.up's run directory
 
     def admin(self) -> alb.Admin:
         return alb.Admin(int(self.ep["alb_admin_port"]))
+
+    def set_entry(self, url: str, why: str) -> None:
+        self.entry = url
+        self.note(f"DNS: the load now goes to {url} ({why})")
 
     def note(self, text: str) -> None:
         self.log.append((round(time.perf_counter() - self.t0, 2), text))
@@ -235,7 +276,7 @@ class Lab:
                 raise LabError(f"{role}: no spare ALB slot left ({SPARE_SLOTS})")
             self.slots_used[role] = used
             env = dict(self.config)
-        tier = "search" if role == "search" else "app"
+        tier = "search" if role == "search" else FLEET_TIER
         port = stack.start_api(self.reg, name, env, None, self.run_dir, self.enter(tier))
         slot = alb.spare_name(role, used)
         self.admin().register(role, slot, port)
@@ -402,6 +443,125 @@ def restart_redis(lab: Lab, seconds: float) -> None:
     lab.note(f"redis restarted with its {keys} keys")
 
 
+def _box_api(lab: Lab) -> str:
+    """The box's API process: the single box (and split-db's box) is api1, the entry."""
+    return "api1"
+
+
+def new_primary(lab: Lab) -> None:
+    """An RDS primary's create: an empty PostgreSQL server with the database created (the
+    runbook's restore fills it)."""
+    from lab.procs import free_port
+
+    datadir = lab.run_dir / "pg-rds"
+    postgres.initdb(datadir)
+    port = free_port()
+    postgres.start(
+        lab.reg, "pg-rds", datadir, port, lab.run_dir / "pg-rds.log", None,
+        lab.enter("db-primary"),
+    )  # fmt: skip
+    postgres.create_database(port)
+    with lab.lock:
+        lab.ep["rds_port"] = port
+    lab.note(f"RDS primary stand-in (empty) on port {port}")
+
+
+def box_restart(lab: Lab, name: str) -> None:
+    """The provider's stop/start of the box, once per attribute that needs one
+    (``Impact.restarts``). Everything on the box stops and starts again: its PostgreSQL,
+    and its API if it runs (the split-db runbook has disabled it before the `up`, and the
+    old user data keeps it so after the restart: cloud-init runs once per instance)."""
+    cycles = max(1, lab.restarts.get(name, 1))
+    for i in range(cycles):
+        api_up = any(p.name == _box_api(lab) for p in lab.reg.processes)
+        if api_up:
+            lab.stop_process(_box_api(lab))
+        lab.stop_process("pg-primary")
+        postgres.start(
+            lab.reg, "pg-primary", lab.run_dir / "pg-primary", lab.ep["primary_port"],
+            lab.run_dir / "pg-primary.log", None, lab.enter("box"),
+        )  # fmt: skip
+        if api_up:
+            port = stack.start_api(lab.reg, _box_api(lab), dict(lab.config), None, lab.run_dir,
+                                   lab.enter("box"))  # fmt: skip
+            lab.set_entry(f"http://127.0.0.1:{port}", "the box's Elastic IP: same address")
+        lab.note(f"box stop/start {i + 1} of {cycles} (API {'restarted' if api_up else 'off'})")
+
+
+def new_alb(lab: Lab, new_plan: Mapping[str, Any]) -> None:
+    """The ALB's create: the haproxy stand-in starts with an empty web target group (spare
+    slots the new fleet's instances fill as they register)."""
+    from lab.procs import free_port
+    from lab.topology import topology
+
+    k = lab.settings.k
+    topo = topology(lab.new_stage, lab.settings.env, pin=False)
+    spec = alb.new_spec(
+        free_port(), [], alb.target_groups_from_plan(new_plan), (), topo.search_path,
+        topo.search_query_key, idle_timeout_s=topo.alb_idle_timeout_s, time_scale=k,
+    )  # fmt: skip
+    spec = replace(spec, spare_slots=SPARE_SLOTS)
+    prefix = lab.run_dir / "alb"
+    alb.start(lab.reg, "alb", prefix, spec, enter=lab.enter("alb"))
+    with lab.lock:
+        lab.ep.update(
+            alb_port=spec.port,
+            alb_prefix=str(prefix),
+            alb_admin_port=spec.admin_port,
+            alb_time_scale=k,
+            alb_target_groups={"web": asdict(spec.web.group)},
+        )
+    lab.note(f"ALB stand-in on port {spec.port}, no target yet")
+
+
+def stop_box(lab: Lab) -> None:
+    """The box's delete: its API stops (requests still in flight on it fail)."""
+    lab.stop_process(_box_api(lab))
+    lab.note("the box is deleted: its API stopped")
+
+
+def new_bucket(lab: Lab) -> None:
+    """The media bucket's create: the S3 stand-in (moto), empty as a new bucket is; new
+    API processes get it in their configuration."""
+    import boto3
+
+    from lab import s3
+    from lab.procs import free_port
+
+    port = free_port()
+    s3.start(lab.reg, "s3", port, lab.run_dir / "s3", enter=lab.enter("edge"))
+    boto3.client(
+        "s3", endpoint_url=s3.endpoint(port), region_name="us-east-1",
+        aws_access_key_id="lab", aws_secret_access_key="lab",
+    ).create_bucket(Bucket=stack.BUCKET)  # fmt: skip
+    with lab.lock:
+        lab.ep["s3_port"] = port
+        lab.config["MOVIES_MEDIA_BUCKET"] = stack.BUCKET
+        lab.config["MOVIES_S3_ENDPOINT_URL"] = s3.endpoint(port)
+    lab.note(f"media bucket stand-in on port {port}")
+
+
+def new_cdn(lab: Lab) -> None:
+    """The distribution's create: the nginx CDN stand-in in front of the ALB and the bucket
+    (the distribution's origins); new API processes point posters at it."""
+    from lab import nginx
+    from lab.procs import free_port
+
+    deadline = time.monotonic() + 60
+    while "s3_port" not in lab.ep:  # its origin: the bucket's create (its dependency)
+        if time.monotonic() > deadline:
+            raise LabError("the distribution's bucket origin never started")
+        time.sleep(0.05)
+    port = free_port()
+    prefix = lab.run_dir / "cdn"
+    conf = nginx.cdn_conf(prefix, port, lab.ep["alb_port"], lab.ep["s3_port"], stack.BUCKET)
+    nginx.start(lab.reg, "cdn", prefix, port, conf, enter=lab.enter("edge"))
+    with lab.lock:
+        lab.ep["cdn_port"] = port
+        lab.config["MOVIES_CDN_BASE_URL"] = f"http://127.0.0.1:{port}/media"
+    lab.note(f"CDN stand-in on port {port}")
+
+
 def apply(lab: Lab, e: Effect, new_plan: Mapping[str, Any]) -> None:
     """The lab effect of one timeline entry; returns when the step is done."""
     ms, k = e.step, lab.settings.k
@@ -423,6 +583,18 @@ def apply(lab: Lab, e: Effect, new_plan: Mapping[str, Any]) -> None:
         new_redis(lab)
     elif e.kind == "restart-redis":
         restart_redis(lab, seconds)
+    elif e.kind == "new-primary":
+        new_primary(lab)
+    elif e.kind == "box-restart":
+        box_restart(lab, ms.name)
+    elif e.kind == "new-alb":
+        new_alb(lab, new_plan)
+    elif e.kind == "stop-box":
+        stop_box(lab)
+    elif e.kind == "new-bucket":
+        new_bucket(lab)
+    elif e.kind == "new-cdn":
+        new_cdn(lab)
     else:
         time.sleep(seconds)
 
@@ -441,8 +613,16 @@ def _inputs(plan: Mapping[str, Any], urn: str) -> Mapping[str, Any]:
     raise KeyError(f"{urn} not in the new plan")
 
 
-def walk(lab: Lab, plan: MovePlan, new_plan: Mapping[str, Any]) -> dict[str, Any]:
-    """The timeline on the lab clock; each step after its dependencies' lab effects."""
+def walk(
+    lab: Lab,
+    plan: MovePlan,
+    new_plan: Mapping[str, Any],
+    before_deletes: Callable[[Lab], None] | None = None,
+) -> dict[str, Any]:
+    """The timeline on the lab clock; each step after its dependencies' lab effects.
+
+    ``before_deletes``: a runbook's human step between the program's creates and updates
+    and the deletes (the DNS switch to the ALB before the box goes)."""
     es = effects(plan)
     done: dict[tuple[str, str], threading.Event] = {
         (e.timed.urn, e.timed.action): threading.Event() for e in es
@@ -455,12 +635,32 @@ def walk(lab: Lab, plan: MovePlan, new_plan: Mapping[str, Any]) -> dict[str, Any
     errors: list[str] = []
     start = time.perf_counter()
     marks: list[dict[str, Any]] = []
+    human_done = threading.Event()
+
+    def human() -> None:
+        try:
+            for ev in program:
+                ev.wait()
+            if before_deletes is not None:
+                began = time.perf_counter() - start
+                before_deletes(lab)
+                marks.append(
+                    {
+                        "step": "runbook: before the deletes",
+                        "effect": "human",
+                        "lab_s": [round(began, 2), round(time.perf_counter() - start, 2)],
+                    }
+                )
+        except Exception as exc:
+            errors.append(f"runbook step before the deletes: {exc}")
+        finally:
+            human_done.set()
 
     def run(e: Effect) -> None:
         try:
             wait_for = [ev for d in _deps_closure(plan, e.timed.urn) for ev in by_urn.get(d, [])]
             if e.timed.action in (Action.DELETE, Action.DELETE_REPLACED):
-                wait_for = program
+                wait_for = [*program, human_done]
             for ev in wait_for:
                 ev.wait()
             at = e.timed.start_s * lab.settings.k
@@ -482,6 +682,7 @@ def walk(lab: Lab, plan: MovePlan, new_plan: Mapping[str, Any]) -> dict[str, Any
             done[(e.timed.urn, e.timed.action)].set()
 
     threads = [threading.Thread(target=run, args=(e,), daemon=True) for e in es]
+    threads.append(threading.Thread(target=human, daemon=True))
     for t in threads:
         t.start()
     for t in threads:
@@ -505,6 +706,88 @@ def _deps_closure(plan: MovePlan, urn: str) -> set[str]:
     return seen
 
 
+# --- the runbooks' human steps (docs/infra.md), done as they say ---------------------------
+
+EDGE_DNS_TTL_AWS_S = 60.0  # the old record's TTL the edge runbook waits out (an assumption:
+#                            the TTL is the operator's; 60 s is a common one)
+
+
+@dataclass(frozen=True)
+class Runbook:
+    """A move's human steps around its `up`(s); ``phases``: the stack settings it applies
+    one after another (the edge cut-over's open then closed), None = one `up`."""
+
+    before_up: Callable[[Lab], None] | None = None
+    before_deletes: Callable[[Lab], None] | None = None
+    between_phases: Callable[[Lab], None] | None = None
+    after_up: Callable[[Lab], None] | None = None
+    phases: tuple[str, ...] | None = None
+
+
+def _pg(tool: str, port: int, *args: str) -> str:
+    from lab.procs import run
+
+    return run(
+        [str(postgres.pg_bin() / tool), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
+         *args],
+        timeout=600,
+    )  # fmt: skip
+
+
+def split_db_before_up(lab: Lab) -> None:
+    """Runbook steps 1-2: stop the API (no writes from here on: the load is refused), then
+    a consistent dump of the box's database."""
+    lab.stop_process(_box_api(lab))
+    lab.note("runbook 1: API stopped on the box (disabled across the restart)")
+    started = time.perf_counter()
+    _pg("pg_dump", lab.ep["primary_port"], "-Fc", "-d", postgres.DB_NAME, "-f",
+        str(lab.run_dir / "movies.dump"))  # fmt: skip
+    lab.note(f"runbook 2: pg_dump -Fc in {time.perf_counter() - started:.1f}s")
+
+
+def split_db_after_up(lab: Lab) -> None:
+    """Runbook steps 4-6: restore into RDS, compare the counts, restart the box with the
+    new settings (the API now on RDS), retire the local PostgreSQL."""
+    started = time.perf_counter()
+    rds, box = lab.ep["rds_port"], lab.ep["primary_port"]
+    _pg("pg_restore", rds, "--no-owner", "--no-privileges", "--exit-on-error", "-d",
+        postgres.DB_NAME, str(lab.run_dir / "movies.dump"))  # fmt: skip
+    counts = [postgres.psql(p, "SELECT count(*) FROM watchlist").strip() for p in (box, rds)]
+    if counts[0] != counts[1]:
+        raise LabError(f"restore: watchlist rows box {counts[0]} vs RDS {counts[1]}")
+    lab.note(f"runbook 4: pg_restore in {time.perf_counter() - started:.1f}s, counts equal")
+    with lab.lock:
+        lab.config["MOVIES_DATABASE_URL"] = postgres.url(rds)
+    # Step 5, `cloud-init clean && reboot`: the box boots with the new user data.
+    port = stack.start_api(lab.reg, _box_api(lab), dict(lab.config), None, lab.run_dir,
+                           lab.enter("box"))  # fmt: skip
+    lab.set_entry(f"http://127.0.0.1:{port}", "the box's Elastic IP: same address")
+    lab.note("runbook 5: the box rebooted with RDS settings; API serving")
+    lab.stop_process("pg-primary")
+    with lab.lock:
+        lab.ep["primary_port"] = rds
+    lab.note("runbook 6: the local PostgreSQL disabled")
+
+
+def dns_to_alb(lab: Lab) -> None:
+    """ "Point DNS at the ALB first" (before the box is deleted); the load follows at once."""
+    lab.set_entry(f"http://127.0.0.1:{lab.ep['alb_port']}", "runbook: DNS to the ALB")
+
+
+def dns_to_cdn(lab: Lab) -> None:
+    """Edge runbook step 2: DNS to the distribution, then wait out the old record's TTL."""
+    lab.set_entry(f"http://127.0.0.1:{lab.ep['cdn_port']}", "runbook: DNS to the distribution")
+    time.sleep(EDGE_DNS_TTL_AWS_S * lab.settings.k)
+    lab.note(f"waited the old record's TTL ({EDGE_DNS_TTL_AWS_S:.0f} AWS s)")
+
+
+RUNBOOKS: dict[str, Runbook] = {
+    "single-box -> split-db": Runbook(before_up=split_db_before_up, after_up=split_db_after_up),
+    "split-db -> load-balanced": Runbook(before_deletes=dns_to_alb),
+    "read-replicas -> edge": Runbook(between_phases=dns_to_cdn, phases=("open", "closed")),
+}
+
+
 # --- writers: acknowledged writes and read-your-writes -------------------------------------
 
 
@@ -514,10 +797,17 @@ class WriteLog:
     acked_at: list[float] = field(default_factory=list)  # seconds since the load's t0
     stale_reads: list[float] = field(default_factory=list)
     reads: int = 0
+    # How each failed write was answered: "503 Retry-After" is the clean refusal the
+    # targets ask for; "503" (without the header), "5xx", "transport" are not.
+    failed_as: dict[str, int] = field(default_factory=dict)
+
+    def fail(self, how: str) -> None:
+        self.writes.failed += 1
+        self.failed_as[how] = self.failed_as.get(how, 0) + 1
 
 
-async def _writer(entry: str, user: tuple[int, str], first: int, movies: int, stop: threading.Event,
-                  t0: float, log: WriteLog) -> None:  # fmt: skip
+async def _writer(entry: Callable[[], str], user: tuple[int, str], first: int, movies: int,
+                  stop: threading.Event, t0: float, log: WriteLog) -> None:  # fmt: skip
     user_id, key = user
     client = RawClient(timeout=10)
     headers = {"X-API-Key": key, "Content-Type": "application/json"}
@@ -526,9 +816,9 @@ async def _writer(entry: str, user: tuple[int, str], first: int, movies: int, st
         while not stop.is_set():
             body = json.dumps({"movie_id": movie}).encode()
             try:
-                resp = await client.request("POST", f"{entry}/users/me/watchlist", headers, body)
+                resp = await client.request("POST", f"{entry()}/users/me/watchlist", headers, body)
             except TRANSPORT_ERRORS:
-                log.writes.failed += 1
+                log.fail("transport")
                 await asyncio.sleep(WRITE_PAUSE_S)
                 continue
             if resp.status in (200, 201):
@@ -536,15 +826,17 @@ async def _writer(entry: str, user: tuple[int, str], first: int, movies: int, st
                 log.writes.responses += 1
                 log.acked_at.append(time.perf_counter() - t0)
                 try:
-                    got = await client.request("GET", f"{entry}/users/me/watchlist", headers, b"")
+                    got = await client.request("GET", f"{entry()}/users/me/watchlist", headers, b"")
                     log.reads += 1
                     items = json.loads(got.body).get("items", []) if got.status == 200 else None
                     if items is not None and movie not in {i["movie"]["id"] for i in items}:
                         log.stale_reads.append(time.perf_counter() - t0)
                 except (*TRANSPORT_ERRORS, ValueError):
                     pass
+            elif resp.status == 503:
+                log.fail("503 Retry-After" if resp.headers.get("retry-after") else "503")
             elif resp.status >= 500:
-                log.writes.failed += 1
+                log.fail(str(resp.status))
             else:
                 log.writes.other[resp.status] = log.writes.other.get(resp.status, 0) + 1
             movie = movie + 97 if movie + 97 <= movies else (movie % 97) + 1
@@ -553,7 +845,9 @@ async def _writer(entry: str, user: tuple[int, str], first: int, movies: int, st
         await client.close()
 
 
-def writers_thread(entry: str, movies: int, t0: float, log: WriteLog, stop: threading.Event):
+def writers_thread(
+    entry: Callable[[], str], movies: int, t0: float, log: WriteLog, stop: threading.Event
+):
     users = lab_users(movies, WRITERS)
 
     async def main() -> None:
@@ -606,6 +900,19 @@ def window(samples: list[Sample], start: float, end: float) -> dict[str, Any]:
     }
 
 
+def errors_by_second(samples: list[Sample], start: float) -> dict[str, dict[str, int]]:
+    """Errors per lab second after `start` (the move's start), by route and status: when
+    in the move each error happened, to lay beside the steps' lab times."""
+    out: dict[str, dict[str, int]] = {}
+    for x in samples:
+        if x.kind == "media" or not is_error(x.status) or x.start < start:
+            continue
+        st = "transport" if x.status == TRANSPORT_ERROR else str(x.status)
+        cell = out.setdefault(str(int(x.start - start)), {})
+        cell[f"{x.kind} {st}"] = cell.get(f"{x.kind} {st}", 0) + 1
+    return out
+
+
 def longest_error_window(samples: list[Sample], gap: float = ERROR_GAP_S) -> float:
     """Lab seconds of the longest run of errors (errors less than `gap` apart)."""
     times = sorted(x.start for x in samples if is_error(x.status))
@@ -637,14 +944,19 @@ def rehearse(
     from lab.topology import topology
 
     env = settings.env
+    move = f"{old_stage} -> {new_stage}"
+    book = RUNBOOKS.get(move, Runbook())
+    phases = phases_of(old_stage, new_stage, old_plan, new_plan, book, env)
     plan = move_plan(old_plan, new_plan, f"{env}/{old_stage}", f"{env}/{new_stage}")
     entry: dict[str, Any] = {
-        "move": f"{old_stage} -> {new_stage}",
+        "move": move,
         "env": env,
         "time_scale_lab_s_per_aws_min": settings.time_scale,
         "summary": plan.summary,
     }
-    missing = unmapped(plan)
+    if book.phases:
+        entry["phases"] = [f"movies:edgeCutover {p}" for p in book.phases]
+    missing = [m for mp, _np in phases for m in unmapped(mp)]
     if missing:
         entry["not_rehearsed"] = "unmapped steps: " + "; ".join(missing)
         say(f"{old_stage} -> {new_stage}: not rehearsed; {entry['not_rehearsed']}")
@@ -652,6 +964,7 @@ def rehearse(
     diff = diff_plans(dict(old_plan), dict(new_plan), allow_all=True)
     REFRESHES.clear()
     REFRESHES.update({e.name: e.impact.refresh for e in diff.entries if e.impact is not None})
+    restarts = {e.name: e.impact.restarts for e in diff.entries if e.impact is not None}
     k = settings.k
     new_groups = alb.target_groups_from_plan(new_plan)
     new_topo = topology(new_stage, env, pin=False)
@@ -672,6 +985,13 @@ def rehearse(
     extra = None
     if settings.budgets:
         extra = budget_map(new_stage, env)
+        # New instances bring their own CPU (in AWS they are other machines): the web
+        # processes a move launches run in their own group, with the new stage's web
+        # budget, not in the group of the fleet (or box) they replace. Without it the
+        # first `--all` run starved split-db's box while the new fleet started in its
+        # group (491 transport errors, p99 8.5 s).
+        if "app" in extra:
+            extra[FLEET_TIER] = extra["app"]
     reg = stack.up(
         old_stage,
         settings.movies,
@@ -684,24 +1004,49 @@ def rehearse(
         extra_tiers=extra,
     )
     try:
-        return _under_load(reg, plan, new_plan, new_stage, new_groups, settings, entry, say)
+        return _under_load(reg, phases, book, restarts, new_stage, new_groups, settings, entry, say)
     finally:
         stack.down(say=lambda _m: None)
 
 
-def _under_load(reg, plan, new_plan, new_stage, new_groups, settings, entry, say):
+def phases_of(old_stage, new_stage, old_plan, new_plan, book, env):
+    """[(MovePlan, the plan it reaches)]: one `up`, or the runbook's stack settings in turn
+    (the edge cut-over: the stage with movies:edgeCutover open, then closed)."""
+    from infra.plans.build import build_plan
+    from lab.move import move_plan
+
+    if not book.phases:
+        return [(move_plan(old_plan, new_plan, old_stage, new_stage), new_plan)]
+    out, prev, prev_label = [], old_plan, old_stage
+    for i, phase in enumerate(book.phases):
+        last = i == len(book.phases) - 1
+        target = new_plan if last else build_plan(env, new_stage, edge_cutover=phase)
+        label = f"{new_stage} ({phase})"
+        out.append((move_plan(prev, target, prev_label, label), target))
+        prev, prev_label = target, label
+    return out
+
+
+def _under_load(reg, phases, book, restarts, new_stage, new_groups, settings, entry, say):
     from lab.load import HotSet, Mix, RequestMaker, preload
     from lab.openloop import OpenLoopConfig, run
 
     ep = reg.endpoints
     lab = Lab(reg, settings, new_stage, new_groups.get("search"))
+    lab.entry = ep["entry"]
+    lab.restarts = dict(restarts)
     lab.config = dict(ep["service_env"])
     lab.config["MOVIES_STAGE"] = new_stage
     readers, writer_keys = stack.load_keys(settings.movies)
     maker = RequestMaker(Mix.from_workload(), settings.movies, readers, writer_keys)
     warm = asyncio.run(preload(ep["entry"], HotSet.of(maker, 0.8).paths))
     rate = settings.rate or settings.load_share * saturation_rps(reg.stage or "")
-    expected = max((t.end_s for t in plan.timeline), default=0.0) * settings.k
+    expected = sum(max((t.end_s for t in mp.timeline), default=0.0) for mp, _ in phases)
+    expected *= settings.k
+    if book.between_phases is not None:
+        expected += EDGE_DNS_TTL_AWS_S * settings.k
+    if book.before_up is not None or book.after_up is not None:
+        expected += 5.0 + DUMP_RESTORE_S_PER_1K_MOVIES * settings.movies / 1000
     # Lab overhead on top of the scaled timeline: processes start in a few seconds each.
     duration = settings.before_s + expected * 1.3 + LAUNCH_MARGIN_S + settings.after_s
     say(
@@ -716,12 +1061,43 @@ def _under_load(reg, plan, new_plan, new_stage, new_groups, settings, entry, say
     def do_move() -> None:
         marks["start"] = time.perf_counter()
         lab.t0 = marks["start"]
-        marks["walk"] = walk(lab, plan, new_plan)
+        steps: list[dict[str, Any]] = []
+        errors: list[str] = []
+
+        def human(name: str, fn: Callable[[Lab], None] | None) -> None:
+            if fn is None:
+                return
+            began = time.perf_counter() - marks["start"]
+            try:
+                fn(lab)
+            except Exception as exc:  # reported with the move, never hidden
+                errors.append(f"runbook {name}: {exc}")
+            steps.append({"step": f"runbook: {name}", "effect": "human",
+                          "lab_s": [round(began, 2),
+                                    round(time.perf_counter() - marks["start"], 2)]})  # fmt: skip
+
+        human("before the up", book.before_up)
+        for i, (mp, np_) in enumerate(phases):
+            if i:
+                human("between the phases", book.between_phases)
+            offset = time.perf_counter() - marks["start"]
+            w = walk(lab, mp, np_, book.before_deletes)
+            for m in w["steps"]:
+                m["lab_s"] = [round(x + offset, 2) for x in m["lab_s"]]
+                if len(phases) > 1:
+                    m["phase"] = book.phases[i] if book.phases else i
+            steps.extend(w["steps"])
+            errors.extend(w["step_errors"])
+        human("after the up", book.after_up)
+        marks["walk"] = {"steps": steps, "step_errors": errors}
         marks["end"] = time.perf_counter()
 
-    cfg = OpenLoopConfig(ep["entry"], rate, duration, warmup=settings.warmup_s, timeout=10.0)
+    cfg = OpenLoopConfig(
+        ep["entry"], rate, duration, warmup=settings.warmup_s, timeout=10.0,
+        resolve=lambda: lab.entry,
+    )  # fmt: skip
     t_load = time.perf_counter()
-    wt = writers_thread(ep["entry"], settings.movies, t_load, log, stop_writers)
+    wt = writers_thread(lambda: lab.entry, settings.movies, t_load, log, stop_writers)
     result = run(cfg, maker, [(settings.warmup_s + settings.before_s, do_move)])
     stop_writers.set()
     wt.join(15)
@@ -745,10 +1121,12 @@ def _under_load(reg, plan, new_plan, new_stage, new_groups, settings, entry, say
             "during": window(samples, b, d),
             "after": window(samples, d, duration),
             "longest_error_window_lab_s": round(longest_error_window(samples), 2),
+            "errors_by_move_second": errors_by_second(samples, b),
             "longest_error_window_aws_s": round(longest_error_window(samples) / settings.k, 1),
             "writes": {
                 "acknowledged": len(log.writes.acknowledged),
                 "failed": log.writes.failed,
+                "failed_as": log.failed_as,
                 "other": log.writes.other,
                 "lost": lost,
                 "read_backs": log.reads,
@@ -788,5 +1166,15 @@ def write_moves(path: Path, entries: list[dict[str, Any]], seconds: float) -> No
         old = {e["move"]: e for e in json.loads(path.read_text()).get("moves", [])}
     for e in entries:
         old[e["move"]] = {**e, "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
-    doc = {"run_seconds": round(seconds, 1), "moves": list(old.values())}
+    doc = {
+        "run_seconds": round(seconds, 1),
+        # Each entry has the load average at its end; the machine is shared (other runs
+        # may load it): these say how busy it was, they do not make it quiet.
+        "machine": {
+            "cpus": os.cpu_count(),
+            "loadavg_at_end": [round(x, 2) for x in os.getloadavg()],
+            "shared": True,
+        },
+        "moves": list(old.values()),
+    }
     path.write_text(json.dumps(doc, indent=2) + "\n")

@@ -6,12 +6,25 @@ waits for healthy targets) it counts none. No acknowledged write is lost either 
 from __future__ import annotations
 
 import copy
+import functools
+from itertools import pairwise
 
 import pytest
 
+from infra.config import STAGES
 from infra.plans.build import build_plan
+from infra.tokens import ResourceType
 from lab.move import ASG, LISTENER_RULE, move_plan
-from lab.replay import Settings, effects, longest_error_window, rehearse, unmapped
+from lab.replay import (
+    RUNBOOKS,
+    Runbook,
+    Settings,
+    effects,
+    longest_error_window,
+    phases_of,
+    rehearse,
+    unmapped,
+)
 from lab.stats import Sample
 
 MOVIES = 500  # few posters to upload at the edge bring-up
@@ -21,6 +34,11 @@ SHORT = Settings(
     env="prod", time_scale=1.0, movies=MOVIES, budgets=False, before_s=2.0, after_s=2.0,
     warmup_s=1.0, rate=40.0,
 )  # fmt: skip
+
+
+# Each stage's plan built once for the module's tests (none of them changes a plan: the
+# variants are deep copies).
+plan = functools.cache(build_plan)
 
 
 def _one(plan, type_, name):
@@ -49,7 +67,7 @@ def without_fix(plan):
 
 @pytest.fixture(scope="module")
 def plans():
-    return build_plan("prod", "edge"), build_plan("prod", "scale-5x")
+    return plan("prod", "edge"), plan("prod", "scale-5x")
 
 
 def test_every_serving_step_of_edge_to_scale_5x_has_an_effect(plans):
@@ -61,10 +79,46 @@ def test_every_serving_step_of_edge_to_scale_5x_has_an_effect(plans):
     assert ("database-primary", "restart-db") in kinds
 
 
-def test_moves_the_lab_cannot_map_name_their_steps():
-    mp = move_plan(build_plan("prod", "split-db"), build_plan("prod", "load-balanced"))
-    names = " ".join(unmapped(mp))
-    assert "alb-lb" in names and "box-instance" in names
+@pytest.mark.parametrize("env", ["prod", "dev"])
+def test_every_move_maps_every_serving_step_with_its_runbook(env):
+    """All six moves, the edge cut-over as its two settings: no step left unmapped."""
+    for before, after in pairwise(STAGES):
+        book = RUNBOOKS.get(f"{before} -> {after}", Runbook())
+        phases = phases_of(before, after, plan(env, before), plan(env, after), book, env)
+        assert [m for mp, _ in phases for m in unmapped(mp)] == [], (before, after)
+    kinds = {
+        e.kind
+        for mp, _ in phases_of(
+            "split-db",
+            "load-balanced",
+            plan("prod", "split-db"),
+            plan("prod", "load-balanced"),
+            RUNBOOKS["split-db -> load-balanced"],
+            "prod",
+        )
+        for e in effects(mp)
+    }
+    assert {"new-alb", "launch", "stop-box"} <= kinds
+
+
+def test_the_edge_cut_over_opens_first_and_deletes_only_when_closing():
+    book = RUNBOOKS["read-replicas -> edge"]
+    edge = plan("prod", "edge")
+    opened, closed = phases_of("read-replicas", "edge", plan("prod", "read-replicas"), edge,
+                             book, "prod")  # fmt: skip
+    assert not [t for t in opened[0].timeline if t.action == "delete"]
+    assert {opened[0].steps[t.urn].name for t in closed[0].timeline if t.action == "delete"} == {
+        "security-alb-from-internet-http"
+    }
+    assert closed[1] is edge
+
+
+def test_a_step_the_lab_has_no_effect_for_is_named():
+    new = plan("prod", "load-balanced")
+    changed = copy.deepcopy(new)
+    _one(changed, ResourceType.LB_LISTENER, "alb-http")["inputs"]["port"] = 8080
+    assert unmapped(move_plan(new, copy.deepcopy(new))) == []
+    assert [m for m in unmapped(move_plan(new, changed)) if "alb-http" in m]
 
 
 def test_longest_error_window_joins_errors_less_than_a_gap_apart():
@@ -90,3 +144,27 @@ def test_the_search_rule_without_the_fix_serves_errors_with_it_none(lab_root, pl
 
 
 PHASES = ("before", "during", "after")
+
+
+def test_the_dns_switch_runs_after_the_creates_and_before_the_box_is_deleted(monkeypatch):
+    """split-db -> load-balanced walked with the effects recorded, not applied: the runbook's
+    "DNS to the ALB first" comes after every create and update, before every delete."""
+    import types
+
+    import lab.replay as replay
+
+    book = RUNBOOKS["split-db -> load-balanced"]
+    [(mp, new)] = phases_of(
+        "split-db", "load-balanced", plan("prod", "split-db"),
+        plan("prod", "load-balanced"), book, "prod",
+    )  # fmt: skip
+    seen: list[tuple[str, str]] = []
+    monkeypatch.setattr(replay, "apply", lambda _lab, e, _p: seen.append((e.timed.action, e.kind)))
+    lab = types.SimpleNamespace(settings=Settings(time_scale=0.01))
+    out = replay.walk(lab, mp, new, lambda _lab: seen.append(("dns", "human")))
+    assert out["step_errors"] == []
+    at = seen.index(("dns", "human"))
+    assert all(a not in ("delete", "delete-replaced") for a, _ in seen[:at])
+    assert ("create", "new-alb") in seen[:at] and ("create", "launch") in seen[:at]
+    assert ("delete", "stop-box") in seen[at:]
+    assert all(a in ("delete", "delete-replaced") for a, _ in seen[at + 1 :])
