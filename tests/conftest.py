@@ -60,7 +60,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Files with tests that start real servers first (stable otherwise): under xdist's
     loadfile each file goes whole to the next free worker, so the long ones, started
     first, end while the short ones fill the other workers (longest first), instead of one
-    long file starting last and running alone."""
+    long file starting last and running alone.
+
+    xdist keeps this order only with --no-loadscope-reorder (pyproject's addopts): by
+    default it sends the files with the most tests first, which put the one- and two-test
+    server files (the longest, 20-45 s each) at the end of the run, one after another."""
     if not config.getoption("numprocesses", default=None) and not hasattr(config, "workerinput"):
         return
     waits = {item.path for item in items if item.get_closest_marker("servers") is not None}
