@@ -62,9 +62,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     first, end while the short ones fill the other workers (longest first), instead of one
     long file starting last and running alone.
 
-    xdist keeps this order only with --no-loadscope-reorder (pyproject's addopts): by
-    default it sends the files with the most tests first, which put the one- and two-test
-    server files (the longest, 20-45 s each) at the end of the run, one after another."""
+    Under loadfile xdist keeps this order only with --no-loadscope-reorder; without it (the
+    addopts today: no measured gain with it, pyproject's comment) it sends the files with
+    the most tests first."""
     if not config.getoption("numprocesses", default=None) and not hasattr(config, "workerinput"):
         return
     waits = {item.path for item in items if item.get_closest_marker("servers") is not None}
