@@ -164,7 +164,8 @@ def _serve(target: Target) -> None:
             pass  # haproxy's checks close with a reset; not a test failure
 
     target.server = Server(("127.0.0.1", 0), Handler)
-    threading.Thread(target=target.server.serve_forever, daemon=True).start()
+    # shutdown() waits for serve_forever's next poll: 0.5 s by default, per target.
+    threading.Thread(target=target.server.serve_forever, args=(0.05,), daemon=True).start()
 
 
 INTERVAL_S = 0.1

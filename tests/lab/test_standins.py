@@ -60,7 +60,8 @@ def _origin() -> http.server.ThreadingHTTPServer:
     server.seen = []
     server.connections = set()
     server.hang_up_on = "/close"
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # shutdown() waits for serve_forever's next poll: 0.5 s by default, twice per fixture.
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     return server
 
 

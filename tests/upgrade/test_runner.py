@@ -73,6 +73,10 @@ class CLI:
         }
         for key, value in self.env.items():
             monkeypatch.setenv(key, value)
+        # The stand-in's `#!/usr/bin/env python3` finds the suite's own interpreter first:
+        # a version manager's `python3` shim (a shell script) and its site's .pth imports
+        # made each of a run's ~7 stand-in calls cost ~0.2 s of CPU; this one starts in 0.03 s.
+        monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
         self.stack = stack
 
     def commands(self) -> list[list[str]]:
