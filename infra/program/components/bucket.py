@@ -27,27 +27,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-# Key administration, without kms:* (parliament: RESOURCE_MISMATCH on a key policy): the
-# same list the alarm topics' keys give the account (observability.KEY_ADMIN_ACTIONS).
-_KEY_ADMIN = (
-    "CancelKeyDeletion",
-    "DescribeKey",
-    "DisableKey",
-    "DisableKeyRotation",
-    "EnableKey",
-    "EnableKeyRotation",
-    "GetKeyPolicy",
-    "GetKeyRotationStatus",
-    "ListGrants",
-    "ListKeyPolicies",
-    "ListResourceTags",
-    "PutKeyPolicy",
-    "RevokeGrant",
-    "ScheduleKeyDeletion",
-    "TagResource",
-    "UntagResource",
-    "UpdateKeyDescription",
-)
+from infra.program.components.kms import KEY_ADMIN_ACTIONS
+
 # What S3 asks of KMS for SSE-KMS objects: GenerateDataKey on write, Decrypt on read
 # (S3 user guide, "Using server-side encryption with AWS KMS keys", permissions).
 KEY_USE_ACTIONS = ("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey")
@@ -66,7 +47,7 @@ def bucket_key_policy(account_id: str) -> dict[str, Any]:
                 "Sid": "AccountAdministers",
                 "Effect": "Allow",
                 "Principal": root,
-                "Action": [f"kms:{action}" for action in _KEY_ADMIN],
+                "Action": KEY_ADMIN_ACTIONS,
                 "Resource": "*",
             },
             {

@@ -32,6 +32,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from infra.program.components.kms import KEY_ADMIN_ACTIONS
 from infra.tokens import ResourceType
 
 # CloudFront publishes its metrics in us-east-1 only; its alarm (and the topic the alarm
@@ -236,30 +237,6 @@ def metric_query(
             period=period,
         ),
     )
-
-
-KEY_ADMIN_ACTIONS = [
-    f"kms:{action}"
-    for action in (
-        "CancelKeyDeletion",
-        "DescribeKey",
-        "DisableKey",
-        "DisableKeyRotation",
-        "EnableKey",
-        "EnableKeyRotation",
-        "GetKeyPolicy",
-        "GetKeyRotationStatus",
-        "ListGrants",
-        "ListKeyPolicies",
-        "ListResourceTags",
-        "PutKeyPolicy",
-        "RevokeGrant",
-        "ScheduleKeyDeletion",
-        "TagResource",
-        "UntagResource",
-        "UpdateKeyDescription",
-    )
-]
 
 
 def _key_policy(account_id: str) -> str:
