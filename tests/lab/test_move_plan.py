@@ -3,13 +3,12 @@ the rehearsal exists for: the search listener rule forwarding before its fleet h
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 
 from infra.plans.build import build_plan
 from lab.engine_order import Action
 from lab.move import ASG, LISTENER_RULE, move_plan, render, search_gap
+from tests.lab.search_rule_variants import one, with_fix, without_fix
 
 
 @pytest.fixture(scope="module")
@@ -17,51 +16,24 @@ def edge_and_scale():
     return build_plan("prod", "edge"), build_plan("prod", "scale-5x")
 
 
-def _one(plan, type_, name):
-    [r] = [r for r in plan["resources"] if r["type"] == type_ and r["name"] == name]
-    return r
-
-
-def _with_fix(plan):
-    """The fix issue 21 item 1 asks for: the rule depends on the fleet, which waits for
-    healthy targets (wait_for_elb_capacity)."""
-    fixed = copy.deepcopy(plan)
-    asg = _one(fixed, ASG, "search-asg")
-    asg["inputs"]["waitForElbCapacity"] = asg["inputs"]["desiredCapacity"]
-    rule = _one(fixed, LISTENER_RULE, "alb-search")
-    rule["dependencies"] = [*rule["dependencies"], asg["urn"]]
-    return fixed
-
-
-def _without_fix(plan):
-    """Today's main: the rule depends on the listener and the target group only."""
-    bare = copy.deepcopy(plan)
-    asg = _one(bare, ASG, "search-asg")
-    asg["inputs"].pop("waitForElbCapacity", None)
-    asg["inputs"].pop("minElbCapacity", None)
-    rule = _one(bare, LISTENER_RULE, "alb-search")
-    rule["dependencies"] = [d for d in rule["dependencies"] if d != asg["urn"]]
-    return bare
-
-
 def test_the_rule_without_the_fleet_dependency_forwards_to_an_unbooted_fleet(edge_and_scale):
     edge, scale = edge_and_scale
-    new = _without_fix(scale)
+    new = without_fix(scale)
     gap = search_gap(move_plan(edge, new), new)
     assert gap is not None
-    grace = _one(new, ASG, "search-asg")["inputs"]["healthCheckGracePeriod"]
+    grace = one(new, ASG, "search-asg")["inputs"]["healthCheckGracePeriod"]
     # The whole boot at least: the rule is done before the group's create even starts.
     assert gap.seconds >= grace
 
 
 def test_with_the_fix_the_rule_waits_for_healthy_targets(edge_and_scale):
     edge, scale = edge_and_scale
-    new = _with_fix(scale)
+    new = with_fix(scale)
     mp = move_plan(edge, new)
     gap = search_gap(mp, new)
     assert gap is not None and gap.seconds == 0
-    rule = _one(new, LISTENER_RULE, "alb-search")["urn"]
-    asg = _one(new, ASG, "search-asg")["urn"]
+    rule = one(new, LISTENER_RULE, "alb-search")["urn"]
+    asg = one(new, ASG, "search-asg")["urn"]
     [rule_step] = [t for t in mp.timeline if t.urn == rule]
     [asg_step] = [t for t in mp.timeline if t.urn == asg]
     assert rule_step.start_s >= asg_step.end_s > asg_step.start_s

@@ -14,7 +14,7 @@ import pytest
 from infra.config import STAGES
 from infra.plans.build import build_plan
 from infra.tokens import ResourceType
-from lab.move import ASG, LISTENER_RULE, move_plan
+from lab.move import move_plan
 from lab.replay import (
     RUNBOOKS,
     Runbook,
@@ -26,6 +26,7 @@ from lab.replay import (
     unmapped,
 )
 from lab.stats import Sample
+from tests.lab.search_rule_variants import one, with_fix, without_fix
 
 MOVIES = 500  # few posters to upload at the edge bring-up
 # One AWS minute = 1 lab second: the failover (120 s) takes 2 s, the search fleet's boot
@@ -39,30 +40,6 @@ SHORT = Settings(
 # Each stage's plan built once for the module's tests (none of them changes a plan: the
 # variants are deep copies).
 plan = functools.cache(build_plan)
-
-
-def _one(plan, type_, name):
-    [r] = [r for r in plan["resources"] if r["type"] == type_ and r["name"] == name]
-    return r
-
-
-def with_fix(plan):
-    fixed = copy.deepcopy(plan)
-    asg = _one(fixed, ASG, "search-asg")
-    asg["inputs"]["waitForElbCapacity"] = asg["inputs"]["desiredCapacity"]
-    rule = _one(fixed, LISTENER_RULE, "alb-search")
-    rule["dependencies"] = [*rule["dependencies"], asg["urn"]]
-    return fixed
-
-
-def without_fix(plan):
-    bare = copy.deepcopy(plan)
-    asg = _one(bare, ASG, "search-asg")
-    asg["inputs"].pop("waitForElbCapacity", None)
-    asg["inputs"].pop("minElbCapacity", None)
-    rule = _one(bare, LISTENER_RULE, "alb-search")
-    rule["dependencies"] = [d for d in rule["dependencies"] if d != asg["urn"]]
-    return bare
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +93,7 @@ def test_the_edge_cut_over_opens_first_and_deletes_only_when_closing():
 def test_a_step_the_lab_has_no_effect_for_is_named():
     new = plan("prod", "load-balanced")
     changed = copy.deepcopy(new)
-    _one(changed, ResourceType.LB_LISTENER, "alb-http")["inputs"]["port"] = 8080
+    one(changed, ResourceType.LB_LISTENER, "alb-http")["inputs"]["port"] = 8080
     assert unmapped(move_plan(new, copy.deepcopy(new))) == []
     assert [m for m in unmapped(move_plan(new, changed)) if "alb-http" in m]
 
