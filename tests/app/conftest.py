@@ -8,9 +8,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -27,6 +24,7 @@ from movies_api.seed import run_seed
 from movies_api.settings import Settings, load_settings
 
 from lab.localservers import S3, Postgres, Redis, free_port, temp_root
+from tests.app.support import serve_process
 
 SEED_MOVIES = 2000
 BUCKET = "movies-media-test"
@@ -197,44 +195,18 @@ async def _fresh_database(admin_url: str, db: str) -> tuple[str, dict[str, dict[
 def live(servers: Servers) -> Iterator[Live]:
     # Its own database and Redis db: the fuzzers delete and rewrite movies other tests read.
     url, keys = asyncio.run(_fresh_database(servers.primary.url(), "fuzz"))
-    port = free_port()
-    # A file, not a pipe: nobody drains a pipe while the tests run, and the warnings hostile
-    # requests cause would fill it and stall the server.
-    log = servers.root / "live-serve.log"
     env = {**os.environ, **servers.env(MOVIES_DATABASE_URL=url, MOVIES_DATABASE_READER_URLS="",
                                         MOVIES_REDIS_URL=servers.redis.url[:-1] + "1"),
-           "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-           "PYTHONPATH": "app_image"}  # fmt: skip
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "movies_api", "serve", "--port", str(port), "--log-level",
-             "warning"],
-            env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                tail = log.read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"serve did not start: {tail}")
-            time.sleep(0.1)
+           "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}  # fmt: skip
+    with serve_process(env, servers.root, "live-serve") as (port, proc, log):
         yield Live(
-            base,
+            f"http://127.0.0.1:{port}",
             port,
             proc.pid,
             keys["demo-writer"]["api_key"],
             keys["demo-reader"]["api_key"],
             log,
         )
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
 
 
 @pytest.fixture(scope="session")

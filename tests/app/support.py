@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
+
+import httpx
+
+from lab.localservers import free_port
 
 
 def metric(app: Any, name: str, **labels: str) -> float:
@@ -145,3 +155,37 @@ class RawHTTP:
             return self.request(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n").status == 200
         except OSError:
             return False
+
+
+@contextmanager
+def serve_process(
+    env: Mapping[str, str], log_dir: Path, name: str
+) -> Iterator[tuple[int, subprocess.Popen[bytes], Path]]:
+    """`python -m movies_api serve` on a free 127.0.0.1 port with `env`, its output in
+    `log_dir/<name>-<port>.log` (a file, not a pipe: nobody drains a pipe while tests run,
+    and the warnings hostile requests cause would fill it and stall the server); yields
+    (port, process, log) once /healthz answers 200, and stops it after."""
+    port = free_port()
+    log = log_dir / f"{name}-{port}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "movies_api", "serve", "--port", str(port),
+             "--log-level", "warning"],
+            env={**env, "PYTHONPATH": "app_image"}, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                tail = log.read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"serve did not start: {tail}")
+            time.sleep(0.1)
+        yield port, proc, log
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)

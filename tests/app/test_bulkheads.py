@@ -31,9 +31,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from lab.localservers import free_port
 from tests.app.replicas import freeze, own_replica, resume
-from tests.app.support import metric
+from tests.app.support import metric, serve_process
 
 pytestmark = [pytest.mark.servers]
 __all__ = ["own_replica"]  # the fixture, imported for pytest
@@ -93,33 +92,10 @@ async def test_a_frozen_replica_costs_one_read_one_deadline_and_is_marked_down_o
 def flood_server(servers) -> Iterator[tuple[str, int]]:
     """A real `serve` process (the server stack production runs) on the session database,
     its replica, and a Redis database of its own."""
-    port = free_port()
-    log = servers.root / f"bulkheads-{port}.log"
     env = {**os.environ, **servers.env(MOVIES_REDIS_URL=servers.redis.url[:-1] + "2",
-                                        MOVIES_DB_POOL_MAX="10"),
-           "PYTHONPATH": "app_image"}  # fmt: skip
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "movies_api", "serve", "--port", str(port),
-             "--log-level", "warning"],
-            env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"serve did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.1)
-        yield base, proc.pid
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
+                                        MOVIES_DB_POOL_MAX="10")}  # fmt: skip
+    with serve_process(env, servers.root, "bulkheads") as (port, proc, _log):
+        yield f"http://127.0.0.1:{port}", proc.pid
 
 
 def _counter(text: str, name: str) -> float:

@@ -12,8 +12,6 @@ from __future__ import annotations
 import os
 import re
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,8 +22,7 @@ import orjson
 import pytest
 from movies_api.listener import HEADER_COUNT_MAX, HEADER_MAX, HEADERS_TOTAL_MAX
 
-from lab.localservers import free_port
-from tests.app.support import RawHTTP
+from tests.app.support import RawHTTP, serve_process
 
 pytestmark = pytest.mark.servers
 HEADER_TIMEOUT_S, MAX_CONNECTIONS = 1.0, 40
@@ -42,33 +39,15 @@ class Served:
 def served(servers) -> Iterator[Served]:
     """Its own serve process, with a short header timeout and a small connection cap so
     both can be reached in a test; reads only (no replica, no Redis needed)."""
-    port = free_port()
-    log = servers.root / f"listener-{port}.log"
-    env = {**os.environ, **servers.env(MOVIES_DATABASE_READER_URLS="", MOVIES_REDIS_URL="",
-                                        MOVIES_HTTP_HEADER_TIMEOUT_S=str(HEADER_TIMEOUT_S),
-                                        MOVIES_HTTP_MAX_CONNECTIONS=str(MAX_CONNECTIONS)),
-           "PYTHONPATH": "app_image"}  # fmt: skip
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "movies_api", "serve", "--port", str(port),
-             "--log-level", "warning"],
-            env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"serve did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.1)
+    settings = servers.env(
+        MOVIES_DATABASE_READER_URLS="",
+        MOVIES_REDIS_URL="",
+        MOVIES_HTTP_HEADER_TIMEOUT_S=str(HEADER_TIMEOUT_S),
+        MOVIES_HTTP_MAX_CONNECTIONS=str(MAX_CONNECTIONS),
+    )
+    env = {**os.environ, **settings}
+    with serve_process(env, servers.root, "listener") as (port, proc, log):
         yield Served(port, proc.pid, log)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
 
 
 def _rss_kib(pid: int) -> int:
