@@ -190,6 +190,25 @@ def stage_fleet(stage: str, bs: BenchSettings) -> dict[str, int]:
     return fleet_instances(stage, bs.env, bs.fleet)
 
 
+def bench_slo(bs: BenchSettings) -> Slo:
+    """The SLO on the lab's clock at these settings' scale (lab/saturate.py `Slo`): AWS's
+    100 ms p99 times the dilation 1 / (lab CPU per vCPU x AWS vCPUs per lab core, from
+    assumptions/capacity.yaml); no budgets, no dilation."""
+    if not bs.budgets:
+        return Slo()
+    from infra.capacity.inputs import CapacityFile
+
+    scale = bs.scale if bs.scale is not None else resolve(bs)[0].scale
+    return Slo.at_scale(scale, CapacityFile.load().aws_vcpu_per_lab_vcpu)
+
+
+def bench_slo_of(settings: dict[str, Any]) -> Slo:
+    """`bench_slo` of a report's recorded settings."""
+    return bench_slo(
+        BenchSettings(budgets=bool(settings.get("budgets", True)), scale=settings.get("scale"))
+    )
+
+
 def resolve(bs: BenchSettings) -> tuple[BenchSettings, ScaleChoice]:
     """The settings with the one scale factor filled in: over every stage (so a bench of
     some stages budgets as the whole one would), with each stage's fleets as run."""
@@ -277,7 +296,7 @@ def measure_stage(
             f"{_fmt(row['db_reads_per_request'], '.3f')})"
         )
         probe = stage_probe(
-            reg.endpoints, groups, budgets, maker, Slo(), bs.probe_seconds, bs.probe_warmup
+            reg.endpoints, groups, budgets, maker, bench_slo(bs), bs.probe_seconds, bs.probe_warmup
         )
         found = search(probe, start_rps or bs.start_rps, max_probes=bs.max_probes, say=say)
         best = found.best
@@ -504,7 +523,7 @@ def saturation_doc(report: dict[str, Any]) -> dict[str, Any]:
             "env": settings["env"],
             "movies": settings["movies"],
         },
-        "slo": Slo().as_dict(),
+        "slo": bench_slo_of(settings).as_dict(),
         "machine": report["machine"],
         "stages": stages,
         "spread": report.get("spread"),
@@ -606,6 +625,7 @@ def table_text(report: dict[str, Any]) -> str:
         console.print(spread_table)
     console.print(targets_table)
     s = report["settings"]
+    slo = bench_slo_of(s)
     sc = report.get("scale") or {}
     if sc:
         console.print(
@@ -619,8 +639,10 @@ def table_text(report: dict[str, Any]) -> str:
         )
     console.print(
         f"Saturation: open-loop probes of {s['probe_warmup']:g}+{s['probe_seconds']:g}s, "
-        f"highest rate with p99 <= {Slo().p99_ms:g} ms (from the intended send time) and "
-        f"errors <= {Slo().max_error_rate:.1%}; bottleneck = the budgeted tier busiest "
+        f"highest rate with p99 <= {slo.p99_ms:g} ms on AWS's clock = {slo.lab_p99_ms:.0f} ms "
+        f"on the lab's (dilation {slo.dilation:.1f}: lab seconds per AWS CPU-second; from "
+        "the intended send time), the servers completing >= 95% of the offered rate in the "
+        f"window, and errors <= {slo.max_error_rate:.1%}; bottleneck = the budgeted tier busiest "
         "(CPU used / budget) at the lowest failing rate. Steady state: closed-loop windows "
         f"of {s['window']:g}s with {s['warm_concurrency']} connections until no hit ratio "
         f"moved by {s['rise']:.0%} or more either way in {s['span']:g}s, bound "

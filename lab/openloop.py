@@ -84,6 +84,9 @@ class OpenLoopResult:
     wall_s: float
     connections: int  # connections opened
     send_lags: list[float] = field(default_factory=list)
+    # When each API request (not media) finished, in seconds from the measured window's
+    # start, warm-up ones included: what the servers completed inside the window.
+    completions: list[float] = field(default_factory=list)
 
     @property
     def error_rate(self) -> float:
@@ -100,6 +103,15 @@ class OpenLoopResult:
         return len([s for s in self.samples if s.kind != "media"]) / self.config.duration
 
     @property
+    def completed_rps(self) -> float:
+        """API requests the servers answered inside the measured window, per second. Every
+        request sent is answered in the end (the sender never stops), so `achieved_rps`
+        stays at the offered rate past saturation; what the servers complete per second
+        stops at their capacity, whatever the latency allowed (issue 23)."""
+        d = self.config.duration
+        return sum(1 for c in self.completions if 0.0 <= c <= d) / d
+
+    @property
     def generator_cpu_share(self) -> float:
         """The load generator's CPU over the run, in CPUs (1.0 = one core busy)."""
         return self.generator_cpu_s / self.wall_s if self.wall_s > 0 else 0.0
@@ -112,6 +124,7 @@ class OpenLoopResult:
         return {
             "offered_rps": self.config.rate,
             "achieved_rps": round(self.achieved_rps, 1),
+            "completed_rps": round(self.completed_rps, 1),
             "sent": self.sent,
             "errors": self.errors,
             "error_rate": round(self.error_rate, 5),
@@ -176,6 +189,7 @@ async def run_open_loop(
     samples: list[Sample] = []
     counts = {"errors": 0, "sent": 0}
     lags: list[float] = []
+    completions: list[float] = []
     due = schedule(config.rate, config.warmup + config.duration)
     cpu0 = time.process_time()
     t0 = time.perf_counter() + 0.05  # a moment to set up before the first send is due
@@ -195,6 +209,7 @@ async def run_open_loop(
         except TRANSPORT_ERRORS:
             status = TRANSPORT_ERROR
         done = time.perf_counter()
+        completions.append(done - t0 - config.warmup)
         if measured:
             from_intended = done - (t0 + at)
             counts["sent"] += 1
@@ -243,6 +258,7 @@ async def run_open_loop(
         wall_s=wall,
         connections=pool.opened,
         send_lags=lags,
+        completions=completions,
     )
 
 

@@ -24,7 +24,7 @@ from lab.cgroups import LabGroups
 
 SLO_P99_MS = 100.0
 SLO_MAX_ERROR_RATE = 0.001
-MIN_ACHIEVED_SHARE = 0.95  # the rate achieved must be within 5% of the rate offered
+MIN_ACHIEVED_SHARE = 0.95  # sent and completed must each be within 5% of the rate offered
 # A tier this busy at the failing rate has run out of CPU; below it, the failure is
 # latency without a full tier (named, but marked not CPU-bound).
 CPU_BOUND = 0.85
@@ -32,11 +32,52 @@ CPU_BOUND = 0.85
 
 @dataclass(frozen=True)
 class Slo:
+    """The service's SLO, and the lab's clock against AWS's.
+
+    The lab is a scale model in CPU: an AWS vCPU is `lab_cpu_per_vcpu` of one of this
+    machine's cores, so a CPU-second of AWS work takes 1 / that lab seconds (22.9 at
+    0.04375). Latency made of CPU work and of queueing for CPU stretches by the same
+    factor, `dilation`: at the 0.04375 scale a request that spends 2 ms of CPU on a
+    c7g.large spends ~46 ms in the lab with no load at all. Judging the lab's p99 against
+    AWS's 100 ms would judge a stage 23 times as strictly as AWS does: the lab failed
+    probes with its bottleneck tier 40-70% busy (lab/results/ceiling-repeat2), far under the
+    CPU ceiling target tracking scales against. So the p99 bound is the SLO on the lab's
+    clock (`lab_p99_ms`), and a probe also fails when the servers complete fewer requests
+    in the window than were sent (`completed_rps`): past its capacity a stage keeps a
+    growing queue, which a dilated p99 bound alone would let pass for a short probe.
+    Loopback and fsync latencies do not dilate; they are milliseconds, small beside the
+    dilated bound (docs/lab.md, "The lab's clock")."""
+
     p99_ms: float = SLO_P99_MS
     max_error_rate: float = SLO_MAX_ERROR_RATE
+    dilation: float = 1.0  # lab seconds per AWS second of CPU work; 1.0 without budgets
+
+    @classmethod
+    def at_scale(cls, lab_cpu_per_vcpu: float | None, aws_vcpu_per_lab_cpu: float = 1.0) -> Slo:
+        """The SLO on the clock of a lab budgeted `lab_cpu_per_vcpu` lab CPU per AWS vCPU
+        (None: no budgets, the lab's clock is AWS's). `aws_vcpu_per_lab_cpu`: the AWS vCPUs
+        one core of this machine stands for (assumptions/capacity.yaml, 1.0)."""
+        if lab_cpu_per_vcpu is None:
+            return cls()
+        if not 0 < lab_cpu_per_vcpu <= 1 or aws_vcpu_per_lab_cpu <= 0:
+            raise ValueError(
+                f"lab_cpu_per_vcpu={lab_cpu_per_vcpu}, aws_vcpu_per_lab_cpu="
+                f"{aws_vcpu_per_lab_cpu}; allowed 0 < scale <= 1 and a positive vCPU ratio"
+            )
+        return cls(dilation=1.0 / (lab_cpu_per_vcpu * aws_vcpu_per_lab_cpu))
+
+    @property
+    def lab_p99_ms(self) -> float:
+        return self.p99_ms * self.dilation
 
     def as_dict(self) -> dict[str, float]:
-        return {"p99_ms": self.p99_ms, "max_error_rate": self.max_error_rate}
+        return {
+            "p99_ms": self.p99_ms,
+            "max_error_rate": self.max_error_rate,
+            "dilation": round(self.dilation, 3),
+            "lab_p99_ms": round(self.lab_p99_ms, 1),
+            "min_completed_share": MIN_ACHIEVED_SHARE,
+        }
 
 
 @dataclass
@@ -53,15 +94,20 @@ class Probe:
 
     def judge(self, slo: Slo) -> Probe:
         s = self.summary
-        p99, errors, achieved = s.get("p99_ms"), s["error_rate"], s["achieved_rps"]
+        p99, errors = s.get("p99_ms"), s["error_rate"]
+        # What the servers completed in the window (open-loop runs record it); a summary
+        # without it (a probe built by hand) is judged on what was sent.
+        done = s.get("completed_rps", s["achieved_rps"])
         if p99 is None:
             self.ok, self.why = False, "no successful request"
         elif errors > slo.max_error_rate:
             self.ok, self.why = False, f"errors {errors:.2%} > {slo.max_error_rate:.1%}"
-        elif p99 > slo.p99_ms:
-            self.ok, self.why = False, f"p99 {p99:.0f} ms > {slo.p99_ms:.0f} ms"
-        elif achieved < MIN_ACHIEVED_SHARE * self.rate:
-            self.ok, self.why = False, f"achieved {achieved:.0f} < 95% of {self.rate:.0f} rps"
+        elif p99 > slo.lab_p99_ms:
+            self.ok, self.why = False, f"p99 {p99:.0f} ms > {slo.lab_p99_ms:.0f} ms"
+        elif s["achieved_rps"] < MIN_ACHIEVED_SHARE * self.rate:
+            self.ok, self.why = False, f"sent {s['achieved_rps']:.0f} < 95% of {self.rate:.0f} rps"
+        elif done < MIN_ACHIEVED_SHARE * self.rate:
+            self.ok, self.why = False, f"completed {done:.0f} < 95% of {self.rate:.0f} rps"
         else:
             self.ok, self.why = True, "within SLO"
         return self

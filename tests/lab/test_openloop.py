@@ -66,3 +66,15 @@ def test_bad_settings_are_refused_with_what_is_allowed():
         OpenLoopConfig("http://127.0.0.1:1", rate=0, duration=1).validate()
     with pytest.raises(ValueError, match=r"127\.0\.0\.1 only"):
         OpenLoopConfig("http://example.com", rate=1, duration=1).validate()
+
+
+def test_completed_rate_stops_at_the_servers_capacity_while_sent_keeps_the_offer():
+    # 2 workers x 10 ms = 200 requests/s. Offered 300: every request is still sent (and
+    # answered later), but only ~200 a second complete inside the window.
+    with CapacityStandIn(workers=2, service_s=0.01) as server:
+        over = run(OpenLoopConfig(server.url, rate=300, duration=2.0, warmup=0.3), maker())
+        under = run(OpenLoopConfig(server.url, rate=100, duration=2.0, warmup=0.3), maker())
+    assert over.achieved_rps == pytest.approx(300, rel=0.02)
+    assert 150 <= over.completed_rps <= 215
+    assert under.completed_rps == pytest.approx(100, rel=0.05)
+    assert over.summary()["completed_rps"] == round(over.completed_rps, 1)

@@ -53,8 +53,31 @@ def test_a_probe_fails_on_errors_latency_or_a_rate_it_could_not_send():
     assert judge().ok
     assert not judge(error_rate=0.002).ok and "errors" in judge(error_rate=0.002).why
     assert not judge(p99_ms=150.0).ok and "p99" in judge(p99_ms=150.0).why
-    assert not judge(achieved_rps=80.0).ok and "achieved" in judge(achieved_rps=80.0).why
+    assert not judge(achieved_rps=80.0).ok and "sent" in judge(achieved_rps=80.0).why
     assert not judge(p99_ms=None).ok
+
+
+def test_a_probe_fails_when_the_servers_complete_less_than_was_sent():
+    # Past capacity an open loop still sends every request (and each is answered in the
+    # end), so only what completed inside the window shows the queue growing.
+    base = {"p99_ms": 10.0, "error_rate": 0.0, "achieved_rps": 100.0}
+    assert Probe(100.0, {**base, "completed_rps": 96.0}).judge(SLO).ok
+    failed = Probe(100.0, {**base, "completed_rps": 90.0}).judge(SLO)
+    assert not failed.ok and failed.why == "completed 90 < 95% of 100 rps"
+
+
+def test_the_slo_on_the_labs_clock_stretches_by_one_over_the_scale():
+    slo = Slo.at_scale(0.04, aws_vcpu_per_lab_cpu=1.0)
+    assert slo.dilation == pytest.approx(25.0)
+    assert slo.lab_p99_ms == pytest.approx(2500.0)
+    assert Slo.at_scale(0.05, aws_vcpu_per_lab_cpu=2.0).dilation == pytest.approx(10.0)
+    assert Slo.at_scale(None).dilation == 1.0 and Slo.at_scale(None).lab_p99_ms == 100.0
+    fast = {"p99_ms": 900.0, "error_rate": 0.0, "achieved_rps": 100.0, "completed_rps": 99.0}
+    assert Probe(100.0, dict(fast)).judge(slo).ok  # 900 ms in the lab: 36 ms on AWS
+    assert not Probe(100.0, dict(fast)).judge(Slo()).ok
+    for bad in (0.0, -0.1, 1.5):
+        with pytest.raises(ValueError, match="allowed 0 < scale <= 1"):
+            Slo.at_scale(bad)
 
 
 def test_tier_use_is_cpu_time_against_the_quota():
