@@ -78,6 +78,11 @@ class BenchSettings:
     # by 1-2 points a minute, and the saturation probes that follow keep warming it. A
     # stage that meets the bound is recorded as steady_state.reached = false.
     window: float = 5.0
+    # A stage with no hit ratio to track (no cache, no edge) is steady at once: one window
+    # of this length, long enough for the model's DB calibration (the primary's CPU per
+    # query at split-db, assumptions/capacity.yaml database.bench_stage) to rest on a few
+    # thousand queries rather than a few hundred.
+    calibration_window: float = 15.0
     span: float = 30.0
     bound: float = 120.0
     rise: float = 0.01
@@ -112,7 +117,7 @@ def warm_to_steady(
     while True:
         config = LoadConfig(
             base_url=ep["entry"],
-            duration=bs.window,
+            duration=bs.window if tracked else bs.calibration_window,
             warmup=0.0,
             concurrency=bs.warm_concurrency,
             client=bs.client,

@@ -193,7 +193,14 @@ def up(
     reg.save()
     try:
         if groups is not None:
-            groups.create(tier_cpus)
+            groups.create(tier_cpus)  # refuses a budget the kernel cannot hold, first
+            # Every tier boots unbudgeted and gets its budget once the stage answers: the
+            # budgets scale the serving CPU of AWS's tiers, not their boot (an instance
+            # boots, and RDS restores, at full speed before it takes traffic), and under a
+            # 0.09-CPU budget the API's imports alone took ~7 s and PostgreSQL's start and
+            # pg_basebackup seconds more. Nothing is measured before the budgets are back.
+            for tier in tier_cpus:
+                groups.set_quota(tier, None)
         _bring_up(
             reg,
             topo,
@@ -206,6 +213,9 @@ def up(
             alb_time_scale,
             alb_hook,
         )
+        if groups is not None:
+            for tier, cpus in tier_cpus.items():
+                groups.set_quota(tier, cpus)
     except BaseException:
         say("bring-up failed; taking down what started")
         down(say=lambda _m: None)

@@ -7,7 +7,7 @@ Read from `assumptions/workload.yaml`, `assumptions/capacity.yaml`,
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -297,6 +297,64 @@ def _bench_rows(path: Path) -> dict[str, dict[str, Any]]:
     return {r["stage"]: r for r in rows if isinstance(r, dict) and "stage" in r}
 
 
+@dataclass(frozen=True)
+class QueryFactor:
+    """How much more CPU the service's own queries cost the primary than pgbench's."""
+
+    factor: float
+    source: str
+
+
+def db_query_factor(
+    row: Mapping[str, Any] | None,
+    *,
+    point_read_s: float,
+    write_s: float,
+    search_s: Callable[[float], float],
+) -> QueryFactor:
+    """The primary's measured CPU over pgbench's prediction for the queries it ran, in a
+    bench row of a stage without a cache (lab/bench.py's steady-state window): searches =
+    the search requests (each one query when nothing caches), point reads = the other
+    reads pg_stat_statements counted (movie and poster lookups, API-key checks), writes =
+    its writes; searches at the lab's average matches. 1.0 (and says why) without one."""
+    if row is None:
+        return QueryFactor(1.0, "no bench row to calibrate from: pgbench's costs as measured")
+    stage = row.get("stage", "?")
+    db_ms = _positive(row.get("tier_cpu_ms_per_request"), "db-primary")
+    requests = _positive(row, "api_requests")
+    pss = row.get("pg_stat_statements") or {}
+    kinds = row.get("by_kind") or {}
+    matches = _positive(row, "lab_search_matches")
+    reads, writes = pss.get("primary_reads"), pss.get("primary_writes", 0)
+    searches = kinds.get("search", 0)
+    if (
+        db_ms is None
+        or requests is None
+        or matches is None
+        or not isinstance(reads, int | float)
+        or not isinstance(searches, int | float)
+        or reads < searches
+        or row.get("cache_hit_ratio") is not None
+    ):
+        return QueryFactor(
+            1.0,
+            f"bench row {stage} lacks a cache-free steady state with the primary's CPU and "
+            "its query counts: pgbench's costs as measured",
+        )
+    predicted_ms = 1000 * (
+        (reads - searches) * point_read_s + searches * search_s(matches) + writes * write_s
+    )
+    measured_ms = db_ms * requests
+    factor = measured_ms / predicted_ms
+    return QueryFactor(
+        factor,
+        f"measured: lab bench {stage} steady state, the primary's cgroup spent "
+        f"{measured_ms:,.0f} ms of CPU on {reads - searches:,.0f} point reads, "
+        f"{searches:,.0f} searches ({matches:,.0f} matches) and {writes:,.0f} writes that "
+        f"pgbench's costs put at {predicted_ms:,.0f} ms: x {factor:.2f}",
+    )
+
+
 def _positive(row: Mapping[str, Any] | None, key: str) -> float | None:
     value = (row or {}).get(key)
     if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
@@ -336,6 +394,7 @@ class CapacityFile(BaseModel):
     # Read only while the lab bench has no row for app_bench_stage.
     app_fallback_rps_per_vcpu: _number("app.fallback_rps_per_vcpu", low=1, optional=True) = None
     search_cost_factor: _number("app.search_cost_factor", low=1)
+    db_bench_stage: _text("database.bench_stage")
     cloudfront_rps_quota: _number("edge.cloudfront_rps_quota", low=1)
     db_pool_per_worker: _number("app.db_pool_per_worker", low=1)
     db_cache_memory_share: _number("database.cache_memory_share", high=1)
@@ -423,15 +482,23 @@ def load_rates(capacity_file: Path = CAPACITY_FILE, root: Path = ROOT) -> tuple[
             f"assumption: {app_rate:,.0f} rps per vCPU (no {app_stage} row in the lab bench yet)"
         )
     pg = f"measured {when}: pgbench, per CPU-second of the PostgreSQL processes"
+    query = db_query_factor(
+        bench.get(doc.db_bench_stage),
+        point_read_s=1 / per_vcpu["point_read"],
+        write_s=1 / per_vcpu["write"],
+        search_s=lambda m: fixed + per_match * m,
+    )
+    k = query.factor
+    pg += f", x {k:.2f} ({query.source})"
     # Redis runs commands on one thread: a node does at most one CPU-second per second.
     redis_get = float(measured["redis"]["ops"]["get"]["per_cpu_second"])
     rates = Rates(
         app_rps_per_vcpu=app_rate,
         search_app_cost=doc.search_cost_factor,
-        db_point_read_s=1 / per_vcpu["point_read"],
-        db_write_s=1 / per_vcpu["write"],
-        db_search_fixed_s=fixed,
-        db_search_per_match_s=per_match,
+        db_point_read_s=k / per_vcpu["point_read"],
+        db_write_s=k / per_vcpu["write"],
+        db_search_fixed_s=k * fixed,
+        db_search_per_match_s=k * per_match,
         redis_ops_per_node=redis_get,
         cloudfront_rps=doc.cloudfront_rps_quota,
         db_pool_per_worker=doc.db_pool_per_worker,
@@ -447,6 +514,7 @@ def load_rates(capacity_file: Path = CAPACITY_FILE, root: Path = ROOT) -> tuple[
         machines=_machines(),
         sources={
             "app": app_source,
+            "db_query_factor": query.source,
             "db_point_read": f"{pg}: {per_vcpu['point_read']:,.0f} primary-key reads/s",
             "db_write": f"{pg}: {per_vcpu['write']:,.0f} single-row updates/s",
             "db_search": (

@@ -19,6 +19,7 @@ SHORT = BenchSettings(
     movies=300,
     env="dev",
     window=1.0,
+    calibration_window=1.0,
     bound=4.0,
     warm_concurrency=4,
     probe_seconds=1.0,
@@ -71,7 +72,10 @@ def test_bench_of_the_cached_stage_writes_bench_and_saturation(lab_root, tmp_pat
     saved = json.loads((tmp_path / "saturation.json").read_text())
     assert saved["scale"]["lab_cpu_per_vcpu"] == scale
     assert saved["fleet"] == "ceiling"
-    assert saved["slo"] == {"p99_ms": 100.0, "max_error_rate": 0.001}
+    # The SLO on the lab's clock: AWS's 100 ms stretched by 1 / the scale (lab/saturate.py).
+    assert saved["slo"]["p99_ms"] == 100.0 and saved["slo"]["max_error_rate"] == 0.001
+    assert saved["slo"]["dilation"] == pytest.approx(1 / scale, rel=1e-3)
+    assert saved["slo"]["lab_p99_ms"] == pytest.approx(100 / scale, rel=1e-3)
     entry = saved["stages"]["cached"]
     for key in ("measured_rps", "measured_bottleneck", "model_rps", "model_bottleneck", "p99_ms"):
         assert key in entry
@@ -96,8 +100,8 @@ def test_bench_of_the_cached_stage_writes_bench_and_saturation(lab_root, tmp_pat
 
 def test_the_next_cached_stage_starts_with_the_carried_cache(lab_root):
     settings = BenchSettings(
-        movies=300, env="dev", budgets=False, window=1.0, bound=2.0, probe_seconds=0.5,
-        probe_warmup=0.2, max_probes=2, start_rps=20.0,
+        movies=300, env="dev", budgets=False, window=1.0, calibration_window=1.0, bound=2.0,
+        probe_seconds=0.5, probe_warmup=0.2, max_probes=2, start_rps=20.0,
     )  # fmt: skip
     carry = lab_root / "cache" / "carry-test.rdb"
     first = measure_stage("cached", settings, say=lambda _m: None, carry=carry)
