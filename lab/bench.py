@@ -548,7 +548,7 @@ def _fmt(value: Any, spec: str = "") -> str:
 def _scale_how(sc: Mapping[str, Any]) -> str:
     if sc.get("given"):
         return "given with --scale"
-    return "derived so the largest stage fits" if sc["derived"] else "lab/budgets.py"
+    return "derived so every stage fits at its ceiling" if sc["derived"] else "lab/budgets.py"
 
 
 def table_text(report: dict[str, Any]) -> str:
@@ -636,8 +636,10 @@ def table_text(report: dict[str, Any]) -> str:
         console.print(
             f"Scale: {sc['lab_cpu_per_vcpu']:.4g} lab CPU per AWS vCPU for every stage "
             f"({_scale_how(sc)}: "
-            f"{sc['largest_stage']} {sc['largest_vcpus']:g} vCPU = "
-            f"{sc['largest_budget_cpus']:.2f} CPU + generator {sc['generator_cpus']:g} <= "
+            f"binding stage {sc['largest_stage']} at its model ceiling "
+            f"~{sc.get('ceiling_rps', 0):,.0f} rps: {sc['largest_vcpus']:g} vCPU = "
+            f"{sc['largest_budget_cpus']:.2f} CPU budgeted + {sc.get('unbudgeted_cpus', 0):.2f} "
+            f"outside the budgets (generator, ALB, CDN) <= {sc.get('machine_share', 1):.0%} of "
             f"{sc['cores']} cores). Fleets: {s.get('fleet', 'min')} "
             "(ceiling = each auto-scaled group's planned max_size). Preload: the hot set "
             f"drawing {s.get('preload_mass', 0):.0%} of requests."

@@ -19,20 +19,22 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-# The one scale factor: 0.05 lab CPU per AWS vCPU. At it the largest stage the bench runs,
-# scale-5x in prod with its fleets at the ceiling (max_size as planned: today 2 web and 2
-# search instances, 2 x 2 + 2 x 2 + 4 primary + 2 x 4 replicas + 4 Redis = 24 vCPU), is
-# budgeted 1.2 of this machine's 2 cores, which leaves GENERATOR_CPUS for the load
-# generator and the unbudgeted stand-ins. When the sizer plans bigger fleets (a surge
-# factor on max_size), `choose_scale` derives a smaller factor so the largest stage still
+# The one scale factor: 0.05 lab CPU per AWS vCPU when every stage fits the machine at
+# its ceiling with it; when one does not, `choose_scale` derives the largest factor that
 # fits, and the bench prints it with every figure.
 LAB_CPU_PER_VCPU = 0.05
-# CPU the bench needs outside every budget at the largest stage's saturation: the load
-# generator and the unbudgeted ALB and CDN stand-ins (nginx, moto). Measured in the
-# 2026-11-29 bench at scale-5x's saturation (519 rps): generator 0.17 + edge 0.31 + ALB
-# 0.03 = 0.51 cores (lab/results/bench.json, at_best); rounded up to 0.6 because a stage at
-# its ceiling carries more requests than that one did.
-GENERATOR_CPUS = 0.6
+# CPU spent outside every budget per request the generator sends, by what spends it: the
+# load generator (its own process), the ALB stand-in (haproxy) where the stage has an
+# ALB, the CDN and S3 stand-ins (nginx, moto) where it has an edge. Measured at each
+# stage's highest passing rate in the 2026-12-06 ceiling bench (lab/results/ceiling-repeat2,
+# `at_best`: generator_cpu and the alb/edge groups' CPUs over the rate): generator 0.26-0.45
+# ms, ALB 0.11-0.22 ms, CDN + S3 0.44-0.79 ms; the upper half of each range, since a stage
+# at its ceiling must still fit. These grow with the rate, so at its ceiling a stage with
+# an edge spends more of this machine outside its budgets than in them.
+UNBUDGETED_MS_PER_REQUEST = {"generator": 0.4, "alb": 0.2, "edge": 0.7}
+# The share of the machine's cores a stage at its ceiling may use (budgets + unbudgeted):
+# the rest is left to the kernel, PostgreSQL's and Redis's background work and the bench.
+MACHINE_SHARE = 0.9
 # Tiers measured but not budgeted: elastic in AWS.
 UNBUDGETED = ("alb", "edge")
 
@@ -105,14 +107,35 @@ def machine_cores() -> int:
 
 
 @dataclass(frozen=True)
+class StageLoad:
+    """What a stage asks of this machine at its ceiling, per unit of the scale factor."""
+
+    vcpus: float  # the AWS vCPUs behind its budgeted tiers
+    # The model's ceiling (API requests/s) at 1 lab CPU per vCPU: it grows in proportion
+    # to the factor, since every budget does (infra/capacity/lab_scale.py `predict`).
+    rps_per_factor: float
+    unbudgeted_ms: float  # CPU ms outside every budget per request (UNBUDGETED_MS_PER_REQUEST)
+
+    def cpus(self, factor: float) -> float:
+        """Cores the stage uses at its ceiling: its budgets + what runs outside them."""
+        return factor * (self.vcpus + self.rps_per_factor * self.unbudgeted_ms / 1000)
+
+
+def unbudgeted_ms(tiers: set[str], per: Mapping[str, float] = UNBUDGETED_MS_PER_REQUEST) -> float:
+    """CPU ms outside the budgets per request at a stage with these tiers."""
+    return per["generator"] + sum(v for k, v in per.items() if k != "generator" and k in tiers)
+
+
+@dataclass(frozen=True)
 class ScaleChoice:
     """The one scale factor of a bench and why: `factor` lab CPU per AWS vCPU."""
 
     factor: float
-    largest_stage: str
+    largest_stage: str  # the stage that binds: the most of the machine at its ceiling
     largest_vcpus: float
     cores: int
-    generator_cpus: float
+    unbudgeted_cpus: float  # that stage's CPU outside the budgets at its ceiling, at factor
+    ceiling_rps: float  # the model's ceiling of that stage at factor
     derived: bool  # True: LAB_CPU_PER_VCPU would not fit, the factor was derived
     given: bool = False  # True: set by hand (--scale), whether it fits or not
 
@@ -121,17 +144,18 @@ class ScaleChoice:
         return self.largest_vcpus * self.factor
 
     def describe(self) -> str:
-        stated_budget = self.largest_vcpus * LAB_CPU_PER_VCPU
         if self.given:
             how = "given with --scale"
         elif self.derived:
-            how = f"derived: {LAB_CPU_PER_VCPU:g} would budget {stated_budget:.2f}"
+            how = f"derived: {LAB_CPU_PER_VCPU:g} would not fit"
         else:
             how = "stated in lab/budgets.py"
         return (
-            f"{self.factor:.4g} lab CPU per AWS vCPU ({how}); largest stage {self.largest_stage} "
-            f"{self.largest_vcpus:g} vCPU = {self.largest_budget:.2f} CPU + generator "
-            f"{self.generator_cpus:g} <= {self.cores} cores"
+            f"{self.factor:.4g} lab CPU per AWS vCPU ({how}); binding stage "
+            f"{self.largest_stage} at its ceiling (~{self.ceiling_rps:,.0f} rps): "
+            f"{self.largest_vcpus:g} vCPU = {self.largest_budget:.2f} CPU budgeted + "
+            f"{self.unbudgeted_cpus:.2f} outside the budgets (generator, ALB, CDN) <= "
+            f"{MACHINE_SHARE:.0%} of {self.cores} cores"
         )
 
     def as_dict(self) -> dict[str, object]:
@@ -143,45 +167,76 @@ class ScaleChoice:
             "largest_stage": self.largest_stage,
             "largest_vcpus": self.largest_vcpus,
             "largest_budget_cpus": round(self.largest_budget, 4),
-            "generator_cpus": self.generator_cpus,
+            "unbudgeted_cpus": round(self.unbudgeted_cpus, 4),
+            "unbudgeted_ms_per_request": dict(UNBUDGETED_MS_PER_REQUEST),
+            "ceiling_rps": round(self.ceiling_rps, 1),
+            "machine_share": MACHINE_SHARE,
             "cores": self.cores,
         }
 
 
 def choose_scale(
-    vcpus_by_stage: Mapping[str, float],
+    loads: Mapping[str, StageLoad],
     cores: int,
-    generator_cpus: float = GENERATOR_CPUS,
     stated: float = LAB_CPU_PER_VCPU,
+    share: float = MACHINE_SHARE,
 ) -> ScaleChoice:
-    """One factor for every stage: `stated` when the largest stage's budgets plus the
-    generator's share fit the machine's cores, else the largest factor that fits
-    ((cores - generator) / the largest stage's vCPUs). `vcpus_by_stage`: each stage's
-    budgeted vCPUs with its fleets as the bench runs them (`total_vcpus`)."""
-    if not vcpus_by_stage:
+    """One factor for every stage: `stated` when every stage at its ceiling (its budgets +
+    the CPU outside them at the model's ceiling rate) fits `share` of the cores, else the
+    largest factor at which the hungriest one does. `loads`: stage -> `StageLoad`."""
+    if not loads:
         raise ValueError("choose_scale: no stage given; allowed: one or more stages")
-    room = cores - generator_cpus
-    if room <= 0:
+    if cores <= 0 or not 0 < share <= 1:
         raise ValueError(
-            f"choose_scale: {cores} cores leave nothing beside the generator's "
-            f"{generator_cpus:g}; allowed: more cores than that"
+            f"choose_scale: cores={cores}, share={share}; allowed: cores > 0, 0 < share <= 1"
         )
-    largest = max(vcpus_by_stage, key=lambda s: vcpus_by_stage[s])
-    vcpus = vcpus_by_stage[largest]
-    fits = vcpus * stated <= room + 1e-9
-    factor = stated if fits else room / vcpus
-    return ScaleChoice(factor, largest, vcpus, cores, generator_cpus, derived=not fits)
+    room = cores * share
+    binding = max(loads, key=lambda s: loads[s].cpus(1.0))
+    load = loads[binding]
+    fits = load.cpus(stated) <= room + 1e-9
+    factor = stated if fits else room / load.cpus(1.0)
+    return ScaleChoice(
+        factor,
+        binding,
+        load.vcpus,
+        cores,
+        unbudgeted_cpus=factor * load.rps_per_factor * load.unbudgeted_ms / 1000,
+        ceiling_rps=factor * load.rps_per_factor,
+        derived=not fits,
+    )
 
 
 def bench_scale(
     env: str, fleets: Mapping[str, Mapping[str, int]], cores: int | None = None
 ) -> ScaleChoice:
     """The bench's factor for `env` with each stage's fleets (stage -> `fleet_instances`),
-    over every stage given, so a bench of some stages budgets as the whole one would."""
+    over every stage given, so a bench of some stages budgets as the whole one would. Each
+    stage's ceiling rate is the model's (the committed bench's hit ratios)."""
+    return choose_scale(
+        {stage: stage_load(stage, env, fleet) for stage, fleet in fleets.items()},
+        cores or machine_cores(),
+    )
+
+
+def stage_load(stage: str, env: str, fleet: Mapping[str, int]) -> StageLoad:
+    """A stage's `StageLoad` with its fleets at `fleet`."""
+    from infra.capacity.checks import model_inputs
+    from infra.capacity.lab_scale import LabWorkload, predict
     from lab.topology import topology
 
-    vcpus = {
-        stage: total_vcpus(stage, env, topology(stage, env, pin=False).replicas, fleet)
-        for stage, fleet in fleets.items()
-    }
-    return choose_scale(vcpus, cores or machine_cores())
+    replicas = topology(stage, env, pin=False).replicas
+    budgets = stage_budgets(stage, env, replicas, fleet)
+    obs = model_inputs()[2]
+    lab = LabWorkload(
+        movies=100_000,
+        cache_hit_ratio=obs.cache_hit_ratio,
+        search_cache_hit_ratio=obs.search_cache_hit_ratio,
+        edge_hit_ratio=obs.edge_hit_ratio,
+        replica_read_share=obs.replica_read_share,
+    )
+    ceiling = predict(stage, env, 1.0, lab, replicas_run=replicas, fleet=fleet)["rps"] or 0.0
+    return StageLoad(
+        vcpus=sum(b.vcpus or 0 for b in budgets),
+        rps_per_factor=float(ceiling),
+        unbudgeted_ms=unbudgeted_ms({b.tier for b in budgets}),
+    )

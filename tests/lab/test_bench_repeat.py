@@ -12,7 +12,7 @@ from lab.bench import (
     spread_by_stage,
     table_text,
 )
-from lab.budgets import choose_scale
+from lab.budgets import StageLoad, choose_scale
 
 
 def _row(stage: str, rps: float, tier: str = "app") -> dict:
@@ -62,7 +62,7 @@ def test_spread_by_stage_says_which_stages_repeat():
 
 def test_the_repeat_record_keeps_every_run_and_the_spread():
     bs = BenchSettings(scale=0.05, repeat=2)
-    choice = choose_scale({"scale-5x": 24}, cores=2)
+    choice = choose_scale({"scale-5x": StageLoad(24, 10000, 1.0)}, cores=2)
     runs = [
         {"run": i, "date": f"d{i}", "wall_seconds": 100.0, "loadavg_1m_at_end": 1.0,
          "stages": [_row("load-balanced", 200.0 + i), _row("cached", 420.0 - i)]}

@@ -17,7 +17,14 @@ from infra.capacity.lab_scale import (
     predict,
 )
 from infra.config import load_stack_config
-from lab.budgets import GENERATOR_CPUS, LAB_CPU_PER_VCPU, budget_map, choose_scale
+from lab.budgets import (
+    MACHINE_SHARE,
+    UNBUDGETED_MS_PER_REQUEST,
+    StageLoad,
+    budget_map,
+    choose_scale,
+    unbudgeted_ms,
+)
 from lab.topology import MAX_API_PROCESSES, fleet_processes, topology
 
 
@@ -103,18 +110,33 @@ def test_budgets_processes_and_the_model_follow_the_same_fleet():
     assert model["tiers"]["app"]["capacity_rps"] > at_min["tiers"]["app"]["capacity_rps"]
 
 
-def test_one_scale_factor_fits_the_largest_stage_and_the_generator():
-    fits = choose_scale({"cached": 10, "scale-5x": 24}, cores=2)
-    assert fits.factor == LAB_CPU_PER_VCPU and not fits.derived
-    assert fits.largest_stage == "scale-5x"
-    # A fleet grown by a surge: 40 vCPU x 0.05 = 2.0 CPU would not fit beside the generator.
-    grown = choose_scale({"cached": 10, "scale-5x": 40}, cores=2)
-    assert grown.derived
-    assert grown.factor == pytest.approx((2 - GENERATOR_CPUS) / 40)
-    assert grown.largest_budget + GENERATOR_CPUS == pytest.approx(2)
-    assert "derived" in grown.describe() and "scale-5x 40 vCPU" in grown.describe()
+def test_one_scale_factor_fits_every_stage_at_its_ceiling_with_what_runs_outside_budgets():
+    small = StageLoad(vcpus=10, rps_per_factor=4000, unbudgeted_ms=0.5)  # 12 per unit factor
+    big = StageLoad(vcpus=24, rps_per_factor=10000, unbudgeted_ms=1.0)  # 34 per unit factor
+    fits = choose_scale({"cached": small, "scale-5x": big}, cores=2, stated=0.05)
+    # 0.05 x 34 = 1.7 cores <= 90% of 2: the stated factor stands.
+    assert fits.factor == 0.05 and not fits.derived and fits.largest_stage == "scale-5x"
+    assert fits.ceiling_rps == pytest.approx(500) and fits.unbudgeted_cpus == pytest.approx(0.5)
+    # A stage whose edge makes every request cost more outside the budgets binds, though it
+    # has fewer vCPUs than the largest: the factor is derived from it.
+    edge = StageLoad(vcpus=16, rps_per_factor=26000, unbudgeted_ms=1.3)  # 49.8 per unit
+    grown = choose_scale({"scale-5x": big, "edge": edge}, cores=2, stated=0.05)
+    assert grown.derived and grown.largest_stage == "edge"
+    assert grown.factor == pytest.approx(2 * MACHINE_SHARE / 49.8)
+    assert edge.cpus(grown.factor) == pytest.approx(2 * MACHINE_SHARE)
+    assert grown.largest_budget + grown.unbudgeted_cpus == pytest.approx(2 * MACHINE_SHARE)
+    assert "derived" in grown.describe() and "edge" in grown.describe()
     with pytest.raises(ValueError, match="allowed: one or more stages"):
         choose_scale({}, cores=2)
+
+
+def test_what_runs_outside_the_budgets_follows_the_stages_tiers():
+    per = UNBUDGETED_MS_PER_REQUEST
+    assert unbudgeted_ms({"box"}) == per["generator"]
+    assert unbudgeted_ms({"app", "alb", "db-primary"}) == per["generator"] + per["alb"]
+    assert unbudgeted_ms({"app", "alb", "edge"}) == pytest.approx(
+        per["generator"] + per["alb"] + per["edge"]
+    )
 
 
 def test_the_bench_takes_one_factor_over_every_stages_ceiling_fleet():
@@ -133,7 +155,8 @@ def test_the_bench_takes_one_factor_over_every_stages_ceiling_fleet():
         )
         for s in STAGES
     }
-    assert choice.largest_vcpus == max(vcpus.values())
-    assert choice.largest_budget + choice.generator_cpus <= choice.cores + 1e-9
+    assert choice.largest_vcpus in vcpus.values()
+    # Every stage fits the machine at its ceiling, the binding one exactly (when derived).
+    assert choice.largest_budget + choice.unbudgeted_cpus <= choice.cores * MACHINE_SHARE + 1e-9
     by_hand = resolve(BenchSettings(env="prod", scale=0.08))[1]
     assert by_hand.given and by_hand.factor == 0.08 and "--scale" in by_hand.describe()
