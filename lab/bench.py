@@ -268,7 +268,8 @@ def measure_stage(
         bs.env,
         pin_cpus=False,
         say=say,
-        service_overrides=dict(bs.service_env),
+        # The service's deadlines on the lab's clock; what --service-env sets wins.
+        service_overrides={**bench_slo(bs).service_env(), **dict(bs.service_env)},
         redis_preload=rdb,
         budgets=bs.budgets,
         scale=bs.scale,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +31,22 @@ MIN_ACHIEVED_SHARE = 0.95  # sent and completed must each be within 5% of the ra
 # A tier this busy at the failing rate has run out of CPU; below it, the failure is
 # latency without a full tier (named, but marked not CPU-bound).
 CPU_BOUND = 0.85
+
+
+# The service's deadlines that bound work in time: setting -> (its default, the highest
+# value it accepts), from app_image/movies_api/settings.py (tests/lab/test_saturate.py
+# loads the dilated values through the service's own loader).
+SERVICE_DEADLINES: dict[str, tuple[float, float]] = {
+    "MOVIES_SEARCH_QUEUE_SECONDS": (0.25, 30.0),
+    "MOVIES_REDIS_TIMEOUT_SECONDS": (0.25, 10.0),
+    "MOVIES_REPLICA_DEADLINE_SECONDS": (0.5, 60.0),
+    "MOVIES_DB_CONNECT_TIMEOUT_SECONDS": (3.0, 60.0),
+    "MOVIES_CACHE_LOCK_MS": (3000, 60000),
+}
+
+
+def _setting(name: str, value: float) -> str:
+    return str(round(value)) if name.endswith("_MS") else f"{value:.3f}"
 
 
 @dataclass(frozen=True)
@@ -71,6 +88,18 @@ class Slo:
     @property
     def lab_p99_ms(self) -> float:
         return self.p99_ms * self.dilation
+
+    def service_env(self) -> dict[str, str]:
+        """The service's own deadlines on the lab's clock (MOVIES_* settings): AWS's
+        defaults x `dilation`, capped at what the service accepts. Undilated, a search
+        would wait 0.25 s of lab time (6 ms of AWS time at a dilation of 43) for a DB slot
+        before its 503, and the lab would shed load AWS serves."""
+        if self.dilation == 1.0:
+            return {}
+        return {
+            name: _setting(name, min(default * self.dilation, cap))
+            for name, (default, cap) in SERVICE_DEADLINES.items()
+        }
 
     def as_dict(self) -> dict[str, float]:
         return {
@@ -295,8 +324,11 @@ def server_counters(endpoints: dict[str, Any]) -> dict[str, float]:
     ]
     for key, port in ports:
         if port:
-            with contextlib.suppress(LabError, ValueError):
-                out[key] = out.get(key, 0.0) + float(postgres.psql(port, sql, timeout=10))
+            # A new psql connection is a new backend in the tier's budget: at a saturated
+            # 0.05-CPU primary it can take many seconds; a counter it cannot read is left
+            # out of the probe's counters, not the end of the bench.
+            with contextlib.suppress(LabError, ValueError, subprocess.TimeoutExpired):
+                out[key] = out.get(key, 0.0) + float(postgres.psql(port, sql, timeout=60))
     return out
 
 

@@ -105,3 +105,33 @@ def test_search_finds_a_stand_in_servers_capacity():
     assert 0.6 * server.capacity_rps <= result.rps <= 1.05 * server.capacity_rps
     assert result.first_fail is not None and result.first_fail.rate > result.rps
     assert not result.first_fail.ok
+
+
+def test_the_services_deadlines_run_on_the_labs_clock_and_the_service_accepts_them():
+    from movies_api.settings import load_settings
+
+    from lab.saturate import SERVICE_DEADLINES
+
+    assert Slo().service_env() == {}  # no budgets: AWS's clock
+    env = Slo.at_scale(0.04).service_env()  # dilation 25
+    assert float(env["MOVIES_SEARCH_QUEUE_SECONDS"]) == pytest.approx(0.25 * 25)
+    assert float(env["MOVIES_REDIS_TIMEOUT_SECONDS"]) == pytest.approx(6.25)
+    assert env["MOVIES_CACHE_LOCK_MS"] == "60000"  # 75 s capped at the service's 60 s
+    base = {"MOVIES_DATABASE_URL": "postgresql://u@127.0.0.1:1/db"}
+    for scale in (0.5, 0.04, 0.001):  # every dilation gives values the service loads
+        settings = load_settings({**base, **Slo.at_scale(scale).service_env()})
+        assert settings.search_queue_seconds == pytest.approx(
+            min(0.25 / scale, SERVICE_DEADLINES["MOVIES_SEARCH_QUEUE_SECONDS"][1]), rel=1e-3
+        )
+    # The defaults here are the service's own.
+    defaults = load_settings(base)
+    assert defaults.search_queue_seconds == SERVICE_DEADLINES["MOVIES_SEARCH_QUEUE_SECONDS"][0]
+    assert defaults.redis_timeout_seconds == SERVICE_DEADLINES["MOVIES_REDIS_TIMEOUT_SECONDS"][0]
+    assert (
+        defaults.replica_deadline_seconds == SERVICE_DEADLINES["MOVIES_REPLICA_DEADLINE_SECONDS"][0]
+    )
+    assert (
+        defaults.db_connect_timeout_seconds
+        == SERVICE_DEADLINES["MOVIES_DB_CONNECT_TIMEOUT_SECONDS"][0]
+    )
+    assert defaults.cache_lock_ms == SERVICE_DEADLINES["MOVIES_CACHE_LOCK_MS"][0]
