@@ -122,6 +122,7 @@ class Probe:
     ratios: dict[str, float | None] = field(default_factory=dict)
     ok: bool = False
     why: str = ""
+    confirms: bool = False  # a second probe at the same rate after a latency-only failure
 
     def judge(self, slo: Slo) -> Probe:
         s = self.summary
@@ -143,6 +144,11 @@ class Probe:
             self.ok, self.why = True, "within SLO"
         return self
 
+    def latency_only(self) -> bool:
+        """Failed on p99 alone: no errors past the SLO's share, every request sent and
+        completed within the window."""
+        return not self.ok and self.why.startswith("p99 ")
+
     def busiest(self) -> tuple[str | None, float]:
         """The budgeted tier with the highest busy share in this probe."""
         best, share = None, -1.0
@@ -157,6 +163,7 @@ class Probe:
             "rate": round(self.rate, 1),
             "ok": self.ok,
             "why": self.why,
+            "confirms": self.confirms,
             **self.summary,
             "tiers": self.tiers,
             "counters": self.counters,
@@ -197,21 +204,38 @@ def search(
     growth: float = 1.5,
     precision: float = 0.08,
     max_probes: int = 9,
+    confirm: int = 2,  # latency-only failures that may be probed again, beyond max_probes
     floor: float = 2.0,
     ceiling: float = 20_000.0,
     say: Callable[[str], None] = lambda _m: None,
 ) -> SearchResult:
     """Ramp by `growth` from `start` until a probe fails (or down from it until one
     passes), then bisect (geometric mean) until fail/pass <= 1 + precision or the probes
-    run out. Returns every probe, the best pass and the first fail."""
+    run out. A failure on latency alone is probed once more at the same rate (at most
+    `confirm` times a search) and the second probe decides. Returns every probe, the best
+    pass and the first fail."""
     if not floor <= start <= ceiling:
         raise ValueError(f"start={start}; allowed {floor}..{ceiling}")
     probes: list[Probe] = []
+
+    def spent() -> int:  # rates probed; a confirming probe is not a new rate
+        return sum(1 for q in probes if not q.confirms)
 
     def run(rate: float) -> Probe:
         p = probe(rate)
         probes.append(p)
         say(f"    {rate:8.1f} rps: {'ok  ' if p.ok else 'FAIL'} {p.why}")
+        if not p.ok and p.latency_only() and sum(q.confirms for q in probes) < confirm:
+            # A failure on latency alone, with every request sent and completed in the
+            # window, may be one transient (a burst of new database connections as the
+            # pools grow at a higher rate); a 5 s probe at a dilation of 40 spans 0.1 s of
+            # AWS time, which one such burst fills. The same rate once more decides; a
+            # failure on errors or on completions is never retried.
+            again = probe(rate)
+            again.confirms = True
+            probes.append(again)
+            say(f"    {rate:8.1f} rps: {'ok  ' if again.ok else 'FAIL'} {again.why} (again)")
+            return again
         return p
 
     lo: Probe | None = None
@@ -219,7 +243,7 @@ def search(
     p = run(start)
     if p.ok:
         lo = p
-        while len(probes) < max_probes and lo.rate * growth <= ceiling:
+        while spent() < max_probes and lo.rate * growth <= ceiling:
             p = run(lo.rate * growth)
             if not p.ok:
                 hi = p
@@ -227,13 +251,13 @@ def search(
             lo = p
     else:
         hi = p
-        while len(probes) < max_probes and hi.rate / growth >= floor:
+        while spent() < max_probes and hi.rate / growth >= floor:
             p = run(hi.rate / growth)
             if p.ok:
                 lo = p
                 break
             hi = p
-    while lo is not None and hi is not None and len(probes) < max_probes:
+    while lo is not None and hi is not None and spent() < max_probes:
         if hi.rate / lo.rate <= 1 + precision:
             break
         p = run(math.sqrt(lo.rate * hi.rate))

@@ -177,6 +177,20 @@ class LabWorkload:
     edge_hit_ratio: float | None = None  # measured at steady state, anonymous requests
     replica_read_share: float | None = None
     search_matches: float | None = None  # rows a lab search matches, on average
+    # API requests that reached the API processes per request sent (their own counters):
+    # at an edge stage it also counts the CDN's refreshes of stale entries, which the
+    # answers' cache status counts as hits. Where measured, the share of requests the edge
+    # took off the origin comes from it (`edge_absorbed`), not from edge_hit_ratio.
+    origin_share: float | None = None
+
+
+def edge_absorbed(lab: LabWorkload, w: Workload) -> float | None:
+    """The edge hit ratio flow() takes (of cacheable requests, `w.cacheable_share` of
+    all): from the origin's own request count where the lab measured it, flow()'s
+    origin = 1 - cacheable x hit solved for the hit; else the answers' cache status."""
+    if lab.origin_share is None or lab.edge_hit_ratio is None:
+        return lab.edge_hit_ratio
+    return min(1.0, max(0.0, (1 - lab.origin_share) / w.cacheable_share))
 
 
 def before_edge_hit_ratio(at_service: float, w: Workload, edge_hit: float) -> float:
@@ -228,13 +242,14 @@ def tier_costs(
     spec = load_stack_config(env, stage).stage
     lab_w = w.model_copy(update={"movies": float(lab.movies)})
     key_hit = lab.cache_hit_ratio
-    if spec.edge is not None and key_hit is not None and lab.edge_hit_ratio is not None:
-        key_hit = before_edge_hit_ratio(key_hit, w, lab.edge_hit_ratio)
+    edge_hit = edge_absorbed(lab, w) if spec.edge is not None else lab.edge_hit_ratio
+    if spec.edge is not None and key_hit is not None and edge_hit is not None:
+        key_hit = before_edge_hit_ratio(key_hit, w, edge_hit)
     lab_obs = dataclasses.replace(
         obs,
         cache_hit_ratio=key_hit,
         search_cache_hit_ratio=None,
-        edge_hit_ratio=lab.edge_hit_ratio,
+        edge_hit_ratio=edge_hit,
         replica_read_share=lab.replica_read_share,
     )
     fl = flow(lab_w, lab_obs, spec, "today")
@@ -245,8 +260,7 @@ def tier_costs(
         # flow() lets a lab figure only lower its derived search hit ratio (the lab draws
         # from 42 terms); at the lab's own scale the lab's ratio is the workload's.
         all_reads, all_searches = rps * w.read_share, rps * w.search_share
-        edge_hit = lab.edge_hit_ratio or 0.0
-        absorbed = rps * w.cacheable_share * edge_hit if spec.edge is not None else 0.0
+        absorbed = rps * w.cacheable_share * (edge_hit or 0.0) if spec.edge is not None else 0.0
         searches = all_searches * (all_reads - absorbed) / all_reads  # as flow() counts them
         fl = dataclasses.replace(
             fl, db_searches=min(all_searches * (1 - lab.search_cache_hit_ratio), searches)

@@ -77,3 +77,22 @@ def test_scale_5x_budgets_its_search_tier_apart():
     got = predict("scale-5x", "prod", 0.05, LAB)["tiers"]
     assert {"app", "search", "db-primary", "redis"} <= set(got)
     assert got["search"]["cpu_ms_per_request"] > 0
+
+
+def test_the_edges_share_comes_from_what_reached_the_origin_where_measured():
+    from infra.capacity.inputs import Workload
+    from infra.capacity.lab_scale import edge_absorbed
+
+    w = Workload.load()
+    by_status = LabWorkload(100_000, 0.9, edge_hit_ratio=0.9)
+    assert edge_absorbed(by_status, w) == 0.9
+    # 50% of requests reached the API: the CDN took 0.5 / cacheable_share of the cacheable.
+    counted = LabWorkload(100_000, 0.9, edge_hit_ratio=0.9, origin_share=0.5)
+    assert edge_absorbed(counted, w) == pytest.approx(0.5 / w.cacheable_share)
+    assert edge_absorbed(LabWorkload(100_000, 0.9, edge_hit_ratio=0.9, origin_share=1.2), w) == 0
+    # More reached the origin than the answers' status says (refreshes of stale entries):
+    # the app carries more per request sent, and the ceiling is lower.
+    hi = predict("edge", "prod", 0.05, by_status, replicas_run=2)
+    lo = predict("edge", "prod", 0.05, counted, replicas_run=2)
+    assert lo["tiers"]["app"]["cpu_ms_per_request"] > hi["tiers"]["app"]["cpu_ms_per_request"]
+    assert lo["rps"] < hi["rps"]

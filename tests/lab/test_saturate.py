@@ -135,3 +135,42 @@ def test_the_services_deadlines_run_on_the_labs_clock_and_the_service_accepts_th
         == SERVICE_DEADLINES["MOVIES_DB_CONNECT_TIMEOUT_SECONDS"][0]
     )
     assert defaults.cache_lock_ms == SERVICE_DEADLINES["MOVIES_CACHE_LOCK_MS"][0]
+
+
+def test_a_latency_only_failure_is_probed_again_and_the_second_probe_decides():
+    calls: list[float] = []
+    stalled = {100.0}  # the first probe at 100 rps meets a transient stall, the second not
+
+    def probe(rate: float) -> Probe:
+        calls.append(rate)
+        p99 = 400.0 if rate in stalled or rate > 150 else 20.0
+        stalled.discard(rate)
+        summary = {"p99_ms": p99, "error_rate": 0.0, "achieved_rps": rate}
+        return Probe(rate, summary, {"app": {"busy": min(1.0, rate / 150)}}).judge(SLO)
+
+    result = search(probe, 100.0, max_probes=6, confirm=1)
+    assert calls[:2] == [100.0, 100.0]  # the same rate once more
+    assert result.probes[1].confirms and result.probes[1].ok
+    assert result.best is not None and result.best.rate > 100.0
+    # Only one confirmation was allowed: the failure above 150 rps stands unconfirmed.
+    assert sum(p.confirms for p in result.probes) == 1
+    assert sum(1 for p in result.probes if not p.confirms) <= 6
+
+
+def test_a_failure_on_errors_or_completions_is_not_probed_again():
+    calls: list[float] = []
+
+    def probe(rate: float) -> Probe:
+        calls.append(rate)
+        bad = rate > 100
+        summary = {
+            "p99_ms": 20.0,
+            "error_rate": 0.01 if bad and rate < 200 else 0.0,
+            "achieved_rps": rate,
+            "completed_rps": rate * (0.5 if rate >= 200 else 1.0),
+        }
+        return Probe(rate, summary).judge(SLO)
+
+    result = search(probe, 90.0, max_probes=6)
+    assert len(calls) == len(set(calls))  # no rate twice
+    assert not any(p.confirms for p in result.probes)
