@@ -159,13 +159,20 @@ def target_groups_from_plan(plan: Mapping[str, Any]) -> dict[str, TargetGroup]:
 @functools.lru_cache(maxsize=16)
 def program_target_groups(env: str, stage: str) -> dict[str, TargetGroup]:
     """The stage's target groups as the Pulumi program declares them (a few seconds: the
-    program runs under the mocks)."""
-    from infra.plans.build import build_plan
-
-    groups = target_groups_from_plan(build_plan(env, stage))
+    program runs under the mocks, once per stage and process)."""
+    groups = dict(_program_target_groups(env, stage))
     if "web" not in groups:
         raise LabError(f"{env}/{stage}: the program declares no web target group")
     return groups
+
+
+@functools.cache
+def _program_target_groups(env: str, stage: str) -> tuple[tuple[str, TargetGroup], ...]:
+    # The plan is a function of the program and the stack's config, neither of which a
+    # process changes: every `up` of a stage after the first reuses the groups (frozen).
+    from infra.plans.build import build_plan
+
+    return tuple(target_groups_from_plan(build_plan(env, stage)).items())
 
 
 def matcher_expect(matcher: str) -> str:

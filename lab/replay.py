@@ -191,6 +191,9 @@ class Settings:
     after_s: float = 10.0
     warmup_s: float = 3.0
     rate: float | None = None  # requests/s; default load_share x FROM's saturation rate
+    # Lab seconds of load past the scaled timeline (x 1.3) for the processes' own start-ups,
+    # before the after window; the tests' small moves need less than a full rehearsal.
+    launch_margin_s: float = LAUNCH_MARGIN_S
 
     @property
     def k(self) -> float:
@@ -1048,7 +1051,7 @@ def _under_load(reg, phases, book, restarts, new_stage, new_groups, settings, en
     if book.before_up is not None or book.after_up is not None:
         expected += 5.0 + DUMP_RESTORE_S_PER_1K_MOVIES * settings.movies / 1000
     # Lab overhead on top of the scaled timeline: processes start in a few seconds each.
-    duration = settings.before_s + expected * 1.3 + LAUNCH_MARGIN_S + settings.after_s
+    duration = settings.before_s + expected * 1.3 + settings.launch_margin_s + settings.after_s
     say(
         f"{entry['move']}: {rate:.0f} rps for {settings.warmup_s + duration:.0f}s; move at "
         f"{settings.before_s:.0f}s (timeline {expected:.1f} lab s at "

@@ -1,18 +1,17 @@
 """`lab move` under traffic (lab/replay.py): the regression the rehearsal exists for. With
 today's plans the search listener rule forwards before the search fleet has booted and
 the rehearsal counts search errors; with the fix (the rule waits for the fleet, which
-waits for healthy targets) it counts none. No acknowledged write is lost either way."""
+waits for healthy targets) it counts none (test_move_replay_fix.py; the rehearsal is in
+move_rehearsal.py). No acknowledged write is lost either way."""
 
 from __future__ import annotations
 
 import copy
-import functools
 from itertools import pairwise
 
 import pytest
 
 from infra.config import STAGES
-from infra.plans.build import build_plan
 from infra.tokens import ResourceType
 from lab.move import move_plan
 from lab.replay import (
@@ -22,28 +21,22 @@ from lab.replay import (
     effects,
     longest_error_window,
     phases_of,
-    rehearse,
     unmapped,
 )
 from lab.stats import Sample
-from tests.lab.search_rule_variants import one, with_fix, without_fix
-
-MOVIES = 500  # few posters to upload at the edge bring-up
-# One AWS minute = 1 lab second: the failover (120 s) takes 2 s, the search fleet's boot
-# (270 s grace) 4.5 s, the web refresh 4.5 s; the whole move about 15 s.
-SHORT = Settings(
-    env="prod", time_scale=1.0, movies=MOVIES, budgets=False, before_s=2.0, after_s=2.0,
-    warmup_s=1.0, rate=40.0,
-)  # fmt: skip
+from tests.lab.move_rehearsal import check_the_search_rule
+from tests.lab.search_rule_variants import one, without_fix
 
 
-# Each stage's plan built once for the module's tests (none of them changes a plan: the
-# variants are deep copies).
-plan = functools.cache(build_plan)
+# The session's plans (tests/conftest.py `stack_plans`: planned once per run and shared by
+# the xdist workers); none of these tests changes a plan: the variants are deep copies.
+@pytest.fixture(scope="module")
+def plan(stack_plans):
+    return lambda env, stage: stack_plans[env, stage]
 
 
 @pytest.fixture(scope="module")
-def plans():
+def plans(plan):
     return plan("prod", "edge"), plan("prod", "scale-5x")
 
 
@@ -57,7 +50,7 @@ def test_every_serving_step_of_edge_to_scale_5x_has_an_effect(plans):
 
 
 @pytest.mark.parametrize("env", ["prod", "dev"])
-def test_every_move_maps_every_serving_step_with_its_runbook(env):
+def test_every_move_maps_every_serving_step_with_its_runbook(plan, env):
     """All six moves, the edge cut-over as its two settings: no step left unmapped."""
     for before, after in pairwise(STAGES):
         book = RUNBOOKS.get(f"{before} -> {after}", Runbook())
@@ -78,7 +71,7 @@ def test_every_move_maps_every_serving_step_with_its_runbook(env):
     assert {"new-alb", "launch", "stop-box"} <= kinds
 
 
-def test_the_edge_cut_over_opens_first_and_deletes_only_when_closing():
+def test_the_edge_cut_over_opens_first_and_deletes_only_when_closing(plan):
     book = RUNBOOKS["read-replicas -> edge"]
     edge = plan("prod", "edge")
     opened, closed = phases_of("read-replicas", "edge", plan("prod", "read-replicas"), edge,
@@ -90,7 +83,7 @@ def test_the_edge_cut_over_opens_first_and_deletes_only_when_closing():
     assert closed[1] is edge
 
 
-def test_a_step_the_lab_has_no_effect_for_is_named():
+def test_a_step_the_lab_has_no_effect_for_is_named(plan):
     new = plan("prod", "load-balanced")
     changed = copy.deepcopy(new)
     one(changed, ResourceType.LB_LISTENER, "alb-http")["inputs"]["port"] = 8080
@@ -105,25 +98,12 @@ def test_longest_error_window_joins_errors_less_than_a_gap_apart():
 
 
 @pytest.mark.servers
-@pytest.mark.parametrize("fix", [False, True], ids=["todays-plans", "with-the-fix"])
+@pytest.mark.parametrize("fix", [False], ids=["todays-plans"])
 def test_the_search_rule_without_the_fix_serves_errors_with_it_none(lab_root, plans, fix):
-    edge, scale = plans
-    new = with_fix(scale) if fix else without_fix(scale)
-    r = rehearse("edge", "scale-5x", edge, new, SHORT, say=lambda _m: None)
-    assert r["step_errors"] == []
-    assert r["writes"]["acknowledged"] > 0 and r["writes"]["lost"] == 0
-    assert r["writes"]["stale_reads"] == 0
-    searches_failed = sum(r[w]["errors_by_route"].get("search", 0) for w in PHASES)
-    if fix:
-        assert searches_failed == 0, r["during"]
-    else:
-        assert r["during"]["errors_by_route"].get("search", 0) > 0, r["during"]
+    check_the_search_rule(*plans, fix)
 
 
-PHASES = ("before", "during", "after")
-
-
-def test_the_dns_switch_runs_after_the_creates_and_before_the_box_is_deleted(monkeypatch):
+def test_the_dns_switch_runs_after_the_creates_and_before_the_box_is_deleted(plan, monkeypatch):
     """split-db -> load-balanced walked with the effects recorded, not applied: the runbook's
     "DNS to the ALB first" comes after every create and update, before every delete."""
     import types
