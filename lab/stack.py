@@ -214,6 +214,7 @@ def up(
             alb_hook,
         )
         if groups is not None:
+            settle(groups, list(tier_cpus), say)
             for tier, cpus in tier_cpus.items():
                 groups.set_quota(tier, cpus)
     except BaseException:
@@ -221,6 +222,30 @@ def up(
         down(say=lambda _m: None)
         raise
     return reg
+
+
+# Boot is over when the stage's tiers, unbudgeted, use under this much CPU together over
+# one SETTLE_WINDOW_S (uvicorn's spawned workers import the app after the first answers
+# /healthz; PostgreSQL's startup checkpoint; moto's first requests).
+SETTLE_CPUS = 0.05
+SETTLE_WINDOW_S = 0.5
+SETTLE_BOUND_S = 30.0
+
+
+def settle(groups: cgroups.LabGroups, tiers: list[str], say=print) -> float:
+    """Wait until the tiers' boot work is done (their CPU under SETTLE_CPUS), at most
+    SETTLE_BOUND_S; the seconds waited."""
+    started = time.perf_counter()
+    while True:
+        before = sum(groups.usage_seconds(t) for t in tiers)
+        time.sleep(SETTLE_WINDOW_S)
+        used = sum(groups.usage_seconds(t) for t in tiers) - before
+        waited = time.perf_counter() - started
+        if used / SETTLE_WINDOW_S < SETTLE_CPUS:
+            return waited
+        if waited >= SETTLE_BOUND_S:
+            say(f"tiers still busy after {waited:.0f}s of boot ({used / SETTLE_WINDOW_S:.2f} CPU)")
+            return waited
 
 
 def _bring_up(
