@@ -23,6 +23,7 @@ import os
 import pickle
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +153,13 @@ def stack_plans() -> dict[StackKey, Plan]:
     for key in _worker_order(keys):
         _planned(*key)
     return {key: _PLANS[key] for key in keys}
+
+
+@pytest.fixture(scope="session")
+def stack_plan() -> Callable[[str, str], Plan]:
+    """`stack_plan(env, stage)`: one of the session's plans, planned on first use, for a
+    test that needs a few stacks and not all 14; read-only like `stack_plans`."""
+    return _planned
 
 
 @pytest.fixture(scope="session")

@@ -245,10 +245,16 @@ def test_artifact_name_follows_the_package_version() -> None:
     assert _load_build().artifact_name() == f"movies-api-{__version__}.tar.gz"
 
 
-def test_build_without_wheelhouse_is_reproducible(tmp_path: Path) -> None:
-    build = _load_build()
-    first = build.build(tmp_path / "a", wheelhouse=False)
-    second = build.build(tmp_path / "b", wheelhouse=False)
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One artifact without the wheelhouse for the module (each build runs `pip wheel`);
+    the tests only read it."""
+    return _load_build().build(tmp_path_factory.mktemp("build") / "a", wheelhouse=False)
+
+
+def test_build_without_wheelhouse_is_reproducible(built: Path, tmp_path: Path) -> None:
+    first = built
+    second = _load_build().build(tmp_path / "b", wheelhouse=False)
     assert first.read_bytes() == second.read_bytes()
     with tarfile.open(first) as tar:
         names = sorted(tar.getnames())
@@ -265,11 +271,10 @@ def test_build_without_wheelhouse_is_reproducible(tmp_path: Path) -> None:
     assert "asyncpg==0.32.0" in lock and "starlette==1.10.0" in lock
 
 
-def test_built_wheel_installs_and_carries_its_migrations(tmp_path: Path) -> None:
+def test_built_wheel_installs_and_carries_its_migrations(built: Path, tmp_path: Path) -> None:
     import sys
 
-    target = _load_build().build(tmp_path / "out", wheelhouse=False)
-    with tarfile.open(target) as tar:
+    with tarfile.open(built) as tar:
         tar.extractall(tmp_path / "x", filter="data")
     [wheel] = (tmp_path / "x").glob("*/movies_api-*.whl")
     site = tmp_path / "site"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
+from functools import cache
 from pathlib import Path
 
 import pulumi_aws
@@ -18,14 +19,30 @@ from infra.tokens import SECRET_MARKER, InvokeToken, ResourceType
 CODE_DIRS = ("infra", "lab", "policies", "app_image")
 
 
-def _sources() -> list[Path]:
-    return sorted(p for d in CODE_DIRS for p in (REPO_ROOT / d).rglob("*.py"))
+# The scans below read every module of CODE_DIRS; parsing and walking each file once for
+# the module (not once per test) is most of their cost. Nothing here changes a tree.
+
+
+@cache
+def _sources() -> tuple[Path, ...]:
+    return tuple(sorted(p for d in CODE_DIRS for p in (REPO_ROOT / d).rglob("*.py")))
+
+
+@cache
+def _read(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
+
+
+@cache
+def _nodes(text: str) -> tuple[ast.AST, ...]:
+    """Every node of the module `text`, in ast.walk order."""
+    return tuple(ast.walk(ast.parse(text)))
 
 
 def _string_tuples(path: Path) -> list[tuple[str, ...]]:
     """Every tuple/list literal of plain strings in a file."""
     found = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in _nodes(_read(path)):
         if (
             isinstance(node, ast.Tuple | ast.List)
             and node.elts
@@ -50,8 +67,7 @@ def test_workload_yaml_is_read_by_one_module() -> None:
     holders = [
         str(path.relative_to(REPO_ROOT))
         for path in _sources()
-        if "workload.yaml" in path.read_text(encoding="utf-8")
-        and re.search(r"""["']workload\.yaml["']""", path.read_text(encoding="utf-8"))
+        if "workload.yaml" in _read(path) and re.search(r"""["']workload\.yaml["']""", _read(path))
     ]
     assert holders == ["infra/capacity/inputs.py"], holders
 
@@ -66,10 +82,10 @@ def test_the_repo_root_is_computed_once_in_infra() -> None:
     assert holders == ["infra/__init__.py"], holders
 
 
-def test_every_export_is_a_declared_stack_output(plans) -> None:
+def test_every_export_is_a_declared_stack_output(stack_plans) -> None:
     """The composer exports only StackOutput keys, and every key is exported somewhere."""
     exported: set[str] = set()
-    for plan in plans.values():
+    for plan in stack_plans.values():  # read only: the session's plans, not a copy
         stack = next(r for r in plan["resources"] if r["type"] == "pulumi:pulumi:Stack")
         exported |= set(stack["outputs"])
     assert exported <= {o.value for o in StackOutput}, exported - {o.value for o in StackOutput}
@@ -86,25 +102,26 @@ TOKEN = re.compile(
 TOKENS_HOME = "infra/tokens.py"
 
 
-def _code_strings(text: str) -> list[tuple[int, str]]:
+@cache
+def _code_strings(text: str) -> tuple[tuple[int, str], ...]:
     """(line, value) of every string constant that is not a docstring (comments are not
     in the tree)."""
-    tree = ast.parse(text)
+    nodes = _nodes(text)
     docstrings = {
         id(node.body[0].value)
-        for node in ast.walk(tree)
+        for node in nodes
         if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
         and node.body
         and isinstance(node.body[0], ast.Expr)
         and isinstance(node.body[0].value, ast.Constant)
     }
-    return [
+    return tuple(
         (node.lineno, node.value)
-        for node in ast.walk(tree)
+        for node in nodes
         if isinstance(node, ast.Constant)
         and isinstance(node.value, str)
         and id(node) not in docstrings
-    ]
+    )
 
 
 def _token_literals(text: str) -> list[tuple[int, str]]:
@@ -132,10 +149,10 @@ def test_type_tokens_are_written_only_in_infra_tokens() -> None:
         f"{path.relative_to(REPO_ROOT)}:{line}: {value}"
         for path in _sources()
         if str(path.relative_to(REPO_ROOT)) != TOKENS_HOME
-        for line, value in _token_literals(path.read_text(encoding="utf-8"))
+        for line, value in _token_literals(_read(path))
     ]
     assert not found, "type tokens written outside infra/tokens.py:\n" + "\n".join(found)
-    home = _token_literals((REPO_ROOT / TOKENS_HOME).read_text(encoding="utf-8"))
+    home = _token_literals(_read(REPO_ROOT / TOKENS_HOME))
     assert len(home) == len(ResourceType) + len(InvokeToken), "a member is not a token"
 
 
@@ -165,7 +182,7 @@ def test_every_provider_token_exists_in_the_installed_sdk() -> None:
 
 
 def _code_files() -> list[tuple[str, str]]:
-    return [(str(p.relative_to(REPO_ROOT)), p.read_text(encoding="utf-8")) for p in _sources()]
+    return [(str(p.relative_to(REPO_ROOT)), _read(p)) for p in _sources()]
 
 
 def test_the_secret_marker_is_written_once() -> None:
@@ -180,7 +197,7 @@ def _numbers(text: str, wanted: set[float]) -> list[tuple[int, str]]:
     lines = text.splitlines()
     return [
         (node.lineno, lines[node.lineno - 1].strip())
-        for node in ast.walk(ast.parse(text))
+        for node in _nodes(text)
         if isinstance(node, ast.Constant)
         and type(node.value) in (int, float)
         and node.value in wanted
@@ -231,7 +248,7 @@ def test_no_two_classes_in_infra_and_policies_share_a_name() -> None:
     where: dict[str, list[str]] = {}
     for package in ("infra", "policies"):
         for path in sorted((REPO_ROOT / package).rglob("*.py")):
-            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            for node in _nodes(_read(path)):
                 if isinstance(node, ast.ClassDef):
                     shown = f"{path.relative_to(REPO_ROOT)}:{node.lineno}"
                     where.setdefault(node.name, []).append(shown)

@@ -37,6 +37,54 @@ PLAN_REDIS_URN = (
 BUCKET_URN = "urn:pulumi:prod::movies::movies:infra:Release$aws:s3/bucket:Bucket::release-artifacts"
 
 
+@pytest.fixture(scope="module")
+def plan_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("plans")
+
+
+@pytest.fixture(scope="module")
+def variants() -> dict[tuple[str, str, str], dict]:
+    """The plans of stacks with another edge cut-over, each planned once for the module."""
+    return {}
+
+
+@pytest.fixture(autouse=True)
+def own_plans(plan_dir: Path, variants: dict, stack_plan, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The runner reads its offline plans through `load_or_build` from build/plan; here from
+    a directory of this module's own, filled from this code. The checkout's build/plan is
+    whatever an earlier run or tool left there, judged current by mtime alone: a file from
+    other code (e.g. written by a run that had imported the program before a merge) made
+    the tests that diff a stored plan against one built now (phase open, phase close)
+    depend on what ran before them; and the runs wrote into the checkout. A stack's plan
+    is the session's (the same build_plan call, tests/conftest.py), built once for every
+    test that needs it; the cut-over's open variant is planned once for the module."""
+    import copy
+
+    from infra.plans import build, load
+
+    real_build = build.build_plan
+    planning: list[str] = []  # the session plans a stack with build_plan too: that is this
+
+    def build_plan(env: str, stage: str, *, edge_cutover: str | None = None, **kw) -> dict:
+        if kw or planning:  # an artifact or template (not a session plan), or the session's
+            return real_build(env, stage, edge_cutover=edge_cutover, **kw)
+        if edge_cutover is None:
+            planning.append(f"{env}/{stage}")
+            try:
+                return copy.deepcopy(stack_plan(env, stage))
+            finally:
+                planning.pop()
+        key = (env, stage, edge_cutover)
+        if key not in variants:
+            variants[key] = real_build(env, stage, edge_cutover=edge_cutover)
+        return copy.deepcopy(variants[key])
+
+    monkeypatch.setattr(build, "build_plan", build_plan)
+    monkeypatch.setattr(build, "PLAN_DIR", plan_dir)
+    monkeypatch.setattr(load, "PLAN_DIR", plan_dir)
+    return plan_dir
+
+
 class CLI:
     """The stand-in's files: its stacks' config, and the commands it was given."""
 
@@ -437,13 +485,26 @@ def test_edge_to_scale_5x_needs_the_setting_and_keeps_it(tmp_path, monkeypatch) 
     assert [a[0] for a in sets] == ["movies:stage", "movies:stage"], sets
 
 
+# `python -m infra.upgrade` with the plans of `own_plans`: runpy.run_module as -m runs it.
+MAIN_WITH_PLAN_DIR = (
+    "import runpy, sys; from pathlib import Path; from infra.plans import build, load; "
+    "build.PLAN_DIR = load.PLAN_DIR = Path(sys.argv.pop(1)); "
+    "runpy.run_module('infra.upgrade', run_name='__main__', alter_sys=True)"
+)
+
+
 def _subprocess(tmp: Path, cli: CLI, sigint_at: str) -> subprocess.CompletedProcess[str]:
+    from infra.plans.build import PLAN_DIR, load_or_build
+
+    for stage in ("single-box", "split-db"):  # written by this process, read by the child
+        load_or_build(f"dev/{stage}")
     env = {**os.environ, **cli.env, "STANDIN_SIGINT_AT": sigint_at}
     return subprocess.run(
         [
             sys.executable,
-            "-m",
-            "infra.upgrade",
+            "-c",
+            MAIN_WITH_PLAN_DIR,
+            str(PLAN_DIR),
             "dev",
             "--to",
             "split-db",

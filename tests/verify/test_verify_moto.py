@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from moto import mock_aws
 from moto.moto_api import state_manager
@@ -17,7 +16,7 @@ from infra import verify
 from infra.config import StackConfig, load_stack_config
 from infra.verify import Clients, Finding, Settings
 
-from .moto_stack import deploy, put_replica_lag
+from .moto_stack import _client, deploy, put_replica_lag
 
 REGION = "us-east-1"
 
@@ -57,7 +56,9 @@ class Deployed:
         return [f for f in self.run() if not f.ok]
 
     def client(self, service: str) -> Any:
-        return boto3.client(service, region_name=REGION)
+        # moto_stack's client cache: inside mock_aws() boto3.client() makes a new default
+        # session each time, which parses the service model again (~0.1 s a call).
+        return _client(service, REGION)
 
 
 @pytest.fixture
