@@ -133,7 +133,16 @@ def _search_args(p: argparse.ArgumentParser) -> None:
         default=5.0,
         help="measured seconds per saturation probe (default 5)",
     )
-    p.add_argument("--max-probes", type=_int_between("--max-probes", 2, 30), default=8)
+    from lab.bench import BenchSettings
+
+    defaults = BenchSettings()  # one home for the bench's defaults
+    p.add_argument(
+        "--max-probes",
+        type=_int_between("--max-probes", 2, 30),
+        default=defaults.max_probes,
+        help=f"rates probed per stage (default {defaults.max_probes}; a latency-only "
+        "failure may be probed once more)",
+    )
     p.add_argument(
         "--start-rps",
         type=_positive_float("--start-rps", 20_000),
@@ -143,8 +152,9 @@ def _search_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--steady-bound",
         type=_positive_float("--steady-bound", 600),
-        default=120.0,
-        help="warm-up bound in seconds: windows run until the hit ratios stop rising (default 120)",
+        default=defaults.bound,
+        help="warm-up bound in seconds: windows run until the hit ratios stop moving "
+        f"(default {defaults.bound:g})",
     )
     p.add_argument("--quiet", action="store_true", help="fewer progress lines")
     p.add_argument(

@@ -84,13 +84,13 @@ class BenchSettings:
     # thousand queries rather than a few hundred.
     calibration_window: float = 15.0
     span: float = 20.0
-    bound: float = 120.0
+    bound: float = 100.0
     rise: float = 0.01
     warm_concurrency: int = 8
     # Saturation search: open-loop probes of `probe_warmup` + `probe_seconds`.
     probe_seconds: float = 5.0
     probe_warmup: float = 1.0
-    max_probes: int = 8
+    max_probes: int = 7
     start_rps: float = 40.0  # the first stage's first probe; later stages start nearer
     client: str = "raw"
     # Redis keeps its contents from one cached stage to the next (a stage change is a
@@ -235,37 +235,14 @@ def warm_caches(reg: Registry, maker: RequestMaker, bs: BenchSettings, groups, b
     posters = min(stack.POSTER_OBJECTS, bs.movies) if ep.get("cdn_port") else 0
     hot = HotSet.of(maker, bs.preload_mass, posters=posters)
     lifted = [t for t, cpus in budgets.items() if cpus is not None] if groups else []
-    # At an edge stage the movie and search answers go to the origin (the ALB stand-in):
-    # the CDN keeps them 60 s (max-age), so a pass longer than that through the CDN would
-    # fill it with entries gone before the probes; the steady-state windows fill it from
-    # the load itself. Posters (kept a day) go through the entry so the CDN stores them.
-    origin = _origin_url(ep) if ep.get("cdn_port") else ep["entry"]
-    posters_only = [p for p in hot.paths if p.endswith("/poster")]
-    rest = [p for p in hot.paths if not p.endswith("/poster")]
     try:
         for tier in lifted:
             groups.set_quota(tier, None)
-        done = asyncio.run(preload(origin, rest))
-        media = asyncio.run(preload(ep["entry"], posters_only)) if posters_only else None
+        done = asyncio.run(preload(ep["entry"], hot.paths))
     finally:
         for tier in lifted:
             groups.set_quota(tier, budgets[tier])
-    out = {"mass": hot.mass, "ranks": hot.ranks, **done.as_dict()}
-    if media is not None:
-        out.update(
-            requests=done.requests + media.requests,
-            errors=done.errors + media.errors,
-            seconds=round(done.seconds + media.seconds, 1),
-            media=media.media,
-            through_origin=done.requests,
-        )
-    return out
-
-
-def _origin_url(ep: dict[str, Any]) -> str:
-    """What the CDN stand-in forwards to: the ALB stand-in, else the first API process."""
-    port = ep.get("alb_port") or ep["api_ports"][0]
-    return f"http://127.0.0.1:{port}"
+    return {"mass": hot.mass, "ranks": hot.ranks, **done.as_dict()}
 
 
 # --- one stage ----------------------------------------------------------------------------

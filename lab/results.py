@@ -57,11 +57,14 @@ def stage_row(stage: str, reg: Registry, result, delta: observe.Snapshot) -> dic
     # What reached the API processes (their own request counters, health checks and
     # scrapes left out): at an edge stage also the CDN's background refreshes of stale
     # entries, which the client's answers count as edge hits.
-    origin = (
+    origin: float | None = (
         observe.total(svc, "movies_requests_total")
         - observe.total(svc, "movies_requests_total", route="/healthz")
         - observe.total(svc, "movies_requests_total", route="/metrics")
     )
+    if reg.endpoints["topology"].get("api_workers", 1) > 1:
+        # /metrics answers from one uvicorn worker's registry: the sum would miss the rest.
+        origin = None
     return {
         "stage": stage,
         "topology": reg.endpoints["topology"],
@@ -87,7 +90,7 @@ def stage_row(stage: str, reg: Registry, result, delta: observe.Snapshot) -> dic
         "cache_hit_ratio_by_kind": hit_ratio_by_kind(svc),
         "edge_hit_ratio": round_or_none(summary.edge_hit_ratio, 4),
         "origin_requests": origin,
-        "origin_share": round_or_none(ratio(origin, api_requests), 4),
+        "origin_share": None if origin is None else round_or_none(ratio(origin, api_requests), 4),
         "media_edge_hit_ratio": round_or_none(summary.media_edge_hit_ratio, 4),
         "pg_stat_statements": {
             "primary_reads": delta.primary_reads,

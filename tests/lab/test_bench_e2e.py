@@ -48,7 +48,8 @@ def test_bench_of_the_cached_stage_writes_bench_and_saturation(lab_root, tmp_pat
     assert row["cache_hit_ratio"] is not None and row["db_queries_per_request"]["replica"] == 0
     assert set(row["tier_cpu_ms_per_request"]) == {"app", "alb", "db-primary", "redis"}
     sat = row["saturation"]
-    assert 1 <= len(sat["probes"]) <= SHORT.max_probes
+    # A latency-only failure may be probed once more at the same rate (`confirms`).
+    assert 1 <= sum(not p["confirms"] for p in sat["probes"]) <= SHORT.max_probes
     assert sat["rps"] == 0 or sat["at_best"]["ok"]
     # Ceiling mode (the default): the web fleet at dev cached's planned max_size, each
     # t4g.small instance 2 vCPU; db.t4g.small (2), cache.t4g.micro (2); x the bench's scale.
@@ -63,7 +64,8 @@ def test_bench_of_the_cached_stage_writes_bench_and_saturation(lab_root, tmp_pat
         "db-primary": pytest.approx(2 * scale),
         "redis": pytest.approx(2 * scale),
     }
-    assert row["model"]["tiers"]["app"]["budget_cpus"] == pytest.approx(web * 2 * scale)
+    # The model rounds its budgets to 4 decimals.
+    assert row["model"]["tiers"]["app"]["budget_cpus"] == pytest.approx(web * 2 * scale, abs=1e-4)
     # The preload ran over the hot set, and every probe recorded the hit ratios it saw.
     assert row["preload"]["ranks"] > 0 and row["preload"]["errors"] == 0
     assert all(h["cache_hit_ratio"] is not None for h in row["saturation"]["hit_ratios"])
