@@ -8,7 +8,8 @@ core of this machine for one second per second).
 Assumption relating the two: one Graviton vCPU (c7g/m7g/r7g: a whole Neoverse-V1 core,
 no SMT) does the work of one core of this machine (AMD EPYC, KVM guest) on this service's
 code. No speed-up is credited for the move, as in assumptions/capacity.yaml's
-`lab.aws_vcpu_per_lab_vcpu: 1.0`; the lab then models a stage at 1/20 of its size.
+`lab.aws_vcpu_per_lab_vcpu: 1.0`; at the stated 0.05 the lab models a stage at 1/20 of its
+size, at a derived factor smaller (`choose_scale`).
 
 Tiers without a fixed CPU in AWS (the ALB, CloudFront + S3) get an unlimited group: their
 CPU is measured, not budgeted. The load generator runs outside every group."""
