@@ -34,7 +34,10 @@ def stage(lab_root):
         pin_cpus=False,
         say=lambda _m: None,
         # Few slots and a short queue, so a small flood already overflows them.
-        service_overrides={"MOVIES_SEARCH_CONCURRENCY": "1", "MOVIES_SEARCH_QUEUE_SECONDS": "0.05"},
+        # One search slot and a 10 ms wait for it: over 1,000 movies a cache-busting search
+        # takes about a millisecond, so with a 50 ms wait a flood on a quiet machine queued
+        # under the wait and none was shed (a fresh clone at -n 3, 2026-12-06: shed 0).
+        service_overrides={"MOVIES_SEARCH_CONCURRENCY": "1", "MOVIES_SEARCH_QUEUE_SECONDS": "0.01"},
     )
     try:
         yield reg
