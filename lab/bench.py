@@ -80,8 +80,8 @@ class BenchSettings:
     window: float = 5.0
     # A stage with no hit ratio to track (no cache, no edge) is steady at once: one window
     # of this length, long enough for the model's DB calibration (the primary's CPU per
-    # query at split-db, assumptions/capacity.yaml database.bench_stage) to rest on a few
-    # thousand queries rather than a few hundred.
+    # query at split-db, assumptions/capacity.yaml database.bench_stage) to rest on three
+    # times the queries of one 5 s window (~840 at split-db on 2026-12-06, ~500 before).
     calibration_window: float = 15.0
     span: float = 20.0
     bound: float = 100.0

@@ -59,8 +59,8 @@ class Slo:
     factor, `dilation`: at the 0.04375 scale a request that spends 2 ms of CPU on a
     c7g.large spends ~46 ms in the lab with no load at all. Judging the lab's p99 against
     AWS's 100 ms would judge a stage 23 times as strictly as AWS does: the lab failed
-    probes with its bottleneck tier 40-70% busy (lab/results/ceiling-repeat2), far under the
-    CPU ceiling target tracking scales against. So the p99 bound is the SLO on the lab's
+    probes on p99, most with the bottleneck tier 41-75% busy (lab/results/ceiling-repeat2),
+    under the CPU ceiling target tracking scales against. So the p99 bound is the SLO on the lab's
     clock (`lab_p99_ms`), and a probe also fails when the servers complete fewer requests
     in the window than were sent (`completed_rps`): past its capacity a stage keeps a
     growing queue, which a dilated p99 bound alone would let pass for a short probe.
