@@ -26,12 +26,12 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from lab import observe, stack
-from lab.load import LoadConfig, LoadResult, Mix, RequestMaker, run_with_progress
+from lab.load import run_mix_load
 from lab.procs import LOOPBACK, LabError, live_processes, run
 from lab.state import Registry
 from lab.stats import TRANSPORT_ERROR, Sample, is_error, percentile
@@ -159,27 +159,6 @@ def is_point_read(s: Sample) -> bool:
 # --- running the lab's mix with a fault mid-run -------------------------------------------
 
 
-def _load(
-    reg: Registry,
-    args: argparse.Namespace,
-    duration: float,
-    label: str,
-    events: list[tuple[float, Callable[[], object]]],
-    clock: dict[str, float],
-) -> LoadResult:
-    movies = int(reg.endpoints["movies"])
-    readers, writers = stack.load_keys(movies)
-    maker = RequestMaker(Mix.from_workload(), movies, readers, writers)
-    config = LoadConfig(
-        base_url=reg.endpoints["entry"],
-        duration=duration,
-        warmup=args.warmup,
-        concurrency=args.concurrency,
-        client=args.client,
-    )
-    return run_with_progress(config, maker, label, events=events, quiet=args.quiet, clock=clock)
-
-
 # --- frozen replica ---------------------------------------------------------------------
 
 
@@ -237,8 +216,8 @@ def run_frozen_replica(
             marks["resumed"] = time.perf_counter() - clock["t0"]
 
     try:
-        result = _load(reg, args, duration, "fault frozen-replica",
-                       [(args.warmup + before_s, freeze)], clock)  # fmt: skip
+        result = run_mix_load(reg, args, "fault frozen-replica",
+                              [(args.warmup + before_s, freeze)], clock, duration)  # fmt: skip
     finally:
         signal_tree(pid, signal.SIGCONT)  # never leave it frozen
     delta = counter_deltas(snaps["before"], counters(reg))
@@ -376,8 +355,8 @@ def run_search_flood(
         cpu["lab_during"] = time.process_time() - cpu["lab_before"]
         snaps["after"] = counters(reg)
 
-    result = _load(reg, args, duration, "fault search-flood",
-                   [(args.warmup + before_s, go)], clock)  # fmt: skip
+    result = run_mix_load(reg, args, "fault search-flood",
+                          [(args.warmup + before_s, go)], clock, duration)  # fmt: skip
     delta = counter_deltas(snaps["before"], snaps["after"])
     warm = result.config.warmup
     start, end = marks["start"] - warm, marks["end"] - warm

@@ -26,16 +26,14 @@ import contextlib
 import itertools
 import json
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from lab import alb, bulkheads, crash, keepalive, observe, postgres, race, redis_server, stack
 from lab.httpclient import RawClient
-from lab.load import LoadConfig, LoadResult, Mix, RequestMaker, run_with_progress
+from lab.load import LoadResult, run_mix_load
 from lab.procs import LOOPBACK, stop
 from lab.results import RESULTS, machine
-from lab.state import Registry
 from lab.stats import Sample, recovery_seconds, summarize, timeline
 
 HERD_TRIALS = 5  # the herd's size depends on timing: each setting is tried this often
@@ -64,26 +62,6 @@ def _errors_by_kind(samples: list[Sample]) -> dict[str, int]:
         if s.status == 0 or s.status >= 500:
             out[s.kind] = out.get(s.kind, 0) + 1
     return out
-
-
-def _run(
-    reg: Registry,
-    bs: argparse.Namespace,
-    label: str,
-    events: list[tuple[float, Callable[[], object]]],
-    clock: dict[str, float],
-) -> LoadResult:
-    movies = int(reg.endpoints["movies"])
-    readers, writers = stack.load_keys(movies)
-    maker = RequestMaker(Mix.from_workload(), movies, readers, writers)
-    config = LoadConfig(
-        base_url=reg.endpoints["entry"],
-        duration=bs.duration,
-        warmup=bs.warmup,
-        concurrency=bs.concurrency,
-        client=bs.client,
-    )
-    return run_with_progress(config, maker, label, events=events, quiet=bs.quiet, clock=clock)
 
 
 def _phases(result: LoadResult, marks: dict[str, float]) -> dict[str, float]:
@@ -160,8 +138,8 @@ def fault_redis(args: argparse.Namespace) -> dict[str, Any]:
                 time.sleep(HITS_TICK_S)
             trips["at_end"] = errors()
 
-        bs = argparse.Namespace(**{**vars(args), "duration": duration})
-        result = _run(reg, bs, "fault redis", [(stop_at, kill), (start_at, restart)], clock)
+        events = [(stop_at, kill), (start_at, restart)]
+        result = run_mix_load(reg, args, "fault redis", events, clock, duration)
     finally:
         stack.down(say=lambda _m: None)
     m = _phases(result, marks)
@@ -212,7 +190,7 @@ def fault_replica(args: argparse.Namespace) -> dict[str, Any]:
             reg.remove("pg-replica1")
             marks["stopped"] = time.perf_counter() - clock["t0"]
 
-        result = _run(reg, args, "fault replica", [(stop_at, kill)], clock)
+        result = run_mix_load(reg, args, "fault replica", [(stop_at, kill)], clock)
         delta = observe.snapshot(reg).minus(snaps["before"])
     finally:
         stack.down(say=lambda _m: None)
@@ -263,7 +241,7 @@ def fault_primary(args: argparse.Namespace) -> dict[str, Any]:
             )
             marks["ready"] = time.perf_counter() - clock["t0"]
 
-        result = _run(reg, args, "fault primary", [(restart_at, restart)], clock)
+        result = run_mix_load(reg, args, "fault primary", [(restart_at, restart)], clock)
     finally:
         stack.down(say=lambda _m: None)
     m = _phases(result, marks)
@@ -427,9 +405,8 @@ def fault_sigterm(args: argparse.Namespace) -> dict[str, Any]:
                                admin.status("web", SIGTERM_TARGET)))  # fmt: skip
                 time.sleep(0.5)
 
-        bs = argparse.Namespace(**{**vars(args), "duration": duration})
-        result = _run(reg, bs, "fault sigterm", [(args.warmup + SIGTERM_AFTER_S, stop_target)],
-                      clock)  # fmt: skip
+        events = [(args.warmup + SIGTERM_AFTER_S, stop_target)]
+        result = run_mix_load(reg, args, "fault sigterm", events, clock, duration)
     finally:
         stack.down(say=lambda _m: None)
     m = _phases(result, marks)
