@@ -26,7 +26,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -252,12 +252,19 @@ def run_frozen_replica(
     }
 
 
-def fault_frozen_replica(args: argparse.Namespace) -> dict[str, Any]:
+def _on_stage(
+    args: argparse.Namespace, fault: Callable[[Registry, argparse.Namespace], dict[str, Any]]
+) -> dict[str, Any]:
+    """`fault` on the bulkhead faults' stage, brought up for it and taken down after."""
     reg = stack.up(STAGE, args.movies, args.env, not args.no_pin, say=lambda _m: None)
     try:
-        return run_frozen_replica(reg, args)
+        return fault(reg, args)
     finally:
         stack.down(say=lambda _m: None)
+
+
+def fault_frozen_replica(args: argparse.Namespace) -> dict[str, Any]:
+    return _on_stage(args, run_frozen_replica)
 
 
 def frozen_headline(r: dict[str, Any]) -> str:
@@ -392,11 +399,7 @@ def run_search_flood(
 
 
 def fault_search_flood(args: argparse.Namespace) -> dict[str, Any]:
-    reg = stack.up(STAGE, args.movies, args.env, not args.no_pin, say=lambda _m: None)
-    try:
-        return run_search_flood(reg, args)
-    finally:
-        stack.down(say=lambda _m: None)
+    return _on_stage(args, run_search_flood)
 
 
 def flood_headline(r: dict[str, Any]) -> str:
