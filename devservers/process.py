@@ -3,6 +3,8 @@ its own session, waited on until ready, stopped with its own stop signal."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import socket
 import subprocess
@@ -74,6 +76,25 @@ def start(launch: Launch, log: Path, timeout: float = 60) -> subprocess.Popen[by
             raise ServerError(f"{launch.what} not ready within {timeout:.0f}s; see {log}")
         time.sleep(0.05)
     return proc
+
+
+def kill_session(proc: subprocess.Popen[bytes] | None) -> None:
+    """SIGKILL every process in `proc`'s session (`start` gives each server its own, so
+    its process group is the server's whole tree) and reap `proc`."""
+    if proc is None or proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    # The group's other members were the postmaster's children, now re-parented to init:
+    # wait until none is left, so the caller's next step meets a dead server.
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.01)
 
 
 def stop(proc: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM) -> None:

@@ -90,8 +90,14 @@ class Postgres:
         return replica
 
     def stop(self, fast: bool = True) -> None:
-        """SIGINT is PostgreSQL's fast shutdown; fast=False SIGKILLs it (a crashed server)."""
-        process.stop(self.proc, signal.SIGINT if fast else signal.SIGKILL)
+        """SIGINT is PostgreSQL's fast shutdown; fast=False SIGKILLs every process of the
+        server (a crashed host). Killing the postmaster alone leaves its backends running
+        until they notice, so a pooled connection could still answer a query after the
+        "crash" (tests/app/test_scaling.py's dead replica did, once in a loaded run)."""
+        if fast:
+            process.stop(self.proc, signal.SIGINT)
+        else:
+            process.kill_session(self.proc)
 
 
 @dataclass
