@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.config import STAGES
-from lab import cgroups, observe, redis_server, stack
+from lab import cgroups, observe, postgres, redis_server, stack
 from lab.budgets import ScaleChoice, bench_scale, stage_budgets
 from lab.load import HotSet, LoadConfig, Mix, RequestMaker, preload, run_load
 from lab.results import RESULTS, machine, ratio, round_or_none, stage_row
@@ -214,6 +214,31 @@ def bench_slo_of(settings: dict[str, Any]) -> Slo:
     )
 
 
+def bench_env(bs: BenchSettings) -> dict[str, str]:
+    """The service's settings for a bench on the lab's clock: its deadlines and clocks
+    dilated (`Slo.service_env`) and, with budgets, every database pool opened to its full
+    size at boot (MOVIES_DB_POOL_WARM), so that no probe pays a burst of new backends on
+    a 0.05-CPU database: a stage past hours of traffic has its pools at working size, and
+    the dilated idle lifetime keeps them there."""
+    env = bench_slo(bs).service_env()
+    if bs.budgets:
+        env["MOVIES_DB_POOL_WARM"] = str(stack.DB_POOL_MAX)
+    return env
+
+
+def postgres_clocks(endpoints: dict[str, Any], slo: Slo) -> dict[str, int]:
+    """PostgreSQL's background clocks on the lab's clock on every server of the stage
+    (`Slo.postgres_settings`; ALTER SYSTEM and a reload: both settings take a SIGHUP)."""
+    values = slo.postgres_settings()
+    ports = [endpoints.get("primary_port"), *endpoints.get("replica_ports", [])]
+    for port in (p for p in ports if p):
+        for name, value in values.items():
+            postgres.psql(port, f"ALTER SYSTEM SET {name} = {value}")
+        if values:
+            postgres.psql(port, "SELECT pg_reload_conf()")
+    return values
+
+
 def resolve(bs: BenchSettings) -> tuple[BenchSettings, ScaleChoice]:
     """The settings with the one scale factor filled in: over every stage (so a bench of
     some stages budgets as the whole one would), with each stage's fleets as run."""
@@ -267,14 +292,15 @@ def measure_stage(
         bs.env,
         pin_cpus=False,
         say=say,
-        # The service's deadlines on the lab's clock; what --service-env sets wins.
-        service_overrides={**bench_slo(bs).service_env(), **dict(bs.service_env)},
+        # The service's deadlines and clocks on the lab's clock; what --service-env sets wins.
+        service_overrides={**bench_env(bs), **dict(bs.service_env)},
         redis_preload=rdb,
         budgets=bs.budgets,
         scale=bs.scale,
         fleet=fleet,
     )
     try:
+        pg_clocks = postgres_clocks(reg.endpoints, bench_slo(bs))
         budgets = reg.endpoints.get("cgroups", {}).get("tiers", {})
         groups = cgroups.LabGroups.for_lab(lab_dir()) if bs.budgets else None
         tiers = list(budgets)
@@ -289,6 +315,11 @@ def measure_stage(
             )
         row = warm_to_steady(stage, reg, bs, maker, groups, tiers)
         row["fleet"] = {"mode": bs.fleet, "instances": fleet}
+        # What ran on the lab's clock: the service's settings and PostgreSQL's.
+        row["lab_clock"] = {
+            "service": {**bench_env(bs), **dict(bs.service_env)},
+            "postgres": pg_clocks,
+        }
         row["preload"] = warmed
         row["lab_search_matches"] = round(
             lab_search_matches(reg.endpoints["primary_port"], maker.mix.zipf_s), 1

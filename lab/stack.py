@@ -24,6 +24,7 @@ BUCKET = "movies-lab-media"
 SEED = 42
 LAB_USERS = 20  # authenticated readers whose keys the load generator uses
 POSTER_OBJECTS = 2000  # posters uploaded to S3 at the edge stage: the hottest ranks
+DB_POOL_MAX = 10  # each API process's pool per database server (MOVIES_DB_POOL_MAX)
 
 
 def service_env(extra: dict[str, str]) -> dict[str, str]:
@@ -302,7 +303,7 @@ def _bring_up(
         "MOVIES_DATABASE_URL": postgres.url(port),
         "MOVIES_DATABASE_READER_URLS": ",".join(postgres.url(p) for p in ep["replica_ports"]),
         "MOVIES_STAGE": topo.stage,
-        "MOVIES_DB_POOL_MAX": "10",
+        "MOVIES_DB_POOL_MAX": str(DB_POOL_MAX),
         # As the instances' user data sets it: longer than the ALB's idle timeout.
         "MOVIES_HTTP_KEEPALIVE_S": str(topo.http_keepalive_s),
     }

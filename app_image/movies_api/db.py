@@ -105,6 +105,7 @@ class Database:
     _rr: itertools.count = field(default_factory=itertools.count)
     _last_reload: float = -_RELOAD_INTERVAL_SECONDS
     _watch: asyncio.Task[None] | None = None
+    _warming: set[asyncio.Task[None]] = field(default_factory=set)
     # (monotonic time, the primary's WAL insert position) of recent looks, oldest first.
     _targets: deque[tuple[float, int]] = field(default_factory=deque)
     loop_lag: LoopLag = field(default_factory=LoopLag)
@@ -114,6 +115,11 @@ class Database:
         # starting (the ALB health check is shallow; /readyz reports the outage).
         self.primary = await self._pool(self.settings.database_url)
         self.replicas = [_Replica(url, await self._pool(url)) for url in self.settings.reader_urls]
+        if self.settings.db_pool_warm:
+            for pool in (self.primary, *(r.pool for r in self.replicas)):
+                task = asyncio.get_running_loop().create_task(self._warm(pool))
+                self._warming.add(task)
+                task.add_done_callback(self._warming.discard)
         if self.replicas:
             self.loop_lag.start()
         if self.replicas and self._watch is None:
@@ -203,6 +209,21 @@ class Database:
             except Exception:  # the watch must outlive any one bad look
                 log.exception("replica lag check failed")
 
+    async def _warm(self, pool: asyncpg.Pool) -> None:
+        """Open `db_pool_warm` connections in `pool` (held at once, so each is a new one)
+        and hand them back: the pool keeps them until they idle past
+        `db_pool_idle_seconds`. In the background, so a database that is down at boot
+        costs a log line, not the start."""
+        held: list[Any] = []
+        try:
+            for _ in range(self.settings.db_pool_warm):
+                held.append(await pool.acquire(timeout=self.settings.db_connect_timeout_seconds))
+        except (*CONNECTION_ERRORS, asyncpg.PostgresError) as exc:
+            log.warning("pool warm-up stopped at %d connection(s): %s", len(held), exc)
+        finally:
+            for conn in held:
+                await pool.release(conn)
+
     async def _pool(self, url: str) -> asyncpg.Pool:
         return await asyncpg.create_pool(
             url,
@@ -210,13 +231,15 @@ class Database:
             max_size=self.settings.db_pool_max,
             timeout=self.settings.db_connect_timeout_seconds,
             command_timeout=10,
-            max_inactive_connection_lifetime=60,
+            max_inactive_connection_lifetime=self.settings.db_pool_idle_seconds,
             reset=_keep_session,
         )
 
     async def close(self) -> None:
         if self._watch is not None:
             self._watch.cancel()
+        for task in list(self._warming):
+            task.cancel()
         self.loop_lag.stop()
         pools = [r.pool for r in self.replicas]
         if self.primary is not None:

@@ -61,6 +61,12 @@ class Settings:
     search_concurrency: int = 0  # 0: half of db_pool_max, at least 1 (search_slots)
     search_queue_seconds: float = 0.25
     db_pool_max: int = 10
+    # A pooled connection idle this long is closed (asyncpg's
+    # max_inactive_connection_lifetime; 0 keeps it). Connections each pool opens in the
+    # background at start, so the first requests after a boot do not each pay a new
+    # connection (a backend fork on the server); 0 opens them on demand.
+    db_pool_idle_seconds: float = 60.0
+    db_pool_warm: int = 0
     db_connect_timeout_seconds: float = 3.0
     http_max_age: int = 60
     http_stale_while_revalidate: int = 30
@@ -239,6 +245,8 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_db: bool = True)
         # Pools open connections lazily (min 0), so a database that is down at boot does
         # not stop the service from starting; this caps each pool.
         db_pool_max=_int(env, "MOVIES_DB_POOL_MAX", 10, 1, 200),
+        db_pool_idle_seconds=_float(env, "MOVIES_DB_POOL_IDLE_SECONDS", 60.0, 0.0, 86400.0),
+        db_pool_warm=_int(env, "MOVIES_DB_POOL_WARM", 0, 0, 200),
         db_connect_timeout_seconds=_float(env, "MOVIES_DB_CONNECT_TIMEOUT_SECONDS", 3.0, 0.1, 60),
         http_max_age=_int(env, "MOVIES_HTTP_MAX_AGE", 60, 0, 86400),
         http_stale_while_revalidate=_int(env, "MOVIES_HTTP_STALE_WHILE_REVALIDATE", 30, 0, 86400),
@@ -265,5 +273,10 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_db: bool = True)
             f"MOVIES_SEARCH_CONCURRENCY={settings.search_concurrency} is over "
             f"MOVIES_DB_POOL_MAX={settings.db_pool_max}; allowed 0 (half the pool) "
             f"..{settings.db_pool_max}"
+        )
+    if settings.db_pool_warm > settings.db_pool_max:
+        raise SettingsError(
+            f"MOVIES_DB_POOL_WARM={settings.db_pool_warm} is over "
+            f"MOVIES_DB_POOL_MAX={settings.db_pool_max}; allowed 0..{settings.db_pool_max}"
         )
     return settings

@@ -142,6 +142,26 @@ async def test_reads_go_to_replica_and_writes_to_primary(app_client, servers, fl
         assert db_queries(app) == {"primary": 1, "replica": 3}
 
 
+async def test_pool_warm_opens_its_connections_at_start_and_keeps_them(app_client, servers) -> None:
+    """MOVIES_DB_POOL_WARM=3: each pool holds 3 connections soon after start, with no
+    request sent; with the idle lifetime long, they stay. Without warm-up only the replica
+    lag watch's one connection is open on the primary."""
+    env = {"MOVIES_CACHE_ENABLED": "false", "MOVIES_DB_POOL_IDLE_SECONDS": "600"}
+    async with app_client(**env) as (_client, app):
+        db = app.state.movies.db
+        await asyncio.sleep(0.3)
+        assert db.primary.get_size() <= 1
+    async with app_client(MOVIES_DB_POOL_WARM="3", **env) as (client, app):
+        db = app.state.movies.db
+        deadline = time.monotonic() + 10
+        while db.primary.get_size() < 3 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert db.primary.get_size() == 3
+        assert db.primary.get_idle_size() == 3  # handed back, not held
+        assert (await client.get("/movies/12")).status_code == 200
+        assert db.primary.get_size() == 3  # served from a warm connection, none opened
+
+
 async def test_dead_replica_falls_back_to_primary(app_client, servers, tmp_path) -> None:
     replica = servers.primary.replica(servers.root / "doomed")
     try:

@@ -62,6 +62,14 @@ def test_settings_defaults_and_switches() -> None:
             "MOVIES_DB_POOL_MAX=0 is out of range; allowed 1..200",
         ),
         (
+            {"MOVIES_DATABASE_URL": DB, "MOVIES_DB_POOL_MAX": "4", "MOVIES_DB_POOL_WARM": "5"},
+            "MOVIES_DB_POOL_WARM=5 is over MOVIES_DB_POOL_MAX=4; allowed 0..4",
+        ),
+        (
+            {"MOVIES_DATABASE_URL": DB, "MOVIES_DB_POOL_IDLE_SECONDS": "-1"},
+            "MOVIES_DB_POOL_IDLE_SECONDS=-1.0 is out of range; allowed 0.0..86400.0",
+        ),
+        (
             {"MOVIES_DATABASE_URL": DB, "MOVIES_REDIS_URL": "memcached://x"},
             "MOVIES_REDIS_URL='memcached://x' is not a valid URL",
         ),

@@ -137,6 +137,36 @@ def test_the_services_deadlines_run_on_the_labs_clock_and_the_service_accepts_th
     assert defaults.cache_lock_ms == SERVICE_DEADLINES["MOVIES_CACHE_LOCK_MS"][0]
 
 
+def test_the_services_clocks_and_postgres_clocks_run_on_the_labs_clock():
+    from movies_api.settings import load_settings
+
+    from lab.saturate import POSTGRES_CLOCKS, SERVICE_CLOCKS
+
+    base = {"MOVIES_DATABASE_URL": "postgresql://u@127.0.0.1:1/db"}
+    defaults = load_settings(base)
+    # The defaults here are the service's own.
+    assert (
+        defaults.cache_ttl_seconds,
+        defaults.cache_stale_seconds,
+        defaults.cache_negative_ttl_seconds,
+        defaults.search_ttl_seconds,
+        defaults.http_max_age,
+        defaults.http_stale_while_revalidate,
+        defaults.db_pool_idle_seconds,
+    ) == tuple(default for default, _cap in SERVICE_CLOCKS.values())
+    assert Slo().postgres_settings() == {}  # no budgets: AWS's clock
+    for scale in (0.5, 0.04, 0.001):  # every dilation gives values the service loads
+        settings = load_settings({**base, **Slo.at_scale(scale).service_env()})
+        assert settings.cache_ttl_seconds == round(min(300 / scale, 86400))
+        assert settings.search_ttl_seconds == round(min(60 / scale, 3600))
+        assert settings.http_max_age == round(min(60 / scale, 86400))
+        assert settings.db_pool_idle_seconds == pytest.approx(min(60 / scale, 86400), rel=1e-3)
+        pg = Slo.at_scale(scale).postgres_settings()
+        clocks = POSTGRES_CLOCKS.items()
+        assert pg == {name: round(min(default / scale, cap)) for name, (default, cap) in clocks}
+        assert pg["checkpoint_timeout"] <= 86400  # PostgreSQL's own maximum
+
+
 def test_a_latency_only_failure_is_probed_again_and_the_second_probe_decides():
     calls: list[float] = []
     stalled = {100.0}  # the first probe at 100 rps meets a transient stall, the second not

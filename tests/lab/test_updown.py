@@ -7,8 +7,10 @@ import urllib.request
 
 import pytest
 
-from lab import stack
+from lab import postgres, stack
+from lab.bench import postgres_clocks
 from lab.procs import group_members, spawn, stop
+from lab.saturate import Slo
 from lab.state import Registry
 
 pytestmark = pytest.mark.servers
@@ -46,6 +48,13 @@ def test_up_then_down_of_a_small_stage_leaves_no_process(lab_root):
             assert resp.status == 200
         with pytest.raises(Exception, match="already up"):
             stack.up("single-box", movies=300, say=lambda _m: None)
+        # The bench's PostgreSQL clocks on the lab's clock (lab/bench.py postgres_clocks):
+        # at 0.04 lab CPU per vCPU (dilation 25) autovacuum sleeps 25 min, checkpoints 125.
+        values = postgres_clocks(reg.endpoints, Slo.at_scale(0.04))
+        assert values == {"autovacuum_naptime": 1500, "checkpoint_timeout": 7500}
+        show = "SELECT setting FROM pg_settings WHERE name = '{}'"
+        port = reg.endpoints["primary_port"]
+        assert [postgres.psql(port, show.format(n)).strip() for n in values] == ["1500", "7500"]
     finally:
         stopped = stack.down(say=lambda _m: None)
     assert stopped == 2
