@@ -121,7 +121,10 @@ def _budget_args(p: argparse.ArgumentParser) -> None:
         "--scale",
         type=_positive_float("--scale", 1.0),
         default=None,
-        help="lab CPU per AWS vCPU for the tier budgets (default: lab/budgets.py, 0.05)",
+        help=(
+            "lab CPU per AWS vCPU for the tier budgets (default: lab/budgets.py's 0.05, or "
+            "the largest factor at which every stage fits this machine at its ceiling)"
+        ),
     )
     p.add_argument("--no-budgets", action="store_true", help="run the tiers without CPU cgroups")
 
