@@ -11,6 +11,7 @@ engine wrote them in that stack's state.
 
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import Path
 
@@ -166,13 +167,15 @@ def test_run_program_records_engine_urns_parents_and_aliases() -> None:
     )
 
 
-def test_the_plan_differs_from_a_mocks_urn_plan_in_urns_only(monkeypatch) -> None:
+def test_the_plan_differs_from_a_mocks_urn_plan_in_urns_only(monkeypatch, stack_plan) -> None:
     """The same stack built with Pulumi's own MockMonitor.make_urn: after mapping its URNs
     to the engine's (tests/plans/urn_change.py) the bytes are the same."""
     from infra.plans.build import build_plan, dumps_plan
     from tests.plans.urn_change import changed_urns, normalised
 
-    ours = build_plan("prod", "edge")
+    # The session's plan of the stack (tests/conftest.py: the same build_plan call, made
+    # with the engine's URN rule, before the patch below), not a second build of it here.
+    ours = copy.deepcopy(stack_plan("prod", "edge"))
     monkeypatch.setattr(RecordingMonitor, "make_urn", pulumi_mocks.MockMonitor.make_urn)
     theirs = build_plan("prod", "edge")
     assert changed_urns(theirs, ours), "the mocks' URNs should differ for nested resources"

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import shutil
 from pathlib import Path
@@ -28,6 +29,39 @@ OFFERED = {
 REGION_ZONES = sorted(OFFERED)
 
 
+@pytest.fixture(autouse=True)
+def _no_moto_amis(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stand-in reads zones and instance-type offerings only; moto's EC2 would load its
+    bundled AMIs into every new backend (each `python -m infra zones` run here opens its own
+    mock), ~0.4 s of CPU each, for images nothing here reads (tests/verify does the same)."""
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+
+
+_CLIENTS: dict[tuple[str, str | None], object] = {}
+
+
+@pytest.fixture(autouse=True)
+def _one_client_per_region(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reader makes its EC2 client with boto3.client() at each read; inside mock_aws()
+    that is a new default session each time, which parses EC2's service model again
+    (~0.3 s of CPU). moto hooks botocore globally, so one client per region serves every
+    mock here (as tests/verify/moto_stack.py does); the calls it makes are the reader's."""
+    import boto3
+
+    real = boto3.client
+
+    def client(service: str, region_name: str | None = None, **kwargs):
+        if kwargs:  # not the reader's call: made as asked
+            return real(service, region_name=region_name, **kwargs)
+        key = (service, region_name)
+        if key not in _CLIENTS:
+            _CLIENTS[key] = real(service, region_name=region_name)
+        return _CLIENTS[key]
+
+    monkeypatch.setattr(boto3, "client", client)
+
+
+@functools.cache  # moto's bundled file, read once: the tests only read the sets
 def _moto_offerings(region: str = "us-east-1") -> dict[str, set[str]]:
     rows = load_resource(
         f"ec2/resources/instance_type_offerings/availability-zone-id/{region}.json"

@@ -34,10 +34,18 @@ def _check_rendered(html: str, md: str) -> None:
     assert "{{" not in html and "{%" not in html and "{{" not in md
 
 
-def test_report_renders_every_stage_from_crafted_plans(tmp_path) -> None:
-    rows = report.collect(crafted_plans(), tmp_path)
-    html_path, md_path = report.render(rows, tmp_path)
-    html, md = html_path.read_text(), md_path.read_text()
+@pytest.fixture(scope="module")
+def crafted_report(tmp_path_factory: pytest.TempPathFactory):
+    """The report of the crafted plans, collected and rendered once for the module (~1.5 s
+    of CPU with its graphviz runs): (rows, html, md, the directory). The tests only read it."""
+    out = tmp_path_factory.mktemp("crafted-report")
+    rows = report.collect(crafted_plans(), out)
+    html_path, md_path = report.render(rows, out)
+    return rows, html_path.read_text(), md_path.read_text(), out
+
+
+def test_report_renders_every_stage_from_crafted_plans(crafted_report) -> None:
+    rows, html, md, tmp_path = crafted_report
 
     _check_rendered(html, md)
     # The edge stage's diff shows the CDN and the bucket as added, nothing stateful lost.
@@ -81,10 +89,8 @@ def test_report_renders_every_stage_from_real_plans(real_plans, tmp_path) -> Non
     assert all(re.search(r"\$[\d,.]+$", ln.how) for ln in lines)
 
 
-def test_report_lists_every_price_row_it_uses(tmp_path) -> None:
-    rows = report.collect(crafted_plans(), tmp_path)
-    html_path, md_path = report.render(rows, tmp_path)
-    html, md = html_path.read_text(), md_path.read_text()
+def test_report_lists_every_price_row_it_uses(crafted_report) -> None:
+    rows, html, md, _ = crafted_report
     used = {ln.row for r in rows for ln in (*r.dev.lines, *r.prod_today.lines)}
     assert used
     for row_id in used:

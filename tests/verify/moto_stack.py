@@ -8,18 +8,36 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-import boto3
-
 from infra.config import StackConfig
 
 PREFIX = "movies"
 
 
 @cache
+def _kms_key_pair(key_spec: str) -> Any:
+    from moto.kms.utils import generate_private_key
+
+    return generate_private_key(key_spec)
+
+
+def one_kms_key_pair_per_spec(monkeypatch: Any) -> None:
+    """moto's KMS generates a fresh RSA-2048 private key for every key it makes, even a
+    symmetric one (~0.08 s of CPU each); an encrypted RDS instance makes the aws/rds key in
+    every new mock. Nothing here signs or reads a public key, so keys of one spec share one
+    key pair; their IDs, ARNs and aliases stay moto's own."""
+    import moto.kms.models
+
+    monkeypatch.setattr(moto.kms.models, "generate_private_key", _kms_key_pair)
+
+
 def _client(service: str, region: str) -> Any:
     # Making a client parses its service model and endpoint rules (~0.1-0.4 s); moto hooks
-    # botocore globally, so one client per service serves every mock_aws() context.
-    return boto3.client(service, region_name=region)
+    # botocore globally, so one client per service serves every mock_aws() context. The one
+    # `infra verify` makes for itself (its process-wide cache; no endpoint: the tests unset
+    # AWS_ENDPOINT_URL), not a second client of the service.
+    from infra.verify import _client as verify_client
+
+    return verify_client(service, region, None)
 
 
 def _network(ec2: Any, region: str) -> tuple[str, list[str]]:

@@ -16,7 +16,7 @@ from infra import verify
 from infra.config import StackConfig, load_stack_config
 from infra.verify import Clients, Finding, Settings
 
-from .moto_stack import _client, deploy, put_replica_lag
+from .moto_stack import _client, deploy, one_kms_key_pair_per_spec, put_replica_lag
 
 REGION = "us-east-1"
 
@@ -31,6 +31,7 @@ def fake_aws(monkeypatch: pytest.MonkeyPatch) -> None:
         "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
     }.items():
         monkeypatch.setenv(key, value)
+    one_kms_key_pair_per_spec(monkeypatch)
     # In-process moto intercepts calls to AWS's own endpoints; a custom endpoint would bypass it.
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
 

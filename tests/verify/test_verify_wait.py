@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -25,17 +24,17 @@ from infra import upgrade, verify
 from infra.config import StackConfig, load_stack_config
 from infra.verify import Clients, WaitOutcome, WaitSettings
 
-from .moto_stack import deploy
+from .moto_stack import _client, deploy, one_kms_key_pair_per_spec
 
 REGION = "us-east-1"
 NEVER = 10**9
 
 
-@cache
 def client(service: str) -> Any:
     # Making a client costs ~0.1-0.4 s (service model, endpoint rules); moto hooks botocore
-    # globally, so one client per service serves every mock_aws() context.
-    return boto3.client(service, region_name=REGION)
+    # globally, so one client per service serves every mock_aws() context: moto_stack's,
+    # the one verify itself uses.
+    return _client(service, REGION)
 
 
 @pytest.fixture(autouse=True)
@@ -48,6 +47,7 @@ def fake_aws(monkeypatch: pytest.MonkeyPatch) -> None:
         "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
     }.items():
         monkeypatch.setenv(key, value)
+    one_kms_key_pair_per_spec(monkeypatch)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
 
 
@@ -174,7 +174,7 @@ DONE = [("Successful", 100)]
 def test_waiter_models_match_botocore() -> None:
     """The delays, attempts and terminal states verify copies are botocore's own."""
     for model in verify.WAITERS:
-        waiter = boto3.client(model.service, region_name=REGION).get_waiter(model.name)
+        waiter = client(model.service).get_waiter(model.name)
         assert (waiter.config.delay, waiter.config.max_attempts) == (
             model.delay_s,
             model.max_attempts,
