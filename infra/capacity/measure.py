@@ -179,11 +179,16 @@ def postgres(rows: int) -> Iterator[Postgres]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def pgbench(pg: Postgres, name: str, rows: int, seconds: int) -> Rate:
-    return _timed(pg.pid, lambda: _pgbench(pg.conn, name, rows, seconds))
+def pgbench(
+    pg: Postgres, name: str, rows: int, seconds: int, transactions: int | None = None
+) -> Rate:
+    return _timed(pg.pid, lambda: _pgbench(pg.conn, name, rows, seconds, transactions))
 
 
-def _pgbench(conn: list[str], name: str, rows: int, seconds: int) -> tuple[float, int]:
+def _pgbench(
+    conn: list[str], name: str, rows: int, seconds: int, transactions: int | None = None
+) -> tuple[float, int]:
+    """One pgbench run of `seconds`, or of `transactions` per client when given."""
     script = Path(tempfile.mkdtemp(prefix="capacity-pgbench-")) / f"{name}.sql"
     try:
         script.write_text(
@@ -191,8 +196,9 @@ def _pgbench(conn: list[str], name: str, rows: int, seconds: int) -> tuple[float
         )
         _own(script.parent)
         _own(script)
+        length = ["-T", str(seconds)] if transactions is None else ["-t", str(transactions)]
         bench = [pg_bin("pgbench"), *conn, "-n", "-M", "prepared", "-c", "4", "-j", "2",
-                 "-T", str(seconds), "-f", str(script), "postgres"]  # fmt: skip
+                 *length, "-f", str(script), "postgres"]  # fmt: skip
         out = run(_as_postgres(bench))
     finally:
         shutil.rmtree(script.parent, ignore_errors=True)
@@ -244,7 +250,9 @@ def _summary(runs: dict[str, list[Rate]]) -> dict[str, dict[str, object]]:
     }
 
 
-def measure(rows: int, seconds: int, redis_requests: int, repeat: int) -> dict[str, object]:
+def measure(
+    rows: int, seconds: int, redis_requests: int, repeat: int, transactions: int | None = None
+) -> dict[str, object]:
     vcpus, load_before = os.cpu_count() or 1, os.getloadavg()[0]
     pg_runs: dict[str, list[Rate]] = {name: [] for name in SCRIPTS}
     reads = [name for name in SCRIPTS if name != "write"]
@@ -253,14 +261,17 @@ def measure(rows: int, seconds: int, redis_requests: int, repeat: int) -> dict[s
         # later search until a vacuum merges it (one run measured searches 10x slower).
         for _ in range(repeat):
             for name in reads:
-                pg_runs[name].append(pgbench(pg, name, rows, seconds))
+                pg_runs[name].append(pgbench(pg, name, rows, seconds, transactions))
         for _ in range(repeat):
-            pg_runs["write"].append(pgbench(pg, "write", rows, seconds))
+            pg_runs["write"].append(pgbench(pg, "write", rows, seconds, transactions))
     redis_runs: dict[str, list[Rate]] = {"set": [], "get": []}
     with redis() as (port, pid):
         for _ in range(repeat):
             for op in redis_runs:  # SET first: GET then finds values of the full size
                 redis_runs[op].append(redis_benchmark(port, pid, op, redis_requests))
+    length: dict[str, int | None] = {"seconds": seconds}
+    if transactions is not None:  # a run's length is its transaction count, not seconds
+        length = {"seconds": None, "transactions_per_client": transactions}
     return {
         "measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "host": {
@@ -273,7 +284,7 @@ def measure(rows: int, seconds: int, redis_requests: int, repeat: int) -> dict[s
         },
         "postgres": {
             "rows": rows,
-            "seconds": seconds,
+            **length,
             "clients": 4,
             "repeat": repeat,
             "search_matches": {
@@ -296,13 +307,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--seconds", type=int, default=10, help="per pgbench run")
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure (median kept)")
+    parser.add_argument(
+        "--transactions",
+        type=int,
+        help="per pgbench run, N transactions per client instead of --seconds (a quick "
+        "check that the script works; the figures want the seconds)",
+    )
     parser.add_argument("--redis-requests", type=int, default=200_000)
     parser.add_argument("--out", type=Path, default=OUT, help=f"default {OUT}")
     args = parser.parse_args(argv)
-    for name in ("rows", "seconds", "repeat", "redis_requests"):
-        if getattr(args, name) < 1:
+    for name in ("rows", "seconds", "repeat", "redis_requests", "transactions"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} {getattr(args, name)}; allowed: >= 1")
-    result = measure(args.rows, args.seconds, args.redis_requests, args.repeat)
+    result = measure(args.rows, args.seconds, args.redis_requests, args.repeat, args.transactions)
     given = sys.argv[1:] if argv is None else argv
     result["command"] = " ".join(["python -m infra.capacity.measure", *given])
     args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from lab import race, stack
+from tests.lab.session_plan import session_plan
 
 pytestmark = pytest.mark.servers
 
@@ -17,8 +18,9 @@ MOVIES = 1_000
 
 
 @pytest.fixture(scope="module")
-def replicas(lab_root):
-    reg = stack.up("read-replicas", movies=MOVIES, say=lambda _m: None)
+def replicas(lab_root, stack_plan):
+    with session_plan(stack_plan, "prod", "read-replicas"):  # the ALB's target groups
+        reg = stack.up("read-replicas", movies=MOVIES, say=lambda _m: None)
     try:
         yield reg
     finally:
