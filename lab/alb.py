@@ -160,7 +160,15 @@ def target_groups_from_plan(plan: Mapping[str, Any]) -> dict[str, TargetGroup]:
 def program_target_groups(env: str, stage: str) -> dict[str, TargetGroup]:
     """The stage's target groups as the Pulumi program declares them (a few seconds: the
     program runs under the mocks, once per stage and process)."""
-    groups = dict(_program_target_groups(env, stage))
+    return checked_target_groups(env, stage, dict(_program_target_groups(env, stage)))
+
+
+def checked_target_groups(
+    env: str, stage: str, groups: Mapping[str, TargetGroup]
+) -> dict[str, TargetGroup]:
+    """`groups` (a stage's, from its plan) as `program_target_groups` returns them: a web
+    group is required."""
+    groups = dict(groups)
     if "web" not in groups:
         raise LabError(f"{env}/{stage}: the program declares no web target group")
     return groups

@@ -1005,6 +1005,9 @@ def rehearse(
         alb_time_scale=k,
         alb_hook=hook,
         extra_tiers=extra,
+        # FROM's groups from the plan in hand (the stage's plan, as `lab move` loads it):
+        # the program need not run under the mocks again for them.
+        target_groups=alb.target_groups_from_plan(old_plan),
     )
     try:
         return _under_load(reg, phases, book, restarts, new_stage, new_groups, settings, entry, say)

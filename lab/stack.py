@@ -149,6 +149,7 @@ def up(
     fleet: dict[str, int] | None = None,
     alb_hook: Callable[[alb.AlbSpec], alb.AlbSpec] | None = None,
     extra_tiers: Mapping[str, float | None] | None = None,
+    target_groups: Mapping[str, alb.TargetGroup] | None = None,
 ) -> Registry:
     """Bring `stage` up; `redis_preload` is an RDB the stage's Redis starts with (the
     bench carries the cache from one stage to the next, as `pulumi up` keeps ElastiCache).
@@ -164,7 +165,9 @@ def up(
     For `lab move` (lab/replay.py): `alb_hook` rewrites the ALB stand-in's spec before it
     starts (spare target slots, a search rule switched at runtime); `extra_tiers` are CPU
     groups created with the stage's (the tiers of the next stage, which the move starts
-    processes in), only with `budgets`."""
+    processes in), only with `budgets`; `target_groups`: the stage's ALB target groups read
+    from its plan where the caller has it in hand (default: the program run under the mocks
+    for them, lab/alb.py `program_target_groups`, a second or more of CPU)."""
     topo = topology(stage, env, pin=pin_cpus and not budgets, fleet=fleet)
     root = lab_dir()
     reg = Registry.load(root)
@@ -213,6 +216,7 @@ def up(
             groups,
             alb_time_scale,
             alb_hook,
+            target_groups,
         )
         if groups is not None:
             settle(groups, list(tier_cpus), say)
@@ -260,6 +264,7 @@ def _bring_up(
     groups: cgroups.LabGroups | None = None,
     alb_time_scale: float = 1.0,
     alb_hook: Callable[[alb.AlbSpec], alb.AlbSpec] | None = None,
+    target_groups: Mapping[str, alb.TargetGroup] | None = None,
 ) -> None:
     ep = reg.endpoints
 
@@ -338,7 +343,9 @@ def _bring_up(
         spec = alb.new_spec(
             aport,
             [(f"api{i}", p) for i, p in enumerate(ep["api_ports"], 1)],
-            alb.program_target_groups(topo.env, topo.stage),
+            alb.checked_target_groups(topo.env, topo.stage, target_groups)
+            if target_groups is not None
+            else alb.program_target_groups(topo.env, topo.stage),
             [(f"search{i}", p) for i, p in enumerate(ep["search_ports"], 1)],
             topo.search_path,
             topo.search_query_key,

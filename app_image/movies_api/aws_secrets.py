@@ -10,8 +10,6 @@ import json
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-import boto3
-
 from .settings import Settings, SettingsError
 
 
@@ -66,6 +64,10 @@ def resolve_secrets(settings: Settings, client: Any | None = None) -> tuple[Sett
     if not settings.db_secret_arn and not settings.redis_auth_secret_arn:
         return settings, ""
     if client is None:
+        # Imported here: every `serve` reads this module, and only a stack with secrets
+        # needs boto3 (a tenth of a CPU-second per process start).
+        import boto3
+
         client = boto3.client("secretsmanager", region_name=settings.aws_region or None)
     if settings.db_secret_arn:
         user, password = db_credentials(client, settings.db_secret_arn)

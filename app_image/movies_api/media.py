@@ -6,9 +6,6 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
-from botocore.config import Config
-
 from .settings import Settings
 
 CONTENT_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
@@ -16,6 +13,11 @@ MAX_POSTER_BYTES = 5 * 1024 * 1024
 
 
 def make_s3_client(settings: Settings) -> Any:
+    # Imported here: a stage without a media bucket never makes the client, and boto3 is
+    # a tenth of a CPU-second of every API process's start.
+    import boto3
+    from botocore.config import Config
+
     return boto3.client(
         "s3",
         endpoint_url=settings.s3_endpoint_url or None,
