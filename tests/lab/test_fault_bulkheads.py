@@ -15,8 +15,7 @@ import shutil
 
 import pytest
 
-from lab import bulkheads, stack
-from tests.lab.session_plan import session_plan
+from lab import alb, bulkheads, stack
 
 pytestmark = pytest.mark.servers
 
@@ -31,22 +30,25 @@ def _args() -> argparse.Namespace:
 
 @pytest.fixture(scope="module")
 def stage(lab_root, stack_plan):
-    with session_plan(stack_plan, "prod", bulkheads.STAGE):  # the ALB's target groups
-        reg = stack.up(
-            bulkheads.STAGE,
-            movies=1000,
-            pin_cpus=False,
-            say=lambda _m: None,
-            # Few slots and a short queue, so a small flood already overflows them.
-            # One search slot and a 10 ms wait for it: over 1,000 movies a cache-busting
-            # search takes about a millisecond, so with a 50 ms wait a flood on a quiet
-            # machine queued under the wait and none was shed (a fresh clone at -n 3,
-            # 2026-12-06: shed 0).
-            service_overrides={
-                "MOVIES_SEARCH_CONCURRENCY": "1",
-                "MOVIES_SEARCH_QUEUE_SECONDS": "0.01",
-            },
-        )
+    # The ALB's target groups from the session's plan (tests/conftest.py, built once per
+    # run), not from the program run again under the mocks (~4 CPU-s).
+    groups = alb.target_groups_from_plan(stack_plan("prod", bulkheads.STAGE))
+    reg = stack.up(
+        bulkheads.STAGE,
+        movies=1000,
+        pin_cpus=False,
+        say=lambda _m: None,
+        target_groups=groups,
+        # Few slots and a short queue, so a small flood already overflows them.
+        # One search slot and a 10 ms wait for it: over 1,000 movies a cache-busting
+        # search takes about a millisecond, so with a 50 ms wait a flood on a quiet
+        # machine queued under the wait and none was shed (a fresh clone at -n 3,
+        # 2026-12-06: shed 0).
+        service_overrides={
+            "MOVIES_SEARCH_CONCURRENCY": "1",
+            "MOVIES_SEARCH_QUEUE_SECONDS": "0.01",
+        },
+    )
     try:
         yield reg
     finally:

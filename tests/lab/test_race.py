@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from lab import race, stack
-from tests.lab.session_plan import session_plan
+from lab import alb, race, stack
 
 pytestmark = pytest.mark.servers
 
@@ -19,8 +18,10 @@ MOVIES = 1_000
 
 @pytest.fixture(scope="module")
 def replicas(lab_root, stack_plan):
-    with session_plan(stack_plan, "prod", "read-replicas"):  # the ALB's target groups
-        reg = stack.up("read-replicas", movies=MOVIES, say=lambda _m: None)
+    # The ALB's target groups from the session's plan (tests/conftest.py, built once per
+    # run), not from the program run again under the mocks (~4 CPU-s).
+    groups = alb.target_groups_from_plan(stack_plan("prod", "read-replicas"))
+    reg = stack.up("read-replicas", movies=MOVIES, say=lambda _m: None, target_groups=groups)
     try:
         yield reg
     finally:
