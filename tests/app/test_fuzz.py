@@ -14,61 +14,85 @@ movie has a poster.
 
 from __future__ import annotations
 
-import os
-import subprocess
+import contextlib
 import sys
-import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from click.testing import CliRunner, Result
 from movies_api import __version__
 from movies_api.openapi import openapi_spec
 
 pytestmark = pytest.mark.servers
 CONFIG = Path(__file__).with_name("schemathesis.toml")
-MAX_EXAMPLES = 15
+# Per operation, for the Fuzzing phase's random cases and the Stateful phase's scenarios; the
+# Coverage phase (~450 cases a run, most of the requests) derives its cases from the spec and
+# does not depend on it. Measured with a writer key, direct and through nginx, 3-7 runs each:
+# the stateful phase followed 4-5 of the 6 declared links with 5 scenarios and 4-6 with 15
+# (anonymous: none at any count, every POST is a 401); fuzzing still tests every operation
+# (~4 cases each, ~60 a run, against ~170 with 15). 15 cost ~2 CPU-s a run more.
+MAX_EXAMPLES = 5
 
 
-@pytest.fixture(scope="module")
-def hypothesis_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One Hypothesis storage directory for the module's schemathesis runs. Hypothesis keeps
-    its Unicode tables there (the category map and the characters a codec encodes), built
-    from this Python's unicodedata on first use: ~2 CPU-s a run when each run starts in an
-    empty directory. Only those tables land there: `--generation-database none` keeps no
-    examples, so no run sees what another generated."""
-    return tmp_path_factory.mktemp("hypothesis")
+@contextlib.contextmanager
+def _imports_unrewritten() -> Iterator[None]:
+    """Imports as a plain Python process makes them. schemathesis ships a pytest plugin, so
+    pytest marks its whole package (and Hypothesis's) for assertion rewriting: each of the
+    ~190 modules a run imports beyond the plugin's is parsed, rewritten and compiled, and
+    with bytecode writing off (PYTHONDONTWRITEBYTECODE) never cached: 1.4 CPU-s for them
+    against 0.2 plain. Their asserts are theirs, not this test's; the test modules and
+    conftests were rewritten at collection, before this."""
+    from _pytest.assertion.rewrite import AssertionRewritingHook
+
+    hooks = [(i, f) for i, f in enumerate(sys.meta_path) if isinstance(f, AssertionRewritingHook)]
+    for _, hook in hooks:
+        sys.meta_path.remove(hook)
+    try:
+        yield
+    finally:
+        for i, hook in hooks:
+            sys.meta_path.insert(i, hook)
 
 
-def run_schemathesis(
-    base: str, *headers: str, exclude: tuple[str, ...] = (), hypothesis_home: Path
-) -> subprocess.CompletedProcess[str]:
-    command = [
-        sys.executable, "-c", "from schemathesis.cli import schemathesis; schemathesis()",
+def run_schemathesis(base: str, *headers: str, exclude: tuple[str, ...] = (), cwd: Path) -> Result:
+    """`schemathesis run ...` in this process: the CLI's own command with the same arguments
+    (its config file, option parsing, phases, checks and report), without paying a Python
+    start-up and the lazy imports and first-use set-up of schemathesis and Hypothesis for
+    each run (~1-2 CPU-s a run). Hypothesis's Unicode tables are built once a process and
+    kept in the `.hypothesis/` the suite's other Hypothesis tests use (`--generation-database
+    none` keeps no examples, so no run sees what another generated). It runs in `cwd`, a
+    scratch directory: schemathesis keeps a `.schemathesis/` cache in its working directory."""
+    # Imported here, not at the top: every pytest-xdist worker collects this module, one runs
+    # it. Before the chdir: Hypothesis takes its default `.hypothesis/` from the working
+    # directory it is first imported in.
+    with _imports_unrewritten():
+        from schemathesis.cli import schemathesis
+
+    args = [
         "--config-file", str(CONFIG), "--no-color",
         "run", f"{base}/openapi.json", "--checks", "all", "--workers", "1",
         "--max-examples", str(MAX_EXAMPLES), "--request-timeout", "10",
         "--generation-database", "none",
     ]  # fmt: skip
     for header in headers:
-        command += ["--header", header]
+        args += ["--header", header]
     if exclude:
-        command += ["--exclude-checks", ",".join(exclude)]
-    # In a temp dir: schemathesis keeps a `.schemathesis/` cache in its working directory.
-    with tempfile.TemporaryDirectory(prefix="schemathesis-") as cwd:
-        env = {**os.environ, "HYPOTHESIS_STORAGE_DIRECTORY": str(hypothesis_home)}
-        return subprocess.run(
-            command, capture_output=True, text=True, timeout=600, check=False, cwd=cwd, env=env
-        )
+        args += ["--exclude-checks", ",".join(exclude)]
+    # `--no-color` sets NO_COLOR in os.environ; the runner puts the old value back after.
+    # The run imports the engine's modules as it reaches them.
+    with _imports_unrewritten(), contextlib.chdir(cwd):
+        return CliRunner().invoke(schemathesis, args, env={"NO_COLOR": "1"})
 
 
 def test_served_spec_is_the_fuzzed_spec(live) -> None:
     assert httpx.get(f"{live.base}/openapi.json").json() == openapi_spec(__version__)
 
 
-def _passed(result: subprocess.CompletedProcess[str]) -> None:
-    out = result.stdout + result.stderr
-    assert result.returncode == 0, out[-8000:]
+def _passed(result: Result) -> None:
+    out = result.output
+    assert result.exit_code == 0, (out[-8000:], result.exc_info)
     assert "Test cases:" in out and "passed" in out, out[-2000:]
     # Every phase ran: a phase that was skipped would pass vacuously.
     for phase in ("Coverage", "Fuzzing", "Stateful"):
@@ -77,11 +101,11 @@ def _passed(result: subprocess.CompletedProcess[str]) -> None:
 
 @pytest.mark.parametrize("via", ["alb", "service"])
 @pytest.mark.parametrize("who", ["anonymous", "writer"])
-def test_checks_all(live, request, hypothesis_home: Path, via: str, who: str) -> None:
+def test_checks_all(live, request, tmp_path: Path, via: str, who: str) -> None:
     base = request.getfixturevalue("alb_base") if via == "alb" else live.base
     headers = [f"X-API-Key: {live.writer_key}"] if who == "writer" else []
     # One check off through the stand-in only: nginx answers TRACE itself, 405 in HTML
     # without `Allow`; that is nginx's, not the service's (which answers TRACE with 405 and
     # `Allow`, checked directly), and what the real ALB does with TRACE is not modelled.
     exclude = ("unsupported_method",) if via == "alb" else ()
-    _passed(run_schemathesis(base, *headers, exclude=exclude, hypothesis_home=hypothesis_home))
+    _passed(run_schemathesis(base, *headers, exclude=exclude, cwd=tmp_path))
