@@ -21,6 +21,7 @@ spread, (max - min) / median of its saturation rate."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import io
@@ -29,7 +30,7 @@ import json
 import os
 import statistics
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -37,10 +38,11 @@ from typing import Any
 from infra.config import STAGES
 from lab import cgroups, observe, postgres, redis_server, stack
 from lab.budgets import ScaleChoice, bench_scale, stage_budgets
-from lab.load import HotSet, LoadConfig, Mix, RequestMaker, preload, run_load
+from lab.load import MAX_CONCURRENCY, HotSet, LoadConfig, Mix, RequestMaker, preload, run_load
 from lab.results import RESULTS, machine, ratio, round_or_none, stage_row
 from lab.saturate import Slo, search, stage_probe
 from lab.state import Registry, lab_dir
+from lab.stats import is_error
 
 # The default bench: every stage. scale-5x's prod tiers (24 vCPU since `infra size`
 # derived its sizes) are budgeted 1.2 of this machine's 2 cores at the lab's scale factor;
@@ -250,24 +252,70 @@ def resolve(bs: BenchSettings) -> tuple[BenchSettings, ScaleChoice]:
     return bs, choice
 
 
+@contextlib.contextmanager
+def unbudgeted(groups, budgets: Mapping[str, float | None]) -> Iterator[None]:
+    """Every budget lifted inside the block and set back after it, whatever happens."""
+    lifted = [t for t, cpus in budgets.items() if cpus is not None] if groups else []
+    try:
+        for tier in lifted:
+            groups.set_quota(tier, None)
+        yield
+    finally:
+        for tier in lifted:
+            groups.set_quota(tier, budgets[tier])
+
+
 def warm_caches(reg: Registry, maker: RequestMaker, bs: BenchSettings, groups, budgets) -> dict:
     """The preload pass (lab/load.py `preload`) with every budget lifted for its duration:
     it stands for hours of traffic, is not measured, and must finish well inside the
-    cache's TTL (300 s for movies). The budgets are set back before anything is measured."""
+    cache's TTL. The budgets are set back before anything is measured."""
     ep = reg.endpoints
     if not bs.preload_mass or not (ep.get("redis_port") or ep.get("cdn_port")):
         return {"mass": 0, "ranks": 0}
     posters = min(stack.POSTER_OBJECTS, bs.movies) if ep.get("cdn_port") else 0
     hot = HotSet.of(maker, bs.preload_mass, posters=posters)
-    lifted = [t for t, cpus in budgets.items() if cpus is not None] if groups else []
-    try:
-        for tier in lifted:
-            groups.set_quota(tier, None)
+    with unbudgeted(groups, budgets):
         done = asyncio.run(preload(ep["entry"], hot.paths))
-    finally:
-        for tier in lifted:
-            groups.set_quota(tier, budgets[tier])
     return {"mass": hot.mass, "ranks": hot.ranks, **done.as_dict()}
+
+
+# The burst that puts every pooled database connection to work before anything is
+# measured: seconds of the bench's own mix, budgets lifted.
+WARM_BURST_SECONDS = 3.0
+
+
+def warm_connections(
+    reg: Registry, maker: RequestMaker, bs: BenchSettings, groups, budgets
+) -> dict[str, Any]:
+    """A burst of the bench's mix at twice the pools' size per API process, with every
+    budget lifted: each process's pooled connections (opened at boot, MOVIES_DB_POOL_WARM)
+    all run the service's statements once. A new PostgreSQL backend's first query of a
+    table loads its catalog entries and asyncpg prepares each statement per connection:
+    milliseconds of CPU that RDS spent hours ago, but seconds of a 0.04-CPU primary, and
+    they fell inside the first probe fast enough to use those connections (the 2026-12-06
+    19:35 bench, before this burst: load-balanced failed at 78 rps, completing 55, then
+    held every rate up to 74; the same stage held 122 rps a few minutes earlier)."""
+    if not bs.budgets:
+        return {}
+    ep = reg.endpoints
+    processes = max(1, len(ep.get("api_ports", [])) + len(ep.get("search_ports", [])))
+    config = LoadConfig(
+        base_url=ep["entry"],
+        duration=WARM_BURST_SECONDS,
+        warmup=0.0,
+        concurrency=min(MAX_CONCURRENCY, 2 * stack.DB_POOL_MAX * processes),
+        client=bs.client,
+        follow_media=True,
+        seed=10_000,  # not a window's or a probe's seed
+    )
+    with unbudgeted(groups, budgets):
+        result = asyncio.run(run_load(config, maker))
+    return {
+        "seconds": WARM_BURST_SECONDS,
+        "concurrency": config.concurrency,
+        "requests": len(result.samples),
+        "errors": sum(1 for x in result.samples if is_error(x.status)),
+    }
 
 
 # --- one stage ----------------------------------------------------------------------------
@@ -307,6 +355,7 @@ def measure_stage(
         readers, writers = stack.load_keys(bs.movies)
         maker = RequestMaker(Mix.from_workload(), bs.movies, readers, writers)
         warmed = warm_caches(reg, maker, bs, groups, budgets)
+        burst = warm_connections(reg, maker, bs, groups, budgets)
         if warmed["ranks"]:
             say(
                 f"  {stage}: preloaded the hot set ({warmed['ranks']:,} movies = "
@@ -321,6 +370,7 @@ def measure_stage(
             "postgres": pg_clocks,
         }
         row["preload"] = warmed
+        row["warm_burst"] = burst
         row["lab_search_matches"] = round(
             lab_search_matches(reg.endpoints["primary_port"], maker.mix.zipf_s), 1
         )

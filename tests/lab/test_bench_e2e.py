@@ -66,6 +66,16 @@ def test_bench_of_the_cached_stage_writes_bench_and_saturation(lab_root, tmp_pat
     }
     # The model rounds its budgets to 4 decimals.
     assert row["model"]["tiers"]["app"]["budget_cpus"] == pytest.approx(web * 2 * scale, abs=1e-4)
+    # On the lab's clock (lab/saturate.py): the service's cache lifetime and PostgreSQL's
+    # autovacuum dilated, the pools opened to full size at boot, then a burst of the mix
+    # with the budgets lifted put every pooled connection to work.
+    clock = row["lab_clock"]
+    assert clock["service"]["MOVIES_CACHE_TTL_SECONDS"] == str(round(min(300 / scale, 86400)))
+    assert clock["service"]["MOVIES_DB_POOL_WARM"] == "10"
+    assert clock["postgres"]["autovacuum_naptime"] == round(60 / scale)
+    burst = row["warm_burst"]
+    assert burst["concurrency"] == 2 * 10 * row["topology"]["api_processes"]
+    assert burst["requests"] > 0 and burst["errors"] == 0
     # The preload ran over the hot set, and every probe recorded the hit ratios it saw.
     assert row["preload"]["ranks"] > 0 and row["preload"]["errors"] == 0
     assert all(h["cache_hit_ratio"] is not None for h in row["saturation"]["hit_ratios"])
