@@ -34,7 +34,7 @@ import pytest
 from tests.app.replicas import freeze, own_replica, resume
 from tests.app.support import metric, serve_process
 
-pytestmark = [pytest.mark.servers]
+pytestmark = [pytest.mark.servers, pytest.mark.wall(13)]
 __all__ = ["own_replica"]  # the fixture, imported for pytest
 
 DEADLINE_S = 0.3

@@ -25,7 +25,7 @@ from click.testing import CliRunner, Result
 from movies_api import __version__
 from movies_api.openapi import openapi_spec
 
-pytestmark = pytest.mark.servers
+pytestmark = [pytest.mark.servers, pytest.mark.wall(23)]
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 # Per operation, for the Fuzzing phase's random cases and the Stateful phase's scenarios; the
 # Coverage phase (~450 cases a run, most of the requests) derives its cases from the spec and

@@ -13,7 +13,7 @@ from lab.bench import BenchSettings, bench, measure_stage, model_prediction, rem
 from lab.procs import group_members
 from lab.state import Registry
 
-pytestmark = pytest.mark.servers
+pytestmark = [pytest.mark.servers, pytest.mark.wall(34)]
 
 SHORT = BenchSettings(
     movies=300,

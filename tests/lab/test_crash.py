@@ -10,7 +10,7 @@ import pytest
 
 from lab import crash, postgres, stack
 
-pytestmark = pytest.mark.servers
+pytestmark = [pytest.mark.servers, pytest.mark.wall(14)]
 
 MOVIES = 20_000  # enough distinct (user, movie) rows that every acknowledged write is new
 

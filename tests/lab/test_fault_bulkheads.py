@@ -17,7 +17,7 @@ import pytest
 
 from lab import alb, bulkheads, stack
 
-pytestmark = pytest.mark.servers
+pytestmark = [pytest.mark.servers, pytest.mark.wall(20)]
 
 MARGIN_S = 1.5  # scheduling on a shared 2-core machine; the old behaviour waited 10 s
 

@@ -27,6 +27,8 @@ from lab.stats import Sample
 from tests.lab.move_rehearsal import check_the_search_rule
 from tests.lab.search_rule_variants import one, without_fix
 
+pytestmark = pytest.mark.wall(37)  # seconds alone (tests/conftest.py)
+
 
 # The session's plans (tests/conftest.py `stack_plans`: planned once per run and shared by
 # the xdist workers); none of these tests changes a plan: the variants are deep copies.

@@ -9,6 +9,8 @@ import pytest
 
 from tests.lab.move_rehearsal import check_the_search_rule
 
+pytestmark = pytest.mark.wall(30)  # seconds alone (tests/conftest.py)
+
 
 @pytest.mark.servers
 @pytest.mark.parametrize("fix", [True], ids=["with-the-fix"])

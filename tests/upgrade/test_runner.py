@@ -17,6 +17,8 @@ import pytest
 
 from infra.upgrade import Request, Runner
 
+pytestmark = pytest.mark.wall(17)  # seconds alone (tests/conftest.py)
+
 ROOT = Path(__file__).resolve().parents[2]
 STANDIN = ROOT / "tests" / "standins" / "pulumi_cli_standin"
 FIX = ROOT / "tests" / "fixtures" / "engine"
