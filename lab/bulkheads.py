@@ -134,6 +134,12 @@ def errors_by_status(samples: Sequence[Sample]) -> dict[str, int]:
     return out
 
 
+def errors_by_kind(samples: Sequence[Sample]) -> dict[str, dict[str, int]]:
+    """`errors_by_status` per request kind (movie, search, poster, write, ...)."""
+    kinds = sorted({s.kind for s in samples if is_error(s.status)})
+    return {k: errors_by_status([s for s in samples if s.kind == k]) for k in kinds}
+
+
 def window(samples: Sequence[Sample], start: float, end: float) -> dict[str, Any]:
     """Latency and errors of the samples sent in [start, end) (seconds into the run)."""
     inside = [s for s in samples if start <= s.start < end]
@@ -246,6 +252,7 @@ def run_frozen_replica(
         "slowest_read_kind": None if slowest is None else slowest.kind,
         "client_timeouts": sum(1 for s in from_freeze if s.status == TRANSPORT_ERROR),
         "errors_by_status": errors_by_status([s for s in result.samples if s.start >= t_freeze]),
+        "errors_by_kind": errors_by_kind([s for s in result.samples if s.start >= t_freeze]),
         "service_counters": delta,
         "duration_used": duration,
         "loadavg": [round(x, 2) for x in os.getloadavg()],

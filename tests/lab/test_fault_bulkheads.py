@@ -73,7 +73,11 @@ def test_frozen_replica_costs_a_read_at_most_one_deadline(stage):
     assert r["fault"] == "frozen-replica" and r["processes_frozen"] >= 4
     assert r["reads_frozen"]["requests"] > 20
     assert r["client_timeouts"] == 0
-    assert r["errors_by_status"] == {}
+    # No read failed. A search may be shed (503): this stage has one search slot per
+    # process and a 10 ms wait for it (the flood test's settings), and a search on the
+    # frozen replica holds its slot for up to the deadline (a fresh clone at -n 3 shed one).
+    assert set(r["errors_by_kind"]) <= {"search"}, r["errors_by_kind"]
+    assert set(r["errors_by_kind"].get("search", {})) <= {"503"}, r["errors_by_kind"]
     assert r["slowest_read_ms"] <= (deadline + MARGIN_S) * 1000, r
     # The service saw the replica stop answering and moved reads off it.
     assert r["service_counters"]["replica_markdowns"]["total"] >= 1
