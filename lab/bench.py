@@ -334,14 +334,15 @@ def measure_stage(
     if bs.scale is None:
         bs, _ = resolve(bs)
     fleet = stage_fleet(stage, bs)
+    # The service's deadlines and clocks on the lab's clock; what --service-env sets wins.
+    service_env = {**bench_env(bs), **dict(bs.service_env)}
     reg = stack.up(
         stage,
         bs.movies,
         bs.env,
         pin_cpus=False,
         say=say,
-        # The service's deadlines and clocks on the lab's clock; what --service-env sets wins.
-        service_overrides={**bench_env(bs), **dict(bs.service_env)},
+        service_overrides=service_env,
         redis_preload=rdb,
         budgets=bs.budgets,
         scale=bs.scale,
@@ -366,7 +367,7 @@ def measure_stage(
         row["fleet"] = {"mode": bs.fleet, "instances": fleet}
         # What ran on the lab's clock: the service's settings and PostgreSQL's.
         row["lab_clock"] = {
-            "service": {**bench_env(bs), **dict(bs.service_env)},
+            "service": service_env,
             "postgres": pg_clocks,
         }
         row["preload"] = warmed

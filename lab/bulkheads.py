@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from lab import observe, stack
-from lab.load import run_mix_load
+from lab.load_command import run_mix_load
 from lab.procs import LOOPBACK, LabError, live_processes, run
 from lab.state import Registry
 from lab.stats import TRANSPORT_ERROR, Sample, is_error, percentile

@@ -31,7 +31,8 @@ from typing import Any
 
 from lab import alb, bulkheads, crash, keepalive, observe, postgres, race, redis_server, stack
 from lab.httpclient import RawClient
-from lab.load import LoadResult, run_mix_load
+from lab.load import LoadResult
+from lab.load_command import run_mix_load
 from lab.procs import LOOPBACK, stop
 from lab.results import RESULTS, machine
 from lab.stats import Sample, recovery_seconds, summarize, timeline

@@ -4,7 +4,6 @@ warm-up left out of the figures, progress shown while it runs. Loopback only."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import bisect
 import itertools
@@ -17,7 +16,6 @@ from pathlib import Path
 
 from infra.capacity.inputs import WORKLOAD_FILE, Workload
 from lab.httpclient import CLIENTS, TRANSPORT_ERRORS, check_loopback
-from lab.state import Registry
 from lab.stats import TRANSPORT_ERROR, Sample
 
 MAX_DURATION = 600.0
@@ -449,28 +447,3 @@ async def preload(
     return PreloadResult(
         counter["n"], counter["errors"], time.perf_counter() - started, counter["media"]
     )
-
-
-def run_mix_load(
-    reg: Registry,
-    args: argparse.Namespace,
-    label: str,
-    events: list[tuple[float, Callable[[], object]]],
-    clock: dict[str, float],
-    duration: float | None = None,
-) -> LoadResult:
-    """The workload's mix against the stage that is up, closed loop, with `events` fired
-    mid-run (the faults' actions); `duration` defaults to `args.duration`."""
-    from lab import stack  # the seeded keys; stack does not import the load
-
-    movies = int(reg.endpoints["movies"])
-    readers, writers = stack.load_keys(movies)
-    maker = RequestMaker(Mix.from_workload(), movies, readers, writers)
-    config = LoadConfig(
-        base_url=reg.endpoints["entry"],
-        duration=args.duration if duration is None else duration,
-        warmup=args.warmup,
-        concurrency=args.concurrency,
-        client=args.client,
-    )
-    return run_with_progress(config, maker, label, events=events, quiet=args.quiet, clock=clock)

@@ -1,24 +1,32 @@
-"""`lab load`: the bench's load against whatever stage is up, with the stage's figures."""
+"""`lab load`: the bench's load against whatever stage is up, with the stage's figures; and
+`run_mix_load`, the same mix with mid-run events, which the faults drive (here, not in
+lab/load.py, which the stack imports: the seeded keys come from the stack)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 
 from lab import observe, stack
-from lab.load import LoadConfig, Mix, RequestMaker, run_with_progress
+from lab.load import LoadConfig, LoadResult, Mix, RequestMaker, run_with_progress
 from lab.procs import LabError
 from lab.results import stage_row
 from lab.state import Registry
+
+
+def stage_maker(reg: Registry) -> RequestMaker:
+    """The workload's mix over the stage's seeded movies, with its users' keys."""
+    movies = int(reg.endpoints["movies"])
+    readers, writers = stack.load_keys(movies)
+    return RequestMaker(Mix.from_workload(), movies, readers, writers)
 
 
 def load_current(args: argparse.Namespace) -> int:
     reg = Registry.load()
     if not stack.running(reg) or "entry" not in reg.endpoints:
         raise LabError("nothing is up; run `python -m lab up STAGE` first")
-    movies = int(reg.endpoints["movies"])
-    readers, writers = stack.load_keys(movies)
-    maker = RequestMaker(Mix.from_workload(), movies, readers, writers)
+    maker = stage_maker(reg)
     config = LoadConfig(
         base_url=reg.endpoints["entry"],
         duration=args.duration,
@@ -39,3 +47,24 @@ def load_current(args: argparse.Namespace) -> int:
     row.pop("topology")
     print(json.dumps(row, indent=2))
     return 0
+
+
+def run_mix_load(
+    reg: Registry,
+    args: argparse.Namespace,
+    label: str,
+    events: list[tuple[float, Callable[[], object]]],
+    clock: dict[str, float],
+    duration: float | None = None,
+) -> LoadResult:
+    """The workload's mix against the stage that is up, closed loop, with `events` fired
+    mid-run (the faults' actions); `duration` defaults to `args.duration`."""
+    config = LoadConfig(
+        base_url=reg.endpoints["entry"],
+        duration=args.duration if duration is None else duration,
+        warmup=args.warmup,
+        concurrency=args.concurrency,
+        client=args.client,
+    )
+    maker = stage_maker(reg)
+    return run_with_progress(config, maker, label, events=events, quiet=args.quiet, clock=clock)

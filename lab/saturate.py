@@ -61,18 +61,7 @@ SERVICE_CLOCKS: dict[str, tuple[float, float]] = {
     "MOVIES_HTTP_STALE_WHILE_REVALIDATE": (30, 86400),
     "MOVIES_DB_POOL_IDLE_SECONDS": (60.0, 86400.0),
 }
-# Integer settings (the service refuses "12.000" for them).
-_INTEGER_SETTINGS = frozenset(
-    {
-        "MOVIES_CACHE_LOCK_MS",
-        "MOVIES_CACHE_TTL_SECONDS",
-        "MOVIES_CACHE_STALE_SECONDS",
-        "MOVIES_CACHE_NEGATIVE_TTL_SECONDS",
-        "MOVIES_SEARCH_TTL_SECONDS",
-        "MOVIES_HTTP_MAX_AGE",
-        "MOVIES_HTTP_STALE_WHILE_REVALIDATE",
-    }
-)
+# An int default is an integer setting (the service refuses "12.000" for it).
 # PostgreSQL's background clocks (seconds): autovacuum's and the checkpointer's. Undilated,
 # a lab primary at 0.05 CPU runs them 1/dilation as far apart in requests as RDS does; one
 # ANALYZE or checkpoint then fills seconds of a probe. (default, the most PostgreSQL takes:
@@ -83,8 +72,8 @@ POSTGRES_CLOCKS: dict[str, tuple[float, float]] = {
 }
 
 
-def _setting(name: str, value: float) -> str:
-    return str(round(value)) if name in _INTEGER_SETTINGS else f"{value:.3f}"
+def _setting(default: float, value: float) -> str:
+    return str(round(value)) if isinstance(default, int) else f"{value:.3f}"
 
 
 @dataclass(frozen=True)
@@ -137,7 +126,7 @@ class Slo:
             return {}
         times = {**SERVICE_DEADLINES, **SERVICE_CLOCKS}
         return {
-            name: _setting(name, min(default * self.dilation, cap))
+            name: _setting(default, min(default * self.dilation, cap))
             for name, (default, cap) in times.items()
         }
 
