@@ -30,7 +30,7 @@ import json
 import os
 import statistics
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -252,17 +252,11 @@ def resolve(bs: BenchSettings) -> tuple[BenchSettings, ScaleChoice]:
     return bs, choice
 
 
-@contextlib.contextmanager
-def unbudgeted(groups, budgets: Mapping[str, float | None]) -> Iterator[None]:
-    """Every budget lifted inside the block and set back after it, whatever happens."""
-    lifted = [t for t, cpus in budgets.items() if cpus is not None] if groups else []
-    try:
-        for tier in lifted:
-            groups.set_quota(tier, None)
-        yield
-    finally:
-        for tier in lifted:
-            groups.set_quota(tier, budgets[tier])
+def unbudgeted(groups: cgroups.LabGroups | None, budgets: Mapping[str, float | None]):
+    """`LabGroups.unbudgeted` for the budgeted tiers; nothing to lift without budgets."""
+    if groups is None:
+        return contextlib.nullcontext()
+    return groups.unbudgeted({t: cpus for t, cpus in budgets.items() if cpus is not None})
 
 
 def warm_caches(reg: Registry, maker: RequestMaker, bs: BenchSettings, groups, budgets) -> dict:

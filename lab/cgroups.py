@@ -19,6 +19,7 @@ import hashlib
 import math
 import os
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -162,6 +163,18 @@ class LabGroups:
         except OSError as exc:
             self.remove()
             raise CgroupError(f"cannot create cgroup {self.name}: {exc}") from exc
+
+    @contextlib.contextmanager
+    def unbudgeted(self, budgets: Mapping[str, float | None]) -> Iterator[None]:
+        """Every tier of `budgets` unlimited inside the block, set back to its budget after
+        it, whatever happens (a stage's boot, the bench's preload and warm-up burst)."""
+        try:
+            for tier in budgets:
+                self.set_quota(tier, None)
+            yield
+        finally:
+            for tier, cpus in budgets.items():
+                self.set_quota(tier, cpus)
 
     def set_quota(self, tier: str, cpus: float | None) -> None:
         """Give `tier` a budget of `cpus` (None: unlimited), over `period_for(cpus)`: the

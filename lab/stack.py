@@ -3,6 +3,7 @@ process of it down again."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -198,30 +199,27 @@ def up(
     try:
         if groups is not None:
             groups.create(tier_cpus)  # refuses a budget the kernel cannot hold, first
-            # Every tier boots unbudgeted and gets its budget once the stage answers: the
-            # budgets scale the serving CPU of AWS's tiers, not their boot (an instance
-            # boots, and RDS restores, at full speed before it takes traffic), and under a
-            # 0.09-CPU budget the API's imports alone took ~7 s and PostgreSQL's start and
-            # pg_basebackup seconds more. Nothing is measured before the budgets are back.
-            for tier in tier_cpus:
-                groups.set_quota(tier, None)
-        _bring_up(
-            reg,
-            topo,
-            template,
-            run_dir,
-            say,
-            service_overrides or {},
-            redis_preload,
-            groups,
-            alb_time_scale,
-            alb_hook,
-            target_groups,
-        )
-        if groups is not None:
-            settle(groups, list(tier_cpus), say)
-            for tier, cpus in tier_cpus.items():
-                groups.set_quota(tier, cpus)
+        # Every tier boots unbudgeted and gets its budget once the stage answers: the
+        # budgets scale the serving CPU of AWS's tiers, not their boot (an instance boots,
+        # and RDS restores, at full speed before it takes traffic), and under a 0.09-CPU
+        # budget the API's imports alone took ~7 s and PostgreSQL's start and
+        # pg_basebackup seconds more. Nothing is measured before the budgets are back.
+        with groups.unbudgeted(tier_cpus) if groups is not None else contextlib.nullcontext():
+            _bring_up(
+                reg,
+                topo,
+                template,
+                run_dir,
+                say,
+                service_overrides or {},
+                redis_preload,
+                groups,
+                alb_time_scale,
+                alb_hook,
+                target_groups,
+            )
+            if groups is not None:
+                settle(groups, list(tier_cpus), say)
     except BaseException:
         say("bring-up failed; taking down what started")
         down(say=lambda _m: None)
