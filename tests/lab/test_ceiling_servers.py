@@ -16,7 +16,7 @@ from lab.saturate import Slo, search, stage_probe
 from lab.standin import CapacityStandIn
 from lab.topology import MAX_API_PROCESSES, fleet_processes
 
-pytestmark = pytest.mark.wall(30)  # seconds alone (tests/conftest.py)
+pytestmark = pytest.mark.wall(20)  # seconds alone (tests/conftest.py)
 
 MOVIES = 300
 MASS = 0.9  # the hot set: the top ranks drawing 90% of the movie requests

@@ -27,7 +27,7 @@ from lab import keepalive, nginx
 from lab.procs import free_port, spawn, stop, wait_until
 from lab.state import Registry
 
-pytestmark = [pytest.mark.servers, pytest.mark.wall(23)]
+pytestmark = [pytest.mark.servers, pytest.mark.wall(14)]
 
 ALB_IDLE = 1
 

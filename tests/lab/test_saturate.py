@@ -9,7 +9,7 @@ from lab.load import Mix, RequestMaker
 from lab.saturate import Probe, SearchResult, Slo, TierMark, search, stage_probe, tier_use
 from lab.standin import CapacityStandIn
 
-pytestmark = pytest.mark.wall(19)  # seconds alone (tests/conftest.py)
+pytestmark = pytest.mark.wall(10)  # seconds alone (tests/conftest.py)
 
 SLO = Slo()
 
