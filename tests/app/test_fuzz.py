@@ -56,6 +56,27 @@ def _imports_unrewritten() -> Iterator[None]:
             sys.meta_path.insert(i, hook)
 
 
+def _main_thread_random_registered() -> None:
+    """Hypothesis's PRNG for this thread, registered as schemathesis registers its worker
+    threads' (schemathesis/generation/hypothesis/__init__.py: straight into the table of
+    managed PRNGs). schemathesis's import-time set-up enters `deterministic_PRNG` once in
+    this thread first, before that patch is in place: Hypothesis's own `register_random`
+    then runs `gc.collect()` and `gc.get_referrers` over the whole heap to warn about an
+    instance nothing refers to, and an xdist worker's heap (pulumi_aws, the plans) made
+    that 0.4-2 CPU-s (0.39 with two plans loaded). This instance is held by the thread's
+    Hypothesis state; seeding and restoring it is unchanged. Importing Hypothesis here
+    also puts its `.hypothesis/` in this working directory, not the run's scratch one."""
+    import random
+
+    import hypothesis.core
+    from hypothesis.internal import entropy
+
+    local = hypothesis.core.threadlocal
+    if getattr(local, "_hypothesis_global_random", None) is None:
+        local._hypothesis_global_random = rng = random.Random()
+        entropy.RANDOMS_TO_MANAGE[next(entropy._RKEY)] = rng
+
+
 def run_schemathesis(base: str, *headers: str, exclude: tuple[str, ...] = (), cwd: Path) -> Result:
     """`schemathesis run ...` in this process: the CLI's own command with the same arguments
     (its config file, option parsing, phases, checks and report), without paying a Python
@@ -68,6 +89,7 @@ def run_schemathesis(base: str, *headers: str, exclude: tuple[str, ...] = (), cw
     # it. Before the chdir: Hypothesis takes its default `.hypothesis/` from the working
     # directory it is first imported in.
     with _imports_unrewritten():
+        _main_thread_random_registered()
         from schemathesis.cli import schemathesis
 
     args = [
