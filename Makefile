@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 APT_PKGS := postgresql redis-server nginx haproxy graphviz cloud-init wrk
 
-.PHONY: setup system-deps plan test policy lint fmt clean
+.PHONY: setup system-deps plan bytecode test policy lint fmt clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -27,7 +27,16 @@ system-deps:
 plan: setup
 	$(BIN)/python -m infra plan
 
-test: setup system-deps
+# The repository's own modules compiled once before the suite: it starts ~100 Python
+# processes (xdist workers, API servers, CLIs, runners) that import them, and where
+# PYTHONDONTWRITEBYTECODE is set (the development machines' environment sets it), every one
+# of them compiled them again. compileall writes __pycache__/ whatever that variable says
+# (.gitignore keeps it out of git). A fresh clone, 2026-12-06: `import movies_api.app` 0.53 -> 0.37
+# CPU-s, the lab's and infra's modules 0.85 -> 0.66; compiling all of it: ~1.2 CPU-s once.
+bytecode: setup
+	$(BIN)/python -m compileall -q -j 0 infra lab app_image devservers policies tests >/dev/null
+
+test: setup system-deps bytecode
 	$(BIN)/python -m pytest
 
 # The guardrails on every planned stack; exits non-zero on a mandatory violation.
