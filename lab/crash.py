@@ -130,8 +130,12 @@ def run_crash(
     reg: Registry, *, writers: int = WRITERS, crash_after: float = CRASH_AFTER_S,
     write_after: float = WRITE_AFTER_S, synchronous_commit: str = "on",
     wal_writer_delay: str | None = None, writes_after_ready: int | None = None,
+    crash_after_writes: int | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """The fault against the stage `reg` describes (it must have a primary and an entry).
+
+    `crash_after_writes`: the crash comes as soon as that many writes were acknowledged
+    (`crash_after` still bounds the wait); None (the command's) waits all of `crash_after`.
 
     `writes_after_ready`: the writers stop as soon as that many writes were acknowledged
     after the restarted primary accepted connections again (`write_after` still bounds
@@ -163,7 +167,12 @@ def run_crash(
             asyncio.create_task(_writer(entry, u, i + 1, writers, movies, stop_at, writes, stop))
             for i, u in enumerate(users)
         ]
-        await asyncio.sleep(crash_after)
+        if crash_after_writes is None:
+            await asyncio.sleep(crash_after)
+        else:
+            crash_at = t0 + crash_after
+            while writes.responses < crash_after_writes and time.monotonic() < crash_at:
+                await asyncio.sleep(0.01)
         marks["acked_before_crash"] = writes.responses
         marks["crash"] = time.monotonic() - t0
         killed, seconds = await asyncio.to_thread(kill_primary, reg)
