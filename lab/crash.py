@@ -49,14 +49,14 @@ def lab_users(movies: int, count: int) -> list[tuple[int, str]]:
 
 async def _writer(
     entry: str, user: tuple[int, str], first: int, step: int, movies: int, stop_at: float,
-    writes: Writes,
+    writes: Writes, stop: asyncio.Event,
 ) -> None:  # fmt: skip
     user_id, key = user
     client = RawClient(timeout=10)
     movie = first
     headers = {"X-API-Key": key, "Content-Type": "application/json"}
     try:
-        while time.monotonic() < stop_at:
+        while time.monotonic() < stop_at and not stop.is_set():
             body = json.dumps({"movie_id": movie}).encode()
             try:
                 resp = await client.request("POST", f"{entry}/users/me/watchlist", headers, body)
@@ -129,9 +129,17 @@ def with_suppressed_child(pid: int) -> None:
 def run_crash(
     reg: Registry, *, writers: int = WRITERS, crash_after: float = CRASH_AFTER_S,
     write_after: float = WRITE_AFTER_S, synchronous_commit: str = "on",
-    wal_writer_delay: str | None = None,
+    wal_writer_delay: str | None = None, writes_after_ready: int | None = None,
+    crash_after_writes: int | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """The fault against the stage `reg` describes (it must have a primary and an entry).
+
+    `crash_after_writes`: the crash comes as soon as that many writes were acknowledged
+    (`crash_after` still bounds the wait); None (the command's) waits all of `crash_after`.
+
+    `writes_after_ready`: the writers stop as soon as that many writes were acknowledged
+    after the restarted primary accepted connections again (`write_after` still bounds
+    them); None (the command's) writes for all of `write_after`.
 
     `wal_writer_delay` (with synchronous_commit off only) widens the window in which
     acknowledged commits sit unwritten in PostgreSQL's WAL buffers: at the default 200 ms
@@ -154,11 +162,17 @@ def run_crash(
     async def main() -> None:
         t0 = time.monotonic()
         stop_at = t0 + crash_after + write_after
+        stop = asyncio.Event()
         tasks = [
-            asyncio.create_task(_writer(entry, u, i + 1, writers, movies, stop_at, writes))
+            asyncio.create_task(_writer(entry, u, i + 1, writers, movies, stop_at, writes, stop))
             for i, u in enumerate(users)
         ]
-        await asyncio.sleep(crash_after)
+        if crash_after_writes is None:
+            await asyncio.sleep(crash_after)
+        else:
+            crash_at = t0 + crash_after
+            while writes.responses < crash_after_writes and time.monotonic() < crash_at:
+                await asyncio.sleep(0.01)
         marks["acked_before_crash"] = writes.responses
         marks["crash"] = time.monotonic() - t0
         killed, seconds = await asyncio.to_thread(kill_primary, reg)
@@ -169,7 +183,13 @@ def run_crash(
             run_dir / "pg-primary.log",
         )  # fmt: skip
         marks["ready"] = time.monotonic() - t0
+        at_ready = writes.responses
+        if writes_after_ready is not None:
+            while writes.responses - at_ready < writes_after_ready and time.monotonic() < stop_at:
+                await asyncio.sleep(0.01)
+            stop.set()
         await asyncio.gather(*tasks)
+        marks["acked_after_ready"] = writes.responses - at_ready
 
     asyncio.run(main())
     ids = ",".join(str(u) for u, _ in users)
@@ -189,6 +209,7 @@ def run_crash(
         "acknowledged": len(writes.acknowledged),
         "acknowledged_responses": writes.responses,
         "acknowledged_before_crash": marks["acked_before_crash"],
+        "acknowledged_after_restart": marks["acked_after_ready"],
         "failed_writes": writes.failed,
         "other_statuses": writes.other,
         "lost": len(lost),

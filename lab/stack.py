@@ -4,6 +4,7 @@ process of it down again."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -65,16 +66,38 @@ def seed_key(movies: int) -> str:
     return f"{movies}-{digest.hexdigest()[:12]}"
 
 
+# Where the seeded templates live when not in `.lab/cache/`: the tests' lab directories
+# of one parallel run share one (tests/lab/conftest.py), so each template is seeded once
+# per run, not once per worker.
+TEMPLATES_ENV = "LAB_TEMPLATE_DIR"
+
+
 def template_dir(movies: int) -> Path:
-    return lab_dir() / "cache" / f"seed-{seed_key(movies)}"
+    base = os.environ.get(TEMPLATES_ENV)
+    return (Path(base) if base else lab_dir() / "cache") / f"seed-{seed_key(movies)}"
+
+
+def _template_ready(target: Path) -> bool:
+    return (target / "pgdata" / "PG_VERSION").is_file() and (target / "keys.json").is_file()
 
 
 def ensure_template(movies: int, say=print) -> Path:
     """A stopped, seeded primary data directory under `.lab/cache/`, built once per seed
-    key: every stage (and every bench) copies it instead of seeding again."""
+    key: every stage (and every bench) copies it instead of seeding again. Processes that
+    share the directory build a template one at a time (a lock file beside it), so the
+    second finds the first's."""
     target = template_dir(movies)
-    if (target / "pgdata" / "PG_VERSION").is_file() and (target / "keys.json").is_file():
+    if _template_ready(target):
         return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with (target.parent / f"{target.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if _template_ready(target):
+            return target
+        return _build_template(target, movies, say)
+
+
+def _build_template(target: Path, movies: int, say) -> Path:
     say(f"seeding {movies:,} movies into a template cluster (once per schema/seed change)")
     work = target.with_name(target.name + ".building")
     shutil.rmtree(work, ignore_errors=True)
