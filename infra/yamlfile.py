@@ -12,6 +12,7 @@ longer than MAX_INT_DIGITS (Python refuses to convert past 4,300 digits with a t
 from __future__ import annotations
 
 import math
+import pickle
 import reprlib
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,40 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+# Documents read before, by text: a process reads the same few spec and assumption files
+# again and again (a program test builds every stage; each build reads the stage, the
+# environment profile, the catalogue, the prices...), and PyYAML's pure-Python reader
+# spends ~3-50 ms on each where unpickling the data it made takes ~0.03 ms. Pickled, so
+# every call still returns its own fresh objects (aliases still shared within one result);
+# only documents that loaded are kept, so every refusal is the loader's own, every time.
+# (libyaml's C parser was measured too and left alone: it accepts what this loader
+# refuses, e.g. a tab inside a plain scalar, '?' inside a flow key, a BOM mid-text.)
+# A plain dict, oldest out first: no lock to hold (lab servers read from threads).
+_LOADED: dict[str, bytes] = {}
+_LOADED_MAX_ENTRIES = 64
+_LOADED_MAX_CHARS = 256_000
+
+
+def _load(text: str) -> Any:
+    """yaml.load(text, Loader=_StrictLoader), from _LOADED when this text loaded before."""
+    blob = _LOADED.get(text)
+    if blob is not None:
+        return pickle.loads(blob)
+    data = yaml.load(text, Loader=_StrictLoader)
+    if len(text) <= _LOADED_MAX_CHARS:
+        try:
+            blob = pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:  # e.g. nesting too deep to pickle: just not kept
+            return data
+        _LOADED[text] = blob
+        while len(_LOADED) > _LOADED_MAX_ENTRIES:
+            try:
+                del _LOADED[next(iter(_LOADED))]
+            except (KeyError, RuntimeError, StopIteration):  # another thread got there
+                break
+    return data
+
+
 def load_yaml(path: Path, what: str = "file") -> Any:
     """The data in `path`; YamlError (one line, naming the file) when it is not usable."""
     try:
@@ -126,7 +161,7 @@ def load_yaml(path: Path, what: str = "file") -> Any:
     except UnicodeDecodeError:
         raise YamlError(f"{path}: {what} is not UTF-8 text") from None
     try:
-        return yaml.load(text, Loader=_StrictLoader)
+        return _load(text)
     except YamlError as exc:
         raise YamlError(f"{path}: {what}: {exc}") from None
     except yaml.YAMLError as exc:

@@ -184,6 +184,20 @@ class Workload(BaseModel):
         return self.search_ttl_s * (1 + self.search_ttl_jitter) + self.search_stale_s
 
 
+@lru_cache(maxsize=16)
+def _zipf_head(zipf_s: float, head: int) -> tuple[tuple[float, ...], float]:
+    """k**-zipf_s for the ranks 1..head, and their sum: the same for every rate and TTL."""
+    weights = tuple(k**-zipf_s for k in range(1, head + 1))
+    return weights, sum(weights)
+
+
+@lru_cache(maxsize=16)
+def _simpson_coefficients(steps: int) -> tuple[int, ...]:
+    """Simpson's rule's 1, 4, 2, ..., 2, 4, 1 over steps + 1 points (steps is even)."""
+    ends = (0, steps)
+    return tuple(1 if i in ends else 4 if i % 2 else 2 for i in range(steps + 1))
+
+
 # A pure function of its arguments: the sizer and the road ask for the same figures many
 # times while they search classes and multipliers.
 @lru_cache(maxsize=4096)
@@ -197,12 +211,18 @@ def ttl_cache_hit_ratio(
     expires: a hit share of r*T / (1 + r*T). The sum over keys is exact for the `head` most
     popular ones and Simpson's rule over log-rank for the rest (error < 1e-6 against the
     exact sum in tests/capacity).
+
+    Each term is rank weight w = k**-s times the hit share x / (1 + x), x = per_ttl * w,
+    computed as (w * x) / (1 + x) and summed left to right with `sum`; the head's weights
+    are cached per (s, head), and the tail's comprehension does the same operations in the
+    same order as the plain loop it replaced, so every result is the same float (the search
+    of multipliers asks for a new `keys` each time: this is its inner loop).
     """
     if keys < 1 or rate <= 0 or ttl <= 0:
         return 0.0
     head = min(head, keys)
     lo, hi = head + 0.5, keys + 0.5  # the tail's ranks, as an integral
-    norm = sum(k**-zipf_s for k in range(1, head + 1))
+    weights, norm = _zipf_head(zipf_s, head)
     if keys > head:
         norm += (
             math.log(hi / lo)
@@ -210,24 +230,20 @@ def ttl_cache_hit_ratio(
             else (hi ** (1 - zipf_s) - lo ** (1 - zipf_s)) / (1 - zipf_s)
         )
     per_ttl = rate * ttl / norm
-
-    def weighted_hit(k: float) -> float:  # k^-s * hit share of rank k
-        x = per_ttl * k**-zipf_s
-        return k**-zipf_s * x / (1 + x)
-
-    hits = sum(weighted_hit(k) for k in range(1, head + 1))
+    hits = sum([w * (x := per_ttl * w) / (1 + x) for w in weights])
     if keys > head:
         a, b = math.log(lo), math.log(hi)
         h = (b - a) / steps  # steps is even
-        ends = (0, steps)
+        exp, neg_s = math.exp, -zipf_s
+        # Over log-rank u = log k the integrand is k * k**-s * hit share, at k = exp(a + i*h).
         hits += (
             h
             / 3
             * sum(
-                (1 if i in ends else 4 if i % 2 else 2)
-                * math.exp(a + i * h)
-                * weighted_hit(math.exp(a + i * h))
-                for i in range(steps + 1)
+                [
+                    c * (k := exp(a + i * h)) * ((w := k**neg_s) * (x := per_ttl * w) / (1 + x))
+                    for i, c in enumerate(_simpson_coefficients(steps))
+                ]
             )
         )
     return hits / norm
