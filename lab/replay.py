@@ -194,6 +194,12 @@ class Settings:
     # Lab seconds of load past the scaled timeline (x 1.3) for the processes' own start-ups,
     # before the after window; the tests' small moves need less than a full rehearsal.
     launch_margin_s: float = LAUNCH_MARGIN_S
+    # Instances per auto-scaled fleet ("web", "search"; lab.topology), FROM's and the new
+    # fleets the move launches; default the specs' desired capacity.
+    fleet: Mapping[str, int] | None = None
+    # Poster objects uploaded at an edge bring-up. The rehearsal's load does not follow the
+    # poster redirects (no media request), so none of them is read during a move.
+    posters: int = stack.POSTER_OBJECTS
 
     @property
     def k(self) -> float:
@@ -371,9 +377,8 @@ def launch_fleet(lab: Lab, role: str, inputs: Mapping[str, Any], waits: bool) ->
     """A new group: its instances boot (the scaled grace period), then serve."""
     from lab.topology import topology
 
-    count = topology(lab.new_stage, lab.settings.env, pin=False).search_processes
-    if role == "web":
-        count = topology(lab.new_stage, lab.settings.env, pin=False).api_processes
+    topo = topology(lab.new_stage, lab.settings.env, pin=False, fleet=lab.settings.fleet)
+    count = topo.api_processes if role == "web" else topo.search_processes
 
     def boot_and_serve() -> None:
         time.sleep(boot_s(inputs) * lab.settings.k)
@@ -987,7 +992,7 @@ def rehearse(
 
     extra = None
     if settings.budgets:
-        extra = budget_map(new_stage, env)
+        extra = budget_map(new_stage, env, fleet=settings.fleet)
         # New instances bring their own CPU (in AWS they are other machines): the web
         # processes a move launches run in their own group, with the new stage's web
         # budget, not in the group of the fleet (or box) they replace. Without it the
@@ -1008,6 +1013,8 @@ def rehearse(
         # FROM's groups from the plan in hand (the stage's plan, as `lab move` loads it):
         # the program need not run under the mocks again for them.
         target_groups=alb.target_groups_from_plan(old_plan),
+        fleet=dict(settings.fleet) if settings.fleet else None,
+        posters=settings.posters,
     )
     try:
         return _under_load(reg, phases, book, restarts, new_stage, new_groups, settings, entry, say)

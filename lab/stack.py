@@ -174,6 +174,7 @@ def up(
     alb_hook: Callable[[alb.AlbSpec], alb.AlbSpec] | None = None,
     extra_tiers: Mapping[str, float | None] | None = None,
     target_groups: Mapping[str, alb.TargetGroup] | None = None,
+    posters: int = POSTER_OBJECTS,
 ) -> Registry:
     """Bring `stage` up; `redis_preload` is an RDB the stage's Redis starts with (the
     bench carries the cache from one stage to the next, as `pulumi up` keeps ElastiCache).
@@ -191,7 +192,9 @@ def up(
     groups created with the stage's (the tiers of the next stage, which the move starts
     processes in), only with `budgets`; `target_groups`: the stage's ALB target groups read
     from its plan where the caller has it in hand (default: the program run under the mocks
-    for them, lab/alb.py `program_target_groups`, a second or more of CPU)."""
+    for them, lab/alb.py `program_target_groups`, a second or more of CPU). `posters`: the
+    poster objects uploaded at an edge stage (the hottest ranks; the bucket is made either
+    way)."""
     topo = topology(stage, env, pin=pin_cpus and not budgets, fleet=fleet)
     root = lab_dir()
     reg = Registry.load(root)
@@ -240,6 +243,7 @@ def up(
                 alb_time_scale,
                 alb_hook,
                 target_groups,
+                posters,
             )
             if groups is not None:
                 settle(groups, list(tier_cpus), say)
@@ -286,6 +290,7 @@ def _bring_up(
     alb_time_scale: float = 1.0,
     alb_hook: Callable[[alb.AlbSpec], alb.AlbSpec] | None = None,
     target_groups: Mapping[str, alb.TargetGroup] | None = None,
+    posters: int = POSTER_OBJECTS,
 ) -> None:
     ep = reg.endpoints
 
@@ -343,8 +348,9 @@ def _bring_up(
     if topo.edge:
         ep["s3_port"] = sport = free_port()
         s3.start(reg, "s3", sport, run_dir / "s3", enter=enter("edge"))
-        seconds = _upload_posters(sport, reg.endpoints["movies"])
-        say(f"uploaded {min(POSTER_OBJECTS, ep['movies'])} posters to moto in {seconds:.1f}s")
+        count = min(posters, ep["movies"])
+        seconds = _upload_posters(sport, ep["movies"], count)
+        say(f"uploaded {count} posters to moto in {seconds:.1f}s")
         ep["cdn_port"] = free_port()
         env["MOVIES_MEDIA_BUCKET"] = BUCKET
         env["MOVIES_S3_ENDPOINT_URL"] = s3.endpoint(sport)
@@ -439,7 +445,7 @@ def healthy(port: int) -> bool:
         return False
 
 
-def _upload_posters(port: int, movies: int) -> float:
+def _upload_posters(port: int, movies: int, count: int = POSTER_OBJECTS) -> float:
     """Poster objects for the hottest ranks (moto keeps objects in memory, so this runs at
     every edge bring-up; a few thousand small objects take seconds, 100k would take minutes)."""
     from concurrent.futures import ThreadPoolExecutor
@@ -457,7 +463,7 @@ def _upload_posters(port: int, movies: int) -> float:
     )
     client.create_bucket(Bucket=BUCKET)
     body = b"\xff\xd8\xff" + bytes(2045)  # a 2 kB stand-in JPEG: the bytes are not measured
-    ids = ZipfSampler(movies, 1.0).ids[: min(POSTER_OBJECTS, movies)]
+    ids = ZipfSampler(movies, 1.0).ids[: min(count, movies)]
 
     def put(movie_id: int) -> None:
         # CloudFront reads the private bucket through OAC (SigV4-signed requests); nginx
