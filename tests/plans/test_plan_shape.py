@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from infra.config import ConfigError
+from infra.config import ENVIRONMENTS, STAGES, ConfigError
 from infra.plans import build
 from infra.plans.load import PlanRefError, load_plan
 from infra.review import cost, diff
@@ -25,8 +25,10 @@ def _write(path: Path, doc: object) -> str:
 
 
 @pytest.fixture
-def good(tmp_path: Path, plans) -> dict:
-    return copy.deepcopy(plans[("dev", "cached")])
+def good(tmp_path: Path, stack_plan) -> dict:
+    # One stack's plan, not the session's copy of all 14 (`plans`): nothing here needs
+    # the others, and a file run alone then plans one stack instead of fourteen.
+    return copy.deepcopy(stack_plan("dev", "cached"))
 
 
 @pytest.mark.parametrize(
@@ -113,12 +115,12 @@ def test_any_bytes_load_or_give_one_line(tmp_path: Path, raw: bytes) -> None:
 
 
 def test_plan_writes_every_stack_or_none(
-    tmp_path: Path, plans, monkeypatch: pytest.MonkeyPatch, capsys
+    tmp_path: Path, stack_plan, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
     """One stack's bad spec (the third) leaves the plan folder exactly as it was."""
     out = tmp_path / "plan"
     out.mkdir()
-    before = {f"{e}-{s}.json": f"old {e}/{s}\n" for e, s in plans}
+    before = {f"{e}-{s}.json": f"old {e}/{s}\n" for e in ENVIRONMENTS for s in STAGES}
     for name, text in before.items():
         (out / name).write_text(text)
     calls: list[tuple[str, str]] = []
@@ -127,7 +129,7 @@ def test_plan_writes_every_stack_or_none(
         calls.append((env, stage))
         if len(calls) == 3:
             raise ConfigError("web.max_size: invalid value 0; must be a positive integer")
-        return plans[(env, stage)]
+        return stack_plan(env, stage)  # the two stacks planned before the bad one
 
     monkeypatch.setattr(build, "build_plan", fake_build)
     assert build.main(["--out", str(out)]) == 1

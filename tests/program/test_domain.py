@@ -44,18 +44,31 @@ def _stacks(tmp_path: Path, domain: Any) -> Path:
     return root
 
 
-@pytest.fixture
-def stacks(tmp_path: Path) -> Path:
-    return _stacks(tmp_path, DOMAIN)
+@pytest.fixture(scope="module")
+def stacks(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # Module scope: no test here writes to it (each changed profile is a _stacks copy of
+    # its own), so one copy serves them all and `_run` can reuse its runs.
+    return _stacks(tmp_path_factory.mktemp("domain"), DOMAIN)
+
+
+# Runs by their (frozen, hashable) stack config: the same config plans the same stack, and
+# the tests only read a run, so a stack two tests plan (edge with cut-over `open`) is
+# planned once per module.
+_RUNS: dict[Any, Any] = {}
 
 
 def _run(root: Path, stage: str, cutover: str | None = None):
     config = load_stack_config("prod", stage, root)
     if cutover is not None:
         config = with_edge_cutover(config, cutover)
-    return run_program(
-        lambda: declare_stage(config), project="movies", stack="prod", region=config.env.region
-    )
+    if config not in _RUNS:
+        _RUNS[config] = run_program(
+            lambda: declare_stage(config),
+            project="movies",
+            stack="prod",
+            region=config.env.region,
+        )
+    return _RUNS[config]
 
 
 def _by_name(run) -> dict[str, Any]:

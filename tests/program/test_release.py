@@ -129,3 +129,14 @@ def test_log_permissions_use_the_group_arn_with_trailing_star() -> None:
         policy = instance_policy("arn:aws:s3:::b/k", given, [], "", KEY_ARN)
         logs = next(s for s in policy["Statement"] if s["Sid"] == "WriteLogs")
         assert logs["Resource"] == [f"{group}:*"]
+
+
+def test_a_changed_template_at_the_same_path_renders_its_new_text(tmp_path: Path) -> None:
+    """Compiled templates are kept for the process (release._CompiledTemplates): one
+    rewritten in place is compiled again, never served from the old text."""
+    template = tmp_path / "user-data.yaml.j2"
+    template.write_text("#cloud-config\nfirst: {{ stage }}\n")
+    assert "first: " in render_user_data(template, variables())
+    template.write_text("#cloud-config\nsecond: {{ stage }}\n")
+    text = render_user_data(template, variables())
+    assert "second: " in text and "first" not in text

@@ -97,6 +97,27 @@ def require_artifact(artifact_dir: Path = ARTIFACT_DIR) -> str:
     return name
 
 
+class _CompiledTemplates(jinja2.BytecodeCache):
+    """Compiled templates kept for the process, so each plan does not compile the cloud-init
+    template again (~15 ms of a ~300 ms plan). jinja2 stores each with its source's checksum
+    and compiles again when the file's text differs (`jinja2.bccache.Bucket.load_bytecode`);
+    every Environment below has the same options, so the compiled code is the same."""
+
+    def __init__(self) -> None:
+        self._code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        code = self._code.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        self._code[bucket.key] = bucket.bytecode_to_string()
+
+
+_COMPILED = _CompiledTemplates()
+
+
 def render_user_data(template_path: Path, variables: Mapping[str, Any]) -> str:
     """Render the cloud-init template; every variable must be given and used names defined."""
     missing = sorted(set(TEMPLATE_VARIABLES) - set(variables))
@@ -109,6 +130,7 @@ def render_user_data(template_path: Path, variables: Mapping[str, Any]) -> str:
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,  # YAML, not HTML
+        bytecode_cache=_COMPILED,
     )
     try:
         text = env.get_template(template_path.name).render(**variables)
