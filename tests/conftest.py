@@ -30,12 +30,12 @@ from typing import Any
 
 import pytest
 
+from tests.run_shared import RUN_SHARED_DIR, shared_dir
+
 Plan = dict[str, Any]
 StackKey = tuple[str, str]
 
 _PLANS: dict[StackKey, Plan] = {}
-# A directory the workers of one pytest-xdist run share (set by the controller, inherited).
-RUN_SHARED_DIR = "MOVIES_TEST_RUN_SHARED_DIR"
 _OWNED_DIR = pytest.StashKey[str]()  # the controller's: it removes the directory at the end
 _PASSED = pytest.StashKey[bool]()
 
@@ -123,13 +123,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         print(f"the run's temporary files: {run_dir}")
 
 
-def _shared_dir() -> Path | None:
-    """This run's shared directory, in an xdist worker; None in a single-process run."""
-    if "PYTEST_XDIST_WORKER" not in os.environ or RUN_SHARED_DIR not in os.environ:
-        return None
-    return Path(os.environ[RUN_SHARED_DIR])
-
-
 def _stacks() -> list[StackKey]:
     from infra.config import ENVIRONMENTS, STAGES
 
@@ -162,7 +155,7 @@ def _planned(env: str, stage: str) -> Plan:
     """The session's plan of one stack, built on first use (the original dict: copy it)."""
     key = (env, stage)
     if key not in _PLANS:
-        shared = _shared_dir()
+        shared = shared_dir()
         _PLANS[key] = _shared_plan(shared, env, stage) if shared else _build(env, stage)
     return _PLANS[key]
 

@@ -16,14 +16,13 @@ from pathlib import Path
 
 import pytest
 
-RUN_SHARED_DIR = "MOVIES_TEST_RUN_SHARED_DIR"
+from tests.run_shared import shared_dir
 
 
 def _shared_templates() -> Path | None:
-    # tests/conftest.py's RUN_SHARED_DIR, set for the workers of a pytest-xdist run only.
-    if "PYTEST_XDIST_WORKER" not in os.environ or RUN_SHARED_DIR not in os.environ:
+    shared = shared_dir()  # set for the workers of a pytest-xdist run only
+    if shared is None:
         return None
-    shared = Path(os.environ[RUN_SHARED_DIR])
     # The `postgres` user seeds the template in a directory below it: it must be able to
     # pass through the run's directory (mkdtemp made it 0700; listing it stays denied).
     os.chmod(shared, 0o711)
