@@ -13,6 +13,8 @@ fault redis|replica|primary|primary-crash|keepalive|race|herd|sigterm|
                                                      a fault mid-run, with its figure
 limit                                                the service vs a minimal ASGI app vs nginx
 clientcheck                                          raw asyncio client vs httpx vs nginx
+speed [--repeat N] [--interval S]                    the machine's speed: CPU seconds of a
+                                                     fixed piece of work, a series (lab/speed.py)
 move FROM TO [--env prod|dev] [--time-scale K] | --all | --write-docs
                                                      a stage move rehearsed under load (engine's
                                                      order, AWS effects, runbook steps)
@@ -291,6 +293,14 @@ def build_parser() -> argparse.ArgumentParser:
     _load_args(limit, 10, 4)
     check = sub.add_parser("clientcheck", help="raw asyncio client vs httpx against nginx")
     _load_args(check, 5, 1)
+    spd = sub.add_parser(
+        "speed", help="the machine's speed: CPU seconds of a fixed piece of work, a series"
+    )
+    spd.add_argument("--repeat", type=_int_between("--repeat", 1, 1000), default=10)
+    spd.add_argument(
+        "--interval", type=_float_between("--interval", 0.0, 3600.0), default=1.0,
+        help="seconds between samples (default 1)",
+    )  # fmt: skip
     move = sub.add_parser(
         "move",
         help="a stage move rehearsed under load: the engine's order, each step's AWS effect",
@@ -389,7 +399,22 @@ def _dispatch(args: argparse.Namespace) -> int:
         return client_check(args)
     if args.command == "move":
         return _move(args)
+    if args.command == "speed":
+        return _speed(args)
     raise AssertionError(args.command)
+
+
+def _speed(args: argparse.Namespace) -> int:
+    from lab.speed import ITERATIONS, measure
+
+    print(
+        f"CPU seconds for {ITERATIONS:,} additions, {args.repeat} samples {args.interval:g} s apart"
+    )
+    result = measure(args.repeat, interval=args.interval)
+    for n, seconds in enumerate(result.samples, 1):
+        print(f"  {n:3d}  {seconds:.3f}")
+    print(f"median {result.median:.3f}, slowest/fastest {result.spread:.2f}x")
+    return 0
 
 
 def _move_pairs(args: argparse.Namespace) -> list[tuple[str, str]]:

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.config import STAGES
-from lab import cgroups, observe, postgres, redis_server, stack
+from lab import cgroups, observe, postgres, redis_server, speed, stack
 from lab.budgets import ScaleChoice, bench_scale, stage_budgets
 from lab.load import MAX_CONCURRENCY, HotSet, LoadConfig, Mix, RequestMaker, preload, run_load
 from lab.results import RESULTS, machine, ratio, round_or_none, stage_row
@@ -379,8 +379,12 @@ def measure_stage(
         probe = stage_probe(
             reg.endpoints, groups, budgets, maker, bench_slo(bs), bs.probe_seconds, bs.probe_warmup
         )
+        speed_before = speed.measure()
         found = search(probe, start_rps or bs.start_rps, max_probes=bs.max_probes, say=say)
+        speed_after = speed.measure()
         best = found.best
+        # The machine's speed around the search (lab/speed.py): what a CPU-second did then.
+        row["machine_speed"] = {"before": speed_before.as_dict(), "after": speed_after.as_dict()}
         row["budgets"] = {
             "lab_cpu_per_vcpu": bs.scale if bs.budgets else None,
             "tiers": [

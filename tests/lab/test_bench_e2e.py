@@ -54,6 +54,10 @@ def test_bench_of_the_cached_stage_writes_bench_and_saturation(lab_root, tmp_pat
     # A latency-only failure may be probed once more at the same rate (`confirms`).
     assert 1 <= sum(not p["confirms"] for p in sat["probes"]) <= SHORT.max_probes
     assert sat["rps"] == 0 or sat["at_best"]["ok"]
+    # The machine's speed around the search (lab/speed.py), a reference for the figures.
+    for when in ("before", "after"):
+        speed = row["machine_speed"][when]
+        assert len(speed["cpu_seconds"]) == 3 and speed["median"] > 0, speed
     # Ceiling mode (the default): the web fleet at dev cached's planned max_size, each
     # t4g.small instance 2 vCPU; db.t4g.small (2), cache.t4g.micro (2); x the bench's scale.
     scale = report["settings"]["scale"]
