@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import pickle
 import reprlib
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -123,33 +124,28 @@ class _StrictLoader(yaml.SafeLoader):
 # environment profile, the catalogue, the prices...), and PyYAML's pure-Python reader
 # spends ~3-50 ms on each where unpickling the data it made takes ~0.03 ms. Pickled, so
 # every call still returns its own fresh objects (aliases still shared within one result);
-# only documents that loaded are kept, so every refusal is the loader's own, every time.
+# lru_cache keeps no result for a text that raised, so every refusal is the loader's own,
+# every time, and it is safe from threads (lab servers read from threads).
 # (libyaml's C parser was measured too and left alone: it accepts what this loader
 # refuses, e.g. a tab inside a plain scalar, '?' inside a flow key, a BOM mid-text.)
-# A plain dict, oldest out first: no lock to hold (lab servers read from threads).
-_LOADED: dict[str, bytes] = {}
-_LOADED_MAX_ENTRIES = 64
-_LOADED_MAX_CHARS = 256_000
+_LOADED_MAX_CHARS = 256_000  # longer texts are parsed each time, not kept
+
+
+@lru_cache(maxsize=64)
+def _pickled(text: str) -> bytes | None:
+    """The pickled document `text` loads to; None when it cannot be pickled (e.g. nesting
+    too deep): such a text is parsed each time."""
+    data = yaml.load(text, Loader=_StrictLoader)
+    try:
+        return pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:
+        return None
 
 
 def _load(text: str) -> Any:
-    """yaml.load(text, Loader=_StrictLoader), from _LOADED when this text loaded before."""
-    blob = _LOADED.get(text)
-    if blob is not None:
-        return pickle.loads(blob)
-    data = yaml.load(text, Loader=_StrictLoader)
-    if len(text) <= _LOADED_MAX_CHARS:
-        try:
-            blob = pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception:  # e.g. nesting too deep to pickle: just not kept
-            return data
-        _LOADED[text] = blob
-        while len(_LOADED) > _LOADED_MAX_ENTRIES:
-            try:
-                del _LOADED[next(iter(_LOADED))]
-            except (KeyError, RuntimeError, StopIteration):  # another thread got there
-                break
-    return data
+    """yaml.load(text, Loader=_StrictLoader), from the cache when this text loaded before."""
+    blob = _pickled(text) if len(text) <= _LOADED_MAX_CHARS else None
+    return pickle.loads(blob) if blob is not None else yaml.load(text, Loader=_StrictLoader)
 
 
 def load_yaml(path: Path, what: str = "file") -> Any:
