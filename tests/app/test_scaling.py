@@ -157,8 +157,10 @@ async def test_pool_warm_opens_its_connections_at_start_and_keeps_them(app_clien
         assert db.primary.get_size() == 0
     async with app_client(MOVIES_DB_POOL_WARM="3", **env) as (client, app):
         db = app.state.movies.db
+        # Warm-up holds all three before it hands any back: wait for the hand-back, not
+        # for the third connection (size 3 with one still held failed on a busy machine).
         deadline = time.monotonic() + 10
-        while db.primary.get_size() < 3 and time.monotonic() < deadline:
+        while db.primary.get_idle_size() < 3 and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         assert db.primary.get_size() == 3
         assert db.primary.get_idle_size() == 3  # handed back, not held
