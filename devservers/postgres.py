@@ -22,7 +22,7 @@ import subprocess
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from devservers.process import LOOPBACK, Launch, ServerError, popen_user
+from devservers.process import LOOPBACK, NEUTRAL_CWD, Launch, ServerError, as_user
 
 ROOT = Path("/usr/lib/postgresql")
 DURABLE = {"synchronous_commit": "on", "fsync": "on", "full_page_writes": "on"}
@@ -101,14 +101,15 @@ def run(
 ) -> str:
     """Run a PostgreSQL tool to completion; a failure raises with its last output line."""
     env = {**os.environ, "PGPASSWORD": password} if password is not None else None
+    user = pg_user() if as_pg else None
     done = subprocess.run(
-        list(argv),
+        as_user(argv, user),
         capture_output=True,
         text=True,
         timeout=timeout,
         env=env,
         stdin=subprocess.DEVNULL,
-        **(popen_user(pg_user()) if as_pg else {}),  # type: ignore[arg-type]
+        cwd=NEUTRAL_CWD if user else None,
     )
     if done.returncode != 0:
         lines = (done.stderr or done.stdout).strip().splitlines() or ["(no output)"]
@@ -184,11 +185,32 @@ def basebackup(
     run(argv + ([] if durable else ["--no-sync"]), as_pg=True, password=password)
 
 
-def ready(port: int) -> bool:
+# postmaster.pid's lines (src/include/utils/pidfile.h, PostgreSQL 10 and later): 1 the
+# postmaster's pid, 4 its port, 8 its status, "ready" once a primary accepts connections and
+# "standby" once a hot standby does.
+_PID_LINE, _PORT_LINE, _STATUS_LINE = 0, 3, 7
+ACCEPTING = ("ready", "standby")
+
+
+def accepting(datadir: Path, port: int) -> bool:
+    """The postmaster of `datadir` accepts connections on `port`, as `pg_ctl start -w` waits
+    for it (src/bin/pg_ctl/pg_ctl.c, wait_for_postmaster_start): from postmaster.pid, so a
+    launch waits without a pg_isready process and a server backend for each look. A file
+    left by a server that was killed names a pid that is no longer alive."""
     try:
-        run([binary("pg_isready"), "-h", LOOPBACK, "-p", str(port), "-q"], timeout=5)
-    except (ServerError, subprocess.TimeoutExpired):
+        lines = (datadir / "postmaster.pid").read_text().splitlines()
+    except (OSError, UnicodeDecodeError):
         return False
+    if len(lines) <= _STATUS_LINE or lines[_PORT_LINE].strip() != str(port):
+        return False
+    if lines[_STATUS_LINE].strip() not in ACCEPTING:
+        return False
+    try:
+        os.kill(int(lines[_PID_LINE]), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        pass  # alive, and another user's (we are not root and it is not ours)
     return True
 
 
@@ -219,7 +241,7 @@ def launch(
             str(socket_dir),
             *flags,
         ],
-        ready=lambda: ready(port),
+        ready=lambda: accepting(datadir, port),
         user=pg_user(),
         stop_signal=signal.SIGINT,
     )

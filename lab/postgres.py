@@ -86,10 +86,6 @@ def start(
     return record
 
 
-def ready(port: int) -> bool:
-    return launcher.ready(port)
-
-
 def psql(port: int, sql: str, db: str = DB_NAME, timeout: float = 60) -> str:
     """Run SQL through psql; returns unaligned, tuples-only output."""
     return run(

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 # Loopback, a free port and "is it listening" have one home, beside the server launchers.
-from devservers.process import LOOPBACK, free_port, port_open
+from devservers.process import LOOPBACK, as_user, free_port, port_open
 from lab.state import ProcessRecord, Registry
 
 __all__ = ["LOOPBACK", "Enter", "LabError", "free_port", "port_open", "spawn", "stop"]
@@ -65,15 +65,14 @@ def spawn(
     if enter is not None:
         argv, user = enter(list(argv), user), None
     with log.open("ab") as out:
+        argv = as_user(argv, user)  # setpriv, not Popen's user=: see devservers/process.py
         proc = subprocess.Popen(
-            list(argv),
+            argv,
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
             env=dict(env) if env is not None else None,
             cwd=cwd,
-            user=user,
-            group=user,
             start_new_session=True,
         )
     record = ProcessRecord(
@@ -185,12 +184,10 @@ def wait_until(check, what: str, timeout: float, record: ProcessRecord | None = 
 def run(argv: Sequence[str], *, user: str | None = None, timeout: float = 120, **kw) -> str:
     """Run a short command to completion; a failure raises with its last stderr line."""
     proc = subprocess.run(
-        list(argv),
+        as_user(argv, user),
         capture_output=True,
         text=True,
         timeout=timeout,
-        user=user,
-        group=user,
         stdin=subprocess.DEVNULL,
         **kw,
     )

@@ -1,13 +1,16 @@
-"""The development-server launchers (devservers/): the binary pick by version number and the
-durability switch's place in postgresql.conf."""
+"""The development-server launchers (devservers/): the binary pick by version number, the
+durability switch's place in postgresql.conf, and servers run as another user."""
 
 from __future__ import annotations
 
+import os
+import pwd
+import time
 from pathlib import Path
 
 import pytest
 
-from devservers import postgres
+from devservers import postgres, process
 
 
 def test_the_newest_postgresql_is_picked_by_number_not_by_string() -> None:
@@ -39,3 +42,69 @@ def test_durability_is_refused_on_the_command_line(tmp_path: Path) -> None:
     # On the command line it would beat ALTER SYSTEM, which the lab's crash fault relies on.
     with pytest.raises(postgres.ServerError, match=r"postgresql\.conf"):
         postgres.launch(tmp_path / "data", 5432, options={"fsync": "off"})
+
+
+def test_as_user_leaves_our_own_commands_alone() -> None:
+    assert process.as_user(["psql", "-c", "x"], None) == ["psql", "-c", "x"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="runs a command as `postgres`: needs root")
+def test_a_server_started_as_another_user_is_that_user_and_that_process(tmp_path: Path) -> None:
+    """The pid the supervisor holds is the server's own (setpriv execs, no parent stays
+    behind to swallow the stop signal), running as `postgres` with no supplementary groups."""
+    launch = process.Launch(what="sleep", argv=["sleep", "30"], ready=lambda: True, user="postgres")
+    proc = process.start(launch, tmp_path / "sleep.log")
+    try:
+        comm = Path(f"/proc/{proc.pid}/comm")
+        deadline = time.monotonic() + 10  # setpriv execs the command a moment after it starts
+        while comm.read_text().strip() != "sleep" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert comm.read_text().strip() == "sleep"
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        fields = dict(line.split(":", 1) for line in status.splitlines())
+        uid = pwd.getpwnam("postgres").pw_uid
+        assert fields["Uid"].split()[:2] == [str(uid), str(uid)]
+        assert fields["Groups"].strip() == ""
+    finally:
+        process.stop(proc)
+    assert proc.returncode is not None
+
+
+def _pidfile(datadir: Path, pid: int, port: int, status: str) -> None:
+    datadir.mkdir(exist_ok=True)
+    lines = [str(pid), str(datadir), "1796600000", str(port), "/tmp", "127.0.0.1", "0 0"]
+    (datadir / "postmaster.pid").write_text("\n".join([*lines, f"{status:<8}"]) + "\n")
+
+
+@pytest.mark.parametrize(
+    "status,port_offset,alive,expected",
+    [
+        ("ready", 0, True, True),
+        ("standby", 0, True, True),  # a hot standby that accepts read-only connections
+        ("starting", 0, True, False),
+        ("stopping", 0, True, False),
+        ("ready", 1, True, False),  # another port: not the server we launched
+        ("ready", 0, False, False),  # left by a server that was killed
+    ],
+)
+def test_accepting_reads_the_postmaster_status_line(
+    tmp_path: Path, status: str, port_offset: int, alive: bool, expected: bool
+) -> None:
+    pid = os.getpid() if alive else _a_dead_pid()
+    _pidfile(tmp_path / "data", pid, 5432 + port_offset, status)
+    assert postgres.accepting(tmp_path / "data", 5432) is expected
+
+
+def test_accepting_is_false_without_a_whole_pid_file(tmp_path: Path) -> None:
+    assert not postgres.accepting(tmp_path / "none", 5432)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "postmaster.pid").write_text(f"{os.getpid()}\n/x\n1\n5432\n")
+    assert not postgres.accepting(tmp_path / "data", 5432)  # written up to the port only
+
+
+def _a_dead_pid() -> int:
+    import subprocess
+
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
