@@ -123,9 +123,12 @@ def test_the_next_cached_stage_starts_with_the_carried_cache(lab_root):
     # a window-second; the keys carried are the preload's hot set (every distinct GET of
     # it, before the windows) plus what the window and the probes add, so `redis_keys_at_end`
     # is far above 0 either way.
+    # The minimum fleet (one web instance at dev cached, two at its ceiling: 2 API
+    # processes, not 4): what is carried is Redis's, and each of the two stages starts two
+    # processes fewer.
     settings = BenchSettings(
         movies=300, env="dev", budgets=False, window=0.5, calibration_window=1.0, bound=0.5,
-        probe_seconds=0.5, probe_warmup=0.2, max_probes=2, start_rps=20.0,
+        probe_seconds=0.5, probe_warmup=0.2, max_probes=2, start_rps=20.0, fleet="min",
     )  # fmt: skip
     carry = lab_root / "cache" / "carry-test.rdb"
     first = measure_stage("cached", settings, say=lambda _m: None, carry=carry)
