@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -86,8 +87,13 @@ def test_cli_migrate_seed_and_keys_file(servers, tmp_path: Path) -> None:
         "seed", "--count", "1000", "--users", "3", "--keys-out", str(keys), MOVIES_DATABASE_URL=url
     )
     assert r.returncode == 0, r.stderr
-    assert "seed: 1000 movies" in r.stdout and "mk_" not in r.stdout  # keys only in the file
+    # Keys only in the file. Not `"mk_" not in stdout`: the stdout names the file, whose
+    # path holds pytest's random directory names ("pt-diz2hmk_" failed a fresh-clone run).
+    assert "seed: 1000 movies" in r.stdout
+    assert not re.search(r"mk_[A-Za-z0-9_-]{43}", r.stdout + r.stderr), r.stdout
     data = json.loads(keys.read_text())
+    written = re.findall(r"mk_[A-Za-z0-9_-]{43}", keys.read_text())
+    assert len(written) == 5 and not [k for k in written if k in r.stdout + r.stderr]
     assert set(data) == {"demo-reader", "demo-writer", "lab-user-1", "lab-user-2", "lab-user-3"}
     assert oct(keys.stat().st_mode & 0o777) == "0o600"
     again = run_cli("seed", "--count", "10", MOVIES_DATABASE_URL=url)
