@@ -74,7 +74,7 @@ def _run_variant(
     record = spawn(
         reg,
         f"ab-{name}",
-        [*pin(cpus), sys.executable, "-m", "movies_api", "serve", "--host", LOOPBACK,
+        [*pin(cpus), stack.service_python(), "-m", "movies_api", "serve", "--host", LOOPBACK,
          "--port", str(port)],
         log=lab_dir() / "run" / f"ab-{name}.log",
         env=stack.service_env({**env, "PYTHONPATH": str(tree)}),

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from lab.localservers import Postgres, Redis, temp_root
+from lab.stack import service_python
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         serve = subprocess.Popen(
-            [sys.executable, "-m", "movies_api", "serve", "--port", str(args.port)], env=env
+            [service_python(), "-m", "movies_api", "serve", "--port", str(args.port)], env=env
         )
         try:
             return serve.wait()

@@ -29,6 +29,23 @@ POSTER_OBJECTS = 2000  # posters uploaded to S3 at the edge stage: the hottest r
 DB_POOL_MAX = 10  # each API process's pool per database server (MOVIES_DB_POOL_MAX)
 
 
+# The interpreter the service's processes run on (`make setup` builds it): the
+# dependencies app_image/pyproject.toml declares and nothing else, as on the AMI. The
+# development venv (sys.executable) also holds pulumi's packages, which change what the
+# service imports (redis-py loads opentelemetry-sdk when it is there).
+SERVICE_VENV = REPO / ".venv-app"
+SERVICE_PYTHON_ENV = "LAB_SERVICE_PYTHON"  # another interpreter for the service, if set
+
+
+def service_python() -> str:
+    """LAB_SERVICE_PYTHON if set, else the service's venv, else this interpreter (a tree
+    where `make setup` has not built .venv-app/ yet still runs the lab)."""
+    if os.environ.get(SERVICE_PYTHON_ENV):
+        return os.environ[SERVICE_PYTHON_ENV]
+    venv = SERVICE_VENV / "bin" / "python"
+    return str(venv) if venv.exists() else sys.executable
+
+
 def service_env(extra: dict[str, str]) -> dict[str, str]:
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -44,7 +61,7 @@ def service_env(extra: dict[str, str]) -> dict[str, str]:
 
 def movies_api(args: list[str], env: dict[str, str], timeout: float = 900) -> str:
     return run(
-        [sys.executable, "-m", "movies_api", *args],
+        [service_python(), "-m", "movies_api", *args],
         env=service_env(env),
         cwd=APP_DIR,
         timeout=timeout,
@@ -415,7 +432,7 @@ def start_api(
         name,
         [
             *pin(cpus),
-            sys.executable,
+            service_python(),
             "-m",
             "movies_api",
             "serve",

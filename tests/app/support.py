@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -13,6 +12,7 @@ from typing import Any
 import httpx
 
 from lab.localservers import free_port
+from lab.stack import service_python
 
 
 def metric(app: Any, name: str, **labels: str) -> float:
@@ -169,7 +169,7 @@ def serve_process(
     log = log_dir / f"{name}-{port}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "movies_api", "serve", "--port", str(port),
+            [service_python(), "-m", "movies_api", "serve", "--port", str(port),
              "--log-level", "warning"],
             env={**env, "PYTHONPATH": "app_image"}, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip

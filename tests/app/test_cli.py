@@ -7,12 +7,13 @@ import json
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import asyncpg
 import pytest
 from movies_api.migrate import available_migrations, migrate
+
+from lab.stack import service_python
 
 pytestmark = pytest.mark.servers
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("MOVIES_")}
     return subprocess.run(
-        [sys.executable, "-m", "movies_api", *args], capture_output=True, text=True,
+        [service_python(), "-m", "movies_api", *args], capture_output=True, text=True,
         env={**base, "PYTHONPATH": str(ROOT / "app_image"), **env}, timeout=120,
     )  # fmt: skip
 
