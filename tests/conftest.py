@@ -33,7 +33,7 @@ from typing import Any
 
 import pytest
 
-from tests.run_shared import RUN_SHARED_DIR, shared_dir
+from tests.run_shared import RUN_SHARED_DIR, scratch_in_memory, shared_dir
 
 Plan = dict[str, Any]
 StackKey = tuple[str, str]
@@ -67,6 +67,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     if RUN_SHARED_DIR in os.environ:
         return  # a pytest run inside a test of this suite: the outer run's directory
+    scratch_in_memory()
     run_dir = tempfile.mkdtemp(prefix="pt-")
     os.environ[RUN_SHARED_DIR] = run_dir
     config.stash[_OWNED_DIR] = run_dir
