@@ -64,7 +64,7 @@ _WAL_PAGE = 8192  # XLOG_BLCKSZ: PostgreSQL's default, which RDS does not change
 _PAGE_HEADERS = (24, 40)
 
 
-def _last_record_end(insert_lsn: int) -> int:
+def last_record_end(insert_lsn: int) -> int:
     """Where the primary's last WAL record ends. At the start of a page the insert position
     is reported past the page's header, where a replica that has replayed everything
     never gets (an idle primary then looked 40 bytes ahead of every replica forever); no
@@ -163,7 +163,7 @@ class Database:
         timeout = self.lag_interval
         try:
             async with self.primary.acquire(timeout=timeout) as conn:
-                target = _last_record_end(await conn.fetchval(_PRIMARY_LSN, timeout=timeout))
+                target = last_record_end(await conn.fetchval(_PRIMARY_LSN, timeout=timeout))
         except (*CONNECTION_ERRORS, asyncpg.PostgresError):
             return  # no primary, no verdict: keep the last ones
 
