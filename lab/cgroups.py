@@ -23,6 +23,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from devservers.process import as_user
 from lab.procs import LabError
 
 PREFIX = "movies-lab-"
@@ -214,10 +215,7 @@ class LabGroups:
         file needs to be given away to that user)."""
         files = " ".join(str(f) for f in self.procs_files(tier))
         script = 'for f in $CG; do echo $$ > "$f" || exit 97; done; exec "$@"'
-        drop = (
-            ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--"] if user else []
-        )
-        return ["env", f"CG={files}", "/bin/sh", "-c", script, "sh", *drop, *argv]
+        return ["env", f"CG={files}", "/bin/sh", "-c", script, "sh", *as_user(argv, user)]
 
     def pids(self, tier: str) -> list[int]:
         try:

@@ -126,6 +126,12 @@ def with_suppressed_child(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
+async def _acknowledged(writes: Writes, count: int, deadline: float) -> None:
+    """Until `count` writes in all were acknowledged, or the monotonic `deadline`."""
+    while writes.responses < count and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+
+
 def run_crash(
     reg: Registry, *, writers: int = WRITERS, crash_after: float = CRASH_AFTER_S,
     write_after: float = WRITE_AFTER_S, synchronous_commit: str = "on",
@@ -170,9 +176,7 @@ def run_crash(
         if crash_after_writes is None:
             await asyncio.sleep(crash_after)
         else:
-            crash_at = t0 + crash_after
-            while writes.responses < crash_after_writes and time.monotonic() < crash_at:
-                await asyncio.sleep(0.01)
+            await _acknowledged(writes, crash_after_writes, t0 + crash_after)
         marks["acked_before_crash"] = writes.responses
         marks["crash"] = time.monotonic() - t0
         killed, seconds = await asyncio.to_thread(kill_primary, reg)
@@ -185,8 +189,7 @@ def run_crash(
         marks["ready"] = time.monotonic() - t0
         at_ready = writes.responses
         if writes_after_ready is not None:
-            while writes.responses - at_ready < writes_after_ready and time.monotonic() < stop_at:
-                await asyncio.sleep(0.01)
+            await _acknowledged(writes, at_ready + writes_after_ready, stop_at)
             stop.set()
         await asyncio.gather(*tasks)
         marks["acked_after_ready"] = writes.responses - at_ready

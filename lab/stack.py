@@ -462,7 +462,7 @@ def healthy(port: int) -> bool:
         return False
 
 
-def _upload_posters(port: int, movies: int, count: int = POSTER_OBJECTS) -> float:
+def _upload_posters(port: int, movies: int, count: int) -> float:
     """Poster objects for the hottest ranks (moto keeps objects in memory, so this runs at
     every edge bring-up; a few thousand small objects take seconds, 100k would take minutes)."""
     from concurrent.futures import ThreadPoolExecutor
@@ -480,7 +480,7 @@ def _upload_posters(port: int, movies: int, count: int = POSTER_OBJECTS) -> floa
     )
     client.create_bucket(Bucket=BUCKET)
     body = b"\xff\xd8\xff" + bytes(2045)  # a 2 kB stand-in JPEG: the bytes are not measured
-    ids = ZipfSampler(movies, 1.0).ids[: min(count, movies)]
+    ids = ZipfSampler(movies, 1.0).ids[:count]  # count <= movies (the caller's min)
 
     def put(movie_id: int) -> None:
         # CloudFront reads the private bucket through OAC (SigV4-signed requests); nginx

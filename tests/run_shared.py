@@ -29,7 +29,7 @@ def shared_dir() -> Path | None:
 # killed leaves what it wrote in the page cache either way, which is all the crash tests
 # rely on. An explicit TMPDIR is kept; a run without room there stays on the disk.
 RAM_SCRATCH = Path("/dev/shm")
-RAM_SCRATCH_MIN_FREE = 4 << 30  # bytes; the suite's peak there was 1.6 GB (df each second)
+RAM_SCRATCH_MIN_FREE = 4 << 30  # bytes; the suite's peak there: 1.6-1.85 GB (df each second)
 
 
 def scratch_in_memory(root: Path = RAM_SCRATCH, min_free: int = RAM_SCRATCH_MIN_FREE) -> bool:

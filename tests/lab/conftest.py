@@ -40,18 +40,15 @@ def lab_root():
 
     root = Path(tempfile.mkdtemp(prefix="lab-test-"))
     os.chmod(root, 0o755)
-    saved = {name: os.environ.get(name) for name in ("LAB_DIR", stack.TEMPLATES_ENV)}
-    os.environ["LAB_DIR"] = str(root)
     templates = _shared_templates()
-    if templates is not None:
-        os.environ[stack.TEMPLATES_ENV] = str(templates)
     try:
-        yield root
+        with pytest.MonkeyPatch.context() as env:  # LAB_DIR and the templates' home put back
+            env.setenv("LAB_DIR", str(root))
+            if templates is not None:
+                env.setenv(stack.TEMPLATES_ENV, str(templates))
+            try:
+                yield root
+            finally:
+                stack.down(say=lambda _m: None)
     finally:
-        stack.down(say=lambda _m: None)
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
         shutil.rmtree(root, ignore_errors=True)
