@@ -3,6 +3,7 @@ members, and a process's descendants even when they left its group with setsid()
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -35,3 +36,29 @@ def test_group_members_and_descendants_of_a_tree() -> None:
         for pid in descendants(root.pid):
             os.kill(pid, signal.SIGKILL)
         root.wait()
+
+
+def test_stop_sees_a_group_of_nothing_but_zombies_as_ended(monkeypatch) -> None:
+    """kill(-pgid, 0) still finds a zombie; `stop`'s wait then ends on its slower /proc
+    walk, which skips zombies, instead of waiting out its timeout."""
+    from lab import procs
+    from lab.state import ProcessRecord
+
+    pid = os.fork()
+    if pid == 0:  # the child: a group of its own, then exit at once
+        os.setpgid(0, 0)
+        os._exit(0)
+    with contextlib.suppress(PermissionError):  # the child may have done it already
+        os.setpgid(pid, pid)
+    record = ProcessRecord(name="brief", pid=pid, pgid=pid, started=0, port=None,
+                           argv=["true"], log="", stop_signal=int(signal.SIGTERM))  # fmt: skip
+    monkeypatch.setattr(procs, "_reap", lambda _pid: None)  # so it stays a zombie
+    try:
+        _wait_for(lambda: not procs.group_members(pid))
+        assert procs.group_signalable(pid)  # the zombie is still in the group
+        started = time.monotonic()
+        assert procs.wait_group(record, timeout=5.0)
+        assert time.monotonic() - started < 2 * procs.WALK_EVERY_S + 0.5
+    finally:
+        os.waitpid(pid, 0)
+    assert not procs.group_signalable(pid)
