@@ -157,10 +157,15 @@ def test_type_tokens_are_written_only_in_infra_tokens() -> None:
 
 
 def _sdk_tokens() -> set[str]:
-    """Every token the installed pulumi-aws and pulumi-random register (their sources)."""
+    """Every token the installed pulumi-aws and pulumi-random define, from their sources:
+    a resource's in the package's registration table (`_utilities.register(resource_modules=
+    ...)` in its `__init__.py`, the table the SDK looks types up in), a function's in its own
+    module, which the code generator names after it (getRegion -> get_region.py). Reading
+    every module instead (3,154 files, 119 MB) cost ~2 CPU-s for the same verdicts."""
     found: set[str] = set()
     for package in (pulumi_aws, pulumi_random):
-        for path in Path(package.__file__).parent.rglob("*.py"):
+        root = Path(package.__file__).parent
+        for path in [root / "__init__.py", *root.rglob("get_*.py")]:
             found |= set(re.findall(r"""["']((?:aws|random):[^"'\s]+)["']""", path.read_text()))
     return found
 

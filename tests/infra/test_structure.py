@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from infra import REPO_ROOT
@@ -28,6 +29,18 @@ def _modules() -> Iterator[tuple[str, Path]]:
 
 
 MODULES = dict(_modules())
+
+
+@cache
+def _parse(text: str) -> ast.Module:
+    """One tree per source text for the module's tests (each walks every module; parsing
+    them all again for each was most of this file's time). The trees are only read."""
+    return ast.parse(text)
+
+
+@cache
+def _source(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
 
 
 def _is_repo_module(name: str) -> bool:
@@ -62,7 +75,7 @@ def _imports(module: str, tree: ast.AST) -> Iterator[tuple[int, str, str | None,
 
 def reach_ins(module: str, text: str, shown: str) -> list[str]:
     """Each ``from x import _y`` and ``mod._y`` where x / mod is another module of this repo."""
-    tree = ast.parse(text)
+    tree = _parse(text)
     found: list[str] = []
     module_aliases: dict[str, str] = {}
     for line, source, name, local in _imports(module, tree):
@@ -107,9 +120,7 @@ def test_no_module_uses_another_modules_private_names() -> None:
     found = [
         hit
         for module, path in MODULES.items()
-        for hit in reach_ins(
-            module, path.read_text(encoding="utf-8"), str(path.relative_to(REPO_ROOT))
-        )
+        for hit in reach_ins(module, _source(path), str(path.relative_to(REPO_ROOT)))
     ]
     assert not found, "private names used across modules:\n" + "\n".join(found)
 
@@ -121,7 +132,7 @@ def folder_graph() -> dict[str, set[str]]:
         parts = module.split(".")
         if parts[0] != "infra" or len(parts) < 2 or parts[1] not in FOLDERS:
             continue
-        tree = ast.parse(path.read_text(encoding="utf-8"))
+        tree = _parse(_source(path))
         for _, source, name, _ in _imports(module, tree):
             target = source.split(".")
             if target[0] != "infra":
@@ -239,7 +250,7 @@ def part_graph(parts: list[str]) -> dict[str, set[str]]:
         here = part_of(str(path.relative_to(REPO_ROOT)), parts)
         if here is None:
             continue
-        for _, source, name, _ in _imports(module, ast.parse(path.read_text(encoding="utf-8"))):
+        for _, source, name, _ in _imports(module, _parse(_source(path))):
             target = _import_target(module, source, name)
             if target is None:
                 continue
