@@ -93,6 +93,9 @@ class BenchSettings:
     probe_seconds: float = 5.0
     probe_warmup: float = 1.0
     max_probes: int = 7
+    # Samples of the machine's reference loop (lab/speed.py, ~0.1 CPU-s each) before and
+    # after each stage's search.
+    speed_samples: int = 3
     start_rps: float = 40.0  # the first stage's first probe; later stages start nearer
     client: str = "raw"
     # Redis keeps its contents from one cached stage to the next (a stage change is a
@@ -379,9 +382,9 @@ def measure_stage(
         probe = stage_probe(
             reg.endpoints, groups, budgets, maker, bench_slo(bs), bs.probe_seconds, bs.probe_warmup
         )
-        speed_before = speed.measure()
+        speed_before = speed.measure(bs.speed_samples)
         found = search(probe, start_rps or bs.start_rps, max_probes=bs.max_probes, say=say)
-        speed_after = speed.measure()
+        speed_after = speed.measure(bs.speed_samples)
         best = found.best
         # The machine's speed around the search (lab/speed.py): what a CPU-second did then.
         row["machine_speed"] = {"before": speed_before.as_dict(), "after": speed_after.as_dict()}
