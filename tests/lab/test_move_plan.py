@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from infra.plans.build import build_plan
 from lab.engine_order import Action
 from lab.move import ASG, LISTENER_RULE, move_plan, render, search_gap
 from tests.lab.search_rule_variants import one, with_fix, without_fix
 
 
 @pytest.fixture(scope="module")
-def edge_and_scale():
-    return build_plan("prod", "edge"), build_plan("prod", "scale-5x")
+def edge_and_scale(stack_plan):
+    # The session's plans (tests/conftest.py), read-only: the variants are deep copies.
+    return stack_plan("prod", "edge"), stack_plan("prod", "scale-5x")
 
 
 def test_the_rule_without_the_fleet_dependency_forwards_to_an_unbooted_fleet(edge_and_scale):

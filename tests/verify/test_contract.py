@@ -8,11 +8,6 @@ from typing import Any
 import pytest
 
 from infra import verify
-from infra.plans.build import build_plan
-
-
-def planned(env: str, stage: str) -> dict[str, Any]:
-    return build_plan(env, stage)
 
 
 def exports(plan: dict[str, Any]) -> dict[str, Any]:
@@ -21,8 +16,9 @@ def exports(plan: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(("env", "stage"), [("prod", "scale-5x"), ("prod", "single-box")])
-def test_program_exports_everything_verify_needs(env: str, stage: str) -> None:
-    plan = planned(env, stage)
+def test_program_exports_everything_verify_needs(env: str, stage: str, stack_plan) -> None:
+    # The session's plan (tests/conftest.py: the program under the mocks, once per run).
+    plan = stack_plan(env, stage)
     outputs = exports(plan)
     cfg = verify.stack_config(env, outputs)
     assert cfg.name == f"{env}/{stage}"
