@@ -488,7 +488,11 @@ def test_edge_to_scale_5x_needs_the_setting_and_keeps_it(tmp_path, monkeypatch) 
 
 
 # `python -m infra.upgrade` with the plans of `own_plans`: runpy.run_module as -m runs it.
+# SIGINT handled as at a terminal: a process that starts with it ignored (any job a
+# non-interactive shell put in the background, `nohup`) keeps it ignored, Python installs
+# no KeyboardInterrupt handler, and the stand-in's Ctrl-C would be lost.
 MAIN_WITH_PLAN_DIR = (
+    "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
     "import runpy, sys; from pathlib import Path; from infra.plans import build, load; "
     "build.PLAN_DIR = load.PLAN_DIR = Path(sys.argv.pop(1)); "
     "runpy.run_module('infra.upgrade', run_name='__main__', alter_sys=True)"
