@@ -60,6 +60,7 @@ def pytest_configure(config: pytest.Config) -> None:
     is no longer than in a one-process run (some tests print it in a one-line error, which
     cuts long values)."""
     gc.set_threshold(*GC_THRESHOLDS)
+    _one_botocore_data_loader()
     is_worker = hasattr(config, "workerinput")
     if is_worker:
         _share_rewritten_modules()
@@ -73,6 +74,42 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_OWNED_DIR] = run_dir
     if config.option.basetemp is None:
         config.option.basetemp = run_dir
+
+
+def _one_botocore_data_loader() -> None:
+    """The test process's botocore sessions share one data loader (and so its cache of the
+    bundled JSON: endpoints.json, the partitions, each service model).
+
+    A process in production makes its clients from boto3's one default session, so it
+    parses each of those files once. moto's `mock_aws()` replaces the default session on
+    entry, so every mocked test made a session, and a loader, of its own and parsed them
+    again: 0.27-0.55 CPU-s per EC2 client here, 0.05 with the loader shared (2026-12-07).
+    The loader only reads files that ship with botocore; what each session configures
+    (credentials, region, endpoints, moto's hooks) is still its own. boto3 appends its own
+    data directory to the loader's search paths for every session: kept once."""
+    import boto3.session
+    import botocore.session
+
+    if getattr(botocore.session.create_loader, "shared_by_tests", False):
+        return
+    loaders: dict[str | None, Any] = {}
+    create = botocore.session.create_loader
+
+    def create_loader(search_path_string: str | None = None) -> Any:
+        if search_path_string not in loaders:
+            loaders[search_path_string] = create(search_path_string)
+        return loaders[search_path_string]
+
+    create_loader.shared_by_tests = True  # type: ignore[attr-defined]
+    botocore.session.create_loader = create_loader  # type: ignore[assignment]
+    setup_loader = boto3.session.Session._setup_loader
+
+    def _setup_loader(self: boto3.session.Session) -> None:
+        setup_loader(self)
+        paths = self._loader.search_paths
+        paths[:] = list(dict.fromkeys(paths))
+
+    boto3.session.Session._setup_loader = _setup_loader  # type: ignore[method-assign]
 
 
 def _share_rewritten_modules() -> None:
