@@ -26,7 +26,12 @@ def _run(
     state.write_text(json.dumps({"stacks": {stack: {"config": {"movies:stage": "x"}}}}))
     env = {
         **os.environ,
-        "PATH": f"{STANDIN_BIN}{os.pathsep}{os.environ['PATH']}",
+        # The suite's own interpreter next: the stand-in's `#!/usr/bin/env python3` would
+        # otherwise find a version manager's `python3` shim (a shell script, ~0.15 CPU-s
+        # a call here), as tests/upgrade/test_runner.py notes.
+        "PATH": os.pathsep.join(
+            [str(STANDIN_BIN), str(Path(sys.executable).parent), os.environ["PATH"]]
+        ),
         "PYTHON": sys.executable,
         "STANDIN_STATE": str(state),
         "STANDIN_LOG": str(log),
