@@ -165,11 +165,14 @@ def _share_rewritten_modules() -> None:
     rewrite.AssertionRewritingHook.exec_module = exec_module  # type: ignore[method-assign]
 
 
+# Server files without a `wall` mark take 2-6 s alone (a warm run, 2026-12-07).
+UNMARKED_SERVER_WALL = 4.5
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Files with tests that start real servers first (stable otherwise): under xdist's
-    loadfile each file goes whole to the next free worker, so the long ones, started
-    first, end while the short ones fill the other workers (longest first), instead of one
-    long file starting last and running alone.
+    """The longest files first (stable otherwise): under xdist's loadfile each file goes
+    whole to the next free worker, so the long ones, started first, end while the short
+    ones fill the other workers, instead of one long file starting last and running alone.
 
     Under loadfile xdist keeps this order only with --no-loadscope-reorder (in addopts);
     without it, it sends the files with the most tests first, which put the long server
@@ -179,12 +182,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     waits = {item.path for item in items if item.get_closest_marker("servers") is not None}
     # `wall(seconds)`: a file that takes about that long alone goes before the others, the
-    # longest first, so that it does not start last and run alone at the end.
-    walls: dict[object, float] = {}
+    # longest first, so that it does not start last and run alone at the end (longest
+    # processing time first: the many short files fill the workers' tails). A server file
+    # without the mark counts as UNMARKED_SERVER_WALL seconds, any other file as none.
+    walls: dict[object, float] = {path: UNMARKED_SERVER_WALL for path in waits}
+    marked: set[object] = set()
     for item in items:
         mark = item.get_closest_marker("wall")
         if mark is not None:
-            walls[item.path] = max(walls.get(item.path, 0.0), float(mark.args[0]))
+            seconds = float(mark.args[0])
+            walls[item.path] = max(walls[item.path], seconds) if item.path in marked else seconds
+            marked.add(item.path)
     items.sort(key=lambda item: (-walls.get(item.path, 0.0), item.path not in waits))
 
 

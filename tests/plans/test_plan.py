@@ -16,6 +16,9 @@ from infra.plans import build as plan_cli
 from infra.plans.build import build_plan, dumps_plan, kind, kind_counts, load_or_build
 from infra.plans.load import PlanRefError, load_plan, newest_source_mtime
 
+# No server, but long enough that xdist should start it early (tests/conftest.py).
+pytestmark = pytest.mark.wall(7)  # seconds alone
+
 REPO = Path(__file__).resolve().parents[2]
 
 

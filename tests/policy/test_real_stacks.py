@@ -18,6 +18,9 @@ from infra.config import ENVIRONMENTS, STAGES
 from infra.guard.runner import StackReport, evaluate
 from policies.offline import analyze, enforcement_levels, load_config
 
+# No server, but long enough that xdist should start it early (tests/conftest.py).
+pytestmark = pytest.mark.wall(17)  # seconds alone
+
 REFS = [f"{env}/{stage}" for env in ENVIRONMENTS for stage in STAGES]
 
 

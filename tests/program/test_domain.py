@@ -24,6 +24,9 @@ from infra.program.components.load_balancer import TLS_POLICY
 from infra.program.composer import declare_stage
 from infra.tokens import ResourceType
 
+# No server, but long enough that xdist should start it early (tests/conftest.py).
+pytestmark = pytest.mark.wall(6)  # seconds alone
+
 ZONE_ID = "Z0123456789ABCDEFGHIJK"
 DOMAIN = {
     "zone": "movies.example.com",

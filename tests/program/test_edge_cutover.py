@@ -34,6 +34,9 @@ from infra.plans.mocks import run_program
 from infra.program.composer import declare_stage
 from infra.review.diff import diff_plans
 
+# No server, but long enough that xdist should start it early (tests/conftest.py).
+pytestmark = pytest.mark.wall(3)  # seconds alone
+
 REPO = Path(__file__).resolve().parents[2]
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 CERT = "arn:aws:acm:us-east-1:123456789012:certificate/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"

@@ -12,6 +12,9 @@ from infra.plans.load import PlanRefError
 from infra.review import cost, report
 from tests.review.plans import wired_stack
 
+# No server, but long enough that xdist should start it early (tests/conftest.py).
+pytestmark = pytest.mark.wall(4)  # seconds alone
+
 
 def crafted_plans() -> dict[tuple[str, str], dict]:
     plans = {}

@@ -19,6 +19,9 @@ from infra.review.report.figures import FiguresError
 from infra.review.report.render import CHART
 from tests.review.test_report import crafted_plans
 
+# No server, but long enough that xdist should start it early (tests/conftest.py).
+pytestmark = pytest.mark.wall(5)  # seconds alone
+
 SVG = "{http://www.w3.org/2000/svg}"
 SATURATION = figures.SATURATION
 

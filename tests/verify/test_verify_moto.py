@@ -18,6 +18,9 @@ from infra.verify import Clients, Finding, Settings
 
 from .moto_stack import _client, deploy, one_kms_key_pair_per_spec, put_replica_lag
 
+# No server, but long enough that xdist should start it early (tests/conftest.py).
+pytestmark = pytest.mark.wall(10)  # seconds alone
+
 REGION = "us-east-1"
 
 

@@ -26,6 +26,9 @@ from infra.verify import Clients, WaitOutcome, WaitSettings
 
 from .moto_stack import _client, deploy, one_kms_key_pair_per_spec
 
+# No server, but long enough that xdist should start it early (tests/conftest.py).
+pytestmark = pytest.mark.wall(3)  # seconds alone
+
 REGION = "us-east-1"
 NEVER = 10**9
 
