@@ -105,8 +105,9 @@ def live_processes() -> Iterator[tuple[int, int, int]]:
     """(pid, parent pid, process group) of every live (non-zombie) process, from
     /proc/<pid>/stat (the fields after the command name, which may hold spaces or ')').
 
-    Plain os calls and bytes, not pathlib: `stop` walks /proc every 50 ms while a group
-    ends, and a lab's take-down walked it ~100 times (pathlib's objects were half of it)."""
+    Plain os calls and bytes, not pathlib: `stop` walked /proc every 50 ms while a group
+    ended (every WALK_EVERY_S now), and a lab's take-down walked it ~100 times (pathlib's
+    objects were half of it)."""
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
@@ -148,7 +149,8 @@ WALK_EVERY_S = 0.5
 
 
 def wait_group(record: ProcessRecord, timeout: float) -> bool:
-    """Poll until the group has no live member; False if it still has one at `timeout`."""
+    """Poll until the group has no live member; False if it still has one at `timeout`
+    (a last walk then decides, so a group of zombies only is never reported alive)."""
     deadline = time.monotonic() + timeout
     next_walk = time.monotonic() + WALK_EVERY_S
     while True:
@@ -156,7 +158,7 @@ def wait_group(record: ProcessRecord, timeout: float) -> bool:
         if not group_signalable(record.pgid):
             return True
         now = time.monotonic()
-        if now >= next_walk:
+        if now >= next_walk or now >= deadline:
             next_walk = now + WALK_EVERY_S
             if not group_members(record.pgid):
                 return True

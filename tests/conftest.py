@@ -78,7 +78,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _one_botocore_data_loader() -> None:
     """The test process's botocore sessions share one data loader (and so its cache of the
-    bundled JSON: endpoints.json, the partitions, each service model).
+    bundled JSON: endpoints.json, the partitions, each service model); infra/verify.py
+    keeps one of its own, as it does in production.
 
     A process in production makes its clients from boto3's one default session, so it
     parses each of those files once. moto's `mock_aws()` replaces the default session on

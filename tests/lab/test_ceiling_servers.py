@@ -82,7 +82,9 @@ def test_the_search_finds_a_stand_ins_capacity_with_the_fleet_at_its_ceiling():
         probe = stage_probe(ep, None, {}, maker, Slo(), seconds=0.75, warmup=0.15)
         result = search(probe, 80.0, max_probes=7)
     assert result.best is not None
-    assert 0.6 * server.capacity_rps <= result.rps <= 1.05 * server.capacity_rps
+    # 0.8: a fleet of two workers (100 rps) would fail it; the search's first step past
+    # 120 rps is 147.
+    assert 0.8 * server.capacity_rps <= result.rps <= 1.05 * server.capacity_rps
     assert result.first_fail is not None and not result.first_fail.ok
     # Every probe records the hit ratios it saw (none here: no cache, no edge).
     assert all(p.ratios == {"cache_hit_ratio": None, "edge_hit_ratio": None} for p in result.probes)
