@@ -23,8 +23,6 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-import parliament
-
 from infra.guard.findings import Plan, ValueFinding
 from infra.plans.index import resources, value
 from infra.tokens import ResourceType
@@ -70,6 +68,11 @@ def findings_for(
         document = _implicit_resource(document, own_arn, replace_star=False)
     elif key_policy:
         document = _implicit_resource(document, own_arn, replace_star=True)
+    # Imported here: parliament imports pkg_resources, which scans every installed
+    # distribution; a guard run without IAM documents, and every module that only
+    # imports this one, need neither.
+    import parliament
+
     star = _allows_every_action(document)
     # The community auditors expand "*" into every AWS action (~25 s per document); a
     # statement allowing every action is a finding already, so they are skipped then.

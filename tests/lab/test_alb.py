@@ -61,9 +61,14 @@ def test_target_group_read_from_a_plan():
         groups["web"].scaled(float("nan"))
 
 
-def test_the_programs_target_groups_are_what_the_stand_in_uses():
-    # The program under the mocks (a few seconds): both groups of scale-5x, with the fields
-    # a health check needs, read from the plan rather than copied.
+def test_the_programs_target_groups_are_what_the_stand_in_uses(stack_plan, monkeypatch):
+    # Both groups of scale-5x, with the fields a health check needs, read from the plan
+    # rather than copied. The plan is the session's (tests/conftest.py: `build_plan`'s own
+    # result, built once a run), not the program run again here.
+    import infra.plans.build
+
+    plan = stack_plan("prod", "scale-5x")
+    monkeypatch.setattr(infra.plans.build, "build_plan", lambda env, stage: plan)
     groups = alb.program_target_groups("prod", "scale-5x")
     assert set(groups) == {"web", "search"}
     for group in groups.values():
