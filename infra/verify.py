@@ -87,10 +87,13 @@ class Settings:
 
 
 @cache
-def _data_loader(data_path: str | None) -> Any:
+def data_loader(data_path: str | None = None) -> Any:
+    """One botocore data loader per data path for the process: what a botocore session
+    makes for itself, made once (it only reads botocore's bundled JSON). The test
+    processes install it as botocore's own factory (tests/conftest.py)."""
     from botocore.loaders import create_loader
 
-    return create_loader(data_path)  # what a botocore session makes for itself
+    return create_loader(data_path)
 
 
 @cache
@@ -105,7 +108,7 @@ def _client(service: str, region: str, endpoint: str | None) -> Any:
     import botocore.session
 
     core = botocore.session.get_session()
-    loader = _data_loader(core.get_config_variable("data_path"))
+    loader = data_loader(core.get_config_variable("data_path"))
     core.register_component("data_loader", loader)
     session = boto3.session.Session(botocore_session=core)
     # boto3 appends its own data directory to the loader's paths for each session: once is

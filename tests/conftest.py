@@ -77,9 +77,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _one_botocore_data_loader() -> None:
-    """The test process's botocore sessions share one data loader (and so its cache of the
-    bundled JSON: endpoints.json, the partitions, each service model); infra/verify.py
-    keeps one of its own, as it does in production.
+    """The test process's botocore sessions share one data loader per data path (and so
+    its cache of the bundled JSON: endpoints.json, the partitions, each service model):
+    infra/verify.py's `data_loader`, the one verify's own sessions use, installed as
+    botocore's factory.
 
     A process in production makes its clients from boto3's one default session, so it
     parses each of those files once. moto's `mock_aws()` replaces the default session on
@@ -91,18 +92,11 @@ def _one_botocore_data_loader() -> None:
     import boto3.session
     import botocore.session
 
-    if getattr(botocore.session.create_loader, "shared_by_tests", False):
+    from infra.verify import data_loader
+
+    if botocore.session.create_loader is data_loader:
         return
-    loaders: dict[str | None, Any] = {}
-    create = botocore.session.create_loader
-
-    def create_loader(search_path_string: str | None = None) -> Any:
-        if search_path_string not in loaders:
-            loaders[search_path_string] = create(search_path_string)
-        return loaders[search_path_string]
-
-    create_loader.shared_by_tests = True  # type: ignore[attr-defined]
-    botocore.session.create_loader = create_loader  # type: ignore[assignment]
+    botocore.session.create_loader = data_loader  # type: ignore[assignment]
     setup_loader = boto3.session.Session._setup_loader
 
     def _setup_loader(self: boto3.session.Session) -> None:

@@ -7,6 +7,8 @@ import boto3
 import botocore.session
 from moto import mock_aws
 
+from infra.verify import data_loader
+
 
 def _loader_of_a_mocked_client() -> object:
     with mock_aws():
@@ -23,5 +25,6 @@ def test_mocked_sessions_share_one_loader_with_each_path_once(monkeypatch) -> No
     assert first is second
     paths = first.search_paths  # type: ignore[attr-defined]
     assert len(paths) == len(set(paths)) and any(p.endswith("boto3/data") for p in paths)
-    # What the suite patched is botocore's own factory, not one of its callers.
-    assert getattr(botocore.session.create_loader, "shared_by_tests", False)
+    # What the suite patched is botocore's own factory, with verify's loader: one for both.
+    assert botocore.session.create_loader is data_loader
+    assert first is data_loader(None)
