@@ -23,7 +23,6 @@ import time
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
-from movies_api.db import last_record_end
 
 from tests.app.replicas import own_replica, replay_paused
 from tests.app.support import MOVIE, auth, metric, wait_for_replica
@@ -104,17 +103,3 @@ async def test_update_and_delete_hold_on_every_process_past_the_fence(
             assert r.status_code == 200, "the paused replica should still have the row"
         await wait_for_replica(servers.primary.url(), own_replica.url())
     print(f"\n{reads} reads over {PAUSED_S}s of paused replay; fenced {fenced}, lagging {lagging}")
-
-
-@pytest.mark.parametrize(
-    "insert_lsn,end",
-    [
-        (0x3000018, 0x3000000),  # 24 past a page's start: its short header, none written
-        (0x4000028, 0x4000000),  # 40 past a segment's first page: the long header
-        (0x3002018, 0x3002000),
-        (0x3000019, 0x3000019),  # inside a page: a record ends there
-        (0x3001FF8, 0x3001FF8),
-    ],
-)
-def test_the_last_record_ends_before_a_page_header(insert_lsn: int, end: int) -> None:
-    assert last_record_end(insert_lsn) == end

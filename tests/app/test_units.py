@@ -17,6 +17,7 @@ from movies_api.auth import (
     verify_token,
 )
 from movies_api.aws_secrets import resolve_secrets, with_credentials
+from movies_api.db import last_record_end
 from movies_api.seed import chunks, generate
 from movies_api.settings import SettingsError, load_settings, redact
 
@@ -183,3 +184,17 @@ def test_with_credentials_keeps_ipv6_hosts() -> None:
     assert with_credentials("postgresql://[::1]:5432/db", "u", "p") == (
         "postgresql://u:p@[::1]:5432/db"
     )
+
+
+@pytest.mark.parametrize(
+    "insert_lsn,end",
+    [
+        (0x3000018, 0x3000000),  # 24 past a page's start: its short header, none written
+        (0x4000028, 0x4000000),  # 40 past a segment's first page: the long header
+        (0x3002018, 0x3002000),
+        (0x3000019, 0x3000019),  # inside a page: a record ends there
+        (0x3001FF8, 0x3001FF8),
+    ],
+)
+def test_the_last_record_ends_before_a_page_header(insert_lsn: int, end: int) -> None:
+    assert last_record_end(insert_lsn) == end
