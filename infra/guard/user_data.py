@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from infra.guard.cloud_init_cli import cloud_init
 from infra.guard.findings import Plan, ValueFinding
 from infra.plans.index import resources, value
 from infra.tokens import SECRET_MARKER, ResourceType
@@ -47,15 +46,10 @@ def _decode(raw: Any) -> tuple[str | None, str]:
 @cache
 def schema_errors(text: str) -> str | None:
     """cloud-init's verdict on one document: None when valid, else its error text."""
-    binary = shutil.which("cloud-init")
-    if binary is None:
-        raise RuntimeError("cloud-init is not installed: run `make system-deps` (Debian package)")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp, "user-data.yaml")
         path.write_text(text)
-        result = subprocess.run(
-            [binary, "schema", "-c", str(path)], capture_output=True, text=True, check=False
-        )
+        result = cloud_init("schema", "-c", str(path))
     if result.returncode == 0:
         return None
     output = (result.stderr + result.stdout).replace(str(path), "user-data")
