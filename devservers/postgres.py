@@ -14,12 +14,16 @@ directories that user owns.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import os
 import re
 import shutil
 import signal
 import subprocess
-from collections.abc import Iterable, Sequence
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from devservers.process import LOOPBACK, NEUTRAL_CWD, Launch, ServerError, as_user
@@ -132,25 +136,88 @@ def initdb(
     conf: str = "",
 ) -> None:
     """A new cluster in `datadir` (removed first if present): trust auth, or scram with
-    `password`; `conf` and then the durability block appended to postgresql.conf."""
+    `password`; `conf` and then the durability block appended to postgresql.conf.
+
+    initdb runs once per machine for the same binary, superuser, password and locale; its
+    cluster is kept (`template_cache`) and later ones are copies of it: a copy costs ~0.3
+    CPU-s, initdb ~1.1. `durable` is the server's setting, written here after the copy."""
     if datadir.exists():
         shutil.rmtree(datadir)
-    make_dir(datadir)
-    argv = [binary("initdb"), "-D", str(datadir), "-U", superuser, "-E", "UTF8"]
-    argv += [f"--locale={locale}"] if locale else []
-    argv += [] if durable else ["--no-sync"]
-    if password is None:
-        argv.append("--auth=trust")
-        run(argv, as_pg=True)
-    else:
-        pwfile = datadir.parent / f"{datadir.name}.pw"
-        pwfile.write_text(password + "\n")
-        own(pwfile)
-        try:
-            run([*argv, "--pwfile", str(pwfile), "-A", "scram-sha-256"], as_pg=True)
-        finally:
-            pwfile.unlink(missing_ok=True)
+    datadir.parent.mkdir(parents=True, exist_ok=True)
+    kept = template_cache() / _template_key(superuser, password, locale)
+    if not kept.is_dir():
+        with _cache_lock():
+            if not kept.is_dir():
+                _initdb(datadir, superuser=superuser, password=password, locale=locale)
+                _keep(datadir, kept)
+    if not datadir.exists():
+        # -a keeps the cluster's mode (0700) and owner (the PostgreSQL user).
+        run(["cp", "-a", "--", str(kept), str(datadir)])
     append_conf(datadir, conf + durability_conf(durable))
+
+
+def _initdb(datadir: Path, *, superuser: str, password: str | None, locale: str | None) -> None:
+    make_dir(datadir)
+    # --no-sync: the cluster is flushed by the OS like any file; what a server acknowledges
+    # is governed by its durability block (fsync, synchronous_commit), written after.
+    argv = [binary("initdb"), "-D", str(datadir), "-U", superuser, "-E", "UTF8", "--no-sync"]
+    argv += [f"--locale={locale}"] if locale else []
+    if password is None:
+        run([*argv, "--auth=trust"], as_pg=True)
+        return
+    pwfile = datadir.parent / f"{datadir.name}.pw"
+    pwfile.touch(mode=0o600)
+    own(pwfile)
+    pwfile.write_text(password + "\n")
+    try:
+        run([*argv, "--pwfile", str(pwfile), "-A", "scram-sha-256"], as_pg=True)
+    finally:
+        pwfile.unlink(missing_ok=True)
+
+
+# Where initdb's clusters are kept: DEVSERVERS_INITDB_CACHE, else a directory of ours under
+# the temporary directory (the test suite points it into its run's scratch directory).
+CACHE_ENV = "DEVSERVERS_INITDB_CACHE"
+
+
+def template_cache() -> Path:
+    configured = os.environ.get(CACHE_ENV)
+    if configured:
+        return Path(configured)
+    return Path(tempfile.gettempdir()) / f"devservers-initdb-{os.geteuid()}"
+
+
+def _template_key(superuser: str, password: str | None, locale: str | None) -> str:
+    """What initdb put into the cluster: the binary (path, size, mtime: an upgraded
+    PostgreSQL gets its own), the superuser, the password's digest, the locale."""
+    initdb_bin = Path(binary("initdb")).resolve()
+    st = initdb_bin.stat()
+    secret = hashlib.sha256(password.encode()).hexdigest() if password is not None else "trust"
+    parts = [str(initdb_bin), str(st.st_size), str(st.st_mtime_ns), superuser, secret, str(locale)]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def _cache_lock() -> Iterator[None]:
+    """One builder at a time (pytest-xdist workers share the cache); the others wait."""
+    cache = template_cache()
+    cache.mkdir(parents=True, exist_ok=True)
+    os.chmod(cache, 0o700)
+    with (cache / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _keep(datadir: Path, kept: Path) -> None:
+    """A stopped cluster copied into the cache under a temporary name, then renamed: a
+    reader sees a whole cluster or none."""
+    building = kept.parent / f".build-{os.getpid()}"
+    shutil.rmtree(building, ignore_errors=True)
+    try:
+        run(["cp", "-a", "--", str(datadir), str(building)])
+        os.rename(building, kept)
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
 
 
 def basebackup(

@@ -33,6 +33,7 @@ from typing import Any
 
 import pytest
 
+from devservers import postgres as pg_launcher
 from tests.run_shared import RUN_SHARED_DIR, scratch_in_memory, shared_dir
 
 Plan = dict[str, Any]
@@ -71,6 +72,9 @@ def pytest_configure(config: pytest.Config) -> None:
     scratch_in_memory()
     run_dir = tempfile.mkdtemp(prefix="pt-")
     os.environ[RUN_SHARED_DIR] = run_dir
+    # initdb's templates (devservers/postgres.py) for this run's workers, gone with the run:
+    # a run pays for its own, whatever ran before it.
+    os.environ.setdefault(pg_launcher.CACHE_ENV, os.path.join(run_dir, "initdb"))
     config.stash[_OWNED_DIR] = run_dir
     if config.option.basetemp is None:
         config.option.basetemp = run_dir

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import os
 import pwd
+import shutil
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -108,3 +111,69 @@ def _a_dead_pid() -> int:
     proc = subprocess.Popen(["true"])
     proc.wait()
     return proc.pid
+
+
+# --- initdb's template --------------------------------------------------------------------
+# The clusters come from the run's cache (tests/conftest.py: the one every server test of
+# the run copies from), with the superusers and passwords the lab and the tests use, so
+# these tests build no template the run would not build anyway.
+
+
+@pytest.fixture
+def run_root() -> Iterator[Path]:
+    """Not under tmp_path (0700 above it): the postgres user must reach its data dirs."""
+    root = Path(tempfile.mkdtemp(prefix="devservers-test-"))
+    root.chmod(0o755)
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_a_template_is_keyed_by_superuser_password_and_locale() -> None:
+    key = postgres._template_key
+    base = key("postgres", None, "C")
+    assert base == key("postgres", None, "C")
+    others = [key("movies", None, "C"), key("postgres", "a", "C"), key("postgres", "b", "C"),
+              key("postgres", None, None)]  # fmt: skip
+    assert len({base, *others}) == 5
+
+
+def test_initdb_copies_the_kept_cluster_and_writes_each_its_own_settings(run_root: Path) -> None:
+    postgres.initdb(run_root / "a", durable=False)
+    kept = postgres.template_cache() / postgres._template_key("postgres", None, "C")
+    assert kept.is_dir()
+    before = kept.stat().st_mtime_ns
+    postgres.initdb(run_root / "b", durable=True, conf="max_connections = 50\n")
+    assert kept.stat().st_mtime_ns == before  # copied, not made again
+    for name, durable in (("a", False), ("b", True)):
+        datadir = run_root / name
+        assert (datadir / "PG_VERSION").is_file()
+        assert oct(datadir.stat().st_mode & 0o777) == "0o700"
+        if os.geteuid() == 0:
+            assert datadir.stat().st_uid == pwd.getpwnam("postgres").pw_uid
+        conf = (datadir / "postgresql.conf").read_text()
+        assert conf.rstrip().endswith(f"full_page_writes = {'on' if durable else 'off'}")
+    assert "max_connections = 50" in (run_root / "b" / "postgresql.conf").read_text()
+    assert "max_connections = 50" not in (kept / "postgresql.conf").read_text()
+
+
+@pytest.mark.servers
+def test_a_copied_cluster_logs_in_with_its_password_and_refuses_another(run_root: Path) -> None:
+    """A cluster from the kept one is a server of its own; the password initdb was given
+    is the one that logs in (scram), another is refused."""
+    from devservers.process import ServerError, free_port
+    from lab.localservers import DB_PASSWORD
+
+    datadir = run_root / "pg"
+    postgres.initdb(datadir, durable=False, superuser="movies", password=DB_PASSWORD, locale=None)
+    port = free_port()
+    proc = process.start(postgres.launch(datadir, port), run_root / "pg.log", timeout=30)
+    try:
+        psql = [postgres.binary("psql"), "-h", "127.0.0.1", "-p", str(port), "-U", "movies"]
+        query = [*psql, "-d", "postgres", "-Atc", "select 1"]
+        assert postgres.run(query, password=DB_PASSWORD).strip() == "1"
+        with pytest.raises(ServerError, match="password authentication failed"):
+            postgres.run(query, password=DB_PASSWORD + "x")
+    finally:
+        process.stop(proc)
