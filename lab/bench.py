@@ -318,6 +318,25 @@ def warm_connections(
 # --- one stage ----------------------------------------------------------------------------
 
 
+class PhaseClock:
+    """Wall seconds per phase of a stage (a phase marked twice adds up): where a bench
+    run's time goes, for the BENCH_BUDGET_S bound."""
+
+    def __init__(self) -> None:
+        self._last = time.perf_counter()
+        self.seconds: dict[str, float] = {}
+
+    def mark(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.seconds[phase] = round(self.seconds.get(phase, 0.0) + now - self._last, 1)
+        self._last = now
+
+    def describe(self) -> str:
+        total = sum(self.seconds.values())
+        parts = ", ".join(f"{k} {v:.0f}s" for k, v in self.seconds.items())
+        return f"{total:.0f}s: {parts}"
+
+
 def measure_stage(
     stage: str,
     bs: BenchSettings,
@@ -326,10 +345,13 @@ def measure_stage(
     carry: Path | None = None,
     start_rps: float | None = None,
 ) -> dict[str, Any]:
-    """Up (budgeted), steady state, saturation search, down."""
+    """Up (budgeted), steady state, saturation search, down; each phase's wall seconds in
+    the row's `phase_seconds`."""
+    row: dict[str, Any] | None = None
     rdb = carry if carry is not None and carry.is_file() else None
     if bs.scale is None:
         bs, _ = resolve(bs)
+    clock = PhaseClock()
     fleet = stage_fleet(stage, bs)
     # The service's deadlines and clocks on the lab's clock; what --service-env sets wins.
     service_env = {**bench_env(bs), **dict(bs.service_env)}
@@ -345,6 +367,7 @@ def measure_stage(
         scale=bs.scale,
         fleet=fleet,
     )
+    clock.mark("up")
     try:
         pg_clocks = postgres_clocks(reg.endpoints, bench_slo(bs))
         budgets = reg.endpoints.get("cgroups", {}).get("tiers", {})
@@ -353,7 +376,9 @@ def measure_stage(
         readers, writers = stack.load_keys(bs.movies)
         maker = RequestMaker(Mix.from_workload(), bs.movies, readers, writers)
         warmed = warm_caches(reg, maker, bs, groups, budgets)
+        clock.mark("preload")
         burst = warm_connections(reg, maker, bs, groups, budgets)
+        clock.mark("warm_burst")
         if warmed["ranks"]:
             say(
                 f"  {stage}: preloaded the hot set ({warmed['ranks']:,} movies = "
@@ -361,6 +386,7 @@ def measure_stage(
                 f"{warmed['errors']} errors) in {warmed['seconds']:.0f}s"
             )
         row = warm_to_steady(stage, reg, bs, maker, groups, tiers)
+        clock.mark("steady_state")
         row["fleet"] = {"mode": bs.fleet, "instances": fleet}
         # What ran on the lab's clock: the service's settings and PostgreSQL's.
         row["lab_clock"] = {
@@ -369,9 +395,8 @@ def measure_stage(
         }
         row["preload"] = warmed
         row["warm_burst"] = burst
-        row["lab_search_matches"] = round(
-            lab_search_matches(reg.endpoints["primary_port"], maker.mix.zipf_s), 1
-        )
+        row["lab_search_matches"] = search_matches_of(reg, bs, maker.mix.zipf_s)
+        clock.mark("search_matches")
         st = row["steady_state"]
         say(
             f"  {stage}: steady state {'reached' if st['reached'] else 'NOT reached'} after "
@@ -383,8 +408,14 @@ def measure_stage(
             reg.endpoints, groups, budgets, maker, bench_slo(bs), bs.probe_seconds, bs.probe_warmup
         )
         speed_before = speed.measure(bs.speed_samples)
+        clock.mark("machine_speed")
         found = search(probe, start_rps or bs.start_rps, max_probes=bs.max_probes, say=say)
+        clock.mark("saturation_search")
+        # Nothing after the search is measured: the Redis snapshot for the next stage and
+        # the shutdown run at full speed (at 0.04 CPU they took 6-7 s of each stage).
+        lift_budgets(groups, budgets)
         speed_after = speed.measure(bs.speed_samples)
+        clock.mark("machine_speed")
         best = found.best
         # The machine's speed around the search (lab/speed.py): what a CPU-second did then.
         row["machine_speed"] = {"before": speed_before.as_dict(), "after": speed_after.as_dict()}
@@ -409,9 +440,37 @@ def measure_stage(
                 reg.endpoints["redis_port"], Path(reg.path.parent) / "run" / "redis", carry
             )
         row["redis_preloaded_keys"] = int(reg.endpoints.get("redis_preloaded_keys", 0))
+        clock.mark("record")
         return row
     finally:
         stack.down(say=lambda _m: None)
+        clock.mark("down")
+        if row is not None:
+            row["phase_seconds"] = clock.seconds
+            say(f"  {stage}: {clock.describe()}")
+
+
+def lift_budgets(groups: cgroups.LabGroups | None, budgets: Mapping[str, float | None]) -> None:
+    """Every budgeted tier unlimited from here on (the stage is about to come down)."""
+    if groups is None:
+        return
+    for tier, cpus in budgets.items():
+        if cpus is not None:
+            groups.set_quota(tier, None)
+
+
+# Each bench process's lab_search_matches per (movies, zipf s): every stage of a bench
+# restores the same seeded database (stack.ensure_template), so the figure is the data's,
+# not the stage's; one query of every term per bench instead of per stage (4-6 s each at a
+# budgeted primary).
+_SEARCH_MATCHES: dict[tuple[int, float], float] = {}
+
+
+def search_matches_of(reg: Registry, bs: BenchSettings, zipf_s: float) -> float:
+    key = (bs.movies, zipf_s)
+    if key not in _SEARCH_MATCHES:
+        _SEARCH_MATCHES[key] = round(lab_search_matches(reg.endpoints["primary_port"], zipf_s), 1)
+    return _SEARCH_MATCHES[key]
 
 
 def lab_search_matches(primary_port: int, zipf_s: float) -> float:
@@ -825,7 +884,9 @@ def run_once(
         say(f"{stage}:")
         row = measure_stage(stage, bs, say, quiet, carry, start_rps=start)
         if model is not None:
+            modelled = time.perf_counter()
             row["model"] = model(stage, row, bs)
+            row["phase_seconds"]["model"] = round(time.perf_counter() - modelled, 1)
         rows.append(row)
         # The next stage starts its search near this one's ceiling (stages rarely lose one).
         start = max(bs.start_rps / 4, 0.8 * row["saturation"]["rps"] or bs.start_rps)

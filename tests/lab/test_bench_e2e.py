@@ -8,6 +8,7 @@ import json
 import pytest
 
 from infra.capacity.lab_scale import fleet_instances
+from lab import bench as bench_module
 from lab import cgroups
 from lab.bench import BenchSettings, bench, measure_stage, model_prediction, remodel
 from lab.procs import group_members
@@ -110,6 +111,14 @@ def test_bench_of_the_cached_stage_writes_bench_and_saturation(lab_root, tmp_pat
     assert again["stages"][0]["saturation"] == row["saturation"]
     assert again["stages"][0]["model"]["bottleneck"] in {"app", "db-primary", "redis"}
     assert json.loads((tmp_path / "saturation.json").read_text())["stages"]["cached"]["model_rps"]
+    # Where the stage's time went, phase by phase (the 15-minute bound), the model's too.
+    phases = row["phase_seconds"]
+    assert {"up", "preload", "warm_burst", "steady_state", "saturation_search", "down",
+            "model"} <= set(phases)  # fmt: skip
+    assert all(v >= 0 for v in phases.values()) and phases["saturation_search"] > 0
+    # The search matches are the data's: asked once per bench process, not per stage.
+    zipf_s = report["settings"]["mix"]["zipf_s"]
+    assert bench_module._SEARCH_MATCHES[(SHORT.movies, zipf_s)] == row["lab_search_matches"]
     # The bench took its stage down again, cgroups included.
     assert Registry.load(lab_root).processes == []
     assert not cgroups.LabGroups.for_lab(lab_root).exists()
