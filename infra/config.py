@@ -49,6 +49,18 @@ STAGES: tuple[str, ...] = (
     "scale-5x",
 )
 ENVIRONMENTS: tuple[str, ...] = ("dev", "prod")
+# The tiers a request crosses, as the capacity model and the lab name them (a stage's
+# `removes` is one of them; the lab's db-replica1, db-replica2 are db-replicas).
+TIERS: tuple[str, ...] = (
+    "edge",
+    "alb",
+    "box",
+    "app",
+    "search",
+    "redis",
+    "db-primary",
+    "db-replicas",
+)
 NAT_STRATEGIES: tuple[str, ...] = ("none", "single", "per-az")
 PRICE_CLASSES: tuple[str, ...] = ("PriceClass_100", "PriceClass_200", "PriceClass_All")
 APP_PORT = 8000  # behind the ALB
@@ -599,6 +611,9 @@ class StageSpec(_Model):
     name: Literal[STAGES] = Field(alias="stage")  # type: ignore[valid-type]
     summary: Sentence  # what the stage adds
     bottleneck: Sentence  # why: the bottleneck the stage removes (the stage table)
+    # The tier whose ceiling that is, the one the stage before runs out of first at its
+    # ceiling (the lab bench checks it, lab/bench.py `targets`); none for the first stage.
+    removes: Annotated[str, *one_of(TIERS)] | None = None
     single_box: SingleBoxSpec | None = None
     web: WebTierSpec | None = None
     search: SearchTierSpec | None = None

@@ -30,7 +30,7 @@ import json
 import os
 import statistics
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -518,7 +518,25 @@ def model_prediction(stage: str, row: dict[str, Any], bs: BenchSettings) -> dict
 # --- targets ----------------------------------------------------------------------------
 
 
-def targets(rows: list[dict[str, Any]], wall_seconds: float | None = None) -> list[dict]:
+def spec_tier(lab_tier: str) -> str:
+    """The lab's tier as the specs and the model name it (db-replica1 -> db-replicas)."""
+    return "db-replicas" if lab_tier.startswith("db-replica") else lab_tier
+
+
+def stage_removes(stages: Iterable[str], env: str = "prod") -> dict[str, str | None]:
+    """Each stage spec's `removes`: the tier whose ceiling the stage lifts."""
+    from infra.config import load_stack_config
+
+    return {stage: load_stack_config(env, stage).stage.removes for stage in stages}
+
+
+def targets(
+    rows: list[dict[str, Any]],
+    wall_seconds: float | None = None,
+    removes: Mapping[str, str | None] | None = None,
+) -> list[dict]:
+    """The issue's targets over one run's rows. `removes` (stage -> its spec's `removes`):
+    at each stage but the last, the tier that ran out is the one the next stage lifts."""
     by = {r["stage"]: r for r in rows}
     out: list[dict[str, Any]] = []
 
@@ -613,6 +631,13 @@ def targets(rows: list[dict[str, Any]], wall_seconds: float | None = None) -> li
         )
         if out[-1]["figure"] is not None:
             out[-1]["met"] = out[-1]["figure"] > 1.0
+    for before, after in itertools.pairwise(rows):
+        lifted = (removes or {}).get(after["stage"])
+        tier = (before.get("saturation", {}).get("bottleneck") or {}).get("tier")
+        if lifted is None or tier is None:
+            continue
+        add(f"runs out of what {after['stage']} removes", before["stage"], None, "==", 1, "tier")
+        out[-1].update(figure=f"{spec_tier(tier)} / {lifted}", met=spec_tier(tier) == lifted)
     if wall_seconds is not None:
         add("whole bench", "all", round(wall_seconds), "<=", BENCH_BUDGET_S, "s")
     return out
@@ -827,7 +852,8 @@ def remodel(out_dir: Path = RESULTS, say=print) -> dict[str, Any]:
             # which is what the model takes without one.
             row["model"] = model_prediction(row["stage"], row, bs)
     report["stages"] = runs[0]["stages"]
-    report["targets"] = targets(report["stages"], runs[0]["wall_seconds"])
+    removes = stage_removes([r["stage"] for r in report["stages"]], bs.env)
+    report["targets"] = targets(report["stages"], runs[0]["wall_seconds"], removes)
     if "spread" in report:
         report["targets"] += spread_targets(report["spread"])
     text = table_text(report)
@@ -918,7 +944,11 @@ def report_doc(
         },
         "scale": choice.as_dict(),
         "stages": first["stages"],
-        "targets": targets(first["stages"], first["wall_seconds"]),
+        "targets": targets(
+            first["stages"],
+            first["wall_seconds"],
+            stage_removes([r["stage"] for r in first["stages"]], bs.env),
+        ),
         "wall_seconds": wall,
     }
     if len(runs) > 1:

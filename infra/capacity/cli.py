@@ -17,7 +17,7 @@ from infra.capacity.checks import (
     model_sources,
 )
 from infra.capacity.inputs import ModelError, Scale
-from infra.config import ENVIRONMENTS, ConfigError, choice_error
+from infra.config import ENVIRONMENTS, TIERS, ConfigError, choice_error
 
 
 def _fmt(value: float, unit: str) -> str:
@@ -137,7 +137,7 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-TIER_ORDER = ("edge", "alb", "box", "app", "search", "redis", "db-primary", "db-replicas")
+TIER_ORDER = TIERS  # the request's path, edge first
 
 
 def markdown(tables: list[StageCapacity]) -> str:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lab.bench import targets
+from infra.config import STAGES, TIERS
+from lab.bench import spec_tier, stage_removes, targets
 from lab.stats import Sample, percentile, recovery_seconds, summarize, timeline
 
 
@@ -114,3 +115,32 @@ def test_targets_report_met_and_not_met_with_the_figure():
     assert got["same bottleneck tier as the model", "cached"]["met"] is True
     assert got["same bottleneck tier as the model", "read-replicas"]["met"] is False
     assert got["whole bench", "all"]["met"] is False
+
+
+def test_each_stage_runs_out_of_what_the_next_one_removes():
+    """The spec's `removes` of stage N+1 against the tier stage N ran out of (the lab's
+    db-replica1 is the specs' db-replicas); the last stage has no next."""
+
+    def row(stage, tier):
+        return {
+            "stage": stage,
+            "saturation": {"rps": 1.0, "bottleneck": {"tier": tier}},
+            "db_reads_per_request": 0.05,
+            "replica_read_share": 1.0,
+        }
+
+    rows = [row("load-balanced", "db-primary"), row("cached", "app"), row("read-replicas", "app")]
+    removes = {"load-balanced": "app", "cached": "db-primary", "read-replicas": "db-primary"}
+    got = [t for t in targets(rows, removes=removes) if t["target"].startswith("runs out of")]
+    assert [(t["stage"], t["figure"], t["met"]) for t in got] == [
+        ("load-balanced", "db-primary / db-primary", True),
+        ("cached", "app / db-primary", False),
+    ]
+    assert targets(rows) == [t for t in targets(rows) if not t["target"].startswith("runs out")]
+
+
+def test_every_stage_spec_but_the_first_names_the_tier_it_removes():
+    removes = stage_removes(STAGES)
+    assert removes["single-box"] is None
+    assert all(removes[s] in TIERS for s in STAGES[1:]), removes
+    assert spec_tier("db-replica2") == "db-replicas" and spec_tier("app") == "app"
