@@ -40,7 +40,7 @@ from lab import cgroups, observe, postgres, redis_server, speed, stack
 from lab.budgets import ScaleChoice, bench_scale, stage_budgets
 from lab.load import MAX_CONCURRENCY, HotSet, LoadConfig, Mix, RequestMaker, preload, run_load
 from lab.results import RESULTS, machine, ratio, round_or_none, stage_row
-from lab.saturate import Slo, search, stage_probe
+from lab.saturate import SEARCH_CEILING_RPS, SEARCH_FLOOR_RPS, Slo, search, stage_probe
 from lab.state import Registry, lab_dir
 from lab.stats import is_error
 
@@ -317,6 +317,27 @@ def warm_connections(
 
 # --- one stage ----------------------------------------------------------------------------
 
+# The capacity model's prediction for a stage from its steady-state row (model_prediction).
+Model = Callable[[str, dict[str, Any], BenchSettings], dict[str, Any] | None]
+# The search's first probe, as a share of the model's predicted ceiling: under it, so the
+# ramp starts with a pass, and near enough that most of the probes bisect the ceiling
+# rather than climb to it (from the stage before's ceiling, cached climbed 77 -> 388 rps
+# in five probes and ended 11% wide of its bracket, 2026-12-07 00:00 UTC).
+START_SHARE_OF_MODEL = 0.8
+
+
+def search_start(
+    predicted: Mapping[str, Any] | None, previous: float | None, bs: BenchSettings
+) -> tuple[float, str]:
+    """The first probe's rate and where it came from: 0.8 x the model's ceiling, else the
+    caller's (0.8 x the stage before's ceiling in a bench), else the settings'."""
+    rps = (predicted or {}).get("rps")
+    if isinstance(rps, int | float) and rps > 0:
+        return min(max(START_SHARE_OF_MODEL * rps, SEARCH_FLOOR_RPS), SEARCH_CEILING_RPS), "model"
+    if previous:
+        return previous, "previous stage"
+    return bs.start_rps, "settings"
+
 
 class PhaseClock:
     """Wall seconds per phase of a stage (a phase marked twice adds up): where a bench
@@ -344,9 +365,11 @@ def measure_stage(
     quiet: bool = True,
     carry: Path | None = None,
     start_rps: float | None = None,
+    model: Model | None = None,
 ) -> dict[str, Any]:
     """Up (budgeted), steady state, saturation search, down; each phase's wall seconds in
-    the row's `phase_seconds`."""
+    the row's `phase_seconds`. With a `model`, its prediction (from the steady state) is
+    kept in the row and the search starts near it (`search_start`)."""
     row: dict[str, Any] | None = None
     rdb = carry if carry is not None and carry.is_file() else None
     if bs.scale is None:
@@ -407,9 +430,14 @@ def measure_stage(
         probe = stage_probe(
             reg.endpoints, groups, budgets, maker, bench_slo(bs), bs.probe_seconds, bs.probe_warmup
         )
+        predicted = model(stage, row, bs) if model is not None else None
+        if model is not None:
+            row["model"] = predicted
+        clock.mark("model")
+        start, start_from = search_start(predicted, start_rps, bs)
         speed_before = speed.measure(bs.speed_samples)
         clock.mark("machine_speed")
-        found = search(probe, start_rps or bs.start_rps, max_probes=bs.max_probes, say=say)
+        found = search(probe, start, max_probes=bs.max_probes, say=say)
         clock.mark("saturation_search")
         # Nothing after the search is measured: the Redis snapshot for the next stage and
         # the shutdown run at full speed (at 0.04 CPU they took 6-7 s of each stage).
@@ -428,6 +456,7 @@ def measure_stage(
         }
         row["saturation"] = {
             "rps": round(found.rps, 1),
+            "start": {"rps": round(start, 1), "from": start_from},
             "bottleneck": found.bottleneck(),
             "p99_ms": best.summary["p99_ms"] if best else None,
             # The hit ratios while probing (issue 23: flat from the first probe on).
@@ -896,7 +925,7 @@ def run_once(
     bs: BenchSettings,
     say=print,
     quiet: bool = True,
-    model: Callable[[str, dict[str, Any], BenchSettings], dict[str, Any] | None] | None = None,
+    model: Model | None = None,
 ) -> tuple[list[dict[str, Any]], float]:
     """Every stage once, from an empty cache; the rows and the wall time."""
     started = time.perf_counter()
@@ -908,11 +937,7 @@ def run_once(
     start = bs.start_rps
     for stage in stages:
         say(f"{stage}:")
-        row = measure_stage(stage, bs, say, quiet, carry, start_rps=start)
-        if model is not None:
-            modelled = time.perf_counter()
-            row["model"] = model(stage, row, bs)
-            row["phase_seconds"]["model"] = round(time.perf_counter() - modelled, 1)
+        row = measure_stage(stage, bs, say, quiet, carry, start_rps=start, model=model)
         rows.append(row)
         # The next stage starts its search near this one's ceiling (stages rarely lose one).
         start = max(bs.start_rps / 4, 0.8 * row["saturation"]["rps"] or bs.start_rps)
@@ -979,7 +1004,7 @@ def bench(
     out_dir: Path = RESULTS,
     say=print,
     quiet: bool = True,
-    model: Callable[[str, dict[str, Any], BenchSettings], dict[str, Any] | None] | None = None,
+    model: Model | None = None,
 ) -> dict[str, Any]:
     """`model(stage, row, settings)` gives the capacity model's prediction for the stage
     at the same budgets (or None); it is kept beside the measurement. `bs.repeat` runs."""

@@ -235,6 +235,11 @@ class SearchResult:
         }
 
 
+# The rates a search may probe, requests per second.
+SEARCH_FLOOR_RPS = 2.0
+SEARCH_CEILING_RPS = 20_000.0
+
+
 def search(
     probe: Callable[[float], Probe],
     start: float,
@@ -243,8 +248,8 @@ def search(
     precision: float = 0.08,
     max_probes: int = 9,
     confirm: int = 2,  # latency-only failures that may be probed again, beyond max_probes
-    floor: float = 2.0,
-    ceiling: float = 20_000.0,
+    floor: float = SEARCH_FLOOR_RPS,
+    ceiling: float = SEARCH_CEILING_RPS,
     say: Callable[[str], None] = lambda _m: None,
 ) -> SearchResult:
     """Ramp by `growth` from `start` until a probe fails (or down from it until one

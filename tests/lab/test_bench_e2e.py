@@ -10,7 +10,14 @@ import pytest
 from infra.capacity.lab_scale import fleet_instances
 from lab import bench as bench_module
 from lab import cgroups
-from lab.bench import BenchSettings, bench, measure_stage, model_prediction, remodel
+from lab.bench import (
+    START_SHARE_OF_MODEL,
+    BenchSettings,
+    bench,
+    measure_stage,
+    model_prediction,
+    remodel,
+)
 from lab.procs import group_members
 from lab.state import Registry
 
@@ -111,6 +118,11 @@ def test_bench_of_the_cached_stage_writes_bench_and_saturation(lab_root, tmp_pat
     assert again["stages"][0]["saturation"] == row["saturation"]
     assert again["stages"][0]["model"]["bottleneck"] in {"app", "db-primary", "redis"}
     assert json.loads((tmp_path / "saturation.json").read_text())["stages"]["cached"]["model_rps"]
+    # The search started under the model's prediction, made from the steady state.
+    assert sat["start"] == {
+        "rps": round(START_SHARE_OF_MODEL * row["model"]["rps"], 1),
+        "from": "model",
+    }
     # Where the stage's time went, phase by phase (the 15-minute bound), the model's too.
     phases = row["phase_seconds"]
     assert {"up", "preload", "warm_burst", "steady_state", "saturation_search", "down",

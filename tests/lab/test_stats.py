@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from infra.config import STAGES, TIERS
-from lab.bench import spec_tier, stage_removes, targets
+from lab.bench import BenchSettings, search_start, spec_tier, stage_removes, targets
 from lab.stats import Sample, percentile, recovery_seconds, summarize, timeline
 
 
@@ -144,3 +144,11 @@ def test_every_stage_spec_but_the_first_names_the_tier_it_removes():
     assert removes["single-box"] is None
     assert all(removes[s] in TIERS for s in STAGES[1:]), removes
     assert spec_tier("db-replica2") == "db-replicas" and spec_tier("app") == "app"
+
+
+def test_the_search_starts_under_the_model_else_where_it_is_told():
+    bs = BenchSettings(start_rps=40.0)
+    assert search_start({"rps": 500.0}, 120.0, bs) == (400.0, "model")
+    assert search_start({"rps": 1.0}, None, bs) == (2.0, "model")  # the search's floor
+    assert search_start({"rps": None}, 120.0, bs) == (120.0, "previous stage")
+    assert search_start(None, None, bs) == (40.0, "settings")
