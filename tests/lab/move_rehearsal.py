@@ -39,7 +39,7 @@ def check_the_search_rule(edge, scale, fix: bool) -> None:
     503 during the move; with it, none in any window. No acknowledged write lost."""
     new = with_fix(scale) if fix else without_fix(scale)
     r = rehearse("edge", "scale-5x", edge, new, SHORT, say=lambda _m: None)
-    assert r["step_errors"] == []
+    assert r["step_errors"] == [], r["step_errors"]
     assert r["writes"]["acknowledged"] > 0 and r["writes"]["lost"] == 0
     assert r["writes"]["stale_reads"] == 0
     searches_failed = sum(r[w]["errors_by_route"].get("search", 0) for w in PHASES)
