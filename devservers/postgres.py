@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
@@ -144,15 +145,19 @@ def initdb(
     if datadir.exists():
         shutil.rmtree(datadir)
     datadir.parent.mkdir(parents=True, exist_ok=True)
-    kept = template_cache() / _template_key(superuser, password, locale)
-    if not kept.is_dir():
-        with _cache_lock():
-            if not kept.is_dir():
-                _initdb(datadir, superuser=superuser, password=password, locale=locale)
-                _keep(datadir, kept)
-    if not datadir.exists():
-        # -a keeps the cluster's mode (0700) and owner (the PostgreSQL user).
-        run(["cp", "-a", "--", str(kept), str(datadir)])
+    cache = _private_cache()
+    if cache is None:  # no cache we can trust: initdb as before
+        _initdb(datadir, superuser=superuser, password=password, locale=locale)
+    else:
+        kept = cache / _template_key(superuser, password, locale)
+        if not kept.is_dir():
+            with _cache_lock(cache):
+                if not kept.is_dir():
+                    _initdb(datadir, superuser=superuser, password=password, locale=locale)
+                    _keep(datadir, kept)
+        if not datadir.exists():
+            # -a keeps the cluster's mode (0700) and owner (the PostgreSQL user).
+            run(["cp", "-a", "--", str(kept), str(datadir)])
     append_conf(datadir, conf + durability_conf(durable))
 
 
@@ -166,9 +171,14 @@ def _initdb(datadir: Path, *, superuser: str, password: str | None, locale: str 
         run([*argv, "--auth=trust"], as_pg=True)
         return
     pwfile = datadir.parent / f"{datadir.name}.pw"
-    pwfile.touch(mode=0o600)
-    own(pwfile)
-    pwfile.write_text(password + "\n")
+    pwfile.unlink(missing_ok=True)
+    # A new file only (O_EXCL, no symlink followed), 0600 from the start, then given to the
+    # PostgreSQL user through its descriptor.
+    fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as f:
+        if (user := pg_user()) is not None:
+            os.fchown(f.fileno(), *_ids(user))
+        f.write(password + "\n")
     try:
         run([*argv, "--pwfile", str(pwfile), "-A", "scram-sha-256"], as_pg=True)
     finally:
@@ -187,22 +197,48 @@ def template_cache() -> Path:
     return Path(tempfile.gettempdir()) / f"devservers-initdb-{os.geteuid()}"
 
 
+def _ids(user: str) -> tuple[int, int]:
+    import pwd
+
+    entry = pwd.getpwnam(user)
+    return entry.pw_uid, entry.pw_gid
+
+
+# What initdb reads from the environment when not told: the locale (with locale=None) and
+# the time zone it writes into postgresql.conf.
+_INITDB_ENV = ("LANG", "LANGUAGE", "LC_ALL", "LC_COLLATE", "LC_CTYPE", "LC_MESSAGES", "TZ")
+
+
 def _template_key(superuser: str, password: str | None, locale: str | None) -> str:
     """What initdb put into the cluster: the binary (path, size, mtime: an upgraded
-    PostgreSQL gets its own), the superuser, the password's digest, the locale."""
+    PostgreSQL gets its own), the user it ran as, the superuser, the password's digest, the
+    locale and the environment it reads."""
     initdb_bin = Path(binary("initdb")).resolve()
     st = initdb_bin.stat()
     secret = hashlib.sha256(password.encode()).hexdigest() if password is not None else "trust"
-    parts = [str(initdb_bin), str(st.st_size), str(st.st_mtime_ns), superuser, secret, str(locale)]
+    env = [f"{k}={os.environ.get(k, '')}" for k in _INITDB_ENV]
+    parts = [str(initdb_bin), str(st.st_size), str(st.st_mtime_ns), str(pg_user()), superuser,
+             secret, str(locale), *env]  # fmt: skip
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 
 
-@contextlib.contextmanager
-def _cache_lock() -> Iterator[None]:
-    """One builder at a time (pytest-xdist workers share the cache); the others wait."""
+def _private_cache() -> Path | None:
+    """The cache directory, made 0700 if missing; None unless it is a real directory of
+    ours that nobody else can write (a cluster planted there would be copied and run)."""
     cache = template_cache()
-    cache.mkdir(parents=True, exist_ok=True)
-    os.chmod(cache, 0o700)
+    try:
+        cache.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = cache.lstat()
+    except OSError:
+        return None
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
+        return None
+    return cache
+
+
+@contextlib.contextmanager
+def _cache_lock(cache: Path) -> Iterator[None]:
+    """One builder at a time (pytest-xdist workers share the cache); the others wait."""
     with (cache / ".lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
@@ -210,12 +246,15 @@ def _cache_lock() -> Iterator[None]:
 
 def _keep(datadir: Path, kept: Path) -> None:
     """A stopped cluster copied into the cache under a temporary name, then renamed: a
-    reader sees a whole cluster or none."""
+    reader sees a whole cluster or none. Best effort: a cache that cannot take it (full,
+    read-only) leaves the cluster made and the next initdb runs initdb again."""
     building = kept.parent / f".build-{os.getpid()}"
     shutil.rmtree(building, ignore_errors=True)
     try:
         run(["cp", "-a", "--", str(datadir), str(building)])
         os.rename(building, kept)
+    except (OSError, ServerError, subprocess.SubprocessError):
+        pass
     finally:
         shutil.rmtree(building, ignore_errors=True)
 

@@ -439,11 +439,11 @@ def measure_stage(
         clock.mark("machine_speed")
         found = search(probe, start, max_probes=bs.max_probes, say=say)
         clock.mark("saturation_search")
-        # Nothing after the search is measured: the Redis snapshot for the next stage and
-        # the shutdown run at full speed (at 0.04 CPU they took 6-7 s of each stage).
-        lift_budgets(groups, budgets)
         speed_after = speed.measure(bs.speed_samples)
         clock.mark("machine_speed")
+        # Nothing after this is measured: the Redis snapshot for the next stage and the
+        # shutdown run at full speed (at 0.04 CPU they took 6-7 s of each stage).
+        lift_budgets(groups, budgets)
         best = found.best
         # The machine's speed around the search (lab/speed.py): what a CPU-second did then.
         row["machine_speed"] = {"before": speed_before.as_dict(), "after": speed_after.as_dict()}
@@ -661,6 +661,10 @@ def targets(
         if out[-1]["figure"] is not None:
             out[-1]["met"] = out[-1]["figure"] > 1.0
     for before, after in itertools.pairwise(rows):
+        if after["stage"] not in STAGES or STAGES.index(after["stage"]) != (
+            STAGES.index(before["stage"]) + 1 if before["stage"] in STAGES else -1
+        ):
+            continue  # only a stage and the one after it in the stage table (--stages)
         lifted = (removes or {}).get(after["stage"])
         tier = (before.get("saturation", {}).get("bottleneck") or {}).get("tier")
         if lifted is None or tier is None:
@@ -934,7 +938,7 @@ def run_once(
         carry = lab_dir() / "cache" / "redis-carry.rdb"
         carry.unlink(missing_ok=True)  # every bench run starts from an empty cache
     rows = []
-    start = bs.start_rps
+    start: float | None = None  # the first stage: the model's, else the settings'
     for stage in stages:
         say(f"{stage}:")
         row = measure_stage(stage, bs, say, quiet, carry, start_rps=start, model=model)

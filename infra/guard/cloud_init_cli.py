@@ -15,7 +15,6 @@ stdin (at exit, or when this process dies).
 from __future__ import annotations
 
 import atexit
-import contextlib
 import json
 import shlex
 import shutil
@@ -102,9 +101,12 @@ class _Forkserver:
             start_new_session=True,
         )
         self._tmp = tempfile.TemporaryDirectory(prefix="cloud-init-cli-")
+        self._requests = 0
 
     def run(self, argv: list[str]) -> Result:
-        out, err = Path(self._tmp.name, "stdout"), Path(self._tmp.name, "stderr")
+        self._requests += 1
+        n = self._requests
+        out, err = Path(self._tmp.name, f"{n}.stdout"), Path(self._tmp.name, f"{n}.stderr")
         assert self._proc.stdin is not None and self._proc.stdout is not None
         self._proc.stdin.write(f"{json.dumps(argv)}\t{out}\t{err}\n")
         self._proc.stdin.flush()
@@ -115,13 +117,24 @@ class _Forkserver:
                 f"{self._argv[0]} -c <forkserver> exited with status {code} before answering: "
                 "is cloud-init importable by its script's interpreter?"
             )
-        return Result(int(reply), out.read_text(), err.read_text())
+        try:
+            return Result(int(reply), out.read_text(), err.read_text())
+        finally:
+            out.unlink(missing_ok=True)
+            err.unlink(missing_ok=True)
 
     def close(self) -> None:
-        if self._proc.stdin is not None:
-            self._proc.stdin.close()
-        self._proc.wait(timeout=10)
-        self._tmp.cleanup()
+        try:
+            if self._proc.stdin is not None:
+                self._proc.stdin.close()
+            self._proc.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            self._proc.kill()
+            self._proc.wait()
+        finally:
+            if self._proc.stdout is not None:
+                self._proc.stdout.close()
+            self._tmp.cleanup()
 
 
 _lock = threading.Lock()
@@ -152,9 +165,14 @@ def cloud_init(*args: str) -> Result:
                 return _server.run([script, *args])
             except (BrokenPipeError, CloudInitError):
                 # The forkserver died (killed, say): start it once more, then say so.
-                with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-                    _server.close()
+                _server.close()
                 _server = None
                 if attempt == 2:
                     raise
+            except BaseException:
+                # Interrupted between a request and its reply (Ctrl-C, a test timeout's
+                # signal): the reply would answer the next request. A new forkserver next.
+                _server.close()
+                _server = None
+                raise
     raise AssertionError("unreachable")

@@ -50,3 +50,23 @@ def test_no_cloud_init_is_one_line_that_says_what_to_install(monkeypatch) -> Non
     monkeypatch.setattr(cloud_init_cli.shutil, "which", lambda _name: None)
     with pytest.raises(CloudInitError, match="make system-deps"):
         cloud_init("schema", "-c", "/nonexistent")
+
+
+def test_an_interrupted_call_leaves_no_reply_for_the_next(tmp_path: Path, monkeypatch) -> None:
+    """Interrupted between its request and the reply (Ctrl-C, a test timeout's signal), the
+    forkserver is replaced: the next call gets its own verdict, not the unread one."""
+    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
+    good.write_text(DOCS["valid"])
+    bad.write_text(DOCS["wrong-type"])
+    assert cloud_init("schema", "-c", str(good)).returncode == 0
+    server = cloud_init_cli._server
+    assert server is not None
+
+    def interrupted() -> str:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(server._proc.stdout, "readline", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        cloud_init("schema", "-c", str(good))
+    assert cloud_init_cli._server is None
+    assert cloud_init("schema", "-c", str(bad)).returncode == 1

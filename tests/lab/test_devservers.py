@@ -177,3 +177,17 @@ def test_a_copied_cluster_logs_in_with_its_password_and_refuses_another(run_root
             postgres.run(query, password=DB_PASSWORD + "x")
     finally:
         process.stop(proc)
+
+
+def test_a_cache_others_can_write_is_not_used(
+    run_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cluster planted in a shared cache would be copied and run: a cache directory that
+    is not ours alone (here 0777) is passed over and initdb runs as it did before."""
+    shared = tmp_path / "shared-cache"
+    shared.mkdir()
+    shared.chmod(0o777)
+    monkeypatch.setenv(postgres.CACHE_ENV, str(shared))
+    postgres.initdb(run_root / "c", durable=False)
+    assert (run_root / "c" / "PG_VERSION").is_file()
+    assert list(shared.iterdir()) == []

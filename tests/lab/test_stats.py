@@ -137,6 +137,9 @@ def test_each_stage_runs_out_of_what_the_next_one_removes():
         ("cached", "app / db-primary", False),
     ]
     assert targets(rows) == [t for t in targets(rows) if not t["target"].startswith("runs out")]
+    # A bench of some stages (--stages) checks only a stage against the one after it.
+    apart = [row("single-box", "box"), row("cached", "app")]
+    assert not [t for t in targets(apart, removes=removes) if t["target"].startswith("runs")]
 
 
 def test_every_stage_spec_but_the_first_names_the_tier_it_removes():
