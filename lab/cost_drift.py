@@ -1,4 +1,5 @@
-"""Does the same work cost the service different CPU from one minute to the next?
+"""`python -m lab.cost_drift`: does the same work cost the service different CPU from one
+minute to the next? (issue 23: what moves the bench's figures)
 
 One stage (default cached, prod sizes, ceiling fleet) comes up as the bench brings it up,
 with the bench's budgets and clocks, preloaded and warmed; then, for `--minutes`, the same
@@ -6,7 +7,7 @@ open-loop probe at one fixed rate (well under the ceiling, so no queue builds) r
 and again: each probe records the app tier's CPU per request (its cgroup) and, right after,
 one sample of the reference loop (lab/speed.py). Prints one line per probe and a summary.
 
-    python lab/results/phases-repeat2-2026-12-07/cost_over_time.py --rate 120 --minutes 8
+    python -m lab.cost_drift --rate 120 --minutes 8 --out lab/results/<dir>/cost_over_time.json
 """
 
 from __future__ import annotations
@@ -14,20 +15,17 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
-sys.path[:0] = [str(Path(__file__).resolve().parents[3])]
-
-from lab import bench, cgroups, speed, stack  # noqa: E402
-from lab.load import Mix, RequestMaker  # noqa: E402
-from lab.saturate import stage_probe  # noqa: E402
-from lab.state import lab_dir  # noqa: E402
+from lab import bench, cgroups, speed, stack
+from lab.load import Mix, RequestMaker
+from lab.saturate import stage_probe
+from lab.state import lab_dir
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(prog="python -m lab.cost_drift")
     ap.add_argument("--stage", default="cached")
     ap.add_argument("--rate", type=float, default=120.0)
     ap.add_argument("--minutes", type=float, default=8.0)
