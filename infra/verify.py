@@ -96,6 +96,12 @@ def data_loader(data_path: str | None = None) -> Any:
     return create_loader(data_path)
 
 
+def once_each_search_path(loader: Any) -> None:
+    """boto3 appends its own data directory to a shared loader's paths for every session
+    made over it: each path once is enough."""
+    loader.search_paths[:] = list(dict.fromkeys(loader.search_paths))
+
+
 @cache
 def _client(service: str, region: str, endpoint: str | None) -> Any:
     # One client per (service, region, endpoint) for the process: making one parses its
@@ -111,9 +117,7 @@ def _client(service: str, region: str, endpoint: str | None) -> Any:
     loader = data_loader(core.get_config_variable("data_path"))
     core.register_component("data_loader", loader)
     session = boto3.session.Session(botocore_session=core)
-    # boto3 appends its own data directory to the loader's paths for each session: once is
-    # enough.
-    loader.search_paths[:] = list(dict.fromkeys(loader.search_paths))
+    once_each_search_path(loader)
     return session.client(service, region_name=region, endpoint_url=endpoint)
 
 

@@ -481,11 +481,8 @@ def measure_stage(
 
 def lift_budgets(groups: cgroups.LabGroups | None, budgets: Mapping[str, float | None]) -> None:
     """Every budgeted tier unlimited from here on (the stage is about to come down)."""
-    if groups is None:
-        return
-    for tier, cpus in budgets.items():
-        if cpus is not None:
-            groups.set_quota(tier, None)
+    if groups is not None:
+        groups.lift([tier for tier, cpus in budgets.items() if cpus is not None])
 
 
 # Each bench process's lab_search_matches per (movies, zipf s): every stage of a bench
@@ -660,16 +657,13 @@ def targets(
         )
         if out[-1]["figure"] is not None:
             out[-1]["met"] = out[-1]["figure"] > 1.0
-    for before, after in itertools.pairwise(rows):
-        if after["stage"] not in STAGES or STAGES.index(after["stage"]) != (
-            STAGES.index(before["stage"]) + 1 if before["stage"] in STAGES else -1
-        ):
-            continue  # only a stage and the one after it in the stage table (--stages)
-        lifted = (removes or {}).get(after["stage"])
-        tier = (before.get("saturation", {}).get("bottleneck") or {}).get("tier")
-        if lifted is None or tier is None:
+    # A stage and the one after it in the stage table, both benched (--stages may skip).
+    for before, after in itertools.pairwise(STAGES):
+        lifted = (removes or {}).get(after)
+        tier = (by.get(before, {}).get("saturation", {}).get("bottleneck") or {}).get("tier")
+        if after not in by or lifted is None or tier is None:
             continue
-        add(f"runs out of what {after['stage']} removes", before["stage"], None, "==", 1, "tier")
+        add(f"runs out of what {after} removes", before, None, "==", 1, "tier")
         out[-1].update(figure=f"{spec_tier(tier)} / {lifted}", met=spec_tier(tier) == lifted)
     if wall_seconds is not None:
         add("whole bench", "all", round(wall_seconds), "<=", BENCH_BUDGET_S, "s")

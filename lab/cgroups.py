@@ -19,7 +19,7 @@ import hashlib
 import math
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -170,12 +170,17 @@ class LabGroups:
         """Every tier of `budgets` unlimited inside the block, set back to its budget after
         it, whatever happens (a stage's boot, the bench's preload and warm-up burst)."""
         try:
-            for tier in budgets:
-                self.set_quota(tier, None)
+            self.lift(budgets)
             yield
         finally:
             for tier, cpus in budgets.items():
                 self.set_quota(tier, cpus)
+
+    def lift(self, tiers: Iterable[str]) -> None:
+        """Every tier of `tiers` unlimited (`unbudgeted` sets them back; the bench's end of
+        a stage does not)."""
+        for tier in tiers:
+            self.set_quota(tier, None)
 
     def set_quota(self, tier: str, cpus: float | None) -> None:
         """Give `tier` a budget of `cpus` (None: unlimited), over `period_for(cpus)`: the

@@ -96,7 +96,7 @@ def _one_botocore_data_loader() -> None:
     import boto3.session
     import botocore.session
 
-    from infra.verify import data_loader
+    from infra.verify import data_loader, once_each_search_path
 
     if botocore.session.create_loader is data_loader:
         return
@@ -105,8 +105,7 @@ def _one_botocore_data_loader() -> None:
 
     def _setup_loader(self: boto3.session.Session) -> None:
         setup_loader(self)
-        paths = self._loader.search_paths
-        paths[:] = list(dict.fromkeys(paths))
+        once_each_search_path(self._loader)
 
     boto3.session.Session._setup_loader = _setup_loader  # type: ignore[method-assign]
 

@@ -137,12 +137,10 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-TIER_ORDER = TIERS  # the request's path, edge first
-
-
 def markdown(tables: list[StageCapacity]) -> str:
     """One row per stage, one column per tier: the tightest headroom today / at target."""
-    tiers = [t for t in TIER_ORDER if any(c.tier == t for sc in tables for c in sc.checks)]
+    # TIERS is the request's path, edge first.
+    tiers = [t for t in TIERS if any(c.tier == t for sc in tables for c in sc.checks)]
     mult = f"{tables[0].multiplier:g}x" if tables else "5x"
     lines = [
         f"| stage | {' | '.join(tiers)} | short at {mult} on |",
