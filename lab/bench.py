@@ -516,10 +516,16 @@ def lab_search_matches(primary_port: int, zipf_s: float) -> float:
     return sum(c * wt for c, wt in zip(counts, weights, strict=True)) / sum(weights)
 
 
-def model_prediction(stage: str, row: dict[str, Any], bs: BenchSettings) -> dict[str, Any] | None:
+def model_prediction(
+    stage: str,
+    row: dict[str, Any],
+    bs: BenchSettings,
+    inputs: tuple[Any, Any, Any] | None = None,
+) -> dict[str, Any] | None:
     """The capacity model's saturation rate and bottleneck for this stage at the lab's
     budgets (infra/capacity/lab_scale.py), given the lab's workload shape measured at
-    steady state."""
+    steady state; from `inputs` (workload, rates, observed), else the model's own (the
+    pinned bench's calibration)."""
     if not bs.budgets:
         return None
     from infra.capacity.lab_scale import LabWorkload, predict
@@ -537,8 +543,74 @@ def model_prediction(stage: str, row: dict[str, Any], bs: BenchSettings) -> dict
     assert bs.scale is not None
     fleet = (row.get("fleet") or {}).get("instances")
     return predict(
-        stage, bs.env, bs.scale, lab, replicas_run=row["topology"]["replicas"], fleet=fleet
+        stage,
+        bs.env,
+        bs.scale,
+        lab,
+        replicas_run=row["topology"]["replicas"],
+        inputs=inputs,
+        fleet=fleet,
     )
+
+
+def run_inputs(rows: list[dict[str, Any]]) -> tuple[Any, Any, Any]:
+    """The model's inputs calibrated on one bench run: the app's CPU per request from the
+    run's own `app.bench_stage` row and the DB's query factor from its `database.bench_stage`
+    row (assumptions/capacity.yaml), the pinned bench's rows where the run has none. A
+    CPU-second on this machine does up to twice as much in one hour as in another (docs/lab.md),
+    so a model calibrated on another run is checked against the machine's speed then."""
+    from infra.capacity.inputs import Workload, load_rates
+
+    rates, observed = load_rates(bench_rows={r["stage"]: at_ceiling(r) for r in rows})
+    return Workload.load(), rates, observed
+
+
+def at_ceiling(row: dict[str, Any]) -> dict[str, Any]:
+    """The row with each tier's CPU per request as it was at the stage's ceiling (the best
+    probe: the tier's CPU / the requests completed per second) in place of the steady-state
+    window's. A request costs less CPU the busier its tier: the processes' fixed work per
+    second (timers, metrics, health checks) spreads over more requests, and a busy event
+    loop takes more requests per wake-up. At cached the app spent 0.466 ms per request at
+    steady state (348 rps, 8 connections) and 0.259 ms at its ceiling (622 rps;
+    lab/results/bench.json, 2026-12-07); the model predicts ceilings, so it is priced at
+    them."""
+    best = (row.get("saturation") or {}).get("at_best") or {}
+    done = best.get("completed_rps")
+    tiers = best.get("tiers") or {}
+    if not isinstance(done, int | float) or done <= 0 or not tiers:
+        return row
+    costs = dict(row.get("tier_cpu_ms_per_request") or {})
+    for tier, t in tiers.items():
+        cpus, busy = t.get("cpus"), t.get("busy")
+        if not isinstance(cpus, int | float) or cpus <= 0:
+            continue
+        if isinstance(busy, int | float) and busy < SATURATED_BUSY and tier in APP_TIERS:
+            # An app tier that did not run out at this ceiling carries its processes' fixed
+            # work over fewer requests than one that does (load-balanced's app: 0.84 ms at
+            # 95% busy, split-db's 0.47 at 100%): it does not price the app.
+            costs.pop(tier, None)
+            continue
+        costs[tier] = round(1000 * cpus / done, 4)
+    return {**row, "tier_cpu_ms_per_request": costs}
+
+
+# A tier at least this busy (CPU used / budget) at the best probe ran out there.
+SATURATED_BUSY = 0.97
+APP_TIERS = ("app", "box")
+
+
+def calibrate_run(rows: list[dict[str, Any]], bs: BenchSettings) -> None:
+    """Each row's `model` again, from `run_inputs(rows)`; the prediction the search started
+    from (the pinned calibration) stays as `model_pinned`."""
+    if not bs.budgets or not rows:
+        return
+    inputs = run_inputs(rows)
+    for row in rows:
+        if "model" in row and "model_pinned" not in row:
+            row["model_pinned"] = row["model"]
+        row["model"] = model_prediction(row["stage"], row, bs, inputs)
+        if row["model"] is not None:
+            row["model"]["calibration"] = inputs[1].sources["bench"]
 
 
 # --- targets ----------------------------------------------------------------------------
@@ -857,13 +929,9 @@ def table_text(report: dict[str, Any]) -> str:
 
 
 def remodel(out_dir: Path = RESULTS, say=print) -> dict[str, Any]:
-    """The model's predictions again, for an existing bench.json, from the model's inputs
-    as they are now (which include that bench's own cached row: the app's CPU per request
-    at steady state). The bench itself predicts from the inputs committed before it ran;
-    this sets the model as committed beside the measurement it is checked against."""
-    from infra.capacity.checks import model_inputs
-
-    model_inputs.cache_clear()
+    """The model's predictions again, for an existing bench.json: each run's rows from the
+    model's inputs as they are now, calibrated on that run's own rows (`calibrate_run`,
+    which the bench itself does after each run)."""
     path = out_dir / "bench.json"
     report = json.loads(path.read_text())
     fields = {f for f in BenchSettings.__dataclass_fields__}
@@ -874,10 +942,9 @@ def remodel(out_dir: Path = RESULTS, say=print) -> dict[str, Any]:
         {"stages": report["stages"], "wall_seconds": report["wall_seconds"]}
     ]
     for run in runs:
-        for row in run["stages"]:
-            # Rows of a bench before issue 23 have no fleet: they ran at desired capacity,
-            # which is what the model takes without one.
-            row["model"] = model_prediction(row["stage"], row, bs)
+        # Rows of a bench before issue 23 have no fleet: they ran at desired capacity,
+        # which is what the model takes without one.
+        calibrate_run(run["stages"], bs)
     report["stages"] = runs[0]["stages"]
     removes = stage_removes([r["stage"] for r in report["stages"]], bs.env)
     report["targets"] = targets(report["stages"], runs[0]["wall_seconds"], removes)
@@ -1017,6 +1084,8 @@ def bench(
             say(f"run {i} of {bs.repeat}")
         date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         rows, wall = run_once(stages, bs, say, quiet, model)
+        if model is model_prediction:
+            calibrate_run(rows, bs)
         runs.append(
             {
                 "run": i,

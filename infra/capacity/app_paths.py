@@ -1,10 +1,11 @@
 """The API's CPU per request by path: with no cache in the path, a Redis hit, a Redis miss.
 
 The lab bench measures the API processes' own CPU per request (their cgroup, at steady
-state; lab/results/bench.json `tier_cpu_ms_per_request.app`). Those figures depend on the
-path a request takes: without Redis the service reads PostgreSQL and serialises the row; on
-a Redis hit it returns the stored body as it is; on a miss it reads the row, serialises it
-and stores it in Redis. The cost of each path is read from the bench rows, never typed in:
+state; the pinned bench assumptions/lab-bench.json `tier_cpu_ms_per_request.app`). Those
+figures depend on the path a request takes: without Redis the service reads PostgreSQL and
+serialises the row; on a Redis hit it returns the stored body as it is; on a miss it reads
+the row, serialises it and stores it in Redis. The cost of each path is read from the bench
+rows, never typed in:
 
 - no cache: the mean over the rows whose stage has no Redis and a separate app tier;
 - hit and miss: the straight line through the rows whose stage has Redis and no edge,

@@ -9,8 +9,8 @@ check per tier) and `failing(scale)` (checks under the required headroom). `scal
 
 Inputs: the workload (`assumptions/workload.yaml`), the per-unit capacities
 (`assumptions/capacity.yaml`), the measured backend rates (`assumptions/measured.json`),
-the lab bench (`lab/results/bench.json`, when present) and each stage's sizes through
-`infra.config.load_stack_config`. Load is peak requests/s; headroom is 1 - load/capacity.
+the pinned lab bench (`assumptions/lab-bench.json`, when present) and each stage's sizes
+through `infra.config.load_stack_config`. Load is peak requests/s; headroom is 1 - load/capacity.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Capacity model inputs: the workload, the per-unit rates and the lab's observed ratios.
 
 Read from `assumptions/workload.yaml`, `assumptions/capacity.yaml`,
-`assumptions/measured.json` and `lab/results/bench.json` (when present).
+`assumptions/measured.json` and the pinned lab bench `assumptions/lab-bench.json` (when
+present).
 """
 
 from __future__ import annotations
@@ -430,8 +431,17 @@ class CapacityFile(BaseModel):
             raise _model_error(exc) from None
 
 
-def load_rates(capacity_file: Path = CAPACITY_FILE, root: Path = ROOT) -> tuple[Rates, Observed]:
-    """Per-unit rates from assumptions/capacity.yaml, the measured backends and the bench."""
+def load_rates(
+    capacity_file: Path = CAPACITY_FILE,
+    root: Path = ROOT,
+    bench_rows: Mapping[str, Mapping[str, Any]] | None = None,
+) -> tuple[Rates, Observed]:
+    """Per-unit rates from assumptions/capacity.yaml, the measured backends and the bench.
+
+    `bench_rows` (stage -> row of a `lab bench` run) stand in for the pinned bench's rows of
+    the same stages: the lab checks the model against a run with the app's and the DB's
+    costs taken from that run (lab/bench.py `calibrate_run`), since a CPU-second on this
+    machine does more in one hour than in another."""
     doc = CapacityFile.load(capacity_file)
     lab_vcpus = doc.lab_vcpus
     per_aws_vcpu = doc.aws_vcpu_per_lab_vcpu
@@ -456,7 +466,12 @@ def load_rates(capacity_file: Path = CAPACITY_FILE, root: Path = ROOT) -> tuple[
     per_match = (wide_s - narrow_s) / (matches["search_wide"] - matches["search"])
     fixed = max(narrow_s - per_match * matches["search"], 0.0)
 
-    bench = _bench_rows(root / doc.measured_bench)
+    bench = {**_bench_rows(root / doc.measured_bench), **(bench_rows or {})}
+    bench_source = (
+        f"{doc.measured_bench}"
+        if not bench_rows
+        else f"{doc.measured_bench}, with a lab run's own rows for {', '.join(sorted(bench_rows))}"
+    )
     app_stage = doc.app_bench_stage
     row = bench.get(app_stage)
     per_cpu_s = _positive(row, "requests_per_lab_cpu_second")
@@ -530,6 +545,7 @@ def load_rates(capacity_file: Path = CAPACITY_FILE, root: Path = ROOT) -> tuple[
         machines=_machines(),
         sources={
             "app": app_source,
+            "bench": bench_source,
             "db_query_factor": query.source,
             "db_point_read": f"{pg}: {per_vcpu['point_read']:,.0f} primary-key reads/s",
             "db_write": f"{pg}: {per_vcpu['write']:,.0f} single-row updates/s",

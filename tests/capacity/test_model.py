@@ -15,6 +15,7 @@ from infra.capacity.flow import flow
 from infra.capacity.inputs import (
     CAPACITY_FILE,
     WORKLOAD_FILE,
+    CapacityFile,
     ModelError,
     Observed,
     Workload,
@@ -185,8 +186,9 @@ def _lab_root(tmp_path: Path, bench: dict | None) -> Path:
     src = ROOT / "assumptions" / "measured.json"
     (tmp_path / "assumptions" / "measured.json").write_text(src.read_text())
     if bench is not None:
-        (tmp_path / "lab" / "results").mkdir(parents=True)
-        (tmp_path / "lab" / "results" / "bench.json").write_text(json.dumps(bench))
+        path = tmp_path / CapacityFile.load(CAPACITY_FILE).measured_bench
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(bench))
     return tmp_path
 
 

@@ -118,11 +118,14 @@ def test_bench_of_the_cached_stage_writes_bench_and_saturation(lab_root, tmp_pat
     assert again["stages"][0]["saturation"] == row["saturation"]
     assert again["stages"][0]["model"]["bottleneck"] in {"app", "db-primary", "redis"}
     assert json.loads((tmp_path / "saturation.json").read_text())["stages"]["cached"]["model_rps"]
-    # The search started under the model's prediction, made from the steady state.
+    # The search started under the model's prediction from the pinned calibration, made
+    # from the steady state; the model kept beside the measurement is calibrated on the
+    # run's own rows (its cached row: the app's CPU per request at the ceiling).
     assert sat["start"] == {
-        "rps": round(START_SHARE_OF_MODEL * row["model"]["rps"], 1),
+        "rps": round(START_SHARE_OF_MODEL * row["model_pinned"]["rps"], 1),
         "from": "model",
     }
+    assert "a lab run's own rows for cached" in row["model"]["calibration"]
     # Where the stage's time went, phase by phase (the 15-minute bound), the model's too.
     phases = row["phase_seconds"]
     assert {"up", "preload", "warm_burst", "steady_state", "saturation_search", "down",

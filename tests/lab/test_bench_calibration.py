@@ -1,0 +1,101 @@
+"""The bench's model is calibrated on the run it is checked against (lab/bench.py
+`run_inputs`, `calibrate_run`), with each tier priced at the stage's ceiling (`at_ceiling`)."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from infra.capacity.inputs import CAPACITY_FILE, CapacityFile, load_rates
+from infra.capacity.lab_scale import predict
+from lab.bench import APP_TIERS, SATURATED_BUSY, at_ceiling, run_inputs
+from lab.state import REPO
+
+
+def _pinned_rows() -> dict[str, dict]:
+    path = REPO / CapacityFile.load(CAPACITY_FILE).measured_bench
+    return {r["stage"]: r for r in json.loads(path.read_text())["stages"]}
+
+
+def _with_best(row: dict, done: float, tiers: dict[str, tuple[float, float]]) -> dict:
+    """`row` with a best probe that completed `done` requests/s, each tier at (cpus, busy)."""
+    out = copy.deepcopy(row)
+    out["saturation"] = {
+        "at_best": {
+            "completed_rps": done,
+            "tiers": {t: {"cpus": c, "busy": b} for t, (c, b) in tiers.items()},
+        }
+    }
+    return out
+
+
+def test_at_ceiling_prices_each_tier_at_the_best_probe():
+    row = {"stage": "cached", "tier_cpu_ms_per_request": {"app": 0.466, "redis": 0.047}}
+    got = at_ceiling(_with_best(row, 622.0, {"app": (0.1611, 0.999), "redis": (0.0131, 0.33)}))
+    assert got["tier_cpu_ms_per_request"]["app"] == pytest.approx(1000 * 0.1611 / 622.0, abs=1e-4)
+    # A data tier is priced at the ceiling whether or not it ran out there.
+    assert got["tier_cpu_ms_per_request"]["redis"] == pytest.approx(1000 * 0.0131 / 622.0, abs=1e-4)
+    assert row["tier_cpu_ms_per_request"]["app"] == 0.466  # the input is left as it was
+
+
+@pytest.mark.parametrize("tier", APP_TIERS)
+def test_an_app_tier_that_did_not_run_out_does_not_price_the_app(tier: str):
+    row = {"stage": "load-balanced", "tier_cpu_ms_per_request": {tier: 0.872, "db-primary": 0.25}}
+    busy = SATURATED_BUSY - 0.03
+    got = at_ceiling(_with_best(row, 181.0, {tier: (0.1528, busy), "db-primary": (0.0397, 0.99)}))
+    assert tier not in got["tier_cpu_ms_per_request"]
+    assert got["tier_cpu_ms_per_request"]["db-primary"] == pytest.approx(
+        1000 * 0.0397 / 181.0, abs=1e-4
+    )
+
+
+def test_a_row_without_a_best_probe_keeps_its_steady_state_costs():
+    row = {"stage": "split-db", "tier_cpu_ms_per_request": {"app": 0.6}, "saturation": {}}
+    assert at_ceiling(row) is row
+    nothing = _with_best(row, 0.0, {"app": (0.04, 1.0)})
+    assert at_ceiling(nothing)["tier_cpu_ms_per_request"] == {"app": 0.6}
+
+
+def test_the_runs_own_rows_replace_the_pinned_ones_in_the_model_inputs():
+    pinned = _pinned_rows()
+    cached = pinned["cached"]
+    ms = cached["tier_cpu_ms_per_request"]["app"]
+    # The same run on a machine whose CPU-second did half as much: every cost doubled, at
+    # steady state and at the ceiling alike.
+    slow = copy.deepcopy(cached)
+    slow["tier_cpu_ms_per_request"] = {
+        k: 2 * v for k, v in cached["tier_cpu_ms_per_request"].items()
+    }
+    best = slow["saturation"]["at_best"]
+    for t in best["tiers"].values():
+        t["cpus"] = 2 * t["cpus"]
+    _, rates, _ = run_inputs([slow])
+    _, as_run, _ = run_inputs([cached])
+    pinned_rates, _ = load_rates()
+    assert "a lab run's own rows for cached" in rates.sources["bench"]
+    assert "a lab run's own rows" not in pinned_rates.sources["bench"]
+    assert rates.app_rps_per_vcpu == pytest.approx(as_run.app_rps_per_vcpu / 2, rel=1e-3)
+    assert slow["tier_cpu_ms_per_request"]["app"] == 2 * ms  # run_inputs does not edit rows
+
+
+def test_a_model_calibrated_on_a_slower_run_predicts_a_lower_ceiling():
+    """The same stage's prediction from a run whose CPU cost twice as much per request: the
+    ceiling halves, whichever of the app and the primary binds (the point of calibrating on the run: the model follows the
+    machine's speed as the measurement does)."""
+    from infra.capacity.lab_scale import LabWorkload
+
+    pinned = _pinned_rows()
+    rows = [pinned[s] for s in ("split-db", "cached", "read-replicas")]
+    slow = copy.deepcopy(rows)
+    for r in slow:
+        r["tier_cpu_ms_per_request"] = {k: 2 * v for k, v in r["tier_cpu_ms_per_request"].items()}
+        for t in ((r.get("saturation") or {}).get("at_best") or {}).get("tiers", {}).values():
+            t["cpus"] = 2 * t["cpus"]
+    lab = LabWorkload(movies=100_000, cache_hit_ratio=0.95, origin_share=1.0)
+    fleet = {"web": 4}
+    fast = predict("cached", "prod", 0.02, lab, inputs=run_inputs(rows), fleet=fleet)
+    slower = predict("cached", "prod", 0.02, lab, inputs=run_inputs(slow), fleet=fleet)
+    assert fast["bottleneck"] == slower["bottleneck"] in {"app", "db-primary"}
+    assert slower["rps"] == pytest.approx(fast["rps"] / 2, rel=0.01)
