@@ -397,7 +397,7 @@ def measure_stage(
         groups = cgroups.LabGroups.for_lab(lab_dir()) if bs.budgets else None
         tiers = list(budgets)
         readers, writers = stack.load_keys(bs.movies)
-        maker = RequestMaker(Mix.from_workload(), bs.movies, readers, writers)
+        maker = RequestMaker(Mix.from_workload(), bs.movies, readers, writers, stratified=True)
         warmed = warm_caches(reg, maker, bs, groups, budgets)
         clock.mark("preload")
         burst = warm_connections(reg, maker, bs, groups, budgets)

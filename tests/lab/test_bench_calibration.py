@@ -82,8 +82,8 @@ def test_the_runs_own_rows_replace_the_pinned_ones_in_the_model_inputs():
 
 def test_a_model_calibrated_on_a_slower_run_predicts_a_lower_ceiling():
     """The same stage's prediction from a run whose CPU cost twice as much per request: the
-    ceiling halves, whichever of the app and the primary binds (the point of calibrating on the run: the model follows the
-    machine's speed as the measurement does)."""
+    ceiling halves, whichever of the app and the primary binds (the point of calibrating on
+    the run: the model follows the machine's speed as the measurement does)."""
     from infra.capacity.lab_scale import LabWorkload
 
     pinned = _pinned_rows()

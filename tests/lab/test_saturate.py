@@ -219,3 +219,55 @@ def test_a_failure_on_errors_or_completions_is_not_probed_again():
     result = search(probe, 90.0, max_probes=6)
     assert len(calls) == len(set(calls))  # no rate twice
     assert not any(p.confirms for p in result.probes)
+
+
+class _Backlog:
+    """Tier CPU as a cgroup would count it: `busy` CPUs for `backlog_s` seconds of the
+    (fake) clock, then `idle` CPUs."""
+
+    def __init__(self, busy: float, backlog_s: float, idle: float) -> None:
+        self.t = 0.0
+        self.busy, self.backlog_s, self.idle = busy, backlog_s, idle
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+    def usage_seconds(self, _tier: str) -> float:
+        hot = min(self.t, self.backlog_s)
+        return hot * self.busy + max(0.0, self.t - self.backlog_s) * self.idle
+
+    def throttled(self, _tier: str) -> tuple[int, float]:
+        return (0, 0.0)
+
+
+def _settle(groups: _Backlog, budget: float, **kw) -> tuple[float, float]:
+    import lab.saturate as sat
+
+    clock = {"now": 0.0}
+
+    def sleep(s: float) -> None:
+        clock["now"] += s
+        groups.advance(s)
+
+    waited = sat.settle(
+        groups, ["app"], {"app": budget, "alb": None}, sleep=sleep, clock=lambda: clock["now"], **kw
+    )
+    return waited, groups.t
+
+
+def test_settle_waits_out_a_backlog_then_two_idle_windows():
+    waited, t = _settle(_Backlog(busy=0.16, backlog_s=3.0, idle=0.01), 0.16)
+    # Busy for 3 s (12 windows of 0.25 s), then two idle windows in a row.
+    assert waited == pytest.approx(3.5) and t == pytest.approx(3.5)
+
+
+def test_settle_returns_at_its_bound_when_the_tier_never_idles():
+    waited, _ = _settle(_Backlog(busy=0.16, backlog_s=1e9, idle=0.0), 0.16, bound=2.0)
+    assert waited == pytest.approx(2.0)
+
+
+def test_settle_without_budgets_does_not_wait():
+    from lab.saturate import settle
+
+    assert settle(None, ["app"], {"app": 0.1}) == 0.0
+    assert settle(_Backlog(1.0, 1.0, 0.0), ["alb"], {"alb": None}) == 0.0

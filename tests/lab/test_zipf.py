@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from lab.load import Mix, RequestMaker, ZipfSampler
+from lab.load import SEARCH_TERMS, Mix, RequestMaker, Stratified, ZipfSampler
 
 
 def harmonic(n: int, s: float = 1.0) -> float:
@@ -80,3 +80,43 @@ def test_mix_from_workload_reads_stacks_workload_yaml():
     assert 0 < mix.read_share <= 1 and mix.zipf_s > 0
     with pytest.raises(ValueError, match=r"read_share=1\.5"):
         Mix(read_share=1.5).validate()
+
+
+def _windows(maker: RequestMaker, rng: random.Random, size: int, count: int) -> list[Counter]:
+    return [Counter(maker.make(rng).kind for _ in range(size)) for _ in range(count)]
+
+
+def test_a_stratified_mix_holds_its_shares_in_every_window():
+    """A probe's worth of requests (990: 6 s at 165 rps) holds the mix's searches to a
+    request or two when stratified; random draws spread them by a tenth or more."""
+    mix = Mix(read_share=0.97, anonymous_share=0.7, search_share=0.15, poster_share=0.3)
+    keys = ["mk_a", "mk_b"]
+    rng = random.Random(4)
+    strat = _windows(RequestMaker(mix, 10_000, keys, stratified=True), rng, 990, 20)
+    plain = _windows(RequestMaker(mix, 10_000, keys), random.Random(4), 990, 20)
+    expected = 990 * 0.97 * 0.15
+    assert all(abs(w["search"] - expected) <= 3 for w in strat)
+    assert all(abs(w["write"] - 990 * 0.03) <= 3 for w in strat)
+    # The same check fails for independent draws: the variance the strata remove.
+    assert max(abs(w["search"] - expected) for w in plain) > 3
+
+
+def test_stratified_search_terms_follow_the_zipf_weights():
+    mix = Mix(read_share=1.0, anonymous_share=1.0, search_share=1.0)
+    maker = RequestMaker(mix, 100, stratified=True)
+    rng = random.Random(1)
+    terms = Counter(maker.make(rng).path for _ in range(2000))
+    for rank in (1, 2, 5):
+        term = f"/movies?q={SEARCH_TERMS[rank - 1]}"
+        assert terms[term] == pytest.approx(
+            2000 * maker.terms.mass_of_top(rank)
+            - 2000 * (maker.terms.mass_of_top(rank - 1) if rank > 1 else 0.0),
+            abs=3,
+        )
+
+
+def test_stratified_draws_stay_in_the_unit_interval_and_differ_by_seed():
+    a, b = Stratified(1), Stratified(2)
+    draws = [a.draw(c) for _ in range(500) for c in range(4)]
+    assert all(0 <= u < 1 for u in draws)
+    assert [a.draw(0) for _ in range(5)] != [b.draw(0) for _ in range(5)]
