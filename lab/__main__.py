@@ -8,6 +8,7 @@ bench [--stages a,b] ...                             every stage: steady state, 
                                                      model beside it (bench.json, saturation.json)
 saturate STAGE                                       one stage's saturation point and bottleneck
 remodel                                              the model's predictions again for bench.json
+table [--out DIR]                                    a bench.json's figures as Markdown tables
 fault redis|replica|primary|primary-crash|keepalive|race|herd|sigterm|
       frozen-replica|search-flood|all
                                                      a fault mid-run, with its figure
@@ -228,6 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
         "remodel", help="the model's predictions again for lab/results/bench.json"
     )
     remodel.add_argument("--out", default=None, help="results directory (default lab/results)")
+    table = sub.add_parser("table", help="a bench.json's figures as the README's Markdown tables")
+    table.add_argument("--out", default=None, help="results directory (default lab/results)")
     sat = sub.add_parser("saturate", help="one stage's saturation point and bottleneck tier")
     sat.add_argument("stage", choices=STAGES)
     _movies_arg(sat)
@@ -382,6 +385,27 @@ def _dispatch(args: argparse.Namespace) -> int:
                 f"holding a bench's bench.json (default {RESULTS})"
             )
         remodel(out)
+        return 0
+    if args.command == "table":
+        import json
+        from pathlib import Path
+
+        from lab.bench import stage_removes
+        from lab.bench_table import stage_table, story_table
+        from lab.results import RESULTS
+
+        path = (Path(args.out) if args.out else RESULTS) / "bench.json"
+        if not path.is_file():
+            raise LabError(
+                f"table --out {path.parent}: no bench.json there; allowed: a results "
+                f"directory holding a bench's bench.json (default {RESULTS})"
+            )
+        report = json.loads(path.read_text())
+        env = report.get("settings", {}).get("env", "prod")
+        stages = [r["stage"] for r in report.get("stages", [])]
+        print(stage_table(report))
+        print()
+        print(story_table(report, stage_removes(stages, env)))
         return 0
     if args.command in ("bench", "saturate"):
         return _bench_or_saturate(args)
