@@ -346,6 +346,28 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def _table(out: str | None) -> int:
+    """`table`: print a results directory's bench.json as the README's Markdown tables."""
+    import json
+    from pathlib import Path
+
+    from lab.bench import stage_removes
+    from lab.bench_table import stage_table, story_table
+    from lab.results import RESULTS
+
+    path = (Path(out) if out else RESULTS) / "bench.json"
+    if not path.is_file():
+        raise LabError(
+            f"table --out {path.parent}: no bench.json there; allowed: a results "
+            f"directory holding a bench's bench.json (default {RESULTS})"
+        )
+    report = json.loads(path.read_text())
+    print(stage_table(report))
+    print()
+    print(story_table(report, stage_removes(STAGES, report.get("settings", {}).get("env", "prod"))))
+    return 0
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     from lab import stack
 
@@ -387,26 +409,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         remodel(out)
         return 0
     if args.command == "table":
-        import json
-        from pathlib import Path
-
-        from lab.bench import stage_removes
-        from lab.bench_table import stage_table, story_table
-        from lab.results import RESULTS
-
-        path = (Path(args.out) if args.out else RESULTS) / "bench.json"
-        if not path.is_file():
-            raise LabError(
-                f"table --out {path.parent}: no bench.json there; allowed: a results "
-                f"directory holding a bench's bench.json (default {RESULTS})"
-            )
-        report = json.loads(path.read_text())
-        env = report.get("settings", {}).get("env", "prod")
-        stages = [r["stage"] for r in report.get("stages", [])]
-        print(stage_table(report))
-        print()
-        print(story_table(report, stage_removes(stages, env)))
-        return 0
+        return _table(args.out)
     if args.command in ("bench", "saturate"):
         return _bench_or_saturate(args)
     if args.command == "fault":

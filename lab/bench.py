@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from infra.config import STAGES
 from lab import cgroups, observe, postgres, redis_server, speed, stack
@@ -42,6 +42,9 @@ from lab.load import MAX_CONCURRENCY, HotSet, LoadConfig, Mix, RequestMaker, pre
 from lab.results import RESULTS, machine, ratio, round_or_none, stage_row
 from lab.saturate import SEARCH_CEILING_RPS, SEARCH_FLOOR_RPS, Slo, search, stage_probe
 from lab.state import Registry, lab_dir
+
+if TYPE_CHECKING:
+    from infra.capacity.inputs import Observed, Rates, Workload
 from lab.stats import is_error
 
 # The default bench: every stage. scale-5x's prod tiers (24 vCPU since `infra size`
@@ -520,7 +523,7 @@ def model_prediction(
     stage: str,
     row: dict[str, Any],
     bs: BenchSettings,
-    inputs: tuple[Any, Any, Any] | None = None,
+    inputs: tuple[Workload, Rates, Observed] | None = None,
 ) -> dict[str, Any] | None:
     """The capacity model's saturation rate and bottleneck for this stage at the lab's
     budgets (infra/capacity/lab_scale.py), given the lab's workload shape measured at
@@ -553,64 +556,126 @@ def model_prediction(
     )
 
 
-def run_inputs(rows: list[dict[str, Any]]) -> tuple[Any, Any, Any]:
-    """The model's inputs calibrated on one bench run: the app's CPU per request from the
-    run's own `app.bench_stage` row and the DB's query factor from its `database.bench_stage`
-    row (assumptions/capacity.yaml), the pinned bench's rows where the run has none. A
-    CPU-second on this machine does up to twice as much in one hour as in another (docs/lab.md),
-    so a model calibrated on another run is checked against the machine's speed then."""
-    from infra.capacity.inputs import Workload, load_rates
-
-    rates, observed = load_rates(bench_rows={r["stage"]: at_ceiling(r) for r in rows})
-    return Workload.load(), rates, observed
+# A tier at least this busy (CPU used / budget) at the best probe ran out there.
+SATURATED_BUSY = 0.97
 
 
-def at_ceiling(row: dict[str, Any]) -> dict[str, Any]:
+def at_ceiling(row: Mapping[str, Any]) -> dict[str, Any]:
     """The row with each tier's CPU per request as it was at the stage's ceiling (the best
     probe: the tier's CPU / the requests completed per second) in place of the steady-state
-    window's. A request costs less CPU the busier its tier: the processes' fixed work per
+    window's, and `app_ran_out`: whether the app (or the box) was at least SATURATED_BUSY
+    there. A request costs less CPU the busier its tier: the processes' fixed work per
     second (timers, metrics, health checks) spreads over more requests, and a busy event
     loop takes more requests per wake-up. At cached the app spent 0.466 ms per request at
     steady state (348 rps, 8 connections) and 0.259 ms at its ceiling (622 rps;
-    lab/results/bench.json, 2026-12-07); the model predicts ceilings, so it is priced at
-    them."""
+    lab/results/repeat2-2026-12-07-fresh, run 1); the model predicts ceilings, so it is
+    priced at them. A data tier that is not the bottleneck is priced at the ceiling too:
+    the most load it saw, the nearest to its own ceiling the run has."""
     best = (row.get("saturation") or {}).get("at_best") or {}
     done = best.get("completed_rps")
     tiers = best.get("tiers") or {}
     if not isinstance(done, int | float) or done <= 0 or not tiers:
-        return row
+        return dict(row)
     costs = dict(row.get("tier_cpu_ms_per_request") or {})
     for tier, t in tiers.items():
-        cpus, busy = t.get("cpus"), t.get("busy")
-        if not isinstance(cpus, int | float) or cpus <= 0:
-            continue
-        if isinstance(busy, int | float) and busy < SATURATED_BUSY and tier in APP_TIERS:
-            # An app tier that did not run out at this ceiling carries its processes' fixed
-            # work over fewer requests than one that does (load-balanced's app: 0.84 ms at
-            # 95% busy, split-db's 0.47 at 100%): it does not price the app.
-            costs.pop(tier, None)
-            continue
-        costs[tier] = round(1000 * cpus / done, 4)
-    return {**row, "tier_cpu_ms_per_request": costs}
+        cpus = t.get("cpus")
+        if isinstance(cpus, int | float) and cpus > 0:
+            costs[tier] = round(1000 * cpus / done, 4)
+    app = tiers.get("app") or tiers.get("box") or {}
+    busy = app.get("busy")
+    ran_out = isinstance(busy, int | float) and busy >= SATURATED_BUSY
+    return {**row, "tier_cpu_ms_per_request": costs, "app_ran_out": ran_out}
 
 
-# A tier at least this busy (CPU used / budget) at the best probe ran out there.
-SATURATED_BUSY = 0.97
-APP_TIERS = ("app", "box")
+def app_path(row: Mapping[str, Any]) -> str | None:
+    """Which of the model's app paths a row measures (infra/capacity/app_paths.py): "plain"
+    (an app tier, no Redis), "redis" (Redis, no edge), else None."""
+    topology = row.get("topology") or {}
+    if not (row.get("tier_cpu_ms_per_request") or {}).get("app"):
+        return None
+    if not topology.get("redis"):
+        return "plain"
+    return None if topology.get("edge") else "redis"
 
 
-def calibrate_run(rows: list[dict[str, Any]], bs: BenchSettings) -> None:
-    """Each row's `model` again, from `run_inputs(rows)`; the prediction the search started
-    from (the pinned calibration) stays as `model_pinned`."""
+def priced_rows(rows: Mapping[str, Mapping[str, Any]], keep: str) -> dict[str, dict[str, Any]]:
+    """Every row priced at its ceiling (`at_ceiling`). Where a path has a row whose app ran
+    out, the rows of that path whose app did not are left out of the app's price: an app
+    under its budget carries its fixed work over fewer requests (load-balanced's app 0.84 ms
+    at 95% busy, split-db's 0.47 at 100%, 2026-12-07). `keep`'s row (`app.bench_stage`,
+    the app's rate per vCPU) keeps its own."""
+    priced = {stage: at_ceiling(row) for stage, row in rows.items()}
+    saturated = {app_path(r) for r in priced.values() if r.get("app_ran_out") and app_path(r)}
+    for stage, row in priced.items():
+        if stage != keep and app_path(row) in saturated and not row.get("app_ran_out"):
+            row["tier_cpu_ms_per_request"] = {
+                k: v for k, v in row["tier_cpu_ms_per_request"].items() if k != "app"
+            }
+    return priced
+
+
+def calibrated_on(priced: Mapping[str, Mapping[str, Any]], db_stage: str) -> list[str]:
+    """The stages whose rows set the model's costs: the app's paths and the DB's factor. At
+    these the model is checked partly against its own input."""
+    app = {stage for stage, row in priced.items() if app_path(row)}
+    return sorted(app | ({db_stage} if db_stage in priced else set()))
+
+
+def run_calibration(
+    rows: list[dict[str, Any]],
+) -> tuple[tuple[Workload, Rates, Observed], list[str]]:
+    """The model's inputs calibrated on one bench run, and the stages whose rows set its
+    costs: every tier's CPU per request at the run's own ceilings (`priced_rows`), the
+    pinned bench's rows (assumptions/capacity.yaml `measured.bench`) for stages the run did
+    not measure. A CPU-second on this machine does up to twice as much in one hour as in
+    another (docs/capacity.md), so a model calibrated on another run is checked against
+    the machine's speed then."""
+    from infra.capacity.inputs import CapacityFile, Workload, load_rates, pinned_bench_rows
+
+    doc = CapacityFile.load()
+    own = {r["stage"]: r for r in rows}
+    pinned = {s: r for s, r in pinned_bench_rows().items() if s not in own}
+    priced = priced_rows({**pinned, **own}, keep=doc.app_bench_stage)
+    inputs = calibrated_on(priced, doc.db_bench_stage)
+    label = (
+        f"this run's rows for {', '.join(sorted(own)) or 'no stage'}"
+        + (f", the pinned bench's for {', '.join(sorted(pinned))}" if pinned else "")
+        + "; every tier priced at its stage's best probe (lab/bench.py at_ceiling); costs"
+        f" from {', '.join(inputs)}"
+    )
+    rates, observed = load_rates(bench_rows=priced, replace=True, bench_label=label)
+    return (Workload.load(), rates, observed), inputs
+
+
+def run_inputs(rows: list[dict[str, Any]]) -> tuple[Workload, Rates, Observed]:
+    """`run_calibration`'s inputs alone."""
+    return run_calibration(rows)[0]
+
+
+def calibrate_run(
+    rows: list[dict[str, Any]], bs: BenchSettings, keep_pinned: bool = True
+) -> str | None:
+    """Each row's `model` again, from `run_inputs(rows)`; with `keep_pinned` the prediction
+    the search started from (the pinned calibration) is kept as `model_pinned`. A model
+    that cannot be calibrated leaves the rows as they were and says why (a finished run is
+    never lost to it)."""
     if not bs.budgets or not rows:
-        return
-    inputs = run_inputs(rows)
-    for row in rows:
-        if "model" in row and "model_pinned" not in row:
+        return None
+    from infra.capacity.inputs import ModelError
+
+    try:
+        inputs, own = run_calibration(rows)
+        models = [model_prediction(row["stage"], row, bs, inputs) for row in rows]
+    except (ModelError, ZeroDivisionError, KeyError, TypeError) as exc:
+        return f"the model was not calibrated on this run: {type(exc).__name__}: {exc}"
+    for row, model in zip(rows, models, strict=True):
+        if keep_pinned and "model" in row and "model_pinned" not in row:
             row["model_pinned"] = row["model"]
-        row["model"] = model_prediction(row["stage"], row, bs, inputs)
-        if row["model"] is not None:
-            row["model"]["calibration"] = inputs[1].sources["bench"]
+        row["model"] = model
+        if model is not None:
+            model["calibration"] = inputs[1].sources["bench"]
+            model["input_stage"] = row["stage"] in own
+    return None
 
 
 # --- targets ----------------------------------------------------------------------------
@@ -944,7 +1009,8 @@ def remodel(out_dir: Path = RESULTS, say=print) -> dict[str, Any]:
     for run in runs:
         # Rows of a bench before issue 23 have no fleet: they ran at desired capacity,
         # which is what the model takes without one.
-        calibrate_run(run["stages"], bs)
+        if why := calibrate_run(run["stages"], bs, keep_pinned=False):
+            say(why)
     report["stages"] = runs[0]["stages"]
     removes = stage_removes([r["stage"] for r in report["stages"]], bs.env)
     report["targets"] = targets(report["stages"], runs[0]["wall_seconds"], removes)
@@ -1084,8 +1150,8 @@ def bench(
             say(f"run {i} of {bs.repeat}")
         date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         rows, wall = run_once(stages, bs, say, quiet, model)
-        if model is model_prediction:
-            calibrate_run(rows, bs)
+        if model is model_prediction and (why := calibrate_run(rows, bs)):
+            say(why)
         runs.append(
             {
                 "run": i,

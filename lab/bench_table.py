@@ -1,14 +1,19 @@
-"""`python -m lab table`: a bench.json's figures as the Markdown tables the README and
-docs/lab.md show, so the committed tables are printed from one run's file, not typed in.
+"""`python -m lab table`: a bench.json's figures as Markdown tables (the README's and
+docs/lab.md's lab tables are printed by it), so committed tables come from one run's file,
+not typed in.
 
 Two tables: every stage's figures (each run's rate held and the model calibrated on that
-run, the first run's other columns), and the stage story (each stage against the one
-before it, and whether it ran out of the tier the next stage's spec `removes`)."""
+run, the first run's other columns; `(in)` marks a stage whose own row set the model's
+costs), and the stage story (each stage against the one before it, and whether it ran out
+of the tier the next stage in the stage table `removes`)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from infra.config import STAGES
+from lab.bench import spec_tier
 
 STAGE_HEADER = (
     "| stage | fleet | budgets (lab CPU) | holds rps (runs) | spread | bottleneck (busy at "
@@ -55,10 +60,22 @@ def _budgets(row: Mapping[str, Any]) -> str:
 
 
 def _tier(tier: str | None) -> str:
-    """The lab's tier as the specs name it (db-replica1 -> db-replicas)."""
-    if tier is None:
+    return "-" if tier is None else spec_tier(tier)
+
+
+def _ratio(held: Any, model: Mapping[str, Any]) -> str:
+    rps = model.get("rps")
+    if not isinstance(held, int | float) or not isinstance(rps, int | float) or not rps:
         return "-"
-    return "db-replicas" if tier.startswith("db-replica") else tier
+    return f"{held / rps:.2f}" + (" (in)" if model.get("input_stage") else "")
+
+
+def _steady(row: Mapping[str, Any]) -> str:
+    steady = row.get("steady_state") or {}
+    seconds = steady.get("seconds")
+    if not isinstance(seconds, int | float):
+        return "-"
+    return f"{seconds:.0f} s" + ("" if steady.get("reached", True) else " (not reached)")
 
 
 def stage_table(report: Mapping[str, Any]) -> str:
@@ -74,23 +91,14 @@ def stage_table(report: Mapping[str, Any]) -> str:
         busy = neck.get("busy")
         held = [(r.get("saturation") or {}).get("rps") for r in each]
         models = [(r.get("model") or {}).get("rps") for r in each]
-        ratios = [
-            f"{h / m:.2f}"
-            if isinstance(h, int | float) and isinstance(m, int | float) and m
-            else "-"
-            for h, m in zip(held, models, strict=True)
-        ]
-        steady = row.get("steady_state") or {}
-        steady_s = f"{steady.get('seconds', 0):.0f} s" + (
-            "" if steady.get("reached", True) else " (not reached)"
-        )
+        ratios = [_ratio(h, r.get("model") or {}) for h, r in zip(held, each, strict=True)]
         cells = [
             stage,
             _fleet(row),
             _budgets(row),
             _joined([_num(h) for h in held]),
             _share((spreads.get(stage) or {}).get("spread")) if len(runs) > 1 else "-",
-            f"{neck.get('tier') or '-'} ({_num(busy, '.0%') if busy is not None else '-'})",
+            f"{neck.get('tier') or '-'} ({_num(busy, '.0%')})",
             _joined([_num(m) for m in models]),
             (row.get("model") or {}).get("bottleneck") or "-",
             _joined(ratios),
@@ -98,14 +106,16 @@ def stage_table(report: Mapping[str, Any]) -> str:
             _num(row.get("db_reads_per_request"), ".3f"),
             _share(row.get("cache_hit_ratio")),
             _share(row.get("edge_hit_ratio")),
-            steady_s,
+            _steady(row),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def story_table(report: Mapping[str, Any], removes: Mapping[str, str | None]) -> str:
-    """Each stage against the one before it; `removes`: stage -> its spec's `removes`."""
+    """Each stage against the one before it; `removes`: stage -> its spec's `removes`. The
+    next stage is the stage table's (infra.config.STAGES), as the bench's targets take it,
+    whether or not this bench ran it."""
     runs = _runs(report)
     order = [r["stage"] for r in runs[0]]
     lines = [STORY_HEADER]
@@ -120,20 +130,16 @@ def story_table(report: Mapping[str, Any], removes: Mapping[str, str | None]) ->
         necks = [
             _tier(((r.get("saturation") or {}).get("bottleneck") or {}).get("tier")) for r in each
         ]
-        nxt = order[i + 1] if i + 1 < len(order) else None
+        at = STAGES.index(stage) if stage in STAGES else len(STAGES)
+        nxt = STAGES[at + 1] if at + 1 < len(STAGES) else None
         wants = removes.get(nxt) if nxt else None
         agrees = [("yes" if n == wants else "**no**") for n in necks] if wants else ["-"]
-        lines.append(
-            "| "
-            + " | ".join(
-                [
-                    stage,
-                    _joined(factors) if factors else "-",
-                    _joined(necks),
-                    f"{nxt}: {wants}" if nxt else "-",
-                    _joined(agrees),
-                ]
-            )
-            + " |"
-        )
+        cells = [
+            stage,
+            _joined(factors) if factors else "-",
+            _joined(necks),
+            f"{nxt}: {wants}" if nxt else "-",
+            _joined(agrees),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -127,9 +127,14 @@ class Stratified:
     a search costs the primary most), so whether a probe near the ceiling passed depended
     on its seed; with these it holds the mix's shares to a request or two."""
 
-    # Fractional parts of sqrt(2), the golden ratio, sqrt(3), sqrt(5): rationally
-    # independent, so the choices are jointly spread as well as each alone.
-    STEPS = (0.41421356237309515, 0.6180339887498949, 0.7320508075688772, 0.2360679774997898)
+    # Fractional parts of sqrt(2), the golden ratio, sqrt(3) and sqrt(7): each irrational,
+    # so each sequence spreads evenly over [0, 1). Anonymous and write advance on every
+    # request (one index; sqrt(2) and sqrt(5) are rationally independent, so the pair is
+    # spread jointly too), the kind on every read, the term on every search. They are
+    # regular, not random: with 70% anonymous, a step of 0.414 never gives two signed-in
+    # requests in a row, and bursts of one kind (a run of searches) do not happen; the
+    # probes measure a tier at the mix's average.
+    STEPS = (0.41421356237309515, 0.6180339887498949, 0.7320508075688772, 0.6457513110645907)
 
     def __init__(self, seed: int) -> None:
         rng = random.Random(seed)

@@ -383,7 +383,7 @@ def settle(
     load-balanced, with this wait, the tiers were idle 0.5 s after the overload and the
     next probe still completed less (140 of 165 rps, the primary 100% busy), so a CPU
     backlog is not what lowers them there; the wait rules it out and records it."""
-    budgeted = [t for t in tiers if budgets.get(t) is not None]
+    budgeted = [t for t in tiers if (budgets.get(t) or 0) > 0]
     if groups is None or not budgeted:
         return 0.0
     started = clock()
@@ -393,7 +393,7 @@ def settle(
         sleep(window)
         seconds = max(clock() - t0, 1e-9)
         busy = [
-            (groups.usage_seconds(t) - before[t]) / seconds / float(budgets[t] or 1.0)
+            (groups.usage_seconds(t) - before[t]) / seconds / float(budgets[t] or 0)
             for t in budgeted
         ]
         quiet = quiet + 1 if all(b < idle for b in busy) else 0

@@ -45,7 +45,7 @@ def flow(w: Workload, obs: Observed, stage: StageSpec, scale: Scale) -> Flow:
     if cached:
         # Misses are counted on the traffic before the edge: what CloudFront answers are the
         # hottest objects, which Redis would have answered too. The lab agrees: DB reads
-        # per request were 0.353 at cached and 0.348 at edge (lab/results/bench.json).
+        # per request were 0.353 at cached and 0.348 at edge (the bench of 2026-11-29).
         key_misses = min((all_reads - all_searches) * (1 - hit), reads - searches)
         search_hit = w.search_hit_ratio(scale)
         if obs.search_cache_hit_ratio is not None:

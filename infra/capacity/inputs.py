@@ -431,17 +431,28 @@ class CapacityFile(BaseModel):
             raise _model_error(exc) from None
 
 
+def pinned_bench_rows(
+    capacity_file: Path = CAPACITY_FILE, root: Path = ROOT
+) -> dict[str, dict[str, Any]]:
+    """stage -> row of the pinned lab bench (capacity.yaml `measured.bench`)."""
+    return _bench_rows(root / CapacityFile.load(capacity_file).measured_bench)
+
+
 def load_rates(
     capacity_file: Path = CAPACITY_FILE,
     root: Path = ROOT,
     bench_rows: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    replace: bool = False,
+    bench_label: str | None = None,
 ) -> tuple[Rates, Observed]:
     """Per-unit rates from assumptions/capacity.yaml, the measured backends and the bench.
 
     `bench_rows` (stage -> row of a `lab bench` run) stand in for the pinned bench's rows of
-    the same stages: the lab checks the model against a run with the app's and the DB's
-    costs taken from that run (lab/bench.py `calibrate_run`), since a CPU-second on this
-    machine does more in one hour than in another."""
+    the same stages, or for all of them with `replace`: the lab checks the model against a
+    run with the app's and the DB's costs taken from that run (lab/bench.py
+    `run_calibration`), since a CPU-second on this machine does more in one hour than in
+    another. `bench_label` says where the rows came from (`sources["bench"]`)."""
     doc = CapacityFile.load(capacity_file)
     lab_vcpus = doc.lab_vcpus
     per_aws_vcpu = doc.aws_vcpu_per_lab_vcpu
@@ -466,9 +477,10 @@ def load_rates(
     per_match = (wide_s - narrow_s) / (matches["search_wide"] - matches["search"])
     fixed = max(narrow_s - per_match * matches["search"], 0.0)
 
-    bench = {**_bench_rows(root / doc.measured_bench), **(bench_rows or {})}
-    bench_source = (
-        f"{doc.measured_bench}"
+    pinned = {} if replace else _bench_rows(root / doc.measured_bench)
+    bench = {**pinned, **(bench_rows or {})}
+    bench_source = bench_label or (
+        doc.measured_bench
         if not bench_rows
         else f"{doc.measured_bench}, with a lab run's own rows for {', '.join(sorted(bench_rows))}"
     )

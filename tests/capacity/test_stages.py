@@ -95,7 +95,7 @@ def test_load_balanced_fails_at_5x_on_memory_not_primary_cpu_nor_its_ceiling(
     assert headroom(sc, "app", "scaling ceiling") >= 0.30
     # The case for the cache is the DB's work, not a shortfall at 5x: it answers the
     # repeated key reads, so the DB sees (1 - hit ratio) of them (the lab: DB reads per
-    # request 1.02 at load-balanced, 0.26 at cached; lab/results/bench.json).
+    # request 1.02 at load-balanced, 0.26 at cached; the bench of 2026-11-29).
     w, _, obs = model_inputs()
     before = flow(w, obs, load_stack_config("prod", "load-balanced").stage, "target")
     after = flow(w, obs, load_stack_config("prod", "cached").stage, "target")

@@ -10,7 +10,15 @@ import pytest
 
 from infra.capacity.inputs import CAPACITY_FILE, CapacityFile, load_rates
 from infra.capacity.lab_scale import predict
-from lab.bench import APP_TIERS, SATURATED_BUSY, at_ceiling, run_inputs
+from lab.bench import (
+    SATURATED_BUSY,
+    BenchSettings,
+    at_ceiling,
+    calibrate_run,
+    calibrated_on,
+    priced_rows,
+    run_inputs,
+)
 from lab.state import REPO
 
 
@@ -40,20 +48,39 @@ def test_at_ceiling_prices_each_tier_at_the_best_probe():
     assert row["tier_cpu_ms_per_request"]["app"] == 0.466  # the input is left as it was
 
 
-@pytest.mark.parametrize("tier", APP_TIERS)
-def test_an_app_tier_that_did_not_run_out_does_not_price_the_app(tier: str):
-    row = {"stage": "load-balanced", "tier_cpu_ms_per_request": {tier: 0.872, "db-primary": 0.25}}
-    busy = SATURATED_BUSY - 0.03
-    got = at_ceiling(_with_best(row, 181.0, {tier: (0.1528, busy), "db-primary": (0.0397, 0.99)}))
-    assert tier not in got["tier_cpu_ms_per_request"]
-    assert got["tier_cpu_ms_per_request"]["db-primary"] == pytest.approx(
-        1000 * 0.0397 / 181.0, abs=1e-4
-    )
+def _path_row(stage: str, redis: bool, app_ms: float, busy: float) -> dict:
+    row = {
+        "stage": stage,
+        "topology": {"redis": redis, "edge": False},
+        "tier_cpu_ms_per_request": {"app": 2 * app_ms, "db-primary": 0.25},
+    }
+    return _with_best(row, 100.0, {"app": (app_ms / 10, busy), "db-primary": (0.02, 0.5)})
+
+
+def test_an_app_that_did_not_run_out_does_not_price_its_path_when_another_row_did():
+    rows = {
+        "split-db": _path_row("split-db", False, 0.47, 1.0),
+        "load-balanced": _path_row("load-balanced", False, 0.84, SATURATED_BUSY - 0.02),
+        "cached": _path_row("cached", True, 0.30, SATURATED_BUSY - 0.02),
+        "read-replicas": _path_row("read-replicas", True, 0.22, 1.0),
+    }
+    priced = priced_rows(rows, keep="cached")
+    assert priced["split-db"]["app_ran_out"] and not priced["load-balanced"]["app_ran_out"]
+    assert "app" not in priced["load-balanced"]["tier_cpu_ms_per_request"]
+    # The DB's price stays: only the app's depends on its own tier having run out.
+    assert priced["load-balanced"]["tier_cpu_ms_per_request"]["db-primary"] == 0.2
+    # The app's rate per vCPU comes from `keep`'s row, whether or not its app ran out.
+    assert priced["cached"]["tier_cpu_ms_per_request"]["app"] == pytest.approx(0.30)
+    assert calibrated_on(priced, "split-db") == ["cached", "read-replicas", "split-db"]
+    # A path where no app ran out keeps every row's ceiling price.
+    alone = priced_rows({"load-balanced": rows["load-balanced"]}, keep="cached")
+    assert alone["load-balanced"]["tier_cpu_ms_per_request"]["app"] == pytest.approx(0.84)
+    assert rows["load-balanced"]["tier_cpu_ms_per_request"]["app"] == 1.68  # inputs untouched
 
 
 def test_a_row_without_a_best_probe_keeps_its_steady_state_costs():
     row = {"stage": "split-db", "tier_cpu_ms_per_request": {"app": 0.6}, "saturation": {}}
-    assert at_ceiling(row) is row
+    assert at_ceiling(row) == row
     nothing = _with_best(row, 0.0, {"app": (0.04, 1.0)})
     assert at_ceiling(nothing)["tier_cpu_ms_per_request"] == {"app": 0.6}
 
@@ -62,22 +89,20 @@ def test_the_runs_own_rows_replace_the_pinned_ones_in_the_model_inputs():
     pinned = _pinned_rows()
     cached = pinned["cached"]
     ms = cached["tier_cpu_ms_per_request"]["app"]
-    # The same run on a machine whose CPU-second did half as much: every cost doubled, at
-    # steady state and at the ceiling alike.
+    # The same run on a machine whose CPU-second did half as much at the ceiling: the
+    # tiers' CPU at the best probe doubled (the steady-state window's left as it was: the
+    # model is priced at the ceiling).
     slow = copy.deepcopy(cached)
-    slow["tier_cpu_ms_per_request"] = {
-        k: 2 * v for k, v in cached["tier_cpu_ms_per_request"].items()
-    }
     best = slow["saturation"]["at_best"]
     for t in best["tiers"].values():
         t["cpus"] = 2 * t["cpus"]
     _, rates, _ = run_inputs([slow])
     _, as_run, _ = run_inputs([cached])
     pinned_rates, _ = load_rates()
-    assert "a lab run's own rows for cached" in rates.sources["bench"]
-    assert "a lab run's own rows" not in pinned_rates.sources["bench"]
+    assert rates.sources["bench"].startswith("this run's rows for cached, the pinned bench's")
+    assert pinned_rates.sources["bench"] == "assumptions/lab-bench.json"
     assert rates.app_rps_per_vcpu == pytest.approx(as_run.app_rps_per_vcpu / 2, rel=1e-3)
-    assert slow["tier_cpu_ms_per_request"]["app"] == 2 * ms  # run_inputs does not edit rows
+    assert slow["tier_cpu_ms_per_request"]["app"] == ms  # run_inputs does not edit rows
 
 
 def test_a_model_calibrated_on_a_slower_run_predicts_a_lower_ceiling():
@@ -90,7 +115,6 @@ def test_a_model_calibrated_on_a_slower_run_predicts_a_lower_ceiling():
     rows = [pinned[s] for s in ("split-db", "cached", "read-replicas")]
     slow = copy.deepcopy(rows)
     for r in slow:
-        r["tier_cpu_ms_per_request"] = {k: 2 * v for k, v in r["tier_cpu_ms_per_request"].items()}
         for t in ((r.get("saturation") or {}).get("at_best") or {}).get("tiers", {}).values():
             t["cpus"] = 2 * t["cpus"]
     lab = LabWorkload(movies=100_000, cache_hit_ratio=0.95, origin_share=1.0)
@@ -99,3 +123,11 @@ def test_a_model_calibrated_on_a_slower_run_predicts_a_lower_ceiling():
     slower = predict("cached", "prod", 0.02, lab, inputs=run_inputs(slow), fleet=fleet)
     assert fast["bottleneck"] == slower["bottleneck"] in {"app", "db-primary"}
     assert slower["rps"] == pytest.approx(fast["rps"] / 2, rel=0.01)
+
+
+def test_a_run_the_model_cannot_be_calibrated_on_keeps_its_rows_and_says_why():
+    bs = BenchSettings(budgets=True, scale=0.02)
+    row = {"stage": "cached", "model": {"rps": 1.0}, "saturation": {"at_best": {}}}
+    why = calibrate_run([row], bs)  # no topology: the prediction cannot be made
+    assert why is not None and why.startswith("the model was not calibrated on this run")
+    assert row["model"] == {"rps": 1.0} and "model_pinned" not in row

@@ -125,7 +125,7 @@ def test_bench_of_the_cached_stage_writes_bench_and_saturation(lab_root, tmp_pat
         "rps": round(START_SHARE_OF_MODEL * row["model_pinned"]["rps"], 1),
         "from": "model",
     }
-    assert "a lab run's own rows for cached" in row["model"]["calibration"]
+    assert row["model"]["calibration"].startswith("this run's rows for cached, the pinned")
     # Where the stage's time went, phase by phase (the 15-minute bound), the model's too.
     phases = row["phase_seconds"]
     assert {"up", "preload", "warm_burst", "steady_state", "saturation_search", "down",

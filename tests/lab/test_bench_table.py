@@ -54,11 +54,25 @@ def test_the_stage_table_shows_each_run_and_the_first_runs_columns():
 
 
 def test_the_story_table_compares_each_stage_with_the_one_before_and_the_spec():
-    removes = {"split-db": "box", "cached": "db-replicas"}
+    # What the stage table's next stage removes (stacks/*.yaml `removes`).
+    removes = {"load-balanced": "app", "read-replicas": "db-primary"}
     lines = story_table(_report(), removes).splitlines()
-    assert lines[2] == "| split-db | - | app / app | cached: db-replicas | **no** / **no** |"
+    # split-db's next stage is load-balanced (the stage table's order), not the next benched.
+    assert lines[2] == "| split-db | - | app / app | load-balanced: app | yes / yes |"
     # run 1's cached ran out of a replica: the specs' db-replicas tier.
-    assert lines[3] == "| cached | 7.38x / 7.77x | db-replicas / app | - | - |"
+    assert lines[3] == (
+        "| cached | 7.38x / 7.77x | db-replicas / app | read-replicas: db-primary "
+        "| **no** / **no** |"
+    )
+
+
+def test_input_stages_are_marked_and_older_rows_print_dashes():
+    report = _report()
+    report["runs"][0]["stages"][1]["model"]["input_stage"] = True
+    del report["runs"][0]["stages"][0]["steady_state"]
+    lines = stage_table(report).splitlines()
+    assert lines[3].split(" | ")[8] == "0.93 (in) / 1.04"
+    assert lines[2].endswith("| - |")
 
 
 def test_the_command_prints_both_tables_and_refuses_a_directory_without_a_bench(

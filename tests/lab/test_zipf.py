@@ -88,7 +88,8 @@ def _windows(maker: RequestMaker, rng: random.Random, size: int, count: int) -> 
 
 def test_a_stratified_mix_holds_its_shares_in_every_window():
     """A probe's worth of requests (990: 6 s at 165 rps) holds the mix's searches to a
-    request or two when stratified; random draws spread them by a tenth or more."""
+    request or two when stratified; random draws miss by more in some window (by up to a
+    sixth over 20 seeds: lab/load.py Stratified)."""
     mix = Mix(read_share=0.97, anonymous_share=0.7, search_share=0.15, poster_share=0.3)
     keys = ["mk_a", "mk_b"]
     rng = random.Random(4)
@@ -101,18 +102,20 @@ def test_a_stratified_mix_holds_its_shares_in_every_window():
     assert max(abs(w["search"] - expected) for w in plain) > 3
 
 
-def test_stratified_search_terms_follow_the_zipf_weights():
-    mix = Mix(read_share=1.0, anonymous_share=1.0, search_share=1.0)
-    maker = RequestMaker(mix, 100, stratified=True)
+def test_stratified_search_terms_follow_the_zipf_weights_among_searches():
+    """With the bench's mix (searches 15% of reads), the term sequence advances once per
+    search, so the searches' terms hold the Zipf weights: a term drawn on every request
+    would skip most of the sequence and drift off them."""
+    mix = Mix(read_share=0.97, anonymous_share=0.7, search_share=0.15, poster_share=0.3)
+    maker = RequestMaker(mix, 100, api_keys=["mk_a"], stratified=True)
     rng = random.Random(1)
-    terms = Counter(maker.make(rng).path for _ in range(2000))
+    searches = [r.path for r in (maker.make(rng) for _ in range(20_000)) if r.kind == "search"]
+    terms = Counter(searches)
+    n = len(searches)
     for rank in (1, 2, 5):
-        term = f"/movies?q={SEARCH_TERMS[rank - 1]}"
-        assert terms[term] == pytest.approx(
-            2000 * maker.terms.mass_of_top(rank)
-            - 2000 * (maker.terms.mass_of_top(rank - 1) if rank > 1 else 0.0),
-            abs=3,
-        )
+        top, above = maker.terms.mass_of_top(rank), maker.terms.mass_of_top(rank - 1)
+        share = top - (above if rank > 1 else 0.0)
+        assert terms[f"/movies?q={SEARCH_TERMS[rank - 1]}"] == pytest.approx(n * share, abs=3)
 
 
 def test_stratified_draws_stay_in_the_unit_interval_and_differ_by_seed():
