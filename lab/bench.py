@@ -42,10 +42,10 @@ from lab.load import MAX_CONCURRENCY, HotSet, LoadConfig, Mix, RequestMaker, pre
 from lab.results import RESULTS, machine, ratio, round_or_none, stage_row
 from lab.saturate import SEARCH_CEILING_RPS, SEARCH_FLOOR_RPS, Slo, search, stage_probe
 from lab.state import Registry, lab_dir
+from lab.stats import is_error
 
 if TYPE_CHECKING:
     from infra.capacity.inputs import Observed, Rates, Workload
-from lab.stats import is_error
 
 # The default bench: every stage. scale-5x's prod tiers (24 vCPU since `infra size`
 # derived its sizes) are budgeted 1.2 of this machine's 2 cores at the lab's scale factor;
@@ -587,27 +587,19 @@ def at_ceiling(row: Mapping[str, Any]) -> dict[str, Any]:
     return {**row, "tier_cpu_ms_per_request": costs, "app_ran_out": ran_out}
 
 
-def app_path(row: Mapping[str, Any]) -> str | None:
-    """Which of the model's app paths a row measures (infra/capacity/app_paths.py): "plain"
-    (an app tier, no Redis), "redis" (Redis, no edge), else None."""
-    topology = row.get("topology") or {}
-    if not (row.get("tier_cpu_ms_per_request") or {}).get("app"):
-        return None
-    if not topology.get("redis"):
-        return "plain"
-    return None if topology.get("edge") else "redis"
-
-
 def priced_rows(rows: Mapping[str, Mapping[str, Any]], keep: str) -> dict[str, dict[str, Any]]:
     """Every row priced at its ceiling (`at_ceiling`). Where a path has a row whose app ran
     out, the rows of that path whose app did not are left out of the app's price: an app
     under its budget carries its fixed work over fewer requests (load-balanced's app 0.84 ms
     at 95% busy, split-db's 0.47 at 100%, 2026-12-07). `keep`'s row (`app.bench_stage`,
     the app's rate per vCPU) keeps its own."""
+    from infra.capacity.app_paths import path_of
+
     priced = {stage: at_ceiling(row) for stage, row in rows.items()}
-    saturated = {app_path(r) for r in priced.values() if r.get("app_ran_out") and app_path(r)}
+    paths = {stage: path_of(row) for stage, row in priced.items()}
+    saturated = {paths[s] for s, r in priced.items() if r.get("app_ran_out") and paths[s]}
     for stage, row in priced.items():
-        if stage != keep and app_path(row) in saturated and not row.get("app_ran_out"):
+        if stage != keep and paths[stage] in saturated and not row.get("app_ran_out"):
             row["tier_cpu_ms_per_request"] = {
                 k: v for k, v in row["tier_cpu_ms_per_request"].items() if k != "app"
             }
@@ -617,7 +609,9 @@ def priced_rows(rows: Mapping[str, Mapping[str, Any]], keep: str) -> dict[str, d
 def calibrated_on(priced: Mapping[str, Mapping[str, Any]], db_stage: str) -> list[str]:
     """The stages whose rows set the model's costs: the app's paths and the DB's factor. At
     these the model is checked partly against its own input."""
-    app = {stage for stage, row in priced.items() if app_path(row)}
+    from infra.capacity.app_paths import path_of
+
+    app = {stage for stage, row in priced.items() if path_of(row)}
     return sorted(app | ({db_stage} if db_stage in priced else set()))
 
 
@@ -643,19 +637,14 @@ def run_calibration(
         + "; every tier priced at its stage's best probe (lab/bench.py at_ceiling); costs"
         f" from {', '.join(inputs)}"
     )
-    rates, observed = load_rates(bench_rows=priced, replace=True, bench_label=label)
+    rates, observed = load_rates(bench_rows=priced, bench_label=label)
     return (Workload.load(), rates, observed), inputs
-
-
-def run_inputs(rows: list[dict[str, Any]]) -> tuple[Workload, Rates, Observed]:
-    """`run_calibration`'s inputs alone."""
-    return run_calibration(rows)[0]
 
 
 def calibrate_run(
     rows: list[dict[str, Any]], bs: BenchSettings, keep_pinned: bool = True
 ) -> str | None:
-    """Each row's `model` again, from `run_inputs(rows)`; with `keep_pinned` the prediction
+    """Each row's `model` again, from `run_calibration(rows)`; with `keep_pinned` the prediction
     the search started from (the pinned calibration) is kept as `model_pinned`. A model
     that cannot be calibrated leaves the rows as they were and says why (a finished run is
     never lost to it)."""

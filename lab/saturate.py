@@ -324,8 +324,10 @@ class TierMark:
     throttled: dict[str, tuple[int, float]]
 
 
-def mark(groups: LabGroups | None, tiers: list[str]) -> TierMark:
-    now = time.perf_counter()
+def mark(
+    groups: LabGroups | None, tiers: list[str], clock: Callable[[], float] = time.perf_counter
+) -> TierMark:
+    now = clock()
     if groups is None:
         return TierMark(now, {}, {})
     return TierMark(
@@ -389,14 +391,10 @@ def settle(
     started = clock()
     quiet = 0
     while True:
-        t0, before = clock(), {t: groups.usage_seconds(t) for t in budgeted}
+        before = mark(groups, budgeted, clock)
         sleep(window)
-        seconds = max(clock() - t0, 1e-9)
-        busy = [
-            (groups.usage_seconds(t) - before[t]) / seconds / float(budgets[t] or 0)
-            for t in budgeted
-        ]
-        quiet = quiet + 1 if all(b < idle for b in busy) else 0
+        used = tier_use(before, mark(groups, budgeted, clock), budgets)
+        quiet = quiet + 1 if all((u["busy"] or 0) < idle for u in used.values()) else 0
         waited = clock() - started
         if quiet >= 2 or waited >= bound:
             return round(waited, 2)

@@ -54,21 +54,29 @@ def _topology(row: Mapping[str, Any]) -> Mapping[str, Any]:
     return t if isinstance(t, Mapping) else {}
 
 
+def path_of(row: Mapping[str, Any]) -> str | None:
+    """Which path's price a bench row sets: "plain" (the app's CPU, no Redis), "redis"
+    (Redis, no edge, a measured hit ratio), else None (no app figure, or an edge in front)."""
+    if _app_ms(row) is None:
+        return None
+    t = _topology(row)
+    if not t.get("redis"):
+        return "plain"
+    ratio = row.get("cache_hit_ratio")
+    measured = isinstance(ratio, int | float) and 0 <= ratio <= 1
+    return "redis" if measured and not t.get("edge") else None
+
+
 def app_paths(rows: Mapping[str, Mapping[str, Any]]) -> AppPaths | None:
     """The per-path costs from the bench's rows (stage -> row); None when the bench has no
     row without Redis or none with Redis (the model then charges one cost to every path)."""
-    plain = {
-        stage: ms
-        for stage, row in rows.items()
-        if not _topology(row).get("redis") and (ms := _app_ms(row)) is not None
+    by_path = {stage: path_of(row) for stage, row in rows.items()}
+    plain = {s: _app_ms(rows[s]) or 0.0 for s, p in by_path.items() if p == "plain"}
+    cached = {
+        s: (float(rows[s]["cache_hit_ratio"]), _app_ms(rows[s]) or 0.0)
+        for s, p in by_path.items()
+        if p == "redis"
     }
-    cached: dict[str, tuple[float, float]] = {}
-    for stage, row in rows.items():
-        t = _topology(row)
-        ratio, ms = row.get("cache_hit_ratio"), _app_ms(row)
-        measured = isinstance(ratio, int | float) and 0 <= ratio <= 1
-        if t.get("redis") and not t.get("edge") and ms is not None and measured:
-            cached[stage] = (float(ratio), ms)
     if not plain or not cached:
         return None
     no_cache = sum(plain.values()) / len(plain)

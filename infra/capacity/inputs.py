@@ -442,17 +442,15 @@ def load_rates(
     capacity_file: Path = CAPACITY_FILE,
     root: Path = ROOT,
     bench_rows: Mapping[str, Mapping[str, Any]] | None = None,
-    *,
-    replace: bool = False,
     bench_label: str | None = None,
 ) -> tuple[Rates, Observed]:
     """Per-unit rates from assumptions/capacity.yaml, the measured backends and the bench.
 
-    `bench_rows` (stage -> row of a `lab bench` run) stand in for the pinned bench's rows of
-    the same stages, or for all of them with `replace`: the lab checks the model against a
+    `bench_rows` (stage -> row), with `bench_label` saying where they came from
+    (`sources["bench"]`), stand in for the pinned bench: the lab checks the model against a
     run with the app's and the DB's costs taken from that run (lab/bench.py
     `run_calibration`), since a CPU-second on this machine does more in one hour than in
-    another. `bench_label` says where the rows came from (`sources["bench"]`)."""
+    another."""
     doc = CapacityFile.load(capacity_file)
     lab_vcpus = doc.lab_vcpus
     per_aws_vcpu = doc.aws_vcpu_per_lab_vcpu
@@ -477,13 +475,10 @@ def load_rates(
     per_match = (wide_s - narrow_s) / (matches["search_wide"] - matches["search"])
     fixed = max(narrow_s - per_match * matches["search"], 0.0)
 
-    pinned = {} if replace else _bench_rows(root / doc.measured_bench)
-    bench = {**pinned, **(bench_rows or {})}
-    bench_source = bench_label or (
-        doc.measured_bench
-        if not bench_rows
-        else f"{doc.measured_bench}, with a lab run's own rows for {', '.join(sorted(bench_rows))}"
-    )
+    if bench_rows is None:
+        bench, bench_source = _bench_rows(root / doc.measured_bench), doc.measured_bench
+    else:
+        bench, bench_source = dict(bench_rows), bench_label or "rows given by the caller"
     app_stage = doc.app_bench_stage
     row = bench.get(app_stage)
     per_cpu_s = _positive(row, "requests_per_lab_cpu_second")

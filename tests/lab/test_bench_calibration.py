@@ -1,5 +1,5 @@
 """The bench's model is calibrated on the run it is checked against (lab/bench.py
-`run_inputs`, `calibrate_run`), with each tier priced at the stage's ceiling (`at_ceiling`)."""
+`run_calibration`, `calibrate_run`), with each tier priced at the stage's ceiling (`at_ceiling`)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from lab.bench import (
     calibrate_run,
     calibrated_on,
     priced_rows,
-    run_inputs,
+    run_calibration,
 )
 from lab.state import REPO
 
@@ -53,6 +53,8 @@ def _path_row(stage: str, redis: bool, app_ms: float, busy: float) -> dict:
         "stage": stage,
         "topology": {"redis": redis, "edge": False},
         "tier_cpu_ms_per_request": {"app": 2 * app_ms, "db-primary": 0.25},
+        # A stage with Redis prices its path only with a measured hit ratio (app_paths.path_of).
+        "cache_hit_ratio": 0.96 if redis else None,
     }
     return _with_best(row, 100.0, {"app": (app_ms / 10, busy), "db-primary": (0.02, 0.5)})
 
@@ -96,13 +98,13 @@ def test_the_runs_own_rows_replace_the_pinned_ones_in_the_model_inputs():
     best = slow["saturation"]["at_best"]
     for t in best["tiers"].values():
         t["cpus"] = 2 * t["cpus"]
-    _, rates, _ = run_inputs([slow])
-    _, as_run, _ = run_inputs([cached])
+    _, rates, _ = run_calibration([slow])[0]
+    _, as_run, _ = run_calibration([cached])[0]
     pinned_rates, _ = load_rates()
     assert rates.sources["bench"].startswith("this run's rows for cached, the pinned bench's")
     assert pinned_rates.sources["bench"] == "assumptions/lab-bench.json"
     assert rates.app_rps_per_vcpu == pytest.approx(as_run.app_rps_per_vcpu / 2, rel=1e-3)
-    assert slow["tier_cpu_ms_per_request"]["app"] == ms  # run_inputs does not edit rows
+    assert slow["tier_cpu_ms_per_request"]["app"] == ms  # the calibration does not edit rows
 
 
 def test_a_model_calibrated_on_a_slower_run_predicts_a_lower_ceiling():
@@ -119,8 +121,8 @@ def test_a_model_calibrated_on_a_slower_run_predicts_a_lower_ceiling():
             t["cpus"] = 2 * t["cpus"]
     lab = LabWorkload(movies=100_000, cache_hit_ratio=0.95, origin_share=1.0)
     fleet = {"web": 4}
-    fast = predict("cached", "prod", 0.02, lab, inputs=run_inputs(rows), fleet=fleet)
-    slower = predict("cached", "prod", 0.02, lab, inputs=run_inputs(slow), fleet=fleet)
+    fast = predict("cached", "prod", 0.02, lab, inputs=run_calibration(rows)[0], fleet=fleet)
+    slower = predict("cached", "prod", 0.02, lab, inputs=run_calibration(slow)[0], fleet=fleet)
     assert fast["bottleneck"] == slower["bottleneck"] in {"app", "db-primary"}
     assert slower["rps"] == pytest.approx(fast["rps"] / 2, rel=0.01)
 
